@@ -1,0 +1,44 @@
+# One Makefile with the commands everyone uses. Every target sets up its own venv.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+EXAMPLES := $(wildcard examples/*/*.fdsl)
+
+.PHONY: demo test lint fmt fuzz bench golden clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/featuredsl check examples/churn/churn.fdsl
+	$(VENV)/bin/featuredsl build examples/churn/churn.fdsl --data examples/churn/train.csv --out build/churn
+	$(VENV)/bin/featuredsl parity build/churn
+
+test: $(STAMP)
+	$(VENV)/bin/featuredsl check $(EXAMPLES)
+	$(PY) -m pytest -q -n 2 -m "not slow"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check featuredsl tests bench
+	$(VENV)/bin/ruff format --check featuredsl tests bench
+	$(VENV)/bin/mypy featuredsl
+
+fmt: $(STAMP)
+	$(VENV)/bin/ruff format featuredsl tests bench
+	$(VENV)/bin/ruff check --fix featuredsl tests bench
+
+fuzz: $(STAMP)
+	FEATUREDSL_FUZZ_EXAMPLES=5000 $(PY) -m pytest -q -n 2 tests/test_fuzz_parity.py -p no:randomly
+
+bench: $(STAMP)
+	$(PY) bench/run.py --rows 1000000 --out bench/RESULTS.md
+
+golden: $(STAMP)
+	$(PY) -m pytest -q tests/test_golden.py --update-golden
+
+clean:
+	rm -rf $(VENV) build

@@ -1,0 +1,73 @@
+"""The `featuredsl` command. Sub-commands live next to the code they drive and load lazily."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from featuredsl import __version__
+from featuredsl.errors import FeatureDSLError
+
+# name -> (module, attribute, one-line help). Loading lazily keeps `featuredsl check` fast.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "check": ("featuredsl.commands.language", "check", "Check specs and list their features."),
+    "fmt": ("featuredsl.commands.language", "fmt", "Format specs canonically."),
+    "build": ("featuredsl.commands.build", "build", "Fit a spec on data and write both artifacts."),
+    "parity": ("featuredsl.commands.parity", "parity", "Compare numpy and ONNX artifacts."),
+    "golden": ("featuredsl.commands.parity", "golden", "Check or update golden files."),
+    "profile": ("featuredsl.commands.monitor", "profile", "Store a reference profile."),
+    "skew": ("featuredsl.commands.monitor", "skew", "Distribution skew report."),
+    "replay": ("featuredsl.commands.monitor", "replay", "Replay a serving log."),
+    "bundle": ("featuredsl.commands.ship", "bundle", "Merge features and a model graph."),
+    "shadow": ("featuredsl.commands.ship", "shadow", "Compare two builds or bundles."),
+    "pit-join": ("featuredsl.commands.pit", "pit_join", "Point-in-time join."),
+    "audit": ("featuredsl.commands.pit", "audit", "Leakage audit of a training table."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        available = []
+        for name, (module, _, _) in COMMANDS.items():
+            if importlib.util.find_spec(module) is not None:
+                available.append(name)
+        return sorted(available)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module_name, attribute, _ = entry
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            return None
+        command: click.Command = getattr(module, attribute)
+        return command
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(__version__, prog_name="featuredsl")
+def cli() -> None:
+    """featuredsl: one feature definition, two runtimes, one meaning."""
+
+
+def main(argv: list[str] | None = None) -> Any:
+    try:
+        result = cli.main(args=argv, prog_name="featuredsl", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except FeatureDSLError as err:
+        click.echo(str(err), err=True)
+        sys.exit(1)
+    # Commands return their exit status (0 or 1) rather than calling sys.exit themselves.
+    sys.exit(result if isinstance(result, int) else 0)
