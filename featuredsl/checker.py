@@ -1,0 +1,476 @@
+"""AST -> typed IR: names, types, arity, null-safety, analyzer rules; every error collected."""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from featuredsl import catalogue as cat
+from featuredsl.ir import Builder, Feature, InputColumn, Node, Program, constant_value, walk
+from featuredsl.language import ast
+from featuredsl.language.diagnostics import DiagnosticSink, Span
+from featuredsl.lowering import Emitter, LoweringError, Value, null_mask
+from featuredsl.types import DType, Shape, type_text
+
+INT64_MAX = 2**63 - 1
+
+# Float ops through which NaN (the null of floats) already propagates, so no extra mask is needed.
+NAN_PROPAGATING = frozenset(
+    "add sub mul truediv floordiv mod neg abs sign min max clip sqrt log log1p exp expm1 sin cos sigmoid "
+    "round floor ceil zscore minmax robust maxabs float".split()
+)
+
+
+class _Abort(Exception):
+    """Stops checking one expression after its error was recorded."""
+
+
+@dataclass
+class _Definition:
+    statement: ast.Statement
+    value: Value | None = None
+    done: bool = False
+
+
+def column_names(feature_name: str, node: Node) -> tuple[str, ...] | None:
+    """Output column names: the feature's name, or one per one_hot column (None before fitting)."""
+    if node.op != "one_hot":
+        return (feature_name,)
+    keys = node.args[1]
+    if keys.op != "list_const":
+        return None
+    names = [f"{feature_name}[{value}]" for value in constant_value(keys)]
+    buckets = node.attr("oov_buckets")
+    if buckets == 1:
+        names.append(f"{feature_name}[<oov>]")
+    else:
+        names.extend(f"{feature_name}[<oov:{i}>]" for i in range(buckets))
+    return tuple(names)
+
+
+class Checker:
+    def __init__(self, spec: ast.Spec, source: str, filename: str, builder: Builder | None = None):
+        self.spec = spec
+        self.source = source
+        self.filename = filename
+        self.sink = DiagnosticSink()
+        self.builder = builder or Builder()
+        self.inputs: dict[str, tuple[InputColumn, Value, Span]] = {}
+        self.definitions: dict[str, _Definition] = {}
+        self.resolving: list[str] = []
+
+    # ------------------------------------------------------------------ driver
+    def run(self, canonical_source: str) -> Program:
+        self._declare_inputs()
+        self._declare_statements()
+        features = []
+        for name, definition in self.definitions.items():
+            if definition.statement.kind != "feature":
+                continue
+            value = self._resolve(name, definition.statement.name_span)
+            if value is not None:
+                feature = self._feature(definition.statement, value)
+                if feature is not None:
+                    features.append(feature)
+        for name, definition in self.definitions.items():
+            if definition.statement.kind == "let" and not definition.done:
+                self._resolve(name, definition.statement.name_span)
+        if not any(d.statement.kind == "feature" for d in self.definitions.values()):
+            self.sink.error(
+                f"spec '{self.spec.name}' declares no features", self.spec.span, "add: feature NAME = EXPRESSION"
+            )
+        self.sink.raise_if_any(self.source, self.filename)
+        return Program(
+            self.spec.name,
+            tuple(column for column, _, _ in self.inputs.values()),
+            tuple(features),
+            canonical_source,
+        )
+
+    def _declare_inputs(self) -> None:
+        if not self.spec.columns:
+            self.sink.error("the input block declares no columns", self.spec.input_span, "add: input { x: float }")
+        for column in self.spec.columns:
+            if column.name in self.inputs:
+                line = self.inputs[column.name][2].line
+                self.sink.error(f"column '{column.name}' is declared twice", column.span, f"first declared on line {line}")
+                continue
+            if column.name in cat.CONSTANTS:
+                self.sink.error(f"'{column.name}' is a built-in constant", column.span, "rename the column")
+                continue
+            dtype = DType(column.type_name)
+            info = InputColumn(column.name, dtype, column.nullable)
+            value_node = self.builder.node(
+                "input", (), _row(dtype), {"name": column.name, "role": "value"}, column.span
+            )
+            mask = None
+            if info.mask_name is not None:
+                mask = self.builder.node("input", (), _row(DType.BOOL), {"name": column.name, "role": "mask"}, column.span)
+            self.inputs[column.name] = (info, Value(value_node, mask, column.nullable), column.span)
+
+    def _declare_statements(self) -> None:
+        for statement in self.spec.statements:
+            name = statement.name
+            if name in self.inputs:
+                self.sink.error(
+                    f"'{name}' is already an input column", statement.name_span, "choose another name for the binding"
+                )
+            elif name in self.definitions:
+                first = self.definitions[name].statement
+                self.sink.error(
+                    f"'{name}' is defined twice", statement.name_span, f"first defined on line {first.name_span.line}"
+                )
+            elif name in cat.CONSTANTS:
+                self.sink.error(f"'{name}' is a built-in constant", statement.name_span, "choose another name")
+            else:
+                self.definitions[name] = _Definition(statement)
+
+    def _resolve(self, name: str, use: Span) -> Value | None:
+        definition = self.definitions[name]
+        if definition.done:
+            return definition.value
+        if name in self.resolving:
+            cycle = " -> ".join([*self.resolving[self.resolving.index(name) :], name])
+            self.sink.error(f"'{name}' depends on itself: {cycle}", use, "break the cycle: a definition cannot use itself")
+            return None
+        self.resolving.append(name)
+        try:
+            definition.value = self._expr(definition.statement.expr)
+        except _Abort:
+            definition.value = None
+        finally:
+            self.resolving.pop()
+        definition.done = True
+        return definition.value
+
+    def _feature(self, statement: ast.Statement, value: Value) -> Feature | None:
+        span = statement.name_span
+        if value.null_literal:
+            self.sink.error(f"feature '{statement.name}' is always null", span, "give it a value")
+            return None
+        if value.shape is Shape.LIST:
+            self.sink.error(f"feature '{statement.name}' is a list", span, "use it in bucketize, lookup or one_hot")
+            return None
+        if value.dtype in (DType.STRING, DType.TIMESTAMP):
+            hint = (
+                "encode it: lookup(x, vocab(x)), one_hot(x, vocab(x)) or hash_bucket(x, n)"
+                if value.dtype is DType.STRING
+                else "derive a number: days_between(t0, t), hour(t), ..."
+            )
+            self.sink.error(f"feature '{statement.name}' is a {value.dtype}; models need numbers", span, hint)
+            return None
+        if value.nullable:
+            self.sink.error(
+                f"feature '{statement.name}' may be null ({type_text(value.dtype, True)}); a model needs a value in every row",
+                span,
+                f"fill it: feature {statement.name} = fill_null(..., 0), or add is_null(...) as its own feature",
+            )
+            return None
+        e = Emitter(self.builder, statement.span)
+        node = value.node
+        if node.shape is Shape.SCALAR:
+            node = e.broadcast(node, self._any_row())
+        node = e.to_float(node)
+        used = sorted({n.attr("name") for n in walk([node]) if n.op == "input"})
+        nullable_used = tuple(n for n in used if self.inputs[n][0].nullable)
+        return Feature(
+            statement.name, node, value.dtype, column_names(statement.name, node), tuple(used), nullable_used, span
+        )
+
+    def _any_row(self) -> Node:
+        first = next(iter(self.inputs.values()))
+        return first[1].node
+
+    # ------------------------------------------------------------------ expressions
+    def _error(self, message: str, span: Span, hint: str = "") -> _Abort:
+        self.sink.error(message, span, hint)
+        return _Abort()
+
+    def _expr(self, expr: ast.Expr) -> Value:
+        method = getattr(self, f"_expr_{type(expr).__name__.lower()}")
+        result: Value = method(expr)
+        return result
+
+    def _expr_number(self, expr: ast.Number) -> Value:
+        if expr.is_int:
+            value = int(expr.text)
+            if value > INT64_MAX:
+                raise self._error(f"integer {expr.text} does not fit in int64", expr.span, "write it as a float: 1e19")
+            return Value(self.builder.const(DType.INT, value, expr.span))
+        return Value(self.builder.const(DType.FLOAT, float(expr.text), expr.span))
+
+    def _expr_string(self, expr: ast.String) -> Value:
+        return Value(self.builder.const(DType.STRING, expr.value, expr.span))
+
+    def _expr_bool(self, expr: ast.Bool) -> Value:
+        return Value(self.builder.const(DType.BOOL, expr.value, expr.span))
+
+    def _expr_null(self, expr: ast.Null) -> Value:
+        return Value(self.builder.const(DType.FLOAT, math.nan, expr.span), None, True, null_literal=True)
+
+    def _expr_name(self, expr: ast.Name) -> Value:
+        if expr.id in self.inputs:
+            return self.inputs[expr.id][1]
+        if expr.id in self.definitions:
+            value = self._resolve(expr.id, expr.span)
+            if value is None:
+                raise _Abort()
+            return value
+        if expr.id in cat.CONSTANTS:
+            return Value(self.builder.const(DType.FLOAT, cat.CONSTANTS[expr.id], expr.span))
+        known = [*self.inputs, *self.definitions, *cat.CONSTANTS]
+        close = difflib.get_close_matches(expr.id, known, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "declare it in the input block or with let"
+        if expr.id in cat.FUNCTIONS:
+            hint = f"'{expr.id}' is a function: call it, {expr.id}(...)"
+        raise self._error(f"unknown name '{expr.id}'", expr.span, hint)
+
+    def _expr_listexpr(self, expr: ast.ListExpr) -> Value:
+        values = [self._literal(item) for item in expr.items]
+        kinds = {type(v) for v in values}
+        if kinds <= {int, float} and kinds:
+            dtype = DType.FLOAT if float in kinds else DType.INT
+        elif kinds == {str}:
+            dtype = DType.STRING
+        elif not kinds:
+            raise self._error("empty list", expr.span, "write at least one item")
+        else:
+            raise self._error("list items must all be numbers or all be strings", expr.span)
+        if len(set(values)) != len(values):
+            raise self._error("list has duplicate items", expr.span, "remove the repeated values")
+        return Value(self.builder.list_const(dtype, values, expr.span))
+
+    def _literal(self, expr: ast.Expr) -> Any:
+        if isinstance(expr, ast.Number):
+            return self._expr_number(expr).node and (int(expr.text) if expr.is_int else float(expr.text))
+        if isinstance(expr, ast.Unary) and expr.op == "-" and isinstance(expr.operand, ast.Number):
+            return -self._literal(expr.operand)
+        if isinstance(expr, ast.String):
+            return expr.value
+        if isinstance(expr, ast.Name) and expr.id in ("inf", "nan"):
+            return cat.CONSTANTS[expr.id]
+        raise self._error("expected a literal number or string here", _span_of(expr))
+
+    def _expr_unary(self, expr: ast.Unary) -> Value:
+        if expr.op == "-" and isinstance(expr.operand, ast.Number):
+            literal = self._literal(expr)
+            dtype = DType.INT if isinstance(literal, int) else DType.FLOAT
+            return Value(self.builder.const(dtype, literal, expr.span))
+        op = cat.OPERATOR_OPS[(expr.op, 1)]
+        return self._apply(op, [(expr.operand, self._expr(expr.operand))], expr.span, expr.span)
+
+    def _expr_binary(self, expr: ast.Binary) -> Value:
+        op = cat.OPERATOR_OPS[(expr.op, 2)]
+        left = self._expr(expr.left)
+        right = self._expr(expr.right)
+        return self._apply(op, [(expr.left, left), (expr.right, right)], expr.span, expr.span)
+
+    def _expr_ifexpr(self, expr: ast.IfExpr) -> Value:
+        op = cat.FUNCTIONS["if"][0]
+        parts = [expr.condition, expr.then, expr.otherwise]
+        values = [(p, self._expr(p)) for p in parts]
+        return self._apply(op, values, expr.span, expr.span)
+
+    def _expr_call(self, expr: ast.Call) -> Value:
+        total = len(expr.args) + len(expr.keywords)
+        op = cat.find_op(expr.func, total)
+        if op is None or expr.func == "if" or op.operator:
+            close = difflib.get_close_matches(expr.func, list(cat.FUNCTIONS), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "see docs/language.md for the functions"
+            raise self._error(f"unknown function '{expr.func}'", expr.func_span, hint)
+        bound = self._bind(op, expr)
+        checked = [(arg, self._expr(arg)) for arg in bound]
+        return self._apply(op, checked, expr.span, expr.func_span, bound_names=self._bound_names(op, expr))
+
+    def _bind(self, op: cat.Op, expr: ast.Call) -> list[ast.Expr]:
+        """Positional and keyword arguments in parameter order; arity and keyword errors."""
+        params = list(op.params)
+        if op.variadic:
+            params += [params[-1]] * max(0, len(expr.args) - len(params))
+        if len(expr.args) > len(params):
+            raise self._error(
+                f"{op.name}() takes at most {len(params)} argument{'s' if len(params) != 1 else ''}, got {len(expr.args)}",
+                _span_of(expr.args[len(params)]),
+                f"signature: {op.signature}",
+            )
+        slots: list[ast.Expr | None] = [*expr.args, *([None] * (len(params) - len(expr.args)))]
+        names = [p.name for p in params]
+        for keyword in expr.keywords:
+            if keyword.name not in names:
+                raise self._error(
+                    f"{op.name}() has no parameter '{keyword.name}'", keyword.span, f"signature: {op.signature}"
+                )
+            index = names.index(keyword.name)
+            if slots[index] is not None:
+                raise self._error(f"parameter '{keyword.name}' is given twice", keyword.span)
+            slots[index] = keyword.value
+        bound: list[ast.Expr] = []
+        for param, slot in zip(params, slots, strict=True):
+            if slot is None:
+                if not param.optional:
+                    raise self._error(
+                        f"{op.name}() is missing the argument '{param.name}'", expr.span, f"signature: {op.signature}"
+                    )
+                break
+            bound.append(slot)
+        minimum = len(op.params) + 1 if op.variadic and op.name in ("min", "max") else len(op.params)
+        del minimum
+        return bound
+
+    @staticmethod
+    def _bound_names(op: cat.Op, expr: ast.Call) -> list[str]:
+        return [p.name for p in op.params]
+
+    def _apply(
+        self,
+        op: cat.Op,
+        args: list[tuple[ast.Expr, Value]],
+        span: Span,
+        name_span: Span,
+        bound_names: list[str] | None = None,
+    ) -> Value:
+        params = list(op.params)
+        if op.variadic:
+            params += [params[-1]] * (len(args) - len(params))
+        for (arg_expr, value), param in zip(args, params, strict=False):
+            self._check_argument(op, param, arg_expr, value)
+        values = [value for _, value in args]
+        if op.analyzer:
+            self._check_analyzer_input(op, args[0])
+        e = Emitter(self.builder, span)
+        try:
+            if op.null_rule == cat.PROPAGATE:
+                result = op.lower(e, *values)
+                result = self._propagate(op, e, values, result)
+            else:
+                result = op.lower(e, *values)
+        except LoweringError as problem:
+            raise self._error(str(problem), problem.span or span, problem.hint) from None
+        self._assert_rule(op, values, result)
+        return result
+
+    def _check_argument(self, op: cat.Op, param: cat.Param, arg_expr: ast.Expr, value: Value) -> None:
+        where = _span_of(arg_expr)
+        label = _describe(op, param)
+        if value.null_literal:
+            if op.null_rule == cat.HANDLES and op.name in ("if", "fill_null", "coalesce"):
+                return
+            raise self._error(f"null is not allowed as {label}", where, "null only fits fill_null, coalesce and if")
+        if param.literal and not _is_literal(arg_expr):
+            raise self._error(f"{label} must be a literal", where, f"write a constant, e.g. {op.example}")
+        if param.is_list:
+            if value.shape is not Shape.LIST:
+                raise self._error(
+                    f"{label} must be a list", where, "write a list [a, b, ...] or use quantiles(...) / vocab(...)"
+                )
+        elif value.shape is Shape.LIST:
+            raise self._error(f"{label} cannot be a list", where)
+        if value.width != 1 and value.shape is Shape.ROW:
+            raise self._error(f"{label} is a multi-column one_hot value", where, "a one_hot must be a feature on its own")
+        if value.dtype not in param.accepts:
+            wanted = " or ".join(sorted(str(d) for d in param.accepts))
+            raise self._error(
+                f"{label} must be {wanted}, not {type_text(value.dtype, value.nullable, value.shape)}",
+                where,
+                _conversion_hint(value.dtype, param.accepts),
+            )
+        if not param.row and value.shape is Shape.ROW:
+            raise self._error(f"{label} must be a constant, not a per-row value", where, f"e.g. {op.example}")
+        if value.nullable and op.null_rule == cat.REJECT:
+            text = _source_text(self.source, where)
+            raise self._error(
+                f"{label} may be null ({type_text(value.dtype, True)}), and {_op_word(op)} has no rule for null",
+                where,
+                f"replace nulls first: fill_null({text}, ...), or test them with is_null({text})",
+            )
+
+    def _check_analyzer_input(self, op: cat.Op, arg: tuple[ast.Expr, Value]) -> None:
+        expr, value = arg
+        if value.shape is not Shape.ROW:
+            raise self._error(
+                f"{op.name}() needs a per-row value to fit on, not a constant",
+                _span_of(expr),
+                "analyzers summarise a column of the training data",
+            )
+
+    def _propagate(self, op: cat.Op, e: Emitter, values: list[Value], result: Value) -> Value:
+        nullable = [v for v in values if v.nullable]
+        if not nullable:
+            return result
+        if result.dtype is DType.FLOAT:
+            masks = [v.mask for v in nullable if v.mask is not None]
+            if op.name not in NAN_PROPAGATING:
+                masks += [e.isnan(v.node) for v in nullable if v.mask is None]
+            node = result.node
+            if masks:
+                combined = masks[0]
+                for mask in masks[1:]:
+                    combined = e.or_(combined, mask)
+                node = e.where(combined, e.f(math.nan), node)
+            return Value(node, None, True)
+        combined = null_mask(e, nullable[0])
+        for value in nullable[1:]:
+            combined = e.or_(combined, null_mask(e, value))
+        return Value(result.node, combined, True)
+
+    def _assert_rule(self, op: cat.Op, values: list[Value], result: Value) -> None:
+        expected = cat.result_dtype(op.returns, [v.dtype for v in values])
+        if expected is not None and expected is not result.dtype and not _int_round_exception(op, values, result):
+            raise AssertionError(f"{op.name}: catalogue says {expected}, lowering gave {result.dtype}")
+
+
+def _int_round_exception(op: cat.Op, values: list[Value], result: Value) -> bool:
+    # round(int, negative ndigits) is float, which the 'promote' rule cannot express.
+    return op.name == "round" and result.dtype is DType.FLOAT
+
+
+def _row(dtype: DType) -> Any:
+    from featuredsl.types import Type
+
+    return Type(dtype, Shape.ROW)
+
+
+def _is_literal(expr: ast.Expr) -> bool:
+    if isinstance(expr, (ast.Number, ast.String, ast.Bool)):
+        return True
+    if isinstance(expr, ast.Unary) and expr.op == "-":
+        return isinstance(expr.operand, ast.Number)
+    return False
+
+
+def _span_of(expr: ast.Expr) -> Span:
+    span: Span = getattr(expr, "span", Span.unknown())
+    return span
+
+
+def _describe(op: cat.Op, param: cat.Param) -> str:
+    if op.operator:
+        return f"the operand of '{op.operator}'"
+    if op.name == "if":
+        return "the condition of 'if'" if param.name == "condition" else f"the '{param.name}' branch"
+    return f"argument '{param.name}' of {op.name}()"
+
+
+def _op_word(op: cat.Op) -> str:
+    return f"'{op.operator}'" if op.operator else f"{op.name}()"
+
+
+def _conversion_hint(dtype: DType, accepts: frozenset[DType]) -> str:
+    if DType.FLOAT in accepts and dtype is DType.BOOL:
+        return "convert it: float(...)"
+    if DType.BOOL in accepts and dtype.numeric:
+        return "compare it, e.g. x > 0, or convert: bool(...)"
+    if dtype is DType.STRING and DType.FLOAT in accepts:
+        return "strings are not parsed; encode them with lookup(...) or hash_bucket(...)"
+    if dtype is DType.TIMESTAMP:
+        return "use a time function: hour(t), days_between(t0, t), ..."
+    return ""
+
+
+def _source_text(source: str, span: Span) -> str:
+    lines = source.splitlines()
+    if span.line < 1 or span.line > len(lines) or span.end_line != span.line:
+        return "x"
+    return lines[span.line - 1][span.column - 1 : span.end_column - 1] or "x"

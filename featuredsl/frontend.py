@@ -1,0 +1,37 @@
+"""Spec text -> checked Program: parse, check, lower. The one entry point to the front end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from featuredsl.checker import Checker
+from featuredsl.errors import FeatureDSLError
+from featuredsl.ir import Program
+from featuredsl.language.diagnostics import Diagnostic, DiagnosticError, Span
+from featuredsl.language.formatter import format_spec
+from featuredsl.language.parser import parse
+
+
+def check_source(source: str, filename: str = "<spec>") -> Program:
+    """Parse and check spec text; raises DiagnosticError listing every problem found."""
+    if "\x00" in source:
+        line = source.count("\n", 0, source.index("\x00")) + 1
+        raise DiagnosticError([Diagnostic("spec text contains a NUL character", Span(line, 1, line, 2))], source, filename)
+    spec = parse(source, filename)
+    canonical = format_spec(spec, source, comments=False)
+    return Checker(spec, source, filename).run(canonical)
+
+
+def read_spec(path: str | Path) -> str:
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as error:
+        raise FeatureDSLError(f"{path}: cannot read the spec: {error.strerror}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise FeatureDSLError(f"{path}: the spec is not valid UTF-8 (byte {error.start})") from None
+
+
+def check_file(path: str | Path) -> Program:
+    return check_source(read_spec(path), str(path))

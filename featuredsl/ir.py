@@ -1,0 +1,204 @@
+"""The typed IR: a DAG of frozen nodes, shared by construction (common subexpressions are one node).
+
+Every node is a primitive both backends implement (see backends/*). Null handling is explicit:
+a nullable non-float value travels as two nodes, its values and a bool mask (True = null);
+a nullable float travels as one node whose NaN is null. Surface ops of the catalogue are
+lowered to these primitives by featuredsl.lowering.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from featuredsl.language.diagnostics import Span
+from featuredsl.types import DType, Shape, Type
+
+NO_SPAN = Span.unknown()
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    op: str
+    args: tuple[Node, ...]
+    attrs: tuple[tuple[str, Any], ...]
+    type: Type
+    span: Span = field(default=NO_SPAN, repr=False)
+    _key: tuple[Any, ...] = field(init=False, repr=False)
+    _hash: int = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Children are interned, so identity stands for structure and equality stays O(1).
+        key = (self.op, tuple(id(a) for a in self.args), self.attrs, self.type)
+        object.__setattr__(self, "_key", key)
+        object.__setattr__(self, "_hash", hash(key))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Node) and self._key == other._key
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def attr(self, name: str) -> Any:
+        for key, value in self.attrs:
+            if key == name:
+                return value
+        raise KeyError(f"{self.op} has no attribute {name!r}")
+
+    @property
+    def dtype(self) -> DType:
+        return self.type.dtype
+
+    @property
+    def shape(self) -> Shape:
+        return self.type.shape
+
+
+def encode_constant(dtype: DType, value: Any) -> Any:
+    """A hashable, exact encoding: floats as hex so that -0.0 and 0.0 (and NaNs) stay distinct."""
+    if dtype is DType.FLOAT:
+        return float(value).hex()
+    if dtype in (DType.INT, DType.TIMESTAMP):
+        return int(value)
+    if dtype is DType.BOOL:
+        return bool(value)
+    return str(value)
+
+
+def decode_constant(dtype: DType, encoded: Any) -> Any:
+    if dtype is DType.FLOAT:
+        return float.fromhex(encoded)
+    return encoded
+
+
+def constant_value(node: Node) -> Any:
+    """The Python value of a const node (scalar) or list_const node (tuple)."""
+    if node.op == "const":
+        return decode_constant(node.dtype, node.attr("value"))
+    if node.op == "list_const":
+        return tuple(decode_constant(node.dtype, v) for v in node.attr("values"))
+    raise ValueError(f"not a constant: {node.op}")
+
+
+class Builder:
+    """Interns nodes so that equal subexpressions are the same object."""
+
+    def __init__(self) -> None:
+        self._pool: dict[Node, Node] = {}
+
+    def node(
+        self,
+        op: str,
+        args: Iterable[Node],
+        type_: Type,
+        attrs: dict[str, Any] | None = None,
+        span: Span = NO_SPAN,
+    ) -> Node:
+        items = tuple(sorted((attrs or {}).items()))
+        candidate = Node(op, tuple(args), items, type_, span)
+        return self._pool.setdefault(candidate, candidate)
+
+    def const(self, dtype: DType, value: Any, span: Span = NO_SPAN) -> Node:
+        if dtype is DType.FLOAT and not isinstance(value, float):
+            value = float(value)
+        return self.node("const", (), Type(dtype, Shape.SCALAR), {"value": encode_constant(dtype, value)}, span)
+
+    def list_const(self, dtype: DType, values: Iterable[Any], span: Span = NO_SPAN) -> Node:
+        encoded = tuple(encode_constant(dtype, v) for v in values)
+        return self.node("list_const", (), Type(dtype, Shape.LIST, None), {"values": encoded}, span)
+
+
+def walk(roots: Iterable[Node]) -> Iterator[Node]:
+    """Nodes in dependency order (children before parents), each once."""
+    seen: set[int] = set()
+    order: list[Node] = []
+    stack: list[tuple[Node, bool]] = [(r, False) for r in reversed(list(roots))]
+    while stack:
+        node, expanded = stack.pop()
+        if id(node) in seen:
+            continue
+        if expanded:
+            seen.add(id(node))
+            order.append(node)
+            continue
+        stack.append((node, True))
+        for child in reversed(node.args):
+            if id(child) not in seen:
+                stack.append((child, False))
+    return iter(order)
+
+
+def substitute(roots: Iterable[Node], replacements: dict[Node, Node], builder: Builder) -> dict[Node, Node]:
+    """Rebuild the DAG with some nodes replaced; returns old -> new for every node reached."""
+    mapping: dict[Node, Node] = {}
+    for node in walk(roots):
+        if node in replacements:
+            mapping[node] = replacements[node]
+            continue
+        args = tuple(mapping[a] for a in node.args)
+        if all(a is b for a, b in zip(args, node.args, strict=True)):
+            mapping[node] = node
+        else:
+            mapping[node] = builder.node(node.op, args, node.type, dict(node.attrs), node.span)
+    return mapping
+
+
+def is_finite_float(value: float) -> bool:
+    return math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class InputColumn:
+    name: str
+    dtype: DType
+    nullable: bool
+
+    @property
+    def mask_name(self) -> str | None:
+        """The companion null-mask input: only for nullable non-float columns (floats use NaN)."""
+        if self.nullable and self.dtype is not DType.FLOAT:
+            return f"{self.name}.is_null"
+        return None
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    node: Node  # FLOAT-typed output: one column, or `width` columns for multi-column ops
+    dtype: DType  # the declared result type before the cast to float64 output
+    column_names: tuple[str, ...] | None  # None until fitted for vocabulary-sized features
+    inputs_used: tuple[str, ...]
+    nullable_inputs_used: tuple[str, ...]
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True)
+class Program:
+    """A checked spec: inputs, features in declaration order, and the IR behind them."""
+
+    name: str
+    inputs: tuple[InputColumn, ...]
+    features: tuple[Feature, ...]
+    canonical_source: str
+
+    @property
+    def roots(self) -> tuple[Node, ...]:
+        return tuple(f.node for f in self.features)
+
+    def analyzers(self) -> list[Node]:
+        return [n for n in walk(self.roots) if n.op == "fitted"]
+
+    @property
+    def is_fitted(self) -> bool:
+        return not self.analyzers()
+
+    @property
+    def feature_columns(self) -> tuple[str, ...]:
+        names: list[str] = []
+        for feature in self.features:
+            if feature.column_names is None:
+                raise ValueError("feature columns are known after fitting")
+            names.extend(feature.column_names)
+        return tuple(names)

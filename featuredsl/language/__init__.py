@@ -1,0 +1,1 @@
+"""The featuredsl language front end: grammar, parser, AST, diagnostics, formatter."""

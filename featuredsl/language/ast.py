@@ -1,0 +1,130 @@
+"""The syntax tree of a spec: frozen nodes; positions are carried but ignored by equality."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from featuredsl.language.diagnostics import Span
+
+NO_SPAN = Span.unknown()
+
+
+def _span() -> Span:
+    return field(default=NO_SPAN, compare=False, hash=False, repr=False)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class Expr:
+    pass
+
+
+@dataclass(frozen=True)
+class Number(Expr):
+    text: str
+    span: Span = _span()
+
+    @property
+    def is_int(self) -> bool:
+        return self.text.isdigit()
+
+
+@dataclass(frozen=True)
+class String(Expr):
+    value: str
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Bool(Expr):
+    value: bool
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Null(Expr):
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Name(Expr):
+    id: str
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Unary(Expr):
+    op: str  # "-" or "not"
+    operand: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Binary(Expr):
+    op: str
+    left: Expr
+    right: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Keyword:
+    name: str
+    value: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Call(Expr):
+    func: str
+    args: tuple[Expr, ...]
+    keywords: tuple[Keyword, ...]
+    span: Span = _span()
+    func_span: Span = _span()
+
+
+@dataclass(frozen=True)
+class ListExpr(Expr):
+    items: tuple[Expr, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class IfExpr(Expr):
+    condition: Expr
+    then: Expr
+    otherwise: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type_name: str
+    nullable: bool
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Statement:
+    kind: str  # "let" or "feature"
+    name: str
+    expr: Expr
+    span: Span = _span()
+    name_span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Comment:
+    text: str  # including the leading '#'
+    line: int
+    own_line: bool  # False when it trails code on the same line
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    columns: tuple[Column, ...]
+    statements: tuple[Statement, ...]
+    comments: tuple[Comment, ...] = field(default=(), compare=False, hash=False, repr=False)
+    span: Span = _span()
+    input_span: Span = _span()

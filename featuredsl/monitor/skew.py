@@ -1,0 +1,656 @@
+"""Distribution skew between a reference (training features or a profile) and a current sample.
+
+compare() rates every column present on either side with four independent checks: the
+distribution (PSI or KS), the null rate, out-of-range values (numeric) or unseen categories
+(categorical), and the schema (missing / extra / type changed). A column's severity is the worst
+of its checks; docs/monitoring.md gives each statistic, band and the default-method rule.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from scipy.stats import ttest_ind_from_stats
+
+from featuredsl.errors import DataError
+from featuredsl.monitor import stats
+from featuredsl.monitor.columns import FEATURES, INPUTS, NUMERIC, SCORES, Column, Dataset, as_dataset
+from featuredsl.monitor.jsonable import jsonable
+from featuredsl.monitor.profile import Profile
+from featuredsl.monitor.recommend import recommend
+from featuredsl.monitor.severity import (
+    ALPHA,
+    D_BANDS,
+    H_BANDS,
+    KS_BANDS,
+    PSI_BANDS,
+    RANK,
+    Severity,
+    gated,
+    worst,
+)
+from featuredsl.monitor.summary import CategoricalSummary, NumericSummary, Summary, summarize
+
+OTHER = "(other)"
+GROUP_ORDER = (FEATURES, INPUTS, SCORES)
+
+
+@dataclass(frozen=True)
+class SkewConfig:
+    psi_bins: int = stats.PSI_BINS
+    psi_epsilon: float = stats.PSI_EPSILON
+    alpha: float = ALPHA
+    # Below min_rows values on a side a column is not judged; below psi_min_rows (10 per PSI
+    # bin) numeric columns are judged by KS instead of PSI.
+    min_rows: int = 20
+    psi_min_rows: int = 100
+    # Categories under this share on both sides share one "(other)" bucket for PSI/chi-square.
+    category_min_share: float = 0.005
+    max_category_buckets: int = 50
+    plot_bins: int = 40
+
+
+@dataclass(frozen=True)
+class Check:
+    """One rated signal: its effect size, the p-value that gates it, its severity."""
+
+    name: str  # schema | distribution | null_rate | out_of_range | unseen | mean_shift
+    value: float | None
+    pvalue: float | None
+    severity: Severity
+    detail: str
+
+
+@dataclass(frozen=True)
+class NumericStats:
+    n_reference: int  # finite values
+    n_current: int
+    psi: float
+    psi_edges: tuple[float, ...]  # inner edges of the right-closed reference-quantile bins
+    psi_reference: tuple[float, ...]  # share per bin
+    psi_current: tuple[float, ...]
+    ks_statistic: float
+    ks_pvalue: float
+    wasserstein: float
+    wasserstein_normalized: float | None  # / reference std; None when that std is 0
+    js_distance: float  # base 2, over the PSI bins
+    mean_reference: float
+    mean_current: float
+    std_reference: float
+    std_current: float
+    median_reference: float
+    median_current: float
+    min_reference: float
+    max_reference: float
+    out_of_range_share: float
+    inf_current: int
+    reference_exact: bool  # False when the reference is a quantile sketch
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(jsonable(self))
+
+
+@dataclass(frozen=True)
+class CategoricalStats:
+    n_reference: int  # non-null values
+    n_current: int
+    psi: float
+    buckets: tuple[str, ...]  # categories with their own PSI/chi-square bucket, then OTHER
+    bucket_reference: tuple[float, ...]  # share per bucket
+    bucket_current: tuple[float, ...]
+    chi2_statistic: float
+    chi2_pvalue: float
+    chi2_dof: int
+    linf: float
+    js_distance: float
+    categories_reference: int
+    categories_current: int
+    unseen_share: float | None  # None when the reference tracks only frequent categories
+    unseen_examples: tuple[str, ...]
+    reference_complete: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(jsonable(self))
+
+
+@dataclass(frozen=True)
+class Plot:
+    """Data of the overlaid-distribution plot: histogram shares or per-category bars."""
+
+    kind: str  # "histogram" | "bars"
+    edges: tuple[float, ...] = ()
+    labels: tuple[str, ...] = ()
+    reference: tuple[float, ...] = ()
+    current: tuple[float, ...] = ()
+    log_x: bool = False
+    reference_outside: tuple[float, float] = (0.0, 0.0)  # share below / above the plotted range
+    current_outside: tuple[float, float] = (0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class FeatureSkew:
+    name: str
+    group: str
+    kind: str  # numeric | categorical
+    status: str  # compared | insufficient | missing | extra | type_changed
+    method: str  # psi | ks | none
+    severity: Severity
+    reason: str  # the check that set the severity
+    recommendation: str
+    rows_reference: int
+    rows_current: int
+    null_rate_reference: float | None
+    null_rate_current: float | None
+    checks: tuple[Check, ...] = ()
+    numeric: NumericStats | None = None
+    categorical: CategoricalStats | None = None
+    plot: Plot | None = None
+
+    def check(self, name: str) -> Check | None:
+        return next((c for c in self.checks if c.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(jsonable(self))
+
+
+@dataclass(frozen=True)
+class SkewReport:
+    reference: str
+    current: str
+    features: tuple[FeatureSkew, ...]
+    config: SkewConfig = field(default_factory=SkewConfig)
+    notes: tuple[str, ...] = ()
+
+    def counts(self) -> dict[str, int]:
+        counts = {s: 0 for s in RANK}
+        for feature in self.features:
+            counts[feature.severity] += 1
+        return counts
+
+    @property
+    def worst(self) -> Severity:
+        return worst([f.severity for f in self.features])
+
+    def flagged(self, at_least: Severity = "minor") -> tuple[FeatureSkew, ...]:
+        return tuple(f for f in self.features if RANK[f.severity] >= RANK[at_least])
+
+    def get(self, name: str, group: str = FEATURES) -> FeatureSkew:
+        for feature in self.features:
+            if feature.name == name and feature.group == group:
+                return feature
+        raise KeyError(f"{group}/{name}")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(jsonable(self))
+        out["counts"] = self.counts()
+        out["worst"] = self.worst
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n"
+
+
+class _Side:
+    """A reference or current side: a Profile or a Dataset, with summaries computed once."""
+
+    def __init__(self, source: Profile | Dataset) -> None:
+        self.source = source
+        self.label = source.source
+        self._cache: dict[tuple[str, str], Summary] = {}
+
+    def columns(self, group: str) -> dict[str, str]:
+        """name -> kind for the group."""
+        columns = self.source.groups.get(group, {})
+        return {name: column.kind for name, column in columns.items()}
+
+    def groups(self) -> list[str]:
+        return list(self.source.groups)
+
+    def rows(self, group: str) -> int:
+        return self.source.rows(group)
+
+    def summary(self, group: str, name: str) -> Summary:
+        key = (group, name)
+        if key not in self._cache:
+            if isinstance(self.source, Profile):
+                self._cache[key] = self.source.summary(group, name)
+            else:
+                column = self.source.groups[group][name]
+                assert isinstance(column, Column)
+                self._cache[key] = summarize(column)
+        return self._cache[key]
+
+    def fingerprints(self) -> tuple[str, ...]:
+        if isinstance(self.source, Profile):
+            return (self.source.fingerprint,) if self.source.fingerprint else ()
+        return self.source.fingerprints
+
+
+def _side(data: Any, label: str) -> _Side:
+    if isinstance(data, Profile):
+        return _Side(data)
+    return _Side(as_dataset(data, source=label))
+
+
+def compare(
+    reference: Any,
+    current: Any,
+    *,
+    config: SkewConfig | None = None,
+    groups: Iterable[str] | None = None,
+) -> SkewReport:
+    """Skew of every column of `current` against `reference`.
+
+    Each side is a Profile, a Dataset, or data (DataFrame, Arrow table, dict of arrays) taken
+    as the "features" group. Groups are compared only with the same group on the other side;
+    columns of the "scores" group also get a mean-shift check (the prediction monitor).
+    """
+    cfg = config or SkewConfig()
+    ref, cur = _side(reference, "reference"), _side(current, "current")
+    wanted = list(groups) if groups is not None else [g for g in ref.groups() if g in cur.groups()]
+    common = [g for g in sorted(wanted, key=_group_key) if g in ref.groups() and g in cur.groups()]
+    if not common:
+        raise DataError(
+            f"{ref.label} and {cur.label} have no group of columns in common "
+            f"(reference: {', '.join(ref.groups()) or 'none'}; current: {', '.join(cur.groups()) or 'none'})"
+        )
+    results: list[FeatureSkew] = []
+    for group in common:
+        ref_cols, cur_cols = ref.columns(group), cur.columns(group)
+        for name in dict.fromkeys([*ref_cols, *cur_cols]):
+            results.append(_compare_column(name, group, ref, cur, ref_cols, cur_cols, cfg))
+    results.sort(key=lambda f: (-RANK[f.severity], _group_key(f.group), f.name))
+    notes = _fingerprint_notes(ref.fingerprints(), cur.fingerprints())
+    return SkewReport(ref.label, cur.label, tuple(results), cfg, notes)
+
+
+def _group_key(group: str) -> tuple[int, str]:
+    return (GROUP_ORDER.index(group) if group in GROUP_ORDER else len(GROUP_ORDER), group)
+
+
+def _fingerprint_notes(ref: tuple[str, ...], cur: tuple[str, ...]) -> tuple[str, ...]:
+    if not ref or not cur:
+        return ()
+    other = sorted(set(cur) - set(ref))
+    if not other:
+        return ()
+    return (
+        f"the current data was served by artifact(s) {', '.join(f[:12] for f in other)}, "
+        f"the reference comes from {', '.join(f[:12] for f in ref)}: features may differ by design",
+    )
+
+
+def _compare_column(
+    name: str,
+    group: str,
+    ref: _Side,
+    cur: _Side,
+    ref_cols: Mapping[str, str],
+    cur_cols: Mapping[str, str],
+    cfg: SkewConfig,
+) -> FeatureSkew:
+    if name not in cur_cols:
+        return _schema_result(name, group, ref_cols[name], "missing", ref.rows(group), 0)
+    if name not in ref_cols:
+        return _schema_result(name, group, cur_cols[name], "extra", 0, cur.rows(group))
+    r, c = ref.summary(group, name), cur.summary(group, name)
+    if isinstance(r, NumericSummary) and isinstance(c, NumericSummary):
+        result = _compare_numeric(name, group, r, c, cfg)
+    elif isinstance(r, CategoricalSummary) and isinstance(c, CategoricalSummary):
+        result = _compare_categorical(name, group, r, c, cfg)
+    else:
+        return _schema_result(
+            name, group, f"{ref_cols[name]} -> {cur_cols[name]}", "type_changed", r.rows, c.rows
+        )
+    return replace(result, recommendation=recommend(result, r, c))
+
+
+def _schema_result(name: str, group: str, kind: str, status: str, rows_r: int, rows_c: int) -> FeatureSkew:
+    severity: Severity = "moderate" if status == "extra" else "severe"
+    detail = {
+        "missing": "in the reference but absent from the current data",
+        "extra": "in the current data but absent from the reference",
+        "type_changed": f"type changed ({kind})",
+    }[status]
+    result = FeatureSkew(
+        name=name,
+        group=group,
+        kind=kind,
+        status=status,
+        method="none",
+        severity=severity,
+        reason="schema",
+        recommendation="",
+        rows_reference=rows_r,
+        rows_current=rows_c,
+        null_rate_reference=None,
+        null_rate_current=None,
+        checks=(Check("schema", None, None, severity, detail),),
+    )
+    return replace(result, recommendation=recommend(result, None, None))
+
+
+def _null_check(r: Summary, c: Summary, cfg: SkewConfig) -> Check:
+    pr, pc = r.nulls / r.rows, c.nulls / c.rows
+    h = stats.cohen_h(pr, pc)
+    p = stats.two_proportion_pvalue(r.nulls, r.rows, c.nulls, c.rows)
+    detail = f"null rate {pr:.2%} -> {pc:.2%} (Cohen's h {h:.3f}, p={p:.2g})"
+    return Check("null_rate", h, p, gated(h, H_BANDS, p, cfg.alpha), detail)
+
+
+def _share_check(name: str, k: int, n: int, p0: float, cfg: SkewConfig, what: str) -> Check:
+    """A share of current values that should be about p0 if nothing changed."""
+    share = k / n if n else 0.0
+    h = stats.cohen_h(share, min(p0, 1.0)) if share > p0 else 0.0
+    p = stats.excess_pvalue(k, n, p0)
+    detail = f"{share:.2%} of current values {what} (expected about {p0:.2%}; h {h:.3f}, p={p:.2g})"
+    return Check(name, h, p, gated(h, H_BANDS, p, cfg.alpha), detail)
+
+
+def _finish(
+    name: str,
+    group: str,
+    kind: str,
+    status: str,
+    method: str,
+    checks: list[Check],
+    r: Summary,
+    c: Summary,
+    **extra: Any,
+) -> FeatureSkew:
+    # Ties go to the first check listed: the most specific explanation wins.
+    top = max(checks, key=lambda chk: RANK[chk.severity])
+    return FeatureSkew(
+        name=name,
+        group=group,
+        kind=kind,
+        status=status,
+        method=method,
+        severity=top.severity,
+        reason=top.name if top.severity != "none" else "",
+        recommendation="",
+        rows_reference=r.rows,
+        rows_current=c.rows,
+        null_rate_reference=r.nulls / r.rows if r.rows else None,
+        null_rate_current=c.nulls / c.rows if c.rows else None,
+        checks=tuple(checks),
+        **extra,
+    )
+
+
+def _compare_numeric(
+    name: str, group: str, r: NumericSummary, c: NumericSummary, cfg: SkewConfig
+) -> FeatureSkew:
+    if r.rows == 0 or c.rows == 0:
+        return _finish(name, group, NUMERIC, "insufficient", "none", [_empty_check(r, c)], r, c)
+    checks = [_null_check(r, c, cfg)]
+    nr, nc = r.finite, c.finite
+    if min(nr, nc) < cfg.min_rows:
+        checks.append(_too_few(nr, nc, cfg))
+        return _finish(name, group, NUMERIC, "insufficient", "none", checks, r, c)
+
+    edges = stats.quantile_edges(r.values, r.weights, cfg.psi_bins)
+    rb, cb = stats.bin_counts(r.values, r.weights, edges), stats.bin_counts(c.values, c.weights, edges)
+    psi = stats.psi(rb, cb, cfg.psi_epsilon)
+    d = stats.ks_statistic(r.values, r.weights, c.values, c.weights)
+    samples = None
+    if r.exact and c.exact and max(nr, nc) <= stats.KS_EXACT_MAX_N:
+        rs, cs = r.samples(), c.samples()
+        samples = (rs, cs) if rs is not None and cs is not None else None
+    ks_p = stats.ks_pvalue(d, nr, nc, samples)
+    w = stats.wasserstein(r.values, r.weights, c.values, c.weights)
+    w_norm = w / r.std if r.std > 0 else (0.0 if w == 0 else None)
+
+    # Out of the reference range: with no change, P[a new value beats all n reference values]
+    # is 1/(n+1) at each end. Infinities count as outside unless the reference had them too.
+    below = float(c.weights[c.values < r.min].sum())
+    above = float(c.weights[c.values > r.max].sum())
+    infs = (c.pos_inf if r.pos_inf == 0 else 0) + (c.neg_inf if r.neg_inf == 0 else 0)
+    n_range = nc + c.pos_inf + c.neg_inf
+    k_out = round(below + above) + infs
+    checks.append(
+        _share_check("out_of_range", k_out, n_range, 2.0 / (nr + 1), cfg, "outside the reference range")
+    )
+
+    if min(nr, nc) >= cfg.psi_min_rows:
+        method, value, bands, label = "psi", psi, PSI_BANDS, f"PSI {psi:.3f}"
+    else:
+        method, value, bands, label = "ks", d, KS_BANDS, f"KS D {d:.3f}"
+    detail = f"{label} (KS p={ks_p:.2g}; {nr} vs {nc} values)"
+    checks.append(Check("distribution", value, ks_p, gated(value, bands, ks_p, cfg.alpha), detail))
+    if group == SCORES:
+        checks.append(_mean_shift_check(r, c, cfg))
+
+    numeric = NumericStats(
+        n_reference=nr,
+        n_current=nc,
+        psi=psi,
+        psi_edges=tuple(float(e) for e in edges),
+        psi_reference=tuple(float(x) for x in rb / rb.sum()),
+        psi_current=tuple(float(x) for x in cb / cb.sum()),
+        ks_statistic=d,
+        ks_pvalue=ks_p,
+        wasserstein=w,
+        wasserstein_normalized=w_norm,
+        js_distance=stats.js_distance(rb, cb),
+        mean_reference=r.mean,
+        mean_current=c.mean,
+        std_reference=r.std,
+        std_current=c.std,
+        median_reference=r.quantile(0.5),
+        median_current=c.quantile(0.5),
+        min_reference=r.min,
+        max_reference=r.max,
+        out_of_range_share=k_out / n_range if n_range else 0.0,
+        inf_current=c.pos_inf + c.neg_inf,
+        reference_exact=r.exact,
+    )
+    order = _check_order(checks)
+    return _finish(
+        name, group, NUMERIC, "compared", method, order, r, c,
+        numeric=numeric, plot=_numeric_plot(r, c, cfg.plot_bins),
+    )  # fmt: skip
+
+
+def _mean_shift_check(r: NumericSummary, c: NumericSummary, cfg: SkewConfig) -> Check:
+    """Standardised mean shift (Cohen's d against the reference std), gated by Welch's t-test."""
+    if not r.std > 0:
+        return Check("mean_shift", None, None, "none", "reference scores are constant")
+    shift = (c.mean - r.mean) / r.std
+    sd_r = r.std * math.sqrt(r.finite / (r.finite - 1))
+    sd_c = c.std * math.sqrt(c.finite / (c.finite - 1))
+    p = float(ttest_ind_from_stats(r.mean, sd_r, r.finite, c.mean, sd_c, c.finite, equal_var=False).pvalue)
+    detail = f"mean {r.mean:.6g} -> {c.mean:.6g} ({shift:+.3f} reference std; Welch p={p:.2g})"
+    return Check("mean_shift", abs(shift), p, gated(abs(shift), D_BANDS, p, cfg.alpha), detail)
+
+
+def _check_order(checks: list[Check]) -> list[Check]:
+    # Priority for ties: the most specific cause first, the distribution last.
+    priority = {"unseen": 0, "out_of_range": 1, "null_rate": 2, "mean_shift": 3, "distribution": 4}
+    return sorted(checks, key=lambda chk: priority.get(chk.name, 9))
+
+
+def _empty_check(r: Summary, c: Summary) -> Check:
+    side = "reference" if r.rows == 0 else "current"
+    return Check("distribution", None, None, "none", f"the {side} has no rows")
+
+
+def _too_few(nr: int, nc: int, cfg: SkewConfig) -> Check:
+    return Check(
+        "distribution", None, None, "none",
+        f"too few values to compare ({nr} vs {nc}; at least {cfg.min_rows} needed on each side)",
+    )  # fmt: skip
+
+
+def _numeric_plot(r: NumericSummary, c: NumericSummary, bins: int) -> Plot:
+    lo = min(r.quantile(0.005), c.quantile(0.005))
+    hi = max(r.quantile(0.995), c.quantile(0.995))
+    if not hi > lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    log_x = lo > 0 and hi / lo > 100.0
+    edges = np.geomspace(lo, hi, bins + 1) if log_x else np.linspace(lo, hi, bins + 1)
+
+    def shares(s: NumericSummary) -> tuple[tuple[float, ...], tuple[float, float]]:
+        total = s.weights.sum()
+        inside = (s.values >= lo) & (s.values <= hi)
+        counts, _ = np.histogram(s.values[inside], bins=edges, weights=s.weights[inside])
+        outside = (float(s.weights[s.values < lo].sum() / total), float(s.weights[s.values > hi].sum() / total))
+        return tuple(float(x) for x in counts / total), outside
+
+    ref, ref_out = shares(r)
+    cur, cur_out = shares(c)
+    return Plot(
+        "histogram",
+        edges=tuple(float(e) for e in edges),
+        reference=ref,
+        current=cur,
+        log_x=bool(log_x),
+        reference_outside=ref_out,
+        current_outside=cur_out,
+    )
+
+
+def _compare_categorical(
+    name: str, group: str, r: CategoricalSummary, c: CategoricalSummary, cfg: SkewConfig
+) -> FeatureSkew:
+    kind = "categorical"
+    if r.rows == 0 or c.rows == 0:
+        return _finish(name, group, kind, "insufficient", "none", [_empty_check(r, c)], r, c)
+    checks = [_null_check(r, c, cfg)]
+    nr, nc = r.present, c.present
+    if min(nr, nc) < cfg.min_rows:
+        checks.append(_too_few(nr, nc, cfg))
+        return _finish(name, group, kind, "insufficient", "none", checks, r, c)
+
+    ref_counts = dict(zip(r.categories, r.counts.tolist(), strict=True))
+    cur_counts = dict(zip(c.categories, c.counts.tolist(), strict=True))
+    labels, rb, cb = _buckets(ref_counts, cur_counts, r, c, cfg)
+    psi = stats.psi(rb, cb, cfg.psi_epsilon)
+    chi2, chi2_p, dof = stats.chi2_homogeneity(rb, cb)
+
+    # JS and L-inf over every category when both sides are complete; over the reference's
+    # tracked categories plus the rest when the reference is a frequent-items sketch.
+    if r.complete and c.complete:
+        keys = list(dict.fromkeys([*ref_counts, *cur_counts]))
+        rv = np.array([ref_counts.get(k, 0.0) for k in keys])
+        cv = np.array([cur_counts.get(k, 0.0) for k in keys])
+    else:
+        keys = list(ref_counts)
+        cv_known = np.array([cur_counts.get(k, 0.0) for k in keys])
+        rv = np.append(np.array([ref_counts[k] for k in keys]), float(r.other))
+        cv = np.append(cv_known, max(0.0, nc - cv_known.sum()))
+
+    unseen_share: float | None = None
+    examples: tuple[str, ...] = ()
+    if r.complete:
+        unseen = {k: v for k, v in cur_counts.items() if k not in ref_counts}
+        k_unseen = round(sum(unseen.values()) + (c.other if not c.complete else 0))
+        unseen_share = k_unseen / nc
+        examples = tuple(sorted(unseen, key=lambda k: (-unseen[k], k))[:5])
+        # Good-Turing: the share of reference singletons estimates how often a value new to
+        # the reference appears when nothing has changed.
+        p0 = (r.singletons or 0) / nr
+        checks.append(_share_check("unseen", k_unseen, nc, p0, cfg, "are categories unseen in the reference"))
+    else:
+        checks.append(
+            Check("unseen", None, None, "none", "not checked: the reference profile tracks only frequent categories")
+        )
+
+    label = f"PSI {psi:.3f} over {len(labels)} buckets (chi-square p={chi2_p:.2g}; {nr} vs {nc} values)"
+    checks.append(Check("distribution", psi, chi2_p, gated(psi, PSI_BANDS, chi2_p, cfg.alpha), label))
+    categorical = CategoricalStats(
+        n_reference=nr,
+        n_current=nc,
+        psi=psi,
+        buckets=tuple(labels),
+        bucket_reference=tuple(float(x) for x in rb / rb.sum()),
+        bucket_current=tuple(float(x) for x in cb / cb.sum()),
+        chi2_statistic=chi2,
+        chi2_pvalue=chi2_p,
+        chi2_dof=dof,
+        linf=stats.linf(rv, cv),
+        js_distance=stats.js_distance(rv, cv),
+        categories_reference=len(ref_counts),
+        categories_current=len(cur_counts),
+        unseen_share=unseen_share,
+        unseen_examples=examples,
+        reference_complete=r.complete,
+    )
+    plot = Plot(
+        "bars",
+        labels=tuple(labels),
+        reference=categorical.bucket_reference,
+        current=categorical.bucket_current,
+    )
+    order = _check_order(checks)
+    return _finish(name, group, kind, "compared", "psi", order, r, c, categorical=categorical, plot=plot)
+
+
+def _buckets(
+    ref_counts: dict[str, float],
+    cur_counts: dict[str, float],
+    r: CategoricalSummary,
+    c: CategoricalSummary,
+    cfg: SkewConfig,
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Categories frequent on either side get a bucket; the rest share OTHER (so that no
+    chi-square expected count is tiny and one-sided rare values do not dominate the PSI)."""
+    nr, nc = r.present, c.present
+    share = {k: ref_counts.get(k, 0.0) / nr for k in ref_counts}
+    for k, v in cur_counts.items():
+        share[k] = max(share.get(k, 0.0), v / nc)
+    frequent = [k for k, s in share.items() if s >= cfg.category_min_share]
+    frequent.sort(key=lambda k: (-share[k], k))
+    keep = frequent[: cfg.max_category_buckets]
+    rb = np.array([ref_counts.get(k, 0.0) for k in keep])
+    cb = np.array([cur_counts.get(k, 0.0) for k in keep])
+    r_rest, c_rest = nr - rb.sum(), nc - cb.sum()
+    labels = list(keep)
+    if r_rest > 0.5 or c_rest > 0.5:
+        labels.append(OTHER)
+        rb = np.append(rb, max(r_rest, 0.0))
+        cb = np.append(cb, max(c_rest, 0.0))
+    return labels, rb, cb
+
+
+def with_scores(dataset: Dataset, names: Iterable[str]) -> Dataset:
+    """Move the named feature columns into the "scores" group (prediction monitor)."""
+    names = list(names)
+    if not names:
+        return dataset
+    groups = {g: dict(cols) for g, cols in dataset.groups.items()}
+    features = groups.get(FEATURES, {})
+    missing = [n for n in names if n not in features]
+    if missing:
+        raise DataError(f"{dataset.source}: score column '{missing[0]}' not found")
+    groups[SCORES] = {n: features.pop(n) for n in names}
+    return replace(dataset, groups=groups)
+
+
+def compare_predictions(reference: Any, current: Any, *, config: SkewConfig | None = None) -> SkewReport:
+    """The prediction-distribution monitor: skew of model scores plus their mean shift.
+
+    Each side is an array of scores ([N] or [N, K]), a dict of named score arrays, or a
+    Dataset/Profile with a "scores" group."""
+    return compare(_scores(reference, "reference"), _scores(current, "current"), config=config, groups=[SCORES])
+
+
+def _scores(data: Any, label: str) -> Any:
+    if isinstance(data, (Profile, Dataset)):
+        return data
+    if isinstance(data, Mapping):
+        arrays = dict(data)
+    else:
+        array = np.asarray(data, dtype=np.float64)
+        if array.ndim == 1:
+            arrays = {"score": array}
+        elif array.ndim == 2:
+            arrays = {f"score[{j}]": array[:, j] for j in range(array.shape[1])}
+        else:
+            raise DataError(f"{label} scores have shape {array.shape}; expected [N] or [N, K]")
+    return Dataset({SCORES: as_dataset(arrays).groups[FEATURES]}, source=label)
