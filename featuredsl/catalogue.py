@@ -333,7 +333,7 @@ for _op in OPS:
         FUNCTIONS.setdefault(_op.name, []).append(_op)
 
 # Names that are constants rather than columns.
-CONSTANTS: dict[str, float] = {"pi": 3.141592653589793, "e": 2.718281828459045, "inf": float("inf"), "nan": float("nan")}
+CONSTANTS: dict[str, float] = {"pi": 3.141592653589793, "inf": float("inf"), "nan": float("nan")}
 
 # Inputs every language-reference example is written against.
 EXAMPLE_INPUTS = (

@@ -87,6 +87,8 @@ class Checker:
             tuple(column for column, _, _ in self.inputs.values()),
             tuple(features),
             canonical_source,
+            self.source,
+            self.filename,
         )
 
     def _declare_inputs(self) -> None:

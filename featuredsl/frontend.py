@@ -6,20 +6,20 @@ from pathlib import Path
 
 from featuredsl.checker import Checker
 from featuredsl.errors import FeatureDSLError
-from featuredsl.ir import Program
+from featuredsl.ir import Builder, Program
 from featuredsl.language.diagnostics import Diagnostic, DiagnosticError, Span
 from featuredsl.language.formatter import format_spec
 from featuredsl.language.parser import parse
 
 
-def check_source(source: str, filename: str = "<spec>") -> Program:
+def check_source(source: str, filename: str = "<spec>", builder: Builder | None = None) -> Program:
     """Parse and check spec text; raises DiagnosticError listing every problem found."""
     if "\x00" in source:
         line = source.count("\n", 0, source.index("\x00")) + 1
         raise DiagnosticError([Diagnostic("spec text contains a NUL character", Span(line, 1, line, 2))], source, filename)
     spec = parse(source, filename)
     canonical = format_spec(spec, source, comments=False)
-    return Checker(spec, source, filename).run(canonical)
+    return Checker(spec, source, filename, builder).run(canonical)
 
 
 def read_spec(path: str | Path) -> str:

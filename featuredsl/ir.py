@@ -182,6 +182,8 @@ class Program:
     inputs: tuple[InputColumn, ...]
     features: tuple[Feature, ...]
     canonical_source: str
+    source: str = field(default="", compare=False, repr=False)  # the text as written, for diagnostics
+    filename: str = field(default="<spec>", compare=False, repr=False)
 
     @property
     def roots(self) -> tuple[Node, ...]:

@@ -126,7 +126,12 @@ class Emitter:
         return self.unary("isnan", a, DType.BOOL)
 
     def to_float(self, a: Node) -> Node:
-        return a if a.dtype is DType.FLOAT else self.unary("to_float", a, DType.FLOAT)
+        if a.dtype is DType.FLOAT:
+            return a
+        if a.op == "const" and a.dtype is DType.INT:
+            # Python's int -> float rounds to nearest-even, like both runtimes' conversion.
+            return self.f(float(a.attr("value")))
+        return self.unary("to_float", a, DType.FLOAT)
 
     def to_int(self, a: Node) -> Node:
         return a if a.dtype is DType.INT else self.unary("to_int", a, DType.INT)

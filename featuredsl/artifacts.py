@@ -1,0 +1,289 @@
+"""Build, save and load the artifacts of a spec: numpy module, ONNX graph(s), manifest.
+
+Both artifacts and the manifest carry one fingerprint: a hash of the canonical spec text and
+the fitted constants. Loading checks that all three agree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import onnx
+
+from featuredsl import __version__
+from featuredsl.backends import numpy_backend, onnx_backend
+from featuredsl.errors import ArtifactError, DataError
+from featuredsl.fit.fitting import FittedConstant, execute_module, fit_program
+from featuredsl.frontend import check_source, read_spec
+from featuredsl.ir import Builder, Program, walk
+
+MODULE_FILE = "features_train.py"
+ONNX_FILE = "features.onnx"
+ONNX_F32_FILE = "features.f32.onnx"
+MANIFEST_FILE = "manifest.json"
+
+
+def _feed(data: Any, program: Program, source: str, extra: str = "ignore") -> dict[str, np.ndarray]:
+    from featuredsl.data import to_feed
+
+    return to_feed(data, program.inputs, source=source, extra=extra)
+
+
+def null_encoding(column: Any) -> str:
+    if not column.nullable:
+        return "none"
+    if column.mask_name is None:
+        return "NaN"
+    return f"mask:{column.mask_name}"
+
+
+def fingerprint_of(canonical_source: str, constants: list[FittedConstant]) -> str:
+    payload = json.dumps(
+        {"spec": canonical_source, "constants": [c.value for c in constants], "params": [c.params for c in constants]},
+        sort_keys=True,
+        ensure_ascii=True,
+        default=str,
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+class Spec:
+    """A checked, unfitted spec. `fit(data)` computes its statistics."""
+
+    def __init__(self, source: str, filename: str = "<spec>"):
+        self.source = source
+        self.filename = filename
+        self.builder = Builder()
+        self.program = check_source(source, filename, self.builder)
+
+    @property
+    def name(self) -> str:
+        return self.program.name
+
+    @property
+    def inputs(self) -> tuple[Any, ...]:
+        return self.program.inputs
+
+    def unsupported(self) -> list[str]:
+        """Ops the serving graph cannot compute, with their reasons."""
+        ops = {n.op for n in walk(self.program.roots)}
+        return [f"{op}: {reason}" for op, reason in onnx_backend.UNSUPPORTED.items() if op in ops and op != "fitted"]
+
+    def fit(self, data: Any, source: str = "training data") -> FittedSpec:
+        feed = _feed(data, self.program, source)
+        program, constants = fit_program(self.program, feed, self.builder)
+        return FittedSpec(program, constants, fingerprint_of(program.canonical_source, constants))
+
+
+def load_spec(path: str | Path) -> Spec:
+    return Spec(read_spec(path), str(path))
+
+
+@dataclass
+class FittedSpec:
+    program: Program
+    constants: list[FittedConstant]
+    fingerprint: str
+    _module: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return self.program.feature_columns
+
+    @cached_property
+    def numpy_source(self) -> str:
+        return numpy_backend.render_module(
+            numpy_backend.ModuleSpec(
+                spec_name=self.program.name,
+                fingerprint=self.fingerprint,
+                inputs=self.program.inputs,
+                outputs=tuple((f.name, f.node) for f in self.program.features),
+                column_names=self.feature_names,
+                widths=tuple(len(f.column_names or ()) for f in self.program.features),
+            )
+        )
+
+    def onnx_model(self, float32: bool = False) -> onnx.ModelProto:
+        unsupported = [n.op for n in walk(self.program.roots) if n.op in onnx_backend.UNSUPPORTED]
+        if unsupported:
+            reason = onnx_backend.UNSUPPORTED[unsupported[0]]
+            raise ArtifactError(f"spec {self.program.name}: cannot build the serving graph: {reason}")
+        return onnx_backend.build_model(
+            onnx_backend.GraphSpec(
+                spec_name=self.program.name,
+                fingerprint=self.fingerprint,
+                inputs=self.program.inputs,
+                outputs=tuple((f.name, f.node) for f in self.program.features),
+                column_names=self.feature_names,
+                float32=float32,
+            )
+        )
+
+    def feed(self, data: Any, source: str = "data") -> dict[str, np.ndarray]:
+        return _feed(data, self.program, source)
+
+    def transform_feed(self, feed: Mapping[str, np.ndarray]) -> np.ndarray:
+        result: np.ndarray = execute_module(self.numpy_source, dict(feed))
+        return result
+
+    def transform(self, data: Any) -> np.ndarray:
+        return self.transform_feed(self.feed(data))
+
+    def manifest(self, float32: bool = False) -> dict[str, Any]:
+        return {
+            "featuredsl_version": __version__,
+            "spec": self.program.name,
+            "fingerprint": self.fingerprint,
+            "canonical_spec": self.program.canonical_source,
+            "inputs": [
+                {"name": c.name, "dtype": str(c.dtype), "nullable": c.nullable, "null_encoding": null_encoding(c)}
+                for c in self.program.inputs
+            ],
+            "features": [
+                {"name": f.name, "dtype": str(f.dtype), "columns": list(f.column_names or ()), "inputs": list(f.inputs_used)}
+                for f in self.program.features
+            ],
+            "feature_names": list(self.feature_names),
+            "output": {"name": "features", "dtype": "float64", "float32_variant": ONNX_F32_FILE if float32 else None},
+            "constants": [
+                {"analyzer": c.analyzer, "params": c.params, "at": f"{c.line}:{c.column}", "expression": c.source, "value": c.value}
+                for c in self.constants
+            ],
+            "onnx": {"opset": onnx_backend.OPSET, "ml_opset": onnx_backend.ML_OPSET, "ir_version": onnx_backend.IR_VERSION},
+        }
+
+    def save(self, out_dir: str | Path, float32: bool = False) -> dict[str, Path]:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        files = {MODULE_FILE: self.numpy_source.encode("utf-8")}
+        files[ONNX_FILE] = _serialize(self.onnx_model())
+        if float32:
+            files[ONNX_F32_FILE] = _serialize(self.onnx_model(float32=True))
+        manifest = self.manifest(float32)
+        manifest["files"] = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+        files[MANIFEST_FILE] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+        written = {}
+        for name, data in files.items():
+            path = out / name
+            path.write_bytes(data)
+            written[name] = path
+        stale = out / ONNX_F32_FILE
+        if not float32 and stale.exists():
+            stale.unlink()
+        return written
+
+
+def _serialize(model: onnx.ModelProto) -> bytes:
+    onnx_backend.check_model(model)
+    data: bytes = model.SerializeToString(deterministic=True)
+    return data
+
+
+class Artifacts:
+    """A loaded build directory: the numpy module, the ONNX session, and the manifest."""
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+        self.manifest = self._read_manifest()
+        self.fingerprint: str = self.manifest["fingerprint"]
+        self.feature_names: tuple[str, ...] = tuple(self.manifest["feature_names"])
+        self.module = self._load_module()
+        self.onnx_path = self.directory / ONNX_FILE
+        self._check_onnx_metadata(self.onnx_path)
+        self._session: Any = None
+
+    def _read_manifest(self) -> dict[str, Any]:
+        path = self.directory / MANIFEST_FILE
+        if not self.directory.is_dir():
+            raise ArtifactError(f"{self.directory}: not a build directory (run `featuredsl build` first)")
+        try:
+            manifest: dict[str, Any] = json.loads(path.read_text("utf-8"))
+        except FileNotFoundError:
+            raise ArtifactError(f"{path}: missing; is {self.directory} a featuredsl build directory?") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ArtifactError(f"{path}: not valid JSON ({error})") from None
+        for key in ("fingerprint", "feature_names", "inputs"):
+            if key not in manifest:
+                raise ArtifactError(f"{path}: has no '{key}'; was it written by featuredsl build?")
+        return manifest
+
+    def _load_module(self) -> ModuleType:
+        path = self.directory / MODULE_FILE
+        if not path.exists():
+            raise ArtifactError(f"{path}: missing")
+        spec = importlib.util.spec_from_file_location(f"featuredsl_build_{self.fingerprint[:12]}", path)
+        if spec is None or spec.loader is None:
+            raise ArtifactError(f"{path}: cannot be imported")
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as error:  # a corrupt file: report it, never a traceback
+            raise ArtifactError(f"{path}: cannot be imported: {error}") from None
+        found = getattr(module, "FINGERPRINT", None)
+        if found != self.fingerprint:
+            raise ArtifactError(
+                f"{path}: fingerprint {found!r} does not match manifest {self.fingerprint!r}; rebuild the directory"
+            )
+        return module
+
+    def _check_onnx_metadata(self, path: Path) -> None:
+        if not path.exists():
+            raise ArtifactError(f"{path}: missing")
+        try:
+            model = onnx.load(str(path), load_external_data=False)
+        except Exception as error:
+            raise ArtifactError(f"{path}: not a readable ONNX model ({error})") from None
+        props = {p.key: p.value for p in model.metadata_props}
+        if props.get("featuredsl.fingerprint") != self.fingerprint:
+            raise ArtifactError(
+                f"{path}: fingerprint {props.get('featuredsl.fingerprint')!r} does not match manifest "
+                f"{self.fingerprint!r}; the graph comes from another build"
+            )
+
+    @property
+    def session(self) -> Any:
+        if self._session is None:
+            import onnxruntime as ort
+
+            self._session = ort.InferenceSession(str(self.onnx_path), providers=["CPUExecutionProvider"])
+        return self._session
+
+    @cached_property
+    def program_inputs(self) -> tuple[Any, ...]:
+        from featuredsl.ir import InputColumn
+        from featuredsl.types import DType
+
+        return tuple(InputColumn(i["name"], DType(i["dtype"]), i["nullable"]) for i in self.manifest["inputs"])
+
+    def feed(self, data: Any, source: str = "data", extra: str = "ignore") -> dict[str, np.ndarray]:
+        from featuredsl.data import to_feed
+
+        return to_feed(data, self.program_inputs, source=source, extra=extra)
+
+    def transform_feed(self, feed: Mapping[str, np.ndarray]) -> np.ndarray:
+        try:
+            result: np.ndarray = self.module.transform(dict(feed))
+        except ValueError as error:
+            raise DataError(str(error)) from None
+        return result
+
+    def transform(self, data: Any) -> np.ndarray:
+        return self.transform_feed(self.feed(data))
+
+    def run_onnx(self, feed: Mapping[str, np.ndarray]) -> np.ndarray:
+        names = {i.name for i in self.session.get_inputs()}
+        result: np.ndarray = self.session.run(["features"], {k: v for k, v in feed.items() if k in names})[0]
+        return result
+
+
+def load(directory: str | Path) -> Artifacts:
+    return Artifacts(directory)

@@ -1,0 +1,1 @@
+"""Backends: one dispatch table from primitive IR op to a small emitter each."""

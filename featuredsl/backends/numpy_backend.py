@@ -1,0 +1,284 @@
+"""numpy backend: renders a standalone, readable Python module from the fitted IR.
+
+Each primitive has a small emitter in `EMITTERS` returning a Python expression over the
+variables of its arguments. Every literal from a spec is rendered with repr(), so no spec text
+can become code. Jinja2 lays out the file; expressions are rendered here.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+
+import jinja2
+
+from featuredsl import __version__
+from featuredsl.backends import numpy_runtime
+from featuredsl.ir import InputColumn, Node, constant_value, walk
+from featuredsl.types import DType, Shape
+
+NUMPY_DTYPE = {
+    DType.FLOAT: "np.float64",
+    DType.INT: "np.int64",
+    DType.BOOL: "np.bool_",
+    DType.TIMESTAMP: "np.int64",
+    DType.STRING: "_STRING",
+}
+
+
+@dataclass
+class ModuleContext:
+    """What emitters need besides their arguments: module-level constants and helpers used."""
+
+    constants: list[tuple[str, str]] = field(default_factory=list)
+    helpers: set[str] = field(default_factory=set)
+    _constant_names: dict[tuple[str, ...], str] = field(default_factory=dict)
+
+    def constant(self, prefix: str, *lines: str) -> str:
+        """Define module-level constants once; returns the first name."""
+        key = (prefix, *lines)
+        if key not in self._constant_names:
+            name = f"_{prefix}{len(self._constant_names)}"
+            self._constant_names[key] = name
+            for index, line in enumerate(lines):
+                suffix = ("", "_SORTED", "_ORDER")[index] if prefix == "VOCAB" else ""
+                self.constants.append((name + suffix, line.replace("{name}", name)))
+        return self._constant_names[key]
+
+    def helper(self, name: str) -> str:
+        self.helpers.add(name)
+        return name
+
+
+def render_scalar(dtype: DType, value: object) -> str:
+    if dtype is DType.FLOAT:
+        number = float(value)  # type: ignore[arg-type]
+        if math.isnan(number) or math.isinf(number):
+            return f'np.float64("{number}")'
+        return f"np.float64({number!r})"
+    if dtype in (DType.INT, DType.TIMESTAMP):
+        return f"np.int64({int(value)!r})"  # type: ignore[call-overload]
+    if dtype is DType.BOOL:
+        return f"np.bool_({bool(value)!r})"
+    return f"np.asarray({str(value)!r}, dtype=_STRING)"
+
+
+def render_array(dtype: DType, values: Sequence[object]) -> str:
+    items = ", ".join(_plain(dtype, v) for v in values)
+    return f"np.array([{items}], dtype={NUMPY_DTYPE[dtype]})"
+
+
+def _plain(dtype: DType, value: object) -> str:
+    if dtype is DType.FLOAT:
+        number = float(value)  # type: ignore[arg-type]
+        return f'float("{number}")' if not math.isfinite(number) else repr(number)
+    if dtype is DType.BOOL:
+        return repr(bool(value))
+    if dtype is DType.STRING:
+        return repr(str(value))
+    return repr(int(value))  # type: ignore[call-overload]
+
+
+Emitter = Callable[[Node, list[str], ModuleContext], str]
+
+
+def _call(function: str) -> Emitter:
+    return lambda node, args, ctx: f"{function}({', '.join(args)})"
+
+
+def _cast(node: Node, args: list[str], ctx: ModuleContext) -> str:
+    return f"np.asarray({args[0]}).astype({NUMPY_DTYPE[node.dtype]})"
+
+
+def _const(node: Node, args: list[str], ctx: ModuleContext) -> str:
+    return render_scalar(node.dtype, constant_value(node))
+
+
+def _list_const(node: Node, args: list[str], ctx: ModuleContext) -> str:
+    return ctx.constant("CONST", render_array(node.dtype, constant_value(node)))
+
+
+def _vocabulary(keys: Node, ctx: ModuleContext) -> str:
+    array = render_array(keys.dtype, constant_value(keys))
+    if keys.dtype is DType.STRING:
+        array = array.replace("dtype=_STRING", "dtype=np.str_")  # fixed width: see _lookup
+    return ctx.constant("VOCAB", array, "np.sort({name}, kind='stable')", "np.argsort({name}, kind='stable')")
+
+
+def _lookup(node: Node, args: list[str], ctx: ModuleContext) -> str:
+    name = _vocabulary(node.args[1], ctx)
+    return f"{ctx.helper('_lookup')}({args[0]}, {name}_SORTED, {name}_ORDER)"
+
+
+def _bucketize(node: Node, args: list[str], ctx: ModuleContext) -> str:
+    return f"{ctx.helper('_bucketize')}({args[0]}, {args[1]})"
+
+
+def _one_hot(node: Node, args: list[str], ctx: ModuleContext) -> str:
+    return f"{ctx.helper('_one_hot')}({args[0]}, {node.type.width})"
+
+
+def _string_test(method: str) -> Emitter:
+    return lambda node, args, ctx: f"np.strings.{method}({args[0]}, {node.attr('text')!r})"
+
+
+EMITTERS: dict[str, Emitter] = {
+    "const": _const,
+    "list_const": _list_const,
+    "list_size": lambda node, args, ctx: f"np.int64({len(node.args[0].attr('values'))})",
+    "broadcast": lambda node, args, ctx: f"np.full(np.shape({args[1]}), {args[0]})",
+    "add": _call("np.add"),
+    "sub": _call("np.subtract"),
+    "mul": _call("np.multiply"),
+    "div": _call("np.divide"),
+    "neg": _call("np.negative"),
+    "int_floordiv": _call("np.floor_divide"),  # numpy: n // 0 is 0, INT64_MIN // -1 wraps
+    "int_mod": _call("np.mod"),  # numpy: n % 0 is 0
+    "floor": _call("np.floor"),
+    "ceil": _call("np.ceil"),
+    "round_even": _call("np.rint"),
+    "abs": _call("np.abs"),
+    "minimum": _call("np.minimum"),
+    "maximum": _call("np.maximum"),
+    "sqrt": _call("np.sqrt"),
+    "log": _call("np.log"),
+    "exp": _call("np.exp"),
+    "sin": _call("np.sin"),
+    "cos": _call("np.cos"),
+    "pow": _call("np.power"),
+    "eq": _call("np.equal"),
+    "ne": _call("np.not_equal"),
+    "lt": _call("np.less"),
+    "le": _call("np.less_equal"),
+    "gt": _call("np.greater"),
+    "ge": _call("np.greater_equal"),
+    "and": _call("np.logical_and"),
+    "or": _call("np.logical_or"),
+    "not": _call("np.logical_not"),
+    "where": _call("np.where"),
+    "isnan": _call("np.isnan"),
+    "to_float": _cast,
+    "to_int": _cast,
+    "to_string": _cast,
+    "lower_ascii": lambda node, args, ctx: f"np.strings.translate({args[0]}, _ASCII_LOWER)",
+    "upper_ascii": lambda node, args, ctx: f"np.strings.translate({args[0]}, _ASCII_UPPER)",
+    "strip_spaces": lambda node, args, ctx: f'np.strings.strip({args[0]}, " ")',
+    "concat": _call("np.strings.add"),
+    "starts_with": _string_test("startswith"),
+    "ends_with": _string_test("endswith"),
+    "contains": lambda node, args, ctx: f"np.strings.find({args[0]}, {node.attr('text')!r}) >= 0",
+    "matches": lambda node, args, ctx: f"{ctx.helper('_matches')}({args[0]}, {node.attr('pattern')!r})",
+    "murmur3": lambda node, args, ctx: f"{ctx.helper('_murmur3')}({args[0]})",
+    "lookup": _lookup,
+    "bucketize": _bucketize,
+    "one_hot": _one_hot,
+}
+
+# Ops a numpy module cannot compute (none): kept for the coverage test's symmetry with onnx.
+UNSUPPORTED: dict[str, str] = {"fitted": "analyzers are replaced by constants before code generation"}
+
+INLINE_OPS = frozenset({"const"})
+
+
+@dataclass(frozen=True)
+class Statement:
+    variable: str
+    expression: str
+    comment: str
+
+
+def render_body(roots: Sequence[Node], ctx: ModuleContext, labels: dict[Node, str]) -> tuple[list[Statement], dict[Node, str]]:
+    """One statement per node in dependency order; constants are inlined."""
+    names: dict[Node, str] = {}
+    statements: list[Statement] = []
+    for node in walk(roots):
+        if node.op == "input":
+            names[node] = _input_variable(node)
+            continue
+        if node.op in UNSUPPORTED:
+            raise ValueError(f"numpy backend cannot emit {node.op!r}: {UNSUPPORTED[node.op]}")
+        expression = EMITTERS[node.op](node, [names[a] for a in node.args], ctx)
+        if node.op in INLINE_OPS or node.op == "list_const":
+            names[node] = expression
+            continue
+        variable = f"v{len(statements)}"
+        names[node] = variable
+        statements.append(Statement(variable, expression, labels.get(node, "")))
+    return statements, names
+
+
+def _input_variable(node: Node) -> str:
+    name = node.attr("name")
+    suffix = "_is_null" if node.attr("role") == "mask" else ""
+    return f"in_{name}{suffix}"
+
+
+def helper_sources(helpers: set[str]) -> list[str]:
+    wanted: list[str] = []
+    for helper in sorted(helpers):
+        for dependency in numpy_runtime.HELPER_DEPENDENCIES[helper]:
+            if dependency not in wanted:
+                wanted.append(dependency)
+    return [inspect.getsource(getattr(numpy_runtime, name)) for name in wanted]
+
+
+def _environment() -> jinja2.Environment:
+    loader = jinja2.FunctionLoader(
+        lambda name: resources.files("codegen_templates").joinpath(name).read_text("utf-8")
+    )
+    return jinja2.Environment(
+        loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
+    )
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    """Everything the module template needs."""
+
+    spec_name: str
+    fingerprint: str
+    inputs: tuple[InputColumn, ...]
+    outputs: tuple[tuple[str, Node], ...]  # (label, node); labels are feature names
+    column_names: tuple[str, ...]
+    widths: tuple[int, ...]
+    stack: bool = True  # False: return the list of output arrays (used by fit)
+
+
+def render_module(module: ModuleSpec) -> str:
+    ctx = ModuleContext()
+    labels = {node: f"feature {label}" for label, node in module.outputs}
+    statements, names = render_body([node for _, node in module.outputs], ctx, labels)
+    used_inputs = {n.attr("name") for n in walk(node for _, node in module.outputs) if n.op == "input"}
+    template = _environment().get_template("features_train.py.j2")
+    return template.render(
+        version=__version__,
+        spec_name=module.spec_name,
+        fingerprint=module.fingerprint,
+        inputs=[
+            {
+                "name": column.name,
+                "dtype": str(column.dtype),
+                "nullable": column.nullable,
+                "mask": column.mask_name,
+                "variable": f"in_{column.name}",
+                "used": column.name in used_inputs,
+            }
+            for column in module.inputs
+        ],
+        column_names=module.column_names,
+        statements=statements,
+        outputs=[(label, names[node], width) for (label, node), width in zip(module.outputs, module.widths, strict=True)],
+        constants=ctx.constants,
+        helpers=helper_sources(ctx.helpers),
+        uses_re="_matches" in ctx.helpers,
+        width=sum(module.widths),
+        stack=module.stack,
+        repr=repr,
+    )
+
+
+def scalar_shape(node: Node) -> bool:
+    return node.shape is Shape.SCALAR

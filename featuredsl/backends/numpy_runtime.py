@@ -1,0 +1,104 @@
+"""Runtime helpers copied verbatim into generated numpy modules (which must need numpy only).
+
+Each helper is plain, tested Python here; the numpy backend copies the source of the helpers a
+module uses, so the generated file stays standalone.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+_STRING = np.dtypes.StringDType()
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _lookup(values, sorted_keys, order):
+    """Index of each value in the vocabulary (whose sorted copy and sort order are given), or -1."""
+    values = np.asarray(values)
+    if len(sorted_keys) == 0:
+        return np.full(values.shape, -1, dtype=np.int64)
+    fits = True
+    if sorted_keys.dtype.kind == "U":
+        # numpy's searchsorted on StringDType is unreliable; search fixed-width text instead.
+        # A value longer than every key cannot match, so it is blanked rather than widened.
+        fits = np.strings.str_len(values) <= sorted_keys.dtype.itemsize // 4
+        values = np.where(fits, values, "").astype(sorted_keys.dtype)
+    position = np.minimum(np.searchsorted(sorted_keys, values), len(sorted_keys) - 1)
+    found = (sorted_keys[position] == values) & fits
+    return np.where(found, order[position], -1).astype(np.int64)
+
+
+def _bucketize(values, edges):
+    """Number of edges <= value (numpy.searchsorted side='right'); NaN goes to the last bucket."""
+    buckets = np.searchsorted(edges, values, side="right").astype(np.int64)
+    return np.where(np.isnan(values), np.int64(len(edges)), buckets)
+
+
+def _one_hot(index, width):
+    return (np.asarray(index)[..., None] == np.arange(width, dtype=np.int64)).astype(np.float64)
+
+
+def _rotl32(x, r):
+    return (x << np.uint32(r)) | (x >> np.uint32(32 - r))
+
+
+def _murmur3_rows(encoded, lengths):
+    """MurmurHash3_x86_32 (seed 0) of equally padded byte strings, vectorised over rows."""
+    rows = encoded.shape[0]
+    width = encoded.dtype.itemsize
+    padded = np.zeros((rows, (width + 3) // 4 * 4 + 4), dtype=np.uint8)
+    if width:
+        padded[:, :width] = encoded.view(np.uint8).reshape(rows, width)
+    words = padded.view("<u4")
+    c1, c2 = np.uint32(0xCC9E2D51), np.uint32(0x1B873593)
+    h = np.zeros(rows, dtype=np.uint32)
+    blocks = lengths // 4
+    for j in range(int(blocks.max(initial=0))):
+        k = _rotl32(words[:, j] * c1, 15) * c2
+        mixed = _rotl32(h ^ k, 13) * np.uint32(5) + np.uint32(0xE6546B64)
+        h = np.where(j < blocks, mixed, h)
+    tail_bytes = (lengths & 3).astype(np.uint64)
+    tail = words[np.arange(rows), blocks].astype(np.uint64) & ((np.uint64(1) << (tail_bytes * np.uint64(8))) - np.uint64(1))
+    k = _rotl32(tail.astype(np.uint32) * c1, 15) * c2
+    h = np.where(tail_bytes > 0, h ^ k, h)
+    h = h ^ lengths.astype(np.uint32)
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
+
+
+def _murmur3(values):
+    """MurmurHash3_x86_32, seed 0, of each string's UTF-8 bytes, as a non-negative int64."""
+    values = np.asarray(values, dtype=_STRING)
+    flat = values.reshape(-1)
+    out = np.zeros(flat.shape[0], dtype=np.uint32)
+    # Rows are hashed in groups of similar length so one long string does not pad every row.
+    length_class = np.ceil(np.log2(np.strings.str_len(flat) + 1)).astype(np.int64)
+    for group in np.unique(length_class):
+        rows = np.nonzero(length_class == group)[0]
+        encoded = np.strings.encode(flat[rows], "utf-8")
+        out[rows] = _murmur3_rows(encoded, np.strings.str_len(encoded).astype(np.int64))
+    return out.astype(np.int64).reshape(values.shape)
+
+
+def _matches(values, pattern):
+    """Full match of a portable regular expression; each distinct string is matched once."""
+    compiled = re.compile(pattern, re.ASCII)
+    values = np.asarray(values, dtype=_STRING)
+    distinct, inverse = np.unique(values.reshape(-1), return_inverse=True)  # sorting is reliable
+    hits = np.array([compiled.fullmatch(text) is not None for text in distinct.tolist()], dtype=bool)
+    return hits[inverse].reshape(values.shape)
+
+
+HELPER_DEPENDENCIES = {
+    "_murmur3": ("_rotl32", "_murmur3_rows", "_murmur3"),
+    "_lookup": ("_lookup",),
+    "_bucketize": ("_bucketize",),
+    "_one_hot": ("_one_hot",),
+    "_matches": ("_matches",),
+}

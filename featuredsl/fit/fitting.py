@@ -1,0 +1,167 @@
+"""Phased fitting: compute every analyzer on the training data and bake the results into the IR.
+
+Analyzers whose inputs contain no unfitted analyzer form one phase. The inputs of a phase are
+computed by the same generated numpy code as the training module (so a statistic over a derived
+expression sees exactly the values the module computes), then each analyzer's accumulator runs,
+and the results replace the `fitted` nodes as constants.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from featuredsl.backends.numpy_backend import ModuleSpec, render_module
+from featuredsl.checker import column_names
+from featuredsl.fit.analyzers import EmptyAnalyzerError, make_analyzer
+from featuredsl.ir import Builder, Node, Program, constant_value, decode_constant, walk
+from featuredsl.language.diagnostics import Diagnostic, DiagnosticError
+from featuredsl.types import DType, Shape, Type
+
+
+@dataclass(frozen=True)
+class FittedConstant:
+    """One fitted statistic, as recorded in the manifest."""
+
+    analyzer: str
+    params: dict[str, Any]
+    line: int
+    column: int
+    source: str  # the spec text of the analyzer call
+    value: Any
+
+
+def execute_module(source: str, feed: dict[str, np.ndarray]) -> Any:
+    """Run generated module text on a feed. The text is our own codegen output, never spec text."""
+    namespace: dict[str, Any] = {"__name__": "featuredsl_generated"}
+    exec(compile(source, "<featuredsl generated module>", "exec"), namespace)  # noqa: S102
+    return namespace["transform"](feed)
+
+
+def evaluate(program: Program, nodes: list[Node], feed: dict[str, np.ndarray]) -> dict[Node, np.ndarray]:
+    """Values of arbitrary IR nodes on a feed, computed by generated numpy code."""
+    module = ModuleSpec(
+        spec_name=program.name,
+        fingerprint="",
+        inputs=program.inputs,
+        outputs=tuple((f"n{i}", node) for i, node in enumerate(nodes)),
+        column_names=(),
+        widths=tuple(1 for _ in nodes),
+        stack=False,
+    )
+    values = execute_module(render_module(module), feed)
+    return dict(zip(nodes, values, strict=True))
+
+
+def _params(node: Node) -> dict[str, Any]:
+    params = {k: v for k, v in node.attrs if k != "analyzer"}
+    if "q" in params:
+        params["q"] = float.fromhex(params["q"])
+    return params
+
+
+def _span_text(program: Program, node: Node) -> str:
+    lines = program.source.splitlines()
+    span = node.span
+    if 1 <= span.line <= len(lines) and span.end_line == span.line:
+        return lines[span.line - 1][span.column - 1 : span.end_column - 1]
+    return node.attr("analyzer")
+
+
+def _result_node(builder: Builder, node: Node, result: Any) -> Node:
+    if node.shape is Shape.LIST:
+        values = list(result)
+        if node.dtype is DType.FLOAT:
+            values = [float(v) for v in values]
+        return builder.list_const(node.dtype, values, node.span)
+    if node.dtype is DType.FLOAT:
+        return builder.const(DType.FLOAT, float(result), node.span)
+    return builder.const(node.dtype, result, node.span)
+
+
+def fit_program(program: Program, feed: dict[str, np.ndarray], builder: Builder) -> tuple[Program, list[FittedConstant]]:
+    roots = list(program.roots)
+    constants: list[FittedConstant] = []
+    while True:
+        pending = [n for n in walk(roots) if n.op == "fitted"]
+        if not pending:
+            break
+        ready = [n for n in pending if not any(m.op == "fitted" for m in walk(n.args))]
+        inputs = list(dict.fromkeys(arg for node in ready for arg in node.args))
+        values = evaluate(program, inputs, feed)
+        replacements: dict[Node, Node] = {}
+        for node in ready:
+            result = _run_analyzer(program, node, values)
+            replacements[node] = _result_node(builder, node, result)
+            constants.append(
+                FittedConstant(
+                    node.attr("analyzer"),
+                    _params(node),
+                    node.span.line,
+                    node.span.column,
+                    _span_text(program, node),
+                    _jsonable(result),
+                )
+            )
+        roots = _rebuild(roots, replacements, builder)
+    constants.sort(key=lambda c: (c.line, c.column, c.analyzer))
+    features = tuple(
+        replace(feature, node=node, column_names=column_names(feature.name, node))
+        for feature, node in zip(program.features, roots, strict=True)
+    )
+    return replace(program, features=features), constants
+
+
+def _run_analyzer(program: Program, node: Node, values: dict[Node, np.ndarray]) -> Any:
+    data = np.asarray(values[node.args[0]])
+    mask = np.asarray(values[node.args[1]]) if len(node.args) > 1 else None
+    analyzer = make_analyzer(node.attr("analyzer"), _params(node))
+    try:
+        accumulator = analyzer.add_input(analyzer.create_accumulator(), data, mask)
+        return analyzer.extract_output(accumulator)
+    except EmptyAnalyzerError as error:
+        diagnostic = Diagnostic(
+            f"cannot fit {_span_text(program, node)}: {error}",
+            node.span,
+            "the training data has no non-null values for it; check the data or fill nulls first",
+        )
+        raise DiagnosticError([diagnostic], program.source, program.filename) from None
+
+
+def _rebuild(roots: list[Node], replacements: dict[Node, Node], builder: Builder) -> list[Node]:
+    """Substitute fitted results, and re-type what depends on a now-known vocabulary size."""
+    mapping: dict[Node, Node] = {}
+    for node in walk(roots):
+        if node in replacements:
+            mapping[node] = replacements[node]
+            continue
+        args = tuple(mapping[a] for a in node.args)
+        if node.op == "list_size" and args[0].op == "list_const":
+            mapping[node] = builder.const(DType.INT, len(args[0].attr("values")), node.span)
+            continue
+        type_ = node.type
+        if node.op == "one_hot" and args[1].op == "list_const":
+            type_ = Type(node.dtype, node.shape, len(args[1].attr("values")) + node.attr("oov_buckets"))
+        if node.op == "bucketize" and args[1].op == "list_const" and args[1].dtype is not DType.FLOAT:
+            args = (args[0], builder.list_const(DType.FLOAT, [float(v) for v in constant_value(args[1])]))
+        if type_ == node.type and all(a is b for a, b in zip(args, node.args, strict=True)):
+            mapping[node] = node
+        else:
+            mapping[node] = builder.node(node.op, args, type_, dict(node.attrs), node.span)
+    return [mapping[r] for r in roots]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, np.generic):
+        return _jsonable(value.item())
+    return value
+
+
+__all__ = ["FittedConstant", "decode_constant", "evaluate", "execute_module", "fit_program"]

@@ -1,0 +1,99 @@
+"""Compare two feature matrices column by column with the per-op tolerance table.
+
+A column is exact (0 ULP: equal values, NaN equal to NaN, -0.0 equal to 0.0) unless its IR
+contains a primitive listed in primitives.ULP_BOUND; then the column may differ by at most the
+largest bound of those primitives, measured either in ULPs of the result or, after a
+cancelling subtraction, in ULPs of the column's largest magnitude.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from featuredsl.ir import Feature, walk
+from featuredsl.primitives import ULP_BOUND
+
+
+def feature_bounds(features: Sequence[Feature]) -> list[int]:
+    """The ULP bound of every output column, in output order."""
+    bounds: list[int] = []
+    for feature in features:
+        ops = {node.op for node in walk([feature.node])}
+        bound = max((ULP_BOUND[op] for op in ops if op in ULP_BOUND), default=0)
+        bounds.extend([bound] * len(feature.column_names or ()))
+    return bounds
+
+
+def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance in units in the last place between float64 values (NaN vs NaN: 0; NaN vs number: huge)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    ia = _ordered(a)
+    ib = _ordered(b)
+    with np.errstate(over="ignore"):
+        distance = np.abs(ia.astype(np.float64) - ib.astype(np.float64))
+    both_nan = np.isnan(a) & np.isnan(b)
+    one_nan = np.isnan(a) ^ np.isnan(b)
+    distance = np.where(both_nan, 0.0, distance)
+    return np.where(one_nan, np.inf, distance)
+
+
+def _ordered(values: np.ndarray) -> np.ndarray:
+    bits = values.view(np.int64)
+    # Map the sign-magnitude float order onto integers: -0.0 and 0.0 both become 0.
+    return np.where(bits < 0, np.int64(-(2**63)) - bits, bits)
+
+
+@dataclass(frozen=True)
+class ColumnResult:
+    name: str
+    bound: int
+    violations: int
+    max_ulp: float
+    worst_rows: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    columns: tuple[ColumnResult, ...]
+    rows: int
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.violations == 0 for c in self.columns)
+
+    @property
+    def violations(self) -> int:
+        return sum(c.violations for c in self.columns)
+
+
+def compare(
+    names: Sequence[str], expected: np.ndarray, actual: np.ndarray, bounds: Sequence[int], worst: int = 5
+) -> Comparison:
+    if expected.shape != actual.shape:
+        raise ValueError(f"shape mismatch: {expected.shape} vs {actual.shape}")
+    columns = []
+    for index, (name, bound) in enumerate(zip(names, bounds, strict=True)):
+        a = expected[:, index]
+        b = actual[:, index]
+        distance = ulp_distance(a, b)
+        allowed = distance <= bound
+        if bound:
+            # After cancellation, compare against the column's scale rather than each value.
+            finite = np.abs(a[np.isfinite(a)])
+            scale = float(finite.max()) if finite.size else 0.0
+            tolerance = bound * np.spacing(scale) if scale else 0.0
+            with np.errstate(invalid="ignore"):
+                allowed |= np.abs(a - b) <= tolerance
+        bad = np.flatnonzero(~allowed)
+        order = bad[np.argsort(-distance[bad], kind="stable")][:worst] if bad.size else bad
+        finite_distance = distance[np.isfinite(distance)]
+        max_ulp = float(distance.max()) if distance.size else 0.0
+        if not np.isfinite(max_ulp):
+            max_ulp = float("inf") if finite_distance.size != distance.size else max_ulp
+        columns.append(ColumnResult(name, bound, int(bad.size), max_ulp, tuple(int(i) for i in order)))
+    return Comparison(tuple(columns), int(expected.shape[0]))
