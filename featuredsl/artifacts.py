@@ -25,6 +25,8 @@ from featuredsl.errors import ArtifactError, DataError
 from featuredsl.fit.fitting import FittedConstant, execute_module, fit_program
 from featuredsl.frontend import check_source, read_spec
 from featuredsl.ir import Builder, Program, walk
+from featuredsl.parity.compare import feature_bounds
+from featuredsl.parity.edge_cases import constant_pool, encode_pool
 
 MODULE_FILE = "features_train.py"
 ONNX_FILE = "features.onnx"
@@ -48,7 +50,11 @@ def null_encoding(column: Any) -> str:
 
 def fingerprint_of(canonical_source: str, constants: list[FittedConstant]) -> str:
     payload = json.dumps(
-        {"spec": canonical_source, "constants": [c.value for c in constants], "params": [c.params for c in constants]},
+        {
+            "spec": canonical_source,
+            "constants": [c.value for c in constants],
+            "params": [c.params for c in constants],
+        },
         sort_keys=True,
         ensure_ascii=True,
         default=str,
@@ -76,7 +82,11 @@ class Spec:
     def unsupported(self) -> list[str]:
         """Ops the serving graph cannot compute, with their reasons."""
         ops = {n.op for n in walk(self.program.roots)}
-        return [f"{op}: {reason}" for op, reason in onnx_backend.UNSUPPORTED.items() if op in ops and op != "fitted"]
+        return [
+            f"{op}: {reason}"
+            for op, reason in onnx_backend.UNSUPPORTED.items()
+            if op in ops and op != "fitted"
+        ]
 
     def fit(self, data: Any, source: str = "training data") -> FittedSpec:
         feed = _feed(data, self.program, source)
@@ -116,7 +126,9 @@ class FittedSpec:
         unsupported = [n.op for n in walk(self.program.roots) if n.op in onnx_backend.UNSUPPORTED]
         if unsupported:
             reason = onnx_backend.UNSUPPORTED[unsupported[0]]
-            raise ArtifactError(f"spec {self.program.name}: cannot build the serving graph: {reason}")
+            raise ArtifactError(
+                f"spec {self.program.name}: cannot build the serving graph: {reason}"
+            )
         return onnx_backend.build_model(
             onnx_backend.GraphSpec(
                 spec_name=self.program.name,
@@ -145,20 +157,48 @@ class FittedSpec:
             "fingerprint": self.fingerprint,
             "canonical_spec": self.program.canonical_source,
             "inputs": [
-                {"name": c.name, "dtype": str(c.dtype), "nullable": c.nullable, "null_encoding": null_encoding(c)}
+                {
+                    "name": c.name,
+                    "dtype": str(c.dtype),
+                    "nullable": c.nullable,
+                    "null_encoding": null_encoding(c),
+                }
                 for c in self.program.inputs
             ],
             "features": [
-                {"name": f.name, "dtype": str(f.dtype), "columns": list(f.column_names or ()), "inputs": list(f.inputs_used)}
+                {
+                    "name": f.name,
+                    "dtype": str(f.dtype),
+                    "columns": list(f.column_names or ()),
+                    "inputs": list(f.inputs_used),
+                }
                 for f in self.program.features
             ],
             "feature_names": list(self.feature_names),
-            "output": {"name": "features", "dtype": "float64", "float32_variant": ONNX_F32_FILE if float32 else None},
+            "output": {
+                "name": "features",
+                "dtype": "float64",
+                "float32_variant": ONNX_F32_FILE if float32 else None,
+            },
             "constants": [
-                {"analyzer": c.analyzer, "params": c.params, "at": f"{c.line}:{c.column}", "expression": c.source, "value": c.value}
+                {
+                    "analyzer": c.analyzer,
+                    "params": c.params,
+                    "at": f"{c.line}:{c.column}",
+                    "expression": c.source,
+                    "value": c.value,
+                }
                 for c in self.constants
             ],
-            "onnx": {"opset": onnx_backend.OPSET, "ml_opset": onnx_backend.ML_OPSET, "ir_version": onnx_backend.IR_VERSION},
+            "onnx": {
+                "opset": onnx_backend.OPSET,
+                "ml_opset": onnx_backend.ML_OPSET,
+                "ir_version": onnx_backend.IR_VERSION,
+            },
+            "parity": {
+                "ulp_bounds": feature_bounds(self.program.features),
+                "constant_pool": encode_pool(constant_pool(self.program)),
+            },
         }
 
     def save(self, out_dir: str | Path, float32: bool = False) -> dict[str, Path]:
@@ -170,7 +210,9 @@ class FittedSpec:
             files[ONNX_F32_FILE] = _serialize(self.onnx_model(float32=True))
         manifest = self.manifest(float32)
         manifest["files"] = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
-        files[MANIFEST_FILE] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+        files[MANIFEST_FILE] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode(
+            "utf-8"
+        )
         written = {}
         for name, data in files.items():
             path = out / name
@@ -204,11 +246,15 @@ class Artifacts:
     def _read_manifest(self) -> dict[str, Any]:
         path = self.directory / MANIFEST_FILE
         if not self.directory.is_dir():
-            raise ArtifactError(f"{self.directory}: not a build directory (run `featuredsl build` first)")
+            raise ArtifactError(
+                f"{self.directory}: not a build directory (run `featuredsl build` first)"
+            )
         try:
             manifest: dict[str, Any] = json.loads(path.read_text("utf-8"))
         except FileNotFoundError:
-            raise ArtifactError(f"{path}: missing; is {self.directory} a featuredsl build directory?") from None
+            raise ArtifactError(
+                f"{path}: missing; is {self.directory} a featuredsl build directory?"
+            ) from None
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ArtifactError(f"{path}: not valid JSON ({error})") from None
         for key in ("fingerprint", "feature_names", "inputs"):
@@ -220,7 +266,9 @@ class Artifacts:
         path = self.directory / MODULE_FILE
         if not path.exists():
             raise ArtifactError(f"{path}: missing")
-        spec = importlib.util.spec_from_file_location(f"featuredsl_build_{self.fingerprint[:12]}", path)
+        spec = importlib.util.spec_from_file_location(
+            f"featuredsl_build_{self.fingerprint[:12]}", path
+        )
         if spec is None or spec.loader is None:
             raise ArtifactError(f"{path}: cannot be imported")
         module = importlib.util.module_from_spec(spec)
@@ -254,7 +302,9 @@ class Artifacts:
         if self._session is None:
             import onnxruntime as ort
 
-            self._session = ort.InferenceSession(str(self.onnx_path), providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(
+                str(self.onnx_path), providers=["CPUExecutionProvider"]
+            )
         return self._session
 
     @cached_property
@@ -262,7 +312,10 @@ class Artifacts:
         from featuredsl.ir import InputColumn
         from featuredsl.types import DType
 
-        return tuple(InputColumn(i["name"], DType(i["dtype"]), i["nullable"]) for i in self.manifest["inputs"])
+        return tuple(
+            InputColumn(i["name"], DType(i["dtype"]), i["nullable"])
+            for i in self.manifest["inputs"]
+        )
 
     def feed(self, data: Any, source: str = "data", extra: str = "ignore") -> dict[str, np.ndarray]:
         from featuredsl.data import to_feed
@@ -281,7 +334,9 @@ class Artifacts:
 
     def run_onnx(self, feed: Mapping[str, np.ndarray]) -> np.ndarray:
         names = {i.name for i in self.session.get_inputs()}
-        result: np.ndarray = self.session.run(["features"], {k: v for k, v in feed.items() if k in names})[0]
+        result: np.ndarray = self.session.run(
+            ["features"], {k: v for k, v in feed.items() if k in names}
+        )[0]
         return result
 
 

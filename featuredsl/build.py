@@ -78,4 +78,6 @@ def verify(out: str | Path, fitted: FittedSpec, data: Any) -> tuple[Comparison, 
     expected = artifacts.transform_feed(sample)
     actual = artifacts.run_onnx(sample)
     bounds = feature_bounds(fitted.program.features)
-    return compare(artifacts.feature_names, expected, actual, bounds), len(next(iter(sample.values())))
+    return compare(artifacts.feature_names, expected, actual, bounds), len(
+        next(iter(sample.values()))
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from typing import Any
 
@@ -41,10 +42,9 @@ class LazyGroup(click.Group):
         if entry is None:
             return None
         module_name, attribute, _ = entry
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError:
+        if importlib.util.find_spec(module_name) is None:
             return None
+        module = importlib.import_module(module_name)
         command: click.Command = getattr(module, attribute)
         return command
 

@@ -103,7 +103,9 @@ class Builder:
     def const(self, dtype: DType, value: Any, span: Span = NO_SPAN) -> Node:
         if dtype is DType.FLOAT and not isinstance(value, float):
             value = float(value)
-        return self.node("const", (), Type(dtype, Shape.SCALAR), {"value": encode_constant(dtype, value)}, span)
+        return self.node(
+            "const", (), Type(dtype, Shape.SCALAR), {"value": encode_constant(dtype, value)}, span
+        )
 
     def list_const(self, dtype: DType, values: Iterable[Any], span: Span = NO_SPAN) -> Node:
         encoded = tuple(encode_constant(dtype, v) for v in values)
@@ -130,7 +132,9 @@ def walk(roots: Iterable[Node]) -> Iterator[Node]:
     return iter(order)
 
 
-def substitute(roots: Iterable[Node], replacements: dict[Node, Node], builder: Builder) -> dict[Node, Node]:
+def substitute(
+    roots: Iterable[Node], replacements: dict[Node, Node], builder: Builder
+) -> dict[Node, Node]:
     """Rebuild the DAG with some nodes replaced; returns old -> new for every node reached."""
     mapping: dict[Node, Node] = {}
     for node in walk(roots):
@@ -182,7 +186,9 @@ class Program:
     inputs: tuple[InputColumn, ...]
     features: tuple[Feature, ...]
     canonical_source: str
-    source: str = field(default="", compare=False, repr=False)  # the text as written, for diagnostics
+    source: str = field(
+        default="", compare=False, repr=False
+    )  # the text as written, for diagnostics
     filename: str = field(default="<spec>", compare=False, repr=False)
 
     @property

@@ -105,7 +105,9 @@ def _vocabulary(keys: Node, ctx: ModuleContext) -> str:
     array = render_array(keys.dtype, constant_value(keys))
     if keys.dtype is DType.STRING:
         array = array.replace("dtype=_STRING", "dtype=np.str_")  # fixed width: see _lookup
-    return ctx.constant("VOCAB", array, "np.sort({name}, kind='stable')", "np.argsort({name}, kind='stable')")
+    return ctx.constant(
+        "VOCAB", array, "np.sort({name}, kind='stable')", "np.argsort({name}, kind='stable')"
+    )
 
 
 def _lookup(node: Node, args: list[str], ctx: ModuleContext) -> str:
@@ -170,7 +172,9 @@ EMITTERS: dict[str, Emitter] = {
     "starts_with": _string_test("startswith"),
     "ends_with": _string_test("endswith"),
     "contains": lambda node, args, ctx: f"np.strings.find({args[0]}, {node.attr('text')!r}) >= 0",
-    "matches": lambda node, args, ctx: f"{ctx.helper('_matches')}({args[0]}, {node.attr('pattern')!r})",
+    "matches": lambda node, args, ctx: (
+        f"{ctx.helper('_matches')}({args[0]}, {node.attr('pattern')!r})"
+    ),
     "murmur3": lambda node, args, ctx: f"{ctx.helper('_murmur3')}({args[0]})",
     "lookup": _lookup,
     "bucketize": _bucketize,
@@ -178,7 +182,9 @@ EMITTERS: dict[str, Emitter] = {
 }
 
 # Ops a numpy module cannot compute (none): kept for the coverage test's symmetry with onnx.
-UNSUPPORTED: dict[str, str] = {"fitted": "analyzers are replaced by constants before code generation"}
+UNSUPPORTED: dict[str, str] = {
+    "fitted": "analyzers are replaced by constants before code generation"
+}
 
 INLINE_OPS = frozenset({"const"})
 
@@ -190,7 +196,9 @@ class Statement:
     comment: str
 
 
-def render_body(roots: Sequence[Node], ctx: ModuleContext, labels: dict[Node, str]) -> tuple[list[Statement], dict[Node, str]]:
+def render_body(
+    roots: Sequence[Node], ctx: ModuleContext, labels: dict[Node, str]
+) -> tuple[list[Statement], dict[Node, str]]:
     """One statement per node in dependency order; constants are inlined."""
     names: dict[Node, str] = {}
     statements: list[Statement] = []
@@ -230,7 +238,10 @@ def _environment() -> jinja2.Environment:
         lambda name: resources.files("codegen_templates").joinpath(name).read_text("utf-8")
     )
     return jinja2.Environment(
-        loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
+        loader=loader,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
     )
 
 
@@ -251,7 +262,9 @@ def render_module(module: ModuleSpec) -> str:
     ctx = ModuleContext()
     labels = {node: f"feature {label}" for label, node in module.outputs}
     statements, names = render_body([node for _, node in module.outputs], ctx, labels)
-    used_inputs = {n.attr("name") for n in walk(node for _, node in module.outputs) if n.op == "input"}
+    used_inputs = {
+        n.attr("name") for n in walk(node for _, node in module.outputs) if n.op == "input"
+    }
     template = _environment().get_template("features_train.py.j2")
     return template.render(
         version=__version__,
@@ -270,7 +283,10 @@ def render_module(module: ModuleSpec) -> str:
         ],
         column_names=module.column_names,
         statements=statements,
-        outputs=[(label, names[node], width) for (label, node), width in zip(module.outputs, module.widths, strict=True)],
+        outputs=[
+            (label, names[node], width)
+            for (label, node), width in zip(module.outputs, module.widths, strict=True)
+        ],
         constants=ctx.constants,
         helpers=helper_sources(ctx.helpers),
         uses_re="_matches" in ctx.helpers,

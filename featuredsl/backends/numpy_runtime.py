@@ -61,7 +61,9 @@ def _murmur3_rows(encoded, lengths):
         mixed = _rotl32(h ^ k, 13) * np.uint32(5) + np.uint32(0xE6546B64)
         h = np.where(j < blocks, mixed, h)
     tail_bytes = (lengths & 3).astype(np.uint64)
-    tail = words[np.arange(rows), blocks].astype(np.uint64) & ((np.uint64(1) << (tail_bytes * np.uint64(8))) - np.uint64(1))
+    tail = words[np.arange(rows), blocks].astype(np.uint64) & (
+        (np.uint64(1) << (tail_bytes * np.uint64(8))) - np.uint64(1)
+    )
     k = _rotl32(tail.astype(np.uint32) * c1, 15) * c2
     h = np.where(tail_bytes > 0, h ^ k, h)
     h = h ^ lengths.astype(np.uint32)
@@ -91,7 +93,9 @@ def _matches(values, pattern):
     compiled = re.compile(pattern, re.ASCII)
     values = np.asarray(values, dtype=_STRING)
     distinct, inverse = np.unique(values.reshape(-1), return_inverse=True)  # sorting is reliable
-    hits = np.array([compiled.fullmatch(text) is not None for text in distinct.tolist()], dtype=bool)
+    hits = np.array(
+        [compiled.fullmatch(text) is not None for text in distinct.tolist()], dtype=bool
+    )
     return hits[inverse].reshape(values.shape)
 
 

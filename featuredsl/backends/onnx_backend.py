@@ -54,9 +54,18 @@ class GraphContext:
         self._count += 1
         return f"{hint}_{self._count}"
 
-    def add(self, op: str, inputs: Sequence[str], hint: str | None = None, domain: str = "", **attrs: object) -> str:
+    def add(
+        self,
+        op: str,
+        inputs: Sequence[str],
+        hint: str | None = None,
+        domain: str = "",
+        **attrs: object,
+    ) -> str:
         output = self.fresh(hint or op.lower())
-        self.nodes.append(helper.make_node(op, list(inputs), [output], domain=domain or None, **attrs))
+        self.nodes.append(
+            helper.make_node(op, list(inputs), [output], domain=domain or None, **attrs)
+        )
         return output
 
     def constant(self, dtype: DType, value: object) -> str:
@@ -118,7 +127,9 @@ def _int_floordiv(node: Node, args: list[str], ctx: GraphContext) -> str:
     divisor = ctx.add("Where", [special, one, b])
     quotient = ctx.add("Div", [a, divisor])
     remainder = ctx.add("Sub", [a, ctx.add("Mul", [quotient, divisor])])
-    signs_differ = ctx.add("Xor", [ctx.add("Less", [remainder, zero]), ctx.add("Less", [divisor, zero])])
+    signs_differ = ctx.add(
+        "Xor", [ctx.add("Less", [remainder, zero]), ctx.add("Less", [divisor, zero])]
+    )
     inexact = ctx.add("And", [ctx.add("Not", [ctx.add("Equal", [remainder, zero])]), signs_differ])
     floored = ctx.add("Sub", [quotient, ctx.add("Cast", [inexact], to=TensorProto.INT64)])
     negated = ctx.add("Sub", [zero, a])
@@ -149,7 +160,9 @@ def _case(action: str) -> Emitter:
         # Locale "C" maps exactly A-Z <-> a-z, the documented rule; other locales are per-platform.
         flat = ctx.add("Reshape", [args[0], ctx.int64s(-1)])
         padded = ctx.add("Concat", [flat, ctx.vector(DType.STRING, [""])], axis=0)
-        normalized = ctx.add("StringNormalizer", [padded], case_change_action=action, locale="C", is_case_sensitive=1)
+        normalized = ctx.add(
+            "StringNormalizer", [padded], case_change_action=action, locale="C", is_case_sensitive=1
+        )
         trimmed = ctx.add("Slice", [normalized, ctx.int64s(0), ctx.int64s(-1)])
         return ctx.add("Reshape", [trimmed, ctx.add("Shape", [args[0]])])
 
@@ -161,12 +174,20 @@ def _strip_spaces(node: Node, args: list[str], ctx: GraphContext) -> str:
     # non-empty one with " " in a Loop. Rows of only spaces (or "") become "".
     flat = ctx.add("Reshape", [args[0], ctx.int64s(-1)])
     pieces = ctx.fresh("pieces")
-    ctx.nodes.append(helper.make_node("StringSplit", [flat], [pieces, ctx.fresh("counts")], delimiter=" "))
+    ctx.nodes.append(
+        helper.make_node("StringSplit", [flat], [pieces, ctx.fresh("counts")], delimiter=" ")
+    )
     width = ctx.add("Gather", [ctx.add("Shape", [pieces]), ctx.constant(DType.INT, 1)])
     positions = ctx.add("Range", [ctx.constant(DType.INT, 0), width, ctx.constant(DType.INT, 1)])
     filled = ctx.add("Not", [ctx.add("Equal", [pieces, ctx.constant(DType.STRING, "")])])
-    first = ctx.add("ReduceMin", [ctx.add("Where", [filled, positions, width]), ctx.int64s(1)], keepdims=0)
-    last = ctx.add("ReduceMax", [ctx.add("Where", [filled, positions, ctx.constant(DType.INT, -1)]), ctx.int64s(1)], keepdims=0)
+    first = ctx.add(
+        "ReduceMin", [ctx.add("Where", [filled, positions, width]), ctx.int64s(1)], keepdims=0
+    )
+    last = ctx.add(
+        "ReduceMax",
+        [ctx.add("Where", [filled, positions, ctx.constant(DType.INT, -1)]), ctx.int64s(1)],
+        keepdims=0,
+    )
     empty = ctx.add("Expand", [ctx.constant(DType.STRING, ""), ctx.add("Shape", [flat])])
     body = _strip_loop_body(pieces, first, last, ctx)
     joined = ctx.fresh("stripped")
@@ -205,7 +226,9 @@ def _strip_loop_body(pieces: str, first: str, last: str, ctx: GraphContext) -> o
 
 def re2_literal(text: str) -> str:
     """Escape text so RE2 reads it literally (only ASCII punctuation needs a backslash)."""
-    return "".join("\\" + c if c.isascii() and not c.isalnum() and c not in " _\n\t\r" else c for c in text)
+    return "".join(
+        "\\" + c if c.isascii() and not c.isalnum() and c not in " _\n\t\r" else c for c in text
+    )
 
 
 def _regex(template: str, attribute: str) -> Emitter:
@@ -243,9 +266,13 @@ def _bucketize(node: Node, args: list[str], ctx: GraphContext) -> str:
     x, edges = args
     size = len(constant_value(node.args[1]))
     column = ctx.add("Unsqueeze", [x, ctx.int64s(-1)])
-    at_or_above = ctx.add("Cast", [ctx.add("GreaterOrEqual", [column, edges])], to=TensorProto.INT64)
+    at_or_above = ctx.add(
+        "Cast", [ctx.add("GreaterOrEqual", [column, edges])], to=TensorProto.INT64
+    )
     count = ctx.add("ReduceSum", [at_or_above, ctx.int64s(-1)], keepdims=0)
-    return ctx.add("Where", [ctx.add("IsNaN", [x]), ctx.constant(DType.INT, size), count], hint="bucket")
+    return ctx.add(
+        "Where", [ctx.add("IsNaN", [x]), ctx.constant(DType.INT, size), count], hint="bucket"
+    )
 
 
 def _one_hot(node: Node, args: list[str], ctx: GraphContext) -> str:
@@ -322,7 +349,9 @@ class GraphSpec:
     float32: bool = False
 
 
-def _value_info(name: str, dtype: DType, rank: int = 1, width: int | None = None) -> onnx.ValueInfoProto:
+def _value_info(
+    name: str, dtype: DType, rank: int = 1, width: int | None = None
+) -> onnx.ValueInfoProto:
     shape: list[int | str] = ["N"] if rank == 1 else ["N", width or 0]
     return helper.make_tensor_value_info(name, ELEMENT_TYPE[dtype], shape)
 
@@ -359,12 +388,25 @@ def build_model(spec: GraphSpec) -> onnx.ModelProto:
     else:
         ctx.nodes.append(helper.make_node("Identity", [stacked], ["features"]))
     output = helper.make_tensor_value_info(
-        "features", TensorProto.FLOAT if spec.float32 else TensorProto.DOUBLE, ["N", len(spec.column_names)]
+        "features",
+        TensorProto.FLOAT if spec.float32 else TensorProto.DOUBLE,
+        ["N", len(spec.column_names)],
     )
     used = {name for n in ctx.nodes for name in n.input}
-    used |= {name for n in ctx.nodes for a in n.attribute if a.g.node for sub in a.g.node for name in sub.input}
-    initializers = [t for t in ctx.initializers if t.name in used]  # e.g. vocabularies live in attributes
-    graph = helper.make_graph(ctx.nodes, _graph_name(spec.spec_name), graph_inputs(spec.inputs), [output], initializers)
+    used |= {
+        name
+        for n in ctx.nodes
+        for a in n.attribute
+        if a.g.node
+        for sub in a.g.node
+        for name in sub.input
+    }
+    initializers = [
+        t for t in ctx.initializers if t.name in used
+    ]  # e.g. vocabularies live in attributes
+    graph = helper.make_graph(
+        ctx.nodes, _graph_name(spec.spec_name), graph_inputs(spec.inputs), [output], initializers
+    )
     model = helper.make_model(
         graph,
         opset_imports=[

@@ -13,23 +13,38 @@ from featuredsl.build import build as run_build
 
 @click.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
-@click.option("--data", "data", required=True, type=click.Path(), help="Training data: Parquet or CSV.")
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Build directory to write.")
+@click.option(
+    "--data", "data", required=True, type=click.Path(), help="Training data: Parquet or CSV."
+)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Build directory to write.",
+)
 @click.option("--float32", is_flag=True, help="Also write features.f32.onnx with a float32 output.")
 def build(spec: str, data: str, out: str, float32: bool) -> int:
     """Fit SPEC on DATA and write the numpy module, the ONNX graph and the manifest to OUT."""
     console = Console(stderr=True)
     with console.status("building") as status:
-        report = run_build(spec, data, out, float32=float32, progress=lambda step: status.update(step))
+        report = run_build(
+            spec, data, out, float32=float32, progress=lambda step: status.update(step)
+        )
     fitted = report.fitted
     table = Table(title=f"spec {fitted.program.name} -> {out}", title_justify="left")
     for header in ("feature", "dtype", "columns", "inputs"):
         table.add_column(header)
     for feature in fitted.program.features:
-        table.add_row(feature.name, str(feature.dtype), str(len(feature.column_names or ())), ", ".join(feature.inputs_used))
+        table.add_row(
+            feature.name,
+            str(feature.dtype),
+            str(len(feature.column_names or ())),
+            ", ".join(feature.inputs_used),
+        )
     out_console = Console()
     out_console.print(table)
-    for name, path in report.files.items():
+    for path in report.files.values():
         out_console.print(f"  wrote {path} ({Path(path).stat().st_size:,} bytes)")
     exact = sum(1 for c in report.comparison.columns if c.bound == 0)
     out_console.print(

@@ -37,11 +37,13 @@ class FittedConstant:
 def execute_module(source: str, feed: dict[str, np.ndarray]) -> Any:
     """Run generated module text on a feed. The text is our own codegen output, never spec text."""
     namespace: dict[str, Any] = {"__name__": "featuredsl_generated"}
-    exec(compile(source, "<featuredsl generated module>", "exec"), namespace)  # noqa: S102
+    exec(compile(source, "<featuredsl generated module>", "exec"), namespace)
     return namespace["transform"](feed)
 
 
-def evaluate(program: Program, nodes: list[Node], feed: dict[str, np.ndarray]) -> dict[Node, np.ndarray]:
+def evaluate(
+    program: Program, nodes: list[Node], feed: dict[str, np.ndarray]
+) -> dict[Node, np.ndarray]:
     """Values of arbitrary IR nodes on a feed, computed by generated numpy code."""
     module = ModuleSpec(
         spec_name=program.name,
@@ -82,7 +84,9 @@ def _result_node(builder: Builder, node: Node, result: Any) -> Node:
     return builder.const(node.dtype, result, node.span)
 
 
-def fit_program(program: Program, feed: dict[str, np.ndarray], builder: Builder) -> tuple[Program, list[FittedConstant]]:
+def fit_program(
+    program: Program, feed: dict[str, np.ndarray], builder: Builder
+) -> tuple[Program, list[FittedConstant]]:
     roots = list(program.roots)
     constants: list[FittedConstant] = []
     while True:
@@ -144,9 +148,18 @@ def _rebuild(roots: list[Node], replacements: dict[Node, Node], builder: Builder
             continue
         type_ = node.type
         if node.op == "one_hot" and args[1].op == "list_const":
-            type_ = Type(node.dtype, node.shape, len(args[1].attr("values")) + node.attr("oov_buckets"))
-        if node.op == "bucketize" and args[1].op == "list_const" and args[1].dtype is not DType.FLOAT:
-            args = (args[0], builder.list_const(DType.FLOAT, [float(v) for v in constant_value(args[1])]))
+            type_ = Type(
+                node.dtype, node.shape, len(args[1].attr("values")) + node.attr("oov_buckets")
+            )
+        if (
+            node.op == "bucketize"
+            and args[1].op == "list_const"
+            and args[1].dtype is not DType.FLOAT
+        ):
+            args = (
+                args[0],
+                builder.list_const(DType.FLOAT, [float(v) for v in constant_value(args[1])]),
+            )
         if type_ == node.type and all(a is b for a, b in zip(args, node.args, strict=True)):
             mapping[node] = node
         else:

@@ -72,7 +72,11 @@ class Comparison:
 
 
 def compare(
-    names: Sequence[str], expected: np.ndarray, actual: np.ndarray, bounds: Sequence[int], worst: int = 5
+    names: Sequence[str],
+    expected: np.ndarray,
+    actual: np.ndarray,
+    bounds: Sequence[int],
+    worst: int = 5,
 ) -> Comparison:
     if expected.shape != actual.shape:
         raise ValueError(f"shape mismatch: {expected.shape} vs {actual.shape}")
@@ -95,5 +99,7 @@ def compare(
         max_ulp = float(distance.max()) if distance.size else 0.0
         if not np.isfinite(max_ulp):
             max_ulp = float("inf") if finite_distance.size != distance.size else max_ulp
-        columns.append(ColumnResult(name, bound, int(bad.size), max_ulp, tuple(int(i) for i in order)))
+        columns.append(
+            ColumnResult(name, bound, int(bad.size), max_ulp, tuple(int(i) for i in order))
+        )
     return Comparison(tuple(columns), int(expected.shape[0]))

@@ -1,0 +1,49 @@
+"""`featuredsl parity DIR` and `featuredsl golden SPEC`."""
+
+from __future__ import annotations
+
+import click
+
+from featuredsl.parity.runner import run_parity, write_json
+
+
+@click.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option(
+    "--data", type=click.Path(dir_okay=False), help="Also compare on this data (Parquet or CSV)."
+)
+@click.option(
+    "--json", "json_out", type=click.Path(dir_okay=False), help="Write the report as JSON."
+)
+def parity(directory: str, data: str | None, json_out: str | None) -> int:
+    """Run the numpy module and the ONNX graph of DIRECTORY on edge cases (and DATA); exit 1 on any difference."""
+    report = run_parity(directory, data)
+    click.echo(report.format())
+    if json_out:
+        write_json(report, json_out)
+    return 0 if report.ok else 1
+
+
+@click.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option(
+    "--data", required=True, type=click.Path(dir_okay=False), help="Training data of the example."
+)
+@click.option(
+    "--dir", "directory", required=True, type=click.Path(file_okay=False), help="Golden directory."
+)
+@click.option("--update", is_flag=True, help="Rewrite the golden files instead of checking them.")
+def golden(spec: str, data: str, directory: str, update: bool) -> int:
+    """Check (or with --update, regenerate) the golden files of SPEC."""
+    from featuredsl.parity.golden import check_golden, write_golden
+
+    if update:
+        for path in write_golden(spec, data, directory):
+            click.echo(f"wrote {path}")
+        return 0
+    problems = check_golden(spec, data, directory)
+    for problem in problems:
+        click.echo(problem, err=True)
+    if not problems:
+        click.echo(f"{directory}: golden files match")
+    return 1 if problems else 0

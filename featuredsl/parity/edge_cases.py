@@ -1,0 +1,262 @@
+"""Adversarial inputs derived from a fitted spec: every boundary, its ULP neighbours, and the
+values runtimes disagree on most often (NaN, +-inf, -0.0, subnormals, .5 ties, odd strings,
+timestamps far from 1970). Built from the manifest alone, so any build directory can be checked.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from featuredsl.ir import Node, Program, constant_value, walk
+from featuredsl.types import DType
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MICROS_PER_DAY = 86_400_000_000
+
+FLOAT_SPECIALS = (
+    0.0,
+    -0.0,
+    1.0,
+    -1.0,
+    0.5,
+    -0.5,
+    1.5,
+    2.5,
+    -2.5,
+    0.1,
+    1e-8,
+    -1e-8,
+    math.inf,
+    -math.inf,
+    5e-324,
+    -5e-324,
+    2.2250738585072014e-308,
+    1.7976931348623157e308,
+    -1.7976931348623157e308,
+    1e300,
+    -1e300,
+    2.0**53,
+    2.0**53 + 2,
+    2.0**63,
+    -(2.0**63),
+    3.4028234663852886e38,
+)
+INT_SPECIALS = (
+    0,
+    1,
+    -1,
+    2,
+    -2,
+    7,
+    -7,
+    100,
+    INT64_MAX,
+    INT64_MIN,
+    INT64_MIN + 1,
+    2**53 + 1,
+    -(2**31),
+)
+STRING_SPECIALS = (
+    "",
+    " ",
+    "  ",
+    " padded ",
+    "\t",
+    "\ttab",
+    "line\nbreak",
+    "MiXeD CaSe",
+    "UPPER",
+    "lower",
+    "Straße",
+    "ÄÖÜ",
+    "e\u0301",
+    "\u0130stanbul",
+    "日本語",
+    "emoji \U0001f600",
+    "\u00a0nbsp",
+    "x" * 5000,
+    "__absent__",
+    "0",
+    "42",
+    "-1",
+)
+# 1970-01-01, just before it, 2000-02-29 (leap day), 1900-03-01 (no leap day in 1900),
+# 2038-01-19T03:14:08Z (past int32 seconds), 2021-03-28 UTC midnight (a European DST day),
+# 0001-01-01, 9999-12-31T23:59:59.999999, and far int64 values.
+TIMESTAMP_SPECIALS = (
+    0,
+    -1,
+    1,
+    MICROS_PER_DAY - 1,
+    951_782_400_000_000,
+    -2_203_891_200_000_000,
+    2_147_483_648_000_000,
+    1_616_889_600_000_000,
+    -62_135_596_800_000_000,
+    253_402_300_799_999_999,
+    4_102_444_800_000_000,
+    -86_400_000_000,
+    2**62,
+    -(2**62),
+)
+
+
+def constant_pool(program: Program) -> dict[str, list[Any]]:
+    """Every literal or fitted constant of the IR, by dtype, plus round() digit counts."""
+    pool: dict[str, list[Any]] = {"float": [], "int": [], "string": [], "round_digits": []}
+    for node in walk(program.roots):
+        _collect(node, pool)
+    return {k: sorted(set(v), key=_sort_key) for k, v in pool.items()}
+
+
+def _collect(node: Node, pool: dict[str, list[Any]]) -> None:
+    if node.op in ("const", "list_const"):
+        values = constant_value(node)
+        values = values if isinstance(values, tuple) else (values,)
+        key = {
+            DType.FLOAT: "float",
+            DType.INT: "int",
+            DType.TIMESTAMP: "int",
+            DType.STRING: "string",
+        }.get(node.dtype)
+        if key:
+            pool[key].extend(v for v in values if not (isinstance(v, float) and math.isnan(v)))
+    for name in ("text", "pattern"):
+        if any(k == name for k, _ in node.attrs):
+            pool["string"].append(node.attr(name))
+    if node.op == "round_even" and node.args and node.args[0].op == "mul":
+        pool["round_digits"].append(round(math.log10(constant_value(node.args[0].args[1]))))
+
+
+def encode_pool(pool: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
+    """JSON-safe: floats as exact hex strings."""
+    return {
+        k: [float(v).hex() if k == "float" else v for v in values] for k, values in pool.items()
+    }
+
+
+def decode_pool(data: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
+    return {
+        k: [float.fromhex(v) if k == "float" else v for v in values] for k, values in data.items()
+    }
+
+
+def _sort_key(value: Any) -> tuple[str, Any]:
+    if isinstance(value, float):
+        return ("f", float.hex(value))
+    return (type(value).__name__, value)
+
+
+def float_candidates(pool: Mapping[str, Sequence[Any]]) -> list[float]:
+    values: list[float] = list(FLOAT_SPECIALS)
+    boundaries = [float(v) for v in [*pool.get("float", []), *pool.get("int", [])]]
+    for value in boundaries:
+        values.extend(_neighbours(value))
+    for digits in pool.get("round_digits", []):
+        scale = 10.0 ** int(digits)
+        values.extend(v / scale for v in (0.5, 1.5, 2.5, -0.5, -1.5, 12.5))
+    return _unique_floats(values)
+
+
+def _neighbours(value: float) -> list[float]:
+    """The value, one ULP either side in float64, and the float32 rounding with its neighbours."""
+    out = [value, math.nextafter(value, math.inf), math.nextafter(value, -math.inf)]
+    if math.isfinite(value) and abs(value) < 3.4e38:
+        single = np.float32(value)
+        out += [
+            float(single),
+            float(np.nextafter(single, np.float32(np.inf))),
+            float(np.nextafter(single, np.float32(-np.inf))),
+        ]
+    return out
+
+
+def _unique_floats(values: Iterable[float]) -> list[float]:
+    seen: dict[str, float] = {}
+    for value in values:
+        seen.setdefault(float(value).hex(), float(value))
+    return list(seen.values())
+
+
+def int_candidates(pool: Mapping[str, Sequence[Any]]) -> list[int]:
+    values = list(INT_SPECIALS)
+    for value in [*pool.get("int", []), *pool.get("float", [])]:
+        if isinstance(value, float) and not math.isfinite(value):
+            continue
+        base = math.floor(value)
+        values.extend(v for v in (base - 1, base, base + 1) if INT64_MIN <= v <= INT64_MAX)
+    return sorted(set(values))
+
+
+def string_candidates(pool: Mapping[str, Sequence[Any]]) -> list[str]:
+    values = list(STRING_SPECIALS)
+    for text in pool.get("string", []):
+        values += [text, text.upper(), text.lower(), f" {text} ", text + "x", text[:-1], "x" + text]
+    return list(dict.fromkeys(v for v in values if "\x00" not in v))
+
+
+def timestamp_candidates(pool: Mapping[str, Sequence[Any]]) -> list[int]:
+    values = list(TIMESTAMP_SPECIALS)
+    values += [v for v in pool.get("int", []) if isinstance(v, int) and abs(v) < 2**62]
+    return sorted(set(values))
+
+
+def edge_case_feed(
+    inputs: Sequence[Mapping[str, Any]], pool: Mapping[str, Sequence[Any]], seed: int = 0
+) -> dict[str, np.ndarray]:
+    """A feed whose rows walk every column through its candidates, with shuffled pairings.
+
+    `inputs` are manifest entries: {"name", "dtype", "nullable"}.
+    """
+    candidates = {column["name"]: _candidates(column, pool) for column in inputs}
+    rows = max(len(c) for c in candidates.values()) * 2
+    rng = np.random.default_rng(seed)
+    feed: dict[str, np.ndarray] = {}
+    for index, column in enumerate(inputs):
+        name, dtype = column["name"], DType(column["dtype"])
+        values = candidates[name]
+        order = np.concatenate([np.arange(rows) % len(values), rng.integers(0, len(values), rows)])
+        order = np.roll(
+            order, index * 7
+        )  # pair each column's edge with different values of the others
+        feed[name] = _array(dtype, [values[i] for i in order])
+        if column["nullable"]:
+            null = (np.arange(2 * rows) % 5) == (index % 5)
+            if dtype is DType.FLOAT:
+                feed[name] = np.where(null, np.nan, feed[name])
+            else:
+                feed[f"{name}.is_null"] = null
+                feed[name] = np.where(null, _placeholder(dtype), feed[name]).astype(
+                    feed[name].dtype
+                )
+    return feed
+
+
+def _candidates(column: Mapping[str, Any], pool: Mapping[str, Sequence[Any]]) -> list[Any]:
+    dtype = DType(column["dtype"])
+    if dtype is DType.FLOAT:
+        values: list[Any] = float_candidates(pool)
+        return values + ([math.nan] if column["nullable"] else [])
+    if dtype is DType.INT:
+        return int_candidates(pool)
+    if dtype is DType.STRING:
+        return string_candidates(pool)
+    if dtype is DType.TIMESTAMP:
+        return timestamp_candidates(pool)
+    return [True, False]
+
+
+def _array(dtype: DType, values: list[Any]) -> np.ndarray:
+    if dtype is DType.STRING:
+        return np.array(values, dtype=object)
+    return np.array(
+        values, dtype={DType.FLOAT: np.float64, DType.BOOL: np.bool_}.get(dtype, np.int64)
+    )
+
+
+def _placeholder(dtype: DType) -> Any:
+    return {DType.INT: 0, DType.TIMESTAMP: 0, DType.BOOL: False, DType.STRING: ""}[dtype]

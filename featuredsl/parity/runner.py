@@ -1,0 +1,187 @@
+"""The parity runner: numpy module vs ONNX graph on data plus edge cases, batch vs single row."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from featuredsl.artifacts import Artifacts, load
+from featuredsl.parity.compare import Comparison, compare, ulp_distance
+from featuredsl.parity.edge_cases import decode_pool, edge_case_feed
+
+SINGLE_ROW_LIMIT = 400
+
+
+@dataclass(frozen=True)
+class WorstCase:
+    feature: str
+    row: int
+    source: str  # "data" or "edge cases"
+    inputs: dict[str, Any]
+    numpy_value: float
+    onnx_value: float
+    ulp: float
+
+
+@dataclass
+class ParityReport:
+    directory: str
+    rows: dict[str, int]
+    comparison: Comparison
+    batch_vs_single: Comparison | None
+    worst: list[WorstCase] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        single_ok = self.batch_vs_single is None or self.batch_vs_single.ok
+        return self.comparison.ok and single_ok
+
+    def to_dict(self) -> dict[str, Any]:
+        def columns(c: Comparison | None) -> list[dict[str, Any]]:
+            if c is None:
+                return []
+            return [
+                {
+                    "feature": col.name,
+                    "ulp_bound": col.bound,
+                    "violations": col.violations,
+                    "max_ulp": _finite(col.max_ulp),
+                }
+                for col in c.columns
+            ]
+
+        return {
+            "directory": self.directory,
+            "ok": self.ok,
+            "rows": self.rows,
+            "numpy_vs_onnx": columns(self.comparison),
+            "onnx_batch_vs_single_row": columns(self.batch_vs_single),
+            "worst_cases": [
+                {
+                    **w.__dict__,
+                    "numpy_value": _finite(w.numpy_value),
+                    "onnx_value": _finite(w.onnx_value),
+                    "ulp": _finite(w.ulp),
+                }
+                for w in self.worst
+            ],
+        }
+
+    def format(self) -> str:
+        lines = [f"parity of {self.directory}: {'OK' if self.ok else 'VIOLATIONS'}"]
+        lines.append("rows: " + ", ".join(f"{k} {v}" for k, v in self.rows.items()))
+        for col in self.comparison.columns:
+            status = "ok" if col.violations == 0 else f"{col.violations} VIOLATIONS"
+            bound = "exact" if col.bound == 0 else f"<= {col.bound} ULP"
+            lines.append(f"  {col.name}: {bound}, max {col.max_ulp:g} ULP, {status}")
+        if self.batch_vs_single is not None and not self.batch_vs_single.ok:
+            for col in self.batch_vs_single.columns:
+                if col.violations:
+                    lines.append(
+                        f"  batch vs single row differs: {col.name} ({col.violations} rows)"
+                    )
+        for case in self.worst:
+            lines.append(
+                f"  worst {case.feature} row {case.row} ({case.source}): numpy {case.numpy_value!r} onnx "
+                f"{case.onnx_value!r} ({case.ulp:g} ULP) inputs {case.inputs}"
+            )
+        return "\n".join(lines)
+
+
+def _finite(value: float) -> float | str:
+    return value if np.isfinite(value) else str(value)
+
+
+def concat_feeds(feeds: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {name: np.concatenate([f[name] for f in feeds]) for name in feeds[0]}
+
+
+def run_parity(
+    directory: str | Path, data: Any = None, single_rows: int = SINGLE_ROW_LIMIT
+) -> ParityReport:
+    artifacts = load(directory)
+    manifest = artifacts.manifest
+    edge = edge_case_feed(manifest["inputs"], decode_pool(manifest["parity"]["constant_pool"]))
+    feeds = [edge]
+    rows = {"edge cases": _length(edge)}
+    if data is not None:
+        data_feed = artifacts.feed(data, source=str(data))
+        feeds.insert(0, data_feed)
+        rows = {"data": _length(data_feed), **rows}
+    feed = concat_feeds(feeds)
+    bounds = manifest["parity"]["ulp_bounds"]
+    expected = artifacts.transform_feed(feed)
+    actual = artifacts.run_onnx(feed)
+    comparison = compare(artifacts.feature_names, expected, actual, bounds)
+    single = _batch_vs_single(artifacts, feed, actual, bounds, single_rows)
+    worst = _worst_cases(artifacts, feed, expected, actual, comparison, rows)
+    return ParityReport(str(directory), rows, comparison, single, worst)
+
+
+def _length(feed: dict[str, np.ndarray]) -> int:
+    return len(next(iter(feed.values())))
+
+
+def _batch_vs_single(
+    artifacts: Artifacts,
+    feed: dict[str, np.ndarray],
+    batch: np.ndarray,
+    bounds: list[int],
+    limit: int,
+) -> Comparison:
+    """onnxruntime's vectorised kernels can differ with batch size: run rows one by one too."""
+    rows = np.unique(np.linspace(0, _length(feed) - 1, min(limit, _length(feed))).astype(np.int64))
+    single = np.vstack(
+        [artifacts.run_onnx({k: v[i : i + 1] for k, v in feed.items()}) for i in rows]
+    )
+    return compare(artifacts.feature_names, batch[rows], single, bounds)
+
+
+def _worst_cases(
+    artifacts: Artifacts,
+    feed: dict[str, np.ndarray],
+    expected: np.ndarray,
+    actual: np.ndarray,
+    comparison: Comparison,
+    rows: dict[str, int],
+) -> list[WorstCase]:
+    cases = []
+    data_rows = rows.get("data", 0)
+    for index, column in enumerate(comparison.columns):
+        for row in column.worst_rows[:3]:
+            inputs = {k: _plain(v[row]) for k, v in feed.items()}
+            distance = float(
+                ulp_distance(expected[row : row + 1, index], actual[row : row + 1, index])[0]
+            )
+            source = "data" if row < data_rows else "edge cases"
+            cases.append(
+                WorstCase(
+                    column.name,
+                    int(row),
+                    source,
+                    inputs,
+                    float(expected[row, index]),
+                    float(actual[row, index]),
+                    distance,
+                )
+            )
+    return cases
+
+
+def _plain(value: Any) -> Any:
+    item = value.item() if hasattr(value, "item") else value
+    if isinstance(item, str) and len(item) > 40:
+        return item[:37] + "..."
+    if isinstance(item, float) and not np.isfinite(item):
+        return str(item)
+    return item
+
+
+def write_json(report: ParityReport, path: str | Path) -> None:
+    Path(path).write_text(
+        json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
