@@ -150,7 +150,7 @@ EMITTERS: dict[str, Emitter] = {
     "exp": _call("np.exp"),
     "sin": _call("np.sin"),
     "cos": _call("np.cos"),
-    "pow": _call("np.power"),
+    "pow": lambda node, args, ctx: f"{ctx.helper('_pow')}({args[0]}, {args[1]})",
     "eq": _call("np.equal"),
     "ne": _call("np.not_equal"),
     "lt": _call("np.less"),

@@ -37,6 +37,13 @@ def _bucketize(values, edges):
     return np.where(np.isnan(values), np.int64(len(edges)), buckets)
 
 
+def _pow(base, exponent):
+    """IEEE pow. numpy swaps in sqrt/square/reciprocal when the exponent is a scalar (or a
+    stride-0 view) of 0.5, 2, -1..., which differs from pow on -inf and -0.0: pass a real array."""
+    base, exponent = np.broadcast_arrays(base, exponent)
+    return np.power(base, np.array(exponent))
+
+
 def _one_hot(index, width):
     return (np.asarray(index)[..., None] == np.arange(width, dtype=np.int64)).astype(np.float64)
 
@@ -105,4 +112,5 @@ HELPER_DEPENDENCIES = {
     "_bucketize": ("_bucketize",),
     "_one_hot": ("_one_hot",),
     "_matches": ("_matches",),
+    "_pow": ("_pow",),
 }

@@ -33,8 +33,13 @@ def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     b = np.asarray(b, dtype=np.float64)
     ia = _ordered(a)
     ib = _ordered(b)
+    # Same sign: the int64 difference is exact. Opposite signs may overflow int64; there
+    # the distance is astronomically large anyway, so a float estimate is enough.
+    same_sign = (ia >= 0) == (ib >= 0)
     with np.errstate(over="ignore"):
-        distance = np.abs(ia.astype(np.float64) - ib.astype(np.float64))
+        exact = np.abs(np.where(same_sign, ia - ib, 0)).astype(np.float64)
+    rough = np.abs(ia.astype(np.float64) - ib.astype(np.float64))
+    distance = np.where(same_sign, exact, rough)
     both_nan = np.isnan(a) & np.isnan(b)
     one_nan = np.isnan(a) ^ np.isnan(b)
     distance = np.where(both_nan, 0.0, distance)

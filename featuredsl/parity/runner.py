@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from featuredsl.artifacts import Artifacts, load
+from featuredsl.artifacts import ONNX_F32_FILE, Artifacts, load
 from featuredsl.parity.compare import Comparison, compare, ulp_distance
 from featuredsl.parity.edge_cases import decode_pool, edge_case_feed
 
@@ -27,6 +27,18 @@ class WorstCase:
     ulp: float
 
 
+@dataclass(frozen=True)
+class PrecisionRow:
+    """float32 serving output against the float64 training module, for one column."""
+
+    feature: str
+    discrete: bool
+    max_abs: float  # these two: float32 serving against the float64 values (the precision lost)
+    max_rel: float
+    max_ulp32: float  # float32 serving against the training module's float32 output (0 by design)
+    flips: int  # discrete values (bucket, index, flag, one-hot) that differ between those two
+
+
 @dataclass
 class ParityReport:
     directory: str
@@ -34,11 +46,16 @@ class ParityReport:
     comparison: Comparison
     batch_vs_single: Comparison | None
     worst: list[WorstCase] = field(default_factory=list)
+    precision: list[PrecisionRow] | None = None
+
+    @property
+    def flips(self) -> int:
+        return sum(r.flips for r in self.precision or [])
 
     @property
     def ok(self) -> bool:
         single_ok = self.batch_vs_single is None or self.batch_vs_single.ok
-        return self.comparison.ok and single_ok
+        return self.comparison.ok and single_ok and self.flips == 0
 
     def to_dict(self) -> dict[str, Any]:
         def columns(c: Comparison | None) -> list[dict[str, Any]]:
@@ -60,6 +77,7 @@ class ParityReport:
             "rows": self.rows,
             "numpy_vs_onnx": columns(self.comparison),
             "onnx_batch_vs_single_row": columns(self.batch_vs_single),
+            "float32_precision": [r.__dict__ for r in self.precision or []],
             "worst_cases": [
                 {
                     **w.__dict__,
@@ -84,6 +102,13 @@ class ParityReport:
                     lines.append(
                         f"  batch vs single row differs: {col.name} ({col.violations} rows)"
                     )
+        if self.precision is not None:
+            lines.append(f"float32 variant: {self.flips} discrete flips")
+            for row in self.precision:
+                lines.append(
+                    f"  {row.feature}: max abs {row.max_abs:.3g}, max rel {row.max_rel:.3g}, "
+                    f"{row.max_ulp32:g} float32 ULP, {row.flips} flips"
+                )
         for case in self.worst:
             lines.append(
                 f"  worst {case.feature} row {case.row} ({case.source}): numpy {case.numpy_value!r} onnx "
@@ -119,7 +144,68 @@ def run_parity(
     comparison = compare(artifacts.feature_names, expected, actual, bounds)
     single = _batch_vs_single(artifacts, feed, actual, bounds, single_rows)
     worst = _worst_cases(artifacts, feed, expected, actual, comparison, rows)
-    return ParityReport(str(directory), rows, comparison, single, worst)
+    precision = _float32_precision(artifacts, feed, expected)
+    return ParityReport(str(directory), rows, comparison, single, worst, precision)
+
+
+def _ulp32(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    def ordered(x: np.ndarray) -> np.ndarray:
+        bits = x.astype(np.float32).view(np.int32).astype(np.int64)
+        return np.where(bits < 0, -(2**31) - bits, bits)
+
+    distance = np.abs(ordered(a) - ordered(b)).astype(np.float64)
+    return np.where(np.isnan(a) & np.isnan(b), 0.0, distance)
+
+
+def _discrete_columns(manifest: dict[str, Any]) -> list[bool]:
+    flags: list[bool] = []
+    for feature in manifest["features"]:
+        discrete = feature["dtype"] in ("int", "bool") or len(feature["columns"]) > 1
+        flags.extend([discrete] * len(feature["columns"]))
+    return flags
+
+
+def _float32_precision(
+    artifacts: Artifacts, feed: dict[str, np.ndarray], expected: np.ndarray
+) -> list[PrecisionRow] | None:
+    """The float32 variant rounds only the output, so decisions are taken in float64 on both sides."""
+    path = artifacts.directory / ONNX_F32_FILE
+    if not path.exists():
+        return None
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    names = {i.name for i in session.get_inputs()}
+    served = session.run(["features"], {k: v for k, v in feed.items() if k in names})[0]
+    with np.errstate(over="ignore"):
+        trained32 = expected.astype(np.float32)  # what the training module's float32 output gives
+    rows = []
+    for index, (name, discrete) in enumerate(
+        zip(artifacts.feature_names, _discrete_columns(artifacts.manifest), strict=True)
+    ):
+        a, b = expected[:, index], served[:, index].astype(np.float64)
+        finite = np.isfinite(a) & np.isfinite(b)
+        diff = np.abs(a[finite] - b[finite])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.where(a[finite] != 0, diff / np.abs(a[finite]), 0.0)
+        ulp32 = _ulp32(trained32[:, index], served[:, index])
+        changed = (trained32[:, index] != served[:, index]) & ~(
+            np.isnan(trained32[:, index]) & np.isnan(served[:, index])
+        )
+        flips = int(np.count_nonzero(changed)) if discrete else 0
+        rows.append(
+            PrecisionRow(
+                name,
+                discrete,
+                float(diff.max(initial=0.0)),
+                float(rel.max(initial=0.0)),
+                float(ulp32.max(initial=0)),
+                flips,
+            )
+        )
+    return rows
 
 
 def _length(feed: dict[str, np.ndarray]) -> int:
