@@ -125,7 +125,7 @@ def _run_analyzer(program: Program, node: Node, values: dict[Node, np.ndarray]) 
     analyzer = make_analyzer(node.attr("analyzer"), _params(node))
     try:
         accumulator = analyzer.add_input(analyzer.create_accumulator(), data, mask)
-        return analyzer.extract_output(accumulator)
+        result = analyzer.extract_output(accumulator)
     except EmptyAnalyzerError as error:
         diagnostic = Diagnostic(
             f"cannot fit {_span_text(program, node)}: {error}",
@@ -133,6 +133,14 @@ def _run_analyzer(program: Program, node: Node, values: dict[Node, np.ndarray]) 
             "the training data has no non-null values for it; check the data or fill nulls first",
         )
         raise DiagnosticError([diagnostic], program.source, program.filename) from None
+    if node.shape is Shape.LIST and len(result) == 0:
+        diagnostic = Diagnostic(
+            f"{_span_text(program, node)} kept no values from the training data",
+            node.span,
+            "lower min_count, or check the column's values",
+        )
+        raise DiagnosticError([diagnostic], program.source, program.filename)
+    return result
 
 
 def _rebuild(roots: list[Node], replacements: dict[Node, Node], builder: Builder) -> list[Node]:

@@ -1,0 +1,1 @@
+"""Fitting: analyzers as mergeable accumulators, and phased fitting of a checked program."""
