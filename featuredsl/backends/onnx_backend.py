@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import onnx
@@ -60,7 +61,7 @@ class GraphContext:
         inputs: Sequence[str],
         hint: str | None = None,
         domain: str = "",
-        **attrs: object,
+        **attrs: Any,
     ) -> str:
         output = self.fresh(hint or op.lower())
         self.nodes.append(
@@ -70,11 +71,11 @@ class GraphContext:
 
     def constant(self, dtype: DType, value: object) -> str:
         """A scalar (0-d) initializer, shared by value."""
-        array = np.array(value, dtype=NUMPY_TYPE[dtype])
+        array: np.ndarray = np.array(value, dtype=NUMPY_TYPE[dtype])
         return self._initializer(("scalar", dtype, _constant_key(dtype, value)), array)
 
     def vector(self, dtype: DType, values: Sequence[object]) -> str:
-        array = np.array(list(values), dtype=NUMPY_TYPE[dtype]).reshape(len(values))
+        array: np.ndarray = np.array(list(values), dtype=NUMPY_TYPE[dtype]).reshape(len(values))
         key = ("vector", dtype, tuple(_constant_key(dtype, v) for v in values))
         return self._initializer(key, array)
 
@@ -250,14 +251,16 @@ def _lookup(node: Node, args: list[str], ctx: GraphContext) -> str:
     values = constant_value(keys)
     if not values:
         return _expand_like(ctx.constant(DType.INT, -1), args[0], ctx)
-    key_attr = "keys_strings" if keys.dtype is DType.STRING else "keys_int64s"
+    keys_attr: dict[str, Any] = {
+        "keys_strings" if keys.dtype is DType.STRING else "keys_int64s": list(values)
+    }
     return ctx.add(
         "LabelEncoder",
         [args[0]],
         domain="ai.onnx.ml",
         default_int64=-1,
         values_int64s=list(range(len(values))),
-        **{key_attr: list(values)},
+        **keys_attr,
     )
 
 
