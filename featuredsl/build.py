@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from featuredsl.artifacts import FittedSpec, load, load_spec
+from featuredsl.artifacts import FittedSpec, load_spec
 from featuredsl.errors import FeatureDSLError
-from featuredsl.parity.compare import Comparison, compare, feature_bounds
+from featuredsl.parity.runner import ParityReport, run_parity
 
 SAMPLE_ROWS = 2_000
 
@@ -25,9 +25,8 @@ class ParityError(FeatureDSLError):
 class BuildReport:
     fitted: FittedSpec
     files: dict[str, Path]
-    rows: int
     fit_seconds: float
-    comparison: Comparison
+    parity: ParityReport
 
 
 def sample_indices(rows: int, limit: int = SAMPLE_ROWS) -> np.ndarray:
@@ -60,24 +59,11 @@ def build(
     fit_seconds = time.perf_counter() - started
     progress("writing artifacts")
     files = fitted.save(out, float32=float32)
-    progress("checking parity on a sample")
-    comparison, rows = verify(out, fitted, table)
-    if not comparison.ok:
-        bad = [c for c in comparison.columns if c.violations]
-        details = ", ".join(f"{c.name} ({c.violations} rows, max {c.max_ulp:g} ULP)" for c in bad)
-        raise ParityError(f"build {out}: the numpy module and the ONNX graph disagree on {details}")
-    return BuildReport(fitted, files, rows, fit_seconds, comparison)
-
-
-def verify(out: str | Path, fitted: FittedSpec, data: Any) -> tuple[Comparison, int]:
-    """Run the written artifacts (not the in-memory ones) on a sample of the training data."""
-    artifacts = load(out)
-    feed = fitted.feed(data)
-    rows = len(next(iter(feed.values())))
-    sample = take(feed, sample_indices(rows))
-    expected = artifacts.transform_feed(sample)
-    actual = artifacts.run_onnx(sample)
-    bounds = feature_bounds(fitted.program.features)
-    return compare(artifacts.feature_names, expected, actual, bounds), len(
-        next(iter(sample.values()))
-    )
+    progress("checking parity on a data sample and the edge cases")
+    feed = fitted.feed(table)
+    report = run_parity(out, data_feed=take(feed, sample_indices(len(next(iter(feed.values()))))))
+    if not report.ok:
+        raise ParityError(
+            f"build {out}: the numpy module and the ONNX graph disagree:\n{report.format()}"
+        )
+    return BuildReport(fitted, files, fit_seconds, report)

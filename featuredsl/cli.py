@@ -71,3 +71,7 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(1)
     # Commands return their exit status (0 or 1) rather than calling sys.exit themselves.
     sys.exit(result if isinstance(result, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -46,12 +46,14 @@ def build(spec: str, data: str, out: str, float32: bool) -> int:
     out_console.print(table)
     for path in report.files.values():
         out_console.print(f"  wrote {path} ({Path(path).stat().st_size:,} bytes)")
-    exact = sum(1 for c in report.comparison.columns if c.bound == 0)
+    columns = report.parity.comparison.columns
+    exact = sum(1 for c in columns if c.bound == 0)
     out_console.print(
         f"fitted {len(fitted.constants)} statistics in {report.fit_seconds:.2f}s; fingerprint {fitted.fingerprint[:16]}"
     )
     out_console.print(
-        f"parity: numpy == onnx on {report.rows} sample rows, {len(report.comparison.columns)} columns "
-        f"({exact} bit-identical, {len(report.comparison.columns) - exact} within their ULP bound)"
+        "parity: numpy == onnx on "
+        + ", ".join(f"{count} {kind} rows" for kind, count in report.parity.rows.items())
+        + f"; {exact} of {len(columns)} columns bit-identical, the rest within their ULP bound"
     )
     return 0

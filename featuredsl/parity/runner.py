@@ -126,8 +126,12 @@ def concat_feeds(feeds: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 
 def run_parity(
-    directory: str | Path, data: Any = None, single_rows: int = SINGLE_ROW_LIMIT
+    directory: str | Path,
+    data: Any = None,
+    single_rows: int = SINGLE_ROW_LIMIT,
+    data_feed: dict[str, np.ndarray] | None = None,
 ) -> ParityReport:
+    """Compare on the edge cases, plus `data` (any table featuredsl reads) or a ready `data_feed`."""
     artifacts = load(directory)
     manifest = artifacts.manifest
     edge = edge_case_feed(manifest["inputs"], decode_pool(manifest["parity"]["constant_pool"]))
@@ -135,6 +139,7 @@ def run_parity(
     rows = {"edge cases": _length(edge)}
     if data is not None:
         data_feed = artifacts.feed(data, source=str(data))
+    if data_feed is not None:
         feeds.insert(0, data_feed)
         rows = {"data": _length(data_feed), **rows}
     feed = concat_feeds(feeds)
