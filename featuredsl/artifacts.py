@@ -88,8 +88,14 @@ class Spec:
             if op in ops and op != "fitted"
         ]
 
+    def feed(self, data: Any, source: str = "training data") -> dict[str, np.ndarray]:
+        """Convert and validate data (a table, a Parquet/CSV path, a dict of arrays) to the feed."""
+        return _feed(data, self.program, source)
+
     def fit(self, data: Any, source: str = "training data") -> FittedSpec:
-        feed = _feed(data, self.program, source)
+        return self.fit_feed(self.feed(data, source))
+
+    def fit_feed(self, feed: dict[str, np.ndarray]) -> FittedSpec:
         program, constants = fit_program(self.program, feed, self.builder)
         return FittedSpec(program, constants, fingerprint_of(program.canonical_source, constants))
 

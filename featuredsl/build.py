@@ -50,17 +50,14 @@ def build(
     progress("checking spec")
     spec = load_spec(spec_path)
     progress("reading training data")
-    from featuredsl.data import read_table
-
-    table = read_table(data) if isinstance(data, (str, Path)) else data
+    feed = spec.feed(data, source=str(data) if isinstance(data, (str, Path)) else "training data")
     started = time.perf_counter()
     progress("fitting analyzers")
-    fitted = spec.fit(table, source=str(data) if isinstance(data, (str, Path)) else "training data")
+    fitted = spec.fit_feed(feed)
     fit_seconds = time.perf_counter() - started
     progress("writing artifacts")
     files = fitted.save(out, float32=float32)
     progress("checking parity on a data sample and the edge cases")
-    feed = fitted.feed(table)
     report = run_parity(out, data_feed=take(feed, sample_indices(len(next(iter(feed.values()))))))
     if not report.ok:
         raise ParityError(

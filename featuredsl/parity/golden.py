@@ -23,25 +23,26 @@ from featuredsl.parity.edge_cases import constant_pool, edge_case_feed
 from featuredsl.parity.runner import concat_feeds
 
 DATA_SAMPLE_ROWS = 40
+EDGE_ROWS = 400  # an even spread of the edge cases keeps golden files reviewable
 FILES = ("inputs.json", "expected.tsv", "features_train.py", "features.onnx.txt")
 
 
-def _fit(spec_path: str | Path, data: str | Path) -> FittedSpec:
-    from featuredsl.data import read_table
+def _fit(spec_path: str | Path, data: str | Path) -> tuple[FittedSpec, dict[str, np.ndarray]]:
+    spec = load_spec(spec_path)
+    feed = spec.feed(data, source=str(data))
+    return spec.fit_feed(feed), feed
 
-    return load_spec(spec_path).fit(read_table(data), source=str(data))
 
-
-def golden_feed(fitted: FittedSpec, data: str | Path) -> dict[str, np.ndarray]:
-    from featuredsl.data import read_table
-
-    feed = fitted.feed(read_table(data), source=str(data))
+def golden_feed(fitted: FittedSpec, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     sample = {k: v[:DATA_SAMPLE_ROWS] for k, v in feed.items()}
     inputs = [
         {"name": c.name, "dtype": str(c.dtype), "nullable": c.nullable}
         for c in fitted.program.inputs
     ]
-    return concat_feeds([sample, edge_case_feed(inputs, constant_pool(fitted.program))])
+    edge = edge_case_feed(inputs, constant_pool(fitted.program))
+    rows = len(next(iter(edge.values())))
+    spread = np.unique(np.linspace(0, rows - 1, min(rows, EDGE_ROWS)).astype(np.int64))
+    return concat_feeds([sample, {k: v[spread] for k, v in edge.items()}])
 
 
 def encode_feed(feed: dict[str, np.ndarray]) -> str:
@@ -84,8 +85,8 @@ def decode_outputs(text: str) -> np.ndarray:
 def render(
     spec_path: str | Path, data: str | Path
 ) -> tuple[FittedSpec, dict[str, str], dict[str, np.ndarray]]:
-    fitted = _fit(spec_path, data)
-    feed = golden_feed(fitted, data)
+    fitted, training = _fit(spec_path, data)
+    feed = golden_feed(fitted, training)
     texts = {
         "inputs.json": encode_feed(feed),
         "expected.tsv": encode_outputs(fitted.feature_names, fitted.transform_feed(feed)),
