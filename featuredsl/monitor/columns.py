@@ -58,7 +58,9 @@ def column_from_array(name: str, array: Any, null: Any = None, *, where: str = "
     if values.ndim == 2 and values.shape[1] == 1:
         values = values[:, 0]
     if values.ndim != 1:
-        raise DataError(f"{where}column '{name}' has shape {values.shape}; expected one value per row")
+        raise DataError(
+            f"{where}column '{name}' has shape {values.shape}; expected one value per row"
+        )
     mask = np.zeros(len(values), dtype=bool) if null is None else np.asarray(null, dtype=bool)
     if mask.ndim == 2 and mask.shape[1] == 1:
         mask = mask[:, 0]
@@ -95,7 +97,9 @@ def _object_column(name: str, values: np.ndarray, mask: np.ndarray, where: str) 
         text[mask] = ""
         return Column(name, CATEGORICAL, text, mask)
     if all(isinstance(v, (bool, np.bool_)) for v in present):
-        labels = np.array(["true" if v else "false" for v in np.where(mask, False, values)], dtype=object)
+        labels = np.array(
+            ["true" if v else "false" for v in np.where(mask, False, values)], dtype=object
+        )
         return Column(name, CATEGORICAL, labels, mask)
     if all(isinstance(v, (int, float, np.integer, np.floating)) for v in present):
         floats = np.array([np.nan if m else float(v) for v, m in zip(values, mask, strict=True)])
@@ -154,7 +158,9 @@ def columns_from_matrix(names: Iterable[str], matrix: Any, *, where: str = "") -
     data = np.asarray(matrix, dtype=np.float64)
     names = tuple(names)
     if data.ndim != 2 or data.shape[1] != len(names):
-        raise DataError(f"{where}feature matrix of shape {data.shape} does not match {len(names)} names")
+        raise DataError(
+            f"{where}feature matrix of shape {data.shape} does not match {len(names)} names"
+        )
     return {name: column_from_array(name, data[:, j], where=where) for j, name in enumerate(names)}
 
 
@@ -174,7 +180,9 @@ def columns_from_any(data: Any, *, where: str = "") -> dict[str, Column]:
             str(name): column_from_array(str(name), _pandas_values(data[name]), where=where)
             for name in data.columns
         }
-    raise DataError(f"{where}cannot read {type(data).__name__}; pass a DataFrame, Arrow table or dict of arrays")
+    raise DataError(
+        f"{where}cannot read {type(data).__name__}; pass a DataFrame, Arrow table or dict of arrays"
+    )
 
 
 def _pandas_values(series: Any) -> np.ndarray:

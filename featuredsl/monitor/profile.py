@@ -129,6 +129,8 @@ class NumericProfile:
         )
 
     def summary(self) -> NumericSummary:
+        values: np.ndarray
+        weights: np.ndarray
         if self.values is not None and self.counts is not None:
             values = np.asarray(self.values, dtype=np.float64)
             weights = np.asarray(self.counts, dtype=np.float64)
@@ -265,7 +267,12 @@ class CategoricalProfile:
             keys = tuple(self.counts)
             counts = np.array([self.counts[k] for k in keys], dtype=np.float64)
             return CategoricalSummary(
-                keys, counts, self.rows, self.nulls, singletons=int(np.sum(counts == 1))
+                keys,
+                counts,
+                self.rows,
+                self.nulls,
+                singletons=int(np.sum(counts == 1)),
+                doubletons=int(np.sum(counts == 2)),
             )
         ds = _sketches()
         items = self._sketch().get_frequent_items(ds.frequent_items_error_type.NO_FALSE_NEGATIVES)
@@ -345,7 +352,8 @@ class Profile:
                 other_column = theirs[name]
                 if isinstance(column, NumericProfile) and isinstance(other_column, NumericProfile):
                     merged[name] = column.merge(other_column)
-                elif isinstance(column, CategoricalProfile) and isinstance(
+                    continue
+                if isinstance(column, CategoricalProfile) and isinstance(
                     other_column, CategoricalProfile
                 ):
                     merged[name] = column.merge(other_column)
@@ -377,7 +385,7 @@ class Profile:
     @classmethod
     def from_dict(cls, data: Any, *, source: str = "profile") -> Profile:
         if not isinstance(data, dict) or data.get("format") != PROFILE_FORMAT:
-            raise DataError(f"{source}: not a featuredsl profile (no \"format\": \"{PROFILE_FORMAT}\")")
+            raise DataError(f'{source}: not a featuredsl profile (no "format": "{PROFILE_FORMAT}")')
         if data.get("version") != PROFILE_VERSION:
             raise DataError(
                 f"{source}: profile version {data.get('version')!r} is not supported "
@@ -385,7 +393,7 @@ class Profile:
             )
         raw_groups = data.get("groups")
         if not isinstance(raw_groups, dict):
-            raise DataError(f"{source}: malformed profile: no \"groups\" object")
+            raise DataError(f'{source}: malformed profile: no "groups" object')
         groups: dict[str, dict[str, ColumnProfile]] = {}
         for group, columns in raw_groups.items():
             if not isinstance(columns, dict):

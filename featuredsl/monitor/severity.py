@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from scipy.stats import norm
-
 Severity = Literal["none", "minor", "moderate", "severe"]
 SEVERITIES: tuple[Severity, ...] = ("none", "minor", "moderate", "severe")
 RANK: dict[str, int] = {s: i for i, s in enumerate(SEVERITIES)}
@@ -22,7 +20,8 @@ PSI_BANDS: Bands = (0.10, 0.15, 0.25)
 def _ks_equivalent(psi: float) -> float:
     # For a normal location shift of d standard deviations PSI ~ d**2 and KS D = 2 Phi(d/2) - 1:
     # the KS bands below give such a shift the same severity as the PSI bands do.
-    return float(2.0 * norm.cdf(math.sqrt(psi) / 2.0) - 1.0)
+    # 2 Phi(z) - 1 = erf(z / sqrt 2)
+    return math.erf(math.sqrt(psi) / 2.0 / math.sqrt(2.0))
 
 
 KS_BANDS: Bands = (_ks_equivalent(0.10), _ks_equivalent(0.15), _ks_equivalent(0.25))
@@ -51,7 +50,9 @@ def band(value: float | None, bands: Bands) -> Severity:
     return "none"
 
 
-def gated(value: float | None, bands: Bands, pvalue: float | None, alpha: float = ALPHA) -> Severity:
+def gated(
+    value: float | None, bands: Bands, pvalue: float | None, alpha: float = ALPHA
+) -> Severity:
     """band(value) when the accompanying test is significant, else "none"."""
     if pvalue is None or pvalue >= alpha:
         return "none"

@@ -19,7 +19,15 @@ from scipy.stats import ttest_ind_from_stats
 
 from featuredsl.errors import DataError
 from featuredsl.monitor import stats
-from featuredsl.monitor.columns import FEATURES, INPUTS, NUMERIC, SCORES, Column, Dataset, as_dataset
+from featuredsl.monitor.columns import (
+    FEATURES,
+    INPUTS,
+    NUMERIC,
+    SCORES,
+    Column,
+    Dataset,
+    as_dataset,
+)
 from featuredsl.monitor.jsonable import jsonable
 from featuredsl.monitor.profile import Profile
 from featuredsl.monitor.recommend import recommend
@@ -310,7 +318,9 @@ def _compare_column(
     return replace(result, recommendation=recommend(result, r, c))
 
 
-def _schema_result(name: str, group: str, kind: str, status: str, rows_r: int, rows_c: int) -> FeatureSkew:
+def _schema_result(
+    name: str, group: str, kind: str, status: str, rows_r: int, rows_c: int
+) -> FeatureSkew:
     severity: Severity = "moderate" if status == "extra" else "severe"
     detail = {
         "missing": "in the reference but absent from the current data",
@@ -343,11 +353,12 @@ def _null_check(r: Summary, c: Summary, cfg: SkewConfig) -> Check:
     return Check("null_rate", h, p, gated(h, H_BANDS, p, cfg.alpha), detail)
 
 
-def _share_check(name: str, k: int, n: int, p0: float, cfg: SkewConfig, what: str) -> Check:
-    """A share of current values that should be about p0 if nothing changed."""
+def _share_check(
+    name: str, k: int, n: int, p0: float, p: float, cfg: SkewConfig, what: str
+) -> Check:
+    """A share k/n of current values that should be about p0 if nothing changed; p tests that."""
     share = k / n if n else 0.0
     h = stats.cohen_h(share, min(p0, 1.0)) if share > p0 else 0.0
-    p = stats.excess_pvalue(k, n, p0)
     detail = f"{share:.2%} of current values {what} (expected about {p0:.2%}; h {h:.3f}, p={p:.2g})"
     return Check(name, h, p, gated(h, H_BANDS, p, cfg.alpha), detail)
 
@@ -394,27 +405,53 @@ def _compare_numeric(
         checks.append(_too_few(nr, nc, cfg))
         return _finish(name, group, NUMERIC, "insufficient", "none", checks, r, c)
 
+    # Values within rounding distance of each other are one value (value_tolerance): merge
+    # such runs in the reference, then move current values onto the reference value they are.
+    tol = stats.value_tolerance(r.min, r.max)
+    r_values, r_weights = stats.merge_close(r.values, r.weights, tol)
+    r = replace(r, values=r_values, weights=r_weights)
+    c_values, c_weights = stats.snap(c.values, c.weights, r.values, tol)
+    c = replace(c, values=c_values, weights=c_weights)
     edges = stats.quantile_edges(r.values, r.weights, cfg.psi_bins)
-    rb, cb = stats.bin_counts(r.values, r.weights, edges), stats.bin_counts(c.values, c.weights, edges)
+    rb, cb = (
+        stats.bin_counts(r.values, r.weights, edges),
+        stats.bin_counts(c.values, c.weights, edges),
+    )
     psi = stats.psi(rb, cb, cfg.psi_epsilon)
-    d = stats.ks_statistic(r.values, r.weights, c.values, c.weights)
+    cdfs = stats.ecdfs(r.values, r.weights, c.values, c.weights)
+    d = stats.ks_statistic(r.values, r.weights, c.values, c.weights, cdfs=cdfs)
     samples = None
     if r.exact and c.exact and max(nr, nc) <= stats.KS_EXACT_MAX_N:
         rs, cs = r.samples(), c.samples()
         samples = (rs, cs) if rs is not None and cs is not None else None
     ks_p = stats.ks_pvalue(d, nr, nc, samples)
-    w = stats.wasserstein(r.values, r.weights, c.values, c.weights)
+    w = stats.wasserstein(r.values, r.weights, c.values, c.weights, cdfs=cdfs)
     w_norm = w / r.std if r.std > 0 else (0.0 if w == 0 else None)
 
-    # Out of the reference range: with no change, P[a new value beats all n reference values]
-    # is 1/(n+1) at each end. Infinities count as outside unless the reference had them too.
-    below = float(c.weights[c.values < r.min].sum())
-    above = float(c.weights[c.values > r.max].sum())
-    infs = (c.pos_inf if r.pos_inf == 0 else 0) + (c.neg_inf if r.neg_inf == 0 else 0)
+    # Out of the reference range: with no change a new value beats all n reference values with
+    # probability 1/(n+1) at each end. Infinities count as outside unless the reference had them;
+    # values within value_tolerance() of the range (runtime rounding) count as inside.
+    below = round(float(c.weights[c.values < r.min - tol].sum()))
+    above = round(float(c.weights[c.values > r.max + tol].sum()))
+    below += c.neg_inf if r.neg_inf == 0 else 0
+    above += c.pos_inf if r.pos_inf == 0 else 0
     n_range = nc + c.pos_inf + c.neg_inf
-    k_out = round(below + above) + infs
+    k_out = below + above
+    # Exact tail probability at each end, Bonferroni-combined over the two ends.
+    end_p = min(
+        stats.beyond_extreme_pvalue(below, nr, n_range),
+        stats.beyond_extreme_pvalue(above, nr, n_range),
+    )
     checks.append(
-        _share_check("out_of_range", k_out, n_range, 2.0 / (nr + 1), cfg, "outside the reference range")
+        _share_check(
+            "out_of_range",
+            k_out,
+            n_range,
+            2.0 / (nr + 1),
+            min(1.0, 2.0 * end_p),
+            cfg,
+            "outside the reference range",
+        )
     )
 
     if min(nr, nc) >= cfg.psi_min_rows:
@@ -464,7 +501,9 @@ def _mean_shift_check(r: NumericSummary, c: NumericSummary, cfg: SkewConfig) -> 
     shift = (c.mean - r.mean) / r.std
     sd_r = r.std * math.sqrt(r.finite / (r.finite - 1))
     sd_c = c.std * math.sqrt(c.finite / (c.finite - 1))
-    p = float(ttest_ind_from_stats(r.mean, sd_r, r.finite, c.mean, sd_c, c.finite, equal_var=False).pvalue)
+    p = float(
+        ttest_ind_from_stats(r.mean, sd_r, r.finite, c.mean, sd_c, c.finite, equal_var=False).pvalue
+    )
     detail = f"mean {r.mean:.6g} -> {c.mean:.6g} ({shift:+.3f} reference std; Welch p={p:.2g})"
     return Check("mean_shift", abs(shift), p, gated(abs(shift), D_BANDS, p, cfg.alpha), detail)
 
@@ -487,7 +526,39 @@ def _too_few(nr: int, nc: int, cfg: SkewConfig) -> Check:
     )  # fmt: skip
 
 
+# Numeric columns with at most this many distinct values (0/1 flags, buckets, small counts)
+# are drawn as one bar per value rather than as a histogram.
+DISCRETE_PLOT_MAX = 25
+
+
+def _discrete_plot(r: NumericSummary, c: NumericSummary) -> Plot | None:
+    # Values equal to 12 significant digits share a bar (runtimes may round a few ULP apart).
+    def keyed(s: NumericSummary) -> dict[float, float]:
+        out: dict[float, float] = {}
+        total = float(s.weights.sum())
+        for value, weight in zip(s.values.tolist(), s.weights.tolist(), strict=True):
+            key = float(f"{value:.12g}")
+            out[key] = out.get(key, 0.0) + weight / total
+        return out
+
+    if len(r.values) > 4 * DISCRETE_PLOT_MAX or len(c.values) > 4 * DISCRETE_PLOT_MAX:
+        return None
+    ref, cur = keyed(r), keyed(c)
+    keys = sorted(set(ref) | set(cur))
+    if len(keys) > DISCRETE_PLOT_MAX:
+        return None
+    return Plot(
+        "bars",
+        labels=tuple(f"{k:.6g}" for k in keys),
+        reference=tuple(ref.get(k, 0.0) for k in keys),
+        current=tuple(cur.get(k, 0.0) for k in keys),
+    )
+
+
 def _numeric_plot(r: NumericSummary, c: NumericSummary, bins: int) -> Plot:
+    discrete = _discrete_plot(r, c)
+    if discrete is not None:
+        return discrete
     lo = min(r.quantile(0.005), c.quantile(0.005))
     hi = max(r.quantile(0.995), c.quantile(0.995))
     if not hi > lo:
@@ -499,7 +570,10 @@ def _numeric_plot(r: NumericSummary, c: NumericSummary, bins: int) -> Plot:
         total = s.weights.sum()
         inside = (s.values >= lo) & (s.values <= hi)
         counts, _ = np.histogram(s.values[inside], bins=edges, weights=s.weights[inside])
-        outside = (float(s.weights[s.values < lo].sum() / total), float(s.weights[s.values > hi].sum() / total))
+        outside = (
+            float(s.weights[s.values < lo].sum() / total),
+            float(s.weights[s.values > hi].sum() / total),
+        )
         return tuple(float(x) for x in counts / total), outside
 
     ref, ref_out = shares(r)
@@ -554,15 +628,30 @@ def _compare_categorical(
         examples = tuple(sorted(unseen, key=lambda k: (-unseen[k], k))[:5])
         # Good-Turing: the share of reference singletons estimates how often a value new to
         # the reference appears when nothing has changed.
-        p0 = (r.singletons or 0) / nr
-        checks.append(_share_check("unseen", k_unseen, nc, p0, cfg, "are categories unseen in the reference"))
+        n1, n2 = r.singletons or 0, r.doubletons or 0
+        p = stats.unseen_pvalue(k_unseen, nc, n1, n2, nr)
+        checks.append(
+            _share_check(
+                "unseen", k_unseen, nc, n1 / nr, p, cfg, "are categories unseen in the reference"
+            )
+        )
     else:
         checks.append(
-            Check("unseen", None, None, "none", "not checked: the reference profile tracks only frequent categories")
+            Check(
+                "unseen",
+                None,
+                None,
+                "none",
+                "not checked: the reference profile tracks only frequent categories",
+            )
         )
 
-    label = f"PSI {psi:.3f} over {len(labels)} buckets (chi-square p={chi2_p:.2g}; {nr} vs {nc} values)"
-    checks.append(Check("distribution", psi, chi2_p, gated(psi, PSI_BANDS, chi2_p, cfg.alpha), label))
+    label = (
+        f"PSI {psi:.3f} over {len(labels)} buckets (chi-square p={chi2_p:.2g}; {nr} vs {nc} values)"
+    )
+    checks.append(
+        Check("distribution", psi, chi2_p, gated(psi, PSI_BANDS, chi2_p, cfg.alpha), label)
+    )
     categorical = CategoricalStats(
         n_reference=nr,
         n_current=nc,
@@ -588,7 +677,9 @@ def _compare_categorical(
         current=categorical.bucket_current,
     )
     order = _check_order(checks)
-    return _finish(name, group, kind, "compared", "psi", order, r, c, categorical=categorical, plot=plot)
+    return _finish(
+        name, group, kind, "compared", "psi", order, r, c, categorical=categorical, plot=plot
+    )
 
 
 def _buckets(
@@ -632,12 +723,16 @@ def with_scores(dataset: Dataset, names: Iterable[str]) -> Dataset:
     return replace(dataset, groups=groups)
 
 
-def compare_predictions(reference: Any, current: Any, *, config: SkewConfig | None = None) -> SkewReport:
+def compare_predictions(
+    reference: Any, current: Any, *, config: SkewConfig | None = None
+) -> SkewReport:
     """The prediction-distribution monitor: skew of model scores plus their mean shift.
 
     Each side is an array of scores ([N] or [N, K]), a dict of named score arrays, or a
     Dataset/Profile with a "scores" group."""
-    return compare(_scores(reference, "reference"), _scores(current, "current"), config=config, groups=[SCORES])
+    return compare(
+        _scores(reference, "reference"), _scores(current, "current"), config=config, groups=[SCORES]
+    )
 
 
 def _scores(data: Any, label: str) -> Any:

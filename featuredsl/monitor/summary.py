@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
@@ -41,10 +42,15 @@ class NumericSummary:
             return None
         return np.repeat(self.values, self.weights.astype(np.int64))
 
+    @cached_property
+    def cumulative(self) -> np.ndarray:
+        return np.cumsum(self.weights)
+
     def quantile(self, q: float) -> float:
+        """Inverted-CDF quantile: the smallest value whose cumulative share reaches q."""
         if len(self.values) == 0:
             return float("nan")
-        cum = np.cumsum(self.weights)
+        cum = self.cumulative
         index = int(np.searchsorted(cum, q * cum[-1], side="left"))
         return float(self.values[min(index, len(self.values) - 1)])
 
@@ -61,6 +67,7 @@ class CategoricalSummary:
     other: int = 0
     complete: bool = True
     singletons: int | None = None  # categories seen exactly once (Good-Turing); None if unknown
+    doubletons: int | None = None  # categories seen exactly twice
 
     @property
     def present(self) -> int:
@@ -104,6 +111,7 @@ def summarize_categorical(values: np.ndarray, null: np.ndarray) -> CategoricalSu
         rows=len(values),
         nulls=int(null.sum()),
         singletons=int(np.sum(counts == 1)),
+        doubletons=int(np.sum(counts == 2)),
     )
 
 

@@ -1,0 +1,273 @@
+"""`featuredsl profile`, `featuredsl skew` and `featuredsl replay`."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from featuredsl.errors import ArtifactError, DataError
+from featuredsl.monitor.severity import SEVERITIES
+
+SEVERITY_STYLE = {
+    "none": "green",
+    "minor": "yellow",
+    "moderate": "dark_orange",
+    "severe": "bold red",
+}
+
+
+def _load_artifact(build_dir: str) -> Any:
+    try:
+        artifacts = importlib.import_module("featuredsl.artifacts")
+    except ImportError as err:
+        raise ArtifactError(f"cannot load build directories in this installation ({err})") from None
+    return artifacts.load(build_dir)
+
+
+@click.command()
+@click.argument("build_dir", required=False, type=click.Path(file_okay=False))
+@click.option(
+    "--data",
+    "data_paths",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Training data (Parquet or CSV); repeat for partitions, which are profiled and merged.",
+)
+@click.option(
+    "--merge",
+    "merge_paths",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="An existing profile to merge in (e.g. of another partition); repeatable.",
+)
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False), help="Profile JSON to write."
+)
+@click.option(
+    "--inputs/--no-inputs", default=True, show_default=True, help="Also profile raw inputs."
+)
+@click.option("--batch-rows", default=262_144, show_default=True, help="Rows read per slice.")
+def profile(
+    build_dir: str | None,
+    data_paths: tuple[str, ...],
+    merge_paths: tuple[str, ...],
+    out: str,
+    inputs: bool,
+    batch_rows: int,
+) -> int:
+    """Store a reference profile of BUILD_DIR's features on training data (no raw data kept)."""
+    from featuredsl.monitor.columns import (
+        FEATURES,
+        INPUTS,
+        Dataset,
+        columns_from_feed,
+        columns_from_matrix,
+    )
+    from featuredsl.monitor.profile import Profile, profile_dataset
+    from featuredsl.monitor.sources import iter_batches
+
+    if not data_paths and not merge_paths:
+        raise click.UsageError("give --data (with BUILD_DIR) and/or --merge profiles")
+    if data_paths and build_dir is None:
+        raise click.UsageError("--data needs the BUILD_DIR whose features to compute")
+    result: Profile | None = None
+    if data_paths:
+        artifact = _load_artifact(str(build_dir))
+        for path in data_paths:
+            for table in iter_batches(path, batch_rows):
+                where = f"{path}: "
+                feed = artifact.feed(table)
+                features = artifact.transform_feed(feed)
+                groups = {
+                    FEATURES: columns_from_matrix(artifact.feature_names, features, where=where)
+                }
+                if inputs:
+                    groups[INPUTS] = columns_from_feed(feed, where=where)
+                part = profile_dataset(
+                    Dataset(groups, source=path), fingerprint=artifact.fingerprint
+                )
+                result = part if result is None else result.merge(part)
+    for path in merge_paths:
+        other = Profile.load(path)
+        result = other if result is None else result.merge(other)
+    assert result is not None
+    result.save(out)
+    features = result.groups.get("features", {})
+    click.echo(
+        f"wrote {out}: {result.rows('features'):,} rows, {len(features)} features"
+        + (f", {len(result.groups['inputs'])} inputs" if "inputs" in result.groups else "")
+    )
+    return 0
+
+
+@click.command()
+@click.option(
+    "--reference",
+    "reference_path",
+    type=click.Path(dir_okay=False),
+    help="Training features: Parquet, CSV, a serving log or a profile JSON.",
+)
+@click.option(
+    "--profile", "profile_path", type=click.Path(dir_okay=False), help="Reference profile JSON."
+)
+@click.option(
+    "--current",
+    "current_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Served features: Parquet, CSV or a serving log.",
+)
+@click.option(
+    "--html", "html_path", type=click.Path(dir_okay=False), help="Write the HTML report here."
+)
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False), help="Write the JSON report here."
+)
+@click.option(
+    "--score-column",
+    "score_columns",
+    multiple=True,
+    help="A Parquet/CSV column holding model scores (prediction monitor); repeatable.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice([*SEVERITIES[1:], "never"]),
+    default="moderate",
+    show_default=True,
+    help="Exit 1 when any column is at least this severe.",
+)
+def skew(
+    reference_path: str | None,
+    profile_path: str | None,
+    current_path: str,
+    html_path: str | None,
+    json_path: str | None,
+    score_columns: tuple[str, ...],
+    fail_on: str,
+) -> int:
+    """Distribution skew of CURRENT against REFERENCE (or a stored --profile)."""
+    from featuredsl.monitor.columns import Dataset
+    from featuredsl.monitor.report import write_html
+    from featuredsl.monitor.skew import compare, with_scores
+    from featuredsl.monitor.sources import load_source
+
+    if (reference_path is None) == (profile_path is None):
+        raise click.UsageError("give exactly one of --reference and --profile")
+    reference = load_source(str(reference_path or profile_path))
+    current = load_source(current_path)
+    if not isinstance(current, Dataset):
+        raise DataError(
+            f"{current_path}: the current side must be data or a serving log, not a profile"
+        )
+    current = with_scores(current, score_columns)
+    if isinstance(reference, Dataset):
+        reference = with_scores(reference, score_columns)
+    report = compare(reference, current)
+    _print_skew(report)
+    if html_path:
+        write_html(report, html_path)
+        click.echo(f"wrote {html_path}")
+    if json_path:
+        Path(json_path).write_text(report.to_json(), encoding="utf-8")
+        click.echo(f"wrote {json_path}")
+    if fail_on == "never":
+        return 0
+    return 1 if report.flagged(fail_on) else 0  # type: ignore[arg-type]
+
+
+def _print_skew(report: Any) -> None:
+    console = Console()
+    counts = report.counts()
+    console.print(
+        f"skew of {report.current} against {report.reference}: "
+        + ", ".join(f"{counts[s]} {s}" for s in reversed(SEVERITIES))
+    )
+    for note in report.notes:
+        console.print(f"note: {note}", style="yellow")
+    flagged = report.flagged()
+    if not flagged:
+        return
+    table = Table(show_edge=False)
+    for header in ("feature", "group", "severity", "why", "recommendation"):
+        table.add_column(header, overflow="fold")
+    for f in flagged:
+        table.add_row(
+            f.name,
+            f.group,
+            f"[{SEVERITY_STYLE[f.severity]}]{f.severity}[/]",
+            f.reason,
+            f.recommendation,
+        )
+    console.print(table)
+
+
+@click.command()
+@click.argument("build_dir", type=click.Path(file_okay=False))
+@click.option(
+    "--log",
+    "log_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Serving log (SQLite).",
+)
+@click.option(
+    "--threshold",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0.0, 1.0),
+    help="Exit 1 when a feature's mismatch rate (mismatch + missing + extra) exceeds this.",
+)
+@click.option(
+    "--fingerprint-threshold",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0.0, 1.0),
+    help="Exit 1 when more than this share of rows was served by another artifact.",
+)
+@click.option("--rtol", default=1e-9, show_default=True, help="Relative tolerance per value.")
+@click.option("--atol", default=1e-12, show_default=True, help="Absolute tolerance per value.")
+@click.option("--exact", is_flag=True, help="Compare bits (no tolerance; -0.0 != 0.0).")
+@click.option("--examples", default=5, show_default=True, help="Example rows kept per feature.")
+@click.option("--limit", type=int, default=None, help="Replay only the first N requests.")
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False), help="Write the JSON report here."
+)
+def replay(
+    build_dir: str,
+    log_path: str,
+    threshold: float,
+    fingerprint_threshold: float,
+    rtol: float,
+    atol: float,
+    exact: bool,
+    examples: int,
+    limit: int | None,
+    json_path: str | None,
+) -> int:
+    """Recompute logged requests' features with BUILD_DIR's training module; compare with served."""
+    from featuredsl.monitor.replay import replay as run_replay
+
+    artifact = _load_artifact(build_dir)
+    report = run_replay(
+        artifact.transform_feed,
+        artifact.fingerprint,
+        artifact.feature_names,
+        log_path,
+        rtol=rtol,
+        atol=atol,
+        exact=exact,
+        threshold=threshold,
+        fingerprint_threshold=fingerprint_threshold,
+        max_examples=examples,
+        limit=limit,
+    )
+    click.echo(report.render_text())
+    if json_path:
+        Path(json_path).write_text(report.to_json(), encoding="utf-8")
+        click.echo(f"wrote {json_path}")
+    return 1 if report.failed else 0

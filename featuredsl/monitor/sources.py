@@ -1,0 +1,166 @@
+"""Read a skew side from a file: Parquet, CSV, a serving log (SQLite) or a profile (JSON)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from featuredsl.errors import DataError
+from featuredsl.monitor.columns import (
+    FEATURES,
+    INPUTS,
+    SCORES,
+    Column,
+    Dataset,
+    column_from_array,
+    columns_from_feed,
+    columns_from_matrix,
+    columns_from_table,
+)
+from featuredsl.monitor.profile import Profile
+from featuredsl.monitor.serving_log import artifact_feature_names, read_log
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _kind_of(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    if suffix in (".csv", ".tsv") or path.name.lower().endswith((".csv.gz", ".csv.bz2")):
+        return "csv"
+    if suffix == ".json":
+        return "profile"
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    if head == SQLITE_MAGIC:
+        return "log"
+    if head[:4] == b"PAR1":
+        return "parquet"
+    raise DataError(
+        f"{path}: cannot tell the format; use .parquet, .csv, .json (profile) or a serving log (SQLite)"
+    )
+
+
+def read_table(path: str | Path) -> pa.Table:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    kind = _kind_of(path)
+    try:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(path)
+        if kind == "csv":
+            import pyarrow.csv as pacsv
+
+            delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+            return pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=delimiter))
+    except (pa.ArrowException, OSError) as err:
+        raise DataError(f"{path}: cannot read {kind} data ({err})") from None
+    raise DataError(f"{path}: expected a Parquet or CSV file, found a {kind}")
+
+
+def iter_batches(path: str | Path, batch_rows: int = 262_144) -> Iterator[pa.Table]:
+    """Parquet/CSV in slices of about batch_rows, so a profile of a large file stays in memory."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    kind = _kind_of(path)
+    try:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+                yield pa.Table.from_batches([batch])
+            return
+        if kind == "csv":
+            import pyarrow.csv as pacsv
+
+            delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+            reader = pacsv.open_csv(
+                path,
+                read_options=pacsv.ReadOptions(block_size=1 << 24),
+                parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            )
+            for batch in reader:
+                yield pa.Table.from_batches([batch])
+            return
+    except (pa.ArrowException, OSError) as err:
+        raise DataError(f"{path}: cannot read {kind} data ({err})") from None
+    raise DataError(f"{path}: expected a Parquet or CSV file, found a {kind}")
+
+
+def load_source(path: str | Path, *, label: str | None = None) -> Dataset | Profile:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    kind = _kind_of(path)
+    if kind == "profile":
+        return Profile.load(path)
+    if kind == "log":
+        return dataset_from_log(path)
+    table = read_table(path)
+    where = f"{path}: "
+    return Dataset({FEATURES: columns_from_table(table, where=where)}, source=label or str(path))
+
+
+def _concat(parts: list[Column], where: str) -> Column:
+    kinds = {p.kind for p in parts}
+    if len(kinds) > 1:
+        raise DataError(f"{where}column '{parts[0].name}' changes type between requests")
+    return Column(
+        parts[0].name,
+        parts[0].kind,
+        np.concatenate([p.values for p in parts]),
+        np.concatenate([p.null for p in parts]),
+    )
+
+
+def dataset_from_log(path: str | Path, *, features_output: str = "features") -> Dataset:
+    """Served features ("features"), raw inputs ("inputs") and other outputs ("scores")."""
+    path = Path(path)
+    where = f"{path}: "
+    names_by_fp = artifact_feature_names(path)
+    groups: dict[str, dict[str, list[Column]]] = {FEATURES: {}, INPUTS: {}, SCORES: {}}
+    fingerprints: dict[str, None] = {}
+    for record in read_log(path):
+        fingerprints[record.fingerprint] = None
+        for name, column in columns_from_feed(record.inputs, where=where).items():
+            groups[INPUTS].setdefault(name, []).append(column)
+        for output, array in record.outputs.items():
+            values = np.asarray(array)
+            if output == features_output:
+                matrix = values.reshape(len(values), -1).astype(np.float64)
+                names = names_by_fp.get(record.fingerprint) or tuple(
+                    f"feature[{j}]" for j in range(matrix.shape[1])
+                )
+                columns = columns_from_matrix(names, matrix, where=where)
+                target = groups[FEATURES]
+            else:
+                columns = _score_columns(output, values, where)
+                target = groups[SCORES]
+            for name, column in columns.items():
+                target.setdefault(name, []).append(column)
+    if not fingerprints:
+        raise DataError(f"{path}: the serving log has no records")
+    merged = {
+        group: {name: _concat(parts, where) for name, parts in columns.items()}
+        for group, columns in groups.items()
+        if columns
+    }
+    return Dataset(merged, source=str(path), fingerprints=tuple(fingerprints))
+
+
+def _score_columns(output: str, values: np.ndarray, where: str) -> dict[str, Column]:
+    if values.ndim <= 1 or (values.ndim == 2 and values.shape[1] == 1):
+        return {output: column_from_array(output, values.reshape(-1), where=where)}
+    flat = values.reshape(len(values), -1)
+    return {
+        f"{output}[{j}]": column_from_array(f"{output}[{j}]", flat[:, j], where=where)
+        for j in range(flat.shape[1])
+    }
