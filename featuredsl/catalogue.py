@@ -73,8 +73,14 @@ class Op:
             parts.append(text)
         if self.variadic:
             parts.append("...")
+        if self.name == "if":
+            return "if condition then a else b"  # syntax, not a call
         if self.operator:
-            return f"a {self.operator} b" if len(self.params) == 2 else f"{self.operator}a"
+            names = [p.name for p in self.params]
+            if len(names) == 2:
+                return f"{names[0]} {self.operator} {names[1]}"
+            space = " " if self.operator.isalpha() else ""  # "not b", but "-x"
+            return f"{self.operator}{space}{names[0]}"
         return f"{self.name}({', '.join(parts)})"
 
 

@@ -15,11 +15,15 @@ from featuredsl.lowering import Emitter, LoweringError, Value, null_mask
 from featuredsl.types import DType, Shape, type_text
 
 INT64_MAX = 2**63 - 1
+INT64_MIN = -(2**63)
 
 # Float ops through which NaN (the null of floats) already propagates, so no extra mask is needed.
 NAN_PROPAGATING = frozenset(
-    "add sub mul truediv floordiv mod neg abs sign min max clip sqrt log log1p exp expm1 sin cos sigmoid "
-    "round floor ceil zscore minmax robust maxabs float".split()
+    {
+        *("add", "sub", "mul", "truediv", "floordiv", "mod", "neg", "abs", "sign", "min", "max"),
+        *("clip", "sqrt", "log", "log1p", "exp", "expm1", "sin", "cos", "sigmoid", "round"),
+        *("floor", "ceil", "zscore", "minmax", "robust", "maxabs", "float"),
+    }
 )
 
 
@@ -65,21 +69,26 @@ class Checker:
     def run(self, canonical_source: str) -> Program:
         self._declare_inputs()
         self._declare_statements()
+        # Dependencies first, so that a long chain of lets does not recurse once per link.
+        for name in self._dependency_order():
+            self._resolve(name, self.definitions[name].statement.name_span)
         features = []
         for name, definition in self.definitions.items():
             if definition.statement.kind != "feature":
                 continue
             value = self._resolve(name, definition.statement.name_span)
-            if value is not None:
+            if value is not None and self.inputs:
                 feature = self._feature(definition.statement, value)
                 if feature is not None:
                     features.append(feature)
         for name, definition in self.definitions.items():
             if definition.statement.kind == "let" and not definition.done:
                 self._resolve(name, definition.statement.name_span)
-        if not any(d.statement.kind == "feature" for d in self.definitions.values()):
+        if not any(statement.kind == "feature" for statement in self.spec.statements):
             self.sink.error(
-                f"spec '{self.spec.name}' declares no features", self.spec.span, "add: feature NAME = EXPRESSION"
+                f"spec '{self.spec.name}' declares no features",
+                self.spec.span,
+                "add: feature NAME = EXPRESSION",
             )
         self.sink.raise_if_any(self.source, self.filename)
         return Program(
@@ -93,14 +102,24 @@ class Checker:
 
     def _declare_inputs(self) -> None:
         if not self.spec.columns:
-            self.sink.error("the input block declares no columns", self.spec.input_span, "add: input { x: float }")
+            self.sink.error(
+                "the input block declares no columns",
+                self.spec.input_span,
+                "add: input { x: float }",
+            )
         for column in self.spec.columns:
             if column.name in self.inputs:
                 line = self.inputs[column.name][2].line
-                self.sink.error(f"column '{column.name}' is declared twice", column.span, f"first declared on line {line}")
+                self.sink.error(
+                    f"column '{column.name}' is declared twice",
+                    column.span,
+                    f"first declared on line {line}",
+                )
                 continue
             if column.name in cat.CONSTANTS:
-                self.sink.error(f"'{column.name}' is a built-in constant", column.span, "rename the column")
+                self.sink.error(
+                    f"'{column.name}' is a built-in constant", column.span, "rename the column"
+                )
                 continue
             dtype = DType(column.type_name)
             info = InputColumn(column.name, dtype, column.nullable)
@@ -109,7 +128,13 @@ class Checker:
             )
             mask = None
             if info.mask_name is not None:
-                mask = self.builder.node("input", (), _row(DType.BOOL), {"name": column.name, "role": "mask"}, column.span)
+                mask = self.builder.node(
+                    "input",
+                    (),
+                    _row(DType.BOOL),
+                    {"name": column.name, "role": "mask"},
+                    column.span,
+                )
             self.inputs[column.name] = (info, Value(value_node, mask, column.nullable), column.span)
 
     def _declare_statements(self) -> None:
@@ -117,17 +142,43 @@ class Checker:
             name = statement.name
             if name in self.inputs:
                 self.sink.error(
-                    f"'{name}' is already an input column", statement.name_span, "choose another name for the binding"
+                    f"'{name}' is already an input column",
+                    statement.name_span,
+                    "choose another name for the binding",
                 )
             elif name in self.definitions:
                 first = self.definitions[name].statement
                 self.sink.error(
-                    f"'{name}' is defined twice", statement.name_span, f"first defined on line {first.name_span.line}"
+                    f"'{name}' is defined twice",
+                    statement.name_span,
+                    f"first defined on line {first.name_span.line}",
                 )
             elif name in cat.CONSTANTS:
-                self.sink.error(f"'{name}' is a built-in constant", statement.name_span, "choose another name")
+                self.sink.error(
+                    f"'{name}' is a built-in constant", statement.name_span, "choose another name"
+                )
             else:
                 self.definitions[name] = _Definition(statement)
+
+    def _dependency_order(self) -> list[str]:
+        """Definitions in post-order of their references (an iterative depth-first search)."""
+        order: list[str] = []
+        state: dict[str, int] = {}  # 1 = being visited, 2 = done
+        for root in self.definitions:
+            stack = [(root, False)]
+            while stack:
+                name, finished = stack.pop()
+                if finished:
+                    state[name] = 2
+                    order.append(name)
+                    continue
+                if state.get(name):
+                    continue  # done, or a cycle that _resolve reports with its path
+                state[name] = 1
+                stack.append((name, True))
+                used = _names_used(self.definitions[name].statement.expr)
+                stack.extend((u, False) for u in reversed(used) if u in self.definitions)
+        return order
 
     def _resolve(self, name: str, use: Span) -> Value | None:
         definition = self.definitions[name]
@@ -135,7 +186,11 @@ class Checker:
             return definition.value
         if name in self.resolving:
             cycle = " -> ".join([*self.resolving[self.resolving.index(name) :], name])
-            self.sink.error(f"'{name}' depends on itself: {cycle}", use, "break the cycle: a definition cannot use itself")
+            self.sink.error(
+                f"'{name}' depends on itself: {cycle}",
+                use,
+                "break the cycle: a definition cannot use itself",
+            )
             return None
         self.resolving.append(name)
         try:
@@ -153,7 +208,11 @@ class Checker:
             self.sink.error(f"feature '{statement.name}' is always null", span, "give it a value")
             return None
         if value.shape is Shape.LIST:
-            self.sink.error(f"feature '{statement.name}' is a list", span, "use it in bucketize, lookup or one_hot")
+            self.sink.error(
+                f"feature '{statement.name}' is a list",
+                span,
+                "use it in bucketize, lookup or one_hot",
+            )
             return None
         if value.dtype in (DType.STRING, DType.TIMESTAMP):
             hint = (
@@ -161,13 +220,22 @@ class Checker:
                 if value.dtype is DType.STRING
                 else "derive a number: days_between(t0, t), hour(t), ..."
             )
-            self.sink.error(f"feature '{statement.name}' is a {value.dtype}; models need numbers", span, hint)
+            self.sink.error(
+                f"feature '{statement.name}' is a {value.dtype}; models need numbers", span, hint
+            )
             return None
         if value.nullable:
             self.sink.error(
                 f"feature '{statement.name}' may be null ({type_text(value.dtype, True)}); a model needs a value in every row",
                 span,
                 f"fill it: feature {statement.name} = fill_null(..., 0), or add is_null(...) as its own feature",
+            )
+            return None
+        if value.shape is Shape.SCALAR and value.width != 1:
+            self.sink.error(
+                f"feature '{statement.name}' is a one_hot of a constant",
+                span,
+                "one_hot needs a per-row value",
             )
             return None
         e = Emitter(self.builder, statement.span)
@@ -178,7 +246,13 @@ class Checker:
         used = sorted({n.attr("name") for n in walk([node]) if n.op == "input"})
         nullable_used = tuple(n for n in used if self.inputs[n][0].nullable)
         return Feature(
-            statement.name, node, value.dtype, column_names(statement.name, node), tuple(used), nullable_used, span
+            statement.name,
+            node,
+            value.dtype,
+            column_names(statement.name, node),
+            tuple(used),
+            nullable_used,
+            span,
         )
 
     def _any_row(self) -> Node:
@@ -196,12 +270,35 @@ class Checker:
         return result
 
     def _expr_number(self, expr: ast.Number) -> Value:
+        value = self._number(expr, negative=False)
+        dtype = DType.INT if isinstance(value, int) else DType.FLOAT
+        return Value(self.builder.const(dtype, value, expr.span))
+
+    def _number(self, expr: ast.Number, negative: bool) -> int | float:
+        """The value of a number literal (negated when written with '-'), range-checked."""
+        shown = expr.text if len(expr.text) <= 24 else expr.text[:20] + "..."
         if expr.is_int:
-            value = int(expr.text)
-            if value > INT64_MAX:
-                raise self._error(f"integer {expr.text} does not fit in int64", expr.span, "write it as a float: 1e19")
-            return Value(self.builder.const(DType.INT, value, expr.span))
-        return Value(self.builder.const(DType.FLOAT, float(expr.text), expr.span))
+            digits = expr.text.lstrip("0") or "0"
+            # Decided on the text: int() of a huge digit string is slow or refused.
+            magnitude = int(digits) if len(digits) <= 20 else 2**64
+            value = -magnitude if negative else magnitude
+            if not INT64_MIN <= value <= INT64_MAX:
+                sign = "-" if negative else ""
+                raise self._error(
+                    f"integer {sign}{shown} does not fit in int64",
+                    expr.span,
+                    "int literals range from -9223372036854775808 to 9223372036854775807; "
+                    "write a float such as 1e19 for larger numbers",
+                )
+            return value
+        number = float(expr.text)
+        if math.isinf(number):
+            raise self._error(
+                f"number {shown} is too large for a float (above 1.8e308)",
+                expr.span,
+                "write inf for infinity",
+            )
+        return -number if negative else number
 
     def _expr_string(self, expr: ast.String) -> Value:
         return Value(self.builder.const(DType.STRING, expr.value, expr.span))
@@ -210,7 +307,9 @@ class Checker:
         return Value(self.builder.const(DType.BOOL, expr.value, expr.span))
 
     def _expr_null(self, expr: ast.Null) -> Value:
-        return Value(self.builder.const(DType.FLOAT, math.nan, expr.span), None, True, null_literal=True)
+        return Value(
+            self.builder.const(DType.FLOAT, math.nan, expr.span), None, True, null_literal=True
+        )
 
     def _expr_name(self, expr: ast.Name) -> Value:
         if expr.id in self.inputs:
@@ -224,7 +323,9 @@ class Checker:
             return Value(self.builder.const(DType.FLOAT, cat.CONSTANTS[expr.id], expr.span))
         known = [*self.inputs, *self.definitions, *cat.CONSTANTS]
         close = difflib.get_close_matches(expr.id, known, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else "declare it in the input block or with let"
+        hint = (
+            f"did you mean '{close[0]}'?" if close else "declare it in the input block or with let"
+        )
         if expr.id in cat.FUNCTIONS:
             hint = f"'{expr.id}' is a function: call it, {expr.id}(...)"
         raise self._error(f"unknown name '{expr.id}'", expr.span, hint)
@@ -245,49 +346,66 @@ class Checker:
         return Value(self.builder.list_const(dtype, values, expr.span))
 
     def _literal(self, expr: ast.Expr) -> Any:
+        """The Python value of a list item: a number (maybe negated), inf, nan or a string."""
         if isinstance(expr, ast.Number):
-            return self._expr_number(expr).node and (int(expr.text) if expr.is_int else float(expr.text))
+            return self._number(expr, negative=False)
         if isinstance(expr, ast.Unary) and expr.op == "-" and isinstance(expr.operand, ast.Number):
-            return -self._literal(expr.operand)
+            return self._number(expr.operand, negative=True)
+        if isinstance(expr, ast.Unary) and expr.op == "-" and _is_name(expr.operand, "inf"):
+            return -math.inf
         if isinstance(expr, ast.String):
             return expr.value
         if isinstance(expr, ast.Name) and expr.id in ("inf", "nan"):
             return cat.CONSTANTS[expr.id]
-        raise self._error("expected a literal number or string here", _span_of(expr))
+        raise self._error(
+            "list items must be literal numbers or strings",
+            _span_of(expr),
+            'lists are constants: write [1, 2.5, 10] or ["a", "b"]',
+        )
 
     def _expr_unary(self, expr: ast.Unary) -> Value:
         if expr.op == "-" and isinstance(expr.operand, ast.Number):
-            literal = self._literal(expr)
+            # Folded here so that -9223372036854775808 is a valid int64 literal.
+            literal = self._number(expr.operand, negative=True)
             dtype = DType.INT if isinstance(literal, int) else DType.FLOAT
             return Value(self.builder.const(dtype, literal, expr.span))
         op = cat.OPERATOR_OPS[(expr.op, 1)]
-        return self._apply(op, [(expr.operand, self._expr(expr.operand))], expr.span, expr.span)
+        return self._apply(op, [(expr.operand, self._expr(expr.operand))], expr.span)
 
     def _expr_binary(self, expr: ast.Binary) -> Value:
         op = cat.OPERATOR_OPS[(expr.op, 2)]
         left = self._expr(expr.left)
         right = self._expr(expr.right)
-        return self._apply(op, [(expr.left, left), (expr.right, right)], expr.span, expr.span)
+        return self._apply(op, [(expr.left, left), (expr.right, right)], expr.span)
 
     def _expr_ifexpr(self, expr: ast.IfExpr) -> Value:
         op = cat.FUNCTIONS["if"][0]
         parts = [expr.condition, expr.then, expr.otherwise]
         values = [(p, self._expr(p)) for p in parts]
-        return self._apply(op, values, expr.span, expr.span)
+        return self._apply(op, values, expr.span)
 
     def _expr_call(self, expr: ast.Call) -> Value:
         total = len(expr.args) + len(expr.keywords)
         op = cat.find_op(expr.func, total)
         if op is None or expr.func == "if" or op.operator:
-            close = difflib.get_close_matches(expr.func, list(cat.FUNCTIONS), n=1)
-            hint = f"did you mean '{close[0]}'?" if close else "see docs/language.md for the functions"
-            raise self._error(f"unknown function '{expr.func}'", expr.func_span, hint)
+            raise self._error(
+                f"unknown function '{expr.func}'", expr.func_span, self._function_hint(expr.func)
+            )
         bound = self._bind(op, expr)
-        checked = [(arg, self._expr(arg)) for arg in bound]
-        return self._apply(op, checked, expr.span, expr.func_span, bound_names=self._bound_names(op, expr))
+        checked = [(arg, self._expr(arg)) for _, arg in bound]
+        return self._apply(op, checked, expr.span, [param for param, _ in bound])
 
-    def _bind(self, op: cat.Op, expr: ast.Call) -> list[ast.Expr]:
-        """Positional and keyword arguments in parameter order; arity and keyword errors."""
+    def _function_hint(self, name: str) -> str:
+        close = difflib.get_close_matches(name, list(cat.FUNCTIONS), n=1)
+        if close:
+            return f"did you mean '{close[0]}'?"
+        if name in self.inputs or name in self.definitions:
+            return f"'{name}' is a value, not a function"
+        return "see docs/language.md for the functions"
+
+    def _bind(self, op: cat.Op, expr: ast.Call) -> list[tuple[cat.Param, ast.Expr]]:
+        """The given arguments with their parameters, in parameter order; an optional parameter
+        left out is skipped (a later one may still be given by keyword)."""
         params = list(op.params)
         if op.variadic:
             params += [params[-1]] * max(0, len(expr.args) - len(params))
@@ -302,75 +420,85 @@ class Checker:
         for keyword in expr.keywords:
             if keyword.name not in names:
                 raise self._error(
-                    f"{op.name}() has no parameter '{keyword.name}'", keyword.span, f"signature: {op.signature}"
+                    f"{op.name}() has no parameter '{keyword.name}'",
+                    keyword.span,
+                    f"signature: {op.signature}",
                 )
             index = names.index(keyword.name)
             if slots[index] is not None:
                 raise self._error(f"parameter '{keyword.name}' is given twice", keyword.span)
             slots[index] = keyword.value
-        bound: list[ast.Expr] = []
+        bound: list[tuple[cat.Param, ast.Expr]] = []
         for param, slot in zip(params, slots, strict=True):
-            if slot is None:
-                if not param.optional:
-                    raise self._error(
-                        f"{op.name}() is missing the argument '{param.name}'", expr.span, f"signature: {op.signature}"
-                    )
-                break
-            bound.append(slot)
-        minimum = len(op.params) + 1 if op.variadic and op.name in ("min", "max") else len(op.params)
-        del minimum
+            if slot is not None:
+                bound.append((param, slot))
+            elif not param.optional:
+                raise self._error(
+                    f"{op.name}() is missing the argument '{param.name}'",
+                    expr.span,
+                    f"signature: {op.signature}",
+                )
         return bound
-
-    @staticmethod
-    def _bound_names(op: cat.Op, expr: ast.Call) -> list[str]:
-        return [p.name for p in op.params]
 
     def _apply(
         self,
         op: cat.Op,
         args: list[tuple[ast.Expr, Value]],
         span: Span,
-        name_span: Span,
-        bound_names: list[str] | None = None,
+        params: list[cat.Param] | None = None,
     ) -> Value:
-        params = list(op.params)
-        if op.variadic:
+        if params is None:  # operators and if: every parameter, in order
+            params = list(op.params)
             params += [params[-1]] * (len(args) - len(params))
-        for (arg_expr, value), param in zip(args, params, strict=False):
+        for (arg_expr, value), param in zip(args, params, strict=True):
             self._check_argument(op, param, arg_expr, value)
         values = [value for _, value in args]
         if op.analyzer:
             self._check_analyzer_input(op, args[0])
         e = Emitter(self.builder, span)
         try:
+            result = _lower(op, e, values, params)
             if op.null_rule == cat.PROPAGATE:
-                result = op.lower(e, *values)
                 result = self._propagate(op, e, values, result)
-            else:
-                result = op.lower(e, *values)
         except LoweringError as problem:
-            raise self._error(str(problem), problem.span or span, problem.hint) from None
+            raise self._error(
+                str(problem), _problem_span(problem, args, span), problem.hint
+            ) from None
         self._assert_rule(op, values, result)
         return result
 
-    def _check_argument(self, op: cat.Op, param: cat.Param, arg_expr: ast.Expr, value: Value) -> None:
+    def _check_argument(
+        self, op: cat.Op, param: cat.Param, arg_expr: ast.Expr, value: Value
+    ) -> None:
         where = _span_of(arg_expr)
         label = _describe(op, param)
         if value.null_literal:
             if op.null_rule == cat.HANDLES and op.name in ("if", "fill_null", "coalesce"):
                 return
-            raise self._error(f"null is not allowed as {label}", where, "null only fits fill_null, coalesce and if")
+            raise self._error(
+                f"null is not allowed as {label}",
+                where,
+                "null only fits fill_null, coalesce and if",
+            )
         if param.literal and not _is_literal(arg_expr):
-            raise self._error(f"{label} must be a literal", where, f"write a constant, e.g. {op.example}")
+            raise self._error(
+                f"{label} must be a literal", where, f"write a constant, e.g. {op.example}"
+            )
         if param.is_list:
             if value.shape is not Shape.LIST:
                 raise self._error(
-                    f"{label} must be a list", where, "write a list [a, b, ...] or use quantiles(...) / vocab(...)"
+                    f"{label} must be a list",
+                    where,
+                    "write a list [a, b, ...] or use quantiles(...) / vocab(...)",
                 )
         elif value.shape is Shape.LIST:
             raise self._error(f"{label} cannot be a list", where)
         if value.width != 1 and value.shape is Shape.ROW:
-            raise self._error(f"{label} is a multi-column one_hot value", where, "a one_hot must be a feature on its own")
+            raise self._error(
+                f"{label} is a multi-column one_hot value",
+                where,
+                "a one_hot must be a feature on its own",
+            )
         if value.dtype not in param.accepts:
             wanted = " or ".join(sorted(str(d) for d in param.accepts))
             raise self._error(
@@ -379,11 +507,15 @@ class Checker:
                 _conversion_hint(value.dtype, param.accepts),
             )
         if not param.row and value.shape is Shape.ROW:
-            raise self._error(f"{label} must be a constant, not a per-row value", where, f"e.g. {op.example}")
-        if value.nullable and op.null_rule == cat.REJECT:
-            text = _source_text(self.source, where)
             raise self._error(
-                f"{label} may be null ({type_text(value.dtype, True)}), and {_op_word(op)} has no rule for null",
+                f"{label} must be a constant, not a per-row value", where, f"e.g. {op.example}"
+            )
+        if value.nullable and (op.null_rule == cat.REJECT or not param.null_ok):
+            text = _source_text(self.source, where)
+            rule = f"{_op_word(op)} has no rule for null" if op.null_rule == cat.REJECT else ""
+            raise self._error(
+                f"{label} may be null ({type_text(value.dtype, True)})"
+                + (f", and {rule}" if rule else "; it must not be"),
                 where,
                 f"replace nulls first: fill_null({text}, ...), or test them with is_null({text})",
             )
@@ -419,8 +551,42 @@ class Checker:
 
     def _assert_rule(self, op: cat.Op, values: list[Value], result: Value) -> None:
         expected = cat.result_dtype(op.returns, [v.dtype for v in values])
-        if expected is not None and expected is not result.dtype and not _int_round_exception(op, values, result):
-            raise AssertionError(f"{op.name}: catalogue says {expected}, lowering gave {result.dtype}")
+        if (
+            expected is not None
+            and expected is not result.dtype
+            and not _int_round_exception(op, values, result)
+        ):
+            raise AssertionError(
+                f"{op.name}: catalogue says {expected}, lowering gave {result.dtype}"
+            )
+
+
+def _lower(op: cat.Op, e: Emitter, values: list[Value], params: list[cat.Param]) -> Value:
+    """Call the op's lowering: positionally while the parameters come in order, then by
+    keyword (after an optional parameter that was left out)."""
+    positional: list[Value] = []
+    keywords: dict[str, Value] = {}
+    for index, (value, param) in enumerate(zip(values, params, strict=True)):
+        in_order = index >= len(op.params) or op.params[index] is param
+        if in_order and not keywords:
+            positional.append(value)
+        else:
+            keywords[param.name] = value
+    result: Value = op.lower(e, *positional, **keywords)
+    return result
+
+
+def _problem_span(problem: LoweringError, args: list[tuple[ast.Expr, Value]], span: Span) -> Span:
+    """Where a lowering error points: the argument it names, else the whole call.
+
+    Constants are interned, so a node's own span may be that of an equal literal elsewhere;
+    the argument's expression has the position the user wrote."""
+    if problem.span is None:
+        return span
+    for expr, value in args:
+        if value.node.span == problem.span:
+            return _span_of(expr)
+    return problem.span
 
 
 def _int_round_exception(op: cat.Op, values: list[Value], result: Value) -> bool:
@@ -432,6 +598,36 @@ def _row(dtype: DType) -> Any:
     from featuredsl.types import Type
 
     return Type(dtype, Shape.ROW)
+
+
+def _is_name(expr: ast.Expr, name: str) -> bool:
+    return isinstance(expr, ast.Name) and expr.id == name
+
+
+def _names_used(expr: ast.Expr) -> list[str]:
+    """Every name an expression refers to, in source order, found without recursion."""
+    names: list[str] = []
+    stack: list[ast.Expr] = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Name):
+            names.append(node.id)
+        stack.extend(reversed(_children(node)))
+    return names
+
+
+def _children(expr: ast.Expr) -> list[ast.Expr]:
+    if isinstance(expr, ast.Unary):
+        return [expr.operand]
+    if isinstance(expr, ast.Binary):
+        return [expr.left, expr.right]
+    if isinstance(expr, ast.Call):
+        return [*expr.args, *(k.value for k in expr.keywords)]
+    if isinstance(expr, ast.ListExpr):
+        return list(expr.items)
+    if isinstance(expr, ast.IfExpr):
+        return [expr.condition, expr.then, expr.otherwise]
+    return []
 
 
 def _is_literal(expr: ast.Expr) -> bool:
@@ -451,7 +647,9 @@ def _describe(op: cat.Op, param: cat.Param) -> str:
     if op.operator:
         return f"the operand of '{op.operator}'"
     if op.name == "if":
-        return "the condition of 'if'" if param.name == "condition" else f"the '{param.name}' branch"
+        return (
+            "the condition of 'if'" if param.name == "condition" else f"the '{param.name}' branch"
+        )
     return f"argument '{param.name}' of {op.name}()"
 
 

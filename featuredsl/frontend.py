@@ -7,19 +7,23 @@ from pathlib import Path
 from featuredsl.checker import Checker
 from featuredsl.errors import FeatureDSLError
 from featuredsl.ir import Builder, Program
-from featuredsl.language.diagnostics import Diagnostic, DiagnosticError, Span
+from featuredsl.language.diagnostics import Diagnostic, DiagnosticError
 from featuredsl.language.formatter import format_spec
 from featuredsl.language.parser import parse
 
 
 def check_source(source: str, filename: str = "<spec>", builder: Builder | None = None) -> Program:
     """Parse and check spec text; raises DiagnosticError listing every problem found."""
-    if "\x00" in source:
-        line = source.count("\n", 0, source.index("\x00")) + 1
-        raise DiagnosticError([Diagnostic("spec text contains a NUL character", Span(line, 1, line, 2))], source, filename)
     spec = parse(source, filename)
     canonical = format_spec(spec, source, comments=False)
-    return Checker(spec, source, filename, builder).run(canonical)
+    try:
+        return Checker(spec, source, filename, builder).run(canonical)
+    except RecursionError:
+        # The parser bounds expression depth; this only guards pathological chains of lets.
+        problem = Diagnostic(
+            "spec too deeply nested to check", spec.span, "shorten chains of let definitions"
+        )
+        raise DiagnosticError([problem], source, filename) from None
 
 
 def read_spec(path: str | Path) -> str:

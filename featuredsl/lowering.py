@@ -21,7 +21,18 @@ MICROS_PER_DAY = 86_400 * MICROS_PER_SECOND
 INT64_MIN = -(2**63)
 TWO_POW_63 = 2.0**63
 
-ARITHMETIC_PRIMITIVES = {"add", "sub", "mul", "div", "neg", "int_floordiv", "int_mod", "minimum", "maximum", "abs"}
+ARITHMETIC_PRIMITIVES = {
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "neg",
+    "int_floordiv",
+    "int_mod",
+    "minimum",
+    "maximum",
+    "abs",
+}
 COMPARISON_PRIMITIVES = {"eq", "ne", "lt", "le", "gt", "ge"}
 
 
@@ -73,7 +84,9 @@ class Emitter:
     def i(self, value: int) -> Node:
         return self.const(DType.INT, value)
 
-    def node(self, op: str, args: Sequence[Node], dtype: DType, width: int | None = 1, **attrs: Any) -> Node:
+    def node(
+        self, op: str, args: Sequence[Node], dtype: DType, width: int | None = 1, **attrs: Any
+    ) -> Node:
         shape = Shape.ROW if any(a.shape is Shape.ROW for a in args) else Shape.SCALAR
         return self.b.node(op, args, Type(dtype, shape, width), attrs, self.span)
 
@@ -137,7 +150,9 @@ class Emitter:
         return a if a.dtype is DType.INT else self.unary("to_int", a, DType.INT)
 
     def broadcast(self, scalar: Node, like: Node) -> Node:
-        return self.b.node("broadcast", (scalar, like), Type(scalar.dtype, Shape.ROW), {}, self.span)
+        return self.b.node(
+            "broadcast", (scalar, like), Type(scalar.dtype, Shape.ROW), {}, self.span
+        )
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -328,8 +343,19 @@ def lower_ceil(e: Emitter, x: Value) -> Value:
 # ----------------------------------------------------------------------------- logic
 
 
+def check_comparable(a: Value, b: Value) -> None:
+    """Comparisons need one dtype, or int with float (promoted); anything else is a user error."""
+    if a.dtype is b.dtype or (a.dtype.numeric and b.dtype.numeric):
+        return
+    raise LoweringError(
+        f"cannot compare {a.dtype} with {b.dtype}",
+        "compare values of one type; convert with float(...), int(...) or bool(...)",
+    )
+
+
 def _compare(op: str) -> Any:
     def lower(e: Emitter, a: Value, b: Value) -> Value:
+        check_comparable(a, b)
         x, y = promote(e, a, b)
         return Value(e.binary(op, x, y))
 
@@ -357,7 +383,7 @@ def lower_not(e: Emitter, a: Value) -> Value:
     return Value(e.not_(a.node))
 
 
-def unify(e: Emitter, values: Sequence[Value]) -> tuple[DType, list[Value]]:
+def unify(e: Emitter, values: Sequence[Value], what: str = "branches") -> tuple[DType, list[Value]]:
     """Bring branch values to one dtype (int + float -> float); null literals take that dtype."""
     typed = [v for v in values if not v.null_literal]
     dtypes = {v.dtype for v in typed}
@@ -367,7 +393,7 @@ def unify(e: Emitter, values: Sequence[Value]) -> tuple[DType, list[Value]]:
         dtype = dtypes.pop()
     else:
         raise LoweringError(
-            "branches have different types: " + ", ".join(sorted(str(d) for d in dtypes)),
+            f"{what} have different types: " + " and ".join(sorted(str(d) for d in dtypes)),
             "convert one side with float(...), int(...) or bool(...)",
         )
     out = []
@@ -396,7 +422,7 @@ def float_value(e: Emitter, v: Value) -> Value:
 
 
 def lower_if(e: Emitter, condition: Value, then: Value, otherwise: Value) -> Value:
-    dtype, (a, b) = unify(e, [then, otherwise])
+    dtype, (a, b) = unify(e, [then, otherwise], "the branches of 'if'")
     node = e.where(condition.node, a.node, b.node)
     nullable = a.nullable or b.nullable
     if dtype is DType.FLOAT or not nullable:
@@ -413,12 +439,12 @@ def lower_is_null(e: Emitter, x: Value) -> Value:
 
 
 def lower_fill_null(e: Emitter, x: Value, value: Value) -> Value:
-    _, (a, b) = unify(e, [x, value])
+    _, (a, b) = unify(e, [x, value], "the arguments of fill_null()")
     return Value(e.where(null_mask(e, a), b.node, a.node), None, b.nullable)
 
 
 def lower_coalesce(e: Emitter, *values: Value) -> Value:
-    dtype, unified = unify(e, list(values))
+    dtype, unified = unify(e, list(values), "the arguments of coalesce()")
     result = unified[-1]
     for v in reversed(unified[:-1]):
         node = e.where(null_mask(e, v), result.node, v.node)
@@ -431,6 +457,7 @@ def lower_coalesce(e: Emitter, *values: Value) -> Value:
 
 
 def lower_null_if(e: Emitter, x: Value, value: Value) -> Value:
+    check_comparable(x, value)
     a, b = promote(e, x, value)
     hit = e.eq(a, b)
     if a.dtype is DType.FLOAT:
@@ -444,7 +471,9 @@ def lower_null_if(e: Emitter, x: Value, value: Value) -> Value:
 
 def lower_float(e: Emitter, x: Value) -> Value:
     if x.dtype is DType.TIMESTAMP:
-        raise LoweringError("float() does not take a timestamp", "use seconds_between(t0, t) or days_between")
+        raise LoweringError(
+            "float() does not take a timestamp", "use seconds_between(t0, t) or days_between"
+        )
     return Value(e.to_float(x.node))
 
 
@@ -454,7 +483,9 @@ def lower_int(e: Emitter, x: Value) -> Value:
         return Value(node, x.mask, x.nullable)
     # NaN, +-inf and values outside int64 become null rather than an arbitrary integer.
     a = x.node
-    bad = e.or_(e.isnan(a), e.or_(e.binary("ge", a, e.f(TWO_POW_63)), e.binary("lt", a, e.f(-TWO_POW_63))))
+    bad = e.or_(
+        e.isnan(a), e.or_(e.binary("ge", a, e.f(TWO_POW_63)), e.binary("lt", a, e.f(-TWO_POW_63)))
+    )
     safe = e.where(bad, e.f(0.0), a)
     return Value(e.to_int(safe), bad, True)
 
@@ -507,11 +538,15 @@ def lower_matches(e: Emitter, x: Value, pattern: Value) -> Value:
     text = _literal(pattern)
     problem = check_portable_regex(text)
     if problem:
-        raise LoweringError(f"regular expression not portable: {problem}", _REGEX_HINT, pattern.node.span)
+        raise LoweringError(
+            f"regular expression not portable: {problem}", _REGEX_HINT, pattern.node.span
+        )
     return Value(e.node("matches", (x.node,), DType.BOOL, pattern=text))
 
 
-_REGEX_HINT = "matches() accepts literals, ., classes [a-z], \\d \\w, groups, |, and quantifiers * + ? {m,n}"
+_REGEX_HINT = (
+    "matches() accepts literals, ., classes [a-z], \\d \\w, groups, |, and quantifiers * + ? {m,n}"
+)
 
 
 # ----------------------------------------------------------------------------- hashing, vocabularies
@@ -533,13 +568,19 @@ def lower_cross(e: Emitter, a: Value, b: Value, n: Value) -> Value:
     buckets = int(_literal(n))
     if buckets < 1:
         raise LoweringError("cross needs at least 1 bucket", "pass n >= 1", n.node.span)
-    joined = e.binary("concat", e.binary("concat", hashed_text(e, a), e.const(DType.STRING, "\x1f")), hashed_text(e, b))
+    joined = e.binary(
+        "concat",
+        e.binary("concat", hashed_text(e, a), e.const(DType.STRING, "\x1f")),
+        hashed_text(e, b),
+    )
     return Value(e.mod(e.unary("murmur3", joined, DType.INT), e.i(buckets)))
 
 
 def _vocab_node(vocab: Value, x: Value) -> Node:
     if vocab.shape is not Shape.LIST:
-        raise LoweringError("expected a vocabulary list", "pass vocab(column) or a list literal", vocab.node.span)
+        raise LoweringError(
+            "expected a vocabulary list", "pass vocab(column) or a list literal", vocab.node.span
+        )
     if vocab.dtype is not x.dtype:
         raise LoweringError(
             f"vocabulary of {vocab.dtype} values used on a {x.dtype} value",
@@ -549,11 +590,17 @@ def _vocab_node(vocab: Value, x: Value) -> Node:
     return vocab.node
 
 
-def lookup_index(e: Emitter, x: Value, vocab: Value, oov_buckets: int, default: int) -> tuple[Node, Node]:
+def lookup_index(
+    e: Emitter, x: Value, vocab: Value, oov_buckets: int, default: int
+) -> tuple[Node, Node]:
     """(index node, vocabulary node): index in vocab, else len + hash % oov_buckets, else default."""
     keys = _vocab_node(vocab, x)
     found = e.node("lookup", (x.node, keys), DType.INT)
-    size = e.node("list_size", (keys,), DType.INT) if keys.op == "fitted" else e.i(len(keys.attr("values")))
+    size = (
+        e.node("list_size", (keys,), DType.INT)
+        if keys.op == "fitted"
+        else e.i(len(keys.attr("values")))
+    )
     if oov_buckets == 0:
         fallback = e.i(default)
     elif oov_buckets == 1:
@@ -565,11 +612,19 @@ def lookup_index(e: Emitter, x: Value, vocab: Value, oov_buckets: int, default: 
     return e.where(missing, fallback, found), keys
 
 
-def lower_lookup(e: Emitter, x: Value, vocab: Value, oov_buckets: Value | None = None, default: Value | None = None) -> Value:
+def lower_lookup(
+    e: Emitter,
+    x: Value,
+    vocab: Value,
+    oov_buckets: Value | None = None,
+    default: Value | None = None,
+) -> Value:
     buckets = 1 if oov_buckets is None else int(_literal(oov_buckets))
     fallback = -1 if default is None else int(_literal(default))
     if buckets < 0:
-        raise LoweringError("oov_buckets must be >= 0", "", oov_buckets.node.span if oov_buckets else None)
+        raise LoweringError(
+            "oov_buckets must be >= 0", "", oov_buckets.node.span if oov_buckets else None
+        )
     index, _ = lookup_index(e, x, vocab, buckets, fallback)
     return Value(index)
 
@@ -577,7 +632,9 @@ def lower_lookup(e: Emitter, x: Value, vocab: Value, oov_buckets: Value | None =
 def lower_one_hot(e: Emitter, x: Value, vocab: Value, oov_buckets: Value | None = None) -> Value:
     buckets = 1 if oov_buckets is None else int(_literal(oov_buckets))
     if buckets < 0:
-        raise LoweringError("oov_buckets must be >= 0", "", oov_buckets.node.span if oov_buckets else None)
+        raise LoweringError(
+            "oov_buckets must be >= 0", "", oov_buckets.node.span if oov_buckets else None
+        )
     index, keys = lookup_index(e, x, vocab, buckets, -1)
     width = None if keys.op == "fitted" else len(keys.attr("values")) + buckets
     return Value(e.node("one_hot", (index, keys), DType.FLOAT, width, oov_buckets=buckets))
@@ -585,12 +642,23 @@ def lower_one_hot(e: Emitter, x: Value, vocab: Value, oov_buckets: Value | None 
 
 def lower_bucketize(e: Emitter, x: Value, boundaries: Value) -> Value:
     if boundaries.shape is not Shape.LIST or not boundaries.dtype.numeric:
-        raise LoweringError("bucketize needs a list of numbers", "e.g. [0, 10, 100] or quantiles(x, 10)", boundaries.node.span)
+        raise LoweringError(
+            "bucketize needs a list of numbers",
+            "e.g. [0, 10, 100] or quantiles(x, 10)",
+            boundaries.node.span,
+        )
     edges = boundaries.node
     if edges.op == "list_const":
-        values = [float(v) if boundaries.dtype is DType.INT else float.fromhex(v) for v in edges.attr("values")]
+        values = [
+            float(v) if boundaries.dtype is DType.INT else float.fromhex(v)
+            for v in edges.attr("values")
+        ]
         if any(math.isnan(v) for v in values) or any(b <= a for a, b in zip(values, values[1:])):
-            raise LoweringError("bucket boundaries must be strictly increasing numbers", "sort them and remove duplicates", edges.span)
+            raise LoweringError(
+                "bucket boundaries must be strictly increasing numbers",
+                "sort them and remove duplicates",
+                edges.span,
+            )
         edges = e.b.list_const(DType.FLOAT, values, edges.span)
     return Value(e.node("bucketize", (as_float(e, x), edges), DType.INT))
 
@@ -617,7 +685,9 @@ def _civil(e: Emitter, t: Value) -> tuple[Node, Node, Node]:
         e.floordiv(doe, e.i(146_096)),
     )
     yoe = e.floordiv(yoe_num, e.i(365))
-    doy = e.sub(doe, e.sub(e.add(e.mul(e.i(365), yoe), e.floordiv(yoe, e.i(4))), e.floordiv(yoe, e.i(100))))
+    doy = e.sub(
+        doe, e.sub(e.add(e.mul(e.i(365), yoe), e.floordiv(yoe, e.i(4))), e.floordiv(yoe, e.i(100)))
+    )
     mp = e.floordiv(e.add(e.mul(e.i(5), doy), e.i(2)), e.i(153))
     day = e.add(e.sub(doy, e.floordiv(e.add(e.mul(e.i(153), mp), e.i(2)), e.i(5))), e.i(1))
     month = e.where(e.binary("lt", mp, e.i(10)), e.add(mp, e.i(3)), e.sub(mp, e.i(9)))
@@ -666,7 +736,10 @@ def lower_day_of_year(e: Emitter, t: Value) -> Value:
     y = e.sub(year, e.i(1))
     era = e.floordiv(y, e.i(400))
     yoe = e.sub(y, e.mul(era, e.i(400)))
-    doe = e.add(e.sub(e.add(e.mul(yoe, e.i(365)), e.floordiv(yoe, e.i(4))), e.floordiv(yoe, e.i(100))), e.i(306))
+    doe = e.add(
+        e.sub(e.add(e.mul(yoe, e.i(365)), e.floordiv(yoe, e.i(4))), e.floordiv(yoe, e.i(100))),
+        e.i(306),
+    )
     jan1 = e.sub(e.add(e.mul(era, e.i(146_097)), doe), e.i(719_468))
     return Value(e.add(e.sub(_days(e, t), jan1), e.i(1)))
 
@@ -682,11 +755,15 @@ def lower_seconds_between(e: Emitter, start: Value, end: Value) -> Value:
 # ----------------------------------------------------------------------------- analyzers and scalers
 
 
-def fitted(e: Emitter, analyzer: str, x: Value, dtype: DType, shape: Shape = Shape.SCALAR, **params: Any) -> Node:
+def fitted(
+    e: Emitter, analyzer: str, x: Value, dtype: DType, shape: Shape = Shape.SCALAR, **params: Any
+) -> Node:
     mask = null_mask(e, x) if x.nullable else None
     args = (x.node,) if mask is None else (x.node, mask)
     width = None if shape is Shape.LIST else 1
-    return e.b.node("fitted", args, Type(dtype, shape, width), {"analyzer": analyzer, **params}, e.span)
+    return e.b.node(
+        "fitted", args, Type(dtype, shape, width), {"analyzer": analyzer, **params}, e.span
+    )
 
 
 def _analyzer(name: str, result: str = "float") -> Any:
@@ -712,24 +789,40 @@ lower_count = _analyzer("count", "int")
 def lower_quantile(e: Emitter, x: Value, q: Value) -> Value:
     level = float(_literal(q))
     if not 0.0 <= level <= 1.0:
-        raise LoweringError("quantile level must be between 0 and 1", "e.g. quantile(x, 0.99)", q.node.span)
-    return Value(fitted(e, "quantile", replace(x, node=e.to_float(x.node)), DType.FLOAT, q=float(level).hex()))
+        raise LoweringError(
+            "quantile level must be between 0 and 1", "e.g. quantile(x, 0.99)", q.node.span
+        )
+    return Value(
+        fitted(
+            e, "quantile", replace(x, node=e.to_float(x.node)), DType.FLOAT, q=float(level).hex()
+        )
+    )
 
 
 def lower_quantiles(e: Emitter, x: Value, n: Value) -> Value:
     count = int(_literal(n))
     if count < 2:
-        raise LoweringError("quantiles needs n >= 2 buckets", "quantiles(x, 10) gives 9 boundaries", n.node.span)
-    return Value(fitted(e, "quantiles", replace(x, node=e.to_float(x.node)), DType.FLOAT, Shape.LIST, n=count))
+        raise LoweringError(
+            "quantiles needs n >= 2 buckets", "quantiles(x, 10) gives 9 boundaries", n.node.span
+        )
+    return Value(
+        fitted(
+            e, "quantiles", replace(x, node=e.to_float(x.node)), DType.FLOAT, Shape.LIST, n=count
+        )
+    )
 
 
-def lower_vocab(e: Emitter, x: Value, top: Value | None = None, min_count: Value | None = None) -> Value:
+def lower_vocab(
+    e: Emitter, x: Value, top: Value | None = None, min_count: Value | None = None
+) -> Value:
     limit = 0 if top is None else int(_literal(top))
     threshold = 1 if min_count is None else int(_literal(min_count))
     if top is not None and limit < 1:
         raise LoweringError("top must be >= 1", "", top.node.span)
     if threshold < 1:
-        raise LoweringError("min_count must be >= 1", "", min_count.node.span if min_count else None)
+        raise LoweringError(
+            "min_count must be >= 1", "", min_count.node.span if min_count else None
+        )
     return Value(fitted(e, "vocab", x, x.dtype, Shape.LIST, top=limit, min_count=threshold))
 
 

@@ -47,7 +47,9 @@ def check(specs: tuple[str, ...]) -> int:
 
 @click.command()
 @click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--check", "check_only", is_flag=True, help="Exit 1 if a file is not formatted; write nothing.")
+@click.option(
+    "--check", "check_only", is_flag=True, help="Exit 1 if a file is not formatted; write nothing."
+)
 def fmt(specs: tuple[str, ...], check_only: bool) -> int:
     """Rewrite SPECS in canonical form (comments kept)."""
     status = 0

@@ -6,11 +6,8 @@ from dataclasses import dataclass, field
 
 from featuredsl.language.diagnostics import Span
 
+# Positions are carried for diagnostics but ignored by equality and hashing.
 NO_SPAN = Span.unknown()
-
-
-def _span() -> Span:
-    return field(default=NO_SPAN, compare=False, hash=False, repr=False)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -21,7 +18,7 @@ class Expr:
 @dataclass(frozen=True)
 class Number(Expr):
     text: str
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, hash=False, repr=False)
 
     @property
     def is_int(self) -> bool:
@@ -31,31 +28,31 @@ class Number(Expr):
 @dataclass(frozen=True)
 class String(Expr):
     value: str
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True)
 class Bool(Expr):
     value: bool
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True)
 class Null(Expr):
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True)
 class Name(Expr):
     id: str
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True)
 class Unary(Expr):
     op: str  # "-" or "not"
     operand: Expr
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -63,14 +60,14 @@ class Binary(Expr):
     op: str
     left: Expr
     right: Expr
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True)
 class Keyword:
     name: str
     value: Expr
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -78,14 +75,14 @@ class Call(Expr):
     func: str
     args: tuple[Expr, ...]
     keywords: tuple[Keyword, ...]
-    span: Span = _span()
-    func_span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, hash=False, repr=False)
+    func_span: Span = field(default=NO_SPAN, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True)
 class ListExpr(Expr):
     items: tuple[Expr, ...]
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -93,7 +90,7 @@ class IfExpr(Expr):
     condition: Expr
     then: Expr
     otherwise: Expr
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -101,7 +98,7 @@ class Column:
     name: str
     type_name: str
     nullable: bool
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -109,8 +106,8 @@ class Statement:
     kind: str  # "let" or "feature"
     name: str
     expr: Expr
-    span: Span = _span()
-    name_span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, hash=False, repr=False)
+    name_span: Span = field(default=NO_SPAN, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -126,5 +123,5 @@ class Spec:
     columns: tuple[Column, ...]
     statements: tuple[Statement, ...]
     comments: tuple[Comment, ...] = field(default=(), compare=False, hash=False, repr=False)
-    span: Span = _span()
-    input_span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, hash=False, repr=False)
+    input_span: Span = field(default=NO_SPAN, compare=False, hash=False, repr=False)

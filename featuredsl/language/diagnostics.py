@@ -31,18 +31,29 @@ class Diagnostic:
 
     def render(self, source: str, filename: str) -> str:
         head = f"{filename}:{self.span.line}:{self.span.column}: {self.severity}: {self.message}"
-        lines = [head]
-        source_lines = source.splitlines()
-        if 1 <= self.span.line <= len(source_lines):
-            text = source_lines[self.span.line - 1].expandtabs(1)
-            width = 1
-            if self.span.end_line == self.span.line and self.span.end_column > self.span.column:
-                width = self.span.end_column - self.span.column
-            lines.append(f"  {self.span.line:>4} | {text}")
-            lines.append("       | " + " " * (self.span.column - 1) + "^" * width)
+        lines = [head, *self._excerpt(source)]
         if self.hint:
             lines.append(f"  hint: {self.hint}")
         return "\n".join(lines)
+
+    def _excerpt(self, source: str) -> list[str]:
+        """The source line and a caret under the span (an empty line past the end of the text)."""
+        # Lines are counted by '\n' alone, as the parser counts them (not str.splitlines).
+        source_lines = source.split("\n")
+        line = max(self.span.line, 1)
+        text = source_lines[line - 1] if line <= len(source_lines) else ""
+        text = _printable(text.rstrip("\r"))
+        column = max(self.span.column, 1)
+        width = 1
+        if self.span.end_line == self.span.line and self.span.end_column > column:
+            width = self.span.end_column - column
+        width = max(1, min(width, len(text) + 1 - (column - 1)))
+        return [f"  {line:>4} | {text}", "       | " + " " * (column - 1) + "^" * width]
+
+
+def _printable(text: str) -> str:
+    # One character per column, so the caret lines up: tabs and control characters become spaces.
+    return "".join(" " if (ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0) else c for c in text)
 
 
 class DiagnosticError(FeatureDSLError):

@@ -3,19 +3,23 @@ the fingerprint hashes, so reformatting or commenting a spec never changes its a
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from featuredsl.language import ast
 
-PRECEDENCE = {
-    "if": 1,
-    "or": 2,
-    "and": 3,
-    "not": 4,
-    "==": 5, "!=": 5, "<": 5, "<=": 5, ">": 5, ">=": 5,
-    "+": 6, "-": 6,
-    "*": 7, "/": 7, "//": 7, "%": 7,
-    "neg": 8,
-    "**": 9,
-}
+# Operator precedence, loosest first; "neg" is unary minus. docs/language.md prints this table.
+LEVELS: tuple[tuple[str, ...], ...] = (
+    ("if",),
+    ("or",),
+    ("and",),
+    ("not",),
+    ("==", "!=", "<", "<=", ">", ">="),
+    ("+", "-"),
+    ("*", "/", "//", "%"),
+    ("neg",),
+    ("**",),
+)
+PRECEDENCE = {op: level for level, ops in enumerate(LEVELS, start=1) for op in ops}
 ATOM = 10
 COMPARISONS = {"==", "!=", "<", "<=", ">", ">="}
 
@@ -100,49 +104,91 @@ def _statement_text(statement: ast.Statement) -> str:
     return f"{statement.kind} {statement.name} = {format_expr(statement.expr)}"
 
 
+@dataclass
+class _Item:
+    """One output line of the layout, with the comments that belong to it."""
+
+    text: str
+    first: int  # source lines the item spans
+    last: int
+    indent: str = ""
+    kind: str = ""  # "let" / "feature" for statements: blank lines separate the kinds
+    leading: list[ast.Comment] = field(default_factory=list)
+    trailing: list[str] = field(default_factory=list)
+
+
+def _items(spec: ast.Spec) -> list[_Item]:
+    items = [_Item(f"spec {spec.name}", spec.span.line, spec.span.end_line)]
+    items.append(_Item("input {", spec.input_span.line, spec.input_span.line))
+    for column in spec.columns:
+        nullable = "?" if column.nullable else ""
+        text = f"{column.name}: {column.type_name}{nullable}"
+        items.append(_Item(text, column.span.line, column.span.line, indent="  "))
+    end = spec.input_span.end_line
+    items.append(_Item("}", end, end, indent="  "))
+    for statement in spec.statements:
+        span = statement.span
+        items.append(
+            _Item(_statement_text(statement), span.line, span.end_line, kind=statement.kind)
+        )
+    return items
+
+
+def _attach(items: list[_Item], comments: tuple[ast.Comment, ...]) -> list[str]:
+    """Own-line comments lead the next item; trailing ones follow the item on their line.
+
+    Returns the comments after the last item. Attaching by line keeps formatting idempotent:
+    the formatted text puts every comment where the same rule finds it again."""
+    rest: list[str] = []
+    for note in comments:
+        if note.own_line:
+            target = next((item for item in items if item.first > note.line), None)
+            if target is None:
+                rest.append(note.text)
+            else:
+                target.leading.append(note)
+        else:
+            target = next((item for item in items if item.last >= note.line), items[-1])
+            target.trailing.append(note.text)
+    return rest
+
+
+def _blank_lines(source: str) -> set[int]:
+    return {number for number, text in enumerate(source.split("\n"), start=1) if not text.strip()}
+
+
 def format_spec(spec: ast.Spec, source: str = "", comments: bool = True) -> str:
     """Canonical text of a spec. With comments=False, the form the fingerprint hashes."""
-    notes = list(spec.comments) if comments else []
-    source_lines = source.splitlines()
+    items = _items(spec)
+    rest = _attach(items, spec.comments) if comments else []
+    blanks = _blank_lines(source)
     out: list[str] = []
-
-    def leading(before_line: int) -> None:
-        while notes and notes[0].own_line and notes[0].line < before_line:
-            out.append(notes.pop(0).text)
-
-    def trailing(first: int, last: int) -> str:
-        for index, note in enumerate(notes):
-            if not note.own_line and first <= note.line <= last:
-                notes.pop(index)
-                return "  " + note.text
-        return ""
-
-    def blank_before(line: int) -> bool:
-        return 1 < line <= len(source_lines) + 1 and source_lines[line - 2].strip() == ""
-
-    leading(spec.span.line)
-    out.append(f"spec {spec.name}" + trailing(spec.span.line, spec.span.line))
-    out.append("")
-    leading(spec.input_span.line)
-    out.append("input {" + trailing(spec.input_span.line, spec.input_span.line))
-    for column in spec.columns:
-        while notes and notes[0].own_line and notes[0].line < column.span.line:
-            out.append("  " + notes.pop(0).text)
-        nullable = "?" if column.nullable else ""
-        out.append(f"  {column.name}: {column.type_name}{nullable}" + trailing(column.span.line, column.span.line))
-    while notes and notes[0].own_line and notes[0].line < spec.input_span.end_line:
-        out.append("  " + notes.pop(0).text)
-    out.append("}" + trailing(spec.input_span.end_line, spec.input_span.end_line))
     previous_kind = ""
-    for statement in spec.statements:
-        first_line = statement.span.line
-        comment_start = min([n.line for n in notes if n.own_line and n.line < first_line], default=first_line)
-        if previous_kind == "" or previous_kind != statement.kind or blank_before(comment_start):
+    for index, item in enumerate(items):
+        if _blank_before(items, index, previous_kind, blanks):
             out.append("")
-        leading(first_line)
-        out.append(_statement_text(statement) + trailing(first_line, statement.span.end_line))
-        previous_kind = statement.kind
-    if notes:
+        # The input block's comments are indented like its columns; "}" itself is not.
+        out.extend(item.indent + note.text for note in item.leading)
+        line = (item.indent if item.text != "}" else "") + item.text
+        if item.trailing:
+            line += "  " + "  ".join(item.trailing)
+        out.append(line)
+        previous_kind = item.kind or previous_kind
+    if rest:
         out.append("")
-        out.extend(note.text for note in notes)
+        out.extend(rest)
     return "\n".join(out) + "\n"
+
+
+def _blank_before(items: list[_Item], index: int, previous_kind: str, blanks: set[int]) -> bool:
+    """Blank lines follow the header and the input block, separate lets from features, and
+    stay where the author left one between two statements of the same kind."""
+    item = items[index]
+    if index == 1 or (index > 1 and items[index - 1].text == "}"):
+        return True
+    if not item.kind or not previous_kind:
+        return False
+    if item.kind != previous_kind:
+        return True
+    first_line = item.leading[0].line if item.leading else item.first
+    return first_line - 1 in blanks

@@ -8,8 +8,8 @@ from importlib import resources
 from typing import Any
 
 import lark
-from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark import Lark, Token, Transformer
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from featuredsl.language import ast
 from featuredsl.language.diagnostics import Diagnostic, DiagnosticError, DiagnosticSink, Span
@@ -53,14 +53,31 @@ TERMINAL_WORDS = {
     "ELSE": "'else'",
     "$END": "the end of the file",
 }
-OPERATOR_TERMINALS = {"PLUS", "MINUS", "STAR", "SLASH", "DSLASH", "PERCENT", "POW", "COMPARE", "OR", "AND"}
+OPERATOR_TERMINALS = frozenset(
+    ("PLUS", "MINUS", "STAR", "SLASH", "DSLASH", "PERCENT", "POW", "COMPARE", "OR", "AND")
+)
+KEYWORDS = frozenset(
+    {
+        *("SPEC", "INPUT", "LET", "FEATURE", "IF", "THEN", "ELSE", "AND", "OR", "NOT", "TRUE"),
+        *("FALSE", "NULL", "TYPE_NAME"),
+    }
+)
 ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
+ESCAPE_HINT = 'escapes are \\n \\t \\r \\" \\\\ \\uXXXX \\UXXXXXXXX'
+HEX_DIGITS = re.compile(r"[0-9a-fA-F]+")
+# Deeper expressions would exhaust Python's stack in the tree passes; no real spec gets close.
+MAX_DEPTH = 100
+# Terminals that can start an expression; where all of VALUE_START fit, "an expression" does.
+EXPRESSION_START = frozenset(
+    ("NAME", "NUMBER", "STRING", "LPAR", "LSQB", "MINUS", "NOT", "IF", "TRUE", "FALSE", "NULL")
+)
+VALUE_START = frozenset(("NAME", "NUMBER", "STRING", "LPAR", "LSQB"))
 
 
 @cache
 def _lark() -> Lark:
     grammar = resources.files("featuredsl.language").joinpath("grammar.lark").read_text("utf-8")
-    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+    return Lark(grammar, parser="lalr", maybe_placeholders=False)
 
 
 def _token_span(token: Token) -> Span:
@@ -71,10 +88,21 @@ def _token_span(token: Token) -> Span:
     return Span(line, column, end_line, end_column)
 
 
-def _meta_span(meta: Any) -> Span:
-    if getattr(meta, "empty", True):
-        return Span.unknown()
-    return Span(meta.line, meta.column, meta.end_line, meta.end_column)
+def _join(start: Span, end: Span) -> Span:
+    return Span(start.line, start.column, end.end_line, end.end_column)
+
+
+def _span(item: Token | ast.Expr) -> Span:
+    return _token_span(item) if isinstance(item, Token) else _expr_span(item)
+
+
+def _expr_span(expr: ast.Expr) -> Span:
+    span: Span = getattr(expr, "span", Span.unknown())
+    return span
+
+
+def _without_tokens(children: list[Any]) -> list[Any]:
+    return [child for child in children if not isinstance(child, Token)]
 
 
 class SyntaxProblem(Exception):
@@ -100,95 +128,136 @@ def _unescape(token: Token) -> str:
             out.append(ESCAPES[code])
             index += 2
             continue
-        if code in "uU":
-            digits = 4 if code == "u" else 8
-            hex_text = body[index + 2 : index + 2 + digits]
-            if len(hex_text) == digits and re.fullmatch(r"[0-9a-fA-F]+", hex_text):
-                value = int(hex_text, 16)
-                if 0 < value <= 0x10FFFF and not 0xD800 <= value <= 0xDFFF:
-                    out.append(chr(value))
-                    index += 2 + digits
-                    continue
-        column = (token.column or 0) + 1 + index
-        raise SyntaxProblem(
-            Diagnostic(
-                f"unknown escape '\\{code}' in string",
-                Span(token.line or 0, column, token.line or 0, column + 2),
-                "use one of \\n \\t \\r \\\" \\\\ \\uXXXX \\UXXXXXXXX",
+        if code not in "uU":
+            raise _escape_problem(
+                token, index, 2, f"unknown escape '\\{code}' in string", ESCAPE_HINT
             )
-        )
+        out.append(_unicode_escape(token, body, index))
+        index += 2 + (4 if code == "u" else 8)
     return "".join(out)
 
 
-@v_args(meta=True)
+def _unicode_escape(token: Token, body: str, index: int) -> str:
+    """The character of a \\uXXXX or \\UXXXXXXXX escape starting at body[index]."""
+    code = body[index + 1]
+    digits = 4 if code == "u" else 8
+    hex_text = body[index + 2 : index + 2 + digits]
+    if len(hex_text) != digits or not HEX_DIGITS.fullmatch(hex_text):
+        message = f"'\\{code}' needs exactly {digits} hex digits"
+        raise _escape_problem(token, index, 2 + len(hex_text), message, ESCAPE_HINT)
+    value = int(hex_text, 16)
+    width = 2 + digits
+    if value == 0:
+        hint = "strings cannot hold U+0000 (it ends strings in C and ONNX runtimes)"
+        raise _escape_problem(token, index, width, "NUL (U+0000) is not allowed", hint)
+    if 0xD800 <= value <= 0xDFFF:
+        hint = "write the character itself, or its code point with \\UXXXXXXXX"
+        message = f"'\\{code}{hex_text}' is a surrogate, not a character"
+        raise _escape_problem(token, index, width, message, hint)
+    if value > 0x10FFFF:
+        message = f"'\\{code}{hex_text}' is beyond U+10FFFF"
+        raise _escape_problem(token, index, width, message, ESCAPE_HINT)
+    return chr(value)
+
+
+def _escape_problem(token: Token, index: int, width: int, message: str, hint: str) -> SyntaxProblem:
+    line = token.line or 0
+    column = (token.column or 0) + 1 + index
+    return SyntaxProblem(Diagnostic(message, Span(line, column, line, column + width), hint))
+
+
 class _ToAst(Transformer[Token, Any]):
-    def start(self, meta: Any, children: list[Any]) -> ast.Spec:
+    """Lark tree -> AST. Spans run from the first to the last token of each construct."""
+
+    def start(self, children: list[Any]) -> ast.Spec:
         header, (columns, input_span), *statements = children
         name, span = header
         return ast.Spec(name, tuple(columns), tuple(statements), span=span, input_span=input_span)
 
-    def header(self, meta: Any, children: list[Token]) -> tuple[str, Span]:
+    def header(self, children: list[Token]) -> tuple[str, Span]:
         return str(children[0]), _token_span(children[0])
 
-    def input_block(self, meta: Any, children: list[ast.Column]) -> tuple[list[ast.Column], Span]:
-        return list(children), _meta_span(meta)
+    def input_block(self, children: list[Any]) -> tuple[list[ast.Column], Span]:
+        return _without_tokens(children), _join(_span(children[0]), _span(children[-1]))
 
-    def column(self, meta: Any, children: list[Token]) -> ast.Column:
+    def column(self, children: list[Token]) -> ast.Column:
         name, type_name, *rest = children
         return ast.Column(str(name), str(type_name), bool(rest), span=_token_span(name))
 
-    def let_stmt(self, meta: Any, children: list[Any]) -> ast.Statement:
-        return self._statement("let", meta, children)
+    def let_stmt(self, children: list[Any]) -> ast.Statement:
+        return self._statement("let", children)
 
-    def feature_stmt(self, meta: Any, children: list[Any]) -> ast.Statement:
-        return self._statement("feature", meta, children)
+    def feature_stmt(self, children: list[Any]) -> ast.Statement:
+        return self._statement("feature", children)
 
     @staticmethod
-    def _statement(kind: str, meta: Any, children: list[Any]) -> ast.Statement:
-        name, expr = children
-        return ast.Statement(kind, str(name), expr, _meta_span(meta), _token_span(name))
+    def _statement(kind: str, children: list[Any]) -> ast.Statement:
+        keyword, name, _, expr = children
+        span = _join(_span(keyword), _span(expr))
+        return ast.Statement(kind, str(name), expr, span, _token_span(name))
 
-    def if_expr(self, meta: Any, children: list[ast.Expr]) -> ast.IfExpr:
-        return ast.IfExpr(children[0], children[1], children[2], span=_meta_span(meta))
+    def if_expr(self, children: list[Any]) -> ast.IfExpr:
+        condition, then, otherwise = _without_tokens(children)
+        span = _join(_span(children[0]), _span(otherwise))
+        return ast.IfExpr(condition, then, otherwise, span=span)
 
-    def binary(self, meta: Any, children: list[Any]) -> ast.Binary:
+    def binary(self, children: list[Any]) -> ast.Binary:
         left, op, right = children
-        return ast.Binary(str(op), left, right, span=_meta_span(meta))
+        return ast.Binary(str(op), left, right, span=_join(_span(left), _span(right)))
 
-    def unary(self, meta: Any, children: list[Any]) -> ast.Unary:
+    def unary(self, children: list[Any]) -> ast.Unary:
         op, operand = children
-        return ast.Unary(str(op), operand, span=_meta_span(meta))
+        return ast.Unary(str(op), operand, span=_join(_span(op), _span(operand)))
 
-    def name(self, meta: Any, children: list[Token]) -> ast.Name:
+    def name(self, children: list[Token]) -> ast.Name:
         return ast.Name(str(children[0]), span=_token_span(children[0]))
 
-    def call(self, meta: Any, children: list[Any]) -> ast.Call:
-        func, *arguments = children
+    def call(self, children: list[Any]) -> ast.Call:
+        func, arguments = children[0], _without_tokens(children)
         args = tuple(a for a in arguments if not isinstance(a, ast.Keyword))
         keywords = tuple(a for a in arguments if isinstance(a, ast.Keyword))
-        return ast.Call(str(func), args, keywords, span=_meta_span(meta), func_span=_token_span(func))
+        _check_argument_order(arguments)
+        span, func_span = _join(_span(func), _span(children[-1])), _token_span(func)
+        return ast.Call(str(func), args, keywords, span=span, func_span=func_span)
 
-    def keyword_argument(self, meta: Any, children: list[Any]) -> ast.Keyword:
+    def keyword_argument(self, children: list[Any]) -> ast.Keyword:
         name, value = children
         return ast.Keyword(str(name), value, span=_token_span(name))
 
-    def list_expr(self, meta: Any, children: list[ast.Expr]) -> ast.ListExpr:
-        return ast.ListExpr(tuple(children), span=_meta_span(meta))
+    def list_expr(self, children: list[Any]) -> ast.ListExpr:
+        span = _join(_span(children[0]), _span(children[-1]))
+        return ast.ListExpr(tuple(_without_tokens(children)), span=span)
 
-    def number(self, meta: Any, children: list[Token]) -> ast.Number:
+    def number(self, children: list[Token]) -> ast.Number:
         return ast.Number(str(children[0]), span=_token_span(children[0]))
 
-    def string(self, meta: Any, children: list[Token]) -> ast.String:
+    def string(self, children: list[Token]) -> ast.String:
         return ast.String(_unescape(children[0]), span=_token_span(children[0]))
 
-    def true(self, meta: Any, children: list[Token]) -> ast.Bool:
+    def true(self, children: list[Token]) -> ast.Bool:
         return ast.Bool(True, span=_token_span(children[0]))
 
-    def false(self, meta: Any, children: list[Token]) -> ast.Bool:
+    def false(self, children: list[Token]) -> ast.Bool:
         return ast.Bool(False, span=_token_span(children[0]))
 
-    def null(self, meta: Any, children: list[Token]) -> ast.Null:
+    def null(self, children: list[Token]) -> ast.Null:
         return ast.Null(span=_token_span(children[0]))
+
+
+def _check_argument_order(arguments: list[Any]) -> None:
+    # The formatter writes positional arguments first, so a later one would change meaning.
+    seen_keyword = False
+    for argument in arguments:
+        if isinstance(argument, ast.Keyword):
+            seen_keyword = True
+        elif seen_keyword:
+            raise SyntaxProblem(
+                Diagnostic(
+                    "positional argument after a keyword argument",
+                    getattr(argument, "span", Span.unknown()),
+                    "put positional arguments first, or name this one too",
+                )
+            )
 
 
 def _describe_token(token: Token) -> str:
@@ -202,85 +271,190 @@ def _describe_token(token: Token) -> str:
 
 def _expected_words(expected: set[str]) -> str:
     names = set(expected)
-    if names & OPERATOR_TERMINALS and len(names & OPERATOR_TERMINALS) >= 3:
-        names -= OPERATOR_TERMINALS
-        names.add("__operator__")
-    words = sorted(TERMINAL_WORDS.get(n, "an operator" if n == "__operator__" else n) for n in names)
+    words: list[str] = []
+    if names >= VALUE_START:
+        names -= EXPRESSION_START
+        words.append("an expression")
+    if len(names & OPERATOR_TERMINALS) >= 3:
+        names -= OPERATOR_TERMINALS | {"LPAR"}  # '(' after a name: a call
+        words.append("an operator")
+    words += sorted(TERMINAL_WORDS.get(n, n) for n in names)
     if len(words) == 1:
         return words[0]
     return ", ".join(words[:-1]) + " or " + words[-1]
 
 
-def _syntax_hint(expected: set[str], token: Token | None) -> tuple[str, str]:
-    """A plain-words message and hint for the commonest mistakes."""
+def _syntax_hint(expected: set[str], token: Token, source: str) -> tuple[str, str]:
+    """A plain-words message and hint for the commonest mistakes ("" for the generic message)."""
+    found = _describe_token(token)
     if {"RPAR", "COMMA"} <= expected:
-        return "expected ',' or ')' after the argument", "close the call with ')' or add ',' before the next argument"
+        return (
+            f"expected ',' or ')' after the argument, found {found}",
+            "close the call with ')' or add ',' before the next argument",
+        )
     if {"RSQB", "COMMA"} <= expected:
-        return "expected ',' or ']' in the list", "close the list with ']'"
+        return f"expected ',' or ']' in the list, found {found}", "close the list with ']'"
     if expected == {"TYPE_NAME"}:
-        return "expected a type", "write one of float, int, bool, string, timestamp, with '?' for nullable"
-    if "EQUAL" in expected and token is not None and token.type == "COMPARE":
-        return "expected '=' in a binding", "bind with a single '=': feature x = ..."
+        return (
+            f"expected a type, found {found}",
+            "write one of float, int, bool, string, timestamp, with '?' for nullable",
+        )
     if "THEN" in expected:
-        return "expected 'then' after the condition", "write: if CONDITION then A else B"
+        return (
+            f"expected 'then' after the condition, found {found}",
+            "write: if CONDITION then A else B",
+        )
     if "ELSE" in expected:
-        return "expected 'else' in the if-expression", "an if-expression needs both branches: if C then A else B"
-    return "", ""
+        return (
+            f"expected 'else' in the if-expression, found {found}",
+            "an if-expression needs both branches: if C then A else B",
+        )
+    if token.type == "EQUAL" and expected >= VALUE_START and _char_before(token, source) == "=":
+        return "expected an expression after '=', found '='", "bind with a single '=': let x = ..."
+    if token.type in KEYWORDS and "NAME" in expected and not expected >= VALUE_START:
+        return f"'{token}' is a keyword, not a name", "choose another name"
+    return "", _generic_hint(expected, token)
+
+
+def _generic_hint(expected: set[str], token: Token) -> str:
+    if token.type == "COMPARE" and "COMPARE" not in expected and "AND" in expected:
+        return "comparisons do not chain: write a < b and b < c"
+    if len(expected & OPERATOR_TERMINALS) >= 3 and token.type in EXPRESSION_START:
+        return "two values in a row: is an operator or a ',' missing?"
+    if token.type == "$END":
+        return "the spec ends in the middle of a statement"
+    return ""
+
+
+def _char_before(token: Token, source: str) -> str:
+    position = token.start_pos or 0
+    return source[position - 1] if position > 0 else ""
+
+
+def _accepted(error: UnexpectedToken) -> set[str]:
+    """Terminals the parser can really take here (LALR's own list merges unrelated contexts)."""
+    try:
+        parser = error.interactive_parser
+        return set(parser.accepts()) if parser is not None else set(error.expected)
+    except (UnexpectedInput, AttributeError, KeyError):
+        return set(error.expected)
 
 
 def _parse_error(error: UnexpectedInput, source: str) -> Diagnostic:
     if isinstance(error, UnexpectedCharacters):
-        char = source[error.pos_in_stream] if error.pos_in_stream < len(source) else ""
-        span = Span(error.line, error.column, error.line, error.column + 1)
-        if char == "'":
-            return Diagnostic("strings use double quotes", span, 'write "text" instead of \'text\'')
-        if char == '"':
-            return Diagnostic("unterminated string", span, 'close the string with " on the same line')
-        return Diagnostic(f"unexpected character {char!r}", span, "remove it, or check for a typo")
+        return _character_error(error, source)
     if isinstance(error, UnexpectedToken):
-        token = error.token
-        expected = set(error.expected)
-        span = _token_span(token) if token.type != "$END" else _end_span(source)
-        message, hint = _syntax_hint(expected, token)
-        if not message:
-            message = f"expected {_expected_words(expected)}, found {_describe_token(token)}"
-        else:
-            message = f"{message}, found {_describe_token(token)}"
-        if token.type == "$END" and not hint:
-            hint = "the spec ends in the middle of a statement"
-        return Diagnostic(message, span, hint)
-    if isinstance(error, UnexpectedEOF):
-        return Diagnostic("unexpected end of file", _end_span(source), "the spec ends in the middle of a statement")
-    return Diagnostic("syntax error", Span(error.line, error.column, error.line, error.column + 1))
+        return _token_error(error, source)
+    return Diagnostic(
+        "unexpected end of file", _end_span(source), "the spec ends in the middle of a statement"
+    )
+
+
+def _character_error(error: UnexpectedCharacters, source: str) -> Diagnostic:
+    position = error.pos_in_stream or 0
+    char = source[position] if position < len(source) else ""
+    span = Span(error.line, error.column, error.line, error.column + 1)
+    if char == "'":
+        return Diagnostic("strings use double quotes", span, "write \"text\" instead of 'text'")
+    if char == '"':
+        return Diagnostic("unterminated string", span, 'close the string with " on the same line')
+    if char.isalpha() and not char.isascii():
+        return Diagnostic(
+            f"unexpected character {char!r}", span, "names use ASCII letters, digits and '_'"
+        )
+    if char == "\\":
+        return Diagnostic("unexpected '\\'", span, "backslash escapes belong inside strings")
+    return Diagnostic(f"unexpected character {char!r}", span, "remove it, or check for a typo")
+
+
+def _token_error(error: UnexpectedToken, source: str) -> Diagnostic:
+    token = error.token
+    expected = _accepted(error)
+    span = _token_span(token) if token.type != "$END" else _end_span(source)
+    message, hint = _syntax_hint(expected, token, source)
+    if not message:
+        message = f"expected {_expected_words(expected)}, found {_describe_token(token)}"
+    return Diagnostic(message, span, hint)
 
 
 def _end_span(source: str) -> Span:
-    lines = source.splitlines() or [""]
+    """The position just after the last character (lines counted by '\n' only, as Lark does)."""
+    lines = source.split("\n")
+    if len(lines) > 1 and lines[-1] == "":
+        lines.pop()
     line = len(lines)
     column = len(lines[-1]) + 1
     return Span(line, column, line, column + 1)
 
 
-def _collect_comments(source: str) -> tuple[ast.Comment, ...]:
-    """Comments are ignored by the grammar; find them here, skipping '#' inside strings."""
-    code_lines = {token.line for token in _lark().lex(source)}
-    comments = []
-    for match in _COMMENT_OR_STRING.finditer(source):
-        if match.group("comment") is not None:
-            line = source.count("\n", 0, match.start()) + 1
-            comments.append(ast.Comment(match.group("comment").rstrip(), line, line not in code_lines))
-    return tuple(comments)
-
-
 _COMMENT_OR_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"|(?P<comment>#[^\n]*)')
 
 
-def parse(source: str, filename: str = "<spec>") -> ast.Spec:
-    """Parse spec text into an AST, or raise DiagnosticError with every syntax problem found."""
+def _collect_comments(source: str) -> tuple[ast.Comment, ...]:
+    """Comments are ignored by the grammar; find them here, skipping '#' inside strings."""
+    comments = []
+    for match in _COMMENT_OR_STRING.finditer(source):
+        if match.group("comment") is None:
+            continue
+        line_start = source.rfind("\n", 0, match.start()) + 1
+        own_line = source[line_start : match.start()].strip() == ""
+        line = source.count("\n", 0, match.start()) + 1
+        comments.append(ast.Comment(match.group("comment").rstrip(), line, own_line))
+    return tuple(comments)
+
+
+def _nul_error(source: str) -> Diagnostic | None:
+    position = source.find("\x00")
+    if position < 0:
+        return None
+    line = source.count("\n", 0, position) + 1
+    column = position - (source.rfind("\n", 0, position) + 1) + 1
+    return Diagnostic(
+        "spec text contains a NUL character (U+0000)",
+        Span(line, column, line, column + 1),
+        "remove it; a NUL byte often means the file is not text",
+    )
+
+
+def _depth_error(tree: lark.Tree[Token]) -> Diagnostic | None:
+    """The first subtree nested deeper than MAX_DEPTH, found without recursion."""
+    stack: list[tuple[lark.Tree[Token], int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return Diagnostic(
+                f"expression nested more than {MAX_DEPTH} levels deep",
+                _first_token_span(node),
+                "split it into smaller parts with let",
+            )
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, lark.Tree))
+    return None
+
+
+def _first_token_span(tree: lark.Tree[Token]) -> Span:
+    node: lark.Tree[Token] | Token = tree
+    while isinstance(node, lark.Tree) and node.children:
+        node = node.children[0]  # a loop, not recursion: the tree is deep by definition here
+    return _token_span(node) if isinstance(node, Token) else Span(1, 1, 1, 2)
+
+
+def _tree(source: str, filename: str) -> lark.Tree[Token]:
+    problem = _nul_error(source)
+    if problem is not None:
+        raise DiagnosticError([problem], source, filename)
     try:
         tree = _lark().parse(source)
     except UnexpectedInput as error:
         raise DiagnosticError([_parse_error(error, source)], source, filename) from None
+    problem = _depth_error(tree)
+    if problem is not None:
+        raise DiagnosticError([problem], source, filename)
+    return tree
+
+
+def parse(source: str, filename: str = "<spec>") -> ast.Spec:
+    """Parse spec text into an AST, or raise DiagnosticError with the syntax problem found."""
+    tree = _tree(source, filename)
     try:
         spec: ast.Spec = _ToAst().transform(tree)
     except lark.exceptions.VisitError as error:
