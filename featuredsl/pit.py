@@ -13,8 +13,8 @@ Semantics (docs/pit.md has the long form):
 Times are compared as int64 microseconds since the epoch (UTC). Time columns must be tz-aware
 timestamps or integer epoch microseconds; naive timestamps and floats are refused.
 
-The matching is vectorised: one sort of the feature rows, a running maximum, and two
-``searchsorted`` calls over the label rows. No Python loop touches individual rows.
+The matching is vectorised: one sort of the feature rows, a running maximum, and one (sometimes
+two) ``searchsorted`` over the label rows. No Python loop touches individual rows.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -32,7 +32,15 @@ import pyarrow.compute as pc
 
 from featuredsl.errors import DataError
 
-__all__ = ["FeatureTable", "TimeColumn", "join", "match_indices", "parse_ttl", "time_micros"]
+__all__ = [
+    "FeatureTable",
+    "TimeColumn",
+    "column",
+    "join",
+    "match_indices",
+    "parse_ttl",
+    "time_micros",
+]
 
 TTL: TypeAlias = "dt.timedelta | np.timedelta64 | int | str"
 Keys: TypeAlias = "str | Sequence[str]"
@@ -125,7 +133,7 @@ def _timedelta64_micros(ttl: np.timedelta64) -> int:
 
 
 def _parse_ttl_string(text: str) -> int:
-    compact = text.strip().lower().replace(" ", "")
+    compact = text.replace(" ", "")  # no lower(): "1M" must not quietly mean one minute
     if not _TTL_WHOLE.fullmatch(compact):
         raise DataError(
             f"cannot read ttl {text!r}: use a number and a unit, e.g. '7d', '12h', '30m', '45s', "
@@ -143,7 +151,12 @@ def _is_pandas(obj: Any) -> bool:
 
 
 def _check_table(obj: Any, where: str) -> None:
-    if isinstance(obj, pa.Table) or _is_pandas(obj):
+    if isinstance(obj, pa.Table):
+        return
+    if _is_pandas(obj):
+        odd = [c for c in obj.columns if not isinstance(c, str)]
+        if odd:
+            raise DataError(f"{where} has non-string column names {odd[:3]!r}; rename them")
         return
     raise DataError(
         f"{where} must be a pandas DataFrame or a pyarrow Table, got {type(obj).__name__}"
@@ -153,7 +166,7 @@ def _check_table(obj: Any, where: str) -> None:
 def _column_names(obj: Any) -> list[str]:
     if isinstance(obj, pa.Table):
         return list(obj.column_names)
-    return [str(c) for c in obj.columns]
+    return list(obj.columns)
 
 
 def _num_rows(obj: Any) -> int:
@@ -237,7 +250,8 @@ def _to_micros(
             )
         return values // 1000
     factor = 1_000_000 if unit == "s" else 1_000
-    if np.any((np.abs(values) > _INT64_MAX // factor) & valid):
+    limit = _INT64_MAX // factor
+    if np.any(((values > limit) | (values < -limit)) & valid):
         raise DataError(f"{where} column {name!r} has times out of the int64 microsecond range")
     return values * factor
 
@@ -316,7 +330,7 @@ def _combine_codes(
 
 def _lookup(uniques: np.ndarray, values: np.ndarray, ok: np.ndarray) -> np.ndarray:
     """Position of each value in the sorted `uniques`, or -1 where absent or not ok."""
-    pos = np.searchsorted(uniques, values)
+    pos = _searchsorted(uniques, values, "left")
     clipped = np.minimum(pos, max(len(uniques) - 1, 0))
     found = ok & (pos < len(uniques))
     if len(uniques):
@@ -340,10 +354,15 @@ def key_codes(
     label_codes: np.ndarray | None = None
     feature_codes: np.ndarray | None = None
     for name, label_col, feature_col in zip(names, labels, features, strict=True):
-        label_arr, feature_arr = _align_key_types(
-            _key_array(label_col), _key_array(feature_col), name, where
-        )
-        label_next, feature_next, card = _encode_one_key(label_arr, feature_arr)
+        try:
+            label_arr, feature_arr = _align_key_types(
+                _key_array(label_col), _key_array(feature_col), name, where
+            )
+            label_next, feature_next, card = _encode_one_key(label_arr, feature_arr)
+        except pa.ArrowException as err:
+            raise DataError(
+                f"key {name!r} of {where} cannot be used as a join key: {err}"
+            ) from None
         if label_codes is None or feature_codes is None:
             label_codes, feature_codes = label_next, feature_next
         else:
@@ -355,6 +374,60 @@ def key_codes(
 
 
 # ---------------------------------------------------------------- matching
+
+
+@dataclass(frozen=True)
+class _TimeScale:
+    """Maps times to small non-negative codes that keep "usable at u <= label time t".
+
+    A feature row usable at u gets 1 <= code(u) < width, a label at t gets a limit(t), and
+    u <= t (u < t when strict) exactly when code(u) <= limit(t). So group * width + code is one
+    sortable int64 in which "usable by t" is a prefix of the group. Offset scale: code = u - base + 1, no search
+    needed. Rank scale, when groups * time span would overflow int64: code = 1-based rank of u
+    among the distinct usable times, at the price of one more binary search per label.
+    """
+
+    width: int
+    base: int = 0  # offset scale: the smallest usable time
+    times: np.ndarray | None = None  # rank scale: sorted distinct usable times
+
+    def code(self, usable_at: np.ndarray) -> np.ndarray:
+        if self.times is not None:
+            return np.searchsorted(self.times, usable_at) + 1
+        return usable_at - self.base + 1
+
+    def limit(self, label_time: np.ndarray, allow_equal: bool) -> np.ndarray:
+        if self.times is not None:
+            # The number of distinct usable times <= t (or < t).
+            return _searchsorted(self.times, label_time, "right" if allow_equal else "left")
+        # Clip first so the subtraction cannot overflow; the clipped limits keep their meaning.
+        # (In-place maximum/minimum: np.clip is several times slower on large int64 arrays.)
+        # Limits run from -1 to width: past either end of a group's codes (1..width-1), where
+        # the group check in match_indices or the next group's codes (>= 1) take over.
+        limit = np.maximum(label_time, self.base - 1)
+        np.minimum(limit, self.base + self.width - 1, out=limit)
+        limit -= self.base - (1 if allow_equal else 0)
+        return limit
+
+
+def _time_scale(usable_at: np.ndarray, n_groups: int) -> _TimeScale:
+    low, high = int(usable_at.min()), int(usable_at.max())
+    width = high - low + 2
+    # The offset scale needs low - 1 and high + 1 in int64 and group * width + code to fit in it.
+    if low > -(2**63) and high < 2**63 - 1 and n_groups * width < 2**62:
+        return _TimeScale(width=width, base=low)
+    times = _sorted_unique(usable_at)
+    return _TimeScale(width=len(times) + 1, times=times)
+
+
+@dataclass(frozen=True)
+class _PrefixIndex:
+    """Feature rows sorted by (group, usable-at), with the winning row of every prefix."""
+
+    scale: _TimeScale
+    combined: np.ndarray  # sorted group * scale.width + scale.code(usable-at)
+    group: np.ndarray  # group of each entry of `combined`
+    best_row: np.ndarray  # feature row winning among the group's entries up to here
 
 
 def match_indices(
@@ -374,10 +447,31 @@ def match_indices(
     "usable by time t" into a prefix of the group, and a running maximum of each row's preference
     rank then gives the winner of every prefix.
     """
-    rows = _candidate_rows(feature_group, feature_time, created_time)
     result = np.full(len(label_group), -1, dtype=np.int64)
+    rows = _candidate_rows(feature_group, feature_time, created_time)
     if len(rows) == 0:
         return result
+    index = _prefix_index(rows, feature_group, feature_time, created_time)
+    todo = np.flatnonzero((label_group >= 0) & label_time.valid)
+    lt = label_time.micros[todo]
+    lg = label_group[todo]
+    wanted = lg * index.scale.width + index.scale.limit(lt, allow_equal)
+    pos = _searchsorted(index.combined, wanted, "right") - 1
+    clipped = np.maximum(pos, 0)
+    hit = (pos >= 0) & (index.group[clipped] == lg)
+    chosen = index.best_row[clipped]
+    if ttl_micros is not None:
+        hit &= _age(lt, feature_time.micros[chosen]) <= np.uint64(ttl_micros)
+    result[todo] = np.where(hit, chosen, -1)
+    return result
+
+
+def _prefix_index(
+    rows: np.ndarray,
+    feature_group: np.ndarray,
+    feature_time: TimeColumn,
+    created_time: TimeColumn | None,
+) -> _PrefixIndex:
     ft = feature_time.micros[rows]
     ct = created_time.micros[rows] if created_time is not None else ft
     usable_at = np.maximum(ft, ct)
@@ -386,32 +480,55 @@ def match_indices(
     rank = np.empty(len(rows), dtype=np.int64)
     rank[preference] = np.arange(len(rows), dtype=np.int64)
 
-    times = np.unique(usable_at)
-    width = len(times) + 1
     group = feature_group[rows]
-    # Encoding (group, 1-based rank of usable_at) as one int64 keeps the sort and searches 1-D.
-    combined = group * width + np.searchsorted(times, usable_at) + 1
+    scale = _time_scale(usable_at, int(group.max()) + 1)
+    combined = group * scale.width + scale.code(usable_at)
     order = np.argsort(combined, kind="stable")
-    combined_sorted = combined[order]
     group_sorted = group[order]
     n = len(rows)
     # Offsetting by group*n makes the running maximum restart at every group boundary.
     best_rank = np.maximum.accumulate(group_sorted * n + rank[order]) - group_sorted * n
-    best_row = rows[preference[best_rank]]
+    return _PrefixIndex(scale, combined[order], group_sorted, rows[preference[best_rank]])
 
-    todo = np.flatnonzero((label_group >= 0) & label_time.valid)
-    lt = label_time.micros[todo]
-    lg = label_group[todo]
-    # Number of distinct usable-at times <= lt (or < lt): the same 1-based rank scale as above.
-    seen = np.searchsorted(times, lt, side="right" if allow_equal else "left")
-    pos = np.searchsorted(combined_sorted, lg * width + seen, side="right") - 1
-    clipped = np.maximum(pos, 0)
-    hit = (pos >= 0) & (group_sorted[clipped] == lg)
-    chosen = best_row[clipped]
-    if ttl_micros is not None:
-        hit &= _age(lt, feature_time.micros[chosen]) <= np.uint64(ttl_micros)
-    result[todo] = np.where(hit, chosen, -1)
-    return result
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    ordered = np.sort(values)
+    keep = np.ones(len(ordered), dtype=bool)
+    keep[1:] = ordered[1:] != ordered[:-1]
+    return ordered[keep]
+
+
+def _searchsorted(
+    haystack: np.ndarray, needles: np.ndarray, side: Literal["left", "right"]
+) -> np.ndarray:
+    """np.searchsorted, but probing in (roughly) sorted order: random probes miss the cache."""
+    order = _rough_order(needles)
+    if order is None:
+        return np.searchsorted(haystack, needles, side=side)
+    found = np.empty(len(needles), dtype=np.int64)
+    found[order] = np.searchsorted(haystack, needles[order], side=side)
+    return found
+
+
+def _rough_order(values: np.ndarray) -> np.ndarray | None:
+    """A permutation sorting `values` up to their low bits, or None when not worth it.
+
+    Packs (value - min) >> shift and the row number into one uint64 so that a plain np.sort (much
+    faster than argsort) yields the permutation. Only the speed of the caller depends on it.
+    """
+    n = len(values)
+    if n < 1 << 16:
+        return None
+    index_bits = n.bit_length()
+    # Unsigned wrap-around gives the exact distance to the minimum, even across int64's range.
+    packed = values.view(np.uint64) - values.min().view(np.uint64)
+    shift = max(0, int(packed.max()).bit_length() - (64 - index_bits))
+    packed >>= np.uint64(shift)
+    packed <<= np.uint64(index_bits)
+    packed |= np.arange(n, dtype=np.uint64)
+    packed.sort()
+    packed &= np.uint64((1 << index_bits) - 1)
+    return packed.view(np.int64)
 
 
 def _candidate_rows(
@@ -517,7 +634,7 @@ def _output_names(spec: _Resolved, taken: set[str]) -> dict[str, str]:
         if out in taken or out in names.values():
             raise DataError(
                 f"{spec.name} column {name!r} would be added as {out!r}, which already exists "
-                "in the result; give this feature table a prefix (prefix=...)"
+                "in the result; give this feature table a prefix (prefix=... or --prefix)"
             )
         names[name] = out
     return names
@@ -542,7 +659,7 @@ def _gather(table: Any, idx: np.ndarray, labels: Any, names: dict[str, str]) -> 
     columns = list(names)
     if isinstance(table, pa.Table):
         picked = _take(table.select(columns), idx).rename_columns([names[c] for c in columns])
-        return picked.to_pandas() if _is_pandas(labels) else picked
+        return picked.to_pandas().set_axis(labels.index) if _is_pandas(labels) else picked
     if not _is_pandas(labels):
         # Through Arrow first, so int and bool columns stay int and bool with nulls.
         arrow = _pandas_to_arrow(table[columns])
