@@ -1,9 +1,9 @@
 """featuredsl: declare features once, compute the same values in training (numpy) and serving (ONNX).
 
-    spec = featuredsl.load_spec("churn.fdsl")
-    fitted = spec.fit(training_dataframe)
-    fitted.save("build/churn")
-    artifacts = featuredsl.load("build/churn")  # .transform(data), .session, .feature_names
+spec = featuredsl.load_spec("churn.fdsl")
+fitted = spec.fit(training_dataframe)
+fitted.save("build/churn")
+artifacts = featuredsl.load("build/churn")  # .transform(data), .session, .feature_names
 """
 
 from __future__ import annotations

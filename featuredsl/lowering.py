@@ -7,6 +7,7 @@ numpy and in onnxruntime by construction.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -653,7 +654,7 @@ def lower_bucketize(e: Emitter, x: Value, boundaries: Value) -> Value:
             float(v) if boundaries.dtype is DType.INT else float.fromhex(v)
             for v in edges.attr("values")
         ]
-        if any(math.isnan(v) for v in values) or any(b <= a for a, b in zip(values, values[1:])):
+        if any(math.isnan(v) for v in values) or any(b <= a for a, b in itertools.pairwise(values)):
             raise LoweringError(
                 "bucket boundaries must be strictly increasing numbers",
                 "sort them and remove duplicates",

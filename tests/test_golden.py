@@ -12,7 +12,9 @@ import pytest
 from featuredsl.parity.golden import check_golden, write_golden
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*/*.fdsl") if (p.parent / "train.csv").exists())
+EXAMPLES = sorted(
+    p for p in (ROOT / "examples").glob("*/*.fdsl") if (p.parent / "train.csv").exists()
+)
 
 
 @pytest.mark.parametrize("spec", EXAMPLES, ids=lambda p: p.parent.name)
