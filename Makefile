@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/featuredsl check examples/churn/churn.fdsl
 	$(VENV)/bin/featuredsl build examples/churn/churn.fdsl --data examples/churn/train.csv --out build/churn
-	$(VENV)/bin/featuredsl parity build/churn
+	$(VENV)/bin/featuredsl parity build/churn --data examples/churn/train.csv
 
 test: $(STAMP)
 	$(VENV)/bin/featuredsl check $(EXAMPLES)
