@@ -147,3 +147,19 @@ def test_float32_output_matches_training_module_float32() -> None:
     assert np.array_equal(
         served.view(np.int32) == trained.view(np.int32), np.ones_like(served, bool)
     ) or np.array_equal(served, trained, equal_nan=True)
+
+
+def test_vocabulary_values_from_data_cannot_inject_code(tmp_path) -> None:
+    spec = Spec(
+        "spec v\ninput { s: string }\nfeature s_oh = one_hot(s, vocab(s))\nfeature s_idx = lookup(s, vocab(s))\n"
+    )
+    values = [EVIL, "a'b", 'c"d', "line\nbreak", "\\", "plain"]
+    feed = {"s": np.array(values * 3, dtype=object)}
+    fitted = spec.fit(feed)
+    fitted.save(tmp_path)
+    artifacts = load(tmp_path)
+    assert f"s_oh[{EVIL}]" in artifacts.module.FEATURE_NAMES
+    out = artifacts.transform_feed(feed)
+    one_hot = out[:, : len(values) + 1]
+    assert (one_hot.sum(axis=1) == 1).all()
+    assert_parity(fitted, feed)
