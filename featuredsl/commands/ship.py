@@ -1,0 +1,106 @@
+"""`featuredsl bundle DIR MODEL --out OUT [--by-order]` and
+`featuredsl shadow A B (--data PATH | --log PATH) [--json OUT] [--fail-above X]`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("build_dir", type=click.Path(file_okay=False))
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False), help="The bundle (.onnx) to write."
+)
+@click.option(
+    "--by-order",
+    is_flag=True,
+    help="The model takes one [N, F] tensor whose columns are the features in build order.",
+)
+def bundle(build_dir: str, model: str, out: str, by_order: bool) -> int:
+    """Merge BUILD_DIR's feature graph and MODEL into one ONNX model: raw inputs in, MODEL's
+    outputs (and `features`) out."""
+    from featuredsl.bundle import bundle as run_bundle
+
+    report = run_bundle(build_dir, model, out, by_order=by_order)
+    click.echo(f"wrote {report.path} ({report.size:,} bytes)")
+    click.echo(
+        f"  features: {len(report.feature_names)} columns, fingerprint {report.fingerprint[:16]}"
+    )
+    for link in report.links:
+        columns = (
+            f"all {len(link.columns)} features in build order"
+            if report.by == "order"
+            else report.feature_names[link.columns[0]]
+        )
+        cast = ", cast float64 -> float32" if link.dtype == "float32" else ""
+        click.echo(f"  model input {link.model_input!r} <- {columns} ({link.dtype}{cast})")
+    click.echo(f"  outputs: {', '.join(report.outputs)}, features")
+    click.echo(
+        f"  model sha256 {report.model_sha256[:16]}; opsets "
+        + ", ".join(f"{domain} {version}" for domain, version in report.opsets)
+    )
+    return 0
+
+
+@click.command()
+@click.argument("a", type=click.Path(exists=True))
+@click.argument("b", type=click.Path(exists=True))
+@click.option("--data", type=click.Path(dir_okay=False), help="Rows to run: a CSV or Parquet file.")
+@click.option(
+    "--log", "log", type=click.Path(dir_okay=False), help="Rows to run: a serving log's requests."
+)
+@click.option("--limit", type=int, default=None, help="At most this many rows (or requests).")
+@click.option(
+    "--output",
+    "outputs",
+    multiple=True,
+    help="Compare only this output (repeatable); default: every output of both.",
+)
+@click.option(
+    "--atol", type=float, default=0.0, show_default=True, help="A row differs when |a - b| > atol."
+)
+@click.option("--top", type=int, default=5, show_default=True, help="Rows shown per output.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write JSON here.")
+@click.option(
+    "--fail-above",
+    type=click.FloatRange(0.0, 1.0),
+    default=None,
+    help="Exit 1 when the share of rows that differ exceeds this (0..1).",
+)
+def shadow(
+    a: str,
+    b: str,
+    data: str | None,
+    log: str | None,
+    limit: int | None,
+    outputs: tuple[str, ...],
+    atol: float,
+    top: int,
+    json_path: str | None,
+    fail_above: float | None,
+) -> int:
+    """Run A (current) and B (candidate), build directories or bundles, on the same rows and
+    report how their outputs differ."""
+    from featuredsl.shadow import shadow as run_shadow
+
+    if (data is None) == (log is None):
+        raise click.UsageError("give exactly one of --data PATH or --log PATH")
+    report = run_shadow(
+        a,
+        b,
+        data=data,
+        log=log,
+        outputs=outputs,
+        atol=atol,
+        top=top,
+        limit=limit,
+        fail_above=fail_above,
+    )
+    click.echo(report.render_text())
+    if json_path:
+        Path(json_path).write_text(report.to_json(), encoding="utf-8")
+        click.echo(f"wrote {json_path}")
+    return 1 if report.failed else 0

@@ -1,0 +1,308 @@
+"""A validated onnxruntime session for a build directory or a bundle.
+
+    session = Session("served.onnx", log="serving.db")
+    session.predict([{"age": 31.0, ...}])     # {"label": ..., "probabilities": ...}
+    session.transform(frame)                   # features [N, F] float64
+
+Every request is checked before onnxruntime sees it: the columns (none missing, none extra, in
+every row), each value's type, shape and nullability, time zones, text (UTF-8, no NUL), and the
+feature fingerprint a client says it was built for. Each problem is a DataError naming the
+column and the row. With `log=`, every call is recorded in a serving log
+(featuredsl.monitor.serving_log) that `featuredsl replay` checks against the training module.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from featuredsl.bundle import FEATURES, KEY_FEATURE_NAMES, KEY_FINGERPRINT, KEY_INPUTS
+from featuredsl.data import Feed, to_feed
+from featuredsl.errors import ArtifactError, DataError, FeatureDSLError
+from featuredsl.ir import InputColumn
+from featuredsl.types import DType
+
+SOURCE = "request"
+
+
+@dataclass(frozen=True)
+class Served:
+    """What a session serves: the graph file and the contract of its inputs and outputs."""
+
+    onnx_path: Path
+    kind: str  # "build" (a feature build directory) or "bundle"
+    fingerprint: str
+    feature_names: tuple[str, ...]
+    inputs: tuple[InputColumn, ...]
+
+
+def open_served(path: str | Path) -> Served:
+    """A build directory or a bundle file, with its input schema."""
+    p = Path(path)
+    if p.is_dir():
+        from featuredsl.artifacts import load
+
+        artifacts = load(p)
+        return Served(
+            artifacts.onnx_path,
+            "build",
+            artifacts.fingerprint,
+            artifacts.feature_names,
+            tuple(artifacts.program_inputs),
+        )
+    if not p.is_file():
+        raise ArtifactError(f"{p}: no such build directory or bundle")
+    return _served_bundle(p)
+
+
+def _served_bundle(path: Path) -> Served:
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as err:
+        raise ArtifactError(f"{path}: not a readable ONNX model ({err})") from None
+    meta = {p.key: p.value for p in model.metadata_props}
+    if KEY_FINGERPRINT not in meta:
+        raise ArtifactError(f"{path}: has no featuredsl fingerprint; is it a featuredsl bundle?")
+    if KEY_INPUTS not in meta:
+        raise ArtifactError(
+            f"{path}: is a feature graph without its input schema; serve its build directory "
+            "instead, or a bundle made by `featuredsl bundle`"
+        )
+    try:
+        inputs = tuple(
+            InputColumn(i["name"], DType(i["dtype"]), bool(i["nullable"]))
+            for i in json.loads(meta[KEY_INPUTS])
+        )
+        names = tuple(json.loads(meta.get(KEY_FEATURE_NAMES, "[]")))
+    except (ValueError, KeyError, TypeError) as err:
+        raise ArtifactError(f"{path}: corrupt featuredsl metadata ({err})") from None
+    return Served(path, "bundle", meta[KEY_FINGERPRINT], names, inputs)
+
+
+def _ort_session(path: Path) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as err:
+        raise ArtifactError(f"{path}: onnxruntime cannot load it ({err})") from None
+
+
+def _expected_feed(inputs: Sequence[InputColumn]) -> dict[str, str]:
+    expected = {}
+    for c in inputs:
+        expected[c.name] = str(c.dtype)
+        if c.mask_name is not None:
+            expected[c.mask_name] = "bool"
+    return expected
+
+
+def _check_graph_inputs(session: Any, inputs: Sequence[InputColumn], where: Path) -> None:
+    """The graph must take exactly the feed the schema describes (a corrupt bundle otherwise)."""
+    found = {i.name for i in session.get_inputs()}
+    expected = set(_expected_feed(inputs))
+    if found != expected:
+        missing, extra = sorted(expected - found), sorted(found - expected)
+        raise ArtifactError(
+            f"{where}: the graph's inputs do not match its schema (schema only: {missing}, "
+            f"graph only: {extra}); rebuild the bundle"
+        )
+
+
+# ----------------------------------------------------------------------------- request checks
+
+
+def _is_column(value: Any) -> bool:
+    return isinstance(value, (list, tuple, np.ndarray)) or hasattr(value, "__array__")
+
+
+def check_request_shape(rows: Any, inputs: Sequence[InputColumn]) -> None:
+    """What `to_feed` cannot say with a row number: keys per row, a lone row not in a list."""
+    if isinstance(rows, Mapping):
+        scalar = next((k for k, v in rows.items() if not _is_column(v)), None)
+        if scalar is not None:
+            raise DataError(
+                f"{SOURCE}: column {scalar!r} holds a single {type(rows[scalar]).__name__}, "
+                "not a column of values; send one row as a list: predict([row])"
+            )
+        return
+    if not isinstance(rows, (list, tuple)):
+        return
+    declared = [c.name for c in inputs]
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise DataError(
+                f"{SOURCE}: row {i} is a {type(row).__name__}, not a mapping of column -> value; "
+                "send one dict per row"
+            )
+        missing = [n for n in declared if n not in row]
+        if missing:
+            raise DataError(
+                f"{SOURCE}: row {i}: missing column {missing[0]!r}; send every declared column "
+                f"({', '.join(declared)}) in every row, with None for a null"
+            )
+        extra = [k for k in row if k not in set(declared)]
+        if extra:
+            raise DataError(
+                f"{SOURCE}: row {i}: unexpected column {extra[0]!r}; it is not a declared input "
+                f"({', '.join(declared)})"
+            )
+
+
+# ----------------------------------------------------------------------------- the session
+
+
+class Session:
+    """Serve a build directory (features only) or a bundle (features + model).
+
+    log: a serving-log path; every call is logged with its request id. build: a build
+    directory the bundle must have been made from (its fingerprint is checked). max_rows: reject
+    larger requests.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        log: str | Path | None = None,
+        *,
+        build: str | Path | None = None,
+        sample_rate: float = 1.0,
+        max_rows: int | None = None,
+    ) -> None:
+        self.served = open_served(path)
+        self.max_rows = max_rows
+        if build is not None:
+            self._check_pair(build)
+        self.ort_session = _ort_session(self.served.onnx_path)
+        _check_graph_inputs(self.ort_session, self.inputs, self.served.onnx_path)
+        self.output_names = tuple(o.name for o in self.ort_session.get_outputs())
+        self.model_outputs = tuple(n for n in self.output_names if n != FEATURES)
+        self._logged: Any = None
+        if log is not None:
+            self._logged = self._open_log(log, sample_rate)
+
+    # -- the contract
+
+    @property
+    def fingerprint(self) -> str:
+        return self.served.fingerprint
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return self.served.feature_names
+
+    @property
+    def inputs(self) -> tuple[InputColumn, ...]:
+        return self.served.inputs
+
+    def _check_pair(self, build: str | Path) -> None:
+        from featuredsl.artifacts import load
+
+        paired = load(build)
+        if paired.fingerprint != self.fingerprint:
+            raise ArtifactError(
+                f"{self.served.onnx_path}: serves features {self.fingerprint[:16]}, but the "
+                f"paired build {build} has {paired.fingerprint[:16]}; they come from different "
+                "specs or training data"
+            )
+
+    def _open_log(self, log: str | Path, sample_rate: float) -> Any:
+        from featuredsl.monitor.serving_log import LoggedSession
+
+        untyped = [
+            o.name for o in self.ort_session.get_outputs() if not o.type.startswith("tensor")
+        ]
+        if untyped:
+            raise ArtifactError(
+                f"{self.served.onnx_path}: output(s) {untyped} are not tensors and cannot be "
+                "logged; export classifiers without ZipMap (skl2onnx option zipmap=False)"
+            )
+        return LoggedSession(
+            self.ort_session,
+            log,
+            self.fingerprint,
+            sample_rate,
+            feature_names=self.feature_names,
+        )
+
+    # -- requests
+
+    def validate(self, rows: Any, *, fingerprint: str | None = None) -> Feed:
+        """The feed onnxruntime will get; DataError (column, row) for anything that does not fit."""
+        if fingerprint is not None and fingerprint != self.fingerprint:
+            raise DataError(
+                f"{SOURCE}: was prepared for features {fingerprint[:16]}, but this session "
+                f"serves {self.fingerprint[:16]}; route it to the matching model version"
+            )
+        check_request_shape(rows, self.inputs)
+        feed = to_feed(rows, self.inputs, source=SOURCE, extra="error")
+        rows_in = len(next(iter(feed.values()))) if feed else 0
+        if self.max_rows is not None and rows_in > self.max_rows:
+            raise DataError(
+                f"{SOURCE}: has {rows_in} rows, more than this session's max_rows={self.max_rows}"
+            )
+        return feed
+
+    def run_feed(self, feed: Feed, *, request_id: str | None = None) -> dict[str, Any]:
+        """Run an already validated feed; every output by name."""
+        try:
+            if self._logged is not None:
+                outputs = self._logged.run(list(self.output_names), feed, request_id=request_id)
+            else:
+                outputs = self.ort_session.run(list(self.output_names), feed)
+        except FeatureDSLError:
+            raise
+        except Exception as err:  # validation should make this unreachable: say so, no traceback
+            raise ArtifactError(
+                f"{self.served.onnx_path}: onnxruntime failed on a validated request ({err})"
+            ) from None
+        return dict(zip(self.output_names, outputs, strict=True))
+
+    def run(
+        self, rows: Any, *, request_id: str | None = None, fingerprint: str | None = None
+    ) -> dict[str, Any]:
+        """Every output (the model's and `features`) for a list of row dicts, a DataFrame, a
+        pyarrow table or a dict of columns."""
+        return self.run_feed(self.validate(rows, fingerprint=fingerprint), request_id=request_id)
+
+    def predict(
+        self, rows: Any, *, request_id: str | None = None, fingerprint: str | None = None
+    ) -> dict[str, Any]:
+        """The model's outputs (e.g. label and probabilities) by name."""
+        if not self.model_outputs:
+            raise ArtifactError(
+                f"{self.served.onnx_path}: serves features only (no model); use transform(), "
+                "or bundle a model with `featuredsl bundle`"
+            )
+        outputs = self.run(rows, request_id=request_id, fingerprint=fingerprint)
+        return {name: outputs[name] for name in self.model_outputs}
+
+    def transform(
+        self, rows: Any, *, request_id: str | None = None, fingerprint: str | None = None
+    ) -> np.ndarray:
+        """The features [N, F] float64, in the order of `feature_names`."""
+        result: np.ndarray = self.run(rows, request_id=request_id, fingerprint=fingerprint)[
+            FEATURES
+        ]
+        return result
+
+    # -- lifetime
+
+    def close(self) -> None:
+        if self._logged is not None:
+            self._logged.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

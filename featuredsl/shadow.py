@@ -1,0 +1,488 @@
+"""Shadow comparison: run two build directories or bundles (A = current, B = candidate) on the
+same rows and report, per output, how their results differ, before B takes traffic.
+
+Rows come from a data file (CSV/Parquet) or from the requests recorded in a serving log. Per
+output: the distribution of the per-row absolute difference (max, p50, p99), the share of rows
+that differ (|a - b| > atol in any column; NaN equals NaN), for probability-like outputs the
+share whose argmax changes, for label outputs the share whose label changes, and the rows that
+differ most with their raw inputs. `features` is compared column by column by feature name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from featuredsl.bundle import FEATURES
+from featuredsl.data import Feed, read_table, take, to_feed
+from featuredsl.errors import DataError
+from featuredsl.ir import InputColumn
+from featuredsl.monitor.jsonable import jsonable
+from featuredsl.serving import Session
+from featuredsl.types import DType
+
+CHUNK_ROWS = 50_000
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+DEFAULT_TOP = 5
+
+
+@dataclass(frozen=True)
+class RowDiff:
+    row: str  # "row 17" (data file) or "request <id> row 2" (serving log)
+    diff: float | None  # per-row max |a - b|; None for labels
+    a: Any
+    b: Any
+    inputs: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class OutputShadow:
+    name: str
+    kind: str  # "numeric", "label" or "incomparable"
+    rows: int
+    differ: int
+    max_abs_diff: float | None = None
+    p50_abs_diff: float | None = None
+    p99_abs_diff: float | None = None
+    changed: int | None = None  # argmax (numeric, width > 1) or label changes
+    columns: int = 0
+    only_in_a: tuple[str, ...] = ()  # feature columns (for `features`)
+    only_in_b: tuple[str, ...] = ()
+    worst_columns: tuple[tuple[str, float], ...] = ()  # features: the columns differing most
+    top: tuple[RowDiff, ...] = ()
+    note: str = ""
+
+    @property
+    def differ_share(self) -> float:
+        return self.differ / self.rows if self.rows else 0.0
+
+    @property
+    def changed_share(self) -> float | None:
+        return None if self.changed is None or not self.rows else self.changed / self.rows
+
+
+@dataclass(frozen=True)
+class ShadowReport:
+    a: str
+    b: str
+    source: str
+    rows: int
+    fingerprint_a: str
+    fingerprint_b: str
+    outputs: tuple[OutputShadow, ...]
+    rows_differ: int  # rows where any compared output differs
+    only_in_a: tuple[str, ...] = ()
+    only_in_b: tuple[str, ...] = ()
+    atol: float = 0.0
+    fail_above: float | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def differ_share(self) -> float:
+        return self.rows_differ / self.rows if self.rows else 0.0
+
+    @property
+    def failed(self) -> bool:
+        return self.fail_above is not None and self.differ_share > self.fail_above
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = jsonable(self)
+        data["differ_share"] = self.differ_share
+        data["failed"] = self.failed
+        for entry, output in zip(data["outputs"], self.outputs, strict=True):
+            entry["differ_share"] = output.differ_share
+            entry["changed_share"] = output.changed_share
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+    def render_text(self) -> str:
+        return "\n".join(_render(self))
+
+
+# ----------------------------------------------------------------------------- rows
+
+
+@dataclass(frozen=True)
+class Rows:
+    """The rows both sides run on: the data (a table or columns), and a label per row."""
+
+    data: Any
+    labels: tuple[str, ...]
+    source: str
+
+
+def rows_from_data(path: str | Path, inputs: Sequence[InputColumn], limit: int | None) -> Rows:
+    table = read_table(path, _unique(inputs))
+    if limit is not None:
+        table = table.slice(0, limit)
+    return Rows(table, tuple(f"row {i}" for i in range(table.num_rows)), str(path))
+
+
+def rows_from_log(log: str | Path, limit: int | None) -> Rows:
+    """Logged requests as one set of columns; nulls of masked columns become None."""
+    from featuredsl.monitor.serving_log import read_log
+
+    parts: list[dict[str, np.ndarray]] = []
+    labels: list[str] = []
+    names: list[str] | None = None
+    for record in read_log(log, limit=limit):
+        columns = _feed_columns(record.inputs)
+        if names is None:
+            names = list(columns)
+        elif set(columns) != set(names):
+            raise DataError(
+                f"{log}: request {record.request_id} has columns {sorted(columns)}, earlier "
+                f"requests {sorted(names)}; shadow one artifact's log at a time (--limit)"
+            )
+        parts.append(columns)
+        labels.extend(f"request {record.request_id} row {r}" for r in range(record.rows))
+    if names is None:
+        raise DataError(f"{log}: the serving log has no requests")
+    data = {n: np.concatenate([p[n] for p in parts]) for n in names}
+    return Rows(data, tuple(labels), str(log))
+
+
+def _feed_columns(feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    columns = {}
+    for name, values in feed.items():
+        if name.endswith(".is_null") and name[: -len(".is_null")] in feed:
+            continue
+        mask = feed.get(f"{name}.is_null")
+        if mask is not None:
+            values = np.asarray(values).astype(object)
+            values[np.asarray(mask, dtype=bool)] = None
+        columns[name] = np.asarray(values)
+    return columns
+
+
+def _unique(inputs: Sequence[InputColumn]) -> list[InputColumn]:
+    seen: dict[str, InputColumn] = {}
+    for column in inputs:
+        seen.setdefault(column.name, column)
+    return list(seen.values())
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def run_all(session: Session, rows: Rows) -> tuple[Feed, dict[str, Any]]:
+    """Every output of `session` on every row, in chunks; the feed for the row inputs."""
+    feed = to_feed(rows.data, session.inputs, source=rows.source, extra="ignore")
+    n = len(rows.labels)
+    chunks = [
+        session.run_feed(take(feed, slice(start, start + CHUNK_ROWS)))
+        for start in range(0, max(n, 1), CHUNK_ROWS)
+    ]
+    outputs = {name: _concat([c[name] for c in chunks]) for name in session.output_names}
+    return feed, outputs
+
+
+def _concat(parts: list[Any]) -> Any:
+    if all(isinstance(p, np.ndarray) for p in parts):
+        return np.concatenate(parts)
+    merged: list[Any] = []
+    for p in parts:
+        merged.extend(p)
+    return merged
+
+
+def _as_array(value: Any) -> np.ndarray:
+    """Tensors as they are; a ZipMap-style list of {class: probability} as a matrix."""
+    if isinstance(value, np.ndarray):
+        return value
+    if value and isinstance(value[0], Mapping):
+        keys = sorted(value[0])
+        return np.array([[row[k] for k in keys] for row in value], dtype=np.float64)
+    return np.asarray(value)
+
+
+# ----------------------------------------------------------------------------- comparing
+
+
+def _row_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-row max |a - b| over the columns; NaN == NaN, a lone NaN differs infinitely."""
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(a64 - b64)
+    both_nan = np.isnan(a64) & np.isnan(b64)
+    same_inf = np.isinf(a64) & (a64 == b64)
+    diff = np.where(both_nan | same_inf, 0.0, np.where(np.isnan(diff), np.inf, diff))
+    result: np.ndarray = diff.max(axis=1) if diff.shape[1] else np.zeros(len(diff))
+    return result
+
+
+def _is_numeric(a: np.ndarray) -> bool:
+    return a.dtype.kind == "f"
+
+
+def _matrix(a: np.ndarray) -> np.ndarray:
+    return a.reshape(len(a), -1) if a.ndim != 2 else a
+
+
+def compare_output(
+    name: str,
+    a: Any,
+    b: Any,
+    context: _Context,
+    columns: tuple[str, ...] = (),
+) -> tuple[OutputShadow, np.ndarray]:
+    """One output's comparison and the per-row "differs" mask."""
+    ma, mb = _matrix(_as_array(a)), _matrix(_as_array(b))
+    n = context.rows
+    if ma.shape != mb.shape:
+        note = f"shapes differ: A {list(ma.shape)}, B {list(mb.shape)}"
+        return OutputShadow(name, "incomparable", n, 0, note=note), np.zeros(n, dtype=bool)
+    if not (_is_numeric(ma) and _is_numeric(mb)):
+        return _compare_labels(name, ma, mb, context)
+    diff = _row_diff(ma, mb)
+    differs = diff > context.atol
+    changed = None
+    if ma.shape[1] > 1 and not columns:  # probabilities / scores: does the decision change?
+        changed = int(np.sum(np.argmax(ma, axis=1) != np.argmax(mb, axis=1))) if n else 0
+    order = np.argsort(-diff, kind="stable")[: context.top]
+    top = tuple(
+        RowDiff(context.labels[i], float(diff[i]), ma[i], mb[i], context.inputs(i))
+        for i in order
+        if differs[i]
+    )
+    result = OutputShadow(
+        name,
+        "numeric",
+        n,
+        int(differs.sum()),
+        max_abs_diff=float(diff.max()) if n else None,
+        p50_abs_diff=float(np.quantile(diff, 0.5)) if n else None,
+        p99_abs_diff=float(np.quantile(diff, 0.99)) if n else None,
+        changed=changed,
+        columns=ma.shape[1],
+        worst_columns=_worst_columns(ma, mb, columns),
+        top=top,
+    )
+    return result, differs
+
+
+def _compare_labels(
+    name: str, ma: np.ndarray, mb: np.ndarray, context: _Context
+) -> tuple[OutputShadow, np.ndarray]:
+    differs = np.any(ma != mb, axis=1) if ma.shape[1] else np.zeros(len(ma), dtype=bool)
+    rows = np.flatnonzero(differs)[: context.top]
+    top = tuple(RowDiff(context.labels[i], None, ma[i], mb[i], context.inputs(i)) for i in rows)
+    count = int(differs.sum())
+    return (
+        OutputShadow(
+            name, "label", context.rows, count, changed=count, columns=ma.shape[1], top=top
+        ),
+        differs,
+    )
+
+
+def _worst_columns(
+    ma: np.ndarray, mb: np.ndarray, columns: tuple[str, ...], limit: int = 5
+) -> tuple[tuple[str, float], ...]:
+    if not columns or not len(ma):
+        return ()
+    per_column = _row_diff(ma.T, mb.T)  # rows of the transpose are the columns
+    worst = np.argsort(-per_column, kind="stable")[:limit]
+    return tuple((columns[j], float(per_column[j])) for j in worst if per_column[j] > 0)
+
+
+@dataclass(frozen=True)
+class _Context:
+    rows: int
+    labels: tuple[str, ...]
+    feed: Feed
+    schema: tuple[InputColumn, ...]
+    atol: float
+    top: int
+
+    def inputs(self, i: int) -> dict[str, Any]:
+        """Row i's raw inputs, null as None (what a person needs to reproduce it)."""
+        out: dict[str, Any] = {}
+        for c in self.schema:
+            value = self.feed[c.name][i]
+            null = c.mask_name is not None and bool(self.feed[c.mask_name][i])
+            if isinstance(value, float | np.floating) and np.isnan(value):
+                null = True
+            out[c.name] = None if null else _plain(value, c.dtype)
+        return out
+
+
+def _plain(value: Any, dtype: DType) -> Any:
+    """A value as a person would write it in a request: timestamps as ISO-8601 UTC instants."""
+    if dtype is DType.TIMESTAMP:
+        try:
+            instant = _EPOCH + dt.timedelta(microseconds=int(value))
+        except OverflowError:  # beyond year 9999: keep the microseconds
+            return int(value)
+        return instant.isoformat().replace("+00:00", "Z")
+    return value.item() if hasattr(value, "item") else value
+
+
+def _compare_features(
+    a: np.ndarray, b: np.ndarray, names_a: Sequence[str], names_b: Sequence[str], ctx: _Context
+) -> tuple[OutputShadow, np.ndarray]:
+    common = tuple(n for n in names_a if n in set(names_b))
+    ia = [list(names_a).index(n) for n in common]
+    ib = [list(names_b).index(n) for n in common]
+    result, differs = compare_output(FEATURES, a[:, ia], b[:, ib], ctx, columns=common)
+    only_a = tuple(n for n in names_a if n not in set(names_b))
+    only_b = tuple(n for n in names_b if n not in set(names_a))
+    return _with(result, only_in_a=only_a, only_in_b=only_b), differs
+
+
+def _with(output: OutputShadow, **changes: Any) -> OutputShadow:
+    from dataclasses import replace
+
+    return replace(output, **changes)
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def shadow(
+    a: str | Path,
+    b: str | Path,
+    *,
+    data: str | Path | None = None,
+    log: str | Path | None = None,
+    outputs: Sequence[str] = (),
+    atol: float = 0.0,
+    top: int = DEFAULT_TOP,
+    limit: int | None = None,
+    fail_above: float | None = None,
+) -> ShadowReport:
+    """Run A and B on the rows of `data` or of the serving `log`; compare their outputs."""
+    if (data is None) == (log is None):
+        raise DataError("shadow needs exactly one source of rows: a data file or a serving log")
+    side_a, side_b = Session(a), Session(b)
+    rows = (
+        rows_from_data(data, side_a.inputs + side_b.inputs, limit)
+        if data is not None
+        else rows_from_log(log, limit)  # type: ignore[arg-type]
+    )
+    feed_a, out_a = run_all(side_a, rows)
+    _, out_b = run_all(side_b, rows)
+    names = [n for n in side_a.output_names if n in side_b.output_names]
+    if outputs:
+        unknown = [n for n in outputs if n not in names]
+        if unknown:
+            raise DataError(f"output(s) {unknown} are not in both A and B (common: {names})")
+        names = list(outputs)
+    ctx = _Context(len(rows.labels), rows.labels, feed_a, side_a.inputs, atol, top)
+    results, any_differs = [], np.zeros(ctx.rows, dtype=bool)
+    for name in names:
+        if name == FEATURES:
+            result, differs = _compare_features(
+                out_a[name], out_b[name], side_a.feature_names, side_b.feature_names, ctx
+            )
+        else:
+            result, differs = compare_output(name, out_a[name], out_b[name], ctx)
+        results.append(result)
+        any_differs |= differs
+    return ShadowReport(
+        str(a),
+        str(b),
+        rows.source,
+        ctx.rows,
+        side_a.fingerprint,
+        side_b.fingerprint,
+        tuple(results),
+        int(any_differs.sum()),
+        tuple(n for n in side_a.output_names if n not in side_b.output_names),
+        tuple(n for n in side_b.output_names if n not in side_a.output_names),
+        atol,
+        fail_above,
+        _notes(side_a, side_b),
+    )
+
+
+def _notes(a: Session, b: Session) -> tuple[str, ...]:
+    notes = []
+    if a.fingerprint == b.fingerprint:
+        notes.append("A and B compute the same features (same fingerprint)")
+    else:
+        notes.append("A and B compute different features (different fingerprints)")
+    if {c.name for c in a.inputs} != {c.name for c in b.inputs}:
+        only_b = sorted({c.name for c in b.inputs} - {c.name for c in a.inputs})
+        only_a = sorted({c.name for c in a.inputs} - {c.name for c in b.inputs})
+        notes.append(f"raw inputs differ: only A reads {only_a}, only B reads {only_b}")
+    return tuple(notes)
+
+
+# ----------------------------------------------------------------------------- text
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def _render(report: ShadowReport) -> list[str]:
+    lines = [
+        f"shadow: A = {report.a} ({report.fingerprint_a[:12]})",
+        f"        B = {report.b} ({report.fingerprint_b[:12]})",
+        f"rows: {report.rows} from {report.source}; differ means |a - b| > {report.atol:g}",
+    ]
+    lines += [f"note: {n}" for n in report.notes]
+    if report.only_in_a or report.only_in_b:
+        lines.append(
+            f"outputs only in A: {list(report.only_in_a)}; only in B: {list(report.only_in_b)}"
+        )
+    header = f"{'output':<16} {'differ':>14} {'max|d|':>9} {'p50|d|':>9} {'p99|d|':>9}  changed"
+    lines += ["", header, "-" * len(header)]
+    for o in report.outputs:
+        lines.append(_output_line(o))
+    lines.append(
+        f"rows where any output differs: {report.rows_differ} ({report.differ_share:.2%})"
+        + (
+            f"; fail above {report.fail_above:.2%}: {'FAIL' if report.failed else 'ok'}"
+            if report.fail_above is not None
+            else ""
+        )
+    )
+    for o in report.outputs:
+        lines += _output_details(o)
+    return lines
+
+
+def _output_line(o: OutputShadow) -> str:
+    if o.kind == "incomparable":
+        return f"{o.name:<16} {o.note}"
+    share = f"{o.differ} ({o.differ_share:.1%})"
+    changed = "-"
+    if o.changed is not None:
+        what = "labels" if o.kind == "label" else "argmax"
+        changed = f"{o.changed} {what} ({o.changed_share or 0.0:.2%})"
+    return (
+        f"{o.name:<16} {share:>14} {_fmt(o.max_abs_diff):>9} {_fmt(o.p50_abs_diff):>9} "
+        f"{_fmt(o.p99_abs_diff):>9}  {changed}"
+    )
+
+
+def _output_details(o: OutputShadow) -> list[str]:
+    lines = []
+    if o.only_in_a or o.only_in_b:
+        lines.append(f"  {o.name}: only in A {list(o.only_in_a)}, only in B {list(o.only_in_b)}")
+    if o.worst_columns:
+        shown = ", ".join(f"{n} {d:.3g}" for n, d in o.worst_columns)
+        lines.append(f"  {o.name}: columns differing most: {shown}")
+    if o.top:
+        lines.append(f"  {o.name}: rows that differ most:")
+    for r in o.top:
+        size = "" if r.diff is None else f" |d| {r.diff:.3g}"
+        lines.append(f"    {r.row}{size}: A {_short(r.a)}  B {_short(r.b)}")
+        lines.append(f"      inputs {json.dumps(jsonable(r.inputs), ensure_ascii=False)}")
+    return lines
+
+
+def _short(value: Any) -> str:
+    items = jsonable(value)
+    text = json.dumps(items if isinstance(items, list) else [items], ensure_ascii=False)
+    return text if len(text) <= 80 else text[:77] + "..."
