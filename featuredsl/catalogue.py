@@ -272,7 +272,9 @@ OPS: tuple[Op, ...] = (
         "float",
         PROPAGATE,
         lo.lower_log,
-        "Natural logarithm; log(0) = -inf, log(negative) = NaN. Within the ULP bound.",
+        "Natural logarithm; log(0) = -inf, log(negative) = NaN. Computed by featuredsl itself (fdlibm's "
+        "algorithm from exactly rounded operations), so both runtimes agree bit for bit; within 1 ULP of "
+        "numpy.log.",
         "log(abs(x) + 1)",
     ),
     Op(
@@ -293,7 +295,8 @@ OPS: tuple[Op, ...] = (
         "float",
         PROPAGATE,
         lo.lower_exp,
-        "e ** x. Within the ULP bound.",
+        "e ** x (0 below -745.13, +inf above 709.78). Computed by featuredsl itself (fdlibm's algorithm), "
+        "bit-identical in both runtimes; within 1 ULP of numpy.exp.",
         "exp(-abs(x))",
     ),
     Op(
@@ -303,8 +306,8 @@ OPS: tuple[Op, ...] = (
         "float",
         PROPAGATE,
         lo.lower_expm1,
-        "exp(x) - 1, accurate for small x: (u - 1) * x / log(u) with u = exp(x) (Kahan), x when u == 1, "
-        "-1 when u == 0, +inf when u is +inf.",
+        "exp(x) - 1 with u = exp(x): for |x| < 0.5 Kahan's (u - 1) * x / log(u), accurate for small x "
+        "(x itself when u == 1); otherwise u - 1. Bit-identical in both runtimes.",
         "expm1(clip(x, -5, 5))",
     ),
     Op(
@@ -314,7 +317,9 @@ OPS: tuple[Op, ...] = (
         "float",
         PROPAGATE,
         lo.lower_sin,
-        "Sine of radians. Within the ULP bound.",
+        "Sine of radians. Computed by featuredsl itself (fdlibm's reduction by pi/2 and kernels), "
+        "bit-identical in both runtimes; within 2 ULP of numpy.sin for |x| < 1.6e6, less accurate beyond, "
+        "NaN for |x| >= 2**52.",
         "sin(2 * pi * hour(t) / 24)",
     ),
     Op(
@@ -324,7 +329,7 @@ OPS: tuple[Op, ...] = (
         "float",
         PROPAGATE,
         lo.lower_cos,
-        "Cosine of radians. Within the ULP bound.",
+        "Cosine of radians; same method and accuracy as sin.",
         "cos(2 * pi * hour(t) / 24)",
     ),
     Op(

@@ -105,31 +105,46 @@ TIMESTAMP_SPECIALS = (
 )
 
 
+BOUNDARY_OPS = frozenset(
+    {"lt", "le", "gt", "ge", "eq", "ne", "minimum", "maximum", "bucketize", "lookup"}
+)
+
+
 def constant_pool(program: Program) -> dict[str, list[Any]]:
-    """Every literal or fitted constant of the IR, by dtype, plus round() digit counts."""
+    """The boundaries of the IR: constants compared with, clipped to, bucketed or looked up by
+    (literal or fitted), every string constant, and round() digit counts. Coefficients inside
+    lowered formulas are not boundaries and stay out."""
     pool: dict[str, list[Any]] = {"float": [], "int": [], "string": [], "round_digits": []}
     for node in walk(program.roots):
-        _collect(node, pool)
+        if node.op in BOUNDARY_OPS:
+            for arg in node.args:
+                _collect_constant(arg, pool)
+        if node.op == "const" and node.dtype is DType.STRING:
+            _collect_constant(node, pool)
+        for name in ("text", "pattern"):
+            if any(k == name for k, _ in node.attrs):
+                pool["string"].append(node.attr(name))
+        if node.op == "round_even" and node.args and node.args[0].op in ("mul", "div"):
+            scale = node.args[0].args[1]
+            if scale.op == "const":
+                digits = round(math.log10(constant_value(scale)))
+                pool["round_digits"].append(digits if node.args[0].op == "mul" else -digits)
     return {k: sorted(set(v), key=_sort_key) for k, v in pool.items()}
 
 
-def _collect(node: Node, pool: dict[str, list[Any]]) -> None:
-    if node.op in ("const", "list_const"):
-        values = constant_value(node)
-        values = values if isinstance(values, tuple) else (values,)
-        key = {
-            DType.FLOAT: "float",
-            DType.INT: "int",
-            DType.TIMESTAMP: "int",
-            DType.STRING: "string",
-        }.get(node.dtype)
-        if key:
-            pool[key].extend(v for v in values if not (isinstance(v, float) and math.isnan(v)))
-    for name in ("text", "pattern"):
-        if any(k == name for k, _ in node.attrs):
-            pool["string"].append(node.attr(name))
-    if node.op == "round_even" and node.args and node.args[0].op == "mul":
-        pool["round_digits"].append(round(math.log10(constant_value(node.args[0].args[1]))))
+def _collect_constant(node: Node, pool: dict[str, list[Any]]) -> None:
+    if node.op not in ("const", "list_const"):
+        return
+    values = constant_value(node)
+    values = values if isinstance(values, tuple) else (values,)
+    key = {
+        DType.FLOAT: "float",
+        DType.INT: "int",
+        DType.TIMESTAMP: "int",
+        DType.STRING: "string",
+    }.get(node.dtype)
+    if key:
+        pool[key].extend(v for v in values if not (isinstance(v, float) and math.isnan(v)))
 
 
 def encode_pool(pool: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:

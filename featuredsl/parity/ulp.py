@@ -1,7 +1,8 @@
 """Measure how far onnxruntime's transcendental kernels are from numpy's, in ULPs.
 
-`python -m featuredsl.parity.ulp` prints the table that docs/parity.md records; a test checks
-that every measured distance stays within primitives.ULP_BOUND.
+`python -m featuredsl.parity.ulp` prints the table that docs/parity.md records. It is why
+featuredsl computes log, exp, sin and cos itself (see lowering.py) and leaves only pow to the
+runtimes; a test checks that pow stays within primitives.ULP_BOUND.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def measure(op: str, rows: int = 200_000, single_rows: int = 2_000, seed: int = 
     )
     distance = ulp_distance(expected, batch)
     large = np.abs(expected) >= 1e-2
-    verdict = compare([op], expected[:, None], batch[:, None], [ULP_BOUND[op]])
+    verdict = compare([op], expected[:, None], batch[:, None], [ULP_BOUND.get(op, 0)])
     return Measurement(
         op,
         rows,
@@ -96,7 +97,7 @@ def main() -> None:
     for op in ONNX_OPS:
         m = measure(op, arguments.rows)
         print(
-            f"| {op} | {ULP_BOUND[op]} | {m.rows:,} | {m.batch_max_ulp:g} | {m.well_conditioned_max_ulp:g} "
+            f"| {op} | {ULP_BOUND.get(op, 'not used')} | {m.rows:,} | {m.batch_max_ulp:g} | {m.well_conditioned_max_ulp:g} "
             f"| {m.single_max_ulp:g} | {m.batch_vs_single_max_ulp:g} | {m.violations} |"
         )
 
