@@ -109,9 +109,20 @@ def to_feed(
         if len(values) != length:  # a defensive check: every adapter keeps the row count
             problems.append(f"column {col.name!r} has {len(values)} rows, expected {length}")
             continue
+        if col.mask_name is not None and col.mask_name in columns:
+            # The data carries the feed's own null mask (e.g. a feed passed back in): honour it,
+            # so a placeholder under the mask is never read as a real value.
+            try:
+                given = _given_mask(columns[col.mask_name](), col.mask_name, length)
+            except _Problem as problem:
+                problems.append(problem.render(col.mask_name))
+                continue
+            null = given if null is None else (null | given)
+            values = values.copy()
+            values[given] = _PLACEHOLDER[col.dtype]
         feed[col.name] = values
         if col.mask_name is not None:
-            feed[col.mask_name] = null
+            feed[col.mask_name] = null if null is not None else np.zeros(length, dtype=bool)
     if problems:
         raise DataError(_join_problems(source, problems))
     return feed
@@ -359,8 +370,28 @@ def _object_array(values: Sequence[Any]) -> np.ndarray:
     return np.fromiter(values, dtype=object, count=len(values))
 
 
+def _given_mask(raw: _Raw, name: str, length: int) -> np.ndarray:
+    mask = np.asarray(raw.values)
+    has_nulls = raw.null is not None and bool(np.asarray(raw.null).any())
+    if mask.dtype.kind != "b" or mask.shape != (length,) or has_nulls:
+        raise _Problem(
+            None,
+            f"must be a bool array of {length} rows, got {mask.dtype} {mask.shape}",
+            "pass True where the value is null",
+        )
+    return mask
+
+
 def _check_names(names: list[Any], inputs: Sequence[InputColumn], source: str, extra: str) -> None:
     present = set(names)
+    misplaced = [n for n in names if isinstance(n, str) and n.endswith(".is_null")]
+    masks = {c.mask_name for c in inputs if c.mask_name}
+    for name in misplaced:
+        if name not in masks:
+            raise DataError(
+                f"{source}: column {name!r} is a null mask, but {name[: -len('.is_null')]!r} is not a "
+                "nullable int, bool, string or timestamp input (floats use NaN for null)"
+            )
     missing = [c.name for c in inputs if c.name not in present]
     declared = ", ".join(c.name for c in inputs)
     if missing:
@@ -375,7 +406,7 @@ def _check_names(names: list[Any], inputs: Sequence[InputColumn], source: str, e
             f"{source}: missing column(s) {', '.join(parts)}; the spec's inputs are: {declared}"
         )
     if extra == "error":
-        unexpected = [n for n in names if n not in {c.name for c in inputs}]
+        unexpected = [n for n in names if n not in {c.name for c in inputs} | masks]
         if unexpected:
             raise DataError(
                 f"{source}: unexpected column(s) {', '.join(map(repr, unexpected))}; they are not "

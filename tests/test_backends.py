@@ -163,3 +163,26 @@ def test_vocabulary_values_from_data_cannot_inject_code(tmp_path) -> None:
     one_hot = out[:, : len(values) + 1]
     assert (one_hot.sum(axis=1) == 1).all()
     assert_parity(fitted, feed)
+
+
+def test_a_feed_passed_back_in_keeps_its_null_masks() -> None:
+    spec = Spec(
+        'spec s\ninput { plan: string? }\nfeature o = one_hot(fill_null(plan, "none"), vocab(plan))\n'
+    )
+    feed = {
+        "plan": np.array(["a", "", "b"], dtype=object),
+        "plan.is_null": np.array([False, True, False]),
+    }
+    fitted = spec.fit(feed)
+    assert fitted.feature_names == (
+        "o[a]",
+        "o[b]",
+        "o[<oov>]",
+    )  # "" under the mask is not a category
+    assert fitted.transform(feed)[1].tolist() == [0.0, 0.0, 1.0]
+
+
+def test_a_mask_for_a_column_without_one_is_refused() -> None:
+    spec = Spec("spec s\ninput { x: float? }\nfeature f = fill_null(x, 0)\n")
+    with pytest.raises(Exception, match="floats use NaN"):
+        spec.fit({"x": np.array([1.0]), "x.is_null": np.array([True])})

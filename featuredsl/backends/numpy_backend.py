@@ -44,7 +44,7 @@ class ModuleContext:
             name = f"_{prefix}{len(self._constant_names)}"
             self._constant_names[key] = name
             for index, line in enumerate(lines):
-                suffix = ("", "_SORTED", "_ORDER")[index] if prefix == "VOCAB" else ""
+                suffix = ("", "_INDEX")[index] if prefix == "VOCAB" else ""
                 self.constants.append((name + suffix, line.replace("{name}", name)))
         return self._constant_names[key]
 
@@ -103,16 +103,17 @@ def _list_const(node: Node, args: list[str], ctx: ModuleContext) -> str:
 
 def _vocabulary(keys: Node, ctx: ModuleContext) -> str:
     array = render_array(keys.dtype, constant_value(keys))
-    if keys.dtype is DType.STRING:
-        array = array.replace("dtype=_STRING", "dtype=np.str_")  # fixed width: see _lookup
-    return ctx.constant(
-        "VOCAB", array, "np.sort({name}, kind='stable')", "np.argsort({name}, kind='stable')"
-    )
+    return ctx.constant("VOCAB", array, "{value: i for i, value in enumerate({name}.tolist())}")
 
 
 def _lookup(node: Node, args: list[str], ctx: ModuleContext) -> str:
     name = _vocabulary(node.args[1], ctx)
-    return f"{ctx.helper('_lookup')}({args[0]}, {name}_SORTED, {name}_ORDER)"
+    return f"{ctx.helper('_lookup')}({args[0]}, {name}_INDEX)"
+
+
+def _text(arg: str) -> str:
+    """Strings travel as object arrays of str; numpy's string functions need StringDType."""
+    return f"np.asarray({arg}, dtype=_STRING)"
 
 
 def _bucketize(node: Node, args: list[str], ctx: ModuleContext) -> str:
@@ -124,7 +125,7 @@ def _one_hot(node: Node, args: list[str], ctx: ModuleContext) -> str:
 
 
 def _string_test(method: str) -> Emitter:
-    return lambda node, args, ctx: f"np.strings.{method}({args[0]}, {node.attr('text')!r})"
+    return lambda node, args, ctx: f"np.strings.{method}({_text(args[0])}, {node.attr('text')!r})"
 
 
 EMITTERS: dict[str, Emitter] = {
@@ -161,13 +162,15 @@ EMITTERS: dict[str, Emitter] = {
     "to_float": _cast,
     "to_int": _cast,
     "to_string": _cast,
-    "lower_ascii": lambda node, args, ctx: f"np.strings.translate({args[0]}, _ASCII_LOWER)",
-    "upper_ascii": lambda node, args, ctx: f"np.strings.translate({args[0]}, _ASCII_UPPER)",
-    "strip_spaces": lambda node, args, ctx: f'np.strings.strip({args[0]}, " ")',
-    "concat": _call("np.strings.add"),
+    "lower_ascii": lambda node, args, ctx: f"np.strings.translate({_text(args[0])}, _ASCII_LOWER)",
+    "upper_ascii": lambda node, args, ctx: f"np.strings.translate({_text(args[0])}, _ASCII_UPPER)",
+    "strip_spaces": lambda node, args, ctx: f'np.strings.strip({_text(args[0])}, " ")',
+    "concat": lambda node, args, ctx: f"np.strings.add({', '.join(_text(a) for a in args)})",
     "starts_with": _string_test("startswith"),
     "ends_with": _string_test("endswith"),
-    "contains": lambda node, args, ctx: f"np.strings.find({args[0]}, {node.attr('text')!r}) >= 0",
+    "contains": lambda node, args, ctx: (
+        f"np.strings.find({_text(args[0])}, {node.attr('text')!r}) >= 0"
+    ),
     "matches": lambda node, args, ctx: (
         f"{ctx.helper('_matches')}({args[0]}, {node.attr('pattern')!r})"
     ),

@@ -15,26 +15,26 @@ _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 _ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
-def _lookup(values, sorted_keys, order):
-    """Index of each value in the vocabulary (whose sorted copy and sort order are given), or -1."""
+def _distinct(values):
+    """(distinct values in first-seen order, index of each element among them): one dict pass."""
+    items = np.asarray(values).reshape(-1).tolist()
+    index = {value: i for i, value in enumerate(dict.fromkeys(items))}
+    codes = np.fromiter(map(index.__getitem__, items), dtype=np.int64, count=len(items))
+    return list(index), codes
+
+
+def _lookup(values, table):
+    """Index of each value in the vocabulary (a dict value -> index), or -1."""
     values = np.asarray(values)
-    if len(sorted_keys) == 0:
-        return np.full(values.shape, -1, dtype=np.int64)
-    fits = True
-    if sorted_keys.dtype.kind == "U":
-        # numpy's searchsorted on StringDType is unreliable; search fixed-width text instead.
-        # A value longer than every key cannot match, so it is blanked rather than widened.
-        fits = np.strings.str_len(values) <= sorted_keys.dtype.itemsize // 4
-        values = np.where(fits, values, "").astype(sorted_keys.dtype)
-    position = np.minimum(np.searchsorted(sorted_keys, values), len(sorted_keys) - 1)
-    found = (sorted_keys[position] == values) & fits
-    return np.where(found, order[position], -1).astype(np.int64)
+    items = values.reshape(-1).tolist()  # str or int objects, whatever the array's dtype
+    found = np.fromiter(map(table.get, items, [-1] * len(items)), dtype=np.int64, count=len(items))
+    return found.reshape(values.shape)
 
 
 def _bucketize(values, edges):
-    """Number of edges <= value (numpy.searchsorted side='right'); NaN goes to the last bucket."""
-    buckets = np.searchsorted(edges, values, side="right").astype(np.int64)
-    return np.where(np.isnan(values), np.int64(len(edges)), buckets)
+    """Number of edges <= value (numpy.searchsorted side='right'); NaN sorts last, so it lands in
+    the last bucket, len(edges)."""
+    return np.searchsorted(edges, values, side="right").astype(np.int64, copy=False)
 
 
 def _pow(base, exponent):
@@ -45,7 +45,13 @@ def _pow(base, exponent):
 
 
 def _one_hot(index, width):
-    return (np.asarray(index)[..., None] == np.arange(width, dtype=np.int64)).astype(np.float64)
+    """1.0 in column `index` of each row (indices outside 0..width-1 give a row of zeros)."""
+    index = np.asarray(index)
+    out = np.zeros((*index.shape, width), dtype=np.float64)
+    flat, positions = out.reshape(-1, width), index.reshape(-1)
+    valid = (positions >= 0) & (positions < width)
+    flat[np.flatnonzero(valid), positions[valid]] = 1.0
+    return out
 
 
 def _rotl32(x, r):
@@ -83,8 +89,9 @@ def _murmur3_rows(encoded, lengths):
 
 def _murmur3(values):
     """MurmurHash3_x86_32, seed 0, of each string's UTF-8 bytes, as a non-negative int64."""
-    values = np.asarray(values, dtype=_STRING)
-    flat = values.reshape(-1)
+    values = np.asarray(values)
+    distinct, codes = _distinct(values)  # hash each distinct string once
+    flat = np.array(distinct, dtype=_STRING)
     out = np.zeros(flat.shape[0], dtype=np.uint32)
     # Rows are hashed in groups of similar length so one long string does not pad every row.
     length_class = np.ceil(np.log2(np.strings.str_len(flat) + 1)).astype(np.int64)
@@ -92,7 +99,7 @@ def _murmur3(values):
         rows = np.nonzero(length_class == group)[0]
         encoded = np.strings.encode(flat[rows], "utf-8")
         out[rows] = _murmur3_rows(encoded, np.strings.str_len(encoded).astype(np.int64))
-    return out.astype(np.int64).reshape(values.shape)
+    return out.astype(np.int64)[codes].reshape(values.shape)
 
 
 def _matches(values, pattern):
@@ -107,10 +114,10 @@ def _matches(values, pattern):
 
 
 HELPER_DEPENDENCIES = {
-    "_murmur3": ("_rotl32", "_murmur3_rows", "_murmur3"),
+    "_murmur3": ("_rotl32", "_murmur3_rows", "_distinct", "_murmur3"),
     "_lookup": ("_lookup",),
     "_bucketize": ("_bucketize",),
     "_one_hot": ("_one_hot",),
-    "_matches": ("_matches",),
+    "_matches": ("_distinct", "_matches"),
     "_pow": ("_pow",),
 }

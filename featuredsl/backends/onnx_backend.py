@@ -119,7 +119,21 @@ def _ne(node: Node, args: list[str], ctx: GraphContext) -> str:
     return ctx.add("Not", [ctx.add("Equal", args)])
 
 
+def _positive_constant_divisor(node: Node) -> bool:
+    """A literal divisor > 0 (calendar arithmetic, hashing) cannot trap: no guards needed."""
+    divisor = node.args[1]
+    return divisor.op == "const" and constant_value(divisor) > 0
+
+
 def _int_floordiv(node: Node, args: list[str], ctx: GraphContext) -> str:
+    if _positive_constant_divisor(node):
+        # Div truncates; step down by one where the C remainder is negative.
+        a, b = args
+        quotient = ctx.add("Div", [a, b])
+        negative = ctx.add("Less", [ctx.add("Mod", [a, b], fmod=1), ctx.constant(DType.INT, 0)])
+        return ctx.add(
+            "Sub", [quotient, ctx.add("Cast", [negative], to=TensorProto.INT64)], hint="floordiv"
+        )
     # onnx Div truncates toward zero and aborts on a zero divisor (and INT64_MIN / -1 overflows):
     # divide by a safe divisor, then step truncation down to floor, then patch b == 0 and b == -1.
     a, b = args
@@ -140,6 +154,8 @@ def _int_floordiv(node: Node, args: list[str], ctx: GraphContext) -> str:
 
 def _int_mod(node: Node, args: list[str], ctx: GraphContext) -> str:
     # onnx Mod (fmod=0) has Python's sign rule for ints; guard the divisors that trap.
+    if _positive_constant_divisor(node):
+        return ctx.add("Mod", args, fmod=0, hint="mod")
     a, b = args
     zero, one, minus_one = (ctx.constant(DType.INT, v) for v in (0, 1, -1))
     special = ctx.add("Or", [ctx.add("Equal", [b, zero]), ctx.add("Equal", [b, minus_one])])

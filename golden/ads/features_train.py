@@ -61,21 +61,17 @@ _STRING = np.dtypes.StringDType()
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _CONST0 = np.array(['ad_0005', 'ad_0007', 'ad_0003', 'ad_0004', 'ad_0001', 'ad_0002', 'ad_0009', 'ad_0008', 'ad_0000', 'ad_0006', 'ad_0012', 'ad_0016', 'ad_0014', 'ad_0015', 'ad_0010', 'ad_0013', 'ad_0011', 'ad_0018', 'ad_0017', 'ad_0019', 'ad_0027', 'ad_0597', 'ad_0598', 'ad_0025', 'ad_0022', 'ad_0023', 'ad_0020', 'ad_0026', 'ad_0595', 'ad_0028', 'ad_0596', 'ad_0021', 'ad_0029', 'ad_0038', 'ad_0592', 'ad_0593', 'ad_0039', 'ad_0599', 'ad_0024', 'ad_0032', 'ad_0034', 'ad_0041', 'ad_0056', 'ad_0590', 'ad_0030', 'ad_0031', 'ad_0036', 'ad_0045', 'ad_0061', 'ad_0591', 'ad_0594', 'ad_0033', 'ad_0035', 'ad_0043', 'ad_0046', 'ad_0065', 'ad_0072', 'ad_0049', 'ad_0050', 'ad_0054', 'ad_0058', 'ad_0073', 'ad_0040', 'ad_0042', 'ad_0044', 'ad_0047', 'ad_0051', 'ad_0053', 'ad_0066', 'ad_0096', 'ad_0147', 'ad_0037', 'ad_0059', 'ad_0063', 'ad_0064', 'ad_0068', 'ad_0069', 'ad_0076', 'ad_0085', 'ad_0095', 'ad_0111', 'ad_0125', 'ad_0211', 'ad_0048', 'ad_0055', 'ad_0057', 'ad_0062', 'ad_0067', 'ad_0071', 'ad_0074', 'ad_0075', 'ad_0077', 'ad_0083', 'ad_0089', 'ad_0091', 'ad_0099', 'ad_0104', 'ad_0130', 'ad_0144', 'ad_0156', 'ad_0181', 'ad_0186', 'ad_0188', 'ad_0195', 'ad_0196', 'ad_0288'], dtype=_STRING)
-_VOCAB1 = np.array(['ad_0005', 'ad_0007', 'ad_0003', 'ad_0004', 'ad_0001', 'ad_0002', 'ad_0009', 'ad_0008', 'ad_0000', 'ad_0006', 'ad_0012', 'ad_0016', 'ad_0014', 'ad_0015', 'ad_0010', 'ad_0013', 'ad_0011', 'ad_0018', 'ad_0017', 'ad_0019', 'ad_0027', 'ad_0597', 'ad_0598', 'ad_0025', 'ad_0022', 'ad_0023', 'ad_0020', 'ad_0026', 'ad_0595', 'ad_0028', 'ad_0596', 'ad_0021', 'ad_0029', 'ad_0038', 'ad_0592', 'ad_0593', 'ad_0039', 'ad_0599', 'ad_0024', 'ad_0032', 'ad_0034', 'ad_0041', 'ad_0056', 'ad_0590', 'ad_0030', 'ad_0031', 'ad_0036', 'ad_0045', 'ad_0061', 'ad_0591', 'ad_0594', 'ad_0033', 'ad_0035', 'ad_0043', 'ad_0046', 'ad_0065', 'ad_0072', 'ad_0049', 'ad_0050', 'ad_0054', 'ad_0058', 'ad_0073', 'ad_0040', 'ad_0042', 'ad_0044', 'ad_0047', 'ad_0051', 'ad_0053', 'ad_0066', 'ad_0096', 'ad_0147', 'ad_0037', 'ad_0059', 'ad_0063', 'ad_0064', 'ad_0068', 'ad_0069', 'ad_0076', 'ad_0085', 'ad_0095', 'ad_0111', 'ad_0125', 'ad_0211', 'ad_0048', 'ad_0055', 'ad_0057', 'ad_0062', 'ad_0067', 'ad_0071', 'ad_0074', 'ad_0075', 'ad_0077', 'ad_0083', 'ad_0089', 'ad_0091', 'ad_0099', 'ad_0104', 'ad_0130', 'ad_0144', 'ad_0156', 'ad_0181', 'ad_0186', 'ad_0188', 'ad_0195', 'ad_0196', 'ad_0288'], dtype=np.str_)
-_VOCAB1_SORTED = np.sort(_VOCAB1, kind='stable')
-_VOCAB1_ORDER = np.argsort(_VOCAB1, kind='stable')
+_VOCAB1 = np.array(['ad_0005', 'ad_0007', 'ad_0003', 'ad_0004', 'ad_0001', 'ad_0002', 'ad_0009', 'ad_0008', 'ad_0000', 'ad_0006', 'ad_0012', 'ad_0016', 'ad_0014', 'ad_0015', 'ad_0010', 'ad_0013', 'ad_0011', 'ad_0018', 'ad_0017', 'ad_0019', 'ad_0027', 'ad_0597', 'ad_0598', 'ad_0025', 'ad_0022', 'ad_0023', 'ad_0020', 'ad_0026', 'ad_0595', 'ad_0028', 'ad_0596', 'ad_0021', 'ad_0029', 'ad_0038', 'ad_0592', 'ad_0593', 'ad_0039', 'ad_0599', 'ad_0024', 'ad_0032', 'ad_0034', 'ad_0041', 'ad_0056', 'ad_0590', 'ad_0030', 'ad_0031', 'ad_0036', 'ad_0045', 'ad_0061', 'ad_0591', 'ad_0594', 'ad_0033', 'ad_0035', 'ad_0043', 'ad_0046', 'ad_0065', 'ad_0072', 'ad_0049', 'ad_0050', 'ad_0054', 'ad_0058', 'ad_0073', 'ad_0040', 'ad_0042', 'ad_0044', 'ad_0047', 'ad_0051', 'ad_0053', 'ad_0066', 'ad_0096', 'ad_0147', 'ad_0037', 'ad_0059', 'ad_0063', 'ad_0064', 'ad_0068', 'ad_0069', 'ad_0076', 'ad_0085', 'ad_0095', 'ad_0111', 'ad_0125', 'ad_0211', 'ad_0048', 'ad_0055', 'ad_0057', 'ad_0062', 'ad_0067', 'ad_0071', 'ad_0074', 'ad_0075', 'ad_0077', 'ad_0083', 'ad_0089', 'ad_0091', 'ad_0099', 'ad_0104', 'ad_0130', 'ad_0144', 'ad_0156', 'ad_0181', 'ad_0186', 'ad_0188', 'ad_0195', 'ad_0196', 'ad_0288'], dtype=_STRING)
+_VOCAB1_INDEX = {value: i for i, value in enumerate(_VOCAB1.tolist())}
 _CONST2 = np.array(['adv_000', 'adv_001', 'adv_002', 'adv_059', 'adv_003', 'adv_004', 'adv_005', 'adv_006', 'adv_007', 'adv_009', 'adv_008', 'adv_014', 'adv_011', 'adv_010', 'adv_013', 'adv_018', 'adv_015', 'adv_019', 'adv_012', 'adv_017', 'adv_021', 'adv_023', 'adv_016', 'adv_024', 'adv_025', 'adv_026', 'adv_032', 'adv_035', 'adv_041', 'adv_044', 'adv_020', 'adv_027', 'adv_031', 'adv_036', 'adv_040', 'adv_049', 'adv_056', 'adv_028', 'adv_029', 'adv_039', 'adv_053', 'adv_058', 'adv_030', 'adv_033', 'adv_037', 'adv_038', 'adv_054', 'adv_022', 'adv_034', 'adv_045', 'adv_048', 'adv_050', 'adv_051', 'adv_057'], dtype=_STRING)
-_VOCAB3 = np.array(['adv_000', 'adv_001', 'adv_002', 'adv_059', 'adv_003', 'adv_004', 'adv_005', 'adv_006', 'adv_007', 'adv_009', 'adv_008', 'adv_014', 'adv_011', 'adv_010', 'adv_013', 'adv_018', 'adv_015', 'adv_019', 'adv_012', 'adv_017', 'adv_021', 'adv_023', 'adv_016', 'adv_024', 'adv_025', 'adv_026', 'adv_032', 'adv_035', 'adv_041', 'adv_044', 'adv_020', 'adv_027', 'adv_031', 'adv_036', 'adv_040', 'adv_049', 'adv_056', 'adv_028', 'adv_029', 'adv_039', 'adv_053', 'adv_058', 'adv_030', 'adv_033', 'adv_037', 'adv_038', 'adv_054', 'adv_022', 'adv_034', 'adv_045', 'adv_048', 'adv_050', 'adv_051', 'adv_057'], dtype=np.str_)
-_VOCAB3_SORTED = np.sort(_VOCAB3, kind='stable')
-_VOCAB3_ORDER = np.argsort(_VOCAB3, kind='stable')
+_VOCAB3 = np.array(['adv_000', 'adv_001', 'adv_002', 'adv_059', 'adv_003', 'adv_004', 'adv_005', 'adv_006', 'adv_007', 'adv_009', 'adv_008', 'adv_014', 'adv_011', 'adv_010', 'adv_013', 'adv_018', 'adv_015', 'adv_019', 'adv_012', 'adv_017', 'adv_021', 'adv_023', 'adv_016', 'adv_024', 'adv_025', 'adv_026', 'adv_032', 'adv_035', 'adv_041', 'adv_044', 'adv_020', 'adv_027', 'adv_031', 'adv_036', 'adv_040', 'adv_049', 'adv_056', 'adv_028', 'adv_029', 'adv_039', 'adv_053', 'adv_058', 'adv_030', 'adv_033', 'adv_037', 'adv_038', 'adv_054', 'adv_022', 'adv_034', 'adv_045', 'adv_048', 'adv_050', 'adv_051', 'adv_057'], dtype=_STRING)
+_VOCAB3_INDEX = {value: i for i, value in enumerate(_VOCAB3.tolist())}
 _CONST4 = np.array(['apparel', 'travel', 'sports', 'electronics', 'home'], dtype=_STRING)
-_VOCAB5 = np.array(['apparel', 'travel', 'sports', 'electronics', 'home'], dtype=np.str_)
-_VOCAB5_SORTED = np.sort(_VOCAB5, kind='stable')
-_VOCAB5_ORDER = np.argsort(_VOCAB5, kind='stable')
+_VOCAB5 = np.array(['apparel', 'travel', 'sports', 'electronics', 'home'], dtype=_STRING)
+_VOCAB5_INDEX = {value: i for i, value in enumerate(_VOCAB5.tolist())}
 _CONST6 = np.array(['desktop', 'mobile', 'tablet'], dtype=_STRING)
-_VOCAB7 = np.array(['desktop', 'mobile', 'tablet'], dtype=np.str_)
-_VOCAB7_SORTED = np.sort(_VOCAB7, kind='stable')
-_VOCAB7_ORDER = np.argsort(_VOCAB7, kind='stable')
+_VOCAB7 = np.array(['desktop', 'mobile', 'tablet'], dtype=_STRING)
+_VOCAB7_INDEX = {value: i for i, value in enumerate(_VOCAB7.tolist())}
 _CONST8 = np.array([0.0033347152174163313, 0.005280467909180117, 0.007115736916963901, 0.00857374426755302, 0.010296346434249166, 0.011534997222759979, 0.013149491890354375, 0.014989399545852943, 0.0167095130803504, 0.018721971966641843, 0.020864905276652315, 0.02308705145427941, 0.02568817578433498, 0.02834638899178362, 0.03163567008678293, 0.03562339469103896, 0.041103957081974875, 0.04966285147453098, 0.06182799612251512], dtype=np.float64)
 _CONST9 = np.array([18.0, 25.0, 35.0, 45.0, 55.0, 65.0], dtype=np.float64)
 
@@ -95,7 +91,7 @@ def _column(columns, name, dtype, nullable, rows):
     if dtype == "float":
         if values.dtype.kind not in "fiu":
             raise InputError(f"column {name!r} must be float, got {values.dtype}")
-        values = values.astype(np.float64)
+        values = values.astype(np.float64, copy=False)
         if not nullable and np.isnan(values).any():
             row = int(np.flatnonzero(np.isnan(values))[0])
             raise InputError(f"column {name!r} is not nullable but row {row} is NaN")
@@ -113,11 +109,11 @@ def _column(columns, name, dtype, nullable, rows):
             text.encode("utf-8")  # ... and no lone surrogate (onnxruntime needs UTF-8).
         except UnicodeEncodeError:
             raise InputError(f"column {name!r} holds text that is not valid Unicode") from None
-        return values.astype(_STRING)
+        return values.astype(object, copy=False)
     expected = {"int": "iu", "timestamp": "iu", "bool": "b"}[dtype]
     if values.dtype.kind not in expected:
         raise InputError(f"column {name!r} must be {dtype}, got {values.dtype}")
-    return values.astype(np.bool_ if dtype == "bool" else np.int64)
+    return values.astype(np.bool_ if dtype == "bool" else np.int64, copy=False)
 
 
 def _mask(columns, name, rows):
@@ -131,25 +127,25 @@ def _mask(columns, name, rows):
 
 
 def _bucketize(values, edges):
-    """Number of edges <= value (numpy.searchsorted side='right'); NaN goes to the last bucket."""
-    buckets = np.searchsorted(edges, values, side="right").astype(np.int64)
-    return np.where(np.isnan(values), np.int64(len(edges)), buckets)
+    """Number of edges <= value (numpy.searchsorted side='right'); NaN sorts last, so it lands in
+    the last bucket, len(edges)."""
+    return np.searchsorted(edges, values, side="right").astype(np.int64, copy=False)
 
 
-def _lookup(values, sorted_keys, order):
-    """Index of each value in the vocabulary (whose sorted copy and sort order are given), or -1."""
+def _lookup(values, table):
+    """Index of each value in the vocabulary (a dict value -> index), or -1."""
     values = np.asarray(values)
-    if len(sorted_keys) == 0:
-        return np.full(values.shape, -1, dtype=np.int64)
-    fits = True
-    if sorted_keys.dtype.kind == "U":
-        # numpy's searchsorted on StringDType is unreliable; search fixed-width text instead.
-        # A value longer than every key cannot match, so it is blanked rather than widened.
-        fits = np.strings.str_len(values) <= sorted_keys.dtype.itemsize // 4
-        values = np.where(fits, values, "").astype(sorted_keys.dtype)
-    position = np.minimum(np.searchsorted(sorted_keys, values), len(sorted_keys) - 1)
-    found = (sorted_keys[position] == values) & fits
-    return np.where(found, order[position], -1).astype(np.int64)
+    items = values.reshape(-1).tolist()  # str or int objects, whatever the array's dtype
+    found = np.fromiter(map(table.get, items, [-1] * len(items)), dtype=np.int64, count=len(items))
+    return found.reshape(values.shape)
+
+
+def _distinct(values):
+    """(distinct values in first-seen order, index of each element among them): one dict pass."""
+    items = np.asarray(values).reshape(-1).tolist()
+    index = {value: i for i, value in enumerate(dict.fromkeys(items))}
+    codes = np.fromiter(map(index.__getitem__, items), dtype=np.int64, count=len(items))
+    return list(index), codes
 
 
 def _matches(values, pattern):
@@ -198,8 +194,9 @@ def _murmur3_rows(encoded, lengths):
 
 def _murmur3(values):
     """MurmurHash3_x86_32, seed 0, of each string's UTF-8 bytes, as a non-negative int64."""
-    values = np.asarray(values, dtype=_STRING)
-    flat = values.reshape(-1)
+    values = np.asarray(values)
+    distinct, codes = _distinct(values)  # hash each distinct string once
+    flat = np.array(distinct, dtype=_STRING)
     out = np.zeros(flat.shape[0], dtype=np.uint32)
     # Rows are hashed in groups of similar length so one long string does not pad every row.
     length_class = np.ceil(np.log2(np.strings.str_len(flat) + 1)).astype(np.int64)
@@ -207,11 +204,17 @@ def _murmur3(values):
         rows = np.nonzero(length_class == group)[0]
         encoded = np.strings.encode(flat[rows], "utf-8")
         out[rows] = _murmur3_rows(encoded, np.strings.str_len(encoded).astype(np.int64))
-    return out.astype(np.int64).reshape(values.shape)
+    return out.astype(np.int64)[codes].reshape(values.shape)
 
 
 def _one_hot(index, width):
-    return (np.asarray(index)[..., None] == np.arange(width, dtype=np.int64)).astype(np.float64)
+    """1.0 in column `index` of each row (indices outside 0..width-1 give a row of zeros)."""
+    index = np.asarray(index)
+    out = np.zeros((*index.shape, width), dtype=np.float64)
+    flat, positions = out.reshape(-1, width), index.reshape(-1)
+    valid = (positions >= 0) & (positions < width)
+    flat[np.flatnonzero(valid), positions[valid]] = 1.0
+    return out
 def transform(columns, float32=False):
     """Compute the features: a float64 array of shape (rows, 26).
 
@@ -245,24 +248,24 @@ def transform(columns, float32=False):
     in_request_ts = _column(columns, 'request_ts', 'timestamp', False, rows)
     rows = len(in_request_ts)
     with np.errstate(all="ignore"):
-        v0 = np.strings.strip(in_query, " ")
-        v1 = np.strings.translate(v0, _ASCII_LOWER)
+        v0 = np.strings.strip(np.asarray(in_query, dtype=_STRING), " ")
+        v1 = np.strings.translate(np.asarray(v0, dtype=_STRING), _ASCII_LOWER)
         v2 = _murmur3(v1)
         v3 = np.mod(v2, np.int64(100000))
         # feature query_hash
         v4 = np.asarray(v3).astype(np.float64)
-        v5 = np.strings.add(v1, np.asarray('\x1f', dtype=_STRING))
-        v6 = np.strings.add(v5, in_ad_id)
+        v5 = np.strings.add(np.asarray(v1, dtype=_STRING), np.asarray(np.asarray('\x1f', dtype=_STRING), dtype=_STRING))
+        v6 = np.strings.add(np.asarray(v5, dtype=_STRING), np.asarray(in_ad_id, dtype=_STRING))
         v7 = _murmur3(v6)
         v8 = np.mod(v7, np.int64(1000000))
         # feature query_x_ad
         v9 = np.asarray(v8).astype(np.float64)
-        v10 = _lookup(in_ad_id, _VOCAB1_SORTED, _VOCAB1_ORDER)
+        v10 = _lookup(in_ad_id, _VOCAB1_INDEX)
         v11 = np.equal(v10, np.int64(-1))
         v12 = np.where(v11, np.int64(106), v10)
         # feature ad_idx
         v13 = np.asarray(v12).astype(np.float64)
-        v14 = _lookup(in_advertiser, _VOCAB3_SORTED, _VOCAB3_ORDER)
+        v14 = _lookup(in_advertiser, _VOCAB3_INDEX)
         v15 = np.equal(v14, np.int64(-1))
         v16 = _murmur3(in_advertiser)
         v17 = np.mod(v16, np.int64(4))
@@ -270,19 +273,19 @@ def transform(columns, float32=False):
         v19 = np.where(v15, v18, v14)
         # feature advertiser_idx
         v20 = np.asarray(v19).astype(np.float64)
-        v21 = _lookup(in_ad_category, _VOCAB5_SORTED, _VOCAB5_ORDER)
+        v21 = _lookup(in_ad_category, _VOCAB5_INDEX)
         v22 = np.equal(v21, np.int64(-1))
         v23 = np.where(v22, np.int64(5), v21)
         # feature category_oh
         v24 = _one_hot(v23, 6)
-        v25 = _lookup(in_device, _VOCAB7_SORTED, _VOCAB7_ORDER)
+        v25 = _lookup(in_device, _VOCAB7_INDEX)
         v26 = np.equal(v25, np.int64(-1))
         v27 = np.where(v26, np.int64(3), v25)
         # feature device_oh
         v28 = _one_hot(v27, 4)
         v29 = np.where(in_country_is_null, np.asarray('??', dtype=_STRING), in_country)
-        v30 = np.strings.add(v29, np.asarray('\x1f', dtype=_STRING))
-        v31 = np.strings.add(v30, in_device)
+        v30 = np.strings.add(np.asarray(v29, dtype=_STRING), np.asarray(np.asarray('\x1f', dtype=_STRING), dtype=_STRING))
+        v31 = np.strings.add(np.asarray(v30, dtype=_STRING), np.asarray(in_device, dtype=_STRING))
         v32 = _murmur3(v31)
         v33 = np.mod(v32, np.int64(512))
         # feature country_x_device

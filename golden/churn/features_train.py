@@ -45,13 +45,11 @@ _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 _ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _CONST0 = np.array([23.0, 29.0, 33.4, 36.7, 38.3, 40.3, 43.9, 47.7, 53.210000000000015], dtype=np.float64)
 _CONST1 = np.array(['DE', 'US', 'FR', 'GB', 'IT', 'ES', 'BR', 'NL', 'JP', 'PL'], dtype=_STRING)
-_VOCAB2 = np.array(['DE', 'US', 'FR', 'GB', 'IT', 'ES', 'BR', 'NL', 'JP', 'PL'], dtype=np.str_)
-_VOCAB2_SORTED = np.sort(_VOCAB2, kind='stable')
-_VOCAB2_ORDER = np.argsort(_VOCAB2, kind='stable')
+_VOCAB2 = np.array(['DE', 'US', 'FR', 'GB', 'IT', 'ES', 'BR', 'NL', 'JP', 'PL'], dtype=_STRING)
+_VOCAB2_INDEX = {value: i for i, value in enumerate(_VOCAB2.tolist())}
 _CONST3 = np.array(['free', 'basic', 'pro', 'team', 'família'], dtype=_STRING)
-_VOCAB4 = np.array(['free', 'basic', 'pro', 'team', 'família'], dtype=np.str_)
-_VOCAB4_SORTED = np.sort(_VOCAB4, kind='stable')
-_VOCAB4_ORDER = np.argsort(_VOCAB4, kind='stable')
+_VOCAB4 = np.array(['free', 'basic', 'pro', 'team', 'família'], dtype=_STRING)
+_VOCAB4_INDEX = {value: i for i, value in enumerate(_VOCAB4.tolist())}
 
 
 class InputError(ValueError):
@@ -69,7 +67,7 @@ def _column(columns, name, dtype, nullable, rows):
     if dtype == "float":
         if values.dtype.kind not in "fiu":
             raise InputError(f"column {name!r} must be float, got {values.dtype}")
-        values = values.astype(np.float64)
+        values = values.astype(np.float64, copy=False)
         if not nullable and np.isnan(values).any():
             row = int(np.flatnonzero(np.isnan(values))[0])
             raise InputError(f"column {name!r} is not nullable but row {row} is NaN")
@@ -87,11 +85,11 @@ def _column(columns, name, dtype, nullable, rows):
             text.encode("utf-8")  # ... and no lone surrogate (onnxruntime needs UTF-8).
         except UnicodeEncodeError:
             raise InputError(f"column {name!r} holds text that is not valid Unicode") from None
-        return values.astype(_STRING)
+        return values.astype(object, copy=False)
     expected = {"int": "iu", "timestamp": "iu", "bool": "b"}[dtype]
     if values.dtype.kind not in expected:
         raise InputError(f"column {name!r} must be {dtype}, got {values.dtype}")
-    return values.astype(np.bool_ if dtype == "bool" else np.int64)
+    return values.astype(np.bool_ if dtype == "bool" else np.int64, copy=False)
 
 
 def _mask(columns, name, rows):
@@ -105,29 +103,27 @@ def _mask(columns, name, rows):
 
 
 def _bucketize(values, edges):
-    """Number of edges <= value (numpy.searchsorted side='right'); NaN goes to the last bucket."""
-    buckets = np.searchsorted(edges, values, side="right").astype(np.int64)
-    return np.where(np.isnan(values), np.int64(len(edges)), buckets)
+    """Number of edges <= value (numpy.searchsorted side='right'); NaN sorts last, so it lands in
+    the last bucket, len(edges)."""
+    return np.searchsorted(edges, values, side="right").astype(np.int64, copy=False)
 
 
-def _lookup(values, sorted_keys, order):
-    """Index of each value in the vocabulary (whose sorted copy and sort order are given), or -1."""
+def _lookup(values, table):
+    """Index of each value in the vocabulary (a dict value -> index), or -1."""
     values = np.asarray(values)
-    if len(sorted_keys) == 0:
-        return np.full(values.shape, -1, dtype=np.int64)
-    fits = True
-    if sorted_keys.dtype.kind == "U":
-        # numpy's searchsorted on StringDType is unreliable; search fixed-width text instead.
-        # A value longer than every key cannot match, so it is blanked rather than widened.
-        fits = np.strings.str_len(values) <= sorted_keys.dtype.itemsize // 4
-        values = np.where(fits, values, "").astype(sorted_keys.dtype)
-    position = np.minimum(np.searchsorted(sorted_keys, values), len(sorted_keys) - 1)
-    found = (sorted_keys[position] == values) & fits
-    return np.where(found, order[position], -1).astype(np.int64)
+    items = values.reshape(-1).tolist()  # str or int objects, whatever the array's dtype
+    found = np.fromiter(map(table.get, items, [-1] * len(items)), dtype=np.int64, count=len(items))
+    return found.reshape(values.shape)
 
 
 def _one_hot(index, width):
-    return (np.asarray(index)[..., None] == np.arange(width, dtype=np.int64)).astype(np.float64)
+    """1.0 in column `index` of each row (indices outside 0..width-1 give a row of zeros)."""
+    index = np.asarray(index)
+    out = np.zeros((*index.shape, width), dtype=np.float64)
+    flat, positions = out.reshape(-1, width), index.reshape(-1)
+    valid = (positions >= 0) & (positions < width)
+    flat[np.flatnonzero(valid), positions[valid]] = 1.0
+    return out
 def transform(columns, float32=False):
     """Compute the features: a float64 array of shape (rows, 14).
 
@@ -317,13 +313,13 @@ def transform(columns, float32=False):
         v158 = _bucketize(v1, _CONST0)
         # feature age_bucket
         v159 = np.asarray(v158).astype(np.float64)
-        v160 = _lookup(in_country, _VOCAB2_SORTED, _VOCAB2_ORDER)
+        v160 = _lookup(in_country, _VOCAB2_INDEX)
         v161 = np.equal(v160, np.int64(-1))
         v162 = np.where(v161, np.int64(10), v160)
         # feature country_idx
         v163 = np.asarray(v162).astype(np.float64)
         v164 = np.where(in_plan_is_null, np.asarray('none', dtype=_STRING), in_plan)
-        v165 = _lookup(v164, _VOCAB4_SORTED, _VOCAB4_ORDER)
+        v165 = _lookup(v164, _VOCAB4_INDEX)
         v166 = np.equal(v165, np.int64(-1))
         v167 = np.where(v166, np.int64(5), v165)
         # feature plan_oh

@@ -61,9 +61,8 @@ _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 _ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _CONST0 = np.array([1.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0], dtype=np.float64)
 _CONST1 = np.array(['Rewe', 'Aldi Süd', 'Amazon', 'Café Müller', 'Shell', 'Zalando', 'Deutsche Bahn', 'Steam', 'Lufthansa', 'Łódź Market', '東京ストア', 'CryptoXchange'], dtype=_STRING)
-_VOCAB2 = np.array(['Rewe', 'Aldi Süd', 'Amazon', 'Café Müller', 'Shell', 'Zalando', 'Deutsche Bahn', 'Steam', 'Lufthansa', 'Łódź Market', '東京ストア', 'CryptoXchange'], dtype=np.str_)
-_VOCAB2_SORTED = np.sort(_VOCAB2, kind='stable')
-_VOCAB2_ORDER = np.argsort(_VOCAB2, kind='stable')
+_VOCAB2 = np.array(['Rewe', 'Aldi Süd', 'Amazon', 'Café Müller', 'Shell', 'Zalando', 'Deutsche Bahn', 'Steam', 'Lufthansa', 'Łódź Market', '東京ストア', 'CryptoXchange'], dtype=_STRING)
+_VOCAB2_INDEX = {value: i for i, value in enumerate(_VOCAB2.tolist())}
 
 
 class InputError(ValueError):
@@ -81,7 +80,7 @@ def _column(columns, name, dtype, nullable, rows):
     if dtype == "float":
         if values.dtype.kind not in "fiu":
             raise InputError(f"column {name!r} must be float, got {values.dtype}")
-        values = values.astype(np.float64)
+        values = values.astype(np.float64, copy=False)
         if not nullable and np.isnan(values).any():
             row = int(np.flatnonzero(np.isnan(values))[0])
             raise InputError(f"column {name!r} is not nullable but row {row} is NaN")
@@ -99,11 +98,11 @@ def _column(columns, name, dtype, nullable, rows):
             text.encode("utf-8")  # ... and no lone surrogate (onnxruntime needs UTF-8).
         except UnicodeEncodeError:
             raise InputError(f"column {name!r} holds text that is not valid Unicode") from None
-        return values.astype(_STRING)
+        return values.astype(object, copy=False)
     expected = {"int": "iu", "timestamp": "iu", "bool": "b"}[dtype]
     if values.dtype.kind not in expected:
         raise InputError(f"column {name!r} must be {dtype}, got {values.dtype}")
-    return values.astype(np.bool_ if dtype == "bool" else np.int64)
+    return values.astype(np.bool_ if dtype == "bool" else np.int64, copy=False)
 
 
 def _mask(columns, name, rows):
@@ -117,25 +116,25 @@ def _mask(columns, name, rows):
 
 
 def _bucketize(values, edges):
-    """Number of edges <= value (numpy.searchsorted side='right'); NaN goes to the last bucket."""
-    buckets = np.searchsorted(edges, values, side="right").astype(np.int64)
-    return np.where(np.isnan(values), np.int64(len(edges)), buckets)
+    """Number of edges <= value (numpy.searchsorted side='right'); NaN sorts last, so it lands in
+    the last bucket, len(edges)."""
+    return np.searchsorted(edges, values, side="right").astype(np.int64, copy=False)
 
 
-def _lookup(values, sorted_keys, order):
-    """Index of each value in the vocabulary (whose sorted copy and sort order are given), or -1."""
+def _lookup(values, table):
+    """Index of each value in the vocabulary (a dict value -> index), or -1."""
     values = np.asarray(values)
-    if len(sorted_keys) == 0:
-        return np.full(values.shape, -1, dtype=np.int64)
-    fits = True
-    if sorted_keys.dtype.kind == "U":
-        # numpy's searchsorted on StringDType is unreliable; search fixed-width text instead.
-        # A value longer than every key cannot match, so it is blanked rather than widened.
-        fits = np.strings.str_len(values) <= sorted_keys.dtype.itemsize // 4
-        values = np.where(fits, values, "").astype(sorted_keys.dtype)
-    position = np.minimum(np.searchsorted(sorted_keys, values), len(sorted_keys) - 1)
-    found = (sorted_keys[position] == values) & fits
-    return np.where(found, order[position], -1).astype(np.int64)
+    items = values.reshape(-1).tolist()  # str or int objects, whatever the array's dtype
+    found = np.fromiter(map(table.get, items, [-1] * len(items)), dtype=np.int64, count=len(items))
+    return found.reshape(values.shape)
+
+
+def _distinct(values):
+    """(distinct values in first-seen order, index of each element among them): one dict pass."""
+    items = np.asarray(values).reshape(-1).tolist()
+    index = {value: i for i, value in enumerate(dict.fromkeys(items))}
+    codes = np.fromiter(map(index.__getitem__, items), dtype=np.int64, count=len(items))
+    return list(index), codes
 
 
 def _matches(values, pattern):
@@ -184,8 +183,9 @@ def _murmur3_rows(encoded, lengths):
 
 def _murmur3(values):
     """MurmurHash3_x86_32, seed 0, of each string's UTF-8 bytes, as a non-negative int64."""
-    values = np.asarray(values, dtype=_STRING)
-    flat = values.reshape(-1)
+    values = np.asarray(values)
+    distinct, codes = _distinct(values)  # hash each distinct string once
+    flat = np.array(distinct, dtype=_STRING)
     out = np.zeros(flat.shape[0], dtype=np.uint32)
     # Rows are hashed in groups of similar length so one long string does not pad every row.
     length_class = np.ceil(np.log2(np.strings.str_len(flat) + 1)).astype(np.int64)
@@ -193,7 +193,7 @@ def _murmur3(values):
         rows = np.nonzero(length_class == group)[0]
         encoded = np.strings.encode(flat[rows], "utf-8")
         out[rows] = _murmur3_rows(encoded, np.strings.str_len(encoded).astype(np.int64))
-    return out.astype(np.int64).reshape(values.shape)
+    return out.astype(np.int64)[codes].reshape(values.shape)
 def transform(columns, float32=False):
     """Compute the features: a float64 array of shape (rows, 25).
 
@@ -398,13 +398,13 @@ def transform(columns, float32=False):
         v162 = np.equal(v161, np.float64(0.0))
         # feature round_amount
         v163 = np.asarray(v162).astype(np.float64)
-        v164 = _lookup(in_merchant, _VOCAB2_SORTED, _VOCAB2_ORDER)
+        v164 = _lookup(in_merchant, _VOCAB2_INDEX)
         v165 = np.equal(v164, np.int64(-1))
         v166 = np.where(v165, np.int64(12), v164)
         # feature merchant_idx
         v167 = np.asarray(v166).astype(np.float64)
-        v168 = np.strings.add(in_merchant_category, np.asarray('\x1f', dtype=_STRING))
-        v169 = np.strings.add(v168, in_card_country)
+        v168 = np.strings.add(np.asarray(in_merchant_category, dtype=_STRING), np.asarray(np.asarray('\x1f', dtype=_STRING), dtype=_STRING))
+        v169 = np.strings.add(np.asarray(v168, dtype=_STRING), np.asarray(in_card_country, dtype=_STRING))
         v170 = _murmur3(v169)
         v171 = np.mod(v170, np.int64(4096))
         # feature category_country
@@ -673,13 +673,13 @@ def transform(columns, float32=False):
         v420 = np.minimum(in_attempts_24h, np.int64(20))
         # feature attempts
         v421 = np.asarray(v420).astype(np.float64)
-        v422 = np.strings.strip(in_email, " ")
-        v423 = np.strings.translate(v422, _ASCII_LOWER)
+        v422 = np.strings.strip(np.asarray(in_email, dtype=_STRING), " ")
+        v423 = np.strings.translate(np.asarray(v422, dtype=_STRING), _ASCII_LOWER)
         v424 = _matches(v423, '[a-z0-9._%+-]+@(gmail|yahoo|hotmail|outlook)\\.com')
         # feature freemail
         v425 = np.asarray(v424).astype(np.float64)
-        v426 = np.strings.endswith(v423, '@mailinator.com')
-        v427 = np.strings.endswith(v423, '@yopmail.com')
+        v426 = np.strings.endswith(np.asarray(v423, dtype=_STRING), '@mailinator.com')
+        v427 = np.strings.endswith(np.asarray(v423, dtype=_STRING), '@yopmail.com')
         v428 = np.logical_or(v426, v427)
         # feature disposable
         v429 = np.asarray(v428).astype(np.float64)
