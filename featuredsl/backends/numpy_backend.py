@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -193,6 +194,7 @@ class Statement:
     variable: str
     expression: str
     comment: str
+    after: tuple[str, ...] = ()  # output stores and `del`s that follow this statement
 
 
 def render_body(
@@ -215,6 +217,46 @@ def render_body(
         names[node] = variable
         statements.append(Statement(variable, expression, labels.get(node, "")))
     return statements, names
+
+
+VARIABLE = re.compile(r"\bv\d+\b")
+
+
+def schedule(
+    statements: list[Statement], outputs: Sequence[tuple[str, int]], stack: bool
+) -> tuple[list[Statement], list[str]]:
+    """Store each output as soon as it exists and drop temporaries after their last use, so peak
+    memory stays near the few arrays alive at once. Returns (statements, stores before them)."""
+    defined = {st.variable: i for i, st in enumerate(statements)}
+    last_use: dict[str, int] = {}
+    for index, statement in enumerate(statements):
+        for name in VARIABLE.findall(statement.expression):
+            last_use[name] = index
+    stores: dict[int, list[str]] = {}
+    early: list[str] = []
+    column = 0
+    for variable, width in outputs:
+        target = f"out[:, {column}]" if width == 1 else f"out[:, {column}:{column + width}]"
+        column += width
+        if not stack:
+            last_use[variable] = len(statements)  # returned: keep alive
+        elif variable in defined:
+            stores.setdefault(defined[variable], []).append(f"{target} = {variable}")
+            last_use[variable] = max(last_use.get(variable, -1), defined[variable])
+        else:
+            early.append(f"{target} = {variable}")
+    dead: dict[int, list[str]] = {}
+    for variable, index in defined.items():
+        dead.setdefault(last_use.get(variable, index), []).append(variable)
+    result = []
+    for index, statement in enumerate(statements):
+        after = list(stores.get(index, []))
+        if dead.get(index):
+            after.append("del " + ", ".join(dead[index]))
+        result.append(
+            Statement(statement.variable, statement.expression, statement.comment, tuple(after))
+        )
+    return result, early
 
 
 def _input_variable(node: Node) -> str:
@@ -261,6 +303,10 @@ def render_module(module: ModuleSpec) -> str:
     ctx = ModuleContext()
     labels = {node: f"feature {label}" for label, node in module.outputs}
     statements, names = render_body([node for _, node in module.outputs], ctx, labels)
+    output_variables = [
+        (names[node], width) for (_, node), width in zip(module.outputs, module.widths, strict=True)
+    ]
+    statements, early_stores = schedule(statements, output_variables, module.stack)
     used_inputs = {
         n.attr("name") for n in walk(node for _, node in module.outputs) if n.op == "input"
     }
@@ -282,6 +328,7 @@ def render_module(module: ModuleSpec) -> str:
         ],
         column_names=module.column_names,
         statements=statements,
+        early_stores=early_stores,
         outputs=[
             (label, names[node], width)
             for (label, node), width in zip(module.outputs, module.widths, strict=True)

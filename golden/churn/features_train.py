@@ -148,16 +148,22 @@ def transform(columns, float32=False):
     rows = len(in_event_ts)
     in_signup_ts = _column(columns, 'signup_ts', 'timestamp', False, rows)
     rows = len(in_signup_ts)
+    out = np.empty((rows, 14), dtype=np.float64)
     with np.errstate(all="ignore"):
         v0 = np.isnan(in_age)
         v1 = np.where(v0, np.float64(38.3), in_age)
         v2 = np.subtract(v1, np.float64(38.592))
         # feature age_z
         v3 = np.divide(v2, np.float64(11.269747379599952))
+        out[:, 0] = v3
+        del v2, v3
         # feature age_missing
         v4 = np.asarray(v0).astype(np.float64)
+        out[:, 1] = v4
+        del v0, v4
         v5 = np.isnan(in_income)
         v6 = np.where(v5, np.float64(0.0), in_income)
+        del v5
         v7 = np.add(np.float64(1.0), v6)
         v8 = np.equal(v7, np.float64(1.0))
         v9 = np.equal(v7, np.float64("inf"))
@@ -166,246 +172,371 @@ def transform(columns, float32=False):
         v12 = np.greater_equal(v7, np.float64(1.3407807929942597e+154))
         v13 = np.multiply(v7, np.float64(7.458340731200207e-155))
         v14 = np.where(v12, v13, v7)
+        del v13
         v15 = np.greater_equal(v14, np.float64(1.157920892373162e+77))
         v16 = np.multiply(v14, np.float64(8.636168555094445e-78))
         v17 = np.where(v15, v16, v14)
+        del v14, v16
         v18 = np.greater_equal(v17, np.float64(3.402823669209385e+38))
         v19 = np.multiply(v17, np.float64(2.938735877055719e-39))
         v20 = np.where(v18, v19, v17)
+        del v17, v19
         v21 = np.greater_equal(v20, np.float64(1.8446744073709552e+19))
         v22 = np.multiply(v20, np.float64(5.421010862427522e-20))
         v23 = np.where(v21, v22, v20)
+        del v20, v22
         v24 = np.greater_equal(v23, np.float64(4294967296.0))
         v25 = np.multiply(v23, np.float64(2.3283064365386963e-10))
         v26 = np.where(v24, v25, v23)
+        del v23, v25
         v27 = np.greater_equal(v26, np.float64(65536.0))
         v28 = np.multiply(v26, np.float64(1.52587890625e-05))
         v29 = np.where(v27, v28, v26)
+        del v26, v28
         v30 = np.greater_equal(v29, np.float64(256.0))
         v31 = np.multiply(v29, np.float64(0.00390625))
         v32 = np.where(v30, v31, v29)
+        del v29, v31
         v33 = np.greater_equal(v32, np.float64(16.0))
         v34 = np.multiply(v32, np.float64(0.0625))
         v35 = np.where(v33, v34, v32)
+        del v32, v34
         v36 = np.greater_equal(v35, np.float64(4.0))
         v37 = np.multiply(v35, np.float64(0.25))
         v38 = np.where(v36, v37, v35)
+        del v35, v37
         v39 = np.greater_equal(v38, np.float64(2.0))
         v40 = np.multiply(v38, np.float64(0.5))
         v41 = np.where(v39, v40, v38)
+        del v38, v40
         v42 = np.less(v41, np.float64(1.4916681462400413e-154))
         v43 = np.multiply(v41, np.float64(1.3407807929942597e+154))
         v44 = np.where(v42, v43, v41)
+        del v41, v43
         v45 = np.less(v44, np.float64(1.4916681462400413e-154))
         v46 = np.multiply(v44, np.float64(1.3407807929942597e+154))
         v47 = np.where(v45, v46, v44)
+        del v44, v46
         v48 = np.less(v47, np.float64(1.727233711018889e-77))
         v49 = np.multiply(v47, np.float64(1.157920892373162e+77))
         v50 = np.where(v48, v49, v47)
+        del v47, v49
         v51 = np.less(v50, np.float64(5.877471754111438e-39))
         v52 = np.multiply(v50, np.float64(3.402823669209385e+38))
         v53 = np.where(v51, v52, v50)
+        del v50, v52
         v54 = np.less(v53, np.float64(1.0842021724855044e-19))
         v55 = np.multiply(v53, np.float64(1.8446744073709552e+19))
         v56 = np.where(v54, v55, v53)
+        del v53, v55
         v57 = np.less(v56, np.float64(4.656612873077393e-10))
         v58 = np.multiply(v56, np.float64(4294967296.0))
         v59 = np.where(v57, v58, v56)
+        del v56, v58
         v60 = np.less(v59, np.float64(3.0517578125e-05))
         v61 = np.multiply(v59, np.float64(65536.0))
         v62 = np.where(v60, v61, v59)
+        del v59, v61
         v63 = np.less(v62, np.float64(0.0078125))
         v64 = np.multiply(v62, np.float64(256.0))
         v65 = np.where(v63, v64, v62)
+        del v62, v64
         v66 = np.less(v65, np.float64(0.125))
         v67 = np.multiply(v65, np.float64(16.0))
         v68 = np.where(v66, v67, v65)
+        del v65, v67
         v69 = np.less(v68, np.float64(0.5))
         v70 = np.multiply(v68, np.float64(4.0))
         v71 = np.where(v69, v70, v68)
+        del v68, v70
         v72 = np.less(v71, np.float64(1.0))
         v73 = np.multiply(v71, np.float64(2.0))
         v74 = np.where(v72, v73, v71)
+        del v71, v73
         v75 = np.greater(v74, np.float64(1.4142135623730951))
         v76 = np.add(np.float64(0.0), np.float64(512.0))
         v77 = np.where(v12, v76, np.float64(0.0))
+        del v12, v76
         v78 = np.add(v77, np.float64(256.0))
         v79 = np.where(v15, v78, v77)
+        del v15, v77, v78
         v80 = np.add(v79, np.float64(128.0))
         v81 = np.where(v18, v80, v79)
+        del v18, v79, v80
         v82 = np.add(v81, np.float64(64.0))
         v83 = np.where(v21, v82, v81)
+        del v21, v81, v82
         v84 = np.add(v83, np.float64(32.0))
         v85 = np.where(v24, v84, v83)
+        del v24, v83, v84
         v86 = np.add(v85, np.float64(16.0))
         v87 = np.where(v27, v86, v85)
+        del v27, v85, v86
         v88 = np.add(v87, np.float64(8.0))
         v89 = np.where(v30, v88, v87)
+        del v30, v87, v88
         v90 = np.add(v89, np.float64(4.0))
         v91 = np.where(v33, v90, v89)
+        del v33, v89, v90
         v92 = np.add(v91, np.float64(2.0))
         v93 = np.where(v36, v92, v91)
+        del v36, v91, v92
         v94 = np.add(v93, np.float64(1.0))
         v95 = np.where(v39, v94, v93)
+        del v39, v93, v94
         v96 = np.subtract(v95, np.float64(512.0))
         v97 = np.where(v42, v96, v95)
+        del v42, v95, v96
         v98 = np.subtract(v97, np.float64(512.0))
         v99 = np.where(v45, v98, v97)
+        del v45, v97, v98
         v100 = np.subtract(v99, np.float64(256.0))
         v101 = np.where(v48, v100, v99)
+        del v48, v99, v100
         v102 = np.subtract(v101, np.float64(128.0))
         v103 = np.where(v51, v102, v101)
+        del v51, v101, v102
         v104 = np.subtract(v103, np.float64(64.0))
         v105 = np.where(v54, v104, v103)
+        del v54, v103, v104
         v106 = np.subtract(v105, np.float64(32.0))
         v107 = np.where(v57, v106, v105)
+        del v57, v105, v106
         v108 = np.subtract(v107, np.float64(16.0))
         v109 = np.where(v60, v108, v107)
+        del v60, v107, v108
         v110 = np.subtract(v109, np.float64(8.0))
         v111 = np.where(v63, v110, v109)
+        del v63, v109, v110
         v112 = np.subtract(v111, np.float64(4.0))
         v113 = np.where(v66, v112, v111)
+        del v66, v111, v112
         v114 = np.subtract(v113, np.float64(2.0))
         v115 = np.where(v69, v114, v113)
+        del v69, v113, v114
         v116 = np.subtract(v115, np.float64(1.0))
         v117 = np.where(v72, v116, v115)
+        del v72, v115, v116
         v118 = np.add(v117, np.float64(1.0))
         v119 = np.where(v75, v118, v117)
+        del v117, v118
         v120 = np.multiply(v119, np.float64(0.6931471803691238))
         v121 = np.multiply(v74, np.float64(0.5))
         v122 = np.where(v75, v121, v74)
+        del v74, v75, v121
         v123 = np.subtract(v122, np.float64(1.0))
+        del v122
         v124 = np.multiply(np.float64(0.5), v123)
         v125 = np.multiply(v124, v123)
+        del v124
         v126 = np.add(np.float64(2.0), v123)
         v127 = np.divide(v123, v126)
+        del v126
         v128 = np.multiply(v127, v127)
         v129 = np.multiply(v128, v128)
         v130 = np.multiply(v129, np.float64(0.14798198605116586))
         v131 = np.add(np.float64(0.1818357216161805), v130)
+        del v130
         v132 = np.multiply(v129, v131)
+        del v131
         v133 = np.add(np.float64(0.2857142874366239), v132)
+        del v132
         v134 = np.multiply(v129, v133)
+        del v133
         v135 = np.add(np.float64(0.6666666666666735), v134)
+        del v134
         v136 = np.multiply(v128, v135)
+        del v128, v135
         v137 = np.multiply(v129, np.float64(0.15313837699209373))
         v138 = np.add(np.float64(0.22222198432149784), v137)
+        del v137
         v139 = np.multiply(v129, v138)
+        del v138
         v140 = np.add(np.float64(0.3999999999940942), v139)
+        del v139
         v141 = np.multiply(v129, v140)
+        del v129, v140
         v142 = np.add(v136, v141)
+        del v136, v141
         v143 = np.add(v125, v142)
+        del v142
         v144 = np.multiply(v127, v143)
+        del v127, v143
         v145 = np.multiply(v119, np.float64(1.9082149292705877e-10))
+        del v119
         v146 = np.add(v144, v145)
+        del v144, v145
         v147 = np.subtract(v125, v146)
+        del v125, v146
         v148 = np.subtract(v147, v123)
+        del v123, v147
         v149 = np.subtract(v120, v148)
+        del v120, v148
         v150 = np.where(v9, v7, v149)
+        del v149
         v151 = np.where(v11, np.float64("-inf"), v150)
+        del v11, v150
         v152 = np.where(v10, np.float64("nan"), v151)
+        del v10, v151
         v153 = np.subtract(v7, np.float64(1.0))
+        del v7
         v154 = np.divide(v6, v153)
+        del v153
         v155 = np.multiply(v152, v154)
+        del v152, v154
         v156 = np.where(v9, np.float64("inf"), v155)
+        del v9, v155
         # feature income_log
         v157 = np.where(v8, v6, v156)
+        out[:, 2] = v157
+        del v6, v8, v156, v157
         v158 = _bucketize(v1, _CONST0)
+        del v1
         # feature age_bucket
         v159 = np.asarray(v158).astype(np.float64)
+        out[:, 3] = v159
+        del v158, v159
         v160 = _lookup(in_country, _VOCAB2_INDEX)
         v161 = np.equal(v160, np.int64(-1))
         v162 = np.where(v161, np.int64(10), v160)
+        del v160, v161
         # feature country_idx
         v163 = np.asarray(v162).astype(np.float64)
+        out[:, 4] = v163
+        del v162, v163
         v164 = np.where(in_plan_is_null, np.asarray('none', dtype=_STRING), in_plan)
         v165 = _lookup(v164, _VOCAB4_INDEX)
+        del v164
         v166 = np.equal(v165, np.int64(-1))
         v167 = np.where(v166, np.int64(5), v165)
+        del v165, v166
         # feature plan_oh
         v168 = _one_hot(v167, 6)
+        out[:, 5:11] = v168
+        del v167, v168
         v169 = np.asarray(in_clicks_7d).astype(np.float64)
         v170 = np.maximum(in_impressions_7d, np.int64(1))
         v171 = np.asarray(v170).astype(np.float64)
+        del v170
         # feature ctr
         v172 = np.divide(v169, v171)
+        out[:, 11] = v172
+        del v169, v171, v172
         v173 = np.asarray(in_event_ts).astype(np.int64)
         v174 = np.asarray(in_signup_ts).astype(np.int64)
         v175 = np.subtract(v173, v174)
+        del v174
         v176 = np.floor_divide(v175, np.int64(86400000000))
+        del v175
         # feature tenure_days
         v177 = np.asarray(v176).astype(np.float64)
+        out[:, 12] = v177
+        del v176, v177
         v178 = np.multiply(np.float64(2.0), np.float64(3.141592653589793))
         v179 = np.mod(v173, np.int64(86400000000))
+        del v173
         v180 = np.floor_divide(v179, np.int64(3600000000))
+        del v179
         v181 = np.asarray(v180).astype(np.float64)
+        del v180
         v182 = np.multiply(v178, v181)
+        del v178, v181
         v183 = np.divide(v182, np.float64(24.0))
+        del v182
         v184 = np.abs(v183)
         v185 = np.greater_equal(v184, np.float64(4503599627370496.0))
+        del v184
         v186 = np.equal(v183, np.float64(0.0))
         v187 = np.multiply(v183, np.float64(0.6366197723675814))
         v188 = np.rint(v187)
+        del v187
         v189 = np.multiply(v188, np.float64(0.25))
         v190 = np.floor(v189)
+        del v189
         v191 = np.multiply(np.float64(4.0), v190)
+        del v190
         v192 = np.subtract(v188, v191)
+        del v191
         v193 = np.equal(v192, np.float64(0.0))
         v194 = np.multiply(v188, np.float64(1.5707963267341256))
         v195 = np.subtract(v183, v194)
+        del v194
         v196 = np.multiply(v188, np.float64(6.077100506303966e-11))
         v197 = np.subtract(v195, v196)
+        del v195, v196
         v198 = np.multiply(v188, np.float64(2.0222662487111665e-21))
+        del v188
         v199 = np.subtract(v197, v198)
+        del v197, v198
         v200 = np.multiply(v199, v199)
         v201 = np.multiply(v200, v199)
         v202 = np.multiply(v200, np.float64(1.58969099521155e-10))
         v203 = np.add(np.float64(-2.5050760253406863e-08), v202)
+        del v202
         v204 = np.multiply(v200, v203)
+        del v203
         v205 = np.add(np.float64(2.7557313707070068e-06), v204)
+        del v204
         v206 = np.multiply(v200, v205)
+        del v205
         v207 = np.add(np.float64(-0.0001984126982985795), v206)
+        del v206
         v208 = np.multiply(v200, v207)
+        del v207
         v209 = np.add(np.float64(0.00833333333332249), v208)
+        del v208
         v210 = np.multiply(v200, v209)
+        del v209
         v211 = np.add(np.float64(-0.16666666666666632), v210)
+        del v210
         v212 = np.multiply(v201, v211)
+        del v201, v211
         v213 = np.add(v199, v212)
+        del v199, v212
         v214 = np.equal(v192, np.float64(1.0))
         v215 = np.multiply(np.float64(0.5), v200)
         v216 = np.multiply(v200, v200)
         v217 = np.multiply(v200, np.float64(-1.1359647557788195e-11))
         v218 = np.add(np.float64(2.087572321298175e-09), v217)
+        del v217
         v219 = np.multiply(v200, v218)
+        del v218
         v220 = np.add(np.float64(-2.7557314351390663e-07), v219)
+        del v219
         v221 = np.multiply(v200, v220)
+        del v220
         v222 = np.add(np.float64(2.480158728947673e-05), v221)
+        del v221
         v223 = np.multiply(v200, v222)
+        del v222
         v224 = np.add(np.float64(-0.001388888888887411), v223)
+        del v223
         v225 = np.multiply(v200, v224)
+        del v200, v224
         v226 = np.add(np.float64(0.0416666666666666), v225)
+        del v225
         v227 = np.multiply(v216, v226)
+        del v216, v226
         v228 = np.subtract(v215, v227)
+        del v215, v227
         v229 = np.subtract(np.float64(1.0), v228)
+        del v228
         v230 = np.equal(v192, np.float64(2.0))
+        del v192
         v231 = np.negative(v213)
         v232 = np.negative(v229)
         v233 = np.where(v230, v231, v232)
+        del v230, v231, v232
         v234 = np.where(v214, v229, v233)
+        del v214, v229, v233
         v235 = np.where(v193, v213, v234)
+        del v193, v213, v234
         v236 = np.where(v186, v183, v235)
+        del v183, v186, v235
         # feature hour_sin
         v237 = np.where(v185, np.float64("nan"), v236)
-    out = np.empty((rows, 14), dtype=np.float64)
-    out[:, 0] = v3
-    out[:, 1] = v4
-    out[:, 2] = v157
-    out[:, 3] = v159
-    out[:, 4] = v163
-    out[:, 5:11] = v168
-    out[:, 11] = v172
-    out[:, 12] = v177
-    out[:, 13] = v237
+        out[:, 13] = v237
+        del v185, v236, v237
     if float32:
         with np.errstate(over="ignore"):
             return out.astype(np.float32)

@@ -228,9 +228,11 @@ def transform(columns, float32=False):
     in_prev_txn_ts_is_null = _mask(columns, 'prev_txn_ts', rows)
     in_account_open_ts = _column(columns, 'account_open_ts', 'timestamp', False, rows)
     rows = len(in_account_open_ts)
+    out = np.empty((rows, 25), dtype=np.float64)
     with np.errstate(all="ignore"):
         v0 = np.maximum(in_amount, np.float64(0.0))
         v1 = np.minimum(v0, np.float64(1048.364779999977))
+        del v0
         v2 = np.add(np.float64(1.0), v1)
         v3 = np.equal(v2, np.float64(1.0))
         v4 = np.equal(v2, np.float64("inf"))
@@ -239,275 +241,442 @@ def transform(columns, float32=False):
         v7 = np.greater_equal(v2, np.float64(1.3407807929942597e+154))
         v8 = np.multiply(v2, np.float64(7.458340731200207e-155))
         v9 = np.where(v7, v8, v2)
+        del v8
         v10 = np.greater_equal(v9, np.float64(1.157920892373162e+77))
         v11 = np.multiply(v9, np.float64(8.636168555094445e-78))
         v12 = np.where(v10, v11, v9)
+        del v9, v11
         v13 = np.greater_equal(v12, np.float64(3.402823669209385e+38))
         v14 = np.multiply(v12, np.float64(2.938735877055719e-39))
         v15 = np.where(v13, v14, v12)
+        del v12, v14
         v16 = np.greater_equal(v15, np.float64(1.8446744073709552e+19))
         v17 = np.multiply(v15, np.float64(5.421010862427522e-20))
         v18 = np.where(v16, v17, v15)
+        del v15, v17
         v19 = np.greater_equal(v18, np.float64(4294967296.0))
         v20 = np.multiply(v18, np.float64(2.3283064365386963e-10))
         v21 = np.where(v19, v20, v18)
+        del v18, v20
         v22 = np.greater_equal(v21, np.float64(65536.0))
         v23 = np.multiply(v21, np.float64(1.52587890625e-05))
         v24 = np.where(v22, v23, v21)
+        del v21, v23
         v25 = np.greater_equal(v24, np.float64(256.0))
         v26 = np.multiply(v24, np.float64(0.00390625))
         v27 = np.where(v25, v26, v24)
+        del v24, v26
         v28 = np.greater_equal(v27, np.float64(16.0))
         v29 = np.multiply(v27, np.float64(0.0625))
         v30 = np.where(v28, v29, v27)
+        del v27, v29
         v31 = np.greater_equal(v30, np.float64(4.0))
         v32 = np.multiply(v30, np.float64(0.25))
         v33 = np.where(v31, v32, v30)
+        del v30, v32
         v34 = np.greater_equal(v33, np.float64(2.0))
         v35 = np.multiply(v33, np.float64(0.5))
         v36 = np.where(v34, v35, v33)
+        del v33, v35
         v37 = np.less(v36, np.float64(1.4916681462400413e-154))
         v38 = np.multiply(v36, np.float64(1.3407807929942597e+154))
         v39 = np.where(v37, v38, v36)
+        del v36, v38
         v40 = np.less(v39, np.float64(1.4916681462400413e-154))
         v41 = np.multiply(v39, np.float64(1.3407807929942597e+154))
         v42 = np.where(v40, v41, v39)
+        del v39, v41
         v43 = np.less(v42, np.float64(1.727233711018889e-77))
         v44 = np.multiply(v42, np.float64(1.157920892373162e+77))
         v45 = np.where(v43, v44, v42)
+        del v42, v44
         v46 = np.less(v45, np.float64(5.877471754111438e-39))
         v47 = np.multiply(v45, np.float64(3.402823669209385e+38))
         v48 = np.where(v46, v47, v45)
+        del v45, v47
         v49 = np.less(v48, np.float64(1.0842021724855044e-19))
         v50 = np.multiply(v48, np.float64(1.8446744073709552e+19))
         v51 = np.where(v49, v50, v48)
+        del v48, v50
         v52 = np.less(v51, np.float64(4.656612873077393e-10))
         v53 = np.multiply(v51, np.float64(4294967296.0))
         v54 = np.where(v52, v53, v51)
+        del v51, v53
         v55 = np.less(v54, np.float64(3.0517578125e-05))
         v56 = np.multiply(v54, np.float64(65536.0))
         v57 = np.where(v55, v56, v54)
+        del v54, v56
         v58 = np.less(v57, np.float64(0.0078125))
         v59 = np.multiply(v57, np.float64(256.0))
         v60 = np.where(v58, v59, v57)
+        del v57, v59
         v61 = np.less(v60, np.float64(0.125))
         v62 = np.multiply(v60, np.float64(16.0))
         v63 = np.where(v61, v62, v60)
+        del v60, v62
         v64 = np.less(v63, np.float64(0.5))
         v65 = np.multiply(v63, np.float64(4.0))
         v66 = np.where(v64, v65, v63)
+        del v63, v65
         v67 = np.less(v66, np.float64(1.0))
         v68 = np.multiply(v66, np.float64(2.0))
         v69 = np.where(v67, v68, v66)
+        del v66, v68
         v70 = np.greater(v69, np.float64(1.4142135623730951))
         v71 = np.add(np.float64(0.0), np.float64(512.0))
         v72 = np.where(v7, v71, np.float64(0.0))
+        del v7
         v73 = np.add(v72, np.float64(256.0))
         v74 = np.where(v10, v73, v72)
+        del v10, v72, v73
         v75 = np.add(v74, np.float64(128.0))
         v76 = np.where(v13, v75, v74)
+        del v13, v74, v75
         v77 = np.add(v76, np.float64(64.0))
         v78 = np.where(v16, v77, v76)
+        del v16, v76, v77
         v79 = np.add(v78, np.float64(32.0))
         v80 = np.where(v19, v79, v78)
+        del v19, v78, v79
         v81 = np.add(v80, np.float64(16.0))
         v82 = np.where(v22, v81, v80)
+        del v22, v80, v81
         v83 = np.add(v82, np.float64(8.0))
         v84 = np.where(v25, v83, v82)
+        del v25, v82, v83
         v85 = np.add(v84, np.float64(4.0))
         v86 = np.where(v28, v85, v84)
+        del v28, v84, v85
         v87 = np.add(v86, np.float64(2.0))
         v88 = np.where(v31, v87, v86)
+        del v31, v86, v87
         v89 = np.add(v88, np.float64(1.0))
         v90 = np.where(v34, v89, v88)
+        del v34, v88, v89
         v91 = np.subtract(v90, np.float64(512.0))
         v92 = np.where(v37, v91, v90)
+        del v37, v90, v91
         v93 = np.subtract(v92, np.float64(512.0))
         v94 = np.where(v40, v93, v92)
+        del v40, v92, v93
         v95 = np.subtract(v94, np.float64(256.0))
         v96 = np.where(v43, v95, v94)
+        del v43, v94, v95
         v97 = np.subtract(v96, np.float64(128.0))
         v98 = np.where(v46, v97, v96)
+        del v46, v96, v97
         v99 = np.subtract(v98, np.float64(64.0))
         v100 = np.where(v49, v99, v98)
+        del v49, v98, v99
         v101 = np.subtract(v100, np.float64(32.0))
         v102 = np.where(v52, v101, v100)
+        del v52, v100, v101
         v103 = np.subtract(v102, np.float64(16.0))
         v104 = np.where(v55, v103, v102)
+        del v55, v102, v103
         v105 = np.subtract(v104, np.float64(8.0))
         v106 = np.where(v58, v105, v104)
+        del v58, v104, v105
         v107 = np.subtract(v106, np.float64(4.0))
         v108 = np.where(v61, v107, v106)
+        del v61, v106, v107
         v109 = np.subtract(v108, np.float64(2.0))
         v110 = np.where(v64, v109, v108)
+        del v64, v108, v109
         v111 = np.subtract(v110, np.float64(1.0))
         v112 = np.where(v67, v111, v110)
+        del v67, v110, v111
         v113 = np.add(v112, np.float64(1.0))
         v114 = np.where(v70, v113, v112)
+        del v112, v113
         v115 = np.multiply(v114, np.float64(0.6931471803691238))
         v116 = np.multiply(v69, np.float64(0.5))
         v117 = np.where(v70, v116, v69)
+        del v69, v70, v116
         v118 = np.subtract(v117, np.float64(1.0))
+        del v117
         v119 = np.multiply(np.float64(0.5), v118)
         v120 = np.multiply(v119, v118)
+        del v119
         v121 = np.add(np.float64(2.0), v118)
         v122 = np.divide(v118, v121)
+        del v121
         v123 = np.multiply(v122, v122)
         v124 = np.multiply(v123, v123)
         v125 = np.multiply(v124, np.float64(0.14798198605116586))
         v126 = np.add(np.float64(0.1818357216161805), v125)
+        del v125
         v127 = np.multiply(v124, v126)
+        del v126
         v128 = np.add(np.float64(0.2857142874366239), v127)
+        del v127
         v129 = np.multiply(v124, v128)
+        del v128
         v130 = np.add(np.float64(0.6666666666666735), v129)
+        del v129
         v131 = np.multiply(v123, v130)
+        del v123, v130
         v132 = np.multiply(v124, np.float64(0.15313837699209373))
         v133 = np.add(np.float64(0.22222198432149784), v132)
+        del v132
         v134 = np.multiply(v124, v133)
+        del v133
         v135 = np.add(np.float64(0.3999999999940942), v134)
+        del v134
         v136 = np.multiply(v124, v135)
+        del v124, v135
         v137 = np.add(v131, v136)
+        del v131, v136
         v138 = np.add(v120, v137)
+        del v137
         v139 = np.multiply(v122, v138)
+        del v122, v138
         v140 = np.multiply(v114, np.float64(1.9082149292705877e-10))
+        del v114
         v141 = np.add(v139, v140)
+        del v139, v140
         v142 = np.subtract(v120, v141)
+        del v120, v141
         v143 = np.subtract(v142, v118)
+        del v118, v142
         v144 = np.subtract(v115, v143)
+        del v115, v143
         v145 = np.where(v4, v2, v144)
+        del v144
         v146 = np.where(v6, np.float64("-inf"), v145)
+        del v6, v145
         v147 = np.where(v5, np.float64("nan"), v146)
+        del v5, v146
         v148 = np.subtract(v2, np.float64(1.0))
+        del v2
         v149 = np.divide(v1, v148)
+        del v148
         v150 = np.multiply(v147, v149)
+        del v147, v149
         v151 = np.where(v4, np.float64("inf"), v150)
+        del v4, v150
         # feature amount_log
         v152 = np.where(v3, v1, v151)
+        out[:, 0] = v152
+        del v1, v3, v151, v152
         v153 = np.subtract(in_amount, np.float64(31.880000000000003))
         # feature amount_robust
         v154 = np.divide(v153, np.float64(49.81999999999999))
+        out[:, 1] = v154
+        del v153, v154
         v155 = _bucketize(in_amount, _CONST0)
         # feature amount_bucket
         v156 = np.asarray(v155).astype(np.float64)
+        out[:, 2] = v156
+        del v155, v156
         # feature amount_vs_mean
         v157 = np.divide(in_amount, np.float64(61.673715))
+        out[:, 3] = v157
+        del v157
         v158 = np.divide(in_amount, np.float64(10.0))
         v159 = np.floor(v158)
+        del v158
         v160 = np.multiply(np.float64(10.0), v159)
+        del v159
         v161 = np.subtract(in_amount, v160)
+        del v160
         v162 = np.equal(v161, np.float64(0.0))
+        del v161
         # feature round_amount
         v163 = np.asarray(v162).astype(np.float64)
+        out[:, 4] = v163
+        del v162, v163
         v164 = _lookup(in_merchant, _VOCAB2_INDEX)
         v165 = np.equal(v164, np.int64(-1))
         v166 = np.where(v165, np.int64(12), v164)
+        del v164, v165
         # feature merchant_idx
         v167 = np.asarray(v166).astype(np.float64)
+        out[:, 5] = v167
+        del v166, v167
         v168 = np.strings.add(np.asarray(in_merchant_category, dtype=_STRING), np.asarray(np.asarray('\x1f', dtype=_STRING), dtype=_STRING))
         v169 = np.strings.add(np.asarray(v168, dtype=_STRING), np.asarray(in_card_country, dtype=_STRING))
+        del v168
         v170 = _murmur3(v169)
+        del v169
         v171 = np.mod(v170, np.int64(4096))
+        del v170
         # feature category_country
         v172 = np.asarray(v171).astype(np.float64)
+        out[:, 6] = v172
+        del v171, v172
         # feature ip_missing
         v173 = np.asarray(in_ip_country_is_null).astype(np.float64)
+        out[:, 7] = v173
+        del v173
         v174 = np.where(in_ip_country_is_null, in_card_country, in_ip_country)
         v175 = np.not_equal(v174, in_card_country)
+        del v174
         # feature country_mismatch
         v176 = np.asarray(v175).astype(np.float64)
+        out[:, 8] = v176
+        del v175, v176
         v177 = np.where(in_device_id_is_null, np.asarray('<none>', dtype=_STRING), in_device_id)
         v178 = _murmur3(v177)
+        del v177
         v179 = np.mod(v178, np.int64(1024))
+        del v178
         # feature device_bucket
         v180 = np.asarray(v179).astype(np.float64)
+        out[:, 9] = v180
+        del v179, v180
         # feature device_missing
         v181 = np.asarray(in_device_id_is_null).astype(np.float64)
+        out[:, 10] = v181
+        del v181
         # feature card_present_f
         v182 = np.asarray(in_card_present).astype(np.float64)
+        out[:, 11] = v182
+        del v182
         v183 = np.asarray(in_txn_ts).astype(np.int64)
         v184 = np.mod(v183, np.int64(86400000000))
         v185 = np.floor_divide(v184, np.int64(3600000000))
+        del v184
         # feature hour_of_day
         v186 = np.asarray(v185).astype(np.float64)
+        out[:, 12] = v186
         v187 = np.less(v185, np.int64(6))
+        del v185
         # feature night
         v188 = np.asarray(v187).astype(np.float64)
+        out[:, 13] = v188
+        del v187, v188
         v189 = np.floor_divide(v183, np.int64(86400000000))
         v190 = np.add(v189, np.int64(3))
+        del v189
         v191 = np.mod(v190, np.int64(7))
+        del v190
         # feature day_of_week
         v192 = np.asarray(v191).astype(np.float64)
+        out[:, 14] = v192
+        del v191, v192
         v193 = np.multiply(np.float64(2.0), np.float64(3.141592653589793))
         v194 = np.multiply(v193, v186)
+        del v186, v193
         v195 = np.divide(v194, np.float64(24.0))
+        del v194
         v196 = np.abs(v195)
         v197 = np.greater_equal(v196, np.float64(4503599627370496.0))
+        del v196
         v198 = np.equal(v195, np.float64(0.0))
         v199 = np.multiply(v195, np.float64(0.6366197723675814))
         v200 = np.rint(v199)
+        del v199
         v201 = np.multiply(v200, np.float64(0.25))
         v202 = np.floor(v201)
+        del v201
         v203 = np.multiply(np.float64(4.0), v202)
+        del v202
         v204 = np.subtract(v200, v203)
+        del v203
         v205 = np.equal(v204, np.float64(0.0))
         v206 = np.multiply(v200, np.float64(1.5707963267341256))
         v207 = np.subtract(v195, v206)
+        del v206
         v208 = np.multiply(v200, np.float64(6.077100506303966e-11))
         v209 = np.subtract(v207, v208)
+        del v207, v208
         v210 = np.multiply(v200, np.float64(2.0222662487111665e-21))
+        del v200
         v211 = np.subtract(v209, v210)
+        del v209, v210
         v212 = np.multiply(v211, v211)
         v213 = np.multiply(v212, v211)
         v214 = np.multiply(v212, np.float64(1.58969099521155e-10))
         v215 = np.add(np.float64(-2.5050760253406863e-08), v214)
+        del v214
         v216 = np.multiply(v212, v215)
+        del v215
         v217 = np.add(np.float64(2.7557313707070068e-06), v216)
+        del v216
         v218 = np.multiply(v212, v217)
+        del v217
         v219 = np.add(np.float64(-0.0001984126982985795), v218)
+        del v218
         v220 = np.multiply(v212, v219)
+        del v219
         v221 = np.add(np.float64(0.00833333333332249), v220)
+        del v220
         v222 = np.multiply(v212, v221)
+        del v221
         v223 = np.add(np.float64(-0.16666666666666632), v222)
+        del v222
         v224 = np.multiply(v213, v223)
+        del v213, v223
         v225 = np.add(v211, v224)
+        del v211, v224
         v226 = np.equal(v204, np.float64(1.0))
         v227 = np.multiply(np.float64(0.5), v212)
         v228 = np.multiply(v212, v212)
         v229 = np.multiply(v212, np.float64(-1.1359647557788195e-11))
         v230 = np.add(np.float64(2.087572321298175e-09), v229)
+        del v229
         v231 = np.multiply(v212, v230)
+        del v230
         v232 = np.add(np.float64(-2.7557314351390663e-07), v231)
+        del v231
         v233 = np.multiply(v212, v232)
+        del v232
         v234 = np.add(np.float64(2.480158728947673e-05), v233)
+        del v233
         v235 = np.multiply(v212, v234)
+        del v234
         v236 = np.add(np.float64(-0.001388888888887411), v235)
+        del v235
         v237 = np.multiply(v212, v236)
+        del v212, v236
         v238 = np.add(np.float64(0.0416666666666666), v237)
+        del v237
         v239 = np.multiply(v228, v238)
+        del v228, v238
         v240 = np.subtract(v227, v239)
+        del v227, v239
         v241 = np.subtract(np.float64(1.0), v240)
+        del v240
         v242 = np.equal(v204, np.float64(2.0))
+        del v204
         v243 = np.negative(v225)
         v244 = np.negative(v241)
         v245 = np.where(v242, v243, v244)
         v246 = np.where(v226, v241, v245)
+        del v245
         v247 = np.where(v205, v225, v246)
+        del v246
         v248 = np.where(v198, v195, v247)
+        del v195, v198, v247
         # feature hour_sin
         v249 = np.where(v197, np.float64("nan"), v248)
+        out[:, 15] = v249
+        del v248, v249
         v250 = np.where(v242, v244, v225)
+        del v225, v242, v244
         v251 = np.where(v226, v243, v250)
+        del v226, v243, v250
         v252 = np.where(v205, v241, v251)
+        del v205, v241, v251
         # feature hour_cos
         v253 = np.where(v197, np.float64("nan"), v252)
+        out[:, 16] = v253
+        del v197, v252, v253
         # feature first_txn
         v254 = np.asarray(in_prev_txn_ts_is_null).astype(np.float64)
+        out[:, 17] = v254
+        del v254
         v255 = np.asarray(in_prev_txn_ts).astype(np.int64)
         v256 = np.subtract(v183, v255)
+        del v255
         v257 = np.floor_divide(v256, np.int64(1000000))
+        del v256
         v258 = np.maximum(v257, np.int64(0))
         v259 = np.asarray(v258).astype(np.float64)
+        del v258
         v260 = np.where(in_prev_txn_ts_is_null, np.float64("nan"), v259)
+        del v259
         v261 = np.add(np.float64(1.0), v260)
         v262 = np.equal(v261, np.float64(1.0))
         v263 = np.equal(v261, np.float64("inf"))
@@ -516,202 +685,270 @@ def transform(columns, float32=False):
         v266 = np.greater_equal(v261, np.float64(1.3407807929942597e+154))
         v267 = np.multiply(v261, np.float64(7.458340731200207e-155))
         v268 = np.where(v266, v267, v261)
+        del v267
         v269 = np.greater_equal(v268, np.float64(1.157920892373162e+77))
         v270 = np.multiply(v268, np.float64(8.636168555094445e-78))
         v271 = np.where(v269, v270, v268)
+        del v268, v270
         v272 = np.greater_equal(v271, np.float64(3.402823669209385e+38))
         v273 = np.multiply(v271, np.float64(2.938735877055719e-39))
         v274 = np.where(v272, v273, v271)
+        del v271, v273
         v275 = np.greater_equal(v274, np.float64(1.8446744073709552e+19))
         v276 = np.multiply(v274, np.float64(5.421010862427522e-20))
         v277 = np.where(v275, v276, v274)
+        del v274, v276
         v278 = np.greater_equal(v277, np.float64(4294967296.0))
         v279 = np.multiply(v277, np.float64(2.3283064365386963e-10))
         v280 = np.where(v278, v279, v277)
+        del v277, v279
         v281 = np.greater_equal(v280, np.float64(65536.0))
         v282 = np.multiply(v280, np.float64(1.52587890625e-05))
         v283 = np.where(v281, v282, v280)
+        del v280, v282
         v284 = np.greater_equal(v283, np.float64(256.0))
         v285 = np.multiply(v283, np.float64(0.00390625))
         v286 = np.where(v284, v285, v283)
+        del v283, v285
         v287 = np.greater_equal(v286, np.float64(16.0))
         v288 = np.multiply(v286, np.float64(0.0625))
         v289 = np.where(v287, v288, v286)
+        del v286, v288
         v290 = np.greater_equal(v289, np.float64(4.0))
         v291 = np.multiply(v289, np.float64(0.25))
         v292 = np.where(v290, v291, v289)
+        del v289, v291
         v293 = np.greater_equal(v292, np.float64(2.0))
         v294 = np.multiply(v292, np.float64(0.5))
         v295 = np.where(v293, v294, v292)
+        del v292, v294
         v296 = np.less(v295, np.float64(1.4916681462400413e-154))
         v297 = np.multiply(v295, np.float64(1.3407807929942597e+154))
         v298 = np.where(v296, v297, v295)
+        del v295, v297
         v299 = np.less(v298, np.float64(1.4916681462400413e-154))
         v300 = np.multiply(v298, np.float64(1.3407807929942597e+154))
         v301 = np.where(v299, v300, v298)
+        del v298, v300
         v302 = np.less(v301, np.float64(1.727233711018889e-77))
         v303 = np.multiply(v301, np.float64(1.157920892373162e+77))
         v304 = np.where(v302, v303, v301)
+        del v301, v303
         v305 = np.less(v304, np.float64(5.877471754111438e-39))
         v306 = np.multiply(v304, np.float64(3.402823669209385e+38))
         v307 = np.where(v305, v306, v304)
+        del v304, v306
         v308 = np.less(v307, np.float64(1.0842021724855044e-19))
         v309 = np.multiply(v307, np.float64(1.8446744073709552e+19))
         v310 = np.where(v308, v309, v307)
+        del v307, v309
         v311 = np.less(v310, np.float64(4.656612873077393e-10))
         v312 = np.multiply(v310, np.float64(4294967296.0))
         v313 = np.where(v311, v312, v310)
+        del v310, v312
         v314 = np.less(v313, np.float64(3.0517578125e-05))
         v315 = np.multiply(v313, np.float64(65536.0))
         v316 = np.where(v314, v315, v313)
+        del v313, v315
         v317 = np.less(v316, np.float64(0.0078125))
         v318 = np.multiply(v316, np.float64(256.0))
         v319 = np.where(v317, v318, v316)
+        del v316, v318
         v320 = np.less(v319, np.float64(0.125))
         v321 = np.multiply(v319, np.float64(16.0))
         v322 = np.where(v320, v321, v319)
+        del v319, v321
         v323 = np.less(v322, np.float64(0.5))
         v324 = np.multiply(v322, np.float64(4.0))
         v325 = np.where(v323, v324, v322)
+        del v322, v324
         v326 = np.less(v325, np.float64(1.0))
         v327 = np.multiply(v325, np.float64(2.0))
         v328 = np.where(v326, v327, v325)
+        del v325, v327
         v329 = np.greater(v328, np.float64(1.4142135623730951))
         v330 = np.where(v266, v71, np.float64(0.0))
+        del v71, v266
         v331 = np.add(v330, np.float64(256.0))
         v332 = np.where(v269, v331, v330)
+        del v269, v330, v331
         v333 = np.add(v332, np.float64(128.0))
         v334 = np.where(v272, v333, v332)
+        del v272, v332, v333
         v335 = np.add(v334, np.float64(64.0))
         v336 = np.where(v275, v335, v334)
+        del v275, v334, v335
         v337 = np.add(v336, np.float64(32.0))
         v338 = np.where(v278, v337, v336)
+        del v278, v336, v337
         v339 = np.add(v338, np.float64(16.0))
         v340 = np.where(v281, v339, v338)
+        del v281, v338, v339
         v341 = np.add(v340, np.float64(8.0))
         v342 = np.where(v284, v341, v340)
+        del v284, v340, v341
         v343 = np.add(v342, np.float64(4.0))
         v344 = np.where(v287, v343, v342)
+        del v287, v342, v343
         v345 = np.add(v344, np.float64(2.0))
         v346 = np.where(v290, v345, v344)
+        del v290, v344, v345
         v347 = np.add(v346, np.float64(1.0))
         v348 = np.where(v293, v347, v346)
+        del v293, v346, v347
         v349 = np.subtract(v348, np.float64(512.0))
         v350 = np.where(v296, v349, v348)
+        del v296, v348, v349
         v351 = np.subtract(v350, np.float64(512.0))
         v352 = np.where(v299, v351, v350)
+        del v299, v350, v351
         v353 = np.subtract(v352, np.float64(256.0))
         v354 = np.where(v302, v353, v352)
+        del v302, v352, v353
         v355 = np.subtract(v354, np.float64(128.0))
         v356 = np.where(v305, v355, v354)
+        del v305, v354, v355
         v357 = np.subtract(v356, np.float64(64.0))
         v358 = np.where(v308, v357, v356)
+        del v308, v356, v357
         v359 = np.subtract(v358, np.float64(32.0))
         v360 = np.where(v311, v359, v358)
+        del v311, v358, v359
         v361 = np.subtract(v360, np.float64(16.0))
         v362 = np.where(v314, v361, v360)
+        del v314, v360, v361
         v363 = np.subtract(v362, np.float64(8.0))
         v364 = np.where(v317, v363, v362)
+        del v317, v362, v363
         v365 = np.subtract(v364, np.float64(4.0))
         v366 = np.where(v320, v365, v364)
+        del v320, v364, v365
         v367 = np.subtract(v366, np.float64(2.0))
         v368 = np.where(v323, v367, v366)
+        del v323, v366, v367
         v369 = np.subtract(v368, np.float64(1.0))
         v370 = np.where(v326, v369, v368)
+        del v326, v368, v369
         v371 = np.add(v370, np.float64(1.0))
         v372 = np.where(v329, v371, v370)
+        del v370, v371
         v373 = np.multiply(v372, np.float64(0.6931471803691238))
         v374 = np.multiply(v328, np.float64(0.5))
         v375 = np.where(v329, v374, v328)
+        del v328, v329, v374
         v376 = np.subtract(v375, np.float64(1.0))
+        del v375
         v377 = np.multiply(np.float64(0.5), v376)
         v378 = np.multiply(v377, v376)
+        del v377
         v379 = np.add(np.float64(2.0), v376)
         v380 = np.divide(v376, v379)
+        del v379
         v381 = np.multiply(v380, v380)
         v382 = np.multiply(v381, v381)
         v383 = np.multiply(v382, np.float64(0.14798198605116586))
         v384 = np.add(np.float64(0.1818357216161805), v383)
+        del v383
         v385 = np.multiply(v382, v384)
+        del v384
         v386 = np.add(np.float64(0.2857142874366239), v385)
+        del v385
         v387 = np.multiply(v382, v386)
+        del v386
         v388 = np.add(np.float64(0.6666666666666735), v387)
+        del v387
         v389 = np.multiply(v381, v388)
+        del v381, v388
         v390 = np.multiply(v382, np.float64(0.15313837699209373))
         v391 = np.add(np.float64(0.22222198432149784), v390)
+        del v390
         v392 = np.multiply(v382, v391)
+        del v391
         v393 = np.add(np.float64(0.3999999999940942), v392)
+        del v392
         v394 = np.multiply(v382, v393)
+        del v382, v393
         v395 = np.add(v389, v394)
+        del v389, v394
         v396 = np.add(v378, v395)
+        del v395
         v397 = np.multiply(v380, v396)
+        del v380, v396
         v398 = np.multiply(v372, np.float64(1.9082149292705877e-10))
+        del v372
         v399 = np.add(v397, v398)
+        del v397, v398
         v400 = np.subtract(v378, v399)
+        del v378, v399
         v401 = np.subtract(v400, v376)
+        del v376, v400
         v402 = np.subtract(v373, v401)
+        del v373, v401
         v403 = np.where(v263, v261, v402)
+        del v402
         v404 = np.where(v265, np.float64("-inf"), v403)
+        del v265, v403
         v405 = np.where(v264, np.float64("nan"), v404)
+        del v264, v404
         v406 = np.subtract(v261, np.float64(1.0))
+        del v261
         v407 = np.divide(v260, v406)
+        del v406
         v408 = np.multiply(v405, v407)
+        del v405, v407
         v409 = np.where(v263, np.float64("inf"), v408)
+        del v263, v408
         v410 = np.where(v262, v260, v409)
+        del v260, v262, v409
         v411 = np.isnan(v410)
         # feature since_last_log
         v412 = np.where(v411, np.float64(-1.0), v410)
+        out[:, 18] = v412
+        del v410, v411, v412
         v413 = np.where(in_prev_txn_ts_is_null, np.int64(86400), v257)
+        del v257
         v414 = np.less(v413, np.int64(60))
+        del v413
         # feature rapid_repeat
         v415 = np.asarray(v414).astype(np.float64)
+        out[:, 19] = v415
+        del v414, v415
         v416 = np.asarray(in_account_open_ts).astype(np.int64)
         v417 = np.subtract(v183, v416)
+        del v183, v416
         v418 = np.floor_divide(v417, np.int64(86400000000))
+        del v417
         # feature account_age_days
         v419 = np.asarray(v418).astype(np.float64)
+        out[:, 20] = v419
+        del v418, v419
         v420 = np.minimum(in_attempts_24h, np.int64(20))
         # feature attempts
         v421 = np.asarray(v420).astype(np.float64)
+        out[:, 21] = v421
+        del v420, v421
         v422 = np.strings.strip(np.asarray(in_email, dtype=_STRING), " ")
         v423 = np.strings.translate(np.asarray(v422, dtype=_STRING), _ASCII_LOWER)
+        del v422
         v424 = _matches(v423, '[a-z0-9._%+-]+@(gmail|yahoo|hotmail|outlook)\\.com')
         # feature freemail
         v425 = np.asarray(v424).astype(np.float64)
+        out[:, 22] = v425
+        del v424, v425
         v426 = np.strings.endswith(np.asarray(v423, dtype=_STRING), '@mailinator.com')
         v427 = np.strings.endswith(np.asarray(v423, dtype=_STRING), '@yopmail.com')
         v428 = np.logical_or(v426, v427)
+        del v426, v427
         # feature disposable
         v429 = np.asarray(v428).astype(np.float64)
+        out[:, 23] = v429
+        del v428, v429
         v430 = _matches(v423, '[^@]*\\d{4,}[^@]*@.+')
+        del v423
         # feature email_digits
         v431 = np.asarray(v430).astype(np.float64)
-    out = np.empty((rows, 25), dtype=np.float64)
-    out[:, 0] = v152
-    out[:, 1] = v154
-    out[:, 2] = v156
-    out[:, 3] = v157
-    out[:, 4] = v163
-    out[:, 5] = v167
-    out[:, 6] = v172
-    out[:, 7] = v173
-    out[:, 8] = v176
-    out[:, 9] = v180
-    out[:, 10] = v181
-    out[:, 11] = v182
-    out[:, 12] = v186
-    out[:, 13] = v188
-    out[:, 14] = v192
-    out[:, 15] = v249
-    out[:, 16] = v253
-    out[:, 17] = v254
-    out[:, 18] = v412
-    out[:, 19] = v415
-    out[:, 20] = v419
-    out[:, 21] = v421
-    out[:, 22] = v425
-    out[:, 23] = v429
-    out[:, 24] = v431
+        out[:, 24] = v431
+        del v430, v431
     if float32:
         with np.errstate(over="ignore"):
             return out.astype(np.float32)
