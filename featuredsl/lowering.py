@@ -604,8 +604,12 @@ def lower_is_null(e: Emitter, x: Value) -> Value:
 
 
 def lower_fill_null(e: Emitter, x: Value, value: Value) -> Value:
-    _, (a, b) = unify(e, [x, value], "the arguments of fill_null()")
-    return Value(e.where(null_mask(e, a), b.node, a.node), None, b.nullable)
+    dtype, (a, b) = unify(e, [x, value])
+    node = e.where(null_mask(e, a), b.node, a.node)
+    if dtype is DType.FLOAT or not b.nullable:
+        return Value(node, None, b.nullable)
+    # Filled from a nullable value: null where both are.
+    return Value(node, e.and_(null_mask(e, a), null_mask(e, b)), True)
 
 
 def lower_coalesce(e: Emitter, *values: Value) -> Value:
@@ -813,6 +817,12 @@ def lower_bucketize(e: Emitter, x: Value, boundaries: Value) -> Value:
             boundaries.node.span,
         )
     edges = boundaries.node
+    if edges.op == "fitted" and edges.attr("analyzer") != "quantiles":
+        raise LoweringError(
+            "bucketize needs sorted boundaries",
+            "use a list literal [a, b, ...] or quantiles(x, n); a vocabulary is in frequency order",
+            edges.span,
+        )
     if edges.op == "list_const":
         values = [
             float(v) if boundaries.dtype is DType.INT else float.fromhex(v)
@@ -993,6 +1003,12 @@ def lower_vocab(
 
 def _scaler(center: str | None, scale: str) -> Any:
     def lower(e: Emitter, x: Value) -> Value:
+        if x.shape is not Shape.ROW:
+            raise LoweringError(
+                "a scaler needs a per-row value to fit on, not a constant",
+                "scale a column",
+                x.node.span,
+            )
         a = e.to_float(x.node)
         source = replace(x, node=a)
         shifted = a if center is None else e.sub(a, fitted(e, center, source, DType.FLOAT))

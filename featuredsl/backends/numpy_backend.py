@@ -223,7 +223,7 @@ VARIABLE = re.compile(r"\bv\d+\b")
 
 
 def schedule(
-    statements: list[Statement], outputs: Sequence[tuple[str, int]], stack: bool
+    statements: list[Statement], outputs: Sequence[tuple[str, int, bool]], stack: bool
 ) -> tuple[list[Statement], list[str]]:
     """Store each output as soon as it exists and drop temporaries after their last use, so peak
     memory stays near the few arrays alive at once. Returns (statements, stores before them)."""
@@ -235,8 +235,8 @@ def schedule(
     stores: dict[int, list[str]] = {}
     early: list[str] = []
     column = 0
-    for variable, width in outputs:
-        target = f"out[:, {column}]" if width == 1 else f"out[:, {column}:{column + width}]"
+    for variable, width, matrix in outputs:
+        target = f"out[:, {column}:{column + width}]" if matrix else f"out[:, {column}]"
         column += width
         if not stack:
             last_use[variable] = len(statements)  # returned: keep alive
@@ -260,9 +260,9 @@ def schedule(
 
 
 def _input_variable(node: Node) -> str:
-    name = node.attr("name")
-    suffix = "_is_null" if node.attr("role") == "mask" else ""
-    return f"in_{name}{suffix}"
+    # Distinct prefixes: a column named `k_is_null` must not share a variable with k's mask.
+    prefix = "null_" if node.attr("role") == "mask" else "in_"
+    return f"{prefix}{node.attr('name')}"
 
 
 def helper_sources(helpers: set[str]) -> list[str]:
@@ -304,7 +304,8 @@ def render_module(module: ModuleSpec) -> str:
     labels = {node: f"feature {label}" for label, node in module.outputs}
     statements, names = render_body([node for _, node in module.outputs], ctx, labels)
     output_variables = [
-        (names[node], width) for (_, node), width in zip(module.outputs, module.widths, strict=True)
+        (names[node], width, node.op == "one_hot")
+        for (_, node), width in zip(module.outputs, module.widths, strict=True)
     ]
     statements, early_stores = schedule(statements, output_variables, module.stack)
     used_inputs = {

@@ -115,6 +115,39 @@ def _list_const(node: Node, args: list[str], ctx: GraphContext) -> str:
     return ctx.vector(node.dtype, constant_value(node))
 
 
+def _is_noop_in_float32(node: Node, neutral: float) -> bool:
+    """A double constant onnxruntime's NoopElimination would drop: it tests the value in float32
+    (x + 1e-50 and x * 1.0000000001 vanish), although in float64 the op changes x."""
+    if node.op != "const" or node.dtype is not DType.FLOAT:
+        return False
+    value = constant_value(node)
+    with np.errstate(over="ignore"):
+        return bool(np.float32(value) == np.float32(neutral)) and value != neutral
+
+
+def _arithmetic(op_type: str, neutral: float) -> Emitter:
+    def emit(node: Node, args: list[str], ctx: GraphContext) -> str:
+        # Expanding the constant to the other operand's (run-time) shape keeps it out of reach of
+        # the optimizer, so the graph computes what numpy computes under every session option.
+        guarded = list(args)
+        for index, arg in enumerate(node.args):
+            if _is_noop_in_float32(arg, neutral) and node.args[1 - index].shape.value == "row":
+                guarded[index] = _expand_like(args[index], args[1 - index], ctx)
+        return ctx.add(op_type, guarded)
+
+    return emit
+
+
+def _where(node: Node, args: list[str], ctx: GraphContext) -> str:
+    if node.dtype is not DType.BOOL:
+        return ctx.add("Where", args)
+    # onnxruntime has no bool Where kernel: (c and a) or (not c and b) is the same truth table.
+    condition, then, otherwise = args
+    chosen = ctx.add("And", [condition, then])
+    other = ctx.add("And", [ctx.add("Not", [condition]), otherwise])
+    return ctx.add("Or", [chosen, other], hint="where")
+
+
 def _ne(node: Node, args: list[str], ctx: GraphContext) -> str:
     return ctx.add("Not", [ctx.add("Equal", args)])
 
@@ -306,10 +339,10 @@ EMITTERS: dict[str, Emitter] = {
     "list_const": _list_const,
     "list_size": lambda node, args, ctx: ctx.constant(DType.INT, len(node.args[0].attr("values"))),
     "broadcast": _broadcast,
-    "add": _op("Add"),
-    "sub": _op("Sub"),
-    "mul": _op("Mul"),
-    "div": _op("Div"),
+    "add": _arithmetic("Add", 0.0),
+    "sub": _arithmetic("Sub", 0.0),
+    "mul": _arithmetic("Mul", 1.0),
+    "div": _arithmetic("Div", 1.0),
     "neg": _op("Neg"),
     "int_floordiv": _int_floordiv,
     "int_mod": _int_mod,
@@ -330,7 +363,7 @@ EMITTERS: dict[str, Emitter] = {
     "and": _op("And"),
     "or": _op("Or"),
     "not": _op("Not"),
-    "where": _op("Where"),
+    "where": _where,
     "isnan": _op("IsNaN"),
     "to_float": _cast,
     "to_int": _cast,
@@ -394,7 +427,7 @@ def build_model(spec: GraphSpec) -> onnx.ModelProto:
     columns = []
     for _, node in spec.outputs:
         value = names[node]
-        if node.type.width == 1:
+        if node.op != "one_hot":  # one_hot is already a matrix, even with one column
             value = ctx.add("Unsqueeze", [value, ctx.int64s(-1)])
         columns.append(value)
     stacked = ctx.add("Concat", columns, axis=1) if len(columns) > 1 else columns[0]

@@ -122,6 +122,9 @@ def fit_program(
 def _run_analyzer(program: Program, node: Node, values: dict[Node, np.ndarray]) -> Any:
     data = np.asarray(values[node.args[0]])
     mask = np.asarray(values[node.args[1]]) if len(node.args) > 1 else None
+    if mask is not None and mask.shape != data.shape:
+        # A mask can be a scalar where nullness is constant, e.g. `if c then x else null`.
+        mask = np.broadcast_to(mask, data.shape)
     analyzer = make_analyzer(node.attr("analyzer"), _params(node))
     try:
         accumulator = analyzer.add_input(analyzer.create_accumulator(), data, mask)

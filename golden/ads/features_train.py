@@ -234,7 +234,7 @@ def transform(columns, float32=False):
     rows = len(in_device)
     in_country = _column(columns, 'country', 'string', True, rows)
     rows = len(in_country)
-    in_country_is_null = _mask(columns, 'country', rows)
+    null_country = _mask(columns, 'country', rows)
     in_position = _column(columns, 'position', 'int', False, rows)
     rows = len(in_position)
     in_user_age = _column(columns, 'user_age', 'float', True, rows)
@@ -307,7 +307,7 @@ def transform(columns, float32=False):
         v28 = _one_hot(v27, 4)
         out[:, 10:14] = v28
         del v27, v28
-        v29 = np.where(in_country_is_null, np.asarray('??', dtype=_STRING), in_country)
+        v29 = np.where(null_country, np.asarray('??', dtype=_STRING), in_country)
         v30 = np.strings.add(np.asarray(v29, dtype=_STRING), np.asarray(np.asarray('\x1f', dtype=_STRING), dtype=_STRING))
         del v29
         v31 = np.strings.add(np.asarray(v30, dtype=_STRING), np.asarray(in_device, dtype=_STRING))

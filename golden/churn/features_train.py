@@ -143,7 +143,7 @@ def transform(columns, float32=False):
     rows = len(in_country)
     in_plan = _column(columns, 'plan', 'string', True, rows)
     rows = len(in_plan)
-    in_plan_is_null = _mask(columns, 'plan', rows)
+    null_plan = _mask(columns, 'plan', rows)
     in_event_ts = _column(columns, 'event_ts', 'timestamp', False, rows)
     rows = len(in_event_ts)
     in_signup_ts = _column(columns, 'signup_ts', 'timestamp', False, rows)
@@ -404,7 +404,7 @@ def transform(columns, float32=False):
         v163 = np.asarray(v162).astype(np.float64)
         out[:, 4] = v163
         del v162, v163
-        v164 = np.where(in_plan_is_null, np.asarray('none', dtype=_STRING), in_plan)
+        v164 = np.where(null_plan, np.asarray('none', dtype=_STRING), in_plan)
         v165 = _lookup(v164, _VOCAB4_INDEX)
         del v164
         v166 = np.equal(v165, np.int64(-1))

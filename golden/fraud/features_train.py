@@ -211,12 +211,12 @@ def transform(columns, float32=False):
     rows = len(in_card_country)
     in_ip_country = _column(columns, 'ip_country', 'string', True, rows)
     rows = len(in_ip_country)
-    in_ip_country_is_null = _mask(columns, 'ip_country', rows)
+    null_ip_country = _mask(columns, 'ip_country', rows)
     in_email = _column(columns, 'email', 'string', False, rows)
     rows = len(in_email)
     in_device_id = _column(columns, 'device_id', 'string', True, rows)
     rows = len(in_device_id)
-    in_device_id_is_null = _mask(columns, 'device_id', rows)
+    null_device_id = _mask(columns, 'device_id', rows)
     in_card_present = _column(columns, 'card_present', 'bool', False, rows)
     rows = len(in_card_present)
     in_attempts_24h = _column(columns, 'attempts_24h', 'int', False, rows)
@@ -225,7 +225,7 @@ def transform(columns, float32=False):
     rows = len(in_txn_ts)
     in_prev_txn_ts = _column(columns, 'prev_txn_ts', 'timestamp', True, rows)
     rows = len(in_prev_txn_ts)
-    in_prev_txn_ts_is_null = _mask(columns, 'prev_txn_ts', rows)
+    null_prev_txn_ts = _mask(columns, 'prev_txn_ts', rows)
     in_account_open_ts = _column(columns, 'account_open_ts', 'timestamp', False, rows)
     rows = len(in_account_open_ts)
     out = np.empty((rows, 25), dtype=np.float64)
@@ -506,17 +506,17 @@ def transform(columns, float32=False):
         out[:, 6] = v172
         del v171, v172
         # feature ip_missing
-        v173 = np.asarray(in_ip_country_is_null).astype(np.float64)
+        v173 = np.asarray(null_ip_country).astype(np.float64)
         out[:, 7] = v173
         del v173
-        v174 = np.where(in_ip_country_is_null, in_card_country, in_ip_country)
+        v174 = np.where(null_ip_country, in_card_country, in_ip_country)
         v175 = np.not_equal(v174, in_card_country)
         del v174
         # feature country_mismatch
         v176 = np.asarray(v175).astype(np.float64)
         out[:, 8] = v176
         del v175, v176
-        v177 = np.where(in_device_id_is_null, np.asarray('<none>', dtype=_STRING), in_device_id)
+        v177 = np.where(null_device_id, np.asarray('<none>', dtype=_STRING), in_device_id)
         v178 = _murmur3(v177)
         del v177
         v179 = np.mod(v178, np.int64(1024))
@@ -526,7 +526,7 @@ def transform(columns, float32=False):
         out[:, 9] = v180
         del v179, v180
         # feature device_missing
-        v181 = np.asarray(in_device_id_is_null).astype(np.float64)
+        v181 = np.asarray(null_device_id).astype(np.float64)
         out[:, 10] = v181
         del v181
         # feature card_present_f
@@ -664,7 +664,7 @@ def transform(columns, float32=False):
         out[:, 16] = v253
         del v197, v252, v253
         # feature first_txn
-        v254 = np.asarray(in_prev_txn_ts_is_null).astype(np.float64)
+        v254 = np.asarray(null_prev_txn_ts).astype(np.float64)
         out[:, 17] = v254
         del v254
         v255 = np.asarray(in_prev_txn_ts).astype(np.int64)
@@ -675,7 +675,7 @@ def transform(columns, float32=False):
         v258 = np.maximum(v257, np.int64(0))
         v259 = np.asarray(v258).astype(np.float64)
         del v258
-        v260 = np.where(in_prev_txn_ts_is_null, np.float64("nan"), v259)
+        v260 = np.where(null_prev_txn_ts, np.float64("nan"), v259)
         del v259
         v261 = np.add(np.float64(1.0), v260)
         v262 = np.equal(v261, np.float64(1.0))
@@ -905,7 +905,7 @@ def transform(columns, float32=False):
         v412 = np.where(v411, np.float64(-1.0), v410)
         out[:, 18] = v412
         del v410, v411, v412
-        v413 = np.where(in_prev_txn_ts_is_null, np.int64(86400), v257)
+        v413 = np.where(null_prev_txn_ts, np.int64(86400), v257)
         del v257
         v414 = np.less(v413, np.int64(60))
         del v413
