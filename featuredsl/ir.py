@@ -41,6 +41,11 @@ class Node:
     def __hash__(self) -> int:
         return self._hash
 
+    def __repr__(self) -> str:
+        # Shallow on purpose: the DAG shares nodes, and a recursive repr is exponential in depth.
+        args = ", ".join(a.op for a in self.args)
+        return f"Node({self.op}({args}) -> {self.type}, attrs={dict(self.attrs)})"
+
     def attr(self, name: str) -> Any:
         for key, value in self.attrs:
             if key == name:
