@@ -604,7 +604,7 @@ def lower_is_null(e: Emitter, x: Value) -> Value:
 
 
 def lower_fill_null(e: Emitter, x: Value, value: Value) -> Value:
-    dtype, (a, b) = unify(e, [x, value])
+    dtype, (a, b) = unify(e, [x, value], "the arguments of fill_null()")
     node = e.where(null_mask(e, a), b.node, a.node)
     if dtype is DType.FLOAT or not b.nullable:
         return Value(node, None, b.nullable)
