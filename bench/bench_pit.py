@@ -1,4 +1,4 @@
-"""Throughput of featuredsl.pit.join against pandas.merge_asof on the same seeded data.
+"""Throughput of featuredsl.joins.pit.join against pandas.merge_asof on the same seeded data.
 
     python bench/bench_pit.py --labels 10000000 --features 1000000
 
@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from featuredsl import pit
+from featuredsl.joins import pit
 
 YEAR_US = 365 * 86_400 * 1_000_000
 START_US = 1_672_531_200_000_000  # 2023-01-01T00:00:00Z

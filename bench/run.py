@@ -158,13 +158,13 @@ def ort_session(model: Any, threads: int = 0) -> Any:
 
 
 def featuredsl_fit(frame: Any) -> Any:
-    from featuredsl.artifacts import load_spec
+    from featuredsl.artifact.spec import load_spec
 
     return load_spec(SPEC).fit(frame)
 
 
 def featuredsl_artifacts(fitted: Any, directory: str) -> Any:
-    from featuredsl.artifacts import load
+    from featuredsl.artifact.spec import load
 
     fitted.save(directory)
     return load(directory)
@@ -780,7 +780,7 @@ METHOD = """## Method
   identical session options.
 * The numpy contenders start from the feed (one array per column); sklearn starts from the
   DataFrame (a null `plan` written as "", which skl2onnx needs); "DataFrame in" adds
-  `featuredsl.data.to_feed` to the module's time. featuredsl's fit starts from the DataFrame.
+  `featuredsl.ingest.data.to_feed` to the module's time. featuredsl's fit starts from the DataFrame.
 * The sklearn ColumnTransformer computes the same 36 columns with stock transformers plus
   FunctionTransformers (hash, ratio, time features). skl2onnx converts only its stock subset
   (no missing indicators, FunctionTransformers or infrequent-category column): 28 columns, in

@@ -17,7 +17,7 @@ __all__ = ["__version__", "load", "load_spec"]
 def __getattr__(name: str) -> Any:
     # Lazy, so that `featuredsl check` does not pay for importing onnx and onnxruntime.
     if name in ("load", "load_spec"):
-        from featuredsl import artifacts
+        from featuredsl.artifact import spec as artifacts
 
         return getattr(artifacts, name)
     raise AttributeError(f"module 'featuredsl' has no attribute {name!r}")

@@ -11,9 +11,9 @@ import pytest
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
-from featuredsl import audit as audit_mod
-from featuredsl.audit import Thresholds, audit
 from featuredsl.errors import DataError
+from featuredsl.joins import audit as audit_mod
+from featuredsl.joins.audit import Thresholds, audit
 
 HOUR = pd.Timedelta(hours=1)
 

@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 from conftest import quiet_session, random_feed
 
-from featuredsl import catalogue
-from featuredsl.artifacts import Spec, load
-from featuredsl.backends import numpy_backend, onnx_backend
+from featuredsl.artifact.spec import Spec, load
+from featuredsl.backends.numpy import codegen as numpy_backend
+from featuredsl.backends.onnx import graph as onnx_backend
+from featuredsl.compiler import catalogue
+from featuredsl.compiler.primitives import PRIMITIVES
 from featuredsl.errors import ArtifactError
 from featuredsl.parity.compare import compare, feature_bounds
 from featuredsl.parity.edge_cases import constant_pool, edge_case_feed
-from featuredsl.primitives import PRIMITIVES
 
 EXAMPLE_INPUTS = "\n".join(
     f"  {name}: {dtype}{'?' if nullable else ''}"

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from hypothesis import Phase, find, settings
 
-from featuredsl.artifacts import Spec
-from featuredsl.backends import numpy_backend
+from featuredsl.artifact.spec import Spec
+from featuredsl.backends.numpy import codegen as numpy_backend
 from featuredsl.parity import fuzz
 from featuredsl.parity.compare import compare, feature_bounds
 

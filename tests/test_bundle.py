@@ -16,8 +16,11 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from featuredsl.artifacts import FittedSpec, Spec, load_spec
-from featuredsl.bundle import (
+from featuredsl.artifact.spec import FittedSpec, Spec, load_spec
+from featuredsl.cli.main import main
+from featuredsl.errors import ArtifactError
+from featuredsl.ingest.data import read_table
+from featuredsl.runtime.bundle import (
     KEY_BUNDLE,
     KEY_FEATURE_NAMES,
     KEY_FINGERPRINT,
@@ -27,9 +30,6 @@ from featuredsl.bundle import (
     feature_graph_from_fitted,
     merge,
 )
-from featuredsl.cli import main
-from featuredsl.data import read_table
-from featuredsl.errors import ArtifactError
 
 ROOT = Path(__file__).resolve().parents[1]
 CHURN_SPEC = ROOT / "examples" / "churn" / "churn.fdsl"

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from featuredsl.cli import main as cli_main
-from featuredsl.frontend import check_file, check_source
-from featuredsl.ir import Program, constant_value, walk
-from featuredsl.types import DType
+from featuredsl.cli.main import main as cli_main
+from featuredsl.compiler.frontend import check_file, check_source
+from featuredsl.compiler.ir import Program, constant_value, walk
+from featuredsl.compiler.types import DType
 
 EXAMPLES = sorted(Path(__file__).resolve().parents[1].glob("examples/*/*.fdsl"))
 HEAD = """\

@@ -24,7 +24,10 @@ feature hour = hour(t)
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "featuredsl.cli", *args], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "featuredsl.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 

@@ -159,7 +159,7 @@ def test_values_agree(a: Any, b: Any, agree: bool) -> None:
 
 def test_numpy_module_against_onnx_graph_row_by_row() -> None:
     """The typical use in featuredsl: training module vs serving graph, one request per case."""
-    from featuredsl.artifacts import Spec
+    from featuredsl.artifact.spec import Spec
     from featuredsl.parity import fuzz
 
     spec = Spec(

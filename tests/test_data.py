@@ -12,10 +12,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from featuredsl.data import feed_length, read_table, take, to_feed
+from featuredsl.compiler.ir import InputColumn
+from featuredsl.compiler.types import DType
 from featuredsl.errors import DataError
-from featuredsl.ir import InputColumn
-from featuredsl.types import DType
+from featuredsl.ingest.data import feed_length, read_table, take, to_feed
 
 FLOAT, INT, BOOL, STR, TS = DType.FLOAT, DType.INT, DType.BOOL, DType.STRING, DType.TIMESTAMP
 UTC = dt.timezone.utc

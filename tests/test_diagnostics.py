@@ -12,8 +12,8 @@ from typing import NamedTuple
 
 import pytest
 
-from featuredsl.cli import main as cli_main
-from featuredsl.frontend import check_source
+from featuredsl.cli.main import main as cli_main
+from featuredsl.compiler.frontend import check_source
 from featuredsl.language.diagnostics import DiagnosticError
 
 HEAD = """\

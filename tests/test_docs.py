@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from featuredsl import catalogue as cat
-from featuredsl import docgen
-from featuredsl.frontend import check_source
+from featuredsl.compiler import catalogue as cat
+from featuredsl.compiler import docgen
+from featuredsl.compiler.frontend import check_source
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "language.md"
 
@@ -20,7 +20,7 @@ def rendered() -> str:
 
 def test_language_reference_is_up_to_date(rendered: str) -> None:
     assert DOC.read_text(encoding="utf-8") == rendered, (
-        "docs/language.md differs from the catalogue: run python -m featuredsl.docgen"
+        "docs/language.md differs from the catalogue: run python -m featuredsl.compiler.docgen"
     )
 
 

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from featuredsl.cli import main as cli_main
-from featuredsl.frontend import check_source
-from featuredsl.ir import Builder
+from featuredsl.cli.main import main as cli_main
+from featuredsl.compiler.frontend import check_source
+from featuredsl.compiler.ir import Builder
 from featuredsl.language import ast
 from featuredsl.language.formatter import format_expr, format_spec
 from featuredsl.language.parser import parse

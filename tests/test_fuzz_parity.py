@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from hypothesis import event, given, reject, settings
 
+from featuredsl.compiler.types import DType
 from featuredsl.parity import fuzz
-from featuredsl.types import DType
 
 REGRESSIONS = Path(__file__).parent / "fuzz_regressions"
 FOCI = ("numeric", "categorical", "time", "mixed")
@@ -51,8 +51,8 @@ def _mask_name_clash(case: fuzz.FuzzCase, error: BaseException) -> bool:
 
 
 def _bucketize_over_vocab(case: fuzz.FuzzCase, error: BaseException) -> bool:
-    from featuredsl.artifacts import Spec
-    from featuredsl.ir import walk
+    from featuredsl.artifact.spec import Spec
+    from featuredsl.compiler.ir import walk
 
     program = Spec(case.spec).program
     return any(
@@ -193,7 +193,7 @@ def test_regression_files_round_trip(tmp_path: Path) -> None:
 
 def test_generated_specs_are_well_typed() -> None:
     """Every generated spec passes the checker: the generator follows the catalogue's rules."""
-    from featuredsl.frontend import check_source
+    from featuredsl.compiler.frontend import check_source
 
     @settings(fuzz.FUZZ_SETTINGS, max_examples=40)
     @given(fuzz.specs(focus="mixed"))
@@ -213,7 +213,7 @@ def test_generated_specs_are_well_typed() -> None:
 
 def test_signatures_cover_the_catalogue() -> None:
     """Every op of the catalogue can be generated in at least one way."""
-    from featuredsl import catalogue as cat
+    from featuredsl.compiler import catalogue as cat
 
     generated = {s.op.name for s in fuzz.SIGNATURES} | {op.name for op in fuzz.LIST_ANALYZERS}
     assert {op.name for op in cat.OPS} <= generated

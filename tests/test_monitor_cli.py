@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from test_monitor_support import fake_artifacts_module
 
-from featuredsl.cli import main
+from featuredsl.cli.main import main
 from featuredsl.monitor.serving_log import LoggedSession
 
 FP = "fp-test-0001"
@@ -28,7 +28,7 @@ def run(argv: list[str], capsys) -> tuple[int, str, str]:
 @pytest.fixture
 def artifacts(monkeypatch):
     module = fake_artifacts_module(FP)
-    monkeypatch.setitem(__import__("sys").modules, "featuredsl.artifacts", module)
+    monkeypatch.setitem(__import__("sys").modules, "featuredsl.artifact.spec", module)
     return module
 
 

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 
-from featuredsl.cli import main
+from featuredsl.cli.main import main
 from featuredsl.monitor.serving_log import LoggedSession
 
 SPEC = """\
@@ -64,7 +64,7 @@ class GermanCentsClient:
 
 
 def test_profile_serve_skew_replay(tmp_path: Path, capsys) -> None:
-    artifacts = pytest.importorskip("featuredsl.artifacts")
+    artifacts = pytest.importorskip("featuredsl.artifact.spec")
     spec, train, build = tmp_path / "toy.fdsl", tmp_path / "train.csv", tmp_path / "build"
     spec.write_text(SPEC)
     pacsv.write_csv(_table(0, 4000), train)

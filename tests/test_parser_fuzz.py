@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from featuredsl.checker import Checker
+from featuredsl.compiler.checker import Checker
+from featuredsl.compiler.frontend import check_source, read_spec
+from featuredsl.compiler.ir import Builder, Program
 from featuredsl.errors import FeatureDSLError
-from featuredsl.frontend import check_source, read_spec
-from featuredsl.ir import Builder, Program
 from featuredsl.language import ast
 from featuredsl.language.diagnostics import DiagnosticError
 from featuredsl.language.formatter import format_spec

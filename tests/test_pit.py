@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from featuredsl import pit
 from featuredsl.errors import DataError
+from featuredsl.joins import pit
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BIG = 2**62  # far-apart instants exercise the overflow-free TTL arithmetic

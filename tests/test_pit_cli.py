@@ -10,7 +10,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 
-from featuredsl.cli import main
+from featuredsl.cli.main import main
 
 
 def run(argv, capsys):

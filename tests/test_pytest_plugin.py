@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from featuredsl.artifacts import Spec
-from featuredsl.backends import numpy_backend
+from featuredsl.artifact.spec import Spec
+from featuredsl.backends.numpy import codegen as numpy_backend
 
 pytest_plugins = ["pytester"]
 
@@ -186,7 +186,7 @@ def test_importing_the_plugin_is_cheap() -> None:
     """It loads in every pytest run: no numpy, onnx or featuredsl internals at import time."""
     code = (
         "import sys, featuredsl.parity.pytest_plugin\n"
-        "heavy = ('numpy', 'onnx', 'onnxruntime', 'featuredsl.artifacts', 'featuredsl.parity.runner')\n"
+        "heavy = ('numpy', 'onnx', 'onnxruntime', 'featuredsl.artifact.spec', 'featuredsl.parity.runner')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     out = subprocess.run(

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from featuredsl.frontend import check_source
+from featuredsl.compiler.frontend import check_source
+from featuredsl.compiler.regex import check_portable_regex
 from featuredsl.language.diagnostics import DiagnosticError
-from featuredsl.regex import check_portable_regex
 
 ACCEPTED = [
     "",

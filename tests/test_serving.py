@@ -1,4 +1,4 @@
-"""featuredsl.serving.Session: every malformed request is a DataError naming its column and row,
+"""featuredsl.runtime.serving.Session: every malformed request is a DataError naming its column and row,
 raised before onnxruntime sees anything; valid requests in any form give the same outputs."""
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ import pyarrow as pa
 import pytest
 from test_bundle import churn_csv, churn_fitted, churn_spec, linear_model, quiet
 
-from featuredsl.artifacts import load
-from featuredsl.bundle import bundle
-from featuredsl.data import read_table
+from featuredsl.artifact.spec import load
 from featuredsl.errors import ArtifactError, DataError
+from featuredsl.ingest.data import read_table
 from featuredsl.monitor.replay import replay
 from featuredsl.monitor.serving_log import read_log
 from featuredsl.parity.compare import compare, feature_bounds
-from featuredsl.serving import Session
+from featuredsl.runtime.bundle import bundle
+from featuredsl.runtime.serving import Session
 
 UTC = dt.timezone.utc
 

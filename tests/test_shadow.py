@@ -12,11 +12,11 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from test_bundle import churn_csv, churn_fitted, churn_spec, run_cli
 
-from featuredsl.bundle import bundle
-from featuredsl.data import read_table
 from featuredsl.errors import DataError
-from featuredsl.serving import Session
-from featuredsl.shadow import shadow
+from featuredsl.ingest.data import read_table
+from featuredsl.runtime.bundle import bundle
+from featuredsl.runtime.serving import Session
+from featuredsl.runtime.shadow import shadow
 
 
 def classifier(width: int, seed: int) -> onnx.ModelProto:

@@ -1,4 +1,4 @@
-"""featuredsl.sklearn: FeatureTransformer in scikit-learn's machinery, and end-to-end parity of
+"""featuredsl.runtime.sklearn: FeatureTransformer in scikit-learn's machinery, and end-to-end parity of
 a bundled pipeline (onnxruntime on raw inputs) with the pipeline's own predict_proba.
 
 Tolerances (docs/serving.md states the same):
@@ -31,9 +31,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import check_estimator
 from test_bundle import CHURN_SPEC, churn_fitted, churn_frame, quiet
 
-from featuredsl.bundle import KEY_FEATURE_NAMES, KEY_FINGERPRINT, KEY_MODEL_SHA256
 from featuredsl.errors import ArtifactError, DataError
-from featuredsl.sklearn import FeatureInputError, FeatureTransformer, model_to_onnx, to_onnx
+from featuredsl.runtime.bundle import KEY_FEATURE_NAMES, KEY_FINGERPRINT, KEY_MODEL_SHA256
+from featuredsl.runtime.sklearn import FeatureInputError, FeatureTransformer, model_to_onnx, to_onnx
 
 LR_ATOL = 1e-9
 TREE_ATOL = 1e-6
@@ -275,7 +275,7 @@ def forest_onnx(forest: Pipeline, tmp_path_factory: pytest.TempPathFactory) -> A
 
 
 def _serve(path: Any, raw: pd.DataFrame) -> dict[str, np.ndarray]:
-    from featuredsl.serving import Session
+    from featuredsl.runtime.serving import Session
 
     onnx.checker.check_model(onnx.load(str(path)), full_check=True)
     return Session(path).run(raw)

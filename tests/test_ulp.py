@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from conftest import quiet_session
 
-from featuredsl.artifacts import Spec
+from featuredsl.artifact.spec import Spec
+from featuredsl.compiler.primitives import ULP_BOUND
 from featuredsl.parity.compare import ulp_distance
 from featuredsl.parity.ulp import measure
-from featuredsl.primitives import ULP_BOUND
 
 
 def test_pow_is_within_documented_bound() -> None:

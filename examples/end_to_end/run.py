@@ -6,7 +6,7 @@
             ONNX graph and the manifest, and check that the two agree (featuredsl build)
 2. train    a scikit-learn Pipeline(FeatureTransformer(float32=True), RandomForestClassifier)
 3. bundle   the forest (via skl2onnx) + the build's feature graph -> one served.onnx
-4. serve    a few requests through featuredsl.serving.Session with a serving log; one
+4. serve    a few requests through featuredsl.runtime.serving.Session with a serving log; one
             malformed request is rejected before onnxruntime sees it
 5. replay   the serving log against the training module (featuredsl.monitor.replay)
 6. summary  fingerprints, parity of served vs. scikit-learn predictions, replay result
@@ -29,14 +29,14 @@ import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import Pipeline
 
-from featuredsl.artifacts import load, load_spec
-from featuredsl.build import build
-from featuredsl.bundle import bundle
-from featuredsl.data import read_table
+from featuredsl.artifact.build import build
+from featuredsl.artifact.spec import load, load_spec
 from featuredsl.errors import DataError, FeatureDSLError
+from featuredsl.ingest.data import read_table
 from featuredsl.monitor.replay import replay
-from featuredsl.serving import Session
-from featuredsl.sklearn import FeatureTransformer, model_to_onnx
+from featuredsl.runtime.bundle import bundle
+from featuredsl.runtime.serving import Session
+from featuredsl.runtime.sklearn import FeatureTransformer, model_to_onnx
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "examples" / "churn" / "churn.fdsl"

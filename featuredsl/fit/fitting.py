@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from featuredsl.backends.numpy_backend import ModuleSpec, render_module
-from featuredsl.checker import column_names
+from featuredsl.backends.numpy.codegen import ModuleSpec, render_module
+from featuredsl.compiler.checker import column_names
+from featuredsl.compiler.ir import Builder, Node, Program, constant_value, decode_constant, walk
+from featuredsl.compiler.types import DType, Shape, Type
 from featuredsl.fit.analyzers import EmptyAnalyzerError, make_analyzer
-from featuredsl.ir import Builder, Node, Program, constant_value, decode_constant, walk
 from featuredsl.language.diagnostics import Diagnostic, DiagnosticError
-from featuredsl.types import DType, Shape, Type
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from featuredsl.ir import Feature, walk
-from featuredsl.primitives import ULP_BOUND
+from featuredsl.compiler.ir import Feature, walk
+from featuredsl.compiler.primitives import ULP_BOUND
 
 
 def feature_bounds(features: Sequence[Feature]) -> list[int]:

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from featuredsl.ir import Node, Program, constant_value, walk
-from featuredsl.types import DType
+from featuredsl.compiler.ir import Node, Program, constant_value, walk
+from featuredsl.compiler.types import DType
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MICROS_PER_DAY = 86_400_000_000

@@ -1,6 +1,6 @@
 """Differential fuzzing: random well-typed specs and adversarial data, numpy module vs ONNX graph.
 
-The spec generator is driven by the op catalogue (`featuredsl.catalogue`): each op's parameters,
+The spec generator is driven by the op catalogue (`featuredsl.compiler.catalogue`): each op's parameters,
 accepted dtypes, literal-only and list parameters, type rule and null rule come from there, and
 `SIGNATURES`, enumerated from it, says which argument dtypes make an op return which dtype.
 Specs are generated as *text*, so the parser, the checker and the formatter run on every case.
@@ -30,9 +30,9 @@ import numpy as np
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from featuredsl import catalogue as cat
+from featuredsl.compiler import catalogue as cat
+from featuredsl.compiler.types import DType
 from featuredsl.parity import edge_cases as edge
-from featuredsl.types import DType
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 NUMERIC = frozenset({DType.INT, DType.FLOAT})
@@ -1077,8 +1077,8 @@ STEP_PRIMITIVES = frozenset(
 def amplifies_inexact_error(node: Any) -> bool:
     """True when an inexact primitive (primitives.ULP_BOUND) feeds another inexact primitive or a
     step (floor(log(x)), exp(exp(x)), log(x) > 0): the per-op bound does not cover the result."""
-    from featuredsl.ir import walk
-    from featuredsl.primitives import ULP_BOUND
+    from featuredsl.compiler.ir import walk
+    from featuredsl.compiler.primitives import ULP_BOUND
 
     tainted: set[int] = set()
     for n in walk([node]):
@@ -1095,7 +1095,7 @@ def run_case(case: FuzzCase, optimize: bool = True) -> None:
 
     `optimize=False` turns onnxruntime's graph optimizations off (they are on by default, as for
     every user of the graph): a case that passes only then points at an optimizer rewrite."""
-    from featuredsl.artifacts import Spec
+    from featuredsl.artifact.spec import Spec
     from featuredsl.language.diagnostics import DiagnosticError
     from featuredsl.parity.compare import compare, feature_bounds
 
@@ -1139,7 +1139,7 @@ def onnx_session(model: Any, optimize: bool = True) -> Any:
     """A quiet onnxruntime session for a checked model."""
     import onnxruntime as ort
 
-    from featuredsl.backends.onnx_backend import check_model
+    from featuredsl.backends.onnx.graph import check_model
 
     check_model(model)
     options = ort.SessionOptions()

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import onnx.printer
 
-from featuredsl.artifacts import FittedSpec, load_spec
+from featuredsl.artifact.spec import FittedSpec, load_spec
 from featuredsl.parity.compare import compare, feature_bounds
 from featuredsl.parity.edge_cases import constant_pool, edge_case_feed
 from featuredsl.parity.runner import concat_feeds

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from featuredsl.artifacts import ONNX_F32_FILE, Artifacts, load
+from featuredsl.artifact.spec import ONNX_F32_FILE, Artifacts, load
 from featuredsl.parity.compare import Comparison, compare, ulp_distance
 from featuredsl.parity.edge_cases import decode_pool, edge_case_feed
 

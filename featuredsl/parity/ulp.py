@@ -15,8 +15,8 @@ import numpy as np
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
+from featuredsl.compiler.primitives import ULP_BOUND
 from featuredsl.parity.compare import compare, ulp_distance
-from featuredsl.primitives import ULP_BOUND
 
 RANGES: dict[str, Callable[[np.random.Generator, int], tuple[np.ndarray, ...]]] = {
     "log": lambda rng, n: (np.exp(rng.uniform(-700, 700, n)),),

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from scipy.stats import rankdata
 
 from featuredsl.errors import DataError
-from featuredsl.pit import TimeColumn, column, time_micros
+from featuredsl.joins.pit import TimeColumn, column, time_micros
 
 __all__ = [
     "AuditReport",

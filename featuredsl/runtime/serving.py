@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from featuredsl.bundle import FEATURES, KEY_FEATURE_NAMES, KEY_FINGERPRINT, KEY_INPUTS
-from featuredsl.data import Feed, to_feed
+from featuredsl.compiler.ir import InputColumn
+from featuredsl.compiler.types import DType
 from featuredsl.errors import ArtifactError, DataError, FeatureDSLError
-from featuredsl.ir import InputColumn
-from featuredsl.types import DType
+from featuredsl.ingest.data import Feed, to_feed
+from featuredsl.runtime.bundle import FEATURES, KEY_FEATURE_NAMES, KEY_FINGERPRINT, KEY_INPUTS
 
 SOURCE = "request"
 
@@ -45,7 +45,7 @@ def open_served(path: str | Path) -> Served:
     """A build directory or a bundle file, with its input schema."""
     p = Path(path)
     if p.is_dir():
-        from featuredsl.artifacts import load
+        from featuredsl.artifact.spec import load
 
         artifacts = load(p)
         return Served(
@@ -205,7 +205,7 @@ class Session:
         return self.served.inputs
 
     def _check_pair(self, build: str | Path) -> None:
-        from featuredsl.artifacts import load
+        from featuredsl.artifact.spec import load
 
         paired = load(build)
         if paired.fingerprint != self.fingerprint:

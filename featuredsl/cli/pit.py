@@ -13,16 +13,16 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
-from featuredsl import pit
-from featuredsl.audit import AuditReport, Thresholds
-from featuredsl.audit import audit as run_audit
 from featuredsl.errors import DataError
+from featuredsl.joins import pit
+from featuredsl.joins.audit import AuditReport, Thresholds
+from featuredsl.joins.audit import audit as run_audit
 
 PARQUET = {".parquet", ".pq"}
 CSV = {".csv"}
 
 # Only an unquoted empty field is null ("NA" stays text) and a quoted "" is the empty string: the
-# convention of write_csv and featuredsl.data, so a CSV round trip never turns "" into null.
+# convention of write_csv and featuredsl.ingest.data, so a CSV round trip never turns "" into null.
 _CSV_CONVERT = pcsv.ConvertOptions(
     null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False
 )

@@ -20,11 +20,12 @@ import numpy as np
 import onnx
 
 from featuredsl import __version__
-from featuredsl.backends import numpy_backend, onnx_backend
+from featuredsl.backends.numpy import codegen as numpy_backend
+from featuredsl.backends.onnx import graph as onnx_backend
+from featuredsl.compiler.frontend import check_source, read_spec
+from featuredsl.compiler.ir import Builder, Program, walk
 from featuredsl.errors import ArtifactError, DataError
 from featuredsl.fit.fitting import FittedConstant, execute_module, fit_program
-from featuredsl.frontend import check_source, read_spec
-from featuredsl.ir import Builder, Program, walk
 from featuredsl.parity.compare import feature_bounds
 from featuredsl.parity.edge_cases import constant_pool, encode_pool
 
@@ -35,7 +36,7 @@ MANIFEST_FILE = "manifest.json"
 
 
 def _feed(data: Any, program: Program, source: str, extra: str = "ignore") -> dict[str, np.ndarray]:
-    from featuredsl.data import to_feed
+    from featuredsl.ingest.data import to_feed
 
     return to_feed(data, program.inputs, source=source, extra=extra)
 
@@ -315,8 +316,8 @@ class Artifacts:
 
     @cached_property
     def program_inputs(self) -> tuple[Any, ...]:
-        from featuredsl.ir import InputColumn
-        from featuredsl.types import DType
+        from featuredsl.compiler.ir import InputColumn
+        from featuredsl.compiler.types import DType
 
         return tuple(
             InputColumn(i["name"], DType(i["dtype"]), i["nullable"])
@@ -324,7 +325,7 @@ class Artifacts:
         )
 
     def feed(self, data: Any, source: str = "data", extra: str = "ignore") -> dict[str, np.ndarray]:
-        from featuredsl.data import to_feed
+        from featuredsl.ingest.data import to_feed
 
         return to_feed(data, self.program_inputs, source=source, extra=extra)
 

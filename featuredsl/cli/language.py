@@ -8,8 +8,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from featuredsl.compiler.frontend import check_source, read_spec
 from featuredsl.errors import FeatureDSLError
-from featuredsl.frontend import check_source, read_spec
 from featuredsl.language.formatter import format_spec
 from featuredsl.language.parser import parse
 

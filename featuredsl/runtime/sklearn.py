@@ -3,7 +3,7 @@ fitted pipeline to one ONNX model (features + model) for serving.
 
     pipe = Pipeline([("features", FeatureTransformer("churn.fdsl")), ("model", LogisticRegression())])
     pipe.fit(frame, frame["churned"])
-    featuredsl.sklearn.to_onnx(pipe, "served.onnx")
+    featuredsl.runtime.sklearn.to_onnx(pipe, "served.onnx")
 
 Needs the optional extra `featuredsl[sklearn]` (scikit-learn; skl2onnx for the export). The
 core package never imports this module.
@@ -27,19 +27,19 @@ try:
     from sklearn.utils.validation import check_is_fitted
 except ImportError as err:  # pragma: no cover - depends on the installation
     raise ImportError(
-        "featuredsl.sklearn needs scikit-learn: pip install 'featuredsl[sklearn]'"
+        "featuredsl.runtime.sklearn needs scikit-learn: pip install 'featuredsl[sklearn]'"
     ) from err
 
 import onnx
 
-from featuredsl.bundle import (
+from featuredsl.errors import ArtifactError, DataError, FeatureDSLError
+from featuredsl.runtime.bundle import (
     KEY_FEATURE_NAMES,
     KEY_FINGERPRINT,
     feature_graph_from_fitted,
     merge,
     serialize,
 )
-from featuredsl.errors import ArtifactError, DataError, FeatureDSLError
 
 __all__ = ["FeatureInputError", "FeatureTransformer", "model_to_onnx", "to_onnx"]
 
@@ -60,7 +60,7 @@ def _compiled(source: str) -> Callable[..., np.ndarray]:
 
 def _spec_from_param(spec: Any) -> Any:
     """`spec` is a path to a .fdsl file or the spec text itself."""
-    from featuredsl.artifacts import Spec, load_spec
+    from featuredsl.artifact.spec import Spec, load_spec
 
     if isinstance(spec, Path):
         return load_spec(spec)

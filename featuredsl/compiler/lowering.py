@@ -1,4 +1,4 @@
-"""Lowering: surface ops of the catalogue -> primitive IR nodes (featuredsl.primitives).
+"""Lowering: surface ops of the catalogue -> primitive IR nodes (featuredsl.compiler.primitives).
 
 Both backends then implement only primitives, so a formula written here (log1p, expm1, sigmoid,
 float %, calendar arithmetic, scalers) issues the same IEEE operations in the same order in
@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from featuredsl.ir import Builder, Node
+from featuredsl.compiler.ir import Builder, Node
+from featuredsl.compiler.types import DType, Shape, Type
 from featuredsl.language.diagnostics import Span
-from featuredsl.types import DType, Shape, Type
 
 MICROS_PER_SECOND = 1_000_000
 MICROS_PER_DAY = 86_400 * MICROS_PER_SECOND
@@ -702,7 +702,7 @@ lower_contains = _string_test("contains")
 
 
 def lower_matches(e: Emitter, x: Value, pattern: Value) -> Value:
-    from featuredsl.regex import check_portable_regex
+    from featuredsl.compiler.regex import check_portable_regex
 
     text = _literal(pattern)
     problem = check_portable_regex(text)
@@ -1024,6 +1024,6 @@ lower_maxabs = _scaler(None, "scale_maxabs")
 
 
 def _literal(value: Value) -> Any:
-    from featuredsl.ir import constant_value
+    from featuredsl.compiler.ir import constant_value
 
     return constant_value(value.node)

@@ -1,6 +1,6 @@
 """The op catalogue: every surface op's signature, type rule, null rule, docs and lowering, as data.
 
-docs/language.md is generated from this table (`python -m featuredsl.docgen`), and a test checks
+docs/language.md is generated from this table (`python -m featuredsl.compiler.docgen`), and a test checks
 that the two agree.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from featuredsl import lowering as lo
-from featuredsl.types import DType
+from featuredsl.compiler import lowering as lo
+from featuredsl.compiler.types import DType
 
 NUM = frozenset({DType.INT, DType.FLOAT})
 FLOAT_ONLY = frozenset({DType.FLOAT})

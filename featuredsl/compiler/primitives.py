@@ -1,6 +1,6 @@
 """The primitive IR ops every backend implements, with their one written semantics.
 
-Surface ops (featuredsl.catalogue) lower to these. Binary ops broadcast a scalar against a row.
+Surface ops (featuredsl.compiler.catalogue) lower to these. Binary ops broadcast a scalar against a row.
 The parity tolerance of each primitive is in `ULP_BOUND` (None = bit-identical).
 """
 
@@ -65,7 +65,7 @@ PRIMITIVES: dict[str, str] = {
 
 # Primitives whose two implementations differ by a few ULP (measured, see docs/parity.md).
 # Every other primitive must be bit-identical between numpy and onnxruntime.
-# log, exp, sin and cos are not primitives: featuredsl.lowering computes them from exactly
+# log, exp, sin and cos are not primitives: featuredsl.compiler.lowering computes them from exactly
 # rounded operations (fdlibm's algorithms), so they are bit-identical too. Only pow is left to the
 # runtimes' libm (measured identical so far, see docs/parity.md).
 ULP_BOUND: dict[str, int] = {

@@ -3,7 +3,7 @@
 Every node is a primitive both backends implement (see backends/*). Null handling is explicit:
 a nullable non-float value travels as two nodes, its values and a bool mask (True = null);
 a nullable float travels as one node whose NaN is null. Surface ops of the catalogue are
-lowered to these primitives by featuredsl.lowering.
+lowered to these primitives by featuredsl.compiler.lowering.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from featuredsl.compiler.types import DType, Shape, Type
 from featuredsl.language.diagnostics import Span
-from featuredsl.types import DType, Shape, Type
 
 NO_SPAN = Span.unknown()
 

@@ -22,7 +22,7 @@ import click
 def bundle(build_dir: str, model: str, out: str, by_order: bool) -> int:
     """Merge BUILD_DIR's feature graph and MODEL into one ONNX model: raw inputs in, MODEL's
     outputs (and `features`) out."""
-    from featuredsl.bundle import bundle as run_bundle
+    from featuredsl.runtime.bundle import bundle as run_bundle
 
     report = run_bundle(build_dir, model, out, by_order=by_order)
     click.echo(f"wrote {report.path} ({report.size:,} bytes)")
@@ -84,7 +84,7 @@ def shadow(
 ) -> int:
     """Run A (current) and B (candidate), build directories or bundles, on the same rows and
     report how their outputs differ."""
-    from featuredsl.shadow import shadow as run_shadow
+    from featuredsl.runtime.shadow import shadow as run_shadow
 
     if (data is None) == (log is None):
         raise click.UsageError("give exactly one of --data PATH or --log PATH")

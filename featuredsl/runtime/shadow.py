@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from featuredsl.bundle import FEATURES
-from featuredsl.data import Feed, read_table, take, to_feed
+from featuredsl.compiler.ir import InputColumn
+from featuredsl.compiler.types import DType
 from featuredsl.errors import DataError
-from featuredsl.ir import InputColumn
+from featuredsl.ingest.data import Feed, read_table, take, to_feed
 from featuredsl.monitor.jsonable import jsonable
-from featuredsl.serving import Session
-from featuredsl.types import DType
+from featuredsl.runtime.bundle import FEATURES
+from featuredsl.runtime.serving import Session
 
 CHUNK_ROWS = 50_000
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)

@@ -7,12 +7,20 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from featuredsl import catalogue as cat
-from featuredsl.ir import Builder, Feature, InputColumn, Node, Program, constant_value, walk
+from featuredsl.compiler import catalogue as cat
+from featuredsl.compiler.ir import (
+    Builder,
+    Feature,
+    InputColumn,
+    Node,
+    Program,
+    constant_value,
+    walk,
+)
+from featuredsl.compiler.lowering import Emitter, LoweringError, Value, null_mask
+from featuredsl.compiler.types import DType, Shape, type_text
 from featuredsl.language import ast
 from featuredsl.language.diagnostics import DiagnosticSink, Span
-from featuredsl.lowering import Emitter, LoweringError, Value, null_mask
-from featuredsl.types import DType, Shape, type_text
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
@@ -595,7 +603,7 @@ def _int_round_exception(op: cat.Op, values: list[Value], result: Value) -> bool
 
 
 def _row(dtype: DType) -> Any:
-    from featuredsl.types import Type
+    from featuredsl.compiler.types import Type
 
     return Type(dtype, Shape.ROW)
 

@@ -17,9 +17,9 @@ from importlib import resources
 import jinja2
 
 from featuredsl import __version__
-from featuredsl.backends import numpy_runtime
-from featuredsl.ir import InputColumn, Node, constant_value, walk
-from featuredsl.types import DType, Shape
+from featuredsl.backends.numpy import runtime as numpy_runtime
+from featuredsl.compiler.ir import InputColumn, Node, constant_value, walk
+from featuredsl.compiler.types import DType, Shape
 
 NUMPY_DTYPE = {
     DType.FLOAT: "np.float64",

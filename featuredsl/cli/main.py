@@ -14,18 +14,18 @@ from featuredsl.errors import FeatureDSLError
 
 # name -> (module, attribute, one-line help). Loading lazily keeps `featuredsl check` fast.
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "check": ("featuredsl.commands.language", "check", "Check specs and list their features."),
-    "fmt": ("featuredsl.commands.language", "fmt", "Format specs canonically."),
-    "build": ("featuredsl.commands.build", "build", "Fit a spec on data and write both artifacts."),
-    "parity": ("featuredsl.commands.parity", "parity", "Compare numpy and ONNX artifacts."),
-    "golden": ("featuredsl.commands.parity", "golden", "Check or update golden files."),
-    "profile": ("featuredsl.commands.monitor", "profile", "Store a reference profile."),
-    "skew": ("featuredsl.commands.monitor", "skew", "Distribution skew report."),
-    "replay": ("featuredsl.commands.monitor", "replay", "Replay a serving log."),
-    "bundle": ("featuredsl.commands.ship", "bundle", "Merge features and a model graph."),
-    "shadow": ("featuredsl.commands.ship", "shadow", "Compare two builds or bundles."),
-    "pit-join": ("featuredsl.commands.pit", "pit_join", "Point-in-time join."),
-    "audit": ("featuredsl.commands.pit", "audit", "Leakage audit of a training table."),
+    "check": ("featuredsl.cli.language", "check", "Check specs and list their features."),
+    "fmt": ("featuredsl.cli.language", "fmt", "Format specs canonically."),
+    "build": ("featuredsl.cli.build", "build", "Fit a spec on data and write both artifacts."),
+    "parity": ("featuredsl.cli.parity", "parity", "Compare numpy and ONNX artifacts."),
+    "golden": ("featuredsl.cli.parity", "golden", "Check or update golden files."),
+    "profile": ("featuredsl.cli.monitor", "profile", "Store a reference profile."),
+    "skew": ("featuredsl.cli.monitor", "skew", "Distribution skew report."),
+    "replay": ("featuredsl.cli.monitor", "replay", "Replay a serving log."),
+    "bundle": ("featuredsl.cli.ship", "bundle", "Merge features and a model graph."),
+    "shadow": ("featuredsl.cli.ship", "shadow", "Compare two builds or bundles."),
+    "pit-join": ("featuredsl.cli.pit", "pit_join", "Point-in-time join."),
+    "audit": ("featuredsl.cli.pit", "audit", "Leakage audit of a training table."),
 }
 
 

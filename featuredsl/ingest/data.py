@@ -36,9 +36,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from featuredsl.compiler.ir import InputColumn
+from featuredsl.compiler.types import DType
 from featuredsl.errors import DataError
-from featuredsl.ir import InputColumn
-from featuredsl.types import DType
 
 Feed = dict[str, np.ndarray]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from featuredsl.checker import Checker
+from featuredsl.compiler.checker import Checker
+from featuredsl.compiler.ir import Builder, Program
 from featuredsl.errors import FeatureDSLError
-from featuredsl.ir import Builder, Program
 from featuredsl.language.diagnostics import Diagnostic, DiagnosticError
 from featuredsl.language.formatter import format_spec
 from featuredsl.language.parser import parse

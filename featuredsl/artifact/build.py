@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from featuredsl.artifacts import FittedSpec, load_spec
+from featuredsl.artifact.spec import FittedSpec, load_spec
 from featuredsl.errors import FeatureDSLError
 from featuredsl.parity.runner import ParityReport, run_parity
 

@@ -20,8 +20,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from featuredsl import __version__
-from featuredsl.ir import InputColumn, Node, constant_value, walk
-from featuredsl.types import DType
+from featuredsl.compiler.ir import InputColumn, Node, constant_value, walk
+from featuredsl.compiler.types import DType
 
 OPSET = 21  # default domain; needs onnxruntime >= 1.20
 ML_OPSET = 3

@@ -1,0 +1,1 @@
+"""The `featuredsl` command, one module per area."""

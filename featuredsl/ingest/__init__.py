@@ -1,0 +1,1 @@
+"""User data to the canonical feed: adapters, conversion, file readers and problem reports."""

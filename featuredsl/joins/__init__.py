@@ -1,0 +1,1 @@
+"""Point-in-time joins and the leakage audit. Shares nothing with the compiler."""

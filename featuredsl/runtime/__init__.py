@@ -1,0 +1,1 @@
+"""Serving: the validated Session, scikit-learn integration, bundles and shadow comparison."""
