@@ -11,10 +11,11 @@ from featuredsl.artifact.spec import Spec, load
 from featuredsl.backends.numpy import codegen as numpy_backend
 from featuredsl.backends.onnx import graph as onnx_backend
 from featuredsl.compiler import catalogue
+from featuredsl.compiler.boundaries import constant_pool, feature_bounds
 from featuredsl.compiler.primitives import PRIMITIVES
 from featuredsl.errors import ArtifactError
-from featuredsl.parity.compare import compare, feature_bounds
-from featuredsl.parity.edge_cases import constant_pool, edge_case_feed
+from featuredsl.parity.compare import compare
+from featuredsl.parity.edge_cases import edge_case_feed
 
 EXAMPLE_INPUTS = "\n".join(
     f"  {name}: {dtype}{'?' if nullable else ''}"

@@ -18,8 +18,9 @@ from hypothesis import Phase, find, settings
 
 from featuredsl.artifact.spec import Spec
 from featuredsl.backends.numpy import codegen as numpy_backend
+from featuredsl.compiler.boundaries import feature_bounds
 from featuredsl.parity import fuzz
-from featuredsl.parity.compare import compare, feature_bounds
+from featuredsl.parity.compare import compare
 
 SPEC = """spec ties
 

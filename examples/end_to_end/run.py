@@ -29,11 +29,11 @@ import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import Pipeline
 
-from featuredsl.artifact.build import build
 from featuredsl.artifact.spec import load, load_spec
 from featuredsl.errors import DataError, FeatureDSLError
 from featuredsl.ingest.data import read_table
 from featuredsl.monitor.replay import replay
+from featuredsl.parity.build import build
 from featuredsl.runtime.bundle import bundle
 from featuredsl.runtime.serving import Session
 from featuredsl.runtime.sklearn import FeatureTransformer, model_to_onnx

@@ -20,19 +20,23 @@ import numpy as np
 import onnx
 
 from featuredsl import __version__
+from featuredsl.artifact.contract import (
+    KEY_FINGERPRINT,
+    MANIFEST_FILE,
+    MODULE_FILE,
+    ONNX_F32_FILE,
+    ONNX_FILE,
+    OUTPUT,
+)
+from featuredsl.artifact.manifest import encode_pool
 from featuredsl.backends.numpy import codegen as numpy_backend
+from featuredsl.backends.numpy.evaluate import evaluate, execute_module
 from featuredsl.backends.onnx import graph as onnx_backend
+from featuredsl.compiler.boundaries import constant_pool, feature_bounds
 from featuredsl.compiler.frontend import check_source, read_spec
 from featuredsl.compiler.ir import Builder, Program, walk
 from featuredsl.errors import ArtifactError, DataError
-from featuredsl.fit.fitting import FittedConstant, execute_module, fit_program
-from featuredsl.parity.compare import feature_bounds
-from featuredsl.parity.edge_cases import constant_pool, encode_pool
-
-MODULE_FILE = "features_train.py"
-ONNX_FILE = "features.onnx"
-ONNX_F32_FILE = "features.f32.onnx"
-MANIFEST_FILE = "manifest.json"
+from featuredsl.fit.fitting import FittedConstant, fit_program
 
 
 def _feed(data: Any, program: Program, source: str, extra: str = "ignore") -> dict[str, np.ndarray]:
@@ -97,7 +101,7 @@ class Spec:
         return self.fit_feed(self.feed(data, source))
 
     def fit_feed(self, feed: dict[str, np.ndarray]) -> FittedSpec:
-        program, constants = fit_program(self.program, feed, self.builder)
+        program, constants = fit_program(self.program, feed, self.builder, evaluate)
         return FittedSpec(program, constants, fingerprint_of(program.canonical_source, constants))
 
 
@@ -183,7 +187,7 @@ class FittedSpec:
             ],
             "feature_names": list(self.feature_names),
             "output": {
-                "name": "features",
+                "name": OUTPUT,
                 "dtype": "float64",
                 "float32_variant": ONNX_F32_FILE if float32 else None,
             },
@@ -298,9 +302,9 @@ class Artifacts:
         except Exception as error:
             raise ArtifactError(f"{path}: not a readable ONNX model ({error})") from None
         props = {p.key: p.value for p in model.metadata_props}
-        if props.get("featuredsl.fingerprint") != self.fingerprint:
+        if props.get(KEY_FINGERPRINT) != self.fingerprint:
             raise ArtifactError(
-                f"{path}: fingerprint {props.get('featuredsl.fingerprint')!r} does not match manifest "
+                f"{path}: fingerprint {props.get(KEY_FINGERPRINT)!r} does not match manifest "
                 f"{self.fingerprint!r}; the graph comes from another build"
             )
 
@@ -342,7 +346,7 @@ class Artifacts:
     def run_onnx(self, feed: Mapping[str, np.ndarray]) -> np.ndarray:
         names = {i.name for i in self.session.get_inputs()}
         result: np.ndarray = self.session.run(
-            ["features"], {k: v for k, v in feed.items() if k in names}
+            [OUTPUT], {k: v for k, v in feed.items() if k in names}
         )[0]
         return result
 

@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from featuredsl.artifact.build import build as run_build
+from featuredsl.parity.build import build as run_build
 
 
 @click.command()

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from featuredsl.artifact.contract import mask_name
 from featuredsl.compiler.types import DType, Shape, Type
 from featuredsl.language.diagnostics import Span
 
@@ -168,7 +169,7 @@ class InputColumn:
     def mask_name(self) -> str | None:
         """The companion null-mask input: only for nullable non-float columns (floats use NaN)."""
         if self.nullable and self.dtype is not DType.FLOAT:
-            return f"{self.name}.is_null"
+            return mask_name(self.name)
         return None
 
 

@@ -9,17 +9,21 @@ and the results replace the `fitted` nodes as constants.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from featuredsl.backends.numpy.codegen import ModuleSpec, render_module
 from featuredsl.compiler.checker import column_names
 from featuredsl.compiler.ir import Builder, Node, Program, constant_value, decode_constant, walk
 from featuredsl.compiler.types import DType, Shape, Type
 from featuredsl.fit.analyzers import EmptyAnalyzerError, make_analyzer
 from featuredsl.language.diagnostics import Diagnostic, DiagnosticError
+
+Evaluator = Callable[[Program, list[Node], Mapping[str, np.ndarray]], dict[Node, np.ndarray]]
+"""Computes IR nodes on a feed: (program, nodes, feed) -> {node: 1-D array}. The artifact layer
+passes the numpy backend's `evaluate`, so fitting sees exactly the values the module computes."""
 
 
 @dataclass(frozen=True)
@@ -32,30 +36,6 @@ class FittedConstant:
     column: int
     source: str  # the spec text of the analyzer call
     value: Any
-
-
-def execute_module(source: str, feed: dict[str, np.ndarray]) -> Any:
-    """Run generated module text on a feed. The text is our own codegen output, never spec text."""
-    namespace: dict[str, Any] = {"__name__": "featuredsl_generated"}
-    exec(compile(source, "<featuredsl generated module>", "exec"), namespace)
-    return namespace["transform"](feed)
-
-
-def evaluate(
-    program: Program, nodes: list[Node], feed: dict[str, np.ndarray]
-) -> dict[Node, np.ndarray]:
-    """Values of arbitrary IR nodes on a feed, computed by generated numpy code."""
-    module = ModuleSpec(
-        spec_name=program.name,
-        fingerprint="",
-        inputs=program.inputs,
-        outputs=tuple((f"n{i}", node) for i, node in enumerate(nodes)),
-        column_names=(),
-        widths=tuple(1 for _ in nodes),
-        stack=False,
-    )
-    values = execute_module(render_module(module), feed)
-    return dict(zip(nodes, values, strict=True))
 
 
 def _params(node: Node) -> dict[str, Any]:
@@ -85,8 +65,25 @@ def _result_node(builder: Builder, node: Node, result: Any) -> Node:
 
 
 def fit_program(
-    program: Program, feed: dict[str, np.ndarray], builder: Builder
+    program: Program, feed: Mapping[str, np.ndarray], builder: Builder, evaluate: Evaluator
 ) -> tuple[Program, list[FittedConstant]]:
+    """Fit every analyzer of `program` on `feed`, phase by phase, and fold the results in.
+
+    Args:
+        program: a checked program whose features may contain `fitted` nodes.
+        feed: the canonical feed (one 1-D array per input column, masks for nullable
+            non-float columns; see `featuredsl.ingest`), at least one row.
+        builder: the IR builder that interned `program` (new constants are interned there).
+        evaluate: computes IR nodes on the feed (the numpy backend's `evaluate`).
+
+    Returns:
+        The program with every `fitted` node replaced by its constant (one-hot features get
+        their column names), and the fitted constants in spec order, as the manifest lists them.
+
+    Raises:
+        DiagnosticError: an analyzer has nothing to fit on (for example every value is null),
+            pointing at the analyzer call in the spec.
+    """
     roots = list(program.roots)
     constants: list[FittedConstant] = []
     while True:
@@ -188,4 +185,4 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-__all__ = ["FittedConstant", "decode_constant", "evaluate", "execute_module", "fit_program"]
+__all__ = ["Evaluator", "FittedConstant", "decode_constant", "fit_program"]

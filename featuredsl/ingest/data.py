@@ -36,6 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from featuredsl.artifact.contract import masked_column
 from featuredsl.compiler.ir import InputColumn
 from featuredsl.compiler.types import DType
 from featuredsl.errors import DataError
@@ -384,7 +385,7 @@ def _given_mask(raw: _Raw, name: str, length: int) -> np.ndarray:
 
 def _check_names(names: list[Any], inputs: Sequence[InputColumn], source: str, extra: str) -> None:
     present = set(names)
-    misplaced = [n for n in names if isinstance(n, str) and n.endswith(".is_null")]
+    misplaced = [n for n in names if isinstance(n, str) and masked_column(n) is not None]
     masks = {c.mask_name for c in inputs if c.mask_name}
     for name in misplaced:
         if name not in masks:

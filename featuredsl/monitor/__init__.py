@@ -14,9 +14,9 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "FeatureSkew": "featuredsl.monitor.skew",
-    "SkewConfig": "featuredsl.monitor.skew",
-    "SkewReport": "featuredsl.monitor.skew",
+    "FeatureSkew": "featuredsl.monitor.findings",
+    "SkewConfig": "featuredsl.monitor.findings",
+    "SkewReport": "featuredsl.monitor.findings",
     "compare": "featuredsl.monitor.skew",
     "compare_predictions": "featuredsl.monitor.skew",
     "Profile": "featuredsl.monitor.profile",

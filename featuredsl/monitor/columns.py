@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from featuredsl.artifact.contract import MASK_SUFFIX
 from featuredsl.errors import DataError
 
 Kind = Literal["numeric", "categorical"]
@@ -25,7 +26,7 @@ CATEGORICAL: Kind = "categorical"
 FEATURES = "features"
 INPUTS = "inputs"
 SCORES = "scores"
-NULL_SUFFIX = ".is_null"
+NULL_SUFFIX = MASK_SUFFIX
 
 
 @dataclass(frozen=True)

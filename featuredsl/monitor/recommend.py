@@ -8,14 +8,11 @@ normalisation (case/whitespace), a null-handling change, a stale or shifted wind
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from featuredsl.monitor.findings import FeatureSkew
 from featuredsl.monitor.summary import CategoricalSummary, NumericSummary, Summary
-
-if TYPE_CHECKING:
-    from featuredsl.monitor.skew import FeatureSkew
 
 # Factors a unit change produces: powers of ten (cents/dollars, ms/s, g/kg) and time units.
 UNIT_FACTORS: dict[float, str] = {

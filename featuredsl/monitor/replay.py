@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from featuredsl.artifact.contract import OUTPUT
 from featuredsl.errors import ArtifactError
 from featuredsl.monitor.columns import NULL_SUFFIX
 from featuredsl.monitor.jsonable import exact_float, jsonable
@@ -118,7 +119,7 @@ class ReplayReport:
 
     def to_dict(self) -> dict[str, Any]:
         out = dict(jsonable(self))
-        for entry, feature in zip(out["features"], self.features, strict=True):
+        for entry, feature in zip(out[OUTPUT], self.features, strict=True):
             entry["mismatch_rate"] = feature.mismatch_rate
         out["failures"] = self.failures()
         out["failed"] = self.failed
@@ -259,7 +260,7 @@ def replay(
     feature_names: Sequence[str],
     log_path: str | Path,
     *,
-    output: str = "features",
+    output: str = OUTPUT,
     rtol: float = DEFAULT_RTOL,
     atol: float = DEFAULT_ATOL,
     exact: bool = False,

@@ -12,8 +12,8 @@ import jinja2
 from markupsafe import Markup
 
 from featuredsl import __version__
+from featuredsl.monitor.findings import FeatureSkew, SkewReport
 from featuredsl.monitor.severity import H_BANDS, KS_BANDS, PSI_BANDS, SEVERITIES
-from featuredsl.monitor.skew import FeatureSkew, SkewReport
 from featuredsl.monitor.svg import bars_svg, histogram_svg
 
 TEMPLATE = "report.html.j2"

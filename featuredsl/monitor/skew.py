@@ -8,10 +8,9 @@ of its checks; docs/monitoring.md gives each statistic, band and the default-met
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -28,11 +27,18 @@ from featuredsl.monitor.columns import (
     Dataset,
     as_dataset,
 )
-from featuredsl.monitor.jsonable import jsonable
+from featuredsl.monitor.findings import (
+    CategoricalStats,
+    Check,
+    FeatureSkew,
+    NumericStats,
+    Plot,
+    SkewConfig,
+    SkewReport,
+)
 from featuredsl.monitor.profile import Profile
 from featuredsl.monitor.recommend import recommend
 from featuredsl.monitor.severity import (
-    ALPHA,
     D_BANDS,
     H_BANDS,
     KS_BANDS,
@@ -40,167 +46,11 @@ from featuredsl.monitor.severity import (
     RANK,
     Severity,
     gated,
-    worst,
 )
 from featuredsl.monitor.summary import CategoricalSummary, NumericSummary, Summary, summarize
 
 OTHER = "(other)"
 GROUP_ORDER = (FEATURES, INPUTS, SCORES)
-
-
-@dataclass(frozen=True)
-class SkewConfig:
-    psi_bins: int = stats.PSI_BINS
-    psi_epsilon: float = stats.PSI_EPSILON
-    alpha: float = ALPHA
-    # Below min_rows values on a side a column is not judged; below psi_min_rows (10 per PSI
-    # bin) numeric columns are judged by KS instead of PSI.
-    min_rows: int = 20
-    psi_min_rows: int = 100
-    # Categories under this share on both sides share one "(other)" bucket for PSI/chi-square.
-    category_min_share: float = 0.005
-    max_category_buckets: int = 50
-    plot_bins: int = 40
-
-
-@dataclass(frozen=True)
-class Check:
-    """One rated signal: its effect size, the p-value that gates it, its severity."""
-
-    name: str  # schema | distribution | null_rate | out_of_range | unseen | mean_shift
-    value: float | None
-    pvalue: float | None
-    severity: Severity
-    detail: str
-
-
-@dataclass(frozen=True)
-class NumericStats:
-    n_reference: int  # finite values
-    n_current: int
-    psi: float
-    psi_edges: tuple[float, ...]  # inner edges of the right-closed reference-quantile bins
-    psi_reference: tuple[float, ...]  # share per bin
-    psi_current: tuple[float, ...]
-    ks_statistic: float
-    ks_pvalue: float
-    wasserstein: float
-    wasserstein_normalized: float | None  # / reference std; None when that std is 0
-    js_distance: float  # base 2, over the PSI bins
-    mean_reference: float
-    mean_current: float
-    std_reference: float
-    std_current: float
-    median_reference: float
-    median_current: float
-    min_reference: float
-    max_reference: float
-    out_of_range_share: float
-    inf_current: int
-    reference_exact: bool  # False when the reference is a quantile sketch
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(jsonable(self))
-
-
-@dataclass(frozen=True)
-class CategoricalStats:
-    n_reference: int  # non-null values
-    n_current: int
-    psi: float
-    buckets: tuple[str, ...]  # categories with their own PSI/chi-square bucket, then OTHER
-    bucket_reference: tuple[float, ...]  # share per bucket
-    bucket_current: tuple[float, ...]
-    chi2_statistic: float
-    chi2_pvalue: float
-    chi2_dof: int
-    linf: float
-    js_distance: float
-    categories_reference: int
-    categories_current: int
-    unseen_share: float | None  # None when the reference tracks only frequent categories
-    unseen_examples: tuple[str, ...]
-    reference_complete: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(jsonable(self))
-
-
-@dataclass(frozen=True)
-class Plot:
-    """Data of the overlaid-distribution plot: histogram shares or per-category bars."""
-
-    kind: str  # "histogram" | "bars"
-    edges: tuple[float, ...] = ()
-    labels: tuple[str, ...] = ()
-    reference: tuple[float, ...] = ()
-    current: tuple[float, ...] = ()
-    log_x: bool = False
-    reference_outside: tuple[float, float] = (0.0, 0.0)  # share below / above the plotted range
-    current_outside: tuple[float, float] = (0.0, 0.0)
-
-
-@dataclass(frozen=True)
-class FeatureSkew:
-    name: str
-    group: str
-    kind: str  # numeric | categorical
-    status: str  # compared | insufficient | missing | extra | type_changed
-    method: str  # psi | ks | none
-    severity: Severity
-    reason: str  # the check that set the severity
-    recommendation: str
-    rows_reference: int
-    rows_current: int
-    null_rate_reference: float | None
-    null_rate_current: float | None
-    checks: tuple[Check, ...] = ()
-    numeric: NumericStats | None = None
-    categorical: CategoricalStats | None = None
-    plot: Plot | None = None
-
-    def check(self, name: str) -> Check | None:
-        return next((c for c in self.checks if c.name == name), None)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(jsonable(self))
-
-
-@dataclass(frozen=True)
-class SkewReport:
-    reference: str
-    current: str
-    features: tuple[FeatureSkew, ...]
-    config: SkewConfig = field(default_factory=SkewConfig)
-    notes: tuple[str, ...] = ()
-
-    def counts(self) -> dict[str, int]:
-        counts = {s: 0 for s in RANK}
-        for feature in self.features:
-            counts[feature.severity] += 1
-        return counts
-
-    @property
-    def worst(self) -> Severity:
-        return worst([f.severity for f in self.features])
-
-    def flagged(self, at_least: Severity = "minor") -> tuple[FeatureSkew, ...]:
-        return tuple(f for f in self.features if RANK[f.severity] >= RANK[at_least])
-
-    def get(self, name: str, group: str = FEATURES) -> FeatureSkew:
-        for feature in self.features:
-            if feature.name == name and feature.group == group:
-                return feature
-        raise KeyError(f"{group}/{name}")
-
-    def to_dict(self) -> dict[str, Any]:
-        out = dict(jsonable(self))
-        out["counts"] = self.counts()
-        out["worst"] = self.worst
-        return out
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n"
 
 
 class _Side:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from featuredsl.artifact.contract import OUTPUT
 from featuredsl.errors import DataError
 from featuredsl.monitor.columns import (
     FEATURES,
@@ -121,7 +122,7 @@ def _concat(parts: list[Column], where: str) -> Column:
     )
 
 
-def dataset_from_log(path: str | Path, *, features_output: str = "features") -> Dataset:
+def dataset_from_log(path: str | Path, *, features_output: str = OUTPUT) -> Dataset:
     """Served features ("features"), raw inputs ("inputs") and other outputs ("scores")."""
     path = Path(path)
     where = f"{path}: "

@@ -13,19 +13,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from featuredsl.compiler.ir import Feature, walk
-from featuredsl.compiler.primitives import ULP_BOUND
-
-
-def feature_bounds(features: Sequence[Feature]) -> list[int]:
-    """The ULP bound of every output column, in output order."""
-    bounds: list[int] = []
-    for feature in features:
-        ops = {node.op for node in walk([feature.node])}
-        bound = max((ULP_BOUND[op] for op in ops if op in ULP_BOUND), default=0)
-        bounds.extend([bound] * len(feature.column_names or ()))
-    return bounds
-
 
 def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Distance in units in the last place between float64 values (NaN vs NaN: 0; NaN vs number: huge)."""

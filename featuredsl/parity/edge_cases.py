@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from featuredsl.compiler.ir import Node, Program, constant_value, walk
+from featuredsl.artifact.contract import mask_name
 from featuredsl.compiler.types import DType
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -105,67 +105,6 @@ TIMESTAMP_SPECIALS = (
 )
 
 
-BOUNDARY_OPS = frozenset(
-    {"lt", "le", "gt", "ge", "eq", "ne", "minimum", "maximum", "bucketize", "lookup"}
-)
-
-
-def constant_pool(program: Program) -> dict[str, list[Any]]:
-    """The boundaries of the IR: constants compared with, clipped to, bucketed or looked up by
-    (literal or fitted), every string constant, and round() digit counts. Coefficients inside
-    lowered formulas are not boundaries and stay out."""
-    pool: dict[str, list[Any]] = {"float": [], "int": [], "string": [], "round_digits": []}
-    for node in walk(program.roots):
-        if node.op in BOUNDARY_OPS:
-            for arg in node.args:
-                _collect_constant(arg, pool)
-        if node.op == "const" and node.dtype is DType.STRING:
-            _collect_constant(node, pool)
-        for name in ("text", "pattern"):
-            if any(k == name for k, _ in node.attrs):
-                pool["string"].append(node.attr(name))
-        if node.op == "round_even" and node.args and node.args[0].op in ("mul", "div"):
-            scale = node.args[0].args[1]
-            if scale.op == "const":
-                digits = round(math.log10(constant_value(scale)))
-                pool["round_digits"].append(digits if node.args[0].op == "mul" else -digits)
-    return {k: sorted(set(v), key=_sort_key) for k, v in pool.items()}
-
-
-def _collect_constant(node: Node, pool: dict[str, list[Any]]) -> None:
-    if node.op not in ("const", "list_const"):
-        return
-    values = constant_value(node)
-    values = values if isinstance(values, tuple) else (values,)
-    key = {
-        DType.FLOAT: "float",
-        DType.INT: "int",
-        DType.TIMESTAMP: "int",
-        DType.STRING: "string",
-    }.get(node.dtype)
-    if key:
-        pool[key].extend(v for v in values if not (isinstance(v, float) and math.isnan(v)))
-
-
-def encode_pool(pool: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
-    """JSON-safe: floats as exact hex strings."""
-    return {
-        k: [float(v).hex() if k == "float" else v for v in values] for k, values in pool.items()
-    }
-
-
-def decode_pool(data: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
-    return {
-        k: [float.fromhex(v) if k == "float" else v for v in values] for k, values in data.items()
-    }
-
-
-def _sort_key(value: Any) -> tuple[str, Any]:
-    if isinstance(value, float):
-        return ("f", float.hex(value))
-    return (type(value).__name__, value)
-
-
 def float_candidates(pool: Mapping[str, Sequence[Any]]) -> list[float]:
     values: list[float] = list(FLOAT_SPECIALS)
     boundaries = [float(v) for v in [*pool.get("float", []), *pool.get("int", [])]]
@@ -244,7 +183,7 @@ def edge_case_feed(
             if dtype is DType.FLOAT:
                 feed[name] = np.where(null, np.nan, feed[name])
             else:
-                feed[f"{name}.is_null"] = null
+                feed[mask_name(name)] = null
                 feed[name] = np.where(null, _placeholder(dtype), feed[name]).astype(
                     feed[name].dtype
                 )

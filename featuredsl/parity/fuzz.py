@@ -30,6 +30,7 @@ import numpy as np
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
+from featuredsl.artifact.contract import OUTPUT, mask_name
 from featuredsl.compiler import catalogue as cat
 from featuredsl.compiler.types import DType
 from featuredsl.parity import edge_cases as edge
@@ -992,7 +993,7 @@ def feeds(
         values = draw(st.lists(element_strategy(column, pools, seen), min_size=rows, max_size=rows))
         feed[column.name] = to_array(column.dtype, values)
         if column.nullable and column.dtype is not DType.FLOAT:
-            feed[f"{column.name}.is_null"] = np.array(
+            feed[mask_name(column.name)] = np.array(
                 draw(st.lists(st.booleans(), min_size=rows, max_size=rows)), dtype=np.bool_
             )
     return feed
@@ -1096,8 +1097,9 @@ def run_case(case: FuzzCase, optimize: bool = True) -> None:
     `optimize=False` turns onnxruntime's graph optimizations off (they are on by default, as for
     every user of the graph): a case that passes only then points at an optimizer rewrite."""
     from featuredsl.artifact.spec import Spec
+    from featuredsl.compiler.boundaries import feature_bounds
     from featuredsl.language.diagnostics import DiagnosticError
-    from featuredsl.parity.compare import compare, feature_bounds
+    from featuredsl.parity.compare import compare
 
     try:
         spec = Spec(case.spec, "<fuzz>")
@@ -1155,7 +1157,7 @@ def onnx_session(model: Any, optimize: bool = True) -> Any:
 
 def run_session(session: Any, feed: Feed) -> np.ndarray:
     names = {i.name for i in session.get_inputs()}
-    result: np.ndarray = session.run(["features"], {k: v for k, v in feed.items() if k in names})[0]
+    result: np.ndarray = session.run([OUTPUT], {k: v for k, v in feed.items() if k in names})[0]
     return result
 
 

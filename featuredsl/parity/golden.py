@@ -17,9 +17,11 @@ from typing import Any
 import numpy as np
 import onnx.printer
 
+from featuredsl.artifact.contract import OUTPUT
 from featuredsl.artifact.spec import FittedSpec, load_spec
-from featuredsl.parity.compare import compare, feature_bounds
-from featuredsl.parity.edge_cases import constant_pool, edge_case_feed
+from featuredsl.compiler.boundaries import constant_pool, feature_bounds
+from featuredsl.parity.compare import compare
+from featuredsl.parity.edge_cases import edge_case_feed
 from featuredsl.parity.runner import concat_feeds
 
 DATA_SAMPLE_ROWS = 40
@@ -139,7 +141,7 @@ def check_golden(spec_path: str | Path, data: str | Path, directory: str | Path)
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(fitted.onnx_model().SerializeToString(), options)
-    onnx_out = session.run(["features"], feed)[0]
+    onnx_out = session.run([OUTPUT], feed)[0]
     result = compare(
         fitted.feature_names, expected, onnx_out, feature_bounds(fitted.program.features)
     )

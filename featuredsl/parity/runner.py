@@ -9,9 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from featuredsl.artifact.spec import ONNX_F32_FILE, Artifacts, load
+from featuredsl.artifact.contract import ONNX_F32_FILE, OUTPUT
+from featuredsl.artifact.manifest import decode_pool
+from featuredsl.artifact.spec import Artifacts, load
 from featuredsl.parity.compare import Comparison, compare, ulp_distance
-from featuredsl.parity.edge_cases import decode_pool, edge_case_feed
+from featuredsl.parity.edge_cases import edge_case_feed
 
 SINGLE_ROW_LIMIT = 400
 
@@ -183,7 +185,7 @@ def _float32_precision(
     options.log_severity_level = 3
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     names = {i.name for i in session.get_inputs()}
-    served = session.run(["features"], {k: v for k, v in feed.items() if k in names})[0]
+    served = session.run([OUTPUT], {k: v for k, v in feed.items() if k in names})[0]
     with np.errstate(over="ignore"):
         trained32 = expected.astype(np.float32)  # what the training module's float32 output gives
     rows = []

@@ -28,21 +28,23 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from featuredsl import __version__
+from featuredsl.artifact.contract import (
+    KEY_BUNDLE,
+    KEY_FEATURE_NAMES,
+    KEY_FINGERPRINT,
+    KEY_INPUTS,
+    KEY_MODEL_OUTPUTS,
+    KEY_MODEL_PRODUCER,
+    KEY_MODEL_SHA256,
+    KEY_SPEC,
+    KEY_VERSION,
+    METADATA_PREFIX,
+)
+from featuredsl.artifact.contract import OUTPUT as FEATURES
 from featuredsl.errors import ArtifactError
 
-FEATURES = "features"
 MODEL_PREFIX = "model/"
 ADAPTER_PREFIX = "bundle/"
-
-KEY_FINGERPRINT = "featuredsl.fingerprint"
-KEY_FEATURE_NAMES = "featuredsl.feature_names"
-KEY_VERSION = "featuredsl.version"
-KEY_SPEC = "featuredsl.spec"
-KEY_INPUTS = "featuredsl.inputs"  # the raw input schema: [{name, dtype, nullable}, ...]
-KEY_BUNDLE = "featuredsl.bundle"  # the adapter: {"by": "name"|"order", "dtype": ..., ...}
-KEY_MODEL_SHA256 = "featuredsl.model_sha256"
-KEY_MODEL_OUTPUTS = "featuredsl.model_outputs"
-KEY_MODEL_PRODUCER = "featuredsl.model_producer"
 
 DEFAULT_DOMAIN = ""
 FLOAT_TYPES: dict[int, str] = {TensorProto.FLOAT: "float32", TensorProto.DOUBLE: "float64"}
@@ -426,7 +428,7 @@ def _bundle_metadata(
     by: str,
     model_sha256: str,
 ) -> dict[str, str]:
-    props = {k: v for k, v in metadata(model).items() if not k.startswith("featuredsl.")}
+    props = {k: v for k, v in metadata(model).items() if not k.startswith(METADATA_PREFIX)}
     props.update(
         {
             KEY_FINGERPRINT: graph.fingerprint,

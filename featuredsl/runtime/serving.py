@@ -21,11 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from featuredsl.artifact.contract import KEY_FEATURE_NAMES, KEY_FINGERPRINT, KEY_INPUTS
+from featuredsl.artifact.contract import OUTPUT as FEATURES
 from featuredsl.compiler.ir import InputColumn
 from featuredsl.compiler.types import DType
 from featuredsl.errors import ArtifactError, DataError, FeatureDSLError
 from featuredsl.ingest.data import Feed, to_feed
-from featuredsl.runtime.bundle import FEATURES, KEY_FEATURE_NAMES, KEY_FINGERPRINT, KEY_INPUTS
 
 SOURCE = "request"
 

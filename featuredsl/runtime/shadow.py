@@ -19,12 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from featuredsl.artifact.contract import OUTPUT as FEATURES
+from featuredsl.artifact.contract import mask_name, masked_column
 from featuredsl.compiler.ir import InputColumn
 from featuredsl.compiler.types import DType
 from featuredsl.errors import DataError
 from featuredsl.ingest.data import Feed, read_table, take, to_feed
 from featuredsl.monitor.jsonable import jsonable
-from featuredsl.runtime.bundle import FEATURES
 from featuredsl.runtime.serving import Session
 
 CHUNK_ROWS = 50_000
@@ -153,9 +154,9 @@ def rows_from_log(log: str | Path, limit: int | None) -> Rows:
 def _feed_columns(feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     columns = {}
     for name, values in feed.items():
-        if name.endswith(".is_null") and name[: -len(".is_null")] in feed:
+        if masked_column(name) in feed:
             continue
-        mask = feed.get(f"{name}.is_null")
+        mask = feed.get(mask_name(name))
         if mask is not None:
             values = np.asarray(values).astype(object)
             values[np.asarray(mask, dtype=bool)] = None

@@ -20,6 +20,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from featuredsl import __version__
+from featuredsl.artifact import contract
 from featuredsl.compiler.ir import InputColumn, Node, constant_value, walk
 from featuredsl.compiler.types import DType
 
@@ -419,7 +420,7 @@ def build_model(spec: GraphSpec) -> onnx.ModelProto:
     for node in walk([node for _, node in spec.outputs]):
         if node.op == "input":
             column = node.attr("name")
-            names[node] = column if node.attr("role") == "value" else f"{column}.is_null"
+            names[node] = column if node.attr("role") == "value" else contract.mask_name(column)
             continue
         if node.op in UNSUPPORTED:
             raise ValueError(f"onnx backend cannot emit {node.op!r}: {UNSUPPORTED[node.op]}")
@@ -432,11 +433,13 @@ def build_model(spec: GraphSpec) -> onnx.ModelProto:
         columns.append(value)
     stacked = ctx.add("Concat", columns, axis=1) if len(columns) > 1 else columns[0]
     if spec.float32:
-        ctx.nodes.append(helper.make_node("Cast", [stacked], ["features"], to=TensorProto.FLOAT))
+        ctx.nodes.append(
+            helper.make_node("Cast", [stacked], [contract.OUTPUT], to=TensorProto.FLOAT)
+        )
     else:
-        ctx.nodes.append(helper.make_node("Identity", [stacked], ["features"]))
+        ctx.nodes.append(helper.make_node("Identity", [stacked], [contract.OUTPUT]))
     output = helper.make_tensor_value_info(
-        "features",
+        contract.OUTPUT,
         TensorProto.FLOAT if spec.float32 else TensorProto.DOUBLE,
         ["N", len(spec.column_names)],
     )
@@ -467,10 +470,10 @@ def build_model(spec: GraphSpec) -> onnx.ModelProto:
         producer_version=__version__,
     )
     metadata = {
-        "featuredsl.fingerprint": spec.fingerprint,
-        "featuredsl.feature_names": json.dumps(list(spec.column_names), ensure_ascii=False),
-        "featuredsl.version": __version__,
-        "featuredsl.spec": spec.spec_name,
+        contract.KEY_FINGERPRINT: spec.fingerprint,
+        contract.KEY_FEATURE_NAMES: json.dumps(list(spec.column_names), ensure_ascii=False),
+        contract.KEY_VERSION: __version__,
+        contract.KEY_SPEC: spec.spec_name,
     }
     helper.set_model_props(model, metadata)
     return model

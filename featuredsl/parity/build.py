@@ -1,4 +1,5 @@
-"""`featuredsl build`: check, fit, write both artifacts, then prove they agree on a sample."""
+"""The verified build behind `featuredsl build`: check, fit, write both artifacts, then prove they
+agree on a data sample and the edge cases. It sits in `parity` because it runs the parity check."""
 
 from __future__ import annotations
 

@@ -1,0 +1,60 @@
+"""The artifact contract: every name a build directory, a graph or a caller relies on, in one place.
+
+This module is a leaf: it imports nothing from featuredsl, so that the compiler, the backends,
+the loaders, bundles, the serving Session and the monitors can all take their names from here
+(the import-direction test allows it from every layer). Changing a value here changes the
+contract with every deployed caller: bump `MANIFEST_VERSION` and say so in docs/serving.md.
+
+Files of a build directory::
+
+    features_train.py    the numpy module (needs numpy only)
+    features.onnx        the serving graph, float64 output
+    features.f32.onnx    optional: the same graph with the output rounded once to float32
+    manifest.json        schema, feature order, fitted constants, fingerprint, sha256 of each file
+
+Graph boundary: one input per declared column, shape [N]; a nullable int, bool, string or
+timestamp column also takes ``<column>.is_null`` (bool, True = null); floats use NaN for null.
+The single output ``features`` is [N, F] float64 (float32 in the f32 variant), columns in
+``feature_names`` order. Timestamps are int64 microseconds since 1970-01-01T00:00:00Z.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Build directory files.
+MODULE_FILE: Final = "features_train.py"
+ONNX_FILE: Final = "features.onnx"
+ONNX_F32_FILE: Final = "features.f32.onnx"
+MANIFEST_FILE: Final = "manifest.json"
+
+# Graph boundary.
+OUTPUT: Final = "features"
+"""Name of the one output of a feature graph (and of the features inside a bundle)."""
+MASK_SUFFIX: Final = ".is_null"
+"""Suffix of the companion null-mask input of a nullable non-float column."""
+
+# metadata_props keys of every graph featuredsl writes (feature graphs and bundles).
+METADATA_PREFIX: Final = "featuredsl."
+KEY_FINGERPRINT: Final = "featuredsl.fingerprint"
+KEY_FEATURE_NAMES: Final = "featuredsl.feature_names"
+KEY_VERSION: Final = "featuredsl.version"
+KEY_SPEC: Final = "featuredsl.spec"
+KEY_INPUTS: Final = "featuredsl.inputs"
+"""JSON list of ``{name, dtype, nullable}``: the raw request schema."""
+# Bundles only.
+KEY_BUNDLE: Final = "featuredsl.bundle"
+"""JSON: the adapter between features and model, ``{"by": "name"|"order", ...}``."""
+KEY_MODEL_SHA256: Final = "featuredsl.model_sha256"
+KEY_MODEL_OUTPUTS: Final = "featuredsl.model_outputs"
+KEY_MODEL_PRODUCER: Final = "featuredsl.model_producer"
+
+
+def mask_name(column: str) -> str:
+    """The null-mask input name of `column` (``"plan"`` -> ``"plan.is_null"``)."""
+    return column + MASK_SUFFIX
+
+
+def masked_column(name: str) -> str | None:
+    """The column a mask input name belongs to, or None if `name` is not a mask name."""
+    return name[: -len(MASK_SUFFIX)] if name.endswith(MASK_SUFFIX) else None

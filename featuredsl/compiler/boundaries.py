@@ -1,0 +1,76 @@
+"""What a fitted program's boundaries are, read off the IR: the constant pool and ULP bounds.
+
+The constant pool lists every value a feature compares with, clips to, buckets or looks up by
+(literal or fitted), every string constant and round() digit count. The parity edge cases are
+built from it (values on and one ULP beside each boundary), and the manifest stores it so that
+any build directory can be checked without the spec. The ULP bound of a column is the largest
+bound of the primitives behind it (`primitives.ULP_BOUND`; 0 = bit-identical).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from featuredsl.compiler.ir import Feature, Node, Program, constant_value, walk
+from featuredsl.compiler.primitives import ULP_BOUND
+from featuredsl.compiler.types import DType
+
+
+def feature_bounds(features: Sequence[Feature]) -> list[int]:
+    """The ULP bound of every output column, in output order."""
+    bounds: list[int] = []
+    for feature in features:
+        ops = {node.op for node in walk([feature.node])}
+        bound = max((ULP_BOUND[op] for op in ops if op in ULP_BOUND), default=0)
+        bounds.extend([bound] * len(feature.column_names or ()))
+    return bounds
+
+
+BOUNDARY_OPS = frozenset(
+    {"lt", "le", "gt", "ge", "eq", "ne", "minimum", "maximum", "bucketize", "lookup"}
+)
+
+
+def constant_pool(program: Program) -> dict[str, list[Any]]:
+    """The boundaries of the IR: constants compared with, clipped to, bucketed or looked up by
+    (literal or fitted), every string constant, and round() digit counts. Coefficients inside
+    lowered formulas are not boundaries and stay out."""
+    pool: dict[str, list[Any]] = {"float": [], "int": [], "string": [], "round_digits": []}
+    for node in walk(program.roots):
+        if node.op in BOUNDARY_OPS:
+            for arg in node.args:
+                _collect_constant(arg, pool)
+        if node.op == "const" and node.dtype is DType.STRING:
+            _collect_constant(node, pool)
+        for name in ("text", "pattern"):
+            if any(k == name for k, _ in node.attrs):
+                pool["string"].append(node.attr(name))
+        if node.op == "round_even" and node.args and node.args[0].op in ("mul", "div"):
+            scale = node.args[0].args[1]
+            if scale.op == "const":
+                digits = round(math.log10(constant_value(scale)))
+                pool["round_digits"].append(digits if node.args[0].op == "mul" else -digits)
+    return {k: sorted(set(v), key=_sort_key) for k, v in pool.items()}
+
+
+def _collect_constant(node: Node, pool: dict[str, list[Any]]) -> None:
+    if node.op not in ("const", "list_const"):
+        return
+    values = constant_value(node)
+    values = values if isinstance(values, tuple) else (values,)
+    key = {
+        DType.FLOAT: "float",
+        DType.INT: "int",
+        DType.TIMESTAMP: "int",
+        DType.STRING: "string",
+    }.get(node.dtype)
+    if key:
+        pool[key].extend(v for v in values if not (isinstance(v, float) and math.isnan(v)))
+
+
+def _sort_key(value: Any) -> tuple[str, Any]:
+    if isinstance(value, float):
+        return ("f", float.hex(value))
+    return (type(value).__name__, value)
