@@ -10,8 +10,9 @@ from conftest import quiet_session, random_feed
 from featuredsl.artifact.spec import Spec, load
 from featuredsl.backends.numpy import codegen as numpy_backend
 from featuredsl.backends.onnx import graph as onnx_backend
-from featuredsl.compiler import catalogue
+from featuredsl.compiler import registry
 from featuredsl.compiler.boundaries import constant_pool, feature_bounds
+from featuredsl.compiler.op import Op
 from featuredsl.compiler.primitives import PRIMITIVES
 from featuredsl.errors import ArtifactError
 from featuredsl.parity.compare import compare
@@ -19,7 +20,7 @@ from featuredsl.parity.edge_cases import edge_case_feed
 
 EXAMPLE_INPUTS = "\n".join(
     f"  {name}: {dtype}{'?' if nullable else ''}"
-    for name, dtype, nullable in catalogue.EXAMPLE_INPUTS
+    for name, dtype, nullable in registry.EXAMPLE_INPUTS
 )
 
 
@@ -66,9 +67,9 @@ def assert_parity(fitted, feed) -> None:
 
 
 @pytest.mark.parametrize(
-    "op", catalogue.OPS, ids=lambda op: f"{op.category}-{op.name}-{len(op.params)}"
+    "op", registry.OPS, ids=lambda op: f"{op.category}-{op.name}-{len(op.params)}"
 )
-def test_catalogue_example_agrees_on_edge_cases(op: catalogue.Op) -> None:
+def test_catalogue_example_agrees_on_edge_cases(op: Op) -> None:
     spec = Spec(example_spec(op.example), f"<{op.name} example>")
     training = random_feed(spec.inputs, 300, seed=1)
     fitted = spec.fit(training)

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from featuredsl.compiler import catalogue as cat
 from featuredsl.compiler import docgen
+from featuredsl.compiler import registry as reg
 from featuredsl.compiler.frontend import check_source
+from featuredsl.compiler.op import NullRule, Op, Returns
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "language.md"
 
@@ -33,27 +34,27 @@ def test_check_flag_reports_a_stale_file(tmp_path: Path) -> None:
     assert stale.read_text(encoding="utf-8") == DOC.read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("op", cat.OPS, ids=[f"{op.category}-{op.name}" for op in cat.OPS])
-def test_every_op_is_documented_with_its_catalogue_entry(op: cat.Op, rendered: str) -> None:
+@pytest.mark.parametrize("op", reg.OPS, ids=[f"{op.category}-{op.name}" for op in reg.OPS])
+def test_every_op_is_documented_with_its_catalogue_entry(op: Op, rendered: str) -> None:
     section = rendered.split(f"\n### `{op.signature}`", 1)[1].split("\n### ", 1)[0]
     assert f"Example: `{op.example}`" in section
     assert op.doc.replace("|", "\\|") in section
-    assert cat.NULL_RULE_TEXT[op.null_rule] in section
+    assert op.null_rule.text in section
     for param in op.params:
         assert f"`{param.name}`:" in section
 
 
-@pytest.mark.parametrize("op", cat.OPS, ids=[f"{op.category}-{op.name}" for op in cat.OPS])
-def test_every_example_checks(op: cat.Op) -> None:
+@pytest.mark.parametrize("op", reg.OPS, ids=[f"{op.category}-{op.name}" for op in reg.OPS])
+def test_every_example_checks(op: Op) -> None:
     program = check_source(docgen.example_spec(op.example), f"{op.name}.fdsl")
     assert [feature.name for feature in program.features] == ["f"]
 
 
 def test_every_op_has_complete_metadata() -> None:
-    for op in cat.OPS:
+    for op in reg.OPS:
         assert op.name and op.category in docgen.CATEGORY_TITLES, op
         assert op.returns in docgen.RETURNS_TEXT, op
-        assert op.null_rule in cat.NULL_RULE_TEXT, op
+        assert isinstance(op.null_rule, NullRule) and isinstance(op.returns, Returns), op
         assert op.doc.strip() and op.example.strip(), op
 
 
@@ -71,5 +72,5 @@ def test_the_reference_covers_the_language_rules(rendered: str) -> None:
         "round-to-nearest-even",
     ):
         assert needle in text, needle
-    for name in cat.CONSTANTS:
+    for name in reg.CONSTANTS:
         assert f"`{name}`" in text

@@ -7,7 +7,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from featuredsl.compiler import catalogue as cat
+from featuredsl.compiler import registry as reg
+from featuredsl.compiler.builder import Emitter, LoweringError, Value, null_mask
 from featuredsl.compiler.ir import (
     Builder,
     Feature,
@@ -17,22 +18,13 @@ from featuredsl.compiler.ir import (
     constant_value,
     walk,
 )
-from featuredsl.compiler.lowering import Emitter, LoweringError, Value, null_mask
+from featuredsl.compiler.op import NullRule, Op, Param
 from featuredsl.compiler.types import DType, Shape, type_text
 from featuredsl.language import ast
 from featuredsl.language.diagnostics import DiagnosticSink, Span
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
-
-# Float ops through which NaN (the null of floats) already propagates, so no extra mask is needed.
-NAN_PROPAGATING = frozenset(
-    {
-        *("add", "sub", "mul", "truediv", "floordiv", "mod", "neg", "abs", "sign", "min", "max"),
-        *("clip", "sqrt", "log", "log1p", "exp", "expm1", "sin", "cos", "sigmoid", "round"),
-        *("floor", "ceil", "zscore", "minmax", "robust", "maxabs", "float"),
-    }
-)
 
 
 class _Abort(Exception):
@@ -124,7 +116,7 @@ class Checker:
                     f"first declared on line {line}",
                 )
                 continue
-            if column.name in cat.CONSTANTS:
+            if column.name in reg.CONSTANTS:
                 self.sink.error(
                     f"'{column.name}' is a built-in constant", column.span, "rename the column"
                 )
@@ -161,7 +153,7 @@ class Checker:
                     statement.name_span,
                     f"first defined on line {first.name_span.line}",
                 )
-            elif name in cat.CONSTANTS:
+            elif name in reg.CONSTANTS:
                 self.sink.error(
                     f"'{name}' is a built-in constant", statement.name_span, "choose another name"
                 )
@@ -327,14 +319,14 @@ class Checker:
             if value is None:
                 raise _Abort()
             return value
-        if expr.id in cat.CONSTANTS:
-            return Value(self.builder.const(DType.FLOAT, cat.CONSTANTS[expr.id], expr.span))
-        known = [*self.inputs, *self.definitions, *cat.CONSTANTS]
+        if expr.id in reg.CONSTANTS:
+            return Value(self.builder.const(DType.FLOAT, reg.CONSTANTS[expr.id], expr.span))
+        known = [*self.inputs, *self.definitions, *reg.CONSTANTS]
         close = difflib.get_close_matches(expr.id, known, n=1)
         hint = (
             f"did you mean '{close[0]}'?" if close else "declare it in the input block or with let"
         )
-        if expr.id in cat.FUNCTIONS:
+        if expr.id in reg.FUNCTIONS:
             hint = f"'{expr.id}' is a function: call it, {expr.id}(...)"
         raise self._error(f"unknown name '{expr.id}'", expr.span, hint)
 
@@ -364,7 +356,7 @@ class Checker:
         if isinstance(expr, ast.String):
             return expr.value
         if isinstance(expr, ast.Name) and expr.id in ("inf", "nan"):
-            return cat.CONSTANTS[expr.id]
+            return reg.CONSTANTS[expr.id]
         raise self._error(
             "list items must be literal numbers or strings",
             _span_of(expr),
@@ -377,24 +369,24 @@ class Checker:
             literal = self._number(expr.operand, negative=True)
             dtype = DType.INT if isinstance(literal, int) else DType.FLOAT
             return Value(self.builder.const(dtype, literal, expr.span))
-        op = cat.OPERATOR_OPS[(expr.op, 1)]
+        op = reg.OPERATOR_OPS[(expr.op, 1)]
         return self._apply(op, [(expr.operand, self._expr(expr.operand))], expr.span)
 
     def _expr_binary(self, expr: ast.Binary) -> Value:
-        op = cat.OPERATOR_OPS[(expr.op, 2)]
+        op = reg.OPERATOR_OPS[(expr.op, 2)]
         left = self._expr(expr.left)
         right = self._expr(expr.right)
         return self._apply(op, [(expr.left, left), (expr.right, right)], expr.span)
 
     def _expr_ifexpr(self, expr: ast.IfExpr) -> Value:
-        op = cat.FUNCTIONS["if"][0]
+        op = reg.FUNCTIONS["if"][0]
         parts = [expr.condition, expr.then, expr.otherwise]
         values = [(p, self._expr(p)) for p in parts]
         return self._apply(op, values, expr.span)
 
     def _expr_call(self, expr: ast.Call) -> Value:
         total = len(expr.args) + len(expr.keywords)
-        op = cat.find_op(expr.func, total)
+        op = reg.find_op(expr.func, total)
         if op is None or expr.func == "if" or op.operator:
             raise self._error(
                 f"unknown function '{expr.func}'", expr.func_span, self._function_hint(expr.func)
@@ -404,14 +396,14 @@ class Checker:
         return self._apply(op, checked, expr.span, [param for param, _ in bound])
 
     def _function_hint(self, name: str) -> str:
-        close = difflib.get_close_matches(name, list(cat.FUNCTIONS), n=1)
+        close = difflib.get_close_matches(name, list(reg.FUNCTIONS), n=1)
         if close:
             return f"did you mean '{close[0]}'?"
         if name in self.inputs or name in self.definitions:
             return f"'{name}' is a value, not a function"
         return "see docs/language.md for the functions"
 
-    def _bind(self, op: cat.Op, expr: ast.Call) -> list[tuple[cat.Param, ast.Expr]]:
+    def _bind(self, op: Op, expr: ast.Call) -> list[tuple[Param, ast.Expr]]:
         """The given arguments with their parameters, in parameter order; an optional parameter
         left out is skipped (a later one may still be given by keyword)."""
         params = list(op.params)
@@ -436,7 +428,7 @@ class Checker:
             if slots[index] is not None:
                 raise self._error(f"parameter '{keyword.name}' is given twice", keyword.span)
             slots[index] = keyword.value
-        bound: list[tuple[cat.Param, ast.Expr]] = []
+        bound: list[tuple[Param, ast.Expr]] = []
         for param, slot in zip(params, slots, strict=True):
             if slot is not None:
                 bound.append((param, slot))
@@ -450,10 +442,10 @@ class Checker:
 
     def _apply(
         self,
-        op: cat.Op,
+        op: Op,
         args: list[tuple[ast.Expr, Value]],
         span: Span,
-        params: list[cat.Param] | None = None,
+        params: list[Param] | None = None,
     ) -> Value:
         if params is None:  # operators and if: every parameter, in order
             params = list(op.params)
@@ -466,7 +458,7 @@ class Checker:
         e = Emitter(self.builder, span)
         try:
             result = _lower(op, e, values, params)
-            if op.null_rule == cat.PROPAGATE:
+            if op.null_rule == NullRule.PROPAGATE:
                 result = self._propagate(op, e, values, result)
         except LoweringError as problem:
             raise self._error(
@@ -475,13 +467,11 @@ class Checker:
         self._assert_rule(op, values, result)
         return result
 
-    def _check_argument(
-        self, op: cat.Op, param: cat.Param, arg_expr: ast.Expr, value: Value
-    ) -> None:
+    def _check_argument(self, op: Op, param: Param, arg_expr: ast.Expr, value: Value) -> None:
         where = _span_of(arg_expr)
         label = _describe(op, param)
         if value.null_literal:
-            if op.null_rule == cat.HANDLES and op.name in ("if", "fill_null", "coalesce"):
+            if op.null_literal_ok:
                 return
             raise self._error(
                 f"null is not allowed as {label}",
@@ -518,9 +508,9 @@ class Checker:
             raise self._error(
                 f"{label} must be a constant, not a per-row value", where, f"e.g. {op.example}"
             )
-        if value.nullable and (op.null_rule == cat.REJECT or not param.null_ok):
+        if value.nullable and (op.null_rule == NullRule.REJECT or not param.null_ok):
             text = _source_text(self.source, where)
-            rule = f"{_op_word(op)} has no rule for null" if op.null_rule == cat.REJECT else ""
+            rule = f"{_op_word(op)} has no rule for null" if op.null_rule == NullRule.REJECT else ""
             raise self._error(
                 f"{label} may be null ({type_text(value.dtype, True)})"
                 + (f", and {rule}" if rule else "; it must not be"),
@@ -528,7 +518,7 @@ class Checker:
                 f"replace nulls first: fill_null({text}, ...), or test them with is_null({text})",
             )
 
-    def _check_analyzer_input(self, op: cat.Op, arg: tuple[ast.Expr, Value]) -> None:
+    def _check_analyzer_input(self, op: Op, arg: tuple[ast.Expr, Value]) -> None:
         expr, value = arg
         if value.shape is not Shape.ROW:
             raise self._error(
@@ -537,13 +527,13 @@ class Checker:
                 "analyzers summarise a column of the training data",
             )
 
-    def _propagate(self, op: cat.Op, e: Emitter, values: list[Value], result: Value) -> Value:
+    def _propagate(self, op: Op, e: Emitter, values: list[Value], result: Value) -> Value:
         nullable = [v for v in values if v.nullable]
         if not nullable:
             return result
         if result.dtype is DType.FLOAT:
             masks = [v.mask for v in nullable if v.mask is not None]
-            if op.name not in NAN_PROPAGATING:
+            if not op.nan_propagating:
                 masks += [e.isnan(v.node) for v in nullable if v.mask is None]
             node = result.node
             if masks:
@@ -557,8 +547,8 @@ class Checker:
             combined = e.or_(combined, null_mask(e, value))
         return Value(result.node, combined, True)
 
-    def _assert_rule(self, op: cat.Op, values: list[Value], result: Value) -> None:
-        expected = cat.result_dtype(op.returns, [v.dtype for v in values])
+    def _assert_rule(self, op: Op, values: list[Value], result: Value) -> None:
+        expected = op.returns.dtype([v.dtype for v in values])
         if (
             expected is not None
             and expected is not result.dtype
@@ -569,7 +559,7 @@ class Checker:
             )
 
 
-def _lower(op: cat.Op, e: Emitter, values: list[Value], params: list[cat.Param]) -> Value:
+def _lower(op: Op, e: Emitter, values: list[Value], params: list[Param]) -> Value:
     """Call the op's lowering: positionally while the parameters come in order, then by
     keyword (after an optional parameter that was left out)."""
     positional: list[Value] = []
@@ -597,7 +587,7 @@ def _problem_span(problem: LoweringError, args: list[tuple[ast.Expr, Value]], sp
     return problem.span
 
 
-def _int_round_exception(op: cat.Op, values: list[Value], result: Value) -> bool:
+def _int_round_exception(op: Op, values: list[Value], result: Value) -> bool:
     # round(int, negative ndigits) is float, which the 'promote' rule cannot express.
     return op.name == "round" and result.dtype is DType.FLOAT
 
@@ -651,7 +641,7 @@ def _span_of(expr: ast.Expr) -> Span:
     return span
 
 
-def _describe(op: cat.Op, param: cat.Param) -> str:
+def _describe(op: Op, param: Param) -> str:
     if op.operator:
         return f"the operand of '{op.operator}'"
     if op.name == "if":
@@ -661,7 +651,7 @@ def _describe(op: cat.Op, param: cat.Param) -> str:
     return f"argument '{param.name}' of {op.name}()"
 
 
-def _op_word(op: cat.Op) -> str:
+def _op_word(op: Op) -> str:
     return f"'{op.operator}'" if op.operator else f"{op.name}()"
 
 

@@ -1,6 +1,6 @@
 """Differential fuzzing: random well-typed specs and adversarial data, numpy module vs ONNX graph.
 
-The spec generator is driven by the op catalogue (`featuredsl.compiler.catalogue`): each op's parameters,
+The spec generator is driven by the op catalogue (`featuredsl.compiler.registry`): each op's parameters,
 accepted dtypes, literal-only and list parameters, type rule and null rule come from there, and
 `SIGNATURES`, enumerated from it, says which argument dtypes make an op return which dtype.
 Specs are generated as *text*, so the parser, the checker and the formatter run on every case.
@@ -31,7 +31,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from featuredsl.artifact.contract import OUTPUT, mask_name
-from featuredsl.compiler import catalogue as cat
+from featuredsl.compiler import registry as reg
+from featuredsl.compiler.op import ANY, NullRule, Op, Param
 from featuredsl.compiler.types import DType
 from featuredsl.parity import edge_cases as edge
 
@@ -145,7 +146,7 @@ IDENTIFIER_EXTRAS = (
     "A",
 )
 KEYWORDS = "spec input let feature if then else and or not true false null"
-RESERVED = frozenset(KEYWORDS.split()) | {t.value for t in DType} | set(cat.CONSTANTS)
+RESERVED = frozenset(KEYWORDS.split()) | {t.value for t in DType} | set(reg.CONSTANTS)
 
 # ----------------------------------------------------------------------------- signatures from the catalogue
 
@@ -157,7 +158,7 @@ class Signature:
     A numeric group of kind FLOAT may mix ints and floats (at least one float); kind INT is ints.
     """
 
-    op: cat.Op
+    op: Op
     groups: tuple[tuple[int, ...], ...]  # parameter indices that must agree in dtype
     kinds: tuple[DType, ...]  # one per group
     result: DType
@@ -169,7 +170,7 @@ class Signature:
         raise IndexError(index)
 
 
-def param_groups(op: cat.Op) -> tuple[tuple[int, ...], ...]:
+def param_groups(op: Op) -> tuple[tuple[int, ...], ...]:
     """Parameters accepting the same several dtypes must agree (e.g. both sides of ==)."""
     groups: list[list[int]] = []
     for index, param in enumerate(op.params):
@@ -187,21 +188,19 @@ def param_groups(op: cat.Op) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(g) for g in groups)
 
 
-def _result(
-    op: cat.Op, groups: tuple[tuple[int, ...], ...], kinds: tuple[DType, ...]
-) -> DType | None:
+def _result(op: Op, groups: tuple[tuple[int, ...], ...], kinds: tuple[DType, ...]) -> DType | None:
     by_param = {i: kind for group, kind in zip(groups, kinds, strict=True) for i in group}
     if op.returns in ("same", "promote"):
         return by_param[0]
     if op.returns == "unify":
-        first_any = next(i for i, p in enumerate(op.params) if p.accepts == cat.ANY)
+        first_any = next(i for i, p in enumerate(op.params) if p.accepts == ANY)
         return by_param[first_any]
     if op.returns.startswith("list["):
         return None
-    return cat.result_dtype(op.returns, [])
+    return op.returns.dtype([])
 
 
-def enumerate_signatures(ops: Sequence[cat.Op] = cat.OPS) -> tuple[Signature, ...]:
+def enumerate_signatures(ops: Sequence[Op] = reg.OPS) -> tuple[Signature, ...]:
     out: list[Signature] = []
     for op in ops:
         groups = param_groups(op)
@@ -220,7 +219,7 @@ def _products(choices: list[list[DType]]) -> list[list[DType]]:
 
 
 SIGNATURES = enumerate_signatures()
-LIST_ANALYZERS = tuple(op for op in cat.OPS if op.analyzer and op.returns.startswith("list["))
+LIST_ANALYZERS = tuple(op for op in reg.OPS if op.analyzer and op.returns.startswith("list["))
 
 # ----------------------------------------------------------------------------- generated expressions
 
@@ -319,9 +318,7 @@ class SpecGenerator:
                 return None
         return best
 
-    def _buildable(
-        self, param: cat.Param, kinds: Sequence[DType], level: Mapping[DType, int]
-    ) -> bool:
+    def _buildable(self, param: Param, kinds: Sequence[DType], level: Mapping[DType, int]) -> bool:
         if param.literal or param.is_list:
             return any(k in LITERAL_DTYPES for k in kinds)
         return any(k in LITERAL_DTYPES or k in level for k in kinds)
@@ -410,18 +407,18 @@ class SpecGenerator:
                 args.append(Typed("null", dtype, nullable=True, row=False, null_literal=True))
                 continue
             arg = self.argument(op, param, dtype, depth, index == row_index, dtypes)
-            if arg.nullable and (op.null_rule == cat.REJECT or not param.null_ok):
+            if arg.nullable and (op.null_rule == NullRule.REJECT or not param.null_ok):
                 arg = self.fix_null(arg, depth)
             args.append(arg)
         return self.render(op, params, args, sig)
 
-    def _arg_params(self, op: cat.Op) -> list[cat.Param]:
+    def _arg_params(self, op: Op) -> list[Param]:
         params = [p for p in op.params if not p.optional or self.draw(st.booleans())]
         if op.variadic:
             params += [op.params[-1]] * self.draw(st.integers(0, 2))
         return params
 
-    def _arg_dtypes(self, sig: Signature, params: list[cat.Param]) -> list[DType]:
+    def _arg_dtypes(self, sig: Signature, params: list[Param]) -> list[DType]:
         dtypes: list[DType] = []
         for param in params:
             kinds = self._member_dtypes(sig, sig.op.params.index(param))
@@ -438,12 +435,12 @@ class SpecGenerator:
                 dtypes[self.draw(st.sampled_from(members))] = DType.FLOAT
         return dtypes
 
-    def _param_buildable(self, param: cat.Param, dtype: DType) -> bool:
+    def _param_buildable(self, param: Param, dtype: DType) -> bool:
         if param.literal or param.is_list:
             return dtype in LITERAL_DTYPES
         return self.can_build(dtype, row=False)
 
-    def _row_argument(self, params: list[cat.Param], dtypes: list[DType], depth: int) -> int | None:
+    def _row_argument(self, params: list[Param], dtypes: list[DType], depth: int) -> int | None:
         """The argument that makes the call per-row: one that fits in the depth left, if any does."""
         options = [
             i
@@ -457,8 +454,8 @@ class SpecGenerator:
 
     def _null_slot(
         self,
-        op: cat.Op,
-        params: list[cat.Param],
+        op: Op,
+        params: list[Param],
         dtypes: list[DType],
         sig: Signature,
         row_index: int | None,
@@ -466,17 +463,17 @@ class SpecGenerator:
         """Where to write the null literal (if anywhere): never in the argument that makes the call per-row."""
         if op.name not in NULL_LITERAL_OK or self.draw(st.integers(0, 5)) != 0:
             return None
-        slots = [i for i, p in enumerate(params) if p.accepts == cat.ANY and i != row_index]
+        slots = [i for i, p in enumerate(params) if p.accepts == ANY and i != row_index]
         if not slots:
             return None
         slot: int = self.draw(st.sampled_from(slots))
-        others = [i for i, p in enumerate(params) if p.accepts == cat.ANY and i != slot]
+        others = [i for i, p in enumerate(params) if p.accepts == ANY and i != slot]
         if sig.result is DType.FLOAT and not any(dtypes[i] is DType.FLOAT for i in others):
             dtypes[others[0]] = DType.FLOAT  # the null takes the other side's type
         return slot
 
     def argument(
-        self, op: cat.Op, param: cat.Param, dtype: DType, depth: int, row: bool, dtypes: list[DType]
+        self, op: Op, param: Param, dtype: DType, depth: int, row: bool, dtypes: list[DType]
     ) -> Typed:
         if param.literal:
             return self.param_literal(op, param, dtype, dtypes)
@@ -553,9 +550,7 @@ class SpecGenerator:
         escape_all = self.draw(st.integers(0, 4)) == 0
         return Typed(quote(value, escape_all), DType.STRING, row=False)
 
-    def param_literal(
-        self, op: cat.Op, param: cat.Param, dtype: DType, dtypes: list[DType]
-    ) -> Typed:
+    def param_literal(self, op: Op, param: Param, dtype: DType, dtypes: list[DType]) -> Typed:
         if op.name == "quantile" and param.name == "q":
             level = self.draw(st.one_of(st.sampled_from(QUANTILE_LEVELS), st.floats(0, 1)))
             return (
@@ -603,14 +598,14 @@ class SpecGenerator:
         return self.list_literal(dtype, ordered=DType.FLOAT in accepts)
 
     @staticmethod
-    def _list_analyzer_dtype(op: cat.Op, dtype: DType) -> DType | None:
+    def _list_analyzer_dtype(op: Op, dtype: DType) -> DType | None:
         source = op.params[0].accepts
         if dtype not in source:
             return None
         result = DType.FLOAT if op.returns == "list[float]" else dtype
         return result if _list_fits(result, dtype) else None
 
-    def list_analyzer(self, op: cat.Op, dtype: DType, depth: int) -> Typed:
+    def list_analyzer(self, op: Op, dtype: DType, depth: int) -> Typed:
         source = self.expr(dtype, self.draw(st.integers(0, max(0, depth - 1))), row=True)
         parts = [source.text]
         for param in op.params[1:]:
@@ -656,9 +651,7 @@ class SpecGenerator:
         )
 
     # ------------------------------------------------------------------ rendering
-    def render(
-        self, op: cat.Op, params: list[cat.Param], args: list[Typed], sig: Signature
-    ) -> Typed:
+    def render(self, op: Op, params: list[Param], args: list[Typed], sig: Signature) -> Typed:
         row = any(a.row for a in args) and not op.analyzer
         if op.name == "is_null" and not args[0].nullable:
             row = False  # the checker folds it to the constant false
@@ -721,11 +714,11 @@ class SpecGenerator:
         return f"feature {name} = {value.text}"
 
 
-def result_nullable(op: cat.Op, args: Sequence[Typed]) -> bool:
+def result_nullable(op: Op, args: Sequence[Typed]) -> bool:
     """What the catalogue's null rule says about the result (conservative: True when unsure)."""
-    if op.null_rule in (cat.REJECT, cat.SKIP) or op.analyzer:
+    if op.null_rule in (NullRule.REJECT, NullRule.SKIP) or op.analyzer:
         return False
-    if op.null_rule == cat.PROPAGATE:
+    if op.null_rule == NullRule.PROPAGATE:
         return any(a.nullable for a in args)
     if op.name == "is_null":
         return False
@@ -740,7 +733,7 @@ def result_nullable(op: cat.Op, args: Sequence[Typed]) -> bool:
     return True
 
 
-def _skipped_before(op: cat.Op, params: Sequence[cat.Param], param: cat.Param) -> bool:
+def _skipped_before(op: Op, params: Sequence[Param], param: Param) -> bool:
     return any(p not in params for p in op.params[: op.params.index(param)])
 
 
