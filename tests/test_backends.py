@@ -13,7 +13,7 @@ from featuredsl.backends.onnx import graph as onnx_backend
 from featuredsl.compiler import registry
 from featuredsl.compiler.boundaries import constant_pool, feature_bounds
 from featuredsl.compiler.op import Op
-from featuredsl.compiler.primitives import PRIMITIVES
+from featuredsl.compiler.primitives import Prim
 from featuredsl.errors import ArtifactError
 from featuredsl.parity.compare import compare
 from featuredsl.parity.edge_cases import edge_case_feed
@@ -28,8 +28,8 @@ def example_spec(expression: str) -> str:
     return f"spec example\ninput {{\n{EXAMPLE_INPUTS}\n}}\nfeature f = {expression}\n"
 
 
-@pytest.mark.parametrize("primitive", sorted(PRIMITIVES))
-def test_every_primitive_has_an_emitter_in_both_backends(primitive: str) -> None:
+@pytest.mark.parametrize("primitive", list(Prim))
+def test_every_primitive_has_an_emitter_in_both_backends(primitive: Prim) -> None:
     for backend in (numpy_backend, onnx_backend):
         if primitive == "input":
             continue  # inputs are bound by the module/graph layout, not an emitter

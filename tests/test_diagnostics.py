@@ -482,7 +482,7 @@ CASES = [
     Case(
         "literal: quantile level out of range",
         "feature f = quantile(x, 1.5)",
-        "quantile level must be between 0 and 1",
+        "argument 'q' of quantile() must be between 0 and 1, not 1.5",
         16,
         25,
         "e.g. quantile(x, 0.99)",
@@ -490,7 +490,7 @@ CASES = [
     Case(
         "literal: zero hash buckets",
         "feature f = hash_bucket(s, 0)",
-        "hash_bucket needs at least 1 bucket",
+        "argument 'n' of hash_bucket() must be at least 1, not 0",
         16,
         28,
         "pass n >= 1",
@@ -498,10 +498,26 @@ CASES = [
     Case(
         "literal: vocab top below one",
         "feature f = lookup(s, vocab(s, top=0))",
-        "top must be >= 1",
+        "argument 'top' of vocab() must be at least 1, not 0",
         16,
         36,
-        "",
+        "e.g. lookup(s, vocab(s, top=50))",
+    ),
+    Case(
+        "literal: round digits out of range",
+        "feature f = round(x, 400)",
+        "argument 'ndigits' of round() must be between -22 and 22, not 400",
+        16,
+        22,
+        "10**ndigits must be an exact double: keep |ndigits| <= 22",
+    ),
+    Case(
+        "literal: negative one_hot oov buckets",
+        "feature f = one_hot(s, vocab(s), oov_buckets=-1)",
+        "argument 'oov_buckets' of one_hot() must be between 0 and 10000, not -1",
+        16,
+        46,
+        "one_hot makes a column per bucket",
     ),
     Case(
         "literal: wrong literal type",

@@ -22,18 +22,6 @@ MICROS_PER_DAY = 86_400 * MICROS_PER_SECOND
 INT64_MIN = -(2**63)
 TWO_POW_63 = 2.0**63
 TWO_POW_52 = 2.0**52
-ARITHMETIC_PRIMITIVES = {
-    "add",
-    "sub",
-    "mul",
-    "div",
-    "neg",
-    "int_floordiv",
-    "int_mod",
-    "minimum",
-    "maximum",
-    "abs",
-}
 COMPARISON_PRIMITIVES = {"eq", "ne", "lt", "le", "gt", "ge"}
 
 

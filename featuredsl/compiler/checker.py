@@ -504,6 +504,16 @@ class Checker:
                 where,
                 _conversion_hint(value.dtype, param.accepts),
             )
+        if (
+            param.literal
+            and value.node.op == "const"
+            and param.out_of_range(constant_value(value.node))
+        ):
+            raise self._error(
+                f"{label} {_range_text(param)}, not {_source_text(self.source, where)}",
+                where,
+                param.hint or f"e.g. {op.example}",
+            )
         if not param.row and value.shape is Shape.ROW:
             raise self._error(
                 f"{label} must be a constant, not a per-row value", where, f"e.g. {op.example}"
@@ -626,6 +636,15 @@ def _children(expr: ast.Expr) -> list[ast.Expr]:
     if isinstance(expr, ast.IfExpr):
         return [expr.condition, expr.then, expr.otherwise]
     return []
+
+
+def _range_text(param: Param) -> str:
+    """'must be between 0 and 1' / 'must be at least 1', from the parameter's declared range."""
+    assert param.range is not None
+    low, high = param.range
+    if high >= INT64_MAX:
+        return f"must be at least {low:g}"
+    return f"must be between {low:g} and {high:g}"
 
 
 def _is_literal(expr: ast.Expr) -> bool:

@@ -2,8 +2,8 @@
 
 Every node is a primitive both backends implement (see backends/*). Null handling is explicit:
 a nullable non-float value travels as two nodes, its values and a bool mask (True = null);
-a nullable float travels as one node whose NaN is null. Surface ops of the catalogue are
-lowered to these primitives by featuredsl.compiler.lowering.
+a nullable float travels as one node whose NaN is null. Surface ops (featuredsl.compiler.ops)
+are lowered to these primitives (featuredsl.compiler.primitives.Prim).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from featuredsl.artifact.contract import mask_name
+from featuredsl.compiler.primitives import Prim
 from featuredsl.compiler.types import DType, Shape, Type
 from featuredsl.language.diagnostics import Span
 
@@ -22,7 +23,7 @@ NO_SPAN = Span.unknown()
 
 @dataclass(frozen=True, eq=False)
 class Node:
-    op: str
+    op: Prim
     args: tuple[Node, ...]
     attrs: tuple[tuple[str, Any], ...]
     type: Type
@@ -96,14 +97,14 @@ class Builder:
 
     def node(
         self,
-        op: str,
+        op: Prim | str,
         args: Iterable[Node],
         type_: Type,
         attrs: dict[str, Any] | None = None,
         span: Span = NO_SPAN,
     ) -> Node:
         items = tuple(sorted((attrs or {}).items()))
-        candidate = Node(op, tuple(args), items, type_, span)
+        candidate = Node(Prim.named(op), tuple(args), items, type_, span)
         return self._pool.setdefault(candidate, candidate)
 
     def const(self, dtype: DType, value: Any, span: Span = NO_SPAN) -> Node:

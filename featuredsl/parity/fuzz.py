@@ -69,24 +69,8 @@ FUZZ_SETTINGS = settings.get_profile("featuredsl-fuzz")
 
 # ----------------------------------------------------------------------------- what the catalogue does not say
 
-# Integer literal parameters: valid ranges (the lowering rejects values outside them).
-LITERAL_INT_RANGES: dict[str, tuple[int, int]] = {
-    "ndigits": (-3, 4),
-    "n": (1, 1000),
-    "top": (1, 6),
-    "min_count": (1, 3),
-    "oov_buckets": (0, 3),
-    "default": (-3, 3),
-}
-OP_LITERAL_INT_RANGES: dict[tuple[str, str], tuple[int, int]] = {("quantiles", "n"): (2, 10)}
 BUCKET_COUNTS = (1, 2, 7, 1000, 2**32, INT64_MAX)  # hash_bucket / cross moduli worth hitting
 QUANTILE_LEVELS = (0.0, 0.01, 0.25, 0.5, 0.75, 0.99, 1.0)
-# Ops whose two same-typed parameters need not agree (every other op's do; ints and floats mix).
-UNLINKED = frozenset({"cross"})
-# Ops whose result spans several columns: only a feature of its own may be one.
-TOP_LEVEL_ONLY = frozenset({"one_hot"})
-# Ops that take the null literal in their value parameters.
-NULL_LITERAL_OK = frozenset({"if", "fill_null", "coalesce"})
 
 EXTRA_FLOATS = (
     0.125,
@@ -176,11 +160,7 @@ def param_groups(op: Op) -> tuple[tuple[int, ...], ...]:
     for index, param in enumerate(op.params):
         for group in groups:
             first = op.params[group[0]]
-            if (
-                op.name not in UNLINKED
-                and len(param.accepts) > 1
-                and first.accepts == param.accepts
-            ):
+            if op.same_typed and len(param.accepts) > 1 and first.accepts == param.accepts:
                 group.append(index)
                 break
         else:
@@ -295,7 +275,7 @@ class SpecGenerator:
         while changed:
             changed = False
             for sig in SIGNATURES:
-                if sig.op.analyzer or sig.op.name in TOP_LEVEL_ONLY:
+                if sig.op.analyzer or sig.op.multi_column:
                     continue
                 cost = self._row_cost(sig, level)
                 if cost is not None and cost + 1 < level.get(sig.result, 99):
@@ -369,11 +349,7 @@ class SpecGenerator:
             return []
         out = []
         for sig, cost in zip(SIGNATURES, self.costs, strict=True):
-            if (
-                sig.result is not dtype
-                or sig.op.name in TOP_LEVEL_ONLY
-                or (sig.op.analyzer and row)
-            ):
+            if sig.result is not dtype or sig.op.multi_column or (sig.op.analyzer and row):
                 continue
             if cost is not None and cost <= depth - 1:
                 out.append(sig)
@@ -461,7 +437,7 @@ class SpecGenerator:
         row_index: int | None,
     ) -> int | None:
         """Where to write the null literal (if anywhere): never in the argument that makes the call per-row."""
-        if op.name not in NULL_LITERAL_OK or self.draw(st.integers(0, 5)) != 0:
+        if not op.null_literal_ok or self.draw(st.integers(0, 5)) != 0:
             return None
         slots = [i for i, p in enumerate(params) if p.accepts == ANY and i != row_index]
         if not slots:
@@ -564,18 +540,13 @@ class SpecGenerator:
             return self.string_literal(self.draw(_string_literals()))
         if dtype is not DType.INT:
             return self.literal(dtype)
-        low, high = OP_LITERAL_INT_RANGES.get(
-            (op.name, param.name), LITERAL_INT_RANGES.get(param.name, (-5, 5))
-        )
+        low, high = (int(v) for v in (param.draw_range or (-5, 5)))
         if op.name == "round" and dtypes[0] is DType.INT:
             low = 0  # round(int, -n) would be float; the signature promised int
         value = self.draw(st.integers(low, high))
-        if (
-            param.name == "n"
-            and (op.name, param.name) not in OP_LITERAL_INT_RANGES
-            and self.draw(st.booleans())
-        ):
-            value = self.draw(st.sampled_from(BUCKET_COUNTS))
+        worth_hitting = [n for n in BUCKET_COUNTS if not param.out_of_range(n)]
+        if param.name == "n" and param.range == (1, INT64_MAX) and self.draw(st.booleans()):
+            value = self.draw(st.sampled_from(worth_hitting))
         if param.name == "ndigits":
             self.pools.round_digits.append(value)
         return self.int_literal(value)
@@ -699,9 +670,7 @@ class SpecGenerator:
     def feature(self, index: int, depth: int) -> str:
         name = f"feat{index}"
         one_hot = [
-            s
-            for s in SIGNATURES
-            if s.op.name in TOP_LEVEL_ONLY and self._row_cost(s, self.level) is not None
+            s for s in SIGNATURES if s.op.multi_column and self._row_cost(s, self.level) is not None
         ]
         if one_hot and self.draw(st.integers(0, 7)) == 0:
             sig = self.draw(st.sampled_from(one_hot))

@@ -15,6 +15,7 @@ from featuredsl.compiler.builder import (
 from featuredsl.compiler.op import (
     ANY,
     CATEGORICAL,
+    INT64_MAX,
     INT_ONLY,
     NUM,
     ORDERED,
@@ -65,10 +66,6 @@ lower_median = _analyzer("median")
 
 def lower_quantile(e: Emitter, x: Value, q: Value) -> Value:
     level = float(literal(q))
-    if not 0.0 <= level <= 1.0:
-        raise LoweringError(
-            "quantile level must be between 0 and 1", "e.g. quantile(x, 0.99)", q.node.span
-        )
     return Value(
         fitted(
             e, "quantile", replace(x, node=e.to_float(x.node)), DType.FLOAT, q=float(level).hex()
@@ -78,10 +75,6 @@ def lower_quantile(e: Emitter, x: Value, q: Value) -> Value:
 
 def lower_quantiles(e: Emitter, x: Value, n: Value) -> Value:
     count = int(literal(n))
-    if count < 2:
-        raise LoweringError(
-            "quantiles needs n >= 2 buckets", "quantiles(x, 10) gives 9 boundaries", n.node.span
-        )
     return Value(
         fitted(
             e, "quantiles", replace(x, node=e.to_float(x.node)), DType.FLOAT, Shape.LIST, n=count
@@ -98,12 +91,6 @@ def lower_vocab(
 ) -> Value:
     limit = 0 if top is None else int(literal(top))
     threshold = 1 if min_count is None else int(literal(min_count))
-    if top is not None and limit < 1:
-        raise LoweringError("top must be >= 1", "", top.node.span)
-    if threshold < 1:
-        raise LoweringError(
-            "min_count must be >= 1", "", min_count.node.span if min_count else None
-        )
     return Value(fitted(e, "vocab", x, x.dtype, Shape.LIST, top=limit, min_count=threshold))
 
 
@@ -112,6 +99,8 @@ lower_minmax = _scaler("min", "scale_range")
 lower_robust = _scaler("median", "scale_iqr")
 lower_maxabs = _scaler(None, "scale_maxabs")
 
+
+MAX_QUANTILES = 100_000
 
 OPS: tuple[Op, ...] = (
     Op(
@@ -183,7 +172,12 @@ OPS: tuple[Op, ...] = (
     Op(
         "quantile",
         "analyzer",
-        (X, param("q", NUM, literal=True, row=False)),
+        (
+            X,
+            param(
+                "q", NUM, literal=True, row=False, range=(0.0, 1.0), hint="e.g. quantile(x, 0.99)"
+            ),
+        ),
         Returns.FLOAT,
         SKIP,
         lower_quantile,
@@ -195,7 +189,18 @@ OPS: tuple[Op, ...] = (
     Op(
         "quantiles",
         "analyzer",
-        (X, param("n", INT_ONLY, literal=True, row=False)),
+        (
+            X,
+            param(
+                "n",
+                INT_ONLY,
+                literal=True,
+                row=False,
+                range=(2, MAX_QUANTILES),
+                typical=(2, 10),
+                hint="quantiles(x, 10) gives 9 boundaries",
+            ),
+        ),
         Returns.LIST_FLOAT,
         SKIP,
         lower_quantiles,
@@ -231,8 +236,26 @@ OPS: tuple[Op, ...] = (
         "analyzer",
         (
             param("x", CATEGORICAL),
-            param("top", INT_ONLY, literal=True, optional=True, default="all", row=False),
-            param("min_count", INT_ONLY, literal=True, optional=True, default="1", row=False),
+            param(
+                "top",
+                INT_ONLY,
+                literal=True,
+                optional=True,
+                default="all",
+                row=False,
+                range=(1, INT64_MAX),
+                typical=(1, 6),
+            ),
+            param(
+                "min_count",
+                INT_ONLY,
+                literal=True,
+                optional=True,
+                default="1",
+                row=False,
+                range=(1, INT64_MAX),
+                typical=(1, 3),
+            ),
         ),
         Returns.LIST_SAME,
         SKIP,

@@ -15,6 +15,7 @@ from featuredsl.compiler.builder import (
 from featuredsl.compiler.ir import Node
 from featuredsl.compiler.op import (
     CATEGORICAL,
+    INT64_MAX,
     INT_ONLY,
     NUM,
     REJECT,
@@ -104,20 +105,12 @@ def lower_lookup(
 ) -> Value:
     buckets = 1 if oov_buckets is None else int(literal(oov_buckets))
     fallback = -1 if default is None else int(literal(default))
-    if buckets < 0:
-        raise LoweringError(
-            "oov_buckets must be >= 0", "", oov_buckets.node.span if oov_buckets else None
-        )
     index, _ = lookup_index(e, x, vocab, buckets, fallback)
     return Value(index)
 
 
 def lower_one_hot(e: Emitter, x: Value, vocab: Value, oov_buckets: Value | None = None) -> Value:
     buckets = 1 if oov_buckets is None else int(literal(oov_buckets))
-    if buckets < 0:
-        raise LoweringError(
-            "oov_buckets must be >= 0", "", oov_buckets.node.span if oov_buckets else None
-        )
     index, keys = lookup_index(e, x, vocab, buckets, -1)
     width = None if keys.op == "fitted" else len(keys.attr("values")) + buckets
     return Value(e.node("one_hot", (index, keys), DType.FLOAT, width, oov_buckets=buckets))
@@ -125,16 +118,12 @@ def lower_one_hot(e: Emitter, x: Value, vocab: Value, oov_buckets: Value | None 
 
 def lower_hash_bucket(e: Emitter, x: Value, n: Value) -> Value:
     buckets = int(literal(n))
-    if buckets < 1:
-        raise LoweringError("hash_bucket needs at least 1 bucket", "pass n >= 1", n.node.span)
     h = e.unary("murmur3", hashed_text(e, x), DType.INT)
     return Value(e.mod(h, e.i(buckets)))
 
 
 def lower_cross(e: Emitter, a: Value, b: Value, n: Value) -> Value:
     buckets = int(literal(n))
-    if buckets < 1:
-        raise LoweringError("cross needs at least 1 bucket", "pass n >= 1", n.node.span)
     joined = e.binary(
         "concat",
         e.binary("concat", hashed_text(e, a), e.const(DType.STRING, "\x1f")),
@@ -142,6 +131,17 @@ def lower_cross(e: Emitter, a: Value, b: Value, n: Value) -> Value:
     )
     return Value(e.mod(e.unary("murmur3", joined, DType.INT), e.i(buckets)))
 
+
+MAX_ONE_HOT_OOV = 10_000
+BUCKETS = param(
+    "n",
+    INT_ONLY,
+    literal=True,
+    row=False,
+    range=(1, INT64_MAX),
+    typical=(1, 1000),
+    hint="pass n >= 1",
+)
 
 OPS: tuple[Op, ...] = (
     Op(
@@ -162,8 +162,25 @@ OPS: tuple[Op, ...] = (
         (
             param("x", CATEGORICAL),
             param("vocab", CATEGORICAL, is_list=True, row=False),
-            param("oov_buckets", INT_ONLY, literal=True, optional=True, default="1", row=False),
-            param("default", INT_ONLY, literal=True, optional=True, default="-1", row=False),
+            param(
+                "oov_buckets",
+                INT_ONLY,
+                literal=True,
+                optional=True,
+                default="1",
+                row=False,
+                range=(0, INT64_MAX),
+                typical=(0, 3),
+            ),
+            param(
+                "default",
+                INT_ONLY,
+                literal=True,
+                optional=True,
+                default="-1",
+                row=False,
+                typical=(-3, 3),
+            ),
         ),
         Returns.INT,
         REJECT,
@@ -178,7 +195,17 @@ OPS: tuple[Op, ...] = (
         (
             param("x", CATEGORICAL),
             param("vocab", CATEGORICAL, is_list=True, row=False),
-            param("oov_buckets", INT_ONLY, literal=True, optional=True, default="1", row=False),
+            param(
+                "oov_buckets",
+                INT_ONLY,
+                literal=True,
+                optional=True,
+                default="1",
+                row=False,
+                range=(0, MAX_ONE_HOT_OOV),
+                typical=(0, 3),
+                hint="one_hot makes a column per bucket",
+            ),
         ),
         Returns.FLOAT,
         REJECT,
@@ -192,7 +219,7 @@ OPS: tuple[Op, ...] = (
     Op(
         "hash_bucket",
         "categorical",
-        (param("x", CATEGORICAL), param("n", INT_ONLY, literal=True, row=False)),
+        (param("x", CATEGORICAL), BUCKETS),
         Returns.INT,
         REJECT,
         lower_hash_bucket,
@@ -207,7 +234,7 @@ OPS: tuple[Op, ...] = (
         (
             param("a", CATEGORICAL),
             param("b", CATEGORICAL),
-            param("n", INT_ONLY, literal=True, row=False),
+            BUCKETS,
         ),
         Returns.INT,
         REJECT,

@@ -130,6 +130,8 @@ def lower_ceil(e: Emitter, x: Value) -> Value:
     return Value(x.node if x.dtype is DType.INT else e.unary("ceil", x.node))
 
 
+MAX_ROUND_DIGITS = 22  # 10.0**22 is the largest power of ten a double holds exactly
+
 OPS: tuple[Op, ...] = (
     Op(
         "abs",
@@ -296,7 +298,20 @@ OPS: tuple[Op, ...] = (
     Op(
         "round",
         "math",
-        (X, param("ndigits", INT_ONLY, literal=True, optional=True, default="0", row=False)),
+        (
+            X,
+            param(
+                "ndigits",
+                INT_ONLY,
+                literal=True,
+                optional=True,
+                default="0",
+                row=False,
+                range=(-MAX_ROUND_DIGITS, MAX_ROUND_DIGITS),
+                typical=(-3, 4),
+                hint="10**ndigits must be an exact double: keep |ndigits| <= 22",
+            ),
+        ),
         Returns.PROMOTE,
         PROPAGATE,
         lower_round,
