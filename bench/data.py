@@ -13,7 +13,7 @@ Columns (matching bench/bench.fdsl):
     event_ts        timestamp  uniform over 2024 (UTC)
     signup_ts       timestamp  event_ts minus up to 6 years
 
-The feed is built by hand (it does not go through featuredsl.ingest.data.to_feed): one numpy array
+The feed is built by hand (it does not go through featuredsl.ingest.to_feed): one numpy array
 per column (float64 with NaN, int64, object arrays of str, int64 epoch microseconds) plus
 "plan.is_null" for the nullable string column.
 """

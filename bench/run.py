@@ -780,7 +780,7 @@ METHOD = """## Method
   identical session options.
 * The numpy contenders start from the feed (one array per column); sklearn starts from the
   DataFrame (a null `plan` written as "", which skl2onnx needs); "DataFrame in" adds
-  `featuredsl.ingest.data.to_feed` to the module's time. featuredsl's fit starts from the DataFrame.
+  `featuredsl.ingest.to_feed` to the module's time. featuredsl's fit starts from the DataFrame.
 * The sklearn ColumnTransformer computes the same 36 columns with stock transformers plus
   FunctionTransformers (hash, ratio, time features). skl2onnx converts only its stock subset
   (no missing indicators, FunctionTransformers or infrequent-category column): 28 columns, in

@@ -19,7 +19,7 @@ from onnx import TensorProto, helper, numpy_helper
 from featuredsl.artifact.spec import FittedSpec, Spec, load_spec
 from featuredsl.cli.main import main
 from featuredsl.errors import ArtifactError
-from featuredsl.ingest.data import read_table
+from featuredsl.ingest import read_table
 from featuredsl.runtime.bundle import (
     KEY_BUNDLE,
     KEY_FEATURE_NAMES,

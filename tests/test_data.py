@@ -15,7 +15,7 @@ import pytest
 from featuredsl.compiler.ir import InputColumn
 from featuredsl.compiler.types import DType
 from featuredsl.errors import DataError
-from featuredsl.ingest.data import feed_length, read_table, take, to_feed
+from featuredsl.ingest import feed_length, read_table, take, to_feed
 
 FLOAT, INT, BOOL, STR, TS = DType.FLOAT, DType.INT, DType.BOOL, DType.STRING, DType.TIMESTAMP
 UTC = dt.timezone.utc

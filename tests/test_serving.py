@@ -18,7 +18,7 @@ from test_bundle import churn_csv, churn_fitted, churn_spec, linear_model, quiet
 from featuredsl.artifact.spec import load
 from featuredsl.compiler.boundaries import feature_bounds
 from featuredsl.errors import ArtifactError, DataError
-from featuredsl.ingest.data import read_table
+from featuredsl.ingest import read_table
 from featuredsl.monitor.replay import replay
 from featuredsl.monitor.serving_log import read_log
 from featuredsl.parity.compare import compare

@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 from test_bundle import churn_csv, churn_fitted, churn_spec, run_cli
 
 from featuredsl.errors import DataError
-from featuredsl.ingest.data import read_table
+from featuredsl.ingest import read_table
 from featuredsl.runtime.bundle import bundle
 from featuredsl.runtime.serving import Session
 from featuredsl.runtime.shadow import shadow

@@ -31,7 +31,7 @@ from sklearn.pipeline import Pipeline
 
 from featuredsl.artifact.spec import load, load_spec
 from featuredsl.errors import DataError, FeatureDSLError
-from featuredsl.ingest.data import read_table
+from featuredsl.ingest import read_table
 from featuredsl.monitor.replay import replay
 from featuredsl.parity.build import build
 from featuredsl.runtime.bundle import bundle

@@ -40,7 +40,7 @@ from featuredsl.fit.fitting import FittedConstant, fit_program
 
 
 def _feed(data: Any, program: Program, source: str, extra: str = "ignore") -> dict[str, np.ndarray]:
-    from featuredsl.ingest.data import to_feed
+    from featuredsl.ingest import to_feed
 
     return to_feed(data, program.inputs, source=source, extra=extra)
 
@@ -329,7 +329,7 @@ class Artifacts:
         )
 
     def feed(self, data: Any, source: str = "data", extra: str = "ignore") -> dict[str, np.ndarray]:
-        from featuredsl.ingest.data import to_feed
+        from featuredsl.ingest import to_feed
 
         return to_feed(data, self.program_inputs, source=source, extra=extra)
 

@@ -22,7 +22,7 @@ PARQUET = {".parquet", ".pq"}
 CSV = {".csv"}
 
 # Only an unquoted empty field is null ("NA" stays text) and a quoted "" is the empty string: the
-# convention of write_csv and featuredsl.ingest.data, so a CSV round trip never turns "" into null.
+# convention of write_csv and featuredsl.ingest, so a CSV round trip never turns "" into null.
 _CSV_CONVERT = pcsv.ConvertOptions(
     null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False
 )

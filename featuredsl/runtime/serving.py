@@ -26,7 +26,7 @@ from featuredsl.artifact.contract import OUTPUT as FEATURES
 from featuredsl.compiler.ir import InputColumn
 from featuredsl.compiler.types import DType
 from featuredsl.errors import ArtifactError, DataError, FeatureDSLError
-from featuredsl.ingest.data import Feed, to_feed
+from featuredsl.ingest import Feed, to_feed
 
 SOURCE = "request"
 

@@ -24,7 +24,7 @@ from featuredsl.artifact.contract import mask_name, masked_column
 from featuredsl.compiler.ir import InputColumn
 from featuredsl.compiler.types import DType
 from featuredsl.errors import DataError
-from featuredsl.ingest.data import Feed, read_table, take, to_feed
+from featuredsl.ingest import Feed, read_table, take, to_feed
 from featuredsl.monitor.jsonable import jsonable
 from featuredsl.runtime.serving import Session
 
