@@ -19,6 +19,7 @@ from featuredsl.compiler.ir import (
     walk,
 )
 from featuredsl.compiler.op import NullRule, Op, Param
+from featuredsl.compiler.ops.categorical import column_names
 from featuredsl.compiler.types import DType, Shape, type_text
 from featuredsl.language import ast
 from featuredsl.language.diagnostics import DiagnosticSink, Span
@@ -36,22 +37,6 @@ class _Definition:
     statement: ast.Statement
     value: Value | None = None
     done: bool = False
-
-
-def column_names(feature_name: str, node: Node) -> tuple[str, ...] | None:
-    """Output column names: the feature's name, or one per one_hot column (None before fitting)."""
-    if node.op != "one_hot":
-        return (feature_name,)
-    keys = node.args[1]
-    if keys.op != "list_const":
-        return None
-    names = [f"{feature_name}[{value}]" for value in constant_value(keys)]
-    buckets = node.attr("oov_buckets")
-    if buckets == 1:
-        names.append(f"{feature_name}[<oov>]")
-    else:
-        names.extend(f"{feature_name}[<oov:{i}>]" for i in range(buckets))
-    return tuple(names)
 
 
 class Checker:

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from featuredsl.compiler.checker import column_names
 from featuredsl.compiler.ir import Builder, Node, Program, constant_value, decode_constant, walk
+from featuredsl.compiler.ops.categorical import column_names
 from featuredsl.compiler.types import DType, Shape, Type
 from featuredsl.fit.analyzers import EmptyAnalyzerError, make_analyzer
 from featuredsl.language.diagnostics import Diagnostic, DiagnosticError

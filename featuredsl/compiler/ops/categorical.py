@@ -12,7 +12,7 @@ from featuredsl.compiler.builder import (
     as_float,
     literal,
 )
-from featuredsl.compiler.ir import Node
+from featuredsl.compiler.ir import Node, constant_value
 from featuredsl.compiler.op import (
     CATEGORICAL,
     INT64_MAX,
@@ -130,6 +130,24 @@ def lower_cross(e: Emitter, a: Value, b: Value, n: Value) -> Value:
         hashed_text(e, b),
     )
     return Value(e.mod(e.unary("murmur3", joined, DType.INT), e.i(buckets)))
+
+
+def column_names(feature_name: str, node: Node) -> tuple[str, ...] | None:
+    """The output column names of a feature whose value is `node`: the feature's own name, or for a
+    one_hot one name per column, `name[value]` then `name[<oov>]` / `name[<oov:i>]` (None while the
+    vocabulary is not fitted yet; fitting calls this again on the fitted node)."""
+    if node.op != "one_hot":
+        return (feature_name,)
+    keys = node.args[1]
+    if keys.op != "list_const":
+        return None
+    names = [f"{feature_name}[{value}]" for value in constant_value(keys)]
+    buckets = node.attr("oov_buckets")
+    if buckets == 1:
+        names.append(f"{feature_name}[<oov>]")
+    else:
+        names.extend(f"{feature_name}[<oov:{i}>]" for i in range(buckets))
+    return tuple(names)
 
 
 MAX_ONE_HOT_OOV = 10_000
