@@ -541,8 +541,6 @@ class SpecGenerator:
         if dtype is not DType.INT:
             return self.literal(dtype)
         low, high = (int(v) for v in (param.draw_range or (-5, 5)))
-        if op.name == "round" and dtypes[0] is DType.INT:
-            low = 0  # round(int, -n) would be float; the signature promised int
         value = self.draw(st.integers(low, high))
         worth_hitting = [n for n in BUCKET_COUNTS if not param.out_of_range(n)]
         if param.name == "n" and param.range == (1, INT64_MAX) and self.draw(st.booleans()):
