@@ -350,6 +350,9 @@ def _param_text(param: Param) -> str:
         flags.append("constant")
     if not param.null_ok:
         flags.append("must not be null")
+    if param.range is not None:
+        low, high = param.range
+        flags.append(f"at least {low:g}" if high >= 2**63 - 1 else f"{low:g} to {high:g}")
     if param.optional:
         flags.append(f"optional, default {param.default}")
     extra = f" ({', '.join(flags)})" if flags else ""
@@ -379,6 +382,9 @@ def _op_section(op: Op) -> str:
         f"| nulls | {op.null_rule.text} |",
         f"| parity | {_parity(op)} |",
     ]
+    if op.constant_checks:
+        traps = "; ".join(f"{c.message} ({c.hint})" for c in op.constant_checks)
+        rows.append(f"| compile errors | {traps} |")
     doc = op.doc.replace("|", "\\|")
     return "\n".join([_heading(op), "", *rows, "", doc, "", f"Example: `{op.example}`", ""])
 

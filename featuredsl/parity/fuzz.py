@@ -215,6 +215,7 @@ class Typed:
     is_list: bool = False
     atom: bool = True  # safe as an operand without parentheses
     null_literal: bool = False
+    value: float | None = None  # a numeric constant's value (literal, constant name or let)
 
 
 @dataclass(frozen=True)
@@ -364,7 +365,10 @@ class SpecGenerator:
         if not row and dtype in LITERAL_DTYPES:
             leaves.append(lambda: self.literal(dtype))
         if not row and dtype is DType.FLOAT:
-            constants = [Typed("pi", dtype, row=False), Typed("inf", dtype, row=False)]
+            constants = [
+                Typed("pi", dtype, row=False, value=math.pi),
+                Typed("inf", dtype, row=False, value=math.inf),
+            ]
             leaves.append(lambda: self.draw(st.sampled_from(constants)))
         return leaves
 
@@ -372,6 +376,16 @@ class SpecGenerator:
         return self.draw(st.sampled_from(leaves))()
 
     def call(self, sig: Signature, depth: int, row: bool) -> Typed:
+        # The op's static traps (ConstantCheck) refuse some constant arguments: draw again.
+        for _ in range(20):
+            params, args = self._call_arguments(sig, depth, row)
+            if not _trips_constant_check(sig.op, params, args):
+                return self.render(sig.op, params, args, sig)
+        raise AssertionError(f"generator: {sig.op.name} keeps drawing refused constants")
+
+    def _call_arguments(
+        self, sig: Signature, depth: int, row: bool
+    ) -> tuple[list[Param], list[Typed]]:
         op = sig.op
         params = self._arg_params(op)
         dtypes = self._arg_dtypes(sig, params)
@@ -386,7 +400,7 @@ class SpecGenerator:
             if arg.nullable and (op.null_rule == NullRule.REJECT or not param.null_ok):
                 arg = self.fix_null(arg, depth)
             args.append(arg)
-        return self.render(op, params, args, sig)
+        return params, args
 
     def _arg_params(self, op: Op) -> list[Param]:
         params = [p for p in op.params if not p.optional or self.draw(st.booleans())]
@@ -509,17 +523,19 @@ class SpecGenerator:
 
     def int_literal(self, value: int) -> Typed:
         self.pools.ints.append(value)
-        return Typed(str(value), DType.INT, row=False, atom=value >= 0)
+        return Typed(str(value), DType.INT, row=False, atom=value >= 0, value=value)
 
     def float_literal(self, value: float) -> Typed:
         if math.isnan(value):
-            return Typed("nan", DType.FLOAT, row=False)
+            return Typed("nan", DType.FLOAT, row=False, value=value)
         self.pools.floats.append(value)
         if math.isinf(value):
-            return Typed("inf" if value > 0 else "-inf", DType.FLOAT, row=False, atom=value > 0)
+            text = "inf" if value > 0 else "-inf"
+            return Typed(text, DType.FLOAT, row=False, atom=value > 0, value=value)
         text = repr(abs(value))
         negative = math.copysign(1.0, value) < 0
-        return Typed(("-" if negative else "") + text, DType.FLOAT, row=False, atom=not negative)
+        text = ("-" if negative else "") + text
+        return Typed(text, DType.FLOAT, row=False, atom=not negative, value=value)
 
     def string_literal(self, value: str) -> Typed:
         self.pools.strings.append(value)
@@ -635,9 +651,9 @@ class SpecGenerator:
             return Typed(text, sig.result, nullable, row, atom=True)
         if op.operator:
             space = " " if op.operator.isalpha() else ""
-            return Typed(
-                f"({op.operator}{space}{operand(args[0])})", sig.result, nullable, row, atom=True
-            )
+            negated = -args[0].value if op.name == "neg" and args[0].value is not None else None
+            text = f"({op.operator}{space}{operand(args[0])})"
+            return Typed(text, sig.result, nullable, row, atom=True, value=negated)
         parts = []
         keyword = False
         for param, arg in zip(params, args, strict=True):
@@ -662,7 +678,9 @@ class SpecGenerator:
             options = sorted(d for d in DType if self.can_build(d, row=True))
             dtype = self.draw(st.sampled_from(options))
             value = self.expr(dtype, depth, row=self.draw(st.integers(0, 4)) > 0)
-        self.names.append(Typed(name, value.dtype, value.nullable, value.row, value.is_list))
+        self.names.append(
+            Typed(name, value.dtype, value.nullable, value.row, value.is_list, value=value.value)
+        )
         return f"let {name} = {value.text}"
 
     def feature(self, index: int, depth: int) -> str:
@@ -679,6 +697,17 @@ class SpecGenerator:
             if value.nullable:
                 value = self.fix_null(value, depth)
         return f"feature {name} = {value.text}"
+
+
+def _trips_constant_check(op: Op, params: Sequence[Param], args: Sequence[Typed]) -> bool:
+    by_name = {param.name: arg for param, arg in zip(params, args, strict=True)}
+    for check in op.constant_checks:
+        given = [by_name.get(name) for name in check.params]
+        values = [arg.value for arg in given if arg is not None]
+        known = len(values) == len(check.params) and all(v is not None for v in values)
+        if known and check.bad(*values):
+            return True
+    return False
 
 
 def result_nullable(op: Op, args: Sequence[Typed]) -> bool:

@@ -12,6 +12,7 @@ from featuredsl.compiler.builder import (
 from featuredsl.compiler.op import (
     A_NUM,
     B_NUM,
+    DIVISOR_NOT_ZERO,
     PROPAGATE,
     Op,
     Returns,
@@ -109,6 +110,7 @@ OPS: tuple[Op, ...] = (
         "n / 7",
         operator="/",
         nan_propagating=True,
+        constant_checks=(DIVISOR_NOT_ZERO,),
     ),
     Op(
         "floordiv",
@@ -124,6 +126,7 @@ OPS: tuple[Op, ...] = (
         "n // 3",
         operator="//",
         nan_propagating=True,
+        constant_checks=(DIVISOR_NOT_ZERO,),
     ),
     Op(
         "mod",
@@ -139,6 +142,7 @@ OPS: tuple[Op, ...] = (
         "n % 7",
         operator="%",
         nan_propagating=True,
+        constant_checks=(DIVISOR_NOT_ZERO,),
     ),
     Op(
         "power",

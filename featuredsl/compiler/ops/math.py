@@ -25,6 +25,7 @@ from featuredsl.compiler.op import (
     INT_ONLY,
     NUM,
     PROPAGATE,
+    ConstantCheck,
     Op,
     Returns,
     X,
@@ -216,6 +217,14 @@ OPS: tuple[Op, ...] = (
         "min(max(x, lo), hi). A NaN x or a NaN bound gives NaN (unlike onnx Clip, which ignores NaN bounds).",
         "clip(x, -3, 3)",
         nan_propagating=True,
+        constant_checks=(
+            ConstantCheck(
+                ("lo", "hi"),
+                lambda lo, hi: lo > hi,
+                "clip bounds are reversed (lo > hi)",
+                "write clip(x, lo, hi) with lo <= hi",
+            ),
+        ),
     ),
     Op(
         "pow",
@@ -237,6 +246,14 @@ OPS: tuple[Op, ...] = (
         "Square root, correctly rounded (bit-identical). sqrt of a negative number is NaN.",
         "sqrt(abs(x))",
         nan_propagating=True,
+        constant_checks=(
+            ConstantCheck(
+                ("x",),
+                lambda x: x < 0,
+                "sqrt of a negative constant is NaN",
+                "take sqrt(abs(...)) or fix the sign",
+            ),
+        ),
     ),
     Op(
         "cbrt",
@@ -263,6 +280,14 @@ OPS: tuple[Op, ...] = (
         "numpy.log.",
         "log(abs(x) + 1)",
         nan_propagating=True,
+        constant_checks=(
+            ConstantCheck(
+                ("x",),
+                lambda x: x < 0,
+                "log of a negative constant is NaN",
+                "take log(abs(...)) or fix the sign",
+            ),
+        ),
     ),
     Op(
         "log1p",
@@ -275,6 +300,14 @@ OPS: tuple[Op, ...] = (
         "x itself when u == 1, +inf when u is +inf.",
         "log1p(abs(x))",
         nan_propagating=True,
+        constant_checks=(
+            ConstantCheck(
+                ("x",),
+                lambda x: x < -1,
+                "log1p of a constant below -1 is NaN",
+                "log1p(x) is log(1 + x): x must be >= -1",
+            ),
+        ),
     ),
     Op(
         "exp",
