@@ -129,11 +129,16 @@ def test_string_literals_cannot_inject_code(tmp_path) -> None:
 
 
 def test_generated_module_needs_numpy_only() -> None:
+    """numpy and the standard library (unicodedata checks the NFC text rule), nothing else."""
     fitted = Spec(CHURN).fit(random_feed(Spec(CHURN).inputs, 100))
     imports = [
         line for line in fitted.numpy_source.splitlines() if line.startswith(("import ", "from "))
     ]
-    assert sorted(imports) == ["from __future__ import annotations", "import numpy as np"]
+    assert sorted(imports) == [
+        "from __future__ import annotations",
+        "import numpy as np",
+        "import unicodedata",
+    ]
 
 
 def test_float32_output_matches_training_module_float32() -> None:

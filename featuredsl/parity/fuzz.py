@@ -21,6 +21,7 @@ import hashlib
 import json
 import math
 import os
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -811,7 +812,10 @@ def _string_literals() -> st.SearchStrategy[str]:
 
 def _texts(max_size: int) -> st.SearchStrategy[str]:
     alphabet = st.characters(exclude_categories=["Cs"], exclude_characters="\x00")
-    return st.text(alphabet=alphabet, max_size=max_size)
+    # featuredsl requires Unicode NFC text everywhere (non-NFC input is refused, and tested).
+    return st.text(alphabet=alphabet, max_size=max_size).map(
+        lambda s: unicodedata.normalize("NFC", s)
+    )
 
 
 @st.composite
