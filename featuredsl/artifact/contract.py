@@ -11,6 +11,8 @@ Files of a build directory::
     features.onnx        the serving graph, float64 output
     features.f32.onnx    optional: the same graph with the output rounded once to float32
     manifest.json        schema, feature order, fitted constants, fingerprint, sha256 of each file
+    conformance/         the conformance kit: request rows, expected outputs, request schema,
+                         reference clients (featuredsl.artifact.conformance)
 
 Graph boundary: one input per declared column, shape [N]; a nullable int, bool, string or
 timestamp column also takes ``<column>.is_null`` (bool, True = null); floats use NaN for null.

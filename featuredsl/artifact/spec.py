@@ -20,6 +20,8 @@ import numpy as np
 import onnx
 
 from featuredsl import __version__
+from featuredsl.artifact.conformance import kit
+from featuredsl.artifact.conformance.edge_cases import edge_case_feed
 from featuredsl.artifact.contract import (
     KEY_FINGERPRINT,
     MANIFEST_FILE,
@@ -102,7 +104,13 @@ class Spec:
 
     def fit_feed(self, feed: dict[str, np.ndarray]) -> FittedSpec:
         program, constants = fit_program(self.program, feed, self.builder, evaluate)
-        return FittedSpec(program, constants, fingerprint_of(program.canonical_source, constants))
+        sample = kit.spread(len(next(iter(feed.values()), ())), kit.DATA_ROWS)
+        return FittedSpec(
+            program,
+            constants,
+            fingerprint_of(program.canonical_source, constants),
+            kit_sample={name: values[sample] for name, values in feed.items()},
+        )
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -115,6 +123,8 @@ class FittedSpec:
     constants: list[FittedConstant]
     fingerprint: str
     _module: dict[str, Any] = field(default_factory=dict, repr=False)
+    # Training rows for the conformance kit (an even spread of at most kit.DATA_ROWS).
+    kit_sample: dict[str, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -212,27 +222,71 @@ class FittedSpec:
             },
         }
 
-    def save(self, out_dir: str | Path, float32: bool = False) -> dict[str, Path]:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+    def kit_files(self, manifest: Mapping[str, Any]) -> dict[str, bytes]:
+        """The conformance kit (paths relative to the build directory -> bytes): the edge
+        cases and the training sample kept by `fit`, with the numpy module's outputs."""
+        edge = edge_case_feed(manifest["inputs"], constant_pool(self.program))
+        edge_rows = kit.spread(len(next(iter(edge.values()))), kit.EDGE_ROWS)
+        parts, sources = [], {}
+        if self.kit_sample and len(next(iter(self.kit_sample.values()))):
+            parts.append(self.kit_sample)
+            sources["data"] = len(next(iter(self.kit_sample.values())))
+        parts.append({name: values[edge_rows] for name, values in edge.items()})
+        sources["edge cases"] = len(edge_rows)
+        feed = {name: np.concatenate([part[name] for part in parts]) for name in parts[-1]}
+        return kit.kit_files(manifest, feed, sources, self.transform_feed(feed))
+
+    def files(self, float32: bool = False) -> dict[str, bytes]:
+        """Every file of the build directory (relative path -> bytes), the manifest last.
+
+        The manifest records the sha256 of every other file; loading checks them."""
         files = {MODULE_FILE: self.numpy_source.encode("utf-8")}
         files[ONNX_FILE] = _serialize(self.onnx_model())
         if float32:
             files[ONNX_F32_FILE] = _serialize(self.onnx_model(float32=True))
         manifest = self.manifest(float32)
+        files.update(self.kit_files(manifest))
         manifest["files"] = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
         files[MANIFEST_FILE] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode(
             "utf-8"
         )
+        return files
+
+    def save(self, out_dir: str | Path, float32: bool = False) -> dict[str, Path]:
+        """Write the build directory (module, graph(s), conformance kit, manifest last) and
+        remove the files an earlier build wrote there that this one does not; -> the paths
+        written, by relative name."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        earlier = build_files(out)
         written = {}
-        for name, data in files.items():
+        for name, data in self.files(float32).items():
             path = out / name
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
             written[name] = path
-        stale = out / ONNX_F32_FILE
-        if not float32 and stale.exists():
-            stale.unlink()
+        remove_stale(out, earlier, set(written))
         return written
+
+
+def build_files(directory: Path) -> set[str]:
+    """The files a build directory's manifest lists (empty if it has no readable manifest)."""
+    try:
+        manifest = json.loads((directory / MANIFEST_FILE).read_text("utf-8"))
+        return {str(name) for name in manifest.get("files", {})} | {MANIFEST_FILE}
+    except (OSError, ValueError, AttributeError):
+        return set()
+
+
+def remove_stale(directory: Path, earlier: set[str], current: set[str]) -> None:
+    """Delete the files of an earlier build that the current one no longer writes."""
+    for name in sorted(earlier - current):
+        path = directory / name
+        if path.is_file() and path.resolve().is_relative_to(directory.resolve()):
+            path.unlink()
+    stale = directory / ONNX_F32_FILE  # builds before file hashes did not list it
+    if ONNX_F32_FILE not in current and stale.exists():
+        stale.unlink()
 
 
 def _serialize(model: onnx.ModelProto) -> bytes:
