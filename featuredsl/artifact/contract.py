@@ -29,6 +29,8 @@ MODULE_FILE: Final = "features_train.py"
 ONNX_FILE: Final = "features.onnx"
 ONNX_F32_FILE: Final = "features.f32.onnx"
 MANIFEST_FILE: Final = "manifest.json"
+FAILED_FILE: Final = "build_failed.json"
+"""Present in a build directory whose checks failed: loaders refuse it and show its reason."""
 
 # Graph boundary.
 OUTPUT: Final = "features"

@@ -23,6 +23,8 @@ from featuredsl import __version__
 from featuredsl.artifact.conformance import kit
 from featuredsl.artifact.conformance.edge_cases import edge_case_feed
 from featuredsl.artifact.contract import (
+    FAILED_FILE,
+    KEY_FEATURE_NAMES,
     KEY_FINGERPRINT,
     MANIFEST_FILE,
     MODULE_FILE,
@@ -295,17 +297,63 @@ def _serialize(model: onnx.ModelProto) -> bytes:
     return data
 
 
+def verify_file(directory: Path, manifest: Mapping[str, Any], name: str) -> Path:
+    """The path of build file `name` (relative to `directory`) after checking its bytes
+    against the sha256 the manifest records; ArtifactError naming the file otherwise."""
+    path = directory / name
+    recorded = manifest.get("files", {}).get(name)
+    if recorded is None:
+        raise ArtifactError(
+            f"{directory / MANIFEST_FILE}: records no sha256 of {name}; rebuild {directory} "
+            f"with featuredsl {__version__}"
+        )
+    try:
+        actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        raise ArtifactError(f"{path}: missing; rebuild {directory}") from None
+    if actual != recorded:
+        raise ArtifactError(
+            f"{path}: changed after the build (sha256 {actual[:16]}..., the manifest records "
+            f"{recorded[:16]}...); restore the file or rebuild {directory}"
+        )
+    return path
+
+
+def manifest_fingerprint(manifest: Mapping[str, Any]) -> str:
+    """The fingerprint recomputed from the manifest's canonical spec and fitted constants."""
+    payload = json.dumps(
+        {
+            "spec": manifest["canonical_spec"],
+            "constants": [c["value"] for c in manifest["constants"]],
+            "params": [c["params"] for c in manifest["constants"]],
+        },
+        sort_keys=True,
+        ensure_ascii=True,
+        default=str,
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
 class Artifacts:
-    """A loaded build directory: the numpy module, the ONNX session, and the manifest."""
+    """A loaded build directory: the numpy module, the ONNX session, and the manifest.
+
+    Nothing runs before it is checked: a directory marked failed is refused with its reason;
+    the module's and the graphs' sha256 must equal the manifest's, the manifest's fingerprint
+    must follow from its canonical spec and constants, and the manifest, the module and the
+    graph must agree on fingerprint, feature names and inputs. Each failure is an
+    ArtifactError naming the file."""
 
     def __init__(self, directory: str | Path):
         self.directory = Path(directory)
         self.manifest = self._read_manifest()
         self.fingerprint: str = self.manifest["fingerprint"]
         self.feature_names: tuple[str, ...] = tuple(self.manifest["feature_names"])
-        self.module = self._load_module()
         self.onnx_path = self.directory / ONNX_FILE
         self._check_onnx_metadata(self.onnx_path)
+        verify_file(self.directory, self.manifest, ONNX_FILE)
+        if (self.manifest.get("output") or {}).get("float32_variant"):
+            verify_file(self.directory, self.manifest, ONNX_F32_FILE)
+        self.module = self._load_module()
         self._session: Any = None
 
     def _read_manifest(self) -> dict[str, Any]:
@@ -313,6 +361,16 @@ class Artifacts:
         if not self.directory.is_dir():
             raise ArtifactError(
                 f"{self.directory}: not a build directory (run `featuredsl build` first)"
+            )
+        failed = self.directory / FAILED_FILE
+        if failed.exists():
+            try:
+                reason = str(json.loads(failed.read_text("utf-8")).get("reason"))
+            except (ValueError, AttributeError):
+                reason = "(the reason could not be read)"
+            raise ArtifactError(
+                f"{self.directory}: this build failed its checks and must not be used "
+                f"({failed.name}):\n{reason}"
             )
         try:
             manifest: dict[str, Any] = json.loads(path.read_text("utf-8"))
@@ -322,15 +380,23 @@ class Artifacts:
             ) from None
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ArtifactError(f"{path}: not valid JSON ({error})") from None
-        for key in ("fingerprint", "feature_names", "inputs"):
+        for key in ("fingerprint", "feature_names", "inputs", "canonical_spec", "constants"):
             if key not in manifest:
                 raise ArtifactError(f"{path}: has no '{key}'; was it written by featuredsl build?")
+        try:
+            recomputed = manifest_fingerprint(manifest)
+        except (KeyError, TypeError) as error:
+            raise ArtifactError(f"{path}: corrupt constants ({error})") from None
+        if recomputed != manifest["fingerprint"]:
+            raise ArtifactError(
+                f"{path}: its fingerprint {str(manifest['fingerprint'])[:16]}... does not follow "
+                f"from its canonical spec and constants ({recomputed[:16]}...); the manifest was "
+                "edited: rebuild the directory"
+            )
         return manifest
 
     def _load_module(self) -> ModuleType:
-        path = self.directory / MODULE_FILE
-        if not path.exists():
-            raise ArtifactError(f"{path}: missing")
+        path = verify_file(self.directory, self.manifest, MODULE_FILE)
         spec = importlib.util.spec_from_file_location(
             f"featuredsl_build_{self.fingerprint[:12]}", path
         )
@@ -346,6 +412,18 @@ class Artifacts:
             raise ArtifactError(
                 f"{path}: fingerprint {found!r} does not match manifest {self.fingerprint!r}; rebuild the directory"
             )
+        names = tuple(getattr(module, "FEATURE_NAMES", ()))
+        if names != self.feature_names:
+            raise ArtifactError(
+                f"{self.directory / MANIFEST_FILE}: its feature_names do not match those of {path.name} "
+                f"({_differs(self.feature_names, names)}); the manifest was edited: rebuild the directory"
+            )
+        declared = tuple((i["name"], i["dtype"], i["nullable"]) for i in self.manifest["inputs"])
+        if tuple(tuple(i) for i in getattr(module, "INPUTS", ())) != declared:
+            raise ArtifactError(
+                f"{self.directory / MANIFEST_FILE}: its inputs differ from those of {path.name}; "
+                "the manifest was edited: rebuild the directory"
+            )
         return module
 
     def _check_onnx_metadata(self, path: Path) -> None:
@@ -360,6 +438,15 @@ class Artifacts:
             raise ArtifactError(
                 f"{path}: fingerprint {props.get(KEY_FINGERPRINT)!r} does not match manifest "
                 f"{self.fingerprint!r}; the graph comes from another build"
+            )
+        try:
+            names = tuple(json.loads(props.get(KEY_FEATURE_NAMES, "[]")))
+        except ValueError:
+            names = ()
+        if names != self.feature_names:
+            raise ArtifactError(
+                f"{self.directory / MANIFEST_FILE}: its feature_names do not match those of {path.name} "
+                f"({_differs(self.feature_names, names)}); the manifest was edited: rebuild the directory"
             )
 
     @property
@@ -406,4 +493,13 @@ class Artifacts:
 
 
 def load(directory: str | Path) -> Artifacts:
+    """Load a build directory after its integrity checks (see Artifacts); ArtifactError
+    naming the file that fails them."""
     return Artifacts(directory)
+
+
+def _differs(manifest_names: tuple[str, ...], names: tuple[str, ...]) -> str:
+    for index, (a, b) in enumerate(zip(manifest_names, names, strict=False)):
+        if a != b:
+            return f"column {index}: {a!r} in the manifest, {b!r} in the file"
+    return f"{len(manifest_names)} names in the manifest, {len(names)} in the file"
