@@ -334,6 +334,47 @@ def manifest_fingerprint(manifest: Mapping[str, Any]) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """The manifest of a build directory, refused (ArtifactError naming the file) if the build
+    was marked failed, the JSON is unreadable or incomplete, or its fingerprint does not follow
+    from its canonical spec and constants."""
+    path = directory / MANIFEST_FILE
+    if not directory.is_dir():
+        raise ArtifactError(f"{directory}: not a build directory (run `featuredsl build` first)")
+    failed = directory / FAILED_FILE
+    if failed.exists():
+        try:
+            reason = str(json.loads(failed.read_text("utf-8")).get("reason"))
+        except (ValueError, AttributeError):
+            reason = "(the reason could not be read)"
+        raise ArtifactError(
+            f"{directory}: this build failed its checks and must not be used "
+            f"({failed.name}):\n{reason}"
+        )
+    try:
+        manifest: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise ArtifactError(
+            f"{path}: missing; is {directory} a featuredsl build directory?"
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ArtifactError(f"{path}: not valid JSON ({error})") from None
+    for key in ("fingerprint", "feature_names", "inputs", "canonical_spec", "constants"):
+        if key not in manifest:
+            raise ArtifactError(f"{path}: has no '{key}'; was it written by featuredsl build?")
+    try:
+        recomputed = manifest_fingerprint(manifest)
+    except (KeyError, TypeError) as error:
+        raise ArtifactError(f"{path}: corrupt constants ({error})") from None
+    if recomputed != manifest["fingerprint"]:
+        raise ArtifactError(
+            f"{path}: its fingerprint {str(manifest['fingerprint'])[:16]}... does not follow "
+            f"from its canonical spec and constants ({recomputed[:16]}...); the manifest was "
+            "edited: rebuild the directory"
+        )
+    return manifest
+
+
 class Artifacts:
     """A loaded build directory: the numpy module, the ONNX session, and the manifest.
 
@@ -345,7 +386,7 @@ class Artifacts:
 
     def __init__(self, directory: str | Path):
         self.directory = Path(directory)
-        self.manifest = self._read_manifest()
+        self.manifest = read_manifest(self.directory)
         self.fingerprint: str = self.manifest["fingerprint"]
         self.feature_names: tuple[str, ...] = tuple(self.manifest["feature_names"])
         self.onnx_path = self.directory / ONNX_FILE
@@ -355,45 +396,6 @@ class Artifacts:
             verify_file(self.directory, self.manifest, ONNX_F32_FILE)
         self.module = self._load_module()
         self._session: Any = None
-
-    def _read_manifest(self) -> dict[str, Any]:
-        path = self.directory / MANIFEST_FILE
-        if not self.directory.is_dir():
-            raise ArtifactError(
-                f"{self.directory}: not a build directory (run `featuredsl build` first)"
-            )
-        failed = self.directory / FAILED_FILE
-        if failed.exists():
-            try:
-                reason = str(json.loads(failed.read_text("utf-8")).get("reason"))
-            except (ValueError, AttributeError):
-                reason = "(the reason could not be read)"
-            raise ArtifactError(
-                f"{self.directory}: this build failed its checks and must not be used "
-                f"({failed.name}):\n{reason}"
-            )
-        try:
-            manifest: dict[str, Any] = json.loads(path.read_text("utf-8"))
-        except FileNotFoundError:
-            raise ArtifactError(
-                f"{path}: missing; is {self.directory} a featuredsl build directory?"
-            ) from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ArtifactError(f"{path}: not valid JSON ({error})") from None
-        for key in ("fingerprint", "feature_names", "inputs", "canonical_spec", "constants"):
-            if key not in manifest:
-                raise ArtifactError(f"{path}: has no '{key}'; was it written by featuredsl build?")
-        try:
-            recomputed = manifest_fingerprint(manifest)
-        except (KeyError, TypeError) as error:
-            raise ArtifactError(f"{path}: corrupt constants ({error})") from None
-        if recomputed != manifest["fingerprint"]:
-            raise ArtifactError(
-                f"{path}: its fingerprint {str(manifest['fingerprint'])[:16]}... does not follow "
-                f"from its canonical spec and constants ({recomputed[:16]}...); the manifest was "
-                "edited: rebuild the directory"
-            )
-        return manifest
 
     def _load_module(self) -> ModuleType:
         path = verify_file(self.directory, self.manifest, MODULE_FILE)

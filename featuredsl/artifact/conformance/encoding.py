@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from featuredsl.artifact import contract
+from featuredsl.errors import FeatureDSLError
 
 FORMAT = "featuredsl-conformance/1"
 FLOAT_TAGS: dict[str, float] = {
@@ -46,7 +47,7 @@ TENSOR_DTYPES = ("float64", "float32", "int64", "int32", "bool", "string")
 PLACEHOLDERS: dict[str, Any] = {"int": 0, "timestamp": 0, "bool": False, "string": ""}
 
 
-class EncodingError(ValueError):
+class EncodingError(FeatureDSLError, ValueError):
     """A value that the conformance encoding cannot carry, or a document that breaks it."""
 
 
