@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -92,6 +93,7 @@ class CellDifference:
         return _bits(self.actual)
 
     def format(self) -> str:
+        """One line: row, feature, both values with their IEEE-754 bits."""
         return (
             f"row {self.row}, {self.feature}: expected {self.expected!r} ({self.expected_bits}), "
             f"got {self.actual!r} ({self.actual_bits})"
@@ -123,6 +125,8 @@ class Verdict:
     error: str | None = None
 
     def format(self) -> str:
+        """The verdict for a person: OK, FAILED with the reason, or DIFFERENT with the count per
+        feature and the first differing cells."""
         where = (
             f"{self.runtime} ({self.description}), optimization {self.optimization}, "
             f"{self.threads} thread(s)"
@@ -549,6 +553,14 @@ def record_verification(build_dir: str | Path, verdict: Verdict) -> Path:
         "featuredsl_version": __version__,
         "verified_at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
+    try:
+        _write_record(path, entry)
+    except OSError as error:
+        raise ArtifactError(f"{path}: cannot record the verdict ({error.strerror})") from None
+    return path
+
+
+def _write_record(path: Path, entry: dict[str, Any]) -> None:
     with open(path, "a+", encoding="utf-8") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)  # parallel verifications of one build
         handle.seek(0)
@@ -565,10 +577,7 @@ def record_verification(build_dir: str | Path, verdict: Verdict) -> Path:
         handle.seek(0)
         handle.truncate()
         handle.write(json.dumps({"runs": runs}, indent=2) + "\n")
-    return path
 
 
 def _sha256(path: Path) -> str | None:
-    import hashlib
-
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
