@@ -102,6 +102,7 @@ def _column_schema(column: Mapping[str, Any]) -> dict[str, Any]:
         schema = {
             "type": "string",
             "pattern": encoding.INTEGER_PATTERN,
+            "maxLength": 20,
             "description": f"{what}, as a decimal string",
         }
     elif dtype == "bool":
@@ -168,15 +169,18 @@ def _package_json(manifest: Mapping[str, Any]) -> bytes:
 
 
 def _readme(manifest: Mapping[str, Any], sources: Mapping[str, int], columns: int) -> str:
-    counts = " and ".join(f"{count} {name} rows" for name, count in sources.items())
+    counts = " and ".join(f"{count} rows of {name}" for name, count in sources.items())
     return f"""# Conformance kit: spec `{manifest["spec"]}`
 
 Fingerprint `{manifest["fingerprint"]}`.
 
 This directory proves, on your serving stack, that `../features.onnx` computes exactly the bits
-the training module (`../features_train.py`) computes. It holds {counts}, {columns} input
-columns each, and the {len(manifest["feature_names"])} features the training module gives for
-them. A run passes only when every cell is bit-identical (NaN equals NaN; -0.0 and 0.0 differ).
+the training module (`../features_train.py`) computes.
+
+* request rows: {counts}; {columns} input columns
+* features: {len(manifest["feature_names"])} per row
+
+A run passes only when every cell is bit-identical (NaN equals NaN; -0.0 and 0.0 differ).
 
 | file | what |
 |---|---|
