@@ -284,6 +284,19 @@ def test_a_release_that_does_not_exist_is_a_message(tmp_path: Path) -> None:
     assert not (tmp_path / "python-ort-0.0.1" / ".ready").exists()
 
 
+@pytest.mark.slow  # a fresh npm install (from npm's cache): ~8 s and 300 MB
+def test_a_damaged_environment_is_installed_again(tmp_path: Path) -> None:
+    home = tmp_path / "node-ort-1.30.0"
+    (home / "node_modules").mkdir(parents=True)
+    (home / ".ready").write_text("{}")  # as if someone emptied node_modules
+    steps: list[str] = []
+    runtime = ensure_runtime(NODE, cache=tmp_path, progress=steps.append)
+    assert steps == [f"installing {NODE} into {home}"]
+    assert (home / "node_modules" / "onnxruntime-node" / "package.json").exists()
+    assert ensure_runtime(NODE, cache=tmp_path, progress=steps.append) == runtime
+    assert len(steps) == 1  # reused
+
+
 def test_cache_directory_comes_from_the_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -439,8 +439,14 @@ def ensure_runtime(
     install = _install_python if kind == "python" else _install_node
     if kind != "python":
         _require_node()
+    package = {
+        "python": Path("bin") / "python",
+        "node": Path("node_modules") / "onnxruntime-node" / "package.json",
+        "web": Path("node_modules") / "onnxruntime-web" / "package.json",
+    }[kind]
     with _locked(home.with_name(home.name + ".lock")):
-        if not (home / ".ready").exists():
+        # Installed completely (.ready is written last) and not damaged since.
+        if not ((home / ".ready").exists() and (home / package).exists()):
             progress(f"installing {rid} into {home}")
             if home.exists():
                 shutil.rmtree(home)
