@@ -15,7 +15,7 @@ from onnx import numpy_helper
 from featuredsl.artifact.contract import FAILED_FILE, MANIFEST_FILE, MODULE_FILE, ONNX_FILE
 from featuredsl.artifact.spec import Spec, load
 from featuredsl.backends.numpy import codegen as numpy_backend
-from featuredsl.errors import ArtifactError
+from featuredsl.errors import ArtifactError, FeatureDSLError
 from featuredsl.parity.build import ParityError, build
 from featuredsl.runtime.serving import Session
 
@@ -172,3 +172,9 @@ def test_a_rebuild_removes_the_files_the_earlier_build_wrote(project: Path) -> N
     assert not (out / "features.f32.onnx").exists()
     assert (out / "conformance" / "node_modules").is_dir()
     load(out)
+
+
+def test_a_build_onto_a_file_is_a_message(project: Path) -> None:
+    (project / "taken").write_text("x")
+    with pytest.raises(FeatureDSLError, match="taken: exists and is not a directory"):
+        build(project / "ties.fdsl", project / "train.csv", project / "taken")

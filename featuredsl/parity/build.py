@@ -62,6 +62,8 @@ def build(
     fitted = spec.fit_feed(feed)
     fit_seconds = time.perf_counter() - started
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FeatureDSLError(f"{out}: exists and is not a directory; choose another --out")
     out.parent.mkdir(parents=True, exist_ok=True)
     # Written next to the target and moved in only once the checks pass, so that a build that
     # fails them never replaces a good one and never becomes loadable.
