@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from conftest import quiet_session, random_feed
 
+from featuredsl.artifact.conformance.edge_cases import edge_case_feed
 from featuredsl.artifact.spec import Spec, load
 from featuredsl.backends.numpy import codegen as numpy_backend
 from featuredsl.backends.onnx import graph as onnx_backend
@@ -16,7 +17,6 @@ from featuredsl.compiler.op import Op
 from featuredsl.compiler.primitives import Prim
 from featuredsl.errors import ArtifactError
 from featuredsl.parity.compare import compare
-from featuredsl.parity.edge_cases import edge_case_feed
 
 EXAMPLE_INPUTS = "\n".join(
     f"  {name}: {dtype}{'?' if nullable else ''}"

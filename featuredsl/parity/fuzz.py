@@ -31,11 +31,11 @@ import numpy as np
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
+from featuredsl.artifact.conformance import edge_cases as edge
 from featuredsl.artifact.contract import OUTPUT, mask_name
 from featuredsl.compiler import registry as reg
 from featuredsl.compiler.op import ANY, NullRule, Op, Param
 from featuredsl.compiler.types import DType
-from featuredsl.parity import edge_cases as edge
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 NUMERIC = frozenset({DType.INT, DType.FLOAT})
