@@ -46,7 +46,13 @@ function readCell(value, dtype, where) {
     return BigInt(value);
   }
   if (dtype === "bool" && typeof value === "boolean") return value;
-  if (dtype === "string" && typeof value === "string") return value;
+  if (dtype === "string" && typeof value === "string") {
+    // featuredsl's text rule: Unicode NFC only (canonically equal text has one spelling).
+    if (value.normalize("NFC") !== value) {
+      throw new KitError(`${where}: ${JSON.stringify(value)} is not in Unicode NFC form; send s.normalize("NFC")`);
+    }
+    return value;
+  }
   throw new KitError(`${where}: ${JSON.stringify(value)} is not a ${dtype}`);
 }
 

@@ -24,6 +24,7 @@ import json
 import math
 import struct
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,9 @@ def read_cell(value: Any, dtype: str, where: str) -> Any:
     if dtype == "bool" and isinstance(value, bool):
         return value
     if dtype == "string" and isinstance(value, str):
+        # featuredsl's text rule: Unicode NFC only (canonically equal text has one spelling).
+        if not unicodedata.is_normalized("NFC", value):
+            raise KitError(f"{where}: {value!a} is not in Unicode NFC form; normalize it")
         return value
     raise KitError(f"{where}: {value!r} is not a {dtype}")
 
