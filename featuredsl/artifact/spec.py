@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -57,18 +57,26 @@ def null_encoding(column: Any) -> str:
     return f"mask:{column.mask_name}"
 
 
-def fingerprint_of(canonical_source: str, constants: list[FittedConstant]) -> str:
-    payload = json.dumps(
-        {
-            "spec": canonical_source,
-            "constants": [c.value for c in constants],
-            "params": [c.params for c in constants],
-        },
-        sort_keys=True,
-        ensure_ascii=True,
-        default=str,
-    )
+def fingerprint_of(
+    canonical_source: str,
+    values: Sequence[Any],
+    params: Sequence[Any],
+    tzdata: str | None = None,
+) -> str:
+    """sha256 (hex) of the canonical spec text, the fitted constants' values and parameters, and,
+    for a spec that names a time zone, the tzdata version its zone tables come from."""
+    content: dict[str, Any] = {"spec": canonical_source, "constants": list(values)}
+    content["params"] = list(params)
+    if tzdata is not None:
+        content["tzdata"] = tzdata
+    payload = json.dumps(content, sort_keys=True, ensure_ascii=True, default=str)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def tzdata_of(program: Program) -> str | None:
+    """The tzdata version of the zone tables in `program`, or None when it names no zone."""
+    versions = {node.attr("tzdata") for node in walk(program.roots) if node.op == "gather"}
+    return versions.pop() if versions else None
 
 
 class Spec:
@@ -110,7 +118,12 @@ class Spec:
         return FittedSpec(
             program,
             constants,
-            fingerprint_of(program.canonical_source, constants),
+            fingerprint_of(
+                program.canonical_source,
+                [c.value for c in constants],
+                [c.params for c in constants],
+                tzdata_of(program),
+            ),
             kit_sample={name: values[sample] for name, values in feed.items()},
         )
 
@@ -174,11 +187,13 @@ class FittedSpec:
         return self.transform_feed(self.feed(data))
 
     def manifest(self, float32: bool = False) -> dict[str, Any]:
+        tzdata = tzdata_of(self.program)
         return {
             "featuredsl_version": __version__,
             "spec": self.program.name,
             "fingerprint": self.fingerprint,
             "canonical_spec": self.program.canonical_source,
+            **({"tzdata": tzdata} if tzdata is not None else {}),
             "inputs": [
                 {
                     "name": c.name,
@@ -321,17 +336,12 @@ def verify_file(directory: Path, manifest: Mapping[str, Any], name: str) -> Path
 
 def manifest_fingerprint(manifest: Mapping[str, Any]) -> str:
     """The fingerprint recomputed from the manifest's canonical spec and fitted constants."""
-    payload = json.dumps(
-        {
-            "spec": manifest["canonical_spec"],
-            "constants": [c["value"] for c in manifest["constants"]],
-            "params": [c["params"] for c in manifest["constants"]],
-        },
-        sort_keys=True,
-        ensure_ascii=True,
-        default=str,
+    return fingerprint_of(
+        manifest["canonical_spec"],
+        [c["value"] for c in manifest["constants"]],
+        [c["params"] for c in manifest["constants"]],
+        manifest.get("tzdata"),
     )
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:

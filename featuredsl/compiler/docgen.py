@@ -43,6 +43,7 @@ RETURNS_TEXT = {
     "int": "int",
     "bool": "bool",
     "string": "string",
+    "timestamp": "timestamp",
     "same": "the type of `{first}`",
     "promote": "int when every numeric argument is int, else float",
     "unify": "the common type of the arguments (int with float gives float)",
@@ -186,6 +187,16 @@ null); the value input then holds a placeholder (0, false, "" or 0) that never m
 own, so `""` and `0` stay real values. Both the numpy module and the ONNX graph take exactly these
 inputs. Timestamps are UTC instants, int64 microseconds since the epoch; time-zone-naive data is
 rejected, never guessed. Strings must not contain U+0000 (in the spec or in the data).
+
+**Time zones.** Calendar ops take an optional IANA zone as a literal: `hour(t, "America/New_York")`
+is the hour on New York's wall clock, daylight saving time included; without one they work in UTC.
+The zone's UTC offsets come from the `tzdata` package (the IANA database) as a table of every
+offset change from 1900-01-01 to 2100-01-01 UTC, baked into both artifacts as constants, so the
+results equal Python's `zoneinfo` on that tzdata bit for bit in both runtimes; outside that range
+the offset in force at its nearest end applies (no DST). The tzdata version is recorded in the
+manifest and is part of the fingerprint of any spec that names a zone. `make_timestamp(year,
+month, day, hour, minute, second, zone)` builds an instant from wall-clock parts the way zoneinfo
+does with fold=0: in a DST fold the earlier instant, in a DST gap the offset before the change.
 
 **Text: one Unicode rule.** Strings are compared by code points, and every string must be in
 Unicode Normalization Form C (NFC, Unicode Standard Annex #15), in the spec and in the data: "é"

@@ -64,6 +64,7 @@ class Returns(str, enum.Enum):
     INT = "int"
     BOOL = "bool"
     STRING = "string"
+    TIMESTAMP = "timestamp"
     SAME = "same"  # the first argument's dtype
     PROMOTE = "promote"  # float if any argument is float, else int
     UNIFY = "unify"  # the branches' common dtype, decided by the lowering (if, fill_null, ...)
@@ -86,6 +87,8 @@ class Returns(str, enum.Enum):
             return DType.BOOL
         if self is Returns.STRING:
             return DType.STRING
+        if self is Returns.TIMESTAMP:
+            return DType.TIMESTAMP
         if self in (Returns.SAME, Returns.LIST_SAME):
             return args[0]
         if self is Returns.PROMOTE:
@@ -113,6 +116,7 @@ class Param:
     range: tuple[float, float] | None = None  # valid literal values, inclusive
     typical: tuple[float, float] | None = None  # the part of `range` the fuzzer draws from
     hint: str = ""  # the fix shown when a literal is out of range
+    samples: tuple[Any, ...] = ()  # literal values the fuzzer draws from (when not any value)
 
     def out_of_range(self, value: Any) -> bool:
         """Whether a literal value lies outside `range` (NaN is outside every range)."""
@@ -161,6 +165,7 @@ class Op:
     multi_column: bool = False  # the result spans several columns: only a feature on its own
     same_typed: bool = True  # parameters that accept the same dtypes must agree (not: cross)
     constant_checks: tuple[ConstantCheck, ...] = ()
+    makes_nulls: bool = False  # the result can be null when no argument is (make_timestamp)
 
     @property
     def signature(self) -> str:

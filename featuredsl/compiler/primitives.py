@@ -90,6 +90,7 @@ class Prim(str, enum.Enum):
     # categorical
     LOOKUP = "lookup", "index of x in the constant keys, or -1"
     LIST_SIZE = "list_size", "the number of items of a constant vector, as an int scalar"
+    GATHER = "gather", "the item at position index (int64, 0 <= index < len) of a constant vector"
     BUCKETIZE = "bucketize", "number of boundaries <= x; NaN gives len(boundaries)"
     ONE_HOT = "one_hot", "width columns: 1.0 where the index equals the column number, else 0.0"
     # analyzers (replaced by constants at fit time)

@@ -279,6 +279,8 @@ class SpecGenerator:
             for sig in SIGNATURES:
                 if sig.op.analyzer or sig.op.multi_column:
                     continue
+                if sig.result is DType.TIMESTAMP and sig.result not in level:
+                    continue  # make_timestamp joins specs that have timestamp columns
                 cost = self._row_cost(sig, level)
                 if cost is not None and cost + 1 < level.get(sig.result, 99):
                     level[sig.result] = cost + 1
@@ -352,6 +354,10 @@ class SpecGenerator:
         out = []
         for sig, cost in zip(SIGNATURES, self.costs, strict=True):
             if sig.result is not dtype or sig.op.multi_column or (sig.op.analyzer and row):
+                continue
+            if sig.result is DType.TIMESTAMP and not row:
+                # A constant instant (make_timestamp of literals) would reopen the depth the
+                # expression budget gives timestamps; constants of other types cover the checker.
                 continue
             if cost is not None and cost <= depth - 1:
                 out.append(sig)
@@ -553,6 +559,11 @@ class SpecGenerator:
             )
         if op.name == "matches":
             return Typed(quote(self.draw(portable_patterns())), DType.STRING, row=False)
+        if param.samples:
+            value = self.draw(st.sampled_from(param.samples))
+            if dtype is DType.STRING:
+                self.pools.strings.append(value)
+                return Typed(quote(value), DType.STRING, row=False)
         if dtype is DType.STRING:
             return self.string_literal(self.draw(_string_literals()))
         if dtype is not DType.INT:
@@ -713,6 +724,8 @@ def _trips_constant_check(op: Op, params: Sequence[Param], args: Sequence[Typed]
 
 def result_nullable(op: Op, args: Sequence[Typed]) -> bool:
     """What the catalogue's null rule says about the result (conservative: True when unsure)."""
+    if op.makes_nulls:
+        return True
     if op.null_rule in (NullRule.REJECT, NullRule.SKIP) or op.analyzer:
         return False
     if op.null_rule == NullRule.PROPAGATE:

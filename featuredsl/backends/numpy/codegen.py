@@ -179,6 +179,7 @@ EMITTERS: dict[str, Emitter] = {
     "murmur3": lambda node, args, ctx: f"{ctx.helper('_murmur3')}({args[0]})",
     "lookup": _lookup,
     "bucketize": _bucketize,
+    "gather": lambda node, args, ctx: f"{args[1]}[{args[0]}]",
     "one_hot": _one_hot,
 }
 

@@ -381,6 +381,7 @@ EMITTERS: dict[str, Emitter] = {
     "murmur3": _murmur3,
     "lookup": _lookup,
     "bucketize": _bucketize,
+    "gather": lambda node, args, ctx: ctx.add("Gather", [args[1], args[0]], axis=0),
     "one_hot": _one_hot,
 }
 
