@@ -33,6 +33,7 @@ from featuredsl.artifact.contract import (
     OUTPUT,
 )
 from featuredsl.artifact.manifest import encode_pool
+from featuredsl.artifact.quality import DataQuality, assess
 from featuredsl.backends.numpy import codegen as numpy_backend
 from featuredsl.backends.numpy.evaluate import evaluate, execute_module
 from featuredsl.backends.onnx import graph as onnx_backend
@@ -115,7 +116,7 @@ class Spec:
     def fit_feed(self, feed: dict[str, np.ndarray]) -> FittedSpec:
         program, constants = fit_program(self.program, feed, self.builder, evaluate)
         sample = kit.spread(len(next(iter(feed.values()), ())), kit.DATA_ROWS)
-        return FittedSpec(
+        fitted = FittedSpec(
             program,
             constants,
             fingerprint_of(
@@ -126,6 +127,9 @@ class Spec:
             ),
             kit_sample={name: values[sample] for name, values in feed.items()},
         )
+        features = fitted.transform_feed(feed)
+        fitted.quality = assess(program, feed, features, fitted.feature_names)
+        return fitted
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -140,6 +144,8 @@ class FittedSpec:
     _module: dict[str, Any] = field(default_factory=dict, repr=False)
     # Training rows for the conformance kit (an even spread of at most kit.DATA_ROWS).
     kit_sample: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    # What the training data looked like through the features (None: not fitted here).
+    quality: DataQuality | None = field(default=None, repr=False)
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -213,6 +219,7 @@ class FittedSpec:
                 for f in self.program.features
             ],
             "feature_names": list(self.feature_names),
+            **({"data_quality": self.quality.to_json()} if self.quality else {}),
             "output": {
                 "name": OUTPUT,
                 "dtype": "float64",

@@ -1,4 +1,4 @@
-"""`featuredsl build SPEC --data PATH --out DIR [--float32]`."""
+"""`featuredsl build SPEC --data PATH --out DIR [--float32] [--strict]`."""
 
 from __future__ import annotations
 
@@ -25,12 +25,23 @@ from featuredsl.parity.build import build as run_build
     help="Build directory to write.",
 )
 @click.option("--float32", is_flag=True, help="Also write features.f32.onnx with a float32 output.")
-def build(spec: str, data: str, out: str, float32: bool) -> int:
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Fail on data-quality findings (NaN/inf-heavy, constant or one-column features, "
+    "all-null inputs, zero rows) instead of reporting them.",
+)
+def build(spec: str, data: str, out: str, float32: bool, strict: bool) -> int:
     """Fit SPEC on DATA and write the numpy module, the ONNX graph and the manifest to OUT."""
     console = Console(stderr=True)
     with console.status("building") as status:
         report = run_build(
-            spec, data, out, float32=float32, progress=lambda step: status.update(step)
+            spec,
+            data,
+            out,
+            float32=float32,
+            strict=strict,
+            progress=lambda step: status.update(step),
         )
     fitted = report.fitted
     table = Table(title=f"spec {fitted.program.name} -> {out}", title_justify="left")
@@ -65,4 +76,12 @@ def build(spec: str, data: str, out: str, float32: bool) -> int:
         + ", ".join(f"{count} {kind} rows" for kind, count in report.parity.rows.items())
         + f"; {exact} of {len(columns)} columns bit-identical, the rest within their ULP bound"
     )
+    quality = fitted.quality
+    if quality is not None and quality.findings:
+        out_console.print(
+            f"data quality: {len(quality.findings)} finding(s) on {quality.rows:,} training rows "
+            "(stored in manifest.json; --strict makes them errors):"
+        )
+        for finding in quality.findings:
+            out_console.print(f"  - {finding}", markup=False)
     return 0

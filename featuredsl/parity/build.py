@@ -17,7 +17,7 @@ import numpy as np
 
 from featuredsl.artifact.contract import FAILED_FILE, MANIFEST_FILE
 from featuredsl.artifact.spec import FittedSpec, build_files, load_spec, remove_stale
-from featuredsl.errors import FeatureDSLError
+from featuredsl.errors import DataError, FeatureDSLError
 from featuredsl.parity.runner import ParityReport, run_parity
 
 SAMPLE_ROWS = 2_000
@@ -52,6 +52,7 @@ def build(
     out: str | Path,
     float32: bool = False,
     progress: Callable[[str], None] = lambda _: None,
+    strict: bool = False,
 ) -> BuildReport:
     progress("checking spec")
     spec = load_spec(spec_path)
@@ -61,6 +62,12 @@ def build(
     progress("fitting analyzers")
     fitted = spec.fit_feed(feed)
     fit_seconds = time.perf_counter() - started
+    findings = fitted.quality.findings if fitted.quality else ()
+    if strict and findings:
+        raise DataError(
+            f"build {out}: the training data fails the data-quality checks (--strict):\n"
+            + "\n".join(f"  - {finding}" for finding in findings)
+        )
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise FeatureDSLError(f"{out}: exists and is not a directory; choose another --out")
