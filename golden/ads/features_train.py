@@ -174,8 +174,8 @@ def _matches(values, pattern):
 
 
 def _maximum(a, b):
-    """IEEE 754-2019 maximum: NaN if either is NaN, and 0.0 above -0.0 (np.maximum may return
-    either zero)."""
+    """IEEE 754-2019 maximum: NaN if either is NaN, and 0.0 above -0.0 (between two zeros
+    np.maximum returns its second argument)."""
     high = np.maximum(a, b)
     return np.where((high == 0) & ~(np.signbit(a) & np.signbit(b)), 0.0, high)
 

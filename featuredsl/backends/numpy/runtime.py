@@ -45,15 +45,15 @@ def _pow(base, exponent):
 
 
 def _minimum(a, b):
-    """IEEE 754-2019 minimum: NaN if either is NaN, and -0.0 below 0.0 (np.minimum may return
-    either zero)."""
+    """IEEE 754-2019 minimum: NaN if either is NaN, and -0.0 below 0.0 (between two zeros
+    np.minimum returns its second argument)."""
     low = np.minimum(a, b)
     return np.where((low == 0) & (np.signbit(a) | np.signbit(b)), -0.0, low)
 
 
 def _maximum(a, b):
-    """IEEE 754-2019 maximum: NaN if either is NaN, and 0.0 above -0.0 (np.maximum may return
-    either zero)."""
+    """IEEE 754-2019 maximum: NaN if either is NaN, and 0.0 above -0.0 (between two zeros
+    np.maximum returns its second argument)."""
     high = np.maximum(a, b)
     return np.where((high == 0) & ~(np.signbit(a) & np.signbit(b)), 0.0, high)
 
