@@ -196,3 +196,29 @@ def test_strip_of_only_empty_strings() -> None:
     fitted = _fitted('feature f = strip(s) == ""', "  s: string")
     feed = {"s": np.array(["", "", ""], dtype=object)}
     _assert_everywhere(fitted, feed, np.array([[1.0], [1.0], [1.0]]))
+
+
+def test_the_sign_analysis_never_rules_out_a_sign_that_occurs() -> None:
+    """backends/onnx/signs.py decides where a plain Where is safe: on every probe (each primitive
+    on its edge cases) the values it rules out never occur in the numpy module's results."""
+    from featuredsl.backends.onnx.signs import signs_of
+    from featuredsl.compiler.ir import walk
+    from featuredsl.parity import primitive_cases
+
+    combination = primitive_cases.combined()
+    known: dict = {}
+    for case in combination.cases:
+        for node in walk([case.node]):
+            known[node] = signs_of(node, known)
+    checked = 0
+    for case, values in zip(combination.cases, combination.expected, strict=True):
+        if values.dtype != np.float64:
+            continue
+        signs = known[case.node]
+        numbers = values[~np.isnan(values)]
+        negative = np.signbit(numbers)
+        assert signs.negative or not negative.any(), case.probe.name
+        assert signs.positive or negative.all(), case.probe.name
+        assert signs.negative_zero or not (negative & (numbers == 0)).any(), case.probe.name
+        checked += 1
+    assert checked >= 20
