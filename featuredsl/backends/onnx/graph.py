@@ -219,12 +219,11 @@ def _extremum(op_type: str) -> Emitter:
     """IEEE 754-2019 minimum/maximum: NaN if either is NaN; -0.0 is below 0.0."""
 
     def emit(node: Node, args: list[str], ctx: GraphContext) -> str:
-        a, b = args
         if node.dtype is not DType.FLOAT:
             # onnxruntime 1.22-1.31 compute int64 Min/Max wrongly beyond +-2**31, differently
             # for different batch sizes: compare and pick instead.
-            compare = ctx.add("Less" if op_type == "Min" else "Greater", [a, b])
-            return ctx.add("Where", [compare, a, b], hint=op_type.lower())
+            picks_first = ctx.add("Less" if op_type == "Min" else "Greater", args)
+            return ctx.add("Where", [picks_first, *args], hint=op_type.lower())
         result = ctx.add(op_type, args)
         if not any(ctx.signs[arg].negative_zero for arg in node.args):
             return result
@@ -232,17 +231,23 @@ def _extremum(op_type: str) -> Emitter:
         # size. A zero minimum is -0.0 if an argument is; a zero maximum is 0.0 if an argument
         # is. Arguments are then zeros or (for min) positive or (for max) negative, so the sign
         # of a reciprocal tells.
-        compare = "Less" if op_type == "Min" else "Greater"
+        winner = -1.0 if op_type == "Min" else 1.0  # the sign of the zero that wins a tie
         zero = ctx.constant(DType.FLOAT, 0.0)
-        tests = [
-            ctx.add(compare, [_reciprocal(n, v, ctx), zero])
-            for n, v in zip(node.args, args, strict=True)
-            if (ctx.signs[n].negative_zero if op_type == "Min" else ctx.signs[n].positive)
-        ]
-        if not tests:  # max of arguments none of which can be 0.0: Max is right
-            return result
-        hit = tests[0] if len(tests) == 1 else ctx.add("Or", tests)
-        at_zero = ctx.add("And", [_is_zero(result, ctx), hit])
+        constants = [constant_value(n) for n in node.args if n.op == "const"]
+        if any(c == 0.0 and math.copysign(1.0, c) == winner for c in constants):
+            at_zero = _is_zero(result, ctx)  # the winning zero is an argument
+        else:
+            compare = "Less" if op_type == "Min" else "Greater"
+            tests = [
+                ctx.add(compare, [_reciprocal(n, value, ctx), zero])
+                for n, value in zip(node.args, args, strict=True)
+                if n.op != "const"
+                and (ctx.signs[n].negative_zero if op_type == "Min" else ctx.signs[n].positive)
+            ]
+            if not tests:  # no argument can be the winning zero: Min/Max is right
+                return result
+            hit = tests[0] if len(tests) == 1 else ctx.add("Or", tests)
+            at_zero = ctx.add("And", [_is_zero(result, ctx), hit])
         if op_type == "Min":
             return _with_negative_zero(result, at_zero, ctx)
         return ctx.add("Where", [at_zero, zero, result], hint="max")
