@@ -21,13 +21,6 @@ import pytest
 from featuredsl.parity import matrix, primitive_cases
 from featuredsl.parity.sessions import OPTIMIZATIONS, onnx_session, run_outputs
 
-# Probes a runtime of the matrix is known to get wrong, and why (docs/parity.md). The check asserts
-# exactly these: a new difference fails, and so does one that went away (then delete it here).
-KNOWN_DIFFERENCES: dict[str, set[str]] = {
-    # onnxruntime-web's StringNormalizer ignores locale "C" and maps case per Unicode:
-    # lower("ÄÖÜ") gives "äöü", upper("Straße") gives "STRAẞE".
-    "web-ort": {"lower_ascii", "upper_ascii"},
-}
 SLICE = (
     f"python-ort=={matrix.PYTHON_MIN}",
     f"python-ort=={matrix.PYTHON_NEWEST}",
@@ -59,9 +52,8 @@ def _check_runtime(
     runtime = matrix.ensure_runtime(runtime_id)
     outputs = runtime.run(path, combination.feed, optimization=optimization, threads=threads)
     found = primitive_cases.differences(combination, outputs)
-    known = KNOWN_DIFFERENCES.get(runtime_id.split("==")[0], set())
-    assert {d.probe for d in found} == known, _verdict(
-        found, f"{runtime_id}, optimization {optimization}, {threads} threads (known: {known})"
+    assert not found, _verdict(
+        found, f"{runtime_id}, optimization {optimization}, {threads} threads"
     )
 
 

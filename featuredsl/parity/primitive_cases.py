@@ -64,7 +64,13 @@ VALUES: dict[DType, tuple[Any, ...]] = {
         2**63 - 2,
         253_402_300_799_999_999,
     ),
-    STRING: (*(s for s in edge_cases.STRING_SPECIALS if len(s) < 100), "x" * 120, "ab"),
+    STRING: (
+        *(s for s in edge_cases.STRING_SPECIALS if len(s) < 100),
+        "x" * 120,
+        "ab",
+        "\u212a",  # KELVIN SIGN: Unicode lower-cases it to ASCII "k"
+        "ǅ",
+    ),
     BOOL: (False, True),
     TIMESTAMP: edge_cases.TIMESTAMP_SPECIALS,
 }

@@ -51,6 +51,8 @@ class GraphContext:
     nodes: list[onnx.NodeProto] = field(default_factory=list)
     initializers: list[onnx.TensorProto] = field(default_factory=list)
     signs: dict[Node, Signs] = field(default_factory=dict)  # which floats may be -0.0
+    # Types onnx cannot infer (outputs of com.microsoft ops that other ops' inference reads).
+    value_infos: list[onnx.ValueInfoProto] = field(default_factory=list)
     _constants: dict[tuple[object, ...], str] = field(default_factory=dict)
     _count: int = 0
 
@@ -328,18 +330,92 @@ def _broadcast(node: Node, args: list[str], ctx: GraphContext) -> str:
 
 
 def _case(action: str) -> Emitter:
+    letters = "[A-Z]" if action == "LOWER" else "[a-z]"
+
     def emit(node: Node, args: list[str], ctx: GraphContext) -> str:
-        # StringNormalizer rejects an empty batch and 0-d input: normalise [x..., ""] and drop the pad.
-        # Locale "C" maps exactly A-Z <-> a-z, the documented rule; other locales are per-platform.
+        # StringNormalizer with locale "C" maps exactly A-Z <-> a-z on onnxruntime's CPU builds,
+        # but onnxruntime-web maps every letter ("Ä" -> "ä"). So only runs of ASCII letters go
+        # through it: com.microsoft Tokenizer cuts each string into runs of [A-Z] and of
+        # anything else ("Straße" -> "S", "traße"), the letter runs are normalised, and the runs
+        # are joined again. A padding row "x" keeps every batch at least one run wide
+        # (StringNormalizer rejects an empty input).
         flat = ctx.add("Reshape", [args[0], ctx.int64s(-1)])
-        padded = ctx.add("Concat", [flat, ctx.vector(DType.STRING, [""])], axis=0)
-        normalized = ctx.add(
-            "StringNormalizer", [padded], case_change_action=action, locale="C", is_case_sensitive=1
+        padded = ctx.add("Concat", [flat, ctx.vector(DType.STRING, ["x"])], axis=0)
+        runs = ctx.add(
+            "Tokenizer",
+            [padded],
+            domain="com.microsoft",
+            mark=0,
+            mincharnum=1,
+            pad_value="",
+            tokenexp=f"{letters}+|[^{letters[1:-1]}]+",
         )
-        trimmed = ctx.add("Slice", [normalized, ctx.int64s(0), ctx.int64s(-1)])
+        ctx.value_infos.append(
+            helper.make_tensor_value_info(runs, TensorProto.STRING, [None, None])
+        )
+        normalized = ctx.add(
+            "StringNormalizer",
+            [ctx.add("Reshape", [runs, ctx.int64s(-1)])],
+            case_change_action=action,
+            locale="C",
+            is_case_sensitive=1,
+        )
+        is_letters = ctx.add("RegexFullMatch", [runs], pattern=f"{letters}+")
+        mapped = ctx.add(
+            "Where", [is_letters, ctx.add("Reshape", [normalized, ctx.add("Shape", [runs])]), runs]
+        )
+        joined = _join_columns(mapped, ctx)
+        trimmed = ctx.add("Slice", [joined, ctx.int64s(0), ctx.int64s(-1)])
         return ctx.add("Reshape", [trimmed, ctx.add("Shape", [args[0]])])
 
     return emit
+
+
+def _join_columns(strings: str, ctx: GraphContext) -> str:
+    """Concatenate the columns of a [N, W] string matrix (W >= 1) into [N]: a Loop halves the
+    width by joining neighbouring columns (after padding an odd width with ""), so each
+    character is copied log2(W) times."""
+    width = ctx.add("Gather", [ctx.add("Shape", [strings]), ctx.constant(DType.INT, 1)])
+    wide = ctx.add("Greater", [width, ctx.constant(DType.INT, 1)])
+    joined = ctx.fresh("joined")
+    body = _halving_body(ctx)
+    ctx.nodes.append(helper.make_node("Loop", ["", wide, strings], [joined], body=body))
+    return ctx.add("Reshape", [joined, ctx.int64s(-1)])
+
+
+def _halving_body(ctx: GraphContext) -> onnx.GraphProto:
+    zero, one, two = (ctx.constant(DType.INT, v) for v in (0, 1, 2))
+    nodes = [
+        helper.make_node("Shape", ["acc_in"], ["shape"]),
+        helper.make_node("Gather", ["shape", zero], ["rows"]),
+        helper.make_node("Gather", ["shape", one], ["width"]),
+        helper.make_node("Mod", ["width", two], ["odd"]),
+        helper.make_node("Unsqueeze", ["rows", ctx.int64s(0)], ["rows_1"]),
+        helper.make_node("Unsqueeze", ["odd", ctx.int64s(0)], ["odd_1"]),
+        helper.make_node("Concat", ["rows_1", "odd_1"], ["pad_shape"], axis=0),
+        helper.make_node("Expand", [ctx.constant(DType.STRING, ""), "pad_shape"], ["pad"]),
+        helper.make_node("Concat", ["acc_in", "pad"], ["even"], axis=1),
+        helper.make_node("Concat", ["rows_1", ctx.int64s(-1, 2)], ["pairs_shape"], axis=0),
+        helper.make_node("Reshape", ["even", "pairs_shape"], ["pairs"]),
+        helper.make_node("Gather", ["pairs", zero], ["left"], axis=2),
+        helper.make_node("Gather", ["pairs", one], ["right"], axis=2),
+        helper.make_node("StringConcat", ["left", "right"], ["acc_out"]),
+        helper.make_node("Add", ["width", "odd"], ["padded_width"]),
+        helper.make_node("Greater", ["padded_width", two], ["cond_out"]),
+    ]
+    return helper.make_graph(
+        nodes,
+        "halving_body",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("acc_in", TensorProto.STRING, ["N", None]),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("acc_out", TensorProto.STRING, ["N", None]),
+        ],
+    )
 
 
 def _strip_spaces(node: Node, args: list[str], ctx: GraphContext) -> str:
@@ -598,7 +674,12 @@ def build_values_model(inputs: Sequence[InputColumn], nodes: Sequence[Node]) -> 
         width = node.type.width if node.op == "one_hot" else None
         outputs.append(_value_info(f"value{index}", node.dtype, 2 if width else 1, width))
     graph = helper.make_graph(
-        ctx.nodes, "values", graph_inputs(inputs), outputs, _used_initializers(ctx)
+        ctx.nodes,
+        "values",
+        graph_inputs(inputs),
+        outputs,
+        _used_initializers(ctx),
+        value_info=ctx.value_infos,
     )
     return _model(graph)
 
@@ -630,6 +711,7 @@ def build_model(spec: GraphSpec) -> onnx.ModelProto:
         graph_inputs(spec.inputs),
         [output],
         _used_initializers(ctx),
+        value_info=ctx.value_infos,
     )
     model = _model(graph)
     metadata = {
