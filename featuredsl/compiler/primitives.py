@@ -50,8 +50,14 @@ class Prim(str, enum.Enum):
         "fmod",
         "C fmod(a, b) on float64: exact remainder of a / b truncated toward zero, sign of a; NaN if b is 0 or a is infinite",
     )
-    FLOOR = "floor", "round toward -inf (float; a zero result keeps the sign of a: floor(-0.0) is -0.0)"
-    CEIL = "ceil", "round toward +inf (float; a zero result keeps the sign of a: ceil(-0.5) is -0.0)"
+    FLOOR = (
+        "floor",
+        "round toward -inf (float; a zero result keeps the sign of a: floor(-0.0) is -0.0)",
+    )
+    CEIL = (
+        "ceil",
+        "round toward +inf (float; a zero result keeps the sign of a: ceil(-0.5) is -0.0)",
+    )
     ROUND_EVEN = "round_even", "round to the nearest integer, ties to even (float)"
     ABS = "abs", "absolute value"
     MINIMUM = (
