@@ -22,10 +22,11 @@ test: $(STAMP)
 	$(VENV)/bin/featuredsl check $(EXAMPLES)
 	$(PY) -m pytest -q -n 2 -m "not slow"
 
-# Every runtime of the matrix x every optimization level x every example (installs the
-# runtimes once into ~/.cache/featuredsl/runtimes, or $$FEATUREDSL_RUNTIME_CACHE).
+# Every runtime of the matrix x every optimization level x every example, and every primitive's
+# edge cases on every runtime (installs the runtimes once into ~/.cache/featuredsl/runtimes, or
+# $$FEATUREDSL_RUNTIME_CACHE).
 conformance: $(STAMP)
-	$(PY) -m pytest -q -n 2 -rx tests/test_runtime_matrix.py
+	$(PY) -m pytest -q -n 2 -rx tests/test_runtime_matrix.py tests/test_runtime_matrix_ops.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check featuredsl tests bench

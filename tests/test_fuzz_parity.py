@@ -61,16 +61,6 @@ def _bucketize_over_vocab(case: fuzz.FuzzCase, error: BaseException) -> bool:
     )
 
 
-def _onnxruntime_optimizer(case: fuzz.FuzzCase, error: BaseException) -> bool:
-    if not isinstance(error, fuzz.ParityViolation):
-        return False
-    try:
-        fuzz.run_case(case, optimize=False)
-    except Exception:
-        return False
-    return True
-
-
 def _inexact_composition(case: fuzz.FuzzCase, error: BaseException) -> bool:
     features = getattr(error, "features", ())
     return bool(features) and all(fuzz.amplifies_inexact_error(f.node) for f in features)

@@ -6,10 +6,8 @@ featuredsl.parity.matrix.MATRIX x every optimization level x every example. Runt
 installed on first use into the runtime cache (~/.cache/featuredsl/runtimes or
 $FEATUREDSL_RUNTIME_CACHE) and reused, so a cached run takes seconds.
 
-Until the serving graph's portable lowering lands (issue 11), some runtimes compute some int64
-cells wrongly and the graph's signed zeros differ from numpy's. Those cells are listed in KNOWN,
-by runtime and example: a verdict that differs only in its known features is an xfail that
-names the cause; any other differing feature, or a runtime that cannot run the graph, fails.
+Every cell must agree, bit for bit, on every runtime: the ONNX backend avoids the op/dtype
+combinations some releases get wrong (docs/parity.md, "Avoided op/dtype combinations").
 """
 
 from __future__ import annotations
@@ -45,35 +43,6 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ("churn", "ads", "fraud")
 MIN, MIDDLE, NEWEST, NODE, WEB = MATRIX
 
-SIGNED_ZERO = "issue 11: log1p(-0.0) is -0.0 in numpy and +0.0 in the graph"
-MOD_2_53 = "issue 11: int64 Mod(fmod=1) loses precision above 2^53 (days_between far from 1970)"
-MINMAX_2_31 = "issue 11: int64 Max/Min are wrong beyond +-2^31 in onnxruntime 1.26-1.30"
-WEB_LOWER = "issue 11: onnxruntime-web lower-cases 'ÄÖÜ' and 'İstanbul' unlike numpy"
-_OLD_INT64 = {
-    "churn": {"income_log": SIGNED_ZERO, "tenure_days": MOD_2_53, "ctr": MINMAX_2_31},
-    "ads": {"position_capped": MINMAX_2_31},
-    "fraud": {
-        "account_age_days": MOD_2_53,
-        "attempts": MINMAX_2_31,
-        "since_last_log": MINMAX_2_31,
-    },
-}
-# runtime -> example -> feature -> why its cells differ (measured on every optimization level).
-KNOWN: dict[str, dict[str, dict[str, str]]] = {
-    MIN: {
-        "churn": {"income_log": SIGNED_ZERO, "tenure_days": MOD_2_53},
-        "fraud": {"account_age_days": MOD_2_53},
-    },
-    MIDDLE: _OLD_INT64,
-    NEWEST: {"churn": {"income_log": SIGNED_ZERO}},
-    NODE: _OLD_INT64,
-    WEB: {
-        "churn": {"income_log": SIGNED_ZERO, "tenure_days": MOD_2_53},
-        "ads": {"query_hash": WEB_LOWER, "query_x_ad": WEB_LOWER},
-        "fraud": {"account_age_days": MOD_2_53},
-    },
-}
-
 SLICE = [(rid, "ads", level) for rid in (MIN, NEWEST, NODE) for level in ("disabled", "all")]
 FULL = [
     pytest.param(rid, example, level, marks=[pytest.mark.slow, pytest.mark.conformance])
@@ -97,17 +66,11 @@ def example_build(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], P
     return built
 
 
-def check(verdict: Verdict, example: str) -> None:
-    """Pass when every cell agrees; xfail when only known features differ; fail otherwise."""
+def check(verdict: Verdict) -> None:
+    """Every cell agrees."""
     assert verdict.error is None, verdict.format()
     assert verdict.cells == verdict.rows * verdict.features > 0
-    if verdict.ok:
-        return
-    known = KNOWN.get(verdict.runtime, {}).get(example, {})
-    unexpected = sorted(set(verdict.differing_by_feature) - set(known))
-    assert not unexpected, f"unexpected differences in {unexpected}:\n{verdict.format()}"
-    assert verdict.first and all(c.feature in known for c in verdict.first)
-    pytest.xfail("; ".join(sorted({known[f] for f in verdict.differing_by_feature})))
+    assert verdict.ok, verdict.format()
 
 
 @pytest.mark.parametrize(("rid", "example", "level"), [*SLICE, *FULL])
@@ -115,7 +78,7 @@ def test_matrix(rid: str, example: str, level: str, example_build: Callable[[str
     verdict = ensure_runtime(rid).verify(example_build(example), optimization=level)
     assert verdict.runtime == rid and verdict.optimization == level
     assert verdict.version == rid.split("==")[1]
-    check(verdict, example)
+    check(verdict)
 
 
 def test_verdicts_are_recorded_next_to_the_manifest(example_build: Callable[[str], Path]) -> None:

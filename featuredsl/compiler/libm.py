@@ -155,8 +155,10 @@ def exp_node(e: Emitter, x: Node) -> Node:
 
 def log_node(e: Emitter, x: Node) -> Node:
     """log(x) for a float node (fdlibm e_log.c); -inf at 0, NaN below 0."""
-    # Scale x into [1, 2) by exact powers of two, counting the exponent.
-    m, exponent = x, e.f(0.0)
+    # Scale x into [1, 2) by exact powers of two, counting the exponent. |x| rather than x: the
+    # result for x <= 0 is replaced below anyway, and a value that cannot be -0.0 keeps the ONNX
+    # graph's where() plain (featuredsl.backends.onnx.signs).
+    m, exponent = e.unary("abs", x), e.f(0.0)
     for bit in (512, 256, 128, 64, 32, 16, 8, 4, 2, 1):
         big = e.binary("ge", m, e.f(2.0**bit))
         m = e.where(big, e.mul(m, e.f(2.0**-bit)), m)

@@ -50,12 +50,24 @@ class Prim(str, enum.Enum):
         "fmod",
         "C fmod(a, b) on float64: exact remainder of a / b truncated toward zero, sign of a; NaN if b is 0 or a is infinite",
     )
-    FLOOR = "floor", "round toward -inf (float)"
-    CEIL = "ceil", "round toward +inf (float)"
+    FLOOR = (
+        "floor",
+        "round toward -inf (float; a zero result keeps the sign of a: floor(-0.0) is -0.0)",
+    )
+    CEIL = (
+        "ceil",
+        "round toward +inf (float; a zero result keeps the sign of a: ceil(-0.5) is -0.0)",
+    )
     ROUND_EVEN = "round_even", "round to the nearest integer, ties to even (float)"
     ABS = "abs", "absolute value"
-    MINIMUM = "minimum", "elementwise minimum; NaN if either is NaN"
-    MAXIMUM = "maximum", "elementwise maximum; NaN if either is NaN"
+    MINIMUM = (
+        "minimum",
+        "elementwise minimum; NaN if either is NaN; -0.0 is below 0.0 (IEEE 754-2019)",
+    )
+    MAXIMUM = (
+        "maximum",
+        "elementwise maximum; NaN if either is NaN; 0.0 is above -0.0 (IEEE 754-2019)",
+    )
     SQRT = "sqrt", "correctly rounded square root"
     POW = "pow", "a ** b (float)"
     # comparison and logic
@@ -68,7 +80,7 @@ class Prim(str, enum.Enum):
     AND = "and", "a and b"
     OR = "or", "a or b"
     NOT = "not", "not a"
-    WHERE = "where", "b where condition else c"
+    WHERE = "where", "b where condition else c (bit for bit: a -0.0 stays -0.0)"
     ISNAN = "isnan", "x is NaN"
     # conversions
     TO_FLOAT = "to_float", "int64 or bool to float64 (round to nearest even beyond 2**53)"

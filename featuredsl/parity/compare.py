@@ -1,9 +1,12 @@
 """Compare two feature matrices column by column with the per-op tolerance table.
 
-A column is exact (0 ULP: equal values, NaN equal to NaN, -0.0 equal to 0.0) unless its IR
-contains a primitive listed in primitives.ULP_BOUND; then the column may differ by at most the
-largest bound of those primitives, measured either in ULPs of the result or, after a
-cancelling subtraction, in ULPs of the column's largest magnitude.
+A column is exact unless its IR contains a primitive listed in primitives.ULP_BOUND: exact means
+the same IEEE-754 bit pattern, so -0.0 differs from 0.0 (`1 / f` tells them apart downstream),
+and the only pattern not compared bit for bit is NaN: any NaN equals any other NaN (payload and
+sign are not part of featuredsl's semantics, and runtimes do not preserve them). A column with a
+bounded primitive may differ by at most the largest bound of those primitives, measured either
+in ULPs of the result (-0.0 is one ULP below 0.0) or, after a cancelling subtraction, in ULPs of
+the column's largest magnitude.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import numpy as np
 
 
 def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Distance in units in the last place between float64 values (NaN vs NaN: 0; NaN vs number: huge)."""
+    """Distance in units in the last place between float64 values: 0 only for identical bits or
+    two NaNs; -0.0 vs 0.0 is 1; NaN vs a number is inf."""
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     ia = _ordered(a)
@@ -35,8 +39,10 @@ def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _ordered(values: np.ndarray) -> np.ndarray:
     bits = values.view(np.int64)
-    # Map the sign-magnitude float order onto integers: -0.0 and 0.0 both become 0.
-    return np.where(bits < 0, np.int64(-(2**63)) - bits, bits)
+    # Map the sign-magnitude float order onto integers, one step per representable value:
+    # 0.0 becomes 0, -0.0 becomes -1, -5e-324 becomes -2.
+    magnitude = bits & np.int64(2**63 - 1)
+    return np.where(bits < 0, np.int64(-1) - magnitude, bits)
 
 
 @dataclass(frozen=True)
@@ -79,7 +85,8 @@ def compare(
         distance = ulp_distance(a, b)
         allowed = distance <= bound
         if bound:
-            # After cancellation, compare against the column's scale rather than each value.
+            # After cancellation, compare against the column's scale rather than each value
+            # (a zero's sign still counts: -0.0 vs 0.0 is 1 ULP, within any bound).
             finite = np.abs(a[np.isfinite(a)])
             scale = float(finite.max()) if finite.size else 0.0
             tolerance = bound * np.spacing(scale) if scale else 0.0

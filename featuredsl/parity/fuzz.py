@@ -1097,15 +1097,17 @@ def amplifies_inexact_error(node: Any) -> bool:
     return False
 
 
-def run_case(case: FuzzCase, optimize: bool = True) -> None:
+def run_case(case: FuzzCase) -> None:
     """Check, fit, build both artifacts, run them on the test feed and compare; raise on any problem.
 
-    `optimize=False` turns onnxruntime's graph optimizations off (they are on by default, as for
-    every user of the graph): a case that passes only then points at an optimizer rewrite."""
+    The graph runs with onnxruntime's graph optimizations disabled and all enabled
+    (sessions.CHECKED_OPTIMIZATIONS); both must agree with the numpy module, as a whole batch and
+    for the first row alone."""
     from featuredsl.artifact.spec import Spec
     from featuredsl.compiler.boundaries import feature_bounds
     from featuredsl.language.diagnostics import DiagnosticError
     from featuredsl.parity.compare import compare
+    from featuredsl.parity.sessions import CHECKED_OPTIMIZATIONS
 
     try:
         spec = Spec(case.spec, "<fuzz>")
@@ -1116,26 +1118,32 @@ def run_case(case: FuzzCase, optimize: bool = True) -> None:
     except DiagnosticError as error:  # e.g. an analyzer saw no value: a clear error, not a crash
         raise Unfittable(str(error)) from None
     expected = fitted.transform_feed(dict(case.test))
-    session = onnx_session(fitted.onnx_model(), optimize)
+    model = fitted.onnx_model()
     bounds = feature_bounds(fitted.program.features)
     names = fitted.feature_names
-    actual = run_session(session, case.test)
-    comparison = compare(names, expected, actual, bounds)
-    if not comparison.ok:
-        text = _violation_text(comparison, names, expected, actual, case)
-        raise ParityViolation(text, _violating(fitted.program.features, comparison))
-    if len(expected) < 2:
-        return
-    # onnxruntime's kernels may change with the batch size: the first row alone must agree too.
     first = {k: v[:1] for k, v in case.test.items()}
-    single = run_session(session, first)
-    comparison = compare(names, expected[:1], single, bounds)
-    if not comparison.ok:
-        single_case = FuzzCase(case.spec, case.columns, case.train, first)
-        text = _violation_text(comparison, names, expected[:1], single, single_case)
-        raise ParityViolation(
-            "(one-row batch) " + text, _violating(fitted.program.features, comparison)
-        )
+    for optimization in CHECKED_OPTIMIZATIONS:
+        session = onnx_session(model, optimization)
+        actual = run_session(session, case.test)
+        comparison = compare(names, expected, actual, bounds)
+        if not comparison.ok:
+            text = _violation_text(comparison, names, expected, actual, case)
+            raise ParityViolation(
+                f"(onnxruntime optimization {optimization}) {text}",
+                _violating(fitted.program.features, comparison),
+            )
+        if len(expected) < 2:
+            continue
+        # onnxruntime's kernels may change with the batch size: the first row alone must agree.
+        single = run_session(session, first)
+        comparison = compare(names, expected[:1], single, bounds)
+        if not comparison.ok:
+            single_case = FuzzCase(case.spec, case.columns, case.train, first)
+            text = _violation_text(comparison, names, expected[:1], single, single_case)
+            raise ParityViolation(
+                f"(one-row batch, onnxruntime optimization {optimization}) {text}",
+                _violating(fitted.program.features, comparison),
+            )
 
 
 def _violating(features: Sequence[Any], comparison: Any) -> list[Any]:
@@ -1143,22 +1151,13 @@ def _violating(features: Sequence[Any], comparison: Any) -> list[Any]:
     return [f for f in features if bad & set(f.column_names or ())]
 
 
-def onnx_session(model: Any, optimize: bool = True) -> Any:
-    """A quiet onnxruntime session for a checked model."""
-    import onnxruntime as ort
-
+def onnx_session(model: Any, optimization: str = "all") -> Any:
+    """A quiet, single-threaded onnxruntime session for a checked model."""
     from featuredsl.backends.onnx.graph import check_model
+    from featuredsl.parity import sessions
 
     check_model(model)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    if not optimize:
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    return ort.InferenceSession(
-        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-    )
+    return sessions.onnx_session(model.SerializeToString(), optimization)
 
 
 def run_session(session: Any, feed: Feed) -> np.ndarray:

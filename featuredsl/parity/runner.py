@@ -14,6 +14,7 @@ from featuredsl.artifact.contract import ONNX_F32_FILE, OUTPUT
 from featuredsl.artifact.manifest import decode_pool
 from featuredsl.artifact.spec import Artifacts, load
 from featuredsl.parity.compare import Comparison, compare, ulp_distance
+from featuredsl.parity.sessions import CHECKED_OPTIMIZATIONS, onnx_session, run_outputs
 
 SINGLE_ROW_LIMIT = 400
 
@@ -49,6 +50,9 @@ class ParityReport:
     batch_vs_single: Comparison | None
     worst: list[WorstCase] = field(default_factory=list)
     precision: list[PrecisionRow] | None = None
+    # numpy vs the graph at each optimization level other than onnxruntime's default ("all",
+    # which `comparison` uses): a rewrite must not change a bit.
+    optimizations: dict[str, Comparison] = field(default_factory=dict)
 
     @property
     def flips(self) -> int:
@@ -57,7 +61,8 @@ class ParityReport:
     @property
     def ok(self) -> bool:
         single_ok = self.batch_vs_single is None or self.batch_vs_single.ok
-        return self.comparison.ok and single_ok and self.flips == 0
+        levels_ok = all(c.ok for c in self.optimizations.values())
+        return self.comparison.ok and single_ok and levels_ok and self.flips == 0
 
     def to_dict(self) -> dict[str, Any]:
         def columns(c: Comparison | None) -> list[dict[str, Any]]:
@@ -79,6 +84,9 @@ class ParityReport:
             "rows": self.rows,
             "numpy_vs_onnx": columns(self.comparison),
             "onnx_batch_vs_single_row": columns(self.batch_vs_single),
+            "numpy_vs_onnx_by_optimization": {
+                level: columns(c) for level, c in self.optimizations.items()
+            },
             "float32_precision": [r.__dict__ for r in self.precision or []],
             "worst_cases": [
                 {
@@ -98,6 +106,13 @@ class ParityReport:
             status = "ok" if col.violations == 0 else f"{col.violations} VIOLATIONS"
             bound = "exact" if col.bound == 0 else f"<= {col.bound} ULP"
             lines.append(f"  {col.name}: {bound}, max {col.max_ulp:g} ULP, {status}")
+        for level, comparison in self.optimizations.items():
+            for col in comparison.columns:
+                if col.violations:
+                    lines.append(
+                        f"  with onnxruntime optimization {level}: {col.name} differs "
+                        f"({col.violations} rows)"
+                    )
         if self.batch_vs_single is not None and not self.batch_vs_single.ok:
             for col in self.batch_vs_single.columns:
                 if col.violations:
@@ -152,7 +167,17 @@ def run_parity(
     single = _batch_vs_single(artifacts, feed, actual, bounds, single_rows)
     worst = _worst_cases(artifacts, feed, expected, actual, comparison, rows)
     precision = _float32_precision(artifacts, feed, expected)
-    return ParityReport(str(directory), rows, comparison, single, worst, precision)
+    optimizations = {
+        level: compare(
+            artifacts.feature_names,
+            expected,
+            run_outputs(onnx_session(artifacts.onnx_path, level), feed, [OUTPUT])[0],
+            bounds,
+        )
+        for level in CHECKED_OPTIMIZATIONS
+        if level != "all"  # the default session's level: `comparison` above
+    }
+    return ParityReport(str(directory), rows, comparison, single, worst, precision, optimizations)
 
 
 def _ulp32(a: np.ndarray, b: np.ndarray) -> np.ndarray:

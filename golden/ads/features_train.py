@@ -175,6 +175,13 @@ def _matches(values, pattern):
     return hits[inverse].reshape(values.shape)
 
 
+def _maximum(a, b):
+    """IEEE 754-2019 maximum: NaN if either is NaN, and 0.0 above -0.0 (between two zeros
+    np.maximum returns its second argument)."""
+    high = np.maximum(a, b)
+    return np.where((high == 0) & ~(np.signbit(a) & np.signbit(b)), 0.0, high)
+
+
 def _rotl32(x, r):
     return (x << np.uint32(r)) | (x >> np.uint32(32 - r))
 
@@ -353,7 +360,7 @@ def transform(columns, float32=False):
         out[:, 17] = v40
         del v39, v40
         v41 = np.asarray(in_clicks_30d).astype(np.float64)
-        v42 = np.maximum(np.float64(1010.944), np.float64(1.0))
+        v42 = _maximum(np.float64(1010.944), np.float64(1.0))
         v43 = np.divide(np.float64(24.0065), v42)
         del v42
         v44 = np.multiply(np.float64(20.0), v43)
@@ -379,495 +386,497 @@ def transform(columns, float32=False):
         v54 = np.equal(v52, np.float64("inf"))
         v55 = np.less(v52, np.float64(0.0))
         v56 = np.equal(v52, np.float64(0.0))
-        v57 = np.greater_equal(v52, np.float64(1.3407807929942597e+154))
-        v58 = np.multiply(v52, np.float64(7.458340731200207e-155))
-        v59 = np.where(v57, v58, v52)
+        v57 = np.abs(v52)
+        v58 = np.greater_equal(v57, np.float64(1.3407807929942597e+154))
+        v59 = np.multiply(v57, np.float64(7.458340731200207e-155))
+        v60 = np.where(v58, v59, v57)
+        del v57, v59
+        v61 = np.greater_equal(v60, np.float64(1.157920892373162e+77))
+        v62 = np.multiply(v60, np.float64(8.636168555094445e-78))
+        v63 = np.where(v61, v62, v60)
+        del v60, v62
+        v64 = np.greater_equal(v63, np.float64(3.402823669209385e+38))
+        v65 = np.multiply(v63, np.float64(2.938735877055719e-39))
+        v66 = np.where(v64, v65, v63)
+        del v63, v65
+        v67 = np.greater_equal(v66, np.float64(1.8446744073709552e+19))
+        v68 = np.multiply(v66, np.float64(5.421010862427522e-20))
+        v69 = np.where(v67, v68, v66)
+        del v66, v68
+        v70 = np.greater_equal(v69, np.float64(4294967296.0))
+        v71 = np.multiply(v69, np.float64(2.3283064365386963e-10))
+        v72 = np.where(v70, v71, v69)
+        del v69, v71
+        v73 = np.greater_equal(v72, np.float64(65536.0))
+        v74 = np.multiply(v72, np.float64(1.52587890625e-05))
+        v75 = np.where(v73, v74, v72)
+        del v72, v74
+        v76 = np.greater_equal(v75, np.float64(256.0))
+        v77 = np.multiply(v75, np.float64(0.00390625))
+        v78 = np.where(v76, v77, v75)
+        del v75, v77
+        v79 = np.greater_equal(v78, np.float64(16.0))
+        v80 = np.multiply(v78, np.float64(0.0625))
+        v81 = np.where(v79, v80, v78)
+        del v78, v80
+        v82 = np.greater_equal(v81, np.float64(4.0))
+        v83 = np.multiply(v81, np.float64(0.25))
+        v84 = np.where(v82, v83, v81)
+        del v81, v83
+        v85 = np.greater_equal(v84, np.float64(2.0))
+        v86 = np.multiply(v84, np.float64(0.5))
+        v87 = np.where(v85, v86, v84)
+        del v84, v86
+        v88 = np.less(v87, np.float64(1.4916681462400413e-154))
+        v89 = np.multiply(v87, np.float64(1.3407807929942597e+154))
+        v90 = np.where(v88, v89, v87)
+        del v87, v89
+        v91 = np.less(v90, np.float64(1.4916681462400413e-154))
+        v92 = np.multiply(v90, np.float64(1.3407807929942597e+154))
+        v93 = np.where(v91, v92, v90)
+        del v90, v92
+        v94 = np.less(v93, np.float64(1.727233711018889e-77))
+        v95 = np.multiply(v93, np.float64(1.157920892373162e+77))
+        v96 = np.where(v94, v95, v93)
+        del v93, v95
+        v97 = np.less(v96, np.float64(5.877471754111438e-39))
+        v98 = np.multiply(v96, np.float64(3.402823669209385e+38))
+        v99 = np.where(v97, v98, v96)
+        del v96, v98
+        v100 = np.less(v99, np.float64(1.0842021724855044e-19))
+        v101 = np.multiply(v99, np.float64(1.8446744073709552e+19))
+        v102 = np.where(v100, v101, v99)
+        del v99, v101
+        v103 = np.less(v102, np.float64(4.656612873077393e-10))
+        v104 = np.multiply(v102, np.float64(4294967296.0))
+        v105 = np.where(v103, v104, v102)
+        del v102, v104
+        v106 = np.less(v105, np.float64(3.0517578125e-05))
+        v107 = np.multiply(v105, np.float64(65536.0))
+        v108 = np.where(v106, v107, v105)
+        del v105, v107
+        v109 = np.less(v108, np.float64(0.0078125))
+        v110 = np.multiply(v108, np.float64(256.0))
+        v111 = np.where(v109, v110, v108)
+        del v108, v110
+        v112 = np.less(v111, np.float64(0.125))
+        v113 = np.multiply(v111, np.float64(16.0))
+        v114 = np.where(v112, v113, v111)
+        del v111, v113
+        v115 = np.less(v114, np.float64(0.5))
+        v116 = np.multiply(v114, np.float64(4.0))
+        v117 = np.where(v115, v116, v114)
+        del v114, v116
+        v118 = np.less(v117, np.float64(1.0))
+        v119 = np.multiply(v117, np.float64(2.0))
+        v120 = np.where(v118, v119, v117)
+        del v117, v119
+        v121 = np.greater(v120, np.float64(1.4142135623730951))
+        v122 = np.add(np.float64(0.0), np.float64(512.0))
+        v123 = np.where(v58, v122, np.float64(0.0))
         del v58
-        v60 = np.greater_equal(v59, np.float64(1.157920892373162e+77))
-        v61 = np.multiply(v59, np.float64(8.636168555094445e-78))
-        v62 = np.where(v60, v61, v59)
-        del v59, v61
-        v63 = np.greater_equal(v62, np.float64(3.402823669209385e+38))
-        v64 = np.multiply(v62, np.float64(2.938735877055719e-39))
-        v65 = np.where(v63, v64, v62)
-        del v62, v64
-        v66 = np.greater_equal(v65, np.float64(1.8446744073709552e+19))
-        v67 = np.multiply(v65, np.float64(5.421010862427522e-20))
-        v68 = np.where(v66, v67, v65)
-        del v65, v67
-        v69 = np.greater_equal(v68, np.float64(4294967296.0))
-        v70 = np.multiply(v68, np.float64(2.3283064365386963e-10))
-        v71 = np.where(v69, v70, v68)
-        del v68, v70
-        v72 = np.greater_equal(v71, np.float64(65536.0))
-        v73 = np.multiply(v71, np.float64(1.52587890625e-05))
-        v74 = np.where(v72, v73, v71)
-        del v71, v73
-        v75 = np.greater_equal(v74, np.float64(256.0))
-        v76 = np.multiply(v74, np.float64(0.00390625))
-        v77 = np.where(v75, v76, v74)
-        del v74, v76
-        v78 = np.greater_equal(v77, np.float64(16.0))
-        v79 = np.multiply(v77, np.float64(0.0625))
-        v80 = np.where(v78, v79, v77)
-        del v77, v79
-        v81 = np.greater_equal(v80, np.float64(4.0))
-        v82 = np.multiply(v80, np.float64(0.25))
-        v83 = np.where(v81, v82, v80)
-        del v80, v82
-        v84 = np.greater_equal(v83, np.float64(2.0))
-        v85 = np.multiply(v83, np.float64(0.5))
-        v86 = np.where(v84, v85, v83)
-        del v83, v85
-        v87 = np.less(v86, np.float64(1.4916681462400413e-154))
-        v88 = np.multiply(v86, np.float64(1.3407807929942597e+154))
-        v89 = np.where(v87, v88, v86)
-        del v86, v88
-        v90 = np.less(v89, np.float64(1.4916681462400413e-154))
-        v91 = np.multiply(v89, np.float64(1.3407807929942597e+154))
-        v92 = np.where(v90, v91, v89)
-        del v89, v91
-        v93 = np.less(v92, np.float64(1.727233711018889e-77))
-        v94 = np.multiply(v92, np.float64(1.157920892373162e+77))
-        v95 = np.where(v93, v94, v92)
-        del v92, v94
-        v96 = np.less(v95, np.float64(5.877471754111438e-39))
-        v97 = np.multiply(v95, np.float64(3.402823669209385e+38))
-        v98 = np.where(v96, v97, v95)
-        del v95, v97
-        v99 = np.less(v98, np.float64(1.0842021724855044e-19))
-        v100 = np.multiply(v98, np.float64(1.8446744073709552e+19))
-        v101 = np.where(v99, v100, v98)
-        del v98, v100
-        v102 = np.less(v101, np.float64(4.656612873077393e-10))
-        v103 = np.multiply(v101, np.float64(4294967296.0))
-        v104 = np.where(v102, v103, v101)
-        del v101, v103
-        v105 = np.less(v104, np.float64(3.0517578125e-05))
-        v106 = np.multiply(v104, np.float64(65536.0))
-        v107 = np.where(v105, v106, v104)
-        del v104, v106
-        v108 = np.less(v107, np.float64(0.0078125))
-        v109 = np.multiply(v107, np.float64(256.0))
-        v110 = np.where(v108, v109, v107)
-        del v107, v109
-        v111 = np.less(v110, np.float64(0.125))
-        v112 = np.multiply(v110, np.float64(16.0))
-        v113 = np.where(v111, v112, v110)
-        del v110, v112
-        v114 = np.less(v113, np.float64(0.5))
-        v115 = np.multiply(v113, np.float64(4.0))
-        v116 = np.where(v114, v115, v113)
-        del v113, v115
-        v117 = np.less(v116, np.float64(1.0))
-        v118 = np.multiply(v116, np.float64(2.0))
-        v119 = np.where(v117, v118, v116)
-        del v116, v118
-        v120 = np.greater(v119, np.float64(1.4142135623730951))
-        v121 = np.add(np.float64(0.0), np.float64(512.0))
-        v122 = np.where(v57, v121, np.float64(0.0))
-        del v57
-        v123 = np.add(v122, np.float64(256.0))
-        v124 = np.where(v60, v123, v122)
-        del v60, v122, v123
-        v125 = np.add(v124, np.float64(128.0))
-        v126 = np.where(v63, v125, v124)
-        del v63, v124, v125
-        v127 = np.add(v126, np.float64(64.0))
-        v128 = np.where(v66, v127, v126)
-        del v66, v126, v127
-        v129 = np.add(v128, np.float64(32.0))
-        v130 = np.where(v69, v129, v128)
-        del v69, v128, v129
-        v131 = np.add(v130, np.float64(16.0))
-        v132 = np.where(v72, v131, v130)
-        del v72, v130, v131
-        v133 = np.add(v132, np.float64(8.0))
-        v134 = np.where(v75, v133, v132)
-        del v75, v132, v133
-        v135 = np.add(v134, np.float64(4.0))
-        v136 = np.where(v78, v135, v134)
-        del v78, v134, v135
-        v137 = np.add(v136, np.float64(2.0))
-        v138 = np.where(v81, v137, v136)
-        del v81, v136, v137
-        v139 = np.add(v138, np.float64(1.0))
-        v140 = np.where(v84, v139, v138)
-        del v84, v138, v139
-        v141 = np.subtract(v140, np.float64(512.0))
-        v142 = np.where(v87, v141, v140)
-        del v87, v140, v141
-        v143 = np.subtract(v142, np.float64(512.0))
-        v144 = np.where(v90, v143, v142)
-        del v90, v142, v143
-        v145 = np.subtract(v144, np.float64(256.0))
-        v146 = np.where(v93, v145, v144)
-        del v93, v144, v145
-        v147 = np.subtract(v146, np.float64(128.0))
-        v148 = np.where(v96, v147, v146)
-        del v96, v146, v147
-        v149 = np.subtract(v148, np.float64(64.0))
-        v150 = np.where(v99, v149, v148)
-        del v99, v148, v149
-        v151 = np.subtract(v150, np.float64(32.0))
-        v152 = np.where(v102, v151, v150)
-        del v102, v150, v151
-        v153 = np.subtract(v152, np.float64(16.0))
-        v154 = np.where(v105, v153, v152)
-        del v105, v152, v153
-        v155 = np.subtract(v154, np.float64(8.0))
-        v156 = np.where(v108, v155, v154)
-        del v108, v154, v155
-        v157 = np.subtract(v156, np.float64(4.0))
-        v158 = np.where(v111, v157, v156)
-        del v111, v156, v157
-        v159 = np.subtract(v158, np.float64(2.0))
-        v160 = np.where(v114, v159, v158)
-        del v114, v158, v159
-        v161 = np.subtract(v160, np.float64(1.0))
-        v162 = np.where(v117, v161, v160)
-        del v117, v160, v161
-        v163 = np.add(v162, np.float64(1.0))
-        v164 = np.where(v120, v163, v162)
-        del v162, v163
-        v165 = np.multiply(v164, np.float64(0.6931471803691238))
-        v166 = np.multiply(v119, np.float64(0.5))
-        v167 = np.where(v120, v166, v119)
-        del v119, v120, v166
-        v168 = np.subtract(v167, np.float64(1.0))
-        del v167
-        v169 = np.multiply(np.float64(0.5), v168)
-        v170 = np.multiply(v169, v168)
-        del v169
-        v171 = np.add(np.float64(2.0), v168)
-        v172 = np.divide(v168, v171)
-        del v171
-        v173 = np.multiply(v172, v172)
+        v124 = np.add(v123, np.float64(256.0))
+        v125 = np.where(v61, v124, v123)
+        del v61, v123, v124
+        v126 = np.add(v125, np.float64(128.0))
+        v127 = np.where(v64, v126, v125)
+        del v64, v125, v126
+        v128 = np.add(v127, np.float64(64.0))
+        v129 = np.where(v67, v128, v127)
+        del v67, v127, v128
+        v130 = np.add(v129, np.float64(32.0))
+        v131 = np.where(v70, v130, v129)
+        del v70, v129, v130
+        v132 = np.add(v131, np.float64(16.0))
+        v133 = np.where(v73, v132, v131)
+        del v73, v131, v132
+        v134 = np.add(v133, np.float64(8.0))
+        v135 = np.where(v76, v134, v133)
+        del v76, v133, v134
+        v136 = np.add(v135, np.float64(4.0))
+        v137 = np.where(v79, v136, v135)
+        del v79, v135, v136
+        v138 = np.add(v137, np.float64(2.0))
+        v139 = np.where(v82, v138, v137)
+        del v82, v137, v138
+        v140 = np.add(v139, np.float64(1.0))
+        v141 = np.where(v85, v140, v139)
+        del v85, v139, v140
+        v142 = np.subtract(v141, np.float64(512.0))
+        v143 = np.where(v88, v142, v141)
+        del v88, v141, v142
+        v144 = np.subtract(v143, np.float64(512.0))
+        v145 = np.where(v91, v144, v143)
+        del v91, v143, v144
+        v146 = np.subtract(v145, np.float64(256.0))
+        v147 = np.where(v94, v146, v145)
+        del v94, v145, v146
+        v148 = np.subtract(v147, np.float64(128.0))
+        v149 = np.where(v97, v148, v147)
+        del v97, v147, v148
+        v150 = np.subtract(v149, np.float64(64.0))
+        v151 = np.where(v100, v150, v149)
+        del v100, v149, v150
+        v152 = np.subtract(v151, np.float64(32.0))
+        v153 = np.where(v103, v152, v151)
+        del v103, v151, v152
+        v154 = np.subtract(v153, np.float64(16.0))
+        v155 = np.where(v106, v154, v153)
+        del v106, v153, v154
+        v156 = np.subtract(v155, np.float64(8.0))
+        v157 = np.where(v109, v156, v155)
+        del v109, v155, v156
+        v158 = np.subtract(v157, np.float64(4.0))
+        v159 = np.where(v112, v158, v157)
+        del v112, v157, v158
+        v160 = np.subtract(v159, np.float64(2.0))
+        v161 = np.where(v115, v160, v159)
+        del v115, v159, v160
+        v162 = np.subtract(v161, np.float64(1.0))
+        v163 = np.where(v118, v162, v161)
+        del v118, v161, v162
+        v164 = np.add(v163, np.float64(1.0))
+        v165 = np.where(v121, v164, v163)
+        del v163, v164
+        v166 = np.multiply(v165, np.float64(0.6931471803691238))
+        v167 = np.multiply(v120, np.float64(0.5))
+        v168 = np.where(v121, v167, v120)
+        del v120, v121, v167
+        v169 = np.subtract(v168, np.float64(1.0))
+        del v168
+        v170 = np.multiply(np.float64(0.5), v169)
+        v171 = np.multiply(v170, v169)
+        del v170
+        v172 = np.add(np.float64(2.0), v169)
+        v173 = np.divide(v169, v172)
+        del v172
         v174 = np.multiply(v173, v173)
-        v175 = np.multiply(v174, np.float64(0.14798198605116586))
-        v176 = np.add(np.float64(0.1818357216161805), v175)
-        del v175
-        v177 = np.multiply(v174, v176)
+        v175 = np.multiply(v174, v174)
+        v176 = np.multiply(v175, np.float64(0.14798198605116586))
+        v177 = np.add(np.float64(0.1818357216161805), v176)
         del v176
-        v178 = np.add(np.float64(0.2857142874366239), v177)
+        v178 = np.multiply(v175, v177)
         del v177
-        v179 = np.multiply(v174, v178)
+        v179 = np.add(np.float64(0.2857142874366239), v178)
         del v178
-        v180 = np.add(np.float64(0.6666666666666735), v179)
+        v180 = np.multiply(v175, v179)
         del v179
-        v181 = np.multiply(v173, v180)
-        del v173, v180
-        v182 = np.multiply(v174, np.float64(0.15313837699209373))
-        v183 = np.add(np.float64(0.22222198432149784), v182)
-        del v182
-        v184 = np.multiply(v174, v183)
+        v181 = np.add(np.float64(0.6666666666666735), v180)
+        del v180
+        v182 = np.multiply(v174, v181)
+        del v174, v181
+        v183 = np.multiply(v175, np.float64(0.15313837699209373))
+        v184 = np.add(np.float64(0.22222198432149784), v183)
         del v183
-        v185 = np.add(np.float64(0.3999999999940942), v184)
+        v185 = np.multiply(v175, v184)
         del v184
-        v186 = np.multiply(v174, v185)
-        del v174, v185
-        v187 = np.add(v181, v186)
-        del v181, v186
-        v188 = np.add(v170, v187)
-        del v187
-        v189 = np.multiply(v172, v188)
-        del v172, v188
-        v190 = np.multiply(v164, np.float64(1.9082149292705877e-10))
-        del v164
-        v191 = np.add(v189, v190)
-        del v189, v190
-        v192 = np.subtract(v170, v191)
-        del v170, v191
-        v193 = np.subtract(v192, v168)
-        del v168, v192
-        v194 = np.subtract(v165, v193)
-        del v165, v193
-        v195 = np.where(v54, v52, v194)
-        del v194
-        v196 = np.where(v56, np.float64("-inf"), v195)
-        del v56, v195
-        v197 = np.where(v55, np.float64("nan"), v196)
-        del v55, v196
-        v198 = np.subtract(v52, np.float64(1.0))
+        v186 = np.add(np.float64(0.3999999999940942), v185)
+        del v185
+        v187 = np.multiply(v175, v186)
+        del v175, v186
+        v188 = np.add(v182, v187)
+        del v182, v187
+        v189 = np.add(v171, v188)
+        del v188
+        v190 = np.multiply(v173, v189)
+        del v173, v189
+        v191 = np.multiply(v165, np.float64(1.9082149292705877e-10))
+        del v165
+        v192 = np.add(v190, v191)
+        del v190, v191
+        v193 = np.subtract(v171, v192)
+        del v171, v192
+        v194 = np.subtract(v193, v169)
+        del v169, v193
+        v195 = np.subtract(v166, v194)
+        del v166, v194
+        v196 = np.where(v54, v52, v195)
+        del v195
+        v197 = np.where(v56, np.float64("-inf"), v196)
+        del v56, v196
+        v198 = np.where(v55, np.float64("nan"), v197)
+        del v55, v197
+        v199 = np.subtract(v52, np.float64(1.0))
         del v52
-        v199 = np.divide(v51, v198)
-        del v198
-        v200 = np.multiply(v197, v199)
-        del v197, v199
-        v201 = np.where(v54, np.float64("inf"), v200)
-        del v54, v200
+        v200 = np.divide(v51, v199)
+        del v199
+        v201 = np.multiply(v198, v200)
+        del v198, v200
+        v202 = np.where(v54, np.float64("inf"), v201)
+        del v54, v201
         # feature log_impressions
-        v202 = np.where(v53, v51, v201)
-        out[:, 20] = v202
-        del v51, v53, v201, v202
-        v203 = np.add(np.float64(1.0), in_bid)
-        v204 = np.equal(v203, np.float64(1.0))
-        v205 = np.equal(v203, np.float64("inf"))
-        v206 = np.less(v203, np.float64(0.0))
-        v207 = np.equal(v203, np.float64(0.0))
-        v208 = np.greater_equal(v203, np.float64(1.3407807929942597e+154))
-        v209 = np.multiply(v203, np.float64(7.458340731200207e-155))
-        v210 = np.where(v208, v209, v203)
-        del v209
-        v211 = np.greater_equal(v210, np.float64(1.157920892373162e+77))
-        v212 = np.multiply(v210, np.float64(8.636168555094445e-78))
-        v213 = np.where(v211, v212, v210)
-        del v210, v212
-        v214 = np.greater_equal(v213, np.float64(3.402823669209385e+38))
-        v215 = np.multiply(v213, np.float64(2.938735877055719e-39))
-        v216 = np.where(v214, v215, v213)
-        del v213, v215
-        v217 = np.greater_equal(v216, np.float64(1.8446744073709552e+19))
-        v218 = np.multiply(v216, np.float64(5.421010862427522e-20))
-        v219 = np.where(v217, v218, v216)
-        del v216, v218
-        v220 = np.greater_equal(v219, np.float64(4294967296.0))
-        v221 = np.multiply(v219, np.float64(2.3283064365386963e-10))
-        v222 = np.where(v220, v221, v219)
-        del v219, v221
-        v223 = np.greater_equal(v222, np.float64(65536.0))
-        v224 = np.multiply(v222, np.float64(1.52587890625e-05))
-        v225 = np.where(v223, v224, v222)
-        del v222, v224
-        v226 = np.greater_equal(v225, np.float64(256.0))
-        v227 = np.multiply(v225, np.float64(0.00390625))
-        v228 = np.where(v226, v227, v225)
-        del v225, v227
-        v229 = np.greater_equal(v228, np.float64(16.0))
-        v230 = np.multiply(v228, np.float64(0.0625))
-        v231 = np.where(v229, v230, v228)
-        del v228, v230
-        v232 = np.greater_equal(v231, np.float64(4.0))
-        v233 = np.multiply(v231, np.float64(0.25))
-        v234 = np.where(v232, v233, v231)
-        del v231, v233
-        v235 = np.greater_equal(v234, np.float64(2.0))
-        v236 = np.multiply(v234, np.float64(0.5))
-        v237 = np.where(v235, v236, v234)
-        del v234, v236
-        v238 = np.less(v237, np.float64(1.4916681462400413e-154))
-        v239 = np.multiply(v237, np.float64(1.3407807929942597e+154))
-        v240 = np.where(v238, v239, v237)
-        del v237, v239
-        v241 = np.less(v240, np.float64(1.4916681462400413e-154))
-        v242 = np.multiply(v240, np.float64(1.3407807929942597e+154))
-        v243 = np.where(v241, v242, v240)
-        del v240, v242
-        v244 = np.less(v243, np.float64(1.727233711018889e-77))
-        v245 = np.multiply(v243, np.float64(1.157920892373162e+77))
-        v246 = np.where(v244, v245, v243)
-        del v243, v245
-        v247 = np.less(v246, np.float64(5.877471754111438e-39))
-        v248 = np.multiply(v246, np.float64(3.402823669209385e+38))
-        v249 = np.where(v247, v248, v246)
-        del v246, v248
-        v250 = np.less(v249, np.float64(1.0842021724855044e-19))
-        v251 = np.multiply(v249, np.float64(1.8446744073709552e+19))
-        v252 = np.where(v250, v251, v249)
-        del v249, v251
-        v253 = np.less(v252, np.float64(4.656612873077393e-10))
-        v254 = np.multiply(v252, np.float64(4294967296.0))
-        v255 = np.where(v253, v254, v252)
-        del v252, v254
-        v256 = np.less(v255, np.float64(3.0517578125e-05))
-        v257 = np.multiply(v255, np.float64(65536.0))
-        v258 = np.where(v256, v257, v255)
-        del v255, v257
-        v259 = np.less(v258, np.float64(0.0078125))
-        v260 = np.multiply(v258, np.float64(256.0))
-        v261 = np.where(v259, v260, v258)
-        del v258, v260
-        v262 = np.less(v261, np.float64(0.125))
-        v263 = np.multiply(v261, np.float64(16.0))
-        v264 = np.where(v262, v263, v261)
-        del v261, v263
-        v265 = np.less(v264, np.float64(0.5))
-        v266 = np.multiply(v264, np.float64(4.0))
-        v267 = np.where(v265, v266, v264)
-        del v264, v266
-        v268 = np.less(v267, np.float64(1.0))
-        v269 = np.multiply(v267, np.float64(2.0))
-        v270 = np.where(v268, v269, v267)
-        del v267, v269
-        v271 = np.greater(v270, np.float64(1.4142135623730951))
-        v272 = np.where(v208, v121, np.float64(0.0))
-        del v121, v208
-        v273 = np.add(v272, np.float64(256.0))
-        v274 = np.where(v211, v273, v272)
-        del v211, v272, v273
-        v275 = np.add(v274, np.float64(128.0))
-        v276 = np.where(v214, v275, v274)
-        del v214, v274, v275
-        v277 = np.add(v276, np.float64(64.0))
-        v278 = np.where(v217, v277, v276)
-        del v217, v276, v277
-        v279 = np.add(v278, np.float64(32.0))
-        v280 = np.where(v220, v279, v278)
-        del v220, v278, v279
-        v281 = np.add(v280, np.float64(16.0))
-        v282 = np.where(v223, v281, v280)
-        del v223, v280, v281
-        v283 = np.add(v282, np.float64(8.0))
-        v284 = np.where(v226, v283, v282)
-        del v226, v282, v283
-        v285 = np.add(v284, np.float64(4.0))
-        v286 = np.where(v229, v285, v284)
-        del v229, v284, v285
-        v287 = np.add(v286, np.float64(2.0))
-        v288 = np.where(v232, v287, v286)
-        del v232, v286, v287
-        v289 = np.add(v288, np.float64(1.0))
-        v290 = np.where(v235, v289, v288)
-        del v235, v288, v289
-        v291 = np.subtract(v290, np.float64(512.0))
-        v292 = np.where(v238, v291, v290)
-        del v238, v290, v291
+        v203 = np.where(v53, v51, v202)
+        out[:, 20] = v203
+        del v51, v53, v202, v203
+        v204 = np.add(np.float64(1.0), in_bid)
+        v205 = np.equal(v204, np.float64(1.0))
+        v206 = np.equal(v204, np.float64("inf"))
+        v207 = np.less(v204, np.float64(0.0))
+        v208 = np.equal(v204, np.float64(0.0))
+        v209 = np.abs(v204)
+        v210 = np.greater_equal(v209, np.float64(1.3407807929942597e+154))
+        v211 = np.multiply(v209, np.float64(7.458340731200207e-155))
+        v212 = np.where(v210, v211, v209)
+        del v209, v211
+        v213 = np.greater_equal(v212, np.float64(1.157920892373162e+77))
+        v214 = np.multiply(v212, np.float64(8.636168555094445e-78))
+        v215 = np.where(v213, v214, v212)
+        del v212, v214
+        v216 = np.greater_equal(v215, np.float64(3.402823669209385e+38))
+        v217 = np.multiply(v215, np.float64(2.938735877055719e-39))
+        v218 = np.where(v216, v217, v215)
+        del v215, v217
+        v219 = np.greater_equal(v218, np.float64(1.8446744073709552e+19))
+        v220 = np.multiply(v218, np.float64(5.421010862427522e-20))
+        v221 = np.where(v219, v220, v218)
+        del v218, v220
+        v222 = np.greater_equal(v221, np.float64(4294967296.0))
+        v223 = np.multiply(v221, np.float64(2.3283064365386963e-10))
+        v224 = np.where(v222, v223, v221)
+        del v221, v223
+        v225 = np.greater_equal(v224, np.float64(65536.0))
+        v226 = np.multiply(v224, np.float64(1.52587890625e-05))
+        v227 = np.where(v225, v226, v224)
+        del v224, v226
+        v228 = np.greater_equal(v227, np.float64(256.0))
+        v229 = np.multiply(v227, np.float64(0.00390625))
+        v230 = np.where(v228, v229, v227)
+        del v227, v229
+        v231 = np.greater_equal(v230, np.float64(16.0))
+        v232 = np.multiply(v230, np.float64(0.0625))
+        v233 = np.where(v231, v232, v230)
+        del v230, v232
+        v234 = np.greater_equal(v233, np.float64(4.0))
+        v235 = np.multiply(v233, np.float64(0.25))
+        v236 = np.where(v234, v235, v233)
+        del v233, v235
+        v237 = np.greater_equal(v236, np.float64(2.0))
+        v238 = np.multiply(v236, np.float64(0.5))
+        v239 = np.where(v237, v238, v236)
+        del v236, v238
+        v240 = np.less(v239, np.float64(1.4916681462400413e-154))
+        v241 = np.multiply(v239, np.float64(1.3407807929942597e+154))
+        v242 = np.where(v240, v241, v239)
+        del v239, v241
+        v243 = np.less(v242, np.float64(1.4916681462400413e-154))
+        v244 = np.multiply(v242, np.float64(1.3407807929942597e+154))
+        v245 = np.where(v243, v244, v242)
+        del v242, v244
+        v246 = np.less(v245, np.float64(1.727233711018889e-77))
+        v247 = np.multiply(v245, np.float64(1.157920892373162e+77))
+        v248 = np.where(v246, v247, v245)
+        del v245, v247
+        v249 = np.less(v248, np.float64(5.877471754111438e-39))
+        v250 = np.multiply(v248, np.float64(3.402823669209385e+38))
+        v251 = np.where(v249, v250, v248)
+        del v248, v250
+        v252 = np.less(v251, np.float64(1.0842021724855044e-19))
+        v253 = np.multiply(v251, np.float64(1.8446744073709552e+19))
+        v254 = np.where(v252, v253, v251)
+        del v251, v253
+        v255 = np.less(v254, np.float64(4.656612873077393e-10))
+        v256 = np.multiply(v254, np.float64(4294967296.0))
+        v257 = np.where(v255, v256, v254)
+        del v254, v256
+        v258 = np.less(v257, np.float64(3.0517578125e-05))
+        v259 = np.multiply(v257, np.float64(65536.0))
+        v260 = np.where(v258, v259, v257)
+        del v257, v259
+        v261 = np.less(v260, np.float64(0.0078125))
+        v262 = np.multiply(v260, np.float64(256.0))
+        v263 = np.where(v261, v262, v260)
+        del v260, v262
+        v264 = np.less(v263, np.float64(0.125))
+        v265 = np.multiply(v263, np.float64(16.0))
+        v266 = np.where(v264, v265, v263)
+        del v263, v265
+        v267 = np.less(v266, np.float64(0.5))
+        v268 = np.multiply(v266, np.float64(4.0))
+        v269 = np.where(v267, v268, v266)
+        del v266, v268
+        v270 = np.less(v269, np.float64(1.0))
+        v271 = np.multiply(v269, np.float64(2.0))
+        v272 = np.where(v270, v271, v269)
+        del v269, v271
+        v273 = np.greater(v272, np.float64(1.4142135623730951))
+        v274 = np.where(v210, v122, np.float64(0.0))
+        del v122, v210
+        v275 = np.add(v274, np.float64(256.0))
+        v276 = np.where(v213, v275, v274)
+        del v213, v274, v275
+        v277 = np.add(v276, np.float64(128.0))
+        v278 = np.where(v216, v277, v276)
+        del v216, v276, v277
+        v279 = np.add(v278, np.float64(64.0))
+        v280 = np.where(v219, v279, v278)
+        del v219, v278, v279
+        v281 = np.add(v280, np.float64(32.0))
+        v282 = np.where(v222, v281, v280)
+        del v222, v280, v281
+        v283 = np.add(v282, np.float64(16.0))
+        v284 = np.where(v225, v283, v282)
+        del v225, v282, v283
+        v285 = np.add(v284, np.float64(8.0))
+        v286 = np.where(v228, v285, v284)
+        del v228, v284, v285
+        v287 = np.add(v286, np.float64(4.0))
+        v288 = np.where(v231, v287, v286)
+        del v231, v286, v287
+        v289 = np.add(v288, np.float64(2.0))
+        v290 = np.where(v234, v289, v288)
+        del v234, v288, v289
+        v291 = np.add(v290, np.float64(1.0))
+        v292 = np.where(v237, v291, v290)
+        del v237, v290, v291
         v293 = np.subtract(v292, np.float64(512.0))
-        v294 = np.where(v241, v293, v292)
-        del v241, v292, v293
-        v295 = np.subtract(v294, np.float64(256.0))
-        v296 = np.where(v244, v295, v294)
-        del v244, v294, v295
-        v297 = np.subtract(v296, np.float64(128.0))
-        v298 = np.where(v247, v297, v296)
-        del v247, v296, v297
-        v299 = np.subtract(v298, np.float64(64.0))
-        v300 = np.where(v250, v299, v298)
-        del v250, v298, v299
-        v301 = np.subtract(v300, np.float64(32.0))
-        v302 = np.where(v253, v301, v300)
-        del v253, v300, v301
-        v303 = np.subtract(v302, np.float64(16.0))
-        v304 = np.where(v256, v303, v302)
-        del v256, v302, v303
-        v305 = np.subtract(v304, np.float64(8.0))
-        v306 = np.where(v259, v305, v304)
-        del v259, v304, v305
-        v307 = np.subtract(v306, np.float64(4.0))
-        v308 = np.where(v262, v307, v306)
-        del v262, v306, v307
-        v309 = np.subtract(v308, np.float64(2.0))
-        v310 = np.where(v265, v309, v308)
-        del v265, v308, v309
-        v311 = np.subtract(v310, np.float64(1.0))
-        v312 = np.where(v268, v311, v310)
-        del v268, v310, v311
-        v313 = np.add(v312, np.float64(1.0))
-        v314 = np.where(v271, v313, v312)
-        del v312, v313
-        v315 = np.multiply(v314, np.float64(0.6931471803691238))
-        v316 = np.multiply(v270, np.float64(0.5))
-        v317 = np.where(v271, v316, v270)
-        del v270, v271, v316
-        v318 = np.subtract(v317, np.float64(1.0))
-        del v317
-        v319 = np.multiply(np.float64(0.5), v318)
-        v320 = np.multiply(v319, v318)
+        v294 = np.where(v240, v293, v292)
+        del v240, v292, v293
+        v295 = np.subtract(v294, np.float64(512.0))
+        v296 = np.where(v243, v295, v294)
+        del v243, v294, v295
+        v297 = np.subtract(v296, np.float64(256.0))
+        v298 = np.where(v246, v297, v296)
+        del v246, v296, v297
+        v299 = np.subtract(v298, np.float64(128.0))
+        v300 = np.where(v249, v299, v298)
+        del v249, v298, v299
+        v301 = np.subtract(v300, np.float64(64.0))
+        v302 = np.where(v252, v301, v300)
+        del v252, v300, v301
+        v303 = np.subtract(v302, np.float64(32.0))
+        v304 = np.where(v255, v303, v302)
+        del v255, v302, v303
+        v305 = np.subtract(v304, np.float64(16.0))
+        v306 = np.where(v258, v305, v304)
+        del v258, v304, v305
+        v307 = np.subtract(v306, np.float64(8.0))
+        v308 = np.where(v261, v307, v306)
+        del v261, v306, v307
+        v309 = np.subtract(v308, np.float64(4.0))
+        v310 = np.where(v264, v309, v308)
+        del v264, v308, v309
+        v311 = np.subtract(v310, np.float64(2.0))
+        v312 = np.where(v267, v311, v310)
+        del v267, v310, v311
+        v313 = np.subtract(v312, np.float64(1.0))
+        v314 = np.where(v270, v313, v312)
+        del v270, v312, v313
+        v315 = np.add(v314, np.float64(1.0))
+        v316 = np.where(v273, v315, v314)
+        del v314, v315
+        v317 = np.multiply(v316, np.float64(0.6931471803691238))
+        v318 = np.multiply(v272, np.float64(0.5))
+        v319 = np.where(v273, v318, v272)
+        del v272, v273, v318
+        v320 = np.subtract(v319, np.float64(1.0))
         del v319
-        v321 = np.add(np.float64(2.0), v318)
-        v322 = np.divide(v318, v321)
+        v321 = np.multiply(np.float64(0.5), v320)
+        v322 = np.multiply(v321, v320)
         del v321
-        v323 = np.multiply(v322, v322)
-        v324 = np.multiply(v323, v323)
-        v325 = np.multiply(v324, np.float64(0.14798198605116586))
-        v326 = np.add(np.float64(0.1818357216161805), v325)
-        del v325
-        v327 = np.multiply(v324, v326)
-        del v326
-        v328 = np.add(np.float64(0.2857142874366239), v327)
+        v323 = np.add(np.float64(2.0), v320)
+        v324 = np.divide(v320, v323)
+        del v323
+        v325 = np.multiply(v324, v324)
+        v326 = np.multiply(v325, v325)
+        v327 = np.multiply(v326, np.float64(0.14798198605116586))
+        v328 = np.add(np.float64(0.1818357216161805), v327)
         del v327
-        v329 = np.multiply(v324, v328)
+        v329 = np.multiply(v326, v328)
         del v328
-        v330 = np.add(np.float64(0.6666666666666735), v329)
+        v330 = np.add(np.float64(0.2857142874366239), v329)
         del v329
-        v331 = np.multiply(v323, v330)
-        del v323, v330
-        v332 = np.multiply(v324, np.float64(0.15313837699209373))
-        v333 = np.add(np.float64(0.22222198432149784), v332)
-        del v332
-        v334 = np.multiply(v324, v333)
-        del v333
-        v335 = np.add(np.float64(0.3999999999940942), v334)
+        v331 = np.multiply(v326, v330)
+        del v330
+        v332 = np.add(np.float64(0.6666666666666735), v331)
+        del v331
+        v333 = np.multiply(v325, v332)
+        del v325, v332
+        v334 = np.multiply(v326, np.float64(0.15313837699209373))
+        v335 = np.add(np.float64(0.22222198432149784), v334)
         del v334
-        v336 = np.multiply(v324, v335)
-        del v324, v335
-        v337 = np.add(v331, v336)
-        del v331, v336
-        v338 = np.add(v320, v337)
-        del v337
-        v339 = np.multiply(v322, v338)
-        del v322, v338
-        v340 = np.multiply(v314, np.float64(1.9082149292705877e-10))
-        del v314
-        v341 = np.add(v339, v340)
-        del v339, v340
-        v342 = np.subtract(v320, v341)
-        del v320, v341
-        v343 = np.subtract(v342, v318)
-        del v318, v342
-        v344 = np.subtract(v315, v343)
-        del v315, v343
-        v345 = np.where(v205, v203, v344)
-        del v344
-        v346 = np.where(v207, np.float64("-inf"), v345)
-        del v207, v345
-        v347 = np.where(v206, np.float64("nan"), v346)
-        del v206, v346
-        v348 = np.subtract(v203, np.float64(1.0))
-        del v203
-        v349 = np.divide(in_bid, v348)
-        del v348
-        v350 = np.multiply(v347, v349)
-        del v347, v349
-        v351 = np.where(v205, np.float64("inf"), v350)
-        del v205, v350
-        v352 = np.where(v204, in_bid, v351)
-        del v204, v351
-        v353 = np.subtract(v352, np.float64(0.571121916219805))
-        del v352
+        v336 = np.multiply(v326, v335)
+        del v335
+        v337 = np.add(np.float64(0.3999999999940942), v336)
+        del v336
+        v338 = np.multiply(v326, v337)
+        del v326, v337
+        v339 = np.add(v333, v338)
+        del v333, v338
+        v340 = np.add(v322, v339)
+        del v339
+        v341 = np.multiply(v324, v340)
+        del v324, v340
+        v342 = np.multiply(v316, np.float64(1.9082149292705877e-10))
+        del v316
+        v343 = np.add(v341, v342)
+        del v341, v342
+        v344 = np.subtract(v322, v343)
+        del v322, v343
+        v345 = np.subtract(v344, v320)
+        del v320, v344
+        v346 = np.subtract(v317, v345)
+        del v317, v345
+        v347 = np.where(v206, v204, v346)
+        del v346
+        v348 = np.where(v208, np.float64("-inf"), v347)
+        del v208, v347
+        v349 = np.where(v207, np.float64("nan"), v348)
+        del v207, v348
+        v350 = np.subtract(v204, np.float64(1.0))
+        del v204
+        v351 = np.divide(in_bid, v350)
+        del v350
+        v352 = np.multiply(v349, v351)
+        del v349, v351
+        v353 = np.where(v206, np.float64("inf"), v352)
+        del v206, v352
+        v354 = np.where(v205, in_bid, v353)
+        del v205, v353
+        v355 = np.subtract(v354, np.float64(0.571121916219805))
+        del v354
         # feature bid_z
-        v354 = np.divide(v353, np.float64(0.278531492053665))
-        out[:, 21] = v354
-        del v353, v354
-        v355 = np.isnan(in_user_age)
-        v356 = np.where(v355, np.float64(36.2), in_user_age)
-        v357 = _bucketize(v356, _CONST9)
-        del v356
+        v356 = np.divide(v355, np.float64(0.278531492053665))
+        out[:, 21] = v356
+        del v355, v356
+        v357 = np.isnan(in_user_age)
+        v358 = np.where(v357, np.float64(36.2), in_user_age)
+        v359 = _bucketize(v358, _CONST9)
+        del v358
         # feature age_bucket
-        v358 = np.asarray(v357).astype(np.float64)
-        out[:, 22] = v358
-        del v357, v358
+        v360 = np.asarray(v359).astype(np.float64)
+        out[:, 22] = v360
+        del v359, v360
         # feature age_missing
-        v359 = np.asarray(v355).astype(np.float64)
-        out[:, 23] = v359
-        del v355, v359
-        v360 = np.asarray(in_request_ts).astype(np.int64)
-        v361 = np.asarray(v360).astype(np.float64)
-        v362 = _bucketize(v361, _CONST10)
-        del v361
-        v363 = _CONST11[v362]
-        del v362
-        v364 = np.add(v360, v363)
-        del v360, v363
-        v365 = np.mod(v364, np.int64(86400000000))
-        v366 = np.floor_divide(v365, np.int64(3600000000))
-        del v365
-        # feature hour_of_day
-        v367 = np.asarray(v366).astype(np.float64)
-        out[:, 24] = v367
-        del v366, v367
-        v368 = np.floor_divide(v364, np.int64(86400000000))
+        v361 = np.asarray(v357).astype(np.float64)
+        out[:, 23] = v361
+        del v357, v361
+        v362 = np.asarray(in_request_ts).astype(np.int64)
+        v363 = np.asarray(v362).astype(np.float64)
+        v364 = _bucketize(v363, _CONST10)
+        del v363
+        v365 = _CONST11[v364]
         del v364
-        v369 = np.add(v368, np.int64(3))
-        del v368
-        v370 = np.mod(v369, np.int64(7))
-        del v369
-        v371 = np.greater_equal(v370, np.int64(5))
+        v366 = np.add(v362, v365)
+        del v362, v365
+        v367 = np.mod(v366, np.int64(86400000000))
+        v368 = np.floor_divide(v367, np.int64(3600000000))
+        del v367
+        # feature hour_of_day
+        v369 = np.asarray(v368).astype(np.float64)
+        out[:, 24] = v369
+        del v368, v369
+        v370 = np.floor_divide(v366, np.int64(86400000000))
+        del v366
+        v371 = np.add(v370, np.int64(3))
         del v370
+        v372 = np.mod(v371, np.int64(7))
+        del v371
+        v373 = np.greater_equal(v372, np.int64(5))
+        del v372
         # feature weekend
-        v372 = np.asarray(v371).astype(np.float64)
-        out[:, 25] = v372
-        del v371, v372
+        v374 = np.asarray(v373).astype(np.float64)
+        out[:, 25] = v374
+        del v373, v374
     if float32:
         with np.errstate(over="ignore"):
             return out.astype(np.float32)

@@ -183,374 +183,375 @@ def transform(columns, float32=False):
         v9 = np.equal(v7, np.float64("inf"))
         v10 = np.less(v7, np.float64(0.0))
         v11 = np.equal(v7, np.float64(0.0))
-        v12 = np.greater_equal(v7, np.float64(1.3407807929942597e+154))
-        v13 = np.multiply(v7, np.float64(7.458340731200207e-155))
-        v14 = np.where(v12, v13, v7)
-        del v13
-        v15 = np.greater_equal(v14, np.float64(1.157920892373162e+77))
-        v16 = np.multiply(v14, np.float64(8.636168555094445e-78))
-        v17 = np.where(v15, v16, v14)
-        del v14, v16
-        v18 = np.greater_equal(v17, np.float64(3.402823669209385e+38))
-        v19 = np.multiply(v17, np.float64(2.938735877055719e-39))
-        v20 = np.where(v18, v19, v17)
-        del v17, v19
-        v21 = np.greater_equal(v20, np.float64(1.8446744073709552e+19))
-        v22 = np.multiply(v20, np.float64(5.421010862427522e-20))
-        v23 = np.where(v21, v22, v20)
-        del v20, v22
-        v24 = np.greater_equal(v23, np.float64(4294967296.0))
-        v25 = np.multiply(v23, np.float64(2.3283064365386963e-10))
-        v26 = np.where(v24, v25, v23)
-        del v23, v25
-        v27 = np.greater_equal(v26, np.float64(65536.0))
-        v28 = np.multiply(v26, np.float64(1.52587890625e-05))
-        v29 = np.where(v27, v28, v26)
-        del v26, v28
-        v30 = np.greater_equal(v29, np.float64(256.0))
-        v31 = np.multiply(v29, np.float64(0.00390625))
-        v32 = np.where(v30, v31, v29)
-        del v29, v31
-        v33 = np.greater_equal(v32, np.float64(16.0))
-        v34 = np.multiply(v32, np.float64(0.0625))
-        v35 = np.where(v33, v34, v32)
-        del v32, v34
-        v36 = np.greater_equal(v35, np.float64(4.0))
-        v37 = np.multiply(v35, np.float64(0.25))
-        v38 = np.where(v36, v37, v35)
-        del v35, v37
-        v39 = np.greater_equal(v38, np.float64(2.0))
-        v40 = np.multiply(v38, np.float64(0.5))
-        v41 = np.where(v39, v40, v38)
-        del v38, v40
-        v42 = np.less(v41, np.float64(1.4916681462400413e-154))
-        v43 = np.multiply(v41, np.float64(1.3407807929942597e+154))
-        v44 = np.where(v42, v43, v41)
-        del v41, v43
-        v45 = np.less(v44, np.float64(1.4916681462400413e-154))
-        v46 = np.multiply(v44, np.float64(1.3407807929942597e+154))
-        v47 = np.where(v45, v46, v44)
-        del v44, v46
-        v48 = np.less(v47, np.float64(1.727233711018889e-77))
-        v49 = np.multiply(v47, np.float64(1.157920892373162e+77))
-        v50 = np.where(v48, v49, v47)
-        del v47, v49
-        v51 = np.less(v50, np.float64(5.877471754111438e-39))
-        v52 = np.multiply(v50, np.float64(3.402823669209385e+38))
-        v53 = np.where(v51, v52, v50)
-        del v50, v52
-        v54 = np.less(v53, np.float64(1.0842021724855044e-19))
-        v55 = np.multiply(v53, np.float64(1.8446744073709552e+19))
-        v56 = np.where(v54, v55, v53)
-        del v53, v55
-        v57 = np.less(v56, np.float64(4.656612873077393e-10))
-        v58 = np.multiply(v56, np.float64(4294967296.0))
-        v59 = np.where(v57, v58, v56)
-        del v56, v58
-        v60 = np.less(v59, np.float64(3.0517578125e-05))
-        v61 = np.multiply(v59, np.float64(65536.0))
-        v62 = np.where(v60, v61, v59)
-        del v59, v61
-        v63 = np.less(v62, np.float64(0.0078125))
-        v64 = np.multiply(v62, np.float64(256.0))
-        v65 = np.where(v63, v64, v62)
-        del v62, v64
-        v66 = np.less(v65, np.float64(0.125))
-        v67 = np.multiply(v65, np.float64(16.0))
-        v68 = np.where(v66, v67, v65)
-        del v65, v67
-        v69 = np.less(v68, np.float64(0.5))
-        v70 = np.multiply(v68, np.float64(4.0))
-        v71 = np.where(v69, v70, v68)
-        del v68, v70
-        v72 = np.less(v71, np.float64(1.0))
-        v73 = np.multiply(v71, np.float64(2.0))
-        v74 = np.where(v72, v73, v71)
-        del v71, v73
-        v75 = np.greater(v74, np.float64(1.4142135623730951))
-        v76 = np.add(np.float64(0.0), np.float64(512.0))
-        v77 = np.where(v12, v76, np.float64(0.0))
-        del v12, v76
-        v78 = np.add(v77, np.float64(256.0))
-        v79 = np.where(v15, v78, v77)
-        del v15, v77, v78
-        v80 = np.add(v79, np.float64(128.0))
-        v81 = np.where(v18, v80, v79)
-        del v18, v79, v80
-        v82 = np.add(v81, np.float64(64.0))
-        v83 = np.where(v21, v82, v81)
-        del v21, v81, v82
-        v84 = np.add(v83, np.float64(32.0))
-        v85 = np.where(v24, v84, v83)
-        del v24, v83, v84
-        v86 = np.add(v85, np.float64(16.0))
-        v87 = np.where(v27, v86, v85)
-        del v27, v85, v86
-        v88 = np.add(v87, np.float64(8.0))
-        v89 = np.where(v30, v88, v87)
-        del v30, v87, v88
-        v90 = np.add(v89, np.float64(4.0))
-        v91 = np.where(v33, v90, v89)
-        del v33, v89, v90
-        v92 = np.add(v91, np.float64(2.0))
-        v93 = np.where(v36, v92, v91)
-        del v36, v91, v92
-        v94 = np.add(v93, np.float64(1.0))
-        v95 = np.where(v39, v94, v93)
-        del v39, v93, v94
-        v96 = np.subtract(v95, np.float64(512.0))
-        v97 = np.where(v42, v96, v95)
-        del v42, v95, v96
-        v98 = np.subtract(v97, np.float64(512.0))
-        v99 = np.where(v45, v98, v97)
-        del v45, v97, v98
-        v100 = np.subtract(v99, np.float64(256.0))
-        v101 = np.where(v48, v100, v99)
-        del v48, v99, v100
-        v102 = np.subtract(v101, np.float64(128.0))
-        v103 = np.where(v51, v102, v101)
-        del v51, v101, v102
-        v104 = np.subtract(v103, np.float64(64.0))
-        v105 = np.where(v54, v104, v103)
-        del v54, v103, v104
-        v106 = np.subtract(v105, np.float64(32.0))
-        v107 = np.where(v57, v106, v105)
-        del v57, v105, v106
-        v108 = np.subtract(v107, np.float64(16.0))
-        v109 = np.where(v60, v108, v107)
-        del v60, v107, v108
-        v110 = np.subtract(v109, np.float64(8.0))
-        v111 = np.where(v63, v110, v109)
-        del v63, v109, v110
-        v112 = np.subtract(v111, np.float64(4.0))
-        v113 = np.where(v66, v112, v111)
-        del v66, v111, v112
-        v114 = np.subtract(v113, np.float64(2.0))
-        v115 = np.where(v69, v114, v113)
-        del v69, v113, v114
-        v116 = np.subtract(v115, np.float64(1.0))
-        v117 = np.where(v72, v116, v115)
-        del v72, v115, v116
-        v118 = np.add(v117, np.float64(1.0))
-        v119 = np.where(v75, v118, v117)
-        del v117, v118
-        v120 = np.multiply(v119, np.float64(0.6931471803691238))
-        v121 = np.multiply(v74, np.float64(0.5))
-        v122 = np.where(v75, v121, v74)
-        del v74, v75, v121
-        v123 = np.subtract(v122, np.float64(1.0))
-        del v122
-        v124 = np.multiply(np.float64(0.5), v123)
-        v125 = np.multiply(v124, v123)
-        del v124
-        v126 = np.add(np.float64(2.0), v123)
-        v127 = np.divide(v123, v126)
-        del v126
-        v128 = np.multiply(v127, v127)
+        v12 = np.abs(v7)
+        v13 = np.greater_equal(v12, np.float64(1.3407807929942597e+154))
+        v14 = np.multiply(v12, np.float64(7.458340731200207e-155))
+        v15 = np.where(v13, v14, v12)
+        del v12, v14
+        v16 = np.greater_equal(v15, np.float64(1.157920892373162e+77))
+        v17 = np.multiply(v15, np.float64(8.636168555094445e-78))
+        v18 = np.where(v16, v17, v15)
+        del v15, v17
+        v19 = np.greater_equal(v18, np.float64(3.402823669209385e+38))
+        v20 = np.multiply(v18, np.float64(2.938735877055719e-39))
+        v21 = np.where(v19, v20, v18)
+        del v18, v20
+        v22 = np.greater_equal(v21, np.float64(1.8446744073709552e+19))
+        v23 = np.multiply(v21, np.float64(5.421010862427522e-20))
+        v24 = np.where(v22, v23, v21)
+        del v21, v23
+        v25 = np.greater_equal(v24, np.float64(4294967296.0))
+        v26 = np.multiply(v24, np.float64(2.3283064365386963e-10))
+        v27 = np.where(v25, v26, v24)
+        del v24, v26
+        v28 = np.greater_equal(v27, np.float64(65536.0))
+        v29 = np.multiply(v27, np.float64(1.52587890625e-05))
+        v30 = np.where(v28, v29, v27)
+        del v27, v29
+        v31 = np.greater_equal(v30, np.float64(256.0))
+        v32 = np.multiply(v30, np.float64(0.00390625))
+        v33 = np.where(v31, v32, v30)
+        del v30, v32
+        v34 = np.greater_equal(v33, np.float64(16.0))
+        v35 = np.multiply(v33, np.float64(0.0625))
+        v36 = np.where(v34, v35, v33)
+        del v33, v35
+        v37 = np.greater_equal(v36, np.float64(4.0))
+        v38 = np.multiply(v36, np.float64(0.25))
+        v39 = np.where(v37, v38, v36)
+        del v36, v38
+        v40 = np.greater_equal(v39, np.float64(2.0))
+        v41 = np.multiply(v39, np.float64(0.5))
+        v42 = np.where(v40, v41, v39)
+        del v39, v41
+        v43 = np.less(v42, np.float64(1.4916681462400413e-154))
+        v44 = np.multiply(v42, np.float64(1.3407807929942597e+154))
+        v45 = np.where(v43, v44, v42)
+        del v42, v44
+        v46 = np.less(v45, np.float64(1.4916681462400413e-154))
+        v47 = np.multiply(v45, np.float64(1.3407807929942597e+154))
+        v48 = np.where(v46, v47, v45)
+        del v45, v47
+        v49 = np.less(v48, np.float64(1.727233711018889e-77))
+        v50 = np.multiply(v48, np.float64(1.157920892373162e+77))
+        v51 = np.where(v49, v50, v48)
+        del v48, v50
+        v52 = np.less(v51, np.float64(5.877471754111438e-39))
+        v53 = np.multiply(v51, np.float64(3.402823669209385e+38))
+        v54 = np.where(v52, v53, v51)
+        del v51, v53
+        v55 = np.less(v54, np.float64(1.0842021724855044e-19))
+        v56 = np.multiply(v54, np.float64(1.8446744073709552e+19))
+        v57 = np.where(v55, v56, v54)
+        del v54, v56
+        v58 = np.less(v57, np.float64(4.656612873077393e-10))
+        v59 = np.multiply(v57, np.float64(4294967296.0))
+        v60 = np.where(v58, v59, v57)
+        del v57, v59
+        v61 = np.less(v60, np.float64(3.0517578125e-05))
+        v62 = np.multiply(v60, np.float64(65536.0))
+        v63 = np.where(v61, v62, v60)
+        del v60, v62
+        v64 = np.less(v63, np.float64(0.0078125))
+        v65 = np.multiply(v63, np.float64(256.0))
+        v66 = np.where(v64, v65, v63)
+        del v63, v65
+        v67 = np.less(v66, np.float64(0.125))
+        v68 = np.multiply(v66, np.float64(16.0))
+        v69 = np.where(v67, v68, v66)
+        del v66, v68
+        v70 = np.less(v69, np.float64(0.5))
+        v71 = np.multiply(v69, np.float64(4.0))
+        v72 = np.where(v70, v71, v69)
+        del v69, v71
+        v73 = np.less(v72, np.float64(1.0))
+        v74 = np.multiply(v72, np.float64(2.0))
+        v75 = np.where(v73, v74, v72)
+        del v72, v74
+        v76 = np.greater(v75, np.float64(1.4142135623730951))
+        v77 = np.add(np.float64(0.0), np.float64(512.0))
+        v78 = np.where(v13, v77, np.float64(0.0))
+        del v13, v77
+        v79 = np.add(v78, np.float64(256.0))
+        v80 = np.where(v16, v79, v78)
+        del v16, v78, v79
+        v81 = np.add(v80, np.float64(128.0))
+        v82 = np.where(v19, v81, v80)
+        del v19, v80, v81
+        v83 = np.add(v82, np.float64(64.0))
+        v84 = np.where(v22, v83, v82)
+        del v22, v82, v83
+        v85 = np.add(v84, np.float64(32.0))
+        v86 = np.where(v25, v85, v84)
+        del v25, v84, v85
+        v87 = np.add(v86, np.float64(16.0))
+        v88 = np.where(v28, v87, v86)
+        del v28, v86, v87
+        v89 = np.add(v88, np.float64(8.0))
+        v90 = np.where(v31, v89, v88)
+        del v31, v88, v89
+        v91 = np.add(v90, np.float64(4.0))
+        v92 = np.where(v34, v91, v90)
+        del v34, v90, v91
+        v93 = np.add(v92, np.float64(2.0))
+        v94 = np.where(v37, v93, v92)
+        del v37, v92, v93
+        v95 = np.add(v94, np.float64(1.0))
+        v96 = np.where(v40, v95, v94)
+        del v40, v94, v95
+        v97 = np.subtract(v96, np.float64(512.0))
+        v98 = np.where(v43, v97, v96)
+        del v43, v96, v97
+        v99 = np.subtract(v98, np.float64(512.0))
+        v100 = np.where(v46, v99, v98)
+        del v46, v98, v99
+        v101 = np.subtract(v100, np.float64(256.0))
+        v102 = np.where(v49, v101, v100)
+        del v49, v100, v101
+        v103 = np.subtract(v102, np.float64(128.0))
+        v104 = np.where(v52, v103, v102)
+        del v52, v102, v103
+        v105 = np.subtract(v104, np.float64(64.0))
+        v106 = np.where(v55, v105, v104)
+        del v55, v104, v105
+        v107 = np.subtract(v106, np.float64(32.0))
+        v108 = np.where(v58, v107, v106)
+        del v58, v106, v107
+        v109 = np.subtract(v108, np.float64(16.0))
+        v110 = np.where(v61, v109, v108)
+        del v61, v108, v109
+        v111 = np.subtract(v110, np.float64(8.0))
+        v112 = np.where(v64, v111, v110)
+        del v64, v110, v111
+        v113 = np.subtract(v112, np.float64(4.0))
+        v114 = np.where(v67, v113, v112)
+        del v67, v112, v113
+        v115 = np.subtract(v114, np.float64(2.0))
+        v116 = np.where(v70, v115, v114)
+        del v70, v114, v115
+        v117 = np.subtract(v116, np.float64(1.0))
+        v118 = np.where(v73, v117, v116)
+        del v73, v116, v117
+        v119 = np.add(v118, np.float64(1.0))
+        v120 = np.where(v76, v119, v118)
+        del v118, v119
+        v121 = np.multiply(v120, np.float64(0.6931471803691238))
+        v122 = np.multiply(v75, np.float64(0.5))
+        v123 = np.where(v76, v122, v75)
+        del v75, v76, v122
+        v124 = np.subtract(v123, np.float64(1.0))
+        del v123
+        v125 = np.multiply(np.float64(0.5), v124)
+        v126 = np.multiply(v125, v124)
+        del v125
+        v127 = np.add(np.float64(2.0), v124)
+        v128 = np.divide(v124, v127)
+        del v127
         v129 = np.multiply(v128, v128)
-        v130 = np.multiply(v129, np.float64(0.14798198605116586))
-        v131 = np.add(np.float64(0.1818357216161805), v130)
-        del v130
-        v132 = np.multiply(v129, v131)
+        v130 = np.multiply(v129, v129)
+        v131 = np.multiply(v130, np.float64(0.14798198605116586))
+        v132 = np.add(np.float64(0.1818357216161805), v131)
         del v131
-        v133 = np.add(np.float64(0.2857142874366239), v132)
+        v133 = np.multiply(v130, v132)
         del v132
-        v134 = np.multiply(v129, v133)
+        v134 = np.add(np.float64(0.2857142874366239), v133)
         del v133
-        v135 = np.add(np.float64(0.6666666666666735), v134)
+        v135 = np.multiply(v130, v134)
         del v134
-        v136 = np.multiply(v128, v135)
-        del v128, v135
-        v137 = np.multiply(v129, np.float64(0.15313837699209373))
-        v138 = np.add(np.float64(0.22222198432149784), v137)
-        del v137
-        v139 = np.multiply(v129, v138)
+        v136 = np.add(np.float64(0.6666666666666735), v135)
+        del v135
+        v137 = np.multiply(v129, v136)
+        del v129, v136
+        v138 = np.multiply(v130, np.float64(0.15313837699209373))
+        v139 = np.add(np.float64(0.22222198432149784), v138)
         del v138
-        v140 = np.add(np.float64(0.3999999999940942), v139)
+        v140 = np.multiply(v130, v139)
         del v139
-        v141 = np.multiply(v129, v140)
-        del v129, v140
-        v142 = np.add(v136, v141)
-        del v136, v141
-        v143 = np.add(v125, v142)
-        del v142
-        v144 = np.multiply(v127, v143)
-        del v127, v143
-        v145 = np.multiply(v119, np.float64(1.9082149292705877e-10))
-        del v119
-        v146 = np.add(v144, v145)
-        del v144, v145
-        v147 = np.subtract(v125, v146)
-        del v125, v146
-        v148 = np.subtract(v147, v123)
-        del v123, v147
-        v149 = np.subtract(v120, v148)
-        del v120, v148
-        v150 = np.where(v9, v7, v149)
-        del v149
-        v151 = np.where(v11, np.float64("-inf"), v150)
-        del v11, v150
-        v152 = np.where(v10, np.float64("nan"), v151)
-        del v10, v151
-        v153 = np.subtract(v7, np.float64(1.0))
+        v141 = np.add(np.float64(0.3999999999940942), v140)
+        del v140
+        v142 = np.multiply(v130, v141)
+        del v130, v141
+        v143 = np.add(v137, v142)
+        del v137, v142
+        v144 = np.add(v126, v143)
+        del v143
+        v145 = np.multiply(v128, v144)
+        del v128, v144
+        v146 = np.multiply(v120, np.float64(1.9082149292705877e-10))
+        del v120
+        v147 = np.add(v145, v146)
+        del v145, v146
+        v148 = np.subtract(v126, v147)
+        del v126, v147
+        v149 = np.subtract(v148, v124)
+        del v124, v148
+        v150 = np.subtract(v121, v149)
+        del v121, v149
+        v151 = np.where(v9, v7, v150)
+        del v150
+        v152 = np.where(v11, np.float64("-inf"), v151)
+        del v11, v151
+        v153 = np.where(v10, np.float64("nan"), v152)
+        del v10, v152
+        v154 = np.subtract(v7, np.float64(1.0))
         del v7
-        v154 = np.divide(v6, v153)
-        del v153
-        v155 = np.multiply(v152, v154)
-        del v152, v154
-        v156 = np.where(v9, np.float64("inf"), v155)
-        del v9, v155
+        v155 = np.divide(v6, v154)
+        del v154
+        v156 = np.multiply(v153, v155)
+        del v153, v155
+        v157 = np.where(v9, np.float64("inf"), v156)
+        del v9, v156
         # feature income_log
-        v157 = np.where(v8, v6, v156)
-        out[:, 2] = v157
-        del v6, v8, v156, v157
-        v158 = _bucketize(v1, _CONST0)
+        v158 = np.where(v8, v6, v157)
+        out[:, 2] = v158
+        del v6, v8, v157, v158
+        v159 = _bucketize(v1, _CONST0)
         del v1
         # feature age_bucket
-        v159 = np.asarray(v158).astype(np.float64)
-        out[:, 3] = v159
-        del v158, v159
-        v160 = _lookup(in_country, _VOCAB2_INDEX)
-        v161 = np.equal(v160, np.int64(-1))
-        v162 = np.where(v161, np.int64(10), v160)
-        del v160, v161
+        v160 = np.asarray(v159).astype(np.float64)
+        out[:, 3] = v160
+        del v159, v160
+        v161 = _lookup(in_country, _VOCAB2_INDEX)
+        v162 = np.equal(v161, np.int64(-1))
+        v163 = np.where(v162, np.int64(10), v161)
+        del v161, v162
         # feature country_idx
-        v163 = np.asarray(v162).astype(np.float64)
-        out[:, 4] = v163
-        del v162, v163
-        v164 = np.where(null_plan, np.asarray('none', dtype=_STRING), in_plan)
-        v165 = _lookup(v164, _VOCAB4_INDEX)
-        del v164
-        v166 = np.equal(v165, np.int64(-1))
-        v167 = np.where(v166, np.int64(5), v165)
-        del v165, v166
+        v164 = np.asarray(v163).astype(np.float64)
+        out[:, 4] = v164
+        del v163, v164
+        v165 = np.where(null_plan, np.asarray('none', dtype=_STRING), in_plan)
+        v166 = _lookup(v165, _VOCAB4_INDEX)
+        del v165
+        v167 = np.equal(v166, np.int64(-1))
+        v168 = np.where(v167, np.int64(5), v166)
+        del v166, v167
         # feature plan_oh
-        v168 = _one_hot(v167, 6)
-        out[:, 5:11] = v168
-        del v167, v168
-        v169 = np.asarray(in_clicks_7d).astype(np.float64)
-        v170 = np.maximum(in_impressions_7d, np.int64(1))
-        v171 = np.asarray(v170).astype(np.float64)
-        del v170
+        v169 = _one_hot(v168, 6)
+        out[:, 5:11] = v169
+        del v168, v169
+        v170 = np.asarray(in_clicks_7d).astype(np.float64)
+        v171 = np.maximum(in_impressions_7d, np.int64(1))
+        v172 = np.asarray(v171).astype(np.float64)
+        del v171
         # feature ctr
-        v172 = np.divide(v169, v171)
-        out[:, 11] = v172
-        del v169, v171, v172
-        v173 = np.asarray(in_event_ts).astype(np.int64)
-        v174 = np.asarray(in_signup_ts).astype(np.int64)
-        v175 = np.subtract(v173, v174)
-        del v174
-        v176 = np.floor_divide(v175, np.int64(86400000000))
+        v173 = np.divide(v170, v172)
+        out[:, 11] = v173
+        del v170, v172, v173
+        v174 = np.asarray(in_event_ts).astype(np.int64)
+        v175 = np.asarray(in_signup_ts).astype(np.int64)
+        v176 = np.subtract(v174, v175)
         del v175
+        v177 = np.floor_divide(v176, np.int64(86400000000))
+        del v176
         # feature tenure_days
-        v177 = np.asarray(v176).astype(np.float64)
-        out[:, 12] = v177
-        del v176, v177
-        v178 = np.multiply(np.float64(2.0), np.float64(3.141592653589793))
-        v179 = np.mod(v173, np.int64(86400000000))
-        del v173
-        v180 = np.floor_divide(v179, np.int64(3600000000))
-        del v179
-        v181 = np.asarray(v180).astype(np.float64)
+        v178 = np.asarray(v177).astype(np.float64)
+        out[:, 12] = v178
+        del v177, v178
+        v179 = np.multiply(np.float64(2.0), np.float64(3.141592653589793))
+        v180 = np.mod(v174, np.int64(86400000000))
+        del v174
+        v181 = np.floor_divide(v180, np.int64(3600000000))
         del v180
-        v182 = np.multiply(v178, v181)
-        del v178, v181
-        v183 = np.divide(v182, np.float64(24.0))
-        del v182
-        v184 = np.abs(v183)
-        v185 = np.greater_equal(v184, np.float64(4503599627370496.0))
-        del v184
-        v186 = np.equal(v183, np.float64(0.0))
-        v187 = np.multiply(v183, np.float64(0.6366197723675814))
-        v188 = np.rint(v187)
-        del v187
-        v189 = np.multiply(v188, np.float64(0.25))
-        v190 = np.floor(v189)
-        del v189
-        v191 = np.multiply(np.float64(4.0), v190)
-        del v190
-        v192 = np.subtract(v188, v191)
-        del v191
-        v193 = np.equal(v192, np.float64(0.0))
-        v194 = np.multiply(v188, np.float64(1.5707963267341256))
-        v195 = np.subtract(v183, v194)
-        del v194
-        v196 = np.multiply(v188, np.float64(6.077100506303966e-11))
-        v197 = np.subtract(v195, v196)
-        del v195, v196
-        v198 = np.multiply(v188, np.float64(2.0222662487111665e-21))
+        v182 = np.asarray(v181).astype(np.float64)
+        del v181
+        v183 = np.multiply(v179, v182)
+        del v179, v182
+        v184 = np.divide(v183, np.float64(24.0))
+        del v183
+        v185 = np.abs(v184)
+        v186 = np.greater_equal(v185, np.float64(4503599627370496.0))
+        del v185
+        v187 = np.equal(v184, np.float64(0.0))
+        v188 = np.multiply(v184, np.float64(0.6366197723675814))
+        v189 = np.rint(v188)
         del v188
-        v199 = np.subtract(v197, v198)
-        del v197, v198
-        v200 = np.multiply(v199, v199)
-        v201 = np.multiply(v200, v199)
-        v202 = np.multiply(v200, np.float64(1.58969099521155e-10))
-        v203 = np.add(np.float64(-2.5050760253406863e-08), v202)
-        del v202
-        v204 = np.multiply(v200, v203)
-        del v203
-        v205 = np.add(np.float64(2.7557313707070068e-06), v204)
-        del v204
-        v206 = np.multiply(v200, v205)
-        del v205
-        v207 = np.add(np.float64(-0.0001984126982985795), v206)
-        del v206
-        v208 = np.multiply(v200, v207)
-        del v207
-        v209 = np.add(np.float64(0.00833333333332249), v208)
-        del v208
-        v210 = np.multiply(v200, v209)
-        del v209
-        v211 = np.add(np.float64(-0.16666666666666632), v210)
-        del v210
-        v212 = np.multiply(v201, v211)
-        del v201, v211
-        v213 = np.add(v199, v212)
-        del v199, v212
-        v214 = np.equal(v192, np.float64(1.0))
-        v215 = np.multiply(np.float64(0.5), v200)
-        v216 = np.multiply(v200, v200)
-        v217 = np.multiply(v200, np.float64(-1.1359647557788195e-11))
-        v218 = np.add(np.float64(2.087572321298175e-09), v217)
-        del v217
-        v219 = np.multiply(v200, v218)
-        del v218
-        v220 = np.add(np.float64(-2.7557314351390663e-07), v219)
-        del v219
-        v221 = np.multiply(v200, v220)
-        del v220
-        v222 = np.add(np.float64(2.480158728947673e-05), v221)
-        del v221
-        v223 = np.multiply(v200, v222)
-        del v222
-        v224 = np.add(np.float64(-0.001388888888887411), v223)
-        del v223
-        v225 = np.multiply(v200, v224)
-        del v200, v224
-        v226 = np.add(np.float64(0.0416666666666666), v225)
-        del v225
-        v227 = np.multiply(v216, v226)
-        del v216, v226
-        v228 = np.subtract(v215, v227)
-        del v215, v227
-        v229 = np.subtract(np.float64(1.0), v228)
-        del v228
-        v230 = np.equal(v192, np.float64(2.0))
+        v190 = np.multiply(v189, np.float64(0.25))
+        v191 = np.floor(v190)
+        del v190
+        v192 = np.multiply(np.float64(4.0), v191)
+        del v191
+        v193 = np.subtract(v189, v192)
         del v192
-        v231 = np.negative(v213)
-        v232 = np.negative(v229)
-        v233 = np.where(v230, v231, v232)
-        del v230, v231, v232
-        v234 = np.where(v214, v229, v233)
-        del v214, v229, v233
-        v235 = np.where(v193, v213, v234)
-        del v193, v213, v234
-        v236 = np.where(v186, v183, v235)
-        del v183, v186, v235
+        v194 = np.equal(v193, np.float64(0.0))
+        v195 = np.multiply(v189, np.float64(1.5707963267341256))
+        v196 = np.subtract(v184, v195)
+        del v195
+        v197 = np.multiply(v189, np.float64(6.077100506303966e-11))
+        v198 = np.subtract(v196, v197)
+        del v196, v197
+        v199 = np.multiply(v189, np.float64(2.0222662487111665e-21))
+        del v189
+        v200 = np.subtract(v198, v199)
+        del v198, v199
+        v201 = np.multiply(v200, v200)
+        v202 = np.multiply(v201, v200)
+        v203 = np.multiply(v201, np.float64(1.58969099521155e-10))
+        v204 = np.add(np.float64(-2.5050760253406863e-08), v203)
+        del v203
+        v205 = np.multiply(v201, v204)
+        del v204
+        v206 = np.add(np.float64(2.7557313707070068e-06), v205)
+        del v205
+        v207 = np.multiply(v201, v206)
+        del v206
+        v208 = np.add(np.float64(-0.0001984126982985795), v207)
+        del v207
+        v209 = np.multiply(v201, v208)
+        del v208
+        v210 = np.add(np.float64(0.00833333333332249), v209)
+        del v209
+        v211 = np.multiply(v201, v210)
+        del v210
+        v212 = np.add(np.float64(-0.16666666666666632), v211)
+        del v211
+        v213 = np.multiply(v202, v212)
+        del v202, v212
+        v214 = np.add(v200, v213)
+        del v200, v213
+        v215 = np.equal(v193, np.float64(1.0))
+        v216 = np.multiply(np.float64(0.5), v201)
+        v217 = np.multiply(v201, v201)
+        v218 = np.multiply(v201, np.float64(-1.1359647557788195e-11))
+        v219 = np.add(np.float64(2.087572321298175e-09), v218)
+        del v218
+        v220 = np.multiply(v201, v219)
+        del v219
+        v221 = np.add(np.float64(-2.7557314351390663e-07), v220)
+        del v220
+        v222 = np.multiply(v201, v221)
+        del v221
+        v223 = np.add(np.float64(2.480158728947673e-05), v222)
+        del v222
+        v224 = np.multiply(v201, v223)
+        del v223
+        v225 = np.add(np.float64(-0.001388888888887411), v224)
+        del v224
+        v226 = np.multiply(v201, v225)
+        del v201, v225
+        v227 = np.add(np.float64(0.0416666666666666), v226)
+        del v226
+        v228 = np.multiply(v217, v227)
+        del v217, v227
+        v229 = np.subtract(v216, v228)
+        del v216, v228
+        v230 = np.subtract(np.float64(1.0), v229)
+        del v229
+        v231 = np.equal(v193, np.float64(2.0))
+        del v193
+        v232 = np.negative(v214)
+        v233 = np.negative(v230)
+        v234 = np.where(v231, v232, v233)
+        del v231, v232, v233
+        v235 = np.where(v215, v230, v234)
+        del v215, v230, v234
+        v236 = np.where(v194, v214, v235)
+        del v194, v214, v235
+        v237 = np.where(v187, v184, v236)
+        del v184, v187, v236
         # feature hour_sin
-        v237 = np.where(v185, np.float64("nan"), v236)
-        out[:, 13] = v237
-        del v185, v236, v237
+        v238 = np.where(v186, np.float64("nan"), v237)
+        out[:, 13] = v238
+        del v186, v237, v238
     if float32:
         with np.errstate(over="ignore"):
             return out.astype(np.float32)

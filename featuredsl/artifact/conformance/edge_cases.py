@@ -59,6 +59,11 @@ INT_SPECIALS = (
     INT64_MIN + 1,
     2**53 + 1,
     -(2**31),
+    # int64 Min/Max of onnxruntime 1.22-1.31 go wrong beyond +-2**31 (docs/parity.md)
+    2**31,
+    -(2**31) - 1,
+    2**32,
+    10_000_000_000,
 )
 STRING_SPECIALS = (
     "",

@@ -125,6 +125,16 @@ def _one_hot(node: Node, args: list[str], ctx: ModuleContext) -> str:
     return f"{ctx.helper('_one_hot')}({args[0]}, {node.type.width})"
 
 
+def _extremum(name: str) -> Emitter:
+    """Integers: numpy's own; floats: a helper that also orders -0.0 below 0.0."""
+
+    def emit(node: Node, args: list[str], ctx: ModuleContext) -> str:
+        function = f"np.{name}" if node.dtype is not DType.FLOAT else ctx.helper(f"_{name}")
+        return f"{function}({', '.join(args)})"
+
+    return emit
+
+
 def _string_test(method: str) -> Emitter:
     return lambda node, args, ctx: f"np.strings.{method}({_text(args[0])}, {node.attr('text')!r})"
 
@@ -146,8 +156,8 @@ EMITTERS: dict[str, Emitter] = {
     "ceil": _call("np.ceil"),
     "round_even": _call("np.rint"),
     "abs": _call("np.abs"),
-    "minimum": _call("np.minimum"),
-    "maximum": _call("np.maximum"),
+    "minimum": _extremum("minimum"),
+    "maximum": _extremum("maximum"),
     "sqrt": _call("np.sqrt"),
     "pow": lambda node, args, ctx: f"{ctx.helper('_pow')}({args[0]}, {args[1]})",
     "eq": _call("np.equal"),

@@ -44,6 +44,20 @@ def _pow(base, exponent):
     return np.power(base, np.array(exponent))
 
 
+def _minimum(a, b):
+    """IEEE 754-2019 minimum: NaN if either is NaN, and -0.0 below 0.0 (between two zeros
+    np.minimum returns its second argument)."""
+    low = np.minimum(a, b)
+    return np.where((low == 0) & (np.signbit(a) | np.signbit(b)), -0.0, low)
+
+
+def _maximum(a, b):
+    """IEEE 754-2019 maximum: NaN if either is NaN, and 0.0 above -0.0 (between two zeros
+    np.maximum returns its second argument)."""
+    high = np.maximum(a, b)
+    return np.where((high == 0) & ~(np.signbit(a) & np.signbit(b)), 0.0, high)
+
+
 def _one_hot(index, width):
     """1.0 in column `index` of each row (indices outside 0..width-1 give a row of zeros)."""
     index = np.asarray(index)
@@ -120,4 +134,6 @@ HELPER_DEPENDENCIES = {
     "_one_hot": ("_one_hot",),
     "_matches": ("_distinct", "_matches"),
     "_pow": ("_pow",),
+    "_minimum": ("_minimum",),
+    "_maximum": ("_maximum",),
 }

@@ -21,6 +21,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from featuredsl import __version__
 from featuredsl.artifact import contract
+from featuredsl.backends.onnx.signs import Signs, signs_of
 from featuredsl.compiler.ir import InputColumn, Node, constant_value, walk
 from featuredsl.compiler.types import DType
 
@@ -49,6 +50,9 @@ NUMPY_TYPE = {
 class GraphContext:
     nodes: list[onnx.NodeProto] = field(default_factory=list)
     initializers: list[onnx.TensorProto] = field(default_factory=list)
+    signs: dict[Node, Signs] = field(default_factory=dict)  # which floats may be -0.0
+    # Types onnx cannot infer (outputs of com.microsoft ops that other ops' inference reads).
+    value_infos: list[onnx.ValueInfoProto] = field(default_factory=list)
     _constants: dict[tuple[object, ...], str] = field(default_factory=dict)
     _count: int = 0
 
@@ -131,26 +135,142 @@ def _arithmetic(op_type: str, neutral: float) -> Emitter:
         # Expanding the constant to the other operand's (run-time) shape keeps it out of reach of
         # the optimizer, so the graph computes what numpy computes under every session option.
         guarded = list(args)
-        for index, arg in enumerate(node.args):
-            if _is_noop_in_float32(arg, neutral) and node.args[1 - index].shape.value == "row":
+        for index in range(len(node.args)):
+            if (
+                _fusable_constant(node, index, neutral)
+                and node.args[1 - index].shape.value == "row"
+            ):
                 guarded[index] = _expand_like(args[index], args[1 - index], ctx)
         return ctx.add(op_type, guarded)
 
     return emit
 
 
+def _fusable_constant(node: Node, index: int, neutral: float) -> bool:
+    """A constant operand an onnxruntime rewrite would use to change the rounding: a near-neutral
+    constant NoopElimination drops (see _is_noop_in_float32), or the 1.0 of `1 / x`, which
+    DivMulFusion (ORT_ENABLE_BASIC and up) folds with a following `* y` into one division, so
+    `(1 / x) * 3.0` rounds once instead of twice."""
+    arg = node.args[index]
+    if _is_noop_in_float32(arg, neutral):
+        return True
+    return node.op == "div" and index == 0 and arg.op == "const" and constant_value(arg) == 1.0
+
+
+# --- signed zeros. onnxruntime's Where (1.20-1.32, double) returns 0.0 where it picks a -0.0
+# from its second input; a -0.0 from the third input survives. A -0.0 therefore only ever leaves
+# a Where through the third input; featuredsl.backends.onnx.signs says which values may be -0.0.
+
+
+def logical_not(value: str, ctx: GraphContext) -> str:
+    """not value, as Xor(value, true): onnxruntime's NotWhereFusion (1.26 and later, from
+    ORT_ENABLE_BASIC) removes a Not in front of a Where by swapping Where's inputs, which would
+    move a -0.0 into the input that loses its sign."""
+    return ctx.add("Xor", [value, ctx.constant(DType.BOOL, True)], hint="not")
+
+
+def _reciprocal(node: Node, value: str, ctx: GraphContext) -> str:
+    """1 / value (-inf for -0.0, +inf for 0.0); computed here for a constant."""
+    if node.op == "const":
+        with np.errstate(divide="ignore"):
+            return ctx.constant(DType.FLOAT, float(np.divide(1.0, constant_value(node))))
+    return ctx.add("Div", [ctx.constant(DType.FLOAT, 1.0), value])
+
+
+def _is_zero(value: str, ctx: GraphContext) -> str:
+    return ctx.add("Equal", [value, ctx.constant(DType.FLOAT, 0.0)])
+
+
+def _with_negative_zero(value: str, negative_zero: str, ctx: GraphContext) -> str:
+    """-0.0 where `negative_zero`, else value: the -0.0 comes from Where's third input."""
+    minus_zero = ctx.constant(DType.FLOAT, -0.0)
+    return ctx.add("Where", [logical_not(negative_zero, ctx), value, minus_zero], hint="signed")
+
+
+def _where_float(node: Node, args: list[str], ctx: GraphContext) -> str:
+    condition, then, otherwise = args
+    if not ctx.signs[node.args[1]].negative_zero:
+        return ctx.add("Where", args)
+    if not ctx.signs[node.args[2]].negative_zero:
+        return ctx.add("Where", [logical_not(condition, ctx), otherwise, then])
+    # Both may be -0.0: pick, then give a zero the sign of the picked value's reciprocal (the
+    # reciprocals of zeros are infinities, which Where passes unchanged).
+    picked = ctx.add("Where", args)
+    reciprocals = [_reciprocal(n, v, ctx) for n, v in zip(node.args[1:], args[1:], strict=True)]
+    negative = ctx.add(
+        "Less", [ctx.add("Where", [condition, *reciprocals]), ctx.constant(DType.FLOAT, 0.0)]
+    )
+    return _with_negative_zero(picked, ctx.add("And", [_is_zero(picked, ctx), negative]), ctx)
+
+
+def _rounding(op_type: str) -> Emitter:
+    def emit(node: Node, args: list[str], ctx: GraphContext) -> str:
+        rounded = ctx.add(op_type, args)
+        if not ctx.signs[node].negative_zero:
+            return rounded
+        # onnxruntime 1.20 rounds -0.0 (and Ceil rounds (-1, 0)) to 0.0; IEEE keeps x's sign.
+        negative = ctx.add(
+            "Less", [_reciprocal(node.args[0], args[0], ctx), ctx.constant(DType.FLOAT, 0.0)]
+        )
+        return _with_negative_zero(rounded, ctx.add("And", [_is_zero(rounded, ctx), negative]), ctx)
+
+    return emit
+
+
+def _extremum(op_type: str) -> Emitter:
+    """IEEE 754-2019 minimum/maximum: NaN if either is NaN; -0.0 is below 0.0."""
+
+    def emit(node: Node, args: list[str], ctx: GraphContext) -> str:
+        if node.dtype is not DType.FLOAT:
+            # onnxruntime 1.22-1.31 compute int64 Min/Max wrongly beyond +-2**31, differently
+            # for different batch sizes: compare and pick instead.
+            picks_first = ctx.add("Less" if op_type == "Min" else "Greater", args)
+            return ctx.add("Where", [picks_first, *args], hint=op_type.lower())
+        result = ctx.add(op_type, args)
+        if not any(ctx.signs[arg].negative_zero for arg in node.args):
+            return result
+        # Between 0.0 and -0.0 onnxruntime's double Min/Max pick either, depending on the batch
+        # size. A zero minimum is -0.0 if an argument is; a zero maximum is 0.0 if an argument
+        # is. Arguments are then zeros or (for min) positive or (for max) negative, so the sign
+        # of a reciprocal tells.
+        winner = -1.0 if op_type == "Min" else 1.0  # the sign of the zero that wins a tie
+        zero = ctx.constant(DType.FLOAT, 0.0)
+        constants = [constant_value(n) for n in node.args if n.op == "const"]
+        if any(c == 0.0 and math.copysign(1.0, c) == winner for c in constants):
+            at_zero = _is_zero(result, ctx)  # the winning zero is an argument
+        else:
+            compare = "Less" if op_type == "Min" else "Greater"
+            tests = [
+                ctx.add(compare, [_reciprocal(n, value, ctx), zero])
+                for n, value in zip(node.args, args, strict=True)
+                if n.op != "const"
+                and (ctx.signs[n].negative_zero if op_type == "Min" else ctx.signs[n].positive)
+            ]
+            if not tests:  # no argument can be the winning zero: Min/Max is right
+                return result
+            hit = tests[0] if len(tests) == 1 else ctx.add("Or", tests)
+            at_zero = ctx.add("And", [_is_zero(result, ctx), hit])
+        if op_type == "Min":
+            return _with_negative_zero(result, at_zero, ctx)
+        return ctx.add("Where", [at_zero, zero, result], hint="max")
+
+    return emit
+
+
 def _where(node: Node, args: list[str], ctx: GraphContext) -> str:
+    if node.dtype is DType.FLOAT:
+        return _where_float(node, args, ctx)
     if node.dtype is not DType.BOOL:
         return ctx.add("Where", args)
     # onnxruntime has no bool Where kernel: (c and a) or (not c and b) is the same truth table.
     condition, then, otherwise = args
     chosen = ctx.add("And", [condition, then])
-    other = ctx.add("And", [ctx.add("Not", [condition]), otherwise])
+    other = ctx.add("And", [logical_not(condition, ctx), otherwise])
     return ctx.add("Or", [chosen, other], hint="where")
 
 
 def _ne(node: Node, args: list[str], ctx: GraphContext) -> str:
-    return ctx.add("Not", [ctx.add("Equal", args)])
+    return logical_not(ctx.add("Equal", args), ctx)
 
 
 def _positive_constant_divisor(node: Node) -> bool:
@@ -161,12 +281,16 @@ def _positive_constant_divisor(node: Node) -> bool:
 
 def _int_floordiv(node: Node, args: list[str], ctx: GraphContext) -> str:
     if _positive_constant_divisor(node):
-        # Div truncates; step down by one where the C remainder is negative.
+        # Div truncates; step down by one for a negative a that b does not divide. (Not the sign
+        # of Mod(fmod=1): onnxruntime 1.20-1.31 compute int64 fmod through double, wrong beyond
+        # 2**53.)
         a, b = args
+        zero = ctx.constant(DType.INT, 0)
         quotient = ctx.add("Div", [a, b])
-        negative = ctx.add("Less", [ctx.add("Mod", [a, b], fmod=1), ctx.constant(DType.INT, 0)])
+        divides = ctx.add("Equal", [ctx.add("Mod", [a, b], fmod=0), zero])
+        step = ctx.add("And", [ctx.add("Less", [a, zero]), logical_not(divides, ctx)])
         return ctx.add(
-            "Sub", [quotient, ctx.add("Cast", [negative], to=TensorProto.INT64)], hint="floordiv"
+            "Sub", [quotient, ctx.add("Cast", [step], to=TensorProto.INT64)], hint="floordiv"
         )
     # onnx Div truncates toward zero and aborts on a zero divisor (and INT64_MIN / -1 overflows):
     # divide by a safe divisor, then step truncation down to floor, then patch b == 0 and b == -1.
@@ -179,7 +303,7 @@ def _int_floordiv(node: Node, args: list[str], ctx: GraphContext) -> str:
     signs_differ = ctx.add(
         "Xor", [ctx.add("Less", [remainder, zero]), ctx.add("Less", [divisor, zero])]
     )
-    inexact = ctx.add("And", [ctx.add("Not", [ctx.add("Equal", [remainder, zero])]), signs_differ])
+    inexact = ctx.add("And", [logical_not(ctx.add("Equal", [remainder, zero]), ctx), signs_differ])
     floored = ctx.add("Sub", [quotient, ctx.add("Cast", [inexact], to=TensorProto.INT64)])
     negated = ctx.add("Sub", [zero, a])
     by_minus_one = ctx.add("Where", [ctx.add("Equal", [b, minus_one]), negated, floored])
@@ -206,31 +330,111 @@ def _broadcast(node: Node, args: list[str], ctx: GraphContext) -> str:
 
 
 def _case(action: str) -> Emitter:
+    letters = "[A-Z]" if action == "LOWER" else "[a-z]"
+
     def emit(node: Node, args: list[str], ctx: GraphContext) -> str:
-        # StringNormalizer rejects an empty batch and 0-d input: normalise [x..., ""] and drop the pad.
-        # Locale "C" maps exactly A-Z <-> a-z, the documented rule; other locales are per-platform.
+        # StringNormalizer with locale "C" maps exactly A-Z <-> a-z on onnxruntime's CPU builds,
+        # but onnxruntime-web maps every letter ("Ä" -> "ä"). So only runs of ASCII letters go
+        # through it: com.microsoft Tokenizer cuts each string into runs of [A-Z] and of
+        # anything else ("Straße" -> "S", "traße"), the letter runs are normalised, and the runs
+        # are joined again. A padding row "x" keeps every batch at least one run wide
+        # (StringNormalizer rejects an empty input).
         flat = ctx.add("Reshape", [args[0], ctx.int64s(-1)])
-        padded = ctx.add("Concat", [flat, ctx.vector(DType.STRING, [""])], axis=0)
-        normalized = ctx.add(
-            "StringNormalizer", [padded], case_change_action=action, locale="C", is_case_sensitive=1
+        padded = ctx.add("Concat", [flat, ctx.vector(DType.STRING, ["x"])], axis=0)
+        runs = ctx.add(
+            "Tokenizer",
+            [padded],
+            domain="com.microsoft",
+            mark=0,
+            mincharnum=1,
+            pad_value="",
+            tokenexp=f"{letters}+|[^{letters[1:-1]}]+",
         )
-        trimmed = ctx.add("Slice", [normalized, ctx.int64s(0), ctx.int64s(-1)])
+        ctx.value_infos.append(
+            helper.make_tensor_value_info(runs, TensorProto.STRING, [None, None])
+        )
+        normalized = ctx.add(
+            "StringNormalizer",
+            [ctx.add("Reshape", [runs, ctx.int64s(-1)])],
+            case_change_action=action,
+            locale="C",
+            is_case_sensitive=1,
+        )
+        is_letters = ctx.add("RegexFullMatch", [runs], pattern=f"{letters}+")
+        mapped = ctx.add(
+            "Where", [is_letters, ctx.add("Reshape", [normalized, ctx.add("Shape", [runs])]), runs]
+        )
+        joined = _join_columns(mapped, ctx)
+        trimmed = ctx.add("Slice", [joined, ctx.int64s(0), ctx.int64s(-1)])
         return ctx.add("Reshape", [trimmed, ctx.add("Shape", [args[0]])])
 
     return emit
 
 
+def _join_columns(strings: str, ctx: GraphContext) -> str:
+    """Concatenate the columns of a [N, W] string matrix (W >= 1) into [N]: a Loop halves the
+    width by joining neighbouring columns (after padding an odd width with ""), so each
+    character is copied log2(W) times."""
+    width = ctx.add("Gather", [ctx.add("Shape", [strings]), ctx.constant(DType.INT, 1)])
+    wide = ctx.add("Greater", [width, ctx.constant(DType.INT, 1)])
+    joined = ctx.fresh("joined")
+    body = _halving_body(ctx)
+    ctx.nodes.append(helper.make_node("Loop", ["", wide, strings], [joined], body=body))
+    return ctx.add("Reshape", [joined, ctx.int64s(-1)])
+
+
+def _halving_body(ctx: GraphContext) -> onnx.GraphProto:
+    zero, one, two = (ctx.constant(DType.INT, v) for v in (0, 1, 2))
+    nodes = [
+        helper.make_node("Shape", ["acc_in"], ["shape"]),
+        helper.make_node("Gather", ["shape", zero], ["rows"]),
+        helper.make_node("Gather", ["shape", one], ["width"]),
+        helper.make_node("Mod", ["width", two], ["odd"]),
+        helper.make_node("Unsqueeze", ["rows", ctx.int64s(0)], ["rows_1"]),
+        helper.make_node("Unsqueeze", ["odd", ctx.int64s(0)], ["odd_1"]),
+        helper.make_node("Concat", ["rows_1", "odd_1"], ["pad_shape"], axis=0),
+        helper.make_node("Expand", [ctx.constant(DType.STRING, ""), "pad_shape"], ["pad"]),
+        helper.make_node("Concat", ["acc_in", "pad"], ["even"], axis=1),
+        helper.make_node("Concat", ["rows_1", ctx.int64s(-1, 2)], ["pairs_shape"], axis=0),
+        helper.make_node("Reshape", ["even", "pairs_shape"], ["pairs"]),
+        helper.make_node("Gather", ["pairs", zero], ["left"], axis=2),
+        helper.make_node("Gather", ["pairs", one], ["right"], axis=2),
+        helper.make_node("StringConcat", ["left", "right"], ["acc_out"]),
+        helper.make_node("Add", ["width", "odd"], ["padded_width"]),
+        helper.make_node("Greater", ["padded_width", two], ["cond_out"]),
+    ]
+    return helper.make_graph(
+        nodes,
+        "halving_body",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("acc_in", TensorProto.STRING, ["N", None]),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("acc_out", TensorProto.STRING, ["N", None]),
+        ],
+    )
+
+
 def _strip_spaces(node: Node, args: list[str], ctx: GraphContext) -> str:
     # No substring op exists: split on " ", then re-join the pieces from the first to the last
-    # non-empty one with " " in a Loop. Rows of only spaces (or "") become "".
-    flat = ctx.add("Reshape", [args[0], ctx.int64s(-1)])
+    # non-empty one with " " in a Loop. Rows of only spaces (or "") become "". A padding row "x"
+    # keeps the split at least one piece wide: onnxruntime 1.20 fails in ReduceMax on a batch of
+    # only "" (a [N, 0] split).
+    flat = ctx.add(
+        "Concat",
+        [ctx.add("Reshape", [args[0], ctx.int64s(-1)]), ctx.vector(DType.STRING, ["x"])],
+        axis=0,
+    )
     pieces = ctx.fresh("pieces")
     ctx.nodes.append(
         helper.make_node("StringSplit", [flat], [pieces, ctx.fresh("counts")], delimiter=" ")
     )
     width = ctx.add("Gather", [ctx.add("Shape", [pieces]), ctx.constant(DType.INT, 1)])
     positions = ctx.add("Range", [ctx.constant(DType.INT, 0), width, ctx.constant(DType.INT, 1)])
-    filled = ctx.add("Not", [ctx.add("Equal", [pieces, ctx.constant(DType.STRING, "")])])
+    filled = logical_not(ctx.add("Equal", [pieces, ctx.constant(DType.STRING, "")]), ctx)
     first = ctx.add(
         "ReduceMin", [ctx.add("Where", [filled, positions, width]), ctx.int64s(1)], keepdims=0
     )
@@ -243,7 +447,8 @@ def _strip_spaces(node: Node, args: list[str], ctx: GraphContext) -> str:
     body = _strip_loop_body(pieces, first, last, ctx)
     joined = ctx.fresh("stripped")
     ctx.nodes.append(helper.make_node("Loop", [width, "", empty], [joined], body=body))
-    return ctx.add("Reshape", [joined, ctx.add("Shape", [args[0]])])
+    unpadded = ctx.add("Slice", [joined, ctx.int64s(0), ctx.int64s(-1)])
+    return ctx.add("Reshape", [unpadded, ctx.add("Shape", [args[0]])])
 
 
 def _strip_loop_body(pieces: str, first: str, last: str, ctx: GraphContext) -> onnx.GraphProto:
@@ -348,12 +553,12 @@ EMITTERS: dict[str, Emitter] = {
     "int_floordiv": _int_floordiv,
     "int_mod": _int_mod,
     "fmod": lambda node, args, ctx: ctx.add("Mod", args, fmod=1),
-    "floor": _op("Floor"),
-    "ceil": _op("Ceil"),
+    "floor": _rounding("Floor"),
+    "ceil": _rounding("Ceil"),
     "round_even": _op("Round"),
     "abs": _op("Abs"),
-    "minimum": _op("Min"),
-    "maximum": _op("Max"),
+    "minimum": _extremum("Min"),
+    "maximum": _extremum("Max"),
     "sqrt": _op("Sqrt"),
     "pow": _op("Pow"),
     "eq": _op("Equal"),
@@ -364,7 +569,7 @@ EMITTERS: dict[str, Emitter] = {
     "ge": _op("GreaterOrEqual"),
     "and": _op("And"),
     "or": _op("Or"),
-    "not": _op("Not"),
+    "not": lambda node, args, ctx: logical_not(args[0], ctx),
     "where": _where,
     "isnan": _op("IsNaN"),
     "to_float": _cast,
@@ -416,10 +621,11 @@ def graph_inputs(inputs: Sequence[InputColumn]) -> list[onnx.ValueInfoProto]:
     return infos
 
 
-def build_model(spec: GraphSpec) -> onnx.ModelProto:
-    ctx = GraphContext()
+def emit_nodes(roots: Sequence[Node], ctx: GraphContext) -> dict[Node, str]:
+    """Append the nodes computing `roots` to ctx; returns the graph value of every IR node."""
     names: dict[Node, str] = {}
-    for node in walk([node for _, node in spec.outputs]):
+    for node in walk(roots):
+        ctx.signs[node] = signs_of(node, ctx.signs)
         if node.op == "input":
             column = node.attr("name")
             names[node] = column if node.attr("role") == "value" else contract.mask_name(column)
@@ -427,6 +633,61 @@ def build_model(spec: GraphSpec) -> onnx.ModelProto:
         if node.op in UNSUPPORTED:
             raise ValueError(f"onnx backend cannot emit {node.op!r}: {UNSUPPORTED[node.op]}")
         names[node] = EMITTERS[node.op](node, [names[a] for a in node.args], ctx)
+    return names
+
+
+def _used_initializers(ctx: GraphContext) -> list[onnx.TensorProto]:
+    """Initializers some node (or Loop body) reads; e.g. vocabularies live in attributes."""
+    used = {name for n in ctx.nodes for name in n.input}
+    used |= {
+        name
+        for n in ctx.nodes
+        for a in n.attribute
+        if a.g.node
+        for sub in a.g.node
+        for name in sub.input
+    }
+    return [t for t in ctx.initializers if t.name in used]
+
+
+def _model(graph: onnx.GraphProto) -> onnx.ModelProto:
+    return helper.make_model(
+        graph,
+        opset_imports=[
+            helper.make_opsetid("", OPSET),
+            helper.make_opsetid("ai.onnx.ml", ML_OPSET),
+            helper.make_opsetid("com.microsoft", MS_OPSET),
+        ],
+        ir_version=IR_VERSION,
+        producer_name="featuredsl",
+        producer_version=__version__,
+    )
+
+
+def build_values_model(inputs: Sequence[InputColumn], nodes: Sequence[Node]) -> onnx.ModelProto:
+    """A graph whose outputs value0, value1, ... are the given IR nodes in their own dtype (the
+    per-op conformance tests run each primitive this way, without the float64 feature matrix)."""
+    ctx = GraphContext()
+    names = emit_nodes(nodes, ctx)
+    outputs = []
+    for index, node in enumerate(nodes):
+        ctx.nodes.append(helper.make_node("Identity", [names[node]], [f"value{index}"]))
+        width = node.type.width if node.op == "one_hot" else None
+        outputs.append(_value_info(f"value{index}", node.dtype, 2 if width else 1, width))
+    graph = helper.make_graph(
+        ctx.nodes,
+        "values",
+        graph_inputs(inputs),
+        outputs,
+        _used_initializers(ctx),
+        value_info=ctx.value_infos,
+    )
+    return _model(graph)
+
+
+def build_model(spec: GraphSpec) -> onnx.ModelProto:
+    ctx = GraphContext()
+    names = emit_nodes([node for _, node in spec.outputs], ctx)
     columns = []
     for _, node in spec.outputs:
         value = names[node]
@@ -445,32 +706,15 @@ def build_model(spec: GraphSpec) -> onnx.ModelProto:
         TensorProto.FLOAT if spec.float32 else TensorProto.DOUBLE,
         ["N", len(spec.column_names)],
     )
-    used = {name for n in ctx.nodes for name in n.input}
-    used |= {
-        name
-        for n in ctx.nodes
-        for a in n.attribute
-        if a.g.node
-        for sub in a.g.node
-        for name in sub.input
-    }
-    initializers = [
-        t for t in ctx.initializers if t.name in used
-    ]  # e.g. vocabularies live in attributes
     graph = helper.make_graph(
-        ctx.nodes, _graph_name(spec.spec_name), graph_inputs(spec.inputs), [output], initializers
+        ctx.nodes,
+        _graph_name(spec.spec_name),
+        graph_inputs(spec.inputs),
+        [output],
+        _used_initializers(ctx),
+        value_info=ctx.value_infos,
     )
-    model = helper.make_model(
-        graph,
-        opset_imports=[
-            helper.make_opsetid("", OPSET),
-            helper.make_opsetid("ai.onnx.ml", ML_OPSET),
-            helper.make_opsetid("com.microsoft", MS_OPSET),
-        ],
-        ir_version=IR_VERSION,
-        producer_name="featuredsl",
-        producer_version=__version__,
-    )
+    model = _model(graph)
     metadata = {
         contract.KEY_FINGERPRINT: spec.fingerprint,
         contract.KEY_FEATURE_NAMES: json.dumps(list(spec.column_names), ensure_ascii=False),
