@@ -127,8 +127,10 @@ class Spec:
             ),
             kit_sample={name: values[sample] for name, values in feed.items()},
         )
-        features = fitted.transform_feed(feed)
-        fitted.quality = assess(program, feed, features, fitted.feature_names)
+        names = [n for c in program.inputs for n in (c.name, c.mask_name) if n is not None]
+        if all(name in feed for name in names):  # a partial feed fits what it can, unassessed
+            features = fitted.transform_feed(feed)
+            fitted.quality = assess(program, feed, features, fitted.feature_names)
         return fitted
 
 

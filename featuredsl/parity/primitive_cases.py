@@ -157,6 +157,13 @@ def _probes() -> list[Probe]:
         Probe("lookup_string", "lookup", (STRING, ("list", STRING, ("UPPER", "", "Straße"))), INT),
         Probe("lookup_int", "lookup", (INT, ("list", INT, (0, 2**53 + 1, -(2**63)))), INT),
         Probe("bucketize", "bucketize", (FLOAT, ("list", FLOAT, (-1.0, -0.0, 0.5, 2.0**53))), INT),
+        Probe(
+            "gather",
+            "gather",
+            (INT, ("list", INT, (-(2**63), -3_600_000_000, 2**53 + 1, 2**62))),
+            INT,
+            values={0: (0, 1, 2, 3)},  # a zone table index is always in range
+        ),
         Probe("one_hot", "one_hot", (INT, ("list", STRING, ("a", "b", "c"))), FLOAT, width=4),
     ]
     return probes
