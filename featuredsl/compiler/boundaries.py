@@ -49,10 +49,26 @@ def constant_pool(program: Program) -> dict[str, list[Any]]:
                 pool["string"].append(node.attr(name))
         if node.op == "round_even" and node.args and node.args[0].op in ("mul", "div"):
             scale = node.args[0].args[1]
-            if scale.op == "const":
-                digits = round(math.log10(constant_value(scale)))
+            digits = _power_of_ten(constant_value(scale)) if scale.op == "const" else None
+            if digits is not None:
                 pool["round_digits"].append(digits if node.args[0].op == "mul" else -digits)
     return {k: sorted(set(v), key=_sort_key) for k, v in pool.items()}
+
+
+def _power_of_ten(scale: Any) -> int | None:
+    """d when |scale| is exactly 10.0**d (the scales round(x, n) lowers to, or a user's own
+    `round(x / 100)`), else None: a divisor such as -7, 0, a subnormal, inf or NaN is a
+    coefficient, not a digit count. Total over every constant, so that any valid spec builds."""
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)):
+        return None
+    magnitude = abs(float(scale))
+    if not (math.isfinite(magnitude) and magnitude > 0.0):
+        return None
+    digits = round(math.log10(magnitude))
+    return digits if -MAX_DIGITS <= digits <= MAX_DIGITS and 10.0**digits == magnitude else None
+
+
+MAX_DIGITS = 308  # 10.0**d overflows above 308
 
 
 def _collect_constant(node: Node, pool: dict[str, list[Any]]) -> None:
