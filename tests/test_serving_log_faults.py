@@ -26,6 +26,7 @@ import pytest
 import test_serving
 from test_monitor_support import EchoSession
 
+from featuredsl.cli.main import main
 from featuredsl.errors import ArtifactError
 from featuredsl.monitor.serving_log import LoggedSession, artifact_feature_names, read_log
 from featuredsl.runtime.serving import Session
@@ -239,3 +240,18 @@ def test_reading_a_log_never_writes_to_it(tmp_path: Path) -> None:
     before = path.read_bytes()
     records: list[Any] = list(read_log(path))
     assert len(records) == 3 and path.read_bytes() == before
+
+
+def test_featuredsl_replay_of_a_served_log_on_a_read_only_file_system(
+    small_disk: Path, build_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = small_disk / "serving.db"
+    with Session(build_dir, log=log) as session:
+        for i in range(3):
+            session.transform(test_serving.rows(3), request_id=f"req-{i}")
+    _remount_read_only(small_disk)
+    with pytest.raises(SystemExit) as exited:
+        main(["replay", str(build_dir), "--log", str(log)])
+    out = capsys.readouterr().out
+    assert exited.value.code == 0, out
+    assert "3 requests, 9 rows compared" in out and "OK: within thresholds" in out
