@@ -87,16 +87,26 @@ def check_total(text: str) -> Program | None:
 
 
 # ---------------------------------------------------------------- the smallest input
-def test_round_of_a_negative_divisor_has_no_round_digits() -> None:
+def test_round_of_a_negative_divisor_gives_the_digits_of_its_magnitude() -> None:
     program = check_source(example_spec("round(x / -7)"))
-    assert constant_pool(program)["round_digits"] == []
+    assert constant_pool(program)["round_digits"] == [-1]
 
 
 @pytest.mark.parametrize(
     ("expression", "digits"),
-    [("round(x, 2)", [2]), ("round(x, -3)", [-3]), ("round(x / 100)", [-2]), ("round(x)", [])],
+    [
+        ("round(x, 2)", [2]),
+        ("round(x, -3)", [-3]),
+        ("round(x / 100)", [-2]),
+        ("round(x * -100)", [2]),
+        ("round(x)", []),
+        ("round(x / 0)", []),
+        ("round(x * inf)", []),
+        ("round(x / nan)", []),
+        ("round(x / 5e-324)", [308]),  # 10**323 is beyond a double: clamped
+    ],
 )
-def test_round_digits_are_read_off_powers_of_ten_only(expression: str, digits: list[int]) -> None:
+def test_round_digits_are_total(expression: str, digits: list[int]) -> None:
     assert constant_pool(check_source(example_spec(expression)))["round_digits"] == digits
 
 

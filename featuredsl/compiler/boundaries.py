@@ -55,20 +55,21 @@ def constant_pool(program: Program) -> dict[str, list[Any]]:
     return {k: sorted(set(v), key=_sort_key) for k, v in pool.items()}
 
 
+MAX_DIGITS = 308  # 10.0**d overflows above 308
+
+
 def _power_of_ten(scale: Any) -> int | None:
-    """d when |scale| is exactly 10.0**d (the scales round(x, n) lowers to, or a user's own
-    `round(x / 100)`), else None: a divisor such as -7, 0, a subnormal, inf or NaN is a
-    coefficient, not a digit count. Total over every constant, so that any valid spec builds."""
+    """The digit count d whose 10**d is nearest |scale| in magnitude (exact for the scales
+    round(x, n) lowers to; a user's `round(x / 7)` or libm's range reduction get the nearest
+    one, as before), or None for a scale with no magnitude (0, inf, NaN). Total over every
+    constant a spec can contain, so that any valid spec builds: the sign is dropped (log10 of
+    the user's -7 was a math domain error) and the count is clamped to what a double holds."""
     if isinstance(scale, bool) or not isinstance(scale, (int, float)):
         return None
     magnitude = abs(float(scale))
     if not (math.isfinite(magnitude) and magnitude > 0.0):
         return None
-    digits = round(math.log10(magnitude))
-    return digits if -MAX_DIGITS <= digits <= MAX_DIGITS and 10.0**digits == magnitude else None
-
-
-MAX_DIGITS = 308  # 10.0**d overflows above 308
+    return max(-MAX_DIGITS, min(MAX_DIGITS, round(math.log10(magnitude))))
 
 
 def _collect_constant(node: Node, pool: dict[str, list[Any]]) -> None:
