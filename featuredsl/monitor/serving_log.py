@@ -153,7 +153,10 @@ class LoggedSession:
     N calls per transaction for throughput: a crash can then lose up to N-1 returned calls.
     synchronous="NORMAL" survives a process crash; "FULL" also survives power loss (an fsync
     per commit). on_log_error="raise" fails the call when its record cannot be written (so a
-    returned call is always logged); "warn" returns the outputs and counts the drop.
+    returned call is always logged); "warn" returns the outputs and counts the drop. Either way
+    the message names SQLite's cause, a batch that cannot be written is dropped rather than
+    kept (at most commit_every - 1 records wait between calls, whatever the disk does), and
+    logged + dropped + pending = sampled calls, exactly.
     """
 
     def __init__(

@@ -130,8 +130,12 @@ def lower_round(e: Emitter, x: Value, ndigits: Value | None = None) -> Value:
     if digits == 0:
         return Value(e.unary("round_even", a))
     if digits > 0:
+        # |x| >= 2**52 is a whole number already: returned as is, so x * 10**n cannot overflow
+        # to inf (round(1e300, 2) is 1e300, as in Python). NaN fails the test and stays NaN.
         scale = e.f(10.0**digits)
-        return Value(e.div(e.unary("round_even", e.mul(a, scale)), scale))
+        scaled = e.div(e.unary("round_even", e.mul(a, scale)), scale)
+        whole = e.binary("ge", e.unary("abs", a), e.f(WHOLE_FROM))
+        return Value(e.where(whole, a, scaled))
     scale = e.f(10.0**-digits)
     return Value(e.mul(e.unary("round_even", e.div(a, scale)), scale))
 
@@ -144,6 +148,7 @@ def lower_ceil(e: Emitter, x: Value) -> Value:
     return Value(x.node if x.dtype is DType.INT else e.unary("ceil", x.node))
 
 
+WHOLE_FROM = 2.0**52  # every double of this magnitude or more is a whole number
 MAX_ROUND_DIGITS = 22  # 10.0**22 is the largest power of ten a double holds exactly
 
 OPS: tuple[Op, ...] = (
@@ -342,9 +347,10 @@ OPS: tuple[Op, ...] = (
         Returns.PROMOTE,
         PROPAGATE,
         lower_round,
-        "Round half to even. With ndigits > 0: round_even(x * 10**ndigits) / 10**ndigits; with ndigits < 0: "
-        "round_even(x / 10**-n) * 10**-n (not Python's decimal-exact round). Ints are returned unchanged "
-        "for ndigits >= 0; the result is float otherwise.",
+        "Round half to even. With ndigits > 0: round_even(x * 10**ndigits) / 10**ndigits, except that "
+        "|x| >= 2**52 (already whole) is returned as is, so the product cannot overflow to inf; with "
+        "ndigits < 0: round_even(x / 10**-n) * 10**-n (not Python's decimal-exact round). Ints are "
+        "returned unchanged for ndigits >= 0; the result is float otherwise.",
         "round(x, 2)",
         nan_propagating=True,
     ),
