@@ -12,7 +12,7 @@ from __future__ import annotations
 import builtins
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,16 +39,21 @@ def session(bundle_path: Path) -> Session:
 
 
 @pytest.fixture
-def no_file_system(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Any stat or open during the request fails the test."""
+def file_system_calls(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every stat and open while the fixture is active (each still runs, so that a failing
+    test fails as an assertion, not inside pytest's own file handling)."""
+    calls: list[Any] = []
 
-    def touched(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError(f"the request touched the file system: {args!r}")
+    def spy(real: Callable[..., Any]) -> Callable[..., Any]:
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            calls.append(args[:1])
+            return real(*args, **kwargs)
 
-    with monkeypatch.context() as patch:
-        for module, name in ((os, "stat"), (os, "open"), (builtins, "open"), (io, "open")):
-            patch.setattr(module, name, touched)
-        yield
+        return recorded
+
+    for module, name in ((os, "stat"), (os, "open"), (builtins, "open"), (io, "open")):
+        monkeypatch.setattr(module, name, spy(getattr(module, name)))
+    return calls
 
 
 def read_table_of(path: Path) -> Any:
@@ -63,10 +68,11 @@ def _requests() -> list[Any]:
 @pytest.mark.parametrize("entry", ENTRY_POINTS)
 @pytest.mark.parametrize("request_", _requests(), ids=repr)
 def test_a_path_request_is_refused_without_touching_the_file_system(
-    session: Session, entry: str, request_: Any, no_file_system: None
+    session: Session, entry: str, request_: Any, file_system_calls: list[Any]
 ) -> None:
     with pytest.raises(DataError) as err:
         getattr(session, entry)(request_)
+    assert file_system_calls == [], "the request touched the file system"
     message = str(err.value)
     assert message.startswith("request: is a "), message
     assert "never read as a file path" in message
@@ -81,10 +87,11 @@ def test_a_path_request_is_refused_without_touching_the_file_system(
     ],
 )
 def test_paths_inside_a_request_are_values_not_files(
-    session: Session, request_: Any, needle: str, no_file_system: None
+    session: Session, request_: Any, needle: str, file_system_calls: list[Any]
 ) -> None:
     with pytest.raises(DataError, match=needle):
         session.transform(request_)
+    assert file_system_calls == []
 
 
 def test_transform_file_is_the_explicit_call(session: Session) -> None:
