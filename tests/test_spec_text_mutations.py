@@ -336,6 +336,19 @@ def test_5000_levels_of_nesting(shape: str) -> None:
     _assert_clean(iter([(shape, HEAD + f"feature f = {NESTINGS[shape](5000)}\n")]), 1)
 
 
+@pytest.mark.parametrize(
+    "statements",
+    [
+        "let a0 = x\n" + "".join(f"let a{i} = a{i - 1} + 1\n" for i in range(1, 5000)),
+        "".join(f"feature f{i} = x + {i}\n" for i in range(5000)),
+    ],
+    ids=["5000 chained lets", "5000 features"],
+)
+def test_5000_statements_grow_linearly(statements: str) -> None:
+    feature = "feature f = a4999\n" if statements.startswith("let") else ""
+    _assert_clean(iter([("statements", HEAD + statements + feature)]), 1)
+
+
 @pytest.mark.parametrize(("op", "param"), LITERALS, ids=[f"{o.name}.{p.name}" for o, p in LITERALS])
 def test_every_literal_parameter_with_every_bad_value(op: Op, param: Param) -> None:
     texts = [(op.name, with_literal(op, param, v)) for v in (*BAD_LITERALS, *_range_edges(param))]
