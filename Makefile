@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXAMPLES := $(wildcard examples/*/*.fdsl)
 
-.PHONY: demo test lint fmt fuzz bench golden clean
+.PHONY: demo test conformance lint fmt fuzz bench golden clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/featuredsl check $(EXAMPLES)
 	$(PY) -m pytest -q -n 2 -m "not slow"
+
+# Every runtime of the matrix x every optimization level x every example (installs the
+# runtimes once into ~/.cache/featuredsl/runtimes, or $$FEATUREDSL_RUNTIME_CACHE).
+conformance: $(STAMP)
+	$(PY) -m pytest -q -n 2 -rx tests/test_runtime_matrix.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check featuredsl tests bench

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from conftest import quiet_session, random_feed
 
+from featuredsl.artifact.conformance.edge_cases import edge_case_feed
 from featuredsl.artifact.spec import Spec, load
 from featuredsl.backends.numpy import codegen as numpy_backend
 from featuredsl.backends.onnx import graph as onnx_backend
@@ -16,7 +17,6 @@ from featuredsl.compiler.op import Op
 from featuredsl.compiler.primitives import Prim
 from featuredsl.errors import ArtifactError
 from featuredsl.parity.compare import compare
-from featuredsl.parity.edge_cases import edge_case_feed
 
 EXAMPLE_INPUTS = "\n".join(
     f"  {name}: {dtype}{'?' if nullable else ''}"
@@ -129,11 +129,16 @@ def test_string_literals_cannot_inject_code(tmp_path) -> None:
 
 
 def test_generated_module_needs_numpy_only() -> None:
+    """numpy and the standard library (unicodedata checks the NFC text rule), nothing else."""
     fitted = Spec(CHURN).fit(random_feed(Spec(CHURN).inputs, 100))
     imports = [
         line for line in fitted.numpy_source.splitlines() if line.startswith(("import ", "from "))
     ]
-    assert sorted(imports) == ["from __future__ import annotations", "import numpy as np"]
+    assert sorted(imports) == [
+        "from __future__ import annotations",
+        "import numpy as np",
+        "import unicodedata",
+    ]
 
 
 def test_float32_output_matches_training_module_float32() -> None:

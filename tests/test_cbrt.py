@@ -41,9 +41,7 @@ def test_cbrt_exact_on_perfect_cubes_and_specials() -> None:
     fitted = _fitted()
     roots = np.arange(-(2**17), 2**17, dtype=np.float64)
     assert np.array_equal(fitted.transform({"x": roots**3})[:, 0], roots)
-    specials = np.array(
-        [0.0, -0.0, np.inf, -np.inf, 5e-324, -5e-324, 1.7976931348623157e308]
-    )
+    specials = np.array([0.0, -0.0, np.inf, -np.inf, 5e-324, -5e-324, 1.7976931348623157e308])
     got = fitted.transform({"x": specials})[:, 0]
     want = np.cbrt(specials)
     assert [v.hex() for v in got] == [v.hex() for v in want]  # -0.0 keeps its sign

@@ -58,7 +58,7 @@ def ops(program: Program) -> list[str]:
         ("max(n, 3, x)", DType.FLOAT),
         ("clip(n, 0, 10)", DType.INT),
         ("round(n)", DType.INT),
-        ("round(n, -1)", DType.FLOAT),
+        ("round(n, -1)", DType.INT),
         ("round(x, 2)", DType.FLOAT),
         ("abs(n)", DType.INT),
         ("floor(x)", DType.FLOAT),

@@ -3,7 +3,8 @@
 round(2.0, 308) used to give inf; a digit count that large is now a range error (|n| <= 22).
 Inside the range, x * 10**n still overflowed for |x| above about 1.8e286: round(1e300, 2) was
 inf in both runtimes. Such an x is a whole number already (every double of magnitude 2**52 or
-more is), and is now returned as is, as Python's round does.
+more is) and comes back as is, as Python's round gives it (CPython's exact rounding, lowered in
+featuredsl.compiler.exact).
 """
 
 from __future__ import annotations

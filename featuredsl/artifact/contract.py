@@ -11,6 +11,8 @@ Files of a build directory::
     features.onnx        the serving graph, float64 output
     features.f32.onnx    optional: the same graph with the output rounded once to float32
     manifest.json        schema, feature order, fitted constants, fingerprint, sha256 of each file
+    conformance/         the conformance kit: request rows, expected outputs, request schema,
+                         reference clients (featuredsl.artifact.conformance)
 
 Graph boundary: one input per declared column, shape [N]; a nullable int, bool, string or
 timestamp column also takes ``<column>.is_null`` (bool, True = null); floats use NaN for null.
@@ -27,6 +29,8 @@ MODULE_FILE: Final = "features_train.py"
 ONNX_FILE: Final = "features.onnx"
 ONNX_F32_FILE: Final = "features.f32.onnx"
 MANIFEST_FILE: Final = "manifest.json"
+FAILED_FILE: Final = "build_failed.json"
+"""Present in a build directory whose checks failed: loaders refuse it and show its reason."""
 
 # Graph boundary.
 OUTPUT: Final = "features"

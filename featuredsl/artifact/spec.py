@@ -20,7 +20,11 @@ import numpy as np
 import onnx
 
 from featuredsl import __version__
+from featuredsl.artifact.conformance import kit
+from featuredsl.artifact.conformance.edge_cases import edge_case_feed
 from featuredsl.artifact.contract import (
+    FAILED_FILE,
+    KEY_FEATURE_NAMES,
     KEY_FINGERPRINT,
     MANIFEST_FILE,
     MODULE_FILE,
@@ -102,7 +106,13 @@ class Spec:
 
     def fit_feed(self, feed: dict[str, np.ndarray]) -> FittedSpec:
         program, constants = fit_program(self.program, feed, self.builder, evaluate)
-        return FittedSpec(program, constants, fingerprint_of(program.canonical_source, constants))
+        sample = kit.spread(len(next(iter(feed.values()), ())), kit.DATA_ROWS)
+        return FittedSpec(
+            program,
+            constants,
+            fingerprint_of(program.canonical_source, constants),
+            kit_sample={name: values[sample] for name, values in feed.items()},
+        )
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -115,6 +125,8 @@ class FittedSpec:
     constants: list[FittedConstant]
     fingerprint: str
     _module: dict[str, Any] = field(default_factory=dict, repr=False)
+    # Training rows for the conformance kit (an even spread of at most kit.DATA_ROWS).
+    kit_sample: dict[str, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -212,27 +224,71 @@ class FittedSpec:
             },
         }
 
-    def save(self, out_dir: str | Path, float32: bool = False) -> dict[str, Path]:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+    def kit_files(self, manifest: Mapping[str, Any]) -> dict[str, bytes]:
+        """The conformance kit (paths relative to the build directory -> bytes): the edge
+        cases and the training sample kept by `fit`, with the numpy module's outputs."""
+        edge = edge_case_feed(manifest["inputs"], constant_pool(self.program))
+        edge_rows = kit.spread(len(next(iter(edge.values()))), kit.EDGE_ROWS)
+        parts, sources = [], {}
+        if self.kit_sample and len(next(iter(self.kit_sample.values()))):
+            parts.append(self.kit_sample)
+            sources["data"] = len(next(iter(self.kit_sample.values())))
+        parts.append({name: values[edge_rows] for name, values in edge.items()})
+        sources["edge cases"] = len(edge_rows)
+        feed = {name: np.concatenate([part[name] for part in parts]) for name in parts[-1]}
+        return kit.kit_files(manifest, feed, sources, self.transform_feed(feed))
+
+    def files(self, float32: bool = False) -> dict[str, bytes]:
+        """Every file of the build directory (relative path -> bytes), the manifest last.
+
+        The manifest records the sha256 of every other file; loading checks them."""
         files = {MODULE_FILE: self.numpy_source.encode("utf-8")}
         files[ONNX_FILE] = _serialize(self.onnx_model())
         if float32:
             files[ONNX_F32_FILE] = _serialize(self.onnx_model(float32=True))
         manifest = self.manifest(float32)
+        files.update(self.kit_files(manifest))
         manifest["files"] = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
         files[MANIFEST_FILE] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode(
             "utf-8"
         )
+        return files
+
+    def save(self, out_dir: str | Path, float32: bool = False) -> dict[str, Path]:
+        """Write the build directory (module, graph(s), conformance kit, manifest last) and
+        remove the files an earlier build wrote there that this one does not; -> the paths
+        written, by relative name."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        earlier = build_files(out)
         written = {}
-        for name, data in files.items():
+        for name, data in self.files(float32).items():
             path = out / name
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
             written[name] = path
-        stale = out / ONNX_F32_FILE
-        if not float32 and stale.exists():
-            stale.unlink()
+        remove_stale(out, earlier, set(written))
         return written
+
+
+def build_files(directory: Path) -> set[str]:
+    """The files a build directory's manifest lists (empty if it has no readable manifest)."""
+    try:
+        manifest = json.loads((directory / MANIFEST_FILE).read_text("utf-8"))
+        return {str(name) for name in manifest.get("files", {})} | {MANIFEST_FILE}
+    except (OSError, ValueError, AttributeError):
+        return set()
+
+
+def remove_stale(directory: Path, earlier: set[str], current: set[str]) -> None:
+    """Delete the files of an earlier build that the current one no longer writes."""
+    for name in sorted(earlier - current):
+        path = directory / name
+        if path.is_file() and path.resolve().is_relative_to(directory.resolve()):
+            path.unlink()
+    stale = directory / ONNX_F32_FILE  # builds before file hashes did not list it
+    if ONNX_F32_FILE not in current and stale.exists():
+        stale.unlink()
 
 
 def _serialize(model: onnx.ModelProto) -> bytes:
@@ -241,42 +297,108 @@ def _serialize(model: onnx.ModelProto) -> bytes:
     return data
 
 
+def verify_file(directory: Path, manifest: Mapping[str, Any], name: str) -> Path:
+    """The path of build file `name` (relative to `directory`) after checking its bytes
+    against the sha256 the manifest records; ArtifactError naming the file otherwise."""
+    path = directory / name
+    recorded = manifest.get("files", {}).get(name)
+    if recorded is None:
+        raise ArtifactError(
+            f"{directory / MANIFEST_FILE}: records no sha256 of {name}; rebuild {directory} "
+            f"with featuredsl {__version__}"
+        )
+    try:
+        actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        raise ArtifactError(f"{path}: missing; rebuild {directory}") from None
+    if actual != recorded:
+        raise ArtifactError(
+            f"{path}: changed after the build (sha256 {actual[:16]}..., the manifest records "
+            f"{recorded[:16]}...); restore the file or rebuild {directory}"
+        )
+    return path
+
+
+def manifest_fingerprint(manifest: Mapping[str, Any]) -> str:
+    """The fingerprint recomputed from the manifest's canonical spec and fitted constants."""
+    payload = json.dumps(
+        {
+            "spec": manifest["canonical_spec"],
+            "constants": [c["value"] for c in manifest["constants"]],
+            "params": [c["params"] for c in manifest["constants"]],
+        },
+        sort_keys=True,
+        ensure_ascii=True,
+        default=str,
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """The manifest of a build directory, refused (ArtifactError naming the file) if the build
+    was marked failed, the JSON is unreadable or incomplete, or its fingerprint does not follow
+    from its canonical spec and constants."""
+    path = directory / MANIFEST_FILE
+    if not directory.is_dir():
+        raise ArtifactError(f"{directory}: not a build directory (run `featuredsl build` first)")
+    failed = directory / FAILED_FILE
+    if failed.exists():
+        try:
+            reason = str(json.loads(failed.read_text("utf-8")).get("reason"))
+        except (ValueError, AttributeError):
+            reason = "(the reason could not be read)"
+        raise ArtifactError(
+            f"{directory}: this build failed its checks and must not be used "
+            f"({failed.name}):\n{reason}"
+        )
+    try:
+        manifest: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise ArtifactError(
+            f"{path}: missing; is {directory} a featuredsl build directory?"
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ArtifactError(f"{path}: not valid JSON ({error})") from None
+    for key in ("fingerprint", "feature_names", "inputs", "canonical_spec", "constants"):
+        if key not in manifest:
+            raise ArtifactError(f"{path}: has no '{key}'; was it written by featuredsl build?")
+    try:
+        recomputed = manifest_fingerprint(manifest)
+    except (KeyError, TypeError) as error:
+        raise ArtifactError(f"{path}: corrupt constants ({error})") from None
+    if recomputed != manifest["fingerprint"]:
+        raise ArtifactError(
+            f"{path}: its fingerprint {str(manifest['fingerprint'])[:16]}... does not follow "
+            f"from its canonical spec and constants ({recomputed[:16]}...); the manifest was "
+            "edited: rebuild the directory"
+        )
+    return manifest
+
+
 class Artifacts:
-    """A loaded build directory: the numpy module, the ONNX session, and the manifest."""
+    """A loaded build directory: the numpy module, the ONNX session, and the manifest.
+
+    Nothing runs before it is checked: a directory marked failed is refused with its reason;
+    the module's and the graphs' sha256 must equal the manifest's, the manifest's fingerprint
+    must follow from its canonical spec and constants, and the manifest, the module and the
+    graph must agree on fingerprint, feature names and inputs. Each failure is an
+    ArtifactError naming the file."""
 
     def __init__(self, directory: str | Path):
         self.directory = Path(directory)
-        self.manifest = self._read_manifest()
+        self.manifest = read_manifest(self.directory)
         self.fingerprint: str = self.manifest["fingerprint"]
         self.feature_names: tuple[str, ...] = tuple(self.manifest["feature_names"])
-        self.module = self._load_module()
         self.onnx_path = self.directory / ONNX_FILE
         self._check_onnx_metadata(self.onnx_path)
+        verify_file(self.directory, self.manifest, ONNX_FILE)
+        if (self.manifest.get("output") or {}).get("float32_variant"):
+            verify_file(self.directory, self.manifest, ONNX_F32_FILE)
+        self.module = self._load_module()
         self._session: Any = None
 
-    def _read_manifest(self) -> dict[str, Any]:
-        path = self.directory / MANIFEST_FILE
-        if not self.directory.is_dir():
-            raise ArtifactError(
-                f"{self.directory}: not a build directory (run `featuredsl build` first)"
-            )
-        try:
-            manifest: dict[str, Any] = json.loads(path.read_text("utf-8"))
-        except FileNotFoundError:
-            raise ArtifactError(
-                f"{path}: missing; is {self.directory} a featuredsl build directory?"
-            ) from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ArtifactError(f"{path}: not valid JSON ({error})") from None
-        for key in ("fingerprint", "feature_names", "inputs"):
-            if key not in manifest:
-                raise ArtifactError(f"{path}: has no '{key}'; was it written by featuredsl build?")
-        return manifest
-
     def _load_module(self) -> ModuleType:
-        path = self.directory / MODULE_FILE
-        if not path.exists():
-            raise ArtifactError(f"{path}: missing")
+        path = verify_file(self.directory, self.manifest, MODULE_FILE)
         spec = importlib.util.spec_from_file_location(
             f"featuredsl_build_{self.fingerprint[:12]}", path
         )
@@ -292,6 +414,18 @@ class Artifacts:
             raise ArtifactError(
                 f"{path}: fingerprint {found!r} does not match manifest {self.fingerprint!r}; rebuild the directory"
             )
+        names = tuple(getattr(module, "FEATURE_NAMES", ()))
+        if names != self.feature_names:
+            raise ArtifactError(
+                f"{self.directory / MANIFEST_FILE}: its feature_names do not match those of {path.name} "
+                f"({_differs(self.feature_names, names)}); the manifest was edited: rebuild the directory"
+            )
+        declared = tuple((i["name"], i["dtype"], i["nullable"]) for i in self.manifest["inputs"])
+        if tuple(tuple(i) for i in getattr(module, "INPUTS", ())) != declared:
+            raise ArtifactError(
+                f"{self.directory / MANIFEST_FILE}: its inputs differ from those of {path.name}; "
+                "the manifest was edited: rebuild the directory"
+            )
         return module
 
     def _check_onnx_metadata(self, path: Path) -> None:
@@ -306,6 +440,15 @@ class Artifacts:
             raise ArtifactError(
                 f"{path}: fingerprint {props.get(KEY_FINGERPRINT)!r} does not match manifest "
                 f"{self.fingerprint!r}; the graph comes from another build"
+            )
+        try:
+            names = tuple(json.loads(props.get(KEY_FEATURE_NAMES, "[]")))
+        except ValueError:
+            names = ()
+        if names != self.feature_names:
+            raise ArtifactError(
+                f"{self.directory / MANIFEST_FILE}: its feature_names do not match those of {path.name} "
+                f"({_differs(self.feature_names, names)}); the manifest was edited: rebuild the directory"
             )
 
     @property
@@ -352,4 +495,13 @@ class Artifacts:
 
 
 def load(directory: str | Path) -> Artifacts:
+    """Load a build directory after its integrity checks (see Artifacts); ArtifactError
+    naming the file that fails them."""
     return Artifacts(directory)
+
+
+def _differs(manifest_names: tuple[str, ...], names: tuple[str, ...]) -> str:
+    for index, (a, b) in enumerate(zip(manifest_names, names, strict=False)):
+        if a != b:
+            return f"column {index}: {a!r} in the manifest, {b!r} in the file"
+    return f"{len(manifest_names)} names in the manifest, {len(names)} in the file"

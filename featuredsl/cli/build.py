@@ -8,6 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from featuredsl.artifact.conformance.kit import KIT_DIR
 from featuredsl.parity.build import build as run_build
 
 
@@ -44,8 +45,16 @@ def build(spec: str, data: str, out: str, float32: bool) -> int:
         )
     out_console = Console()
     out_console.print(table)
+    kit_files = [path for name, path in report.files.items() if name.startswith(KIT_DIR + "/")]
     for path in report.files.values():
-        out_console.print(f"  wrote {path} ({Path(path).stat().st_size:,} bytes)")
+        if path not in kit_files:
+            out_console.print(f"  wrote {path} ({Path(path).stat().st_size:,} bytes)")
+    if kit_files:
+        size = sum(Path(path).stat().st_size for path in kit_files)
+        out_console.print(
+            f"  wrote {Path(out) / KIT_DIR}/ (conformance kit: {len(kit_files)} files, {size:,} "
+            f"bytes); check a serving runtime with `featuredsl verify {out} --runtime node`"
+        )
     columns = report.parity.comparison.columns
     exact = sum(1 for c in columns if c.bound == 0)
     out_console.print(

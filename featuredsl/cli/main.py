@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "build": ("featuredsl.cli.build", "build", "Fit a spec on data and write both artifacts."),
     "parity": ("featuredsl.cli.parity", "parity", "Compare numpy and ONNX artifacts."),
     "golden": ("featuredsl.cli.parity", "golden", "Check or update golden files."),
+    "verify": ("featuredsl.cli.verify", "verify", "Run a build's conformance kit on a runtime."),
     "profile": ("featuredsl.cli.monitor", "profile", "Store a reference profile."),
     "skew": ("featuredsl.cli.monitor", "skew", "Distribution skew report."),
     "replay": ("featuredsl.cli.monitor", "replay", "Replay a serving log."),

@@ -444,6 +444,7 @@ class Checker:
         for (arg_expr, value), param in zip(args, params, strict=True):
             self._check_argument(op, param, arg_expr, value)
         values = [value for _, value in args]
+        self._check_constants(op, args, params)
         if op.analyzer:
             self._check_analyzer_input(op, args[0])
         e = Emitter(self.builder, span)
@@ -519,6 +520,21 @@ class Checker:
                 f"replace nulls first: fill_null({text}, ...), or test them with is_null({text})",
             )
 
+    def _check_constants(
+        self, op: Op, args: list[tuple[ast.Expr, Value]], params: list[Param]
+    ) -> None:
+        """The op's static traps (ConstantCheck): constant arguments that can only be a mistake."""
+        by_name = {param.name: arg for param, arg in zip(params, args, strict=True)}
+        for check in op.constant_checks:
+            given = [by_name.get(name) for name in check.params]
+            if any(arg is None or arg[1].node.op != "const" for arg in given):
+                continue
+            constants = [constant_value(arg[1].node) for arg in given if arg is not None]
+            if check.bad(*constants):
+                last = given[-1]
+                assert last is not None
+                raise self._error(check.message, _span_of(last[0]), check.hint)
+
     def _check_analyzer_input(self, op: Op, arg: tuple[ast.Expr, Value]) -> None:
         expr, value = arg
         if value.shape is not Shape.ROW:
@@ -550,11 +566,7 @@ class Checker:
 
     def _assert_rule(self, op: Op, values: list[Value], result: Value) -> None:
         expected = op.returns.dtype([v.dtype for v in values])
-        if (
-            expected is not None
-            and expected is not result.dtype
-            and not _int_round_exception(op, values, result)
-        ):
+        if expected is not None and expected is not result.dtype:
             raise AssertionError(
                 f"{op.name}: catalogue says {expected}, lowering gave {result.dtype}"
             )
@@ -586,11 +598,6 @@ def _problem_span(problem: LoweringError, args: list[tuple[ast.Expr, Value]], sp
         if value.node.span == problem.span:
             return _span_of(expr)
     return problem.span
-
-
-def _int_round_exception(op: Op, values: list[Value], result: Value) -> bool:
-    # round(int, negative ndigits) is float, which the 'promote' rule cannot express.
-    return op.name == "round" and result.dtype is DType.FLOAT
 
 
 def _row(dtype: DType) -> Any:

@@ -56,7 +56,7 @@ TYPE_ROWS = (
     (DType.BOOL, "true or false", "companion mask", "`true`"),
     (
         DType.STRING,
-        "Unicode text (UTF-8 at the ONNX boundary), no U+0000",
+        "Unicode text in NFC (UTF-8 at the ONNX boundary), no U+0000",
         "companion mask",
         '`"DE"`',
     ),
@@ -195,6 +195,17 @@ null); the value input then holds a placeholder (0, false, "" or 0) that never m
 own, so `""` and `0` stay real values. Both the numpy module and the ONNX graph take exactly these
 inputs. Timestamps are UTC instants, int64 microseconds since the epoch; time-zone-naive data is
 rejected, never guessed. Strings must not contain U+0000 (in the spec or in the data).
+
+**Text: one Unicode rule.** Strings are compared by code points, and every string must be in
+Unicode Normalization Form C (NFC, Unicode Standard Annex #15), in the spec and in the data: "é"
+is U+00E9, never e followed by U+0301. Canonically equal spellings would otherwise be different
+categories (a decomposed "Café" at serving time would land in the out-of-vocabulary bucket while
+training saw the composed form). Non-NFC text is refused with the column and row at fit, by the
+numpy module and by the serving Session; the ONNX graph cannot check, so callers in other
+languages normalize first (`s.normalize("NFC")` in JavaScript; the conformance kit's clients
+check it). **Case mapping is ASCII only**: `lower` and `upper` map A-Z and a-z and leave every
+other character as it is (`lower("ÉCOLE")` is `"École"`), because no Unicode case mapping gives
+the same result in numpy and in every onnxruntime.
 """
 
 PROMOTION = """\
@@ -359,6 +370,9 @@ def _param_text(param: Param) -> str:
         flags.append("constant")
     if not param.null_ok:
         flags.append("must not be null")
+    if param.range is not None:
+        low, high = param.range
+        flags.append(f"at least {low:g}" if high >= 2**63 - 1 else f"{low:g} to {high:g}")
     if param.optional:
         flags.append(f"optional, default {param.default}")
     extra = f" ({', '.join(flags)})" if flags else ""
@@ -388,6 +402,9 @@ def _op_section(op: Op) -> str:
         f"| nulls | {op.null_rule.text} |",
         f"| parity | {_parity(op)} |",
     ]
+    if op.constant_checks:
+        traps = "; ".join(f"{c.message} ({c.hint})" for c in op.constant_checks)
+        rows.append(f"| compile errors | {traps} |")
     doc = op.doc.replace("|", "\\|")
     return "\n".join([_heading(op), "", *rows, "", doc, "", f"Example: `{op.example}`", ""])
 

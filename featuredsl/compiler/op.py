@@ -127,6 +127,21 @@ class Param:
 
 
 @dataclass(frozen=True)
+class ConstantCheck:
+    """A static trap: arguments that, written as constants, can only be a mistake.
+
+    When every parameter in `params` is given a constant (a literal, or a `let` bound to one),
+    `bad(*values)` decides; a True is a compile error at the last of them, with `message` and
+    `hint`. The fuzzer's spec generator avoids the same values through the same check.
+    """
+
+    params: tuple[str, ...]
+    bad: Callable[..., bool]
+    message: str
+    hint: str
+
+
+@dataclass(frozen=True)
 class Op:
     """A surface op: everything the checker, the backends (through lowering) and the docs need."""
 
@@ -145,6 +160,7 @@ class Op:
     null_literal_ok: bool = False  # the null literal is accepted as an argument (if, fill_null)
     multi_column: bool = False  # the result spans several columns: only a feature on its own
     same_typed: bool = True  # parameters that accept the same dtypes must agree (not: cross)
+    constant_checks: tuple[ConstantCheck, ...] = ()
 
     @property
     def signature(self) -> str:
@@ -170,6 +186,15 @@ class Op:
 def param(name: str, accepts: frozenset[DType], **kw: Any) -> Param:
     """Shorthand for `Param(name, accepts, ...)` in op declarations."""
     return Param(name, accepts, **kw)
+
+
+DIVISOR_NOT_ZERO = ConstantCheck(
+    ("b",),
+    lambda b: b == 0,
+    "division by a constant zero",
+    "floats would give +-inf or NaN on every row and ints 0: divide by a column, or guard it, "
+    "e.g. a / max(b, 1)",
+)
 
 
 X = param("x", NUM)

@@ -46,6 +46,10 @@ class Prim(str, enum.Enum):
         "floor(a / b) on int64; b == 0 gives 0; INT64_MIN // -1 gives INT64_MIN",
     )
     INT_MOD = "int_mod", "a - b * floor(a / b) on int64 (sign of b); b == 0 gives 0"
+    FMOD = (
+        "fmod",
+        "C fmod(a, b) on float64: exact remainder of a / b truncated toward zero, sign of a; NaN if b is 0 or a is infinite",
+    )
     FLOOR = "floor", "round toward -inf (float)"
     CEIL = "ceil", "round toward +inf (float)"
     ROUND_EVEN = "round_even", "round to the nearest integer, ties to even (float)"

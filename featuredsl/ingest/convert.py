@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -464,8 +465,24 @@ def _object_strings(values: np.ndarray, kinds: dict[str, np.ndarray], issues: Is
 
 
 def _check_text(strings: list[str], rows: np.ndarray, issues: Issues) -> None:
-    """U+0000 and lone surrogates have no place at the UTF-8 boundary: reject them."""
+    """U+0000, lone surrogates and text not in Unicode NFC have no place at the boundary.
+
+    NFC (Unicode Standard Annex #15): canonically equal text ("é" as U+00E9, or e + U+0301)
+    must have one spelling, or training and serving put it in different categories; featuredsl
+    compares text by code points and requires NFC from every caller (docs/language.md).
+    """
     joined = "".join(strings)  # one C-level scan for the common, clean case
+    # Joining can make NFC pieces non-NFC (a string starting with a combining mark): recheck.
+    if not unicodedata.is_normalized("NFC", joined):
+        bad = np.fromiter((not unicodedata.is_normalized("NFC", s) for s in strings), bool)
+        issues.at(
+            bad,
+            rows,
+            lambda i: ascii(strings[i])[:60],  # escapes show the combining marks
+            "{value} is not in Unicode NFC form",
+            "normalize text with unicodedata.normalize('NFC', s) before it reaches featuredsl: "
+            "canonically equal spellings would otherwise be different categories",
+        )
     if "\x00" in joined:
         bad = np.fromiter(("\x00" in s for s in strings), bool, len(strings))
         issues.at(

@@ -158,10 +158,12 @@ def _blank_lines(source: str) -> set[int]:
 
 
 def format_spec(spec: ast.Spec, source: str = "", comments: bool = True) -> str:
-    """Canonical text of a spec. With comments=False, the form the fingerprint hashes."""
+    """Canonical text of a spec. With comments=False, the form the fingerprint hashes: no
+    comments and only the structural blank lines, so that reformatting a spec, or adding a
+    blank line, never changes its fingerprint."""
     items = _items(spec)
     rest = _attach(items, spec.comments) if comments else []
-    blanks = _blank_lines(source)
+    blanks = _blank_lines(source) if comments else set()
     out: list[str] = []
     previous_kind = ""
     for index, item in enumerate(items):

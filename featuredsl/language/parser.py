@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -116,6 +117,19 @@ class SyntaxProblem(Exception):
 
 
 def _unescape(token: Token) -> str:
+    text = _unescaped(token)
+    if not unicodedata.is_normalized("NFC", text):
+        line, column = token.line or 0, token.column or 0
+        span = Span(line, column, line, column + len(token))
+        hint = (
+            "write the composed form (e.g. U+00E9 for e + U+0301): featuredsl compares text by "
+            "code points and requires Unicode NFC everywhere"
+        )
+        raise SyntaxProblem(Diagnostic("string is not in Unicode NFC form", span, hint))
+    return text
+
+
+def _unescaped(token: Token) -> str:
     body = token[1:-1]
     out: list[str] = []
     index = 0

@@ -3,6 +3,10 @@ agree on a data sample and the edge cases. It sits in `parity` because it runs t
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from featuredsl.artifact.spec import FittedSpec, load_spec
+from featuredsl.artifact.contract import FAILED_FILE, MANIFEST_FILE
+from featuredsl.artifact.spec import FittedSpec, build_files, load_spec, remove_stale
 from featuredsl.errors import FeatureDSLError
 from featuredsl.parity.runner import ParityReport, run_parity
 
@@ -56,12 +61,62 @@ def build(
     progress("fitting analyzers")
     fitted = spec.fit_feed(feed)
     fit_seconds = time.perf_counter() - started
-    progress("writing artifacts")
-    files = fitted.save(out, float32=float32)
-    progress("checking parity on a data sample and the edge cases")
-    report = run_parity(out, data_feed=take(feed, sample_indices(len(next(iter(feed.values()))))))
-    if not report.ok:
-        raise ParityError(
-            f"build {out}: the numpy module and the ONNX graph disagree:\n{report.format()}"
-        )
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FeatureDSLError(f"{out}: exists and is not a directory; choose another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Written next to the target and moved in only once the checks pass, so that a build that
+    # fails them never replaces a good one and never becomes loadable.
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    try:
+        progress("writing artifacts")
+        fitted.save(staging, float32=float32)
+        progress("checking parity on a data sample and the edge cases")
+        rows = sample_indices(len(next(iter(feed.values()))))
+        report = run_parity(staging, data_feed=take(feed, rows))
+        report.directory = str(out)
+        if not report.ok:
+            failed = _keep_failed(staging, out, report.format())
+            raise ParityError(
+                f"build {out}: the numpy module and the ONNX graph disagree:\n{report.format()}\n"
+                f"{out} was left as it was; the failed artifacts are in {failed} for "
+                "inspection (featuredsl.load refuses them)"
+            )
+        files = publish(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return BuildReport(fitted, files, fit_seconds, report)
+
+
+def publish(staging: Path, out: Path) -> dict[str, Path]:
+    """Move a checked build from `staging` into `out`, the manifest last, and delete what an
+    earlier build left in `out` that this one does not write; -> the final paths by name.
+
+    Files of `out` that no build wrote (a kit's node_modules, verification.json) stay."""
+    out.mkdir(parents=True, exist_ok=True)
+    earlier = build_files(out)
+    names = [*sorted(build_files(staging) - {MANIFEST_FILE}), MANIFEST_FILE]
+    written = {}
+    for name in names:
+        target = out / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / name, target)
+        written[name] = target
+    remove_stale(out, earlier, set(names))
+    failed = out.with_name(out.name + ".failed")
+    if (failed / FAILED_FILE).exists():
+        shutil.rmtree(failed)  # an earlier failed attempt: this build supersedes it
+    return written
+
+
+def _keep_failed(staging: Path, out: Path, reason: str) -> Path:
+    """Move the artifacts of a failed build to `<out>.failed`, marked so that loading refuses
+    them with `reason`."""
+    failed = out.with_name(out.name + ".failed")
+    if failed.exists():
+        shutil.rmtree(failed)
+    (staging / FAILED_FILE).write_text(
+        json.dumps({"reason": reason}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    os.replace(staging, failed)
+    return failed

@@ -21,6 +21,7 @@ import hashlib
 import json
 import math
 import os
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,11 +31,11 @@ import numpy as np
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
+from featuredsl.artifact.conformance import edge_cases as edge
 from featuredsl.artifact.contract import OUTPUT, mask_name
 from featuredsl.compiler import registry as reg
 from featuredsl.compiler.op import ANY, NullRule, Op, Param
 from featuredsl.compiler.types import DType
-from featuredsl.parity import edge_cases as edge
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 NUMERIC = frozenset({DType.INT, DType.FLOAT})
@@ -215,6 +216,7 @@ class Typed:
     is_list: bool = False
     atom: bool = True  # safe as an operand without parentheses
     null_literal: bool = False
+    value: float | None = None  # a numeric constant's value (literal, constant name or let)
 
 
 @dataclass(frozen=True)
@@ -364,7 +366,10 @@ class SpecGenerator:
         if not row and dtype in LITERAL_DTYPES:
             leaves.append(lambda: self.literal(dtype))
         if not row and dtype is DType.FLOAT:
-            constants = [Typed("pi", dtype, row=False), Typed("inf", dtype, row=False)]
+            constants = [
+                Typed("pi", dtype, row=False, value=math.pi),
+                Typed("inf", dtype, row=False, value=math.inf),
+            ]
             leaves.append(lambda: self.draw(st.sampled_from(constants)))
         return leaves
 
@@ -372,6 +377,16 @@ class SpecGenerator:
         return self.draw(st.sampled_from(leaves))()
 
     def call(self, sig: Signature, depth: int, row: bool) -> Typed:
+        # The op's static traps (ConstantCheck) refuse some constant arguments: draw again.
+        for _ in range(20):
+            params, args = self._call_arguments(sig, depth, row)
+            if not _trips_constant_check(sig.op, params, args):
+                return self.render(sig.op, params, args, sig)
+        raise AssertionError(f"generator: {sig.op.name} keeps drawing refused constants")
+
+    def _call_arguments(
+        self, sig: Signature, depth: int, row: bool
+    ) -> tuple[list[Param], list[Typed]]:
         op = sig.op
         params = self._arg_params(op)
         dtypes = self._arg_dtypes(sig, params)
@@ -386,7 +401,7 @@ class SpecGenerator:
             if arg.nullable and (op.null_rule == NullRule.REJECT or not param.null_ok):
                 arg = self.fix_null(arg, depth)
             args.append(arg)
-        return self.render(op, params, args, sig)
+        return params, args
 
     def _arg_params(self, op: Op) -> list[Param]:
         params = [p for p in op.params if not p.optional or self.draw(st.booleans())]
@@ -509,17 +524,19 @@ class SpecGenerator:
 
     def int_literal(self, value: int) -> Typed:
         self.pools.ints.append(value)
-        return Typed(str(value), DType.INT, row=False, atom=value >= 0)
+        return Typed(str(value), DType.INT, row=False, atom=value >= 0, value=value)
 
     def float_literal(self, value: float) -> Typed:
         if math.isnan(value):
-            return Typed("nan", DType.FLOAT, row=False)
+            return Typed("nan", DType.FLOAT, row=False, value=value)
         self.pools.floats.append(value)
         if math.isinf(value):
-            return Typed("inf" if value > 0 else "-inf", DType.FLOAT, row=False, atom=value > 0)
+            text = "inf" if value > 0 else "-inf"
+            return Typed(text, DType.FLOAT, row=False, atom=value > 0, value=value)
         text = repr(abs(value))
         negative = math.copysign(1.0, value) < 0
-        return Typed(("-" if negative else "") + text, DType.FLOAT, row=False, atom=not negative)
+        text = ("-" if negative else "") + text
+        return Typed(text, DType.FLOAT, row=False, atom=not negative, value=value)
 
     def string_literal(self, value: str) -> Typed:
         self.pools.strings.append(value)
@@ -541,8 +558,6 @@ class SpecGenerator:
         if dtype is not DType.INT:
             return self.literal(dtype)
         low, high = (int(v) for v in (param.draw_range or (-5, 5)))
-        if op.name == "round" and dtypes[0] is DType.INT:
-            low = 0  # round(int, -n) would be float; the signature promised int
         value = self.draw(st.integers(low, high))
         worth_hitting = [n for n in BUCKET_COUNTS if not param.out_of_range(n)]
         if param.name == "n" and param.range == (1, INT64_MAX) and self.draw(st.booleans()):
@@ -637,9 +652,9 @@ class SpecGenerator:
             return Typed(text, sig.result, nullable, row, atom=True)
         if op.operator:
             space = " " if op.operator.isalpha() else ""
-            return Typed(
-                f"({op.operator}{space}{operand(args[0])})", sig.result, nullable, row, atom=True
-            )
+            negated = -args[0].value if op.name == "neg" and args[0].value is not None else None
+            text = f"({op.operator}{space}{operand(args[0])})"
+            return Typed(text, sig.result, nullable, row, atom=True, value=negated)
         parts = []
         keyword = False
         for param, arg in zip(params, args, strict=True):
@@ -664,7 +679,9 @@ class SpecGenerator:
             options = sorted(d for d in DType if self.can_build(d, row=True))
             dtype = self.draw(st.sampled_from(options))
             value = self.expr(dtype, depth, row=self.draw(st.integers(0, 4)) > 0)
-        self.names.append(Typed(name, value.dtype, value.nullable, value.row, value.is_list))
+        self.names.append(
+            Typed(name, value.dtype, value.nullable, value.row, value.is_list, value=value.value)
+        )
         return f"let {name} = {value.text}"
 
     def feature(self, index: int, depth: int) -> str:
@@ -681,6 +698,17 @@ class SpecGenerator:
             if value.nullable:
                 value = self.fix_null(value, depth)
         return f"feature {name} = {value.text}"
+
+
+def _trips_constant_check(op: Op, params: Sequence[Param], args: Sequence[Typed]) -> bool:
+    by_name = {param.name: arg for param, arg in zip(params, args, strict=True)}
+    for check in op.constant_checks:
+        given = [by_name.get(name) for name in check.params]
+        values = [arg.value for arg in given if arg is not None]
+        known = len(values) == len(check.params) and all(v is not None for v in values)
+        if known and check.bad(*values):
+            return True
+    return False
 
 
 def result_nullable(op: Op, args: Sequence[Typed]) -> bool:
@@ -784,7 +812,10 @@ def _string_literals() -> st.SearchStrategy[str]:
 
 def _texts(max_size: int) -> st.SearchStrategy[str]:
     alphabet = st.characters(exclude_categories=["Cs"], exclude_characters="\x00")
-    return st.text(alphabet=alphabet, max_size=max_size)
+    # featuredsl requires Unicode NFC text everywhere (non-NFC input is refused, and tested).
+    return st.text(alphabet=alphabet, max_size=max_size).map(
+        lambda s: unicodedata.normalize("NFC", s)
+    )
 
 
 @st.composite

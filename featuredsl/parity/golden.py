@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import onnx.printer
 
+from featuredsl.artifact.conformance.edge_cases import edge_case_feed
 from featuredsl.artifact.contract import OUTPUT
 from featuredsl.artifact.spec import FittedSpec, load_spec
 from featuredsl.compiler.boundaries import constant_pool, feature_bounds
 from featuredsl.parity.compare import compare
-from featuredsl.parity.edge_cases import edge_case_feed
 from featuredsl.parity.runner import concat_feeds
 
 DATA_SAMPLE_ROWS = 40

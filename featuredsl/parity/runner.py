@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from featuredsl.artifact.conformance.edge_cases import edge_case_feed
 from featuredsl.artifact.contract import ONNX_F32_FILE, OUTPUT
 from featuredsl.artifact.manifest import decode_pool
 from featuredsl.artifact.spec import Artifacts, load
 from featuredsl.parity.compare import Comparison, compare, ulp_distance
-from featuredsl.parity.edge_cases import edge_case_feed
 
 SINGLE_ROW_LIMIT = 400
 

@@ -539,7 +539,27 @@ def serialize(model: onnx.ModelProto) -> bytes:
 def bundle(
     build_dir: str | Path, model_path: str | Path, out: str | Path, *, by_order: bool = False
 ) -> BundleReport:
-    """`featuredsl bundle DIR MODEL --out OUT`: merge, check and write; returns what was done."""
+    """Merge a build's feature graph and a model graph into one checked ONNX file.
+
+    `featuredsl bundle DIR MODEL --out OUT`. The bundle takes the raw named inputs of the feature
+    graph and gives the model's outputs plus `features` ([N, F] float64); a float32 model input
+    gets the features through one explicit Cast. Metadata records the fingerprint, feature names,
+    input schema, the model's sha256 and producer (see docs/serving.md).
+
+    Args:
+        build_dir: a build directory written by `featuredsl build`.
+        model_path: an ONNX model with one float tensor input of width F (or, with
+            `by_order=False`, inputs named after the features).
+        out: the file to write.
+        by_order: feed the model's single input with the features in manifest order.
+
+    Returns:
+        A BundleReport: the output path, fingerprint, feature names and how inputs were linked.
+
+    Raises:
+        ArtifactError: the build or the model cannot be read, the shapes, names or opsets do not
+            fit, the merged graph fails onnx's full check, or `out` cannot be written.
+    """
     graph = feature_graph_from_dir(build_dir)
     model, sha = read_model(model_path)
     merged = merge(graph, model, by_order=by_order, model_sha256=sha, where=str(model_path))

@@ -121,12 +121,24 @@ def _reading(read: Callable[[Any], T], X: Any, where: str) -> T:
 
 
 class FeatureTransformer(TransformerMixin, BaseEstimator):
-    """Compute a featuredsl spec's features; fit() computes its statistics.
+    """A scikit-learn transformer computing a featuredsl spec's features with its numpy module.
 
-    spec: path to a .fdsl file, or the spec text. float32: emit the features rounded once to
-    float32 (what a bundle hands a float32 model), so that trees trained on them take the same
-    decisions in serving. Input: a pandas DataFrame, a pyarrow Table or a dict of columns, with
-    (at least) the spec's input columns; other columns are ignored.
+    Args:
+        spec: path to a .fdsl file, or the spec text.
+        float32: emit the features rounded once to float32 (what a bundle hands a float32
+            model), so that trees trained on them take the same decisions in serving.
+
+    Input `X` (fit and transform): a pandas DataFrame, a pyarrow Table or a dict of 1-D columns
+    with at least the spec's input columns (other columns are ignored), typed as the spec
+    declares them (timestamps tz-aware or int64 microseconds UTC). Output: an [n_rows,
+    n_features] float64 array (float32 values widened to float64 when `float32=True`), columns
+    in `get_feature_names_out()` order. Works in Pipeline, clone and GridSearchCV; export a
+    fitted pipeline with `to_onnx`.
+
+    Raises:
+        DiagnosticError: the spec does not check (file, line, column, caret).
+        DataError: `X` lacks a column or holds a value that does not fit its declared type
+            (the column, row and value are named).
     """
 
     def __init__(self, spec: str | Path, float32: bool = False) -> None:
@@ -134,6 +146,7 @@ class FeatureTransformer(TransformerMixin, BaseEstimator):
         self.float32 = float32
 
     def fit(self, X: Any, y: Any = None) -> FeatureTransformer:
+        """Fit the spec's statistics on `X` (see the class docstring); `y` is ignored. Returns self."""
         spec = _spec_from_param(self.spec)
         fitted = _reading(lambda data: spec.fit(data, source="X"), X, "fit")
         self.fitted_spec_ = fitted
@@ -144,11 +157,16 @@ class FeatureTransformer(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: Any) -> np.ndarray:
+        """The features of `X`: float64 [n_rows, n_features]. NotFittedError before fit()."""
         check_is_fitted(self, "fitted_spec_")
         feed = _reading(lambda data: self.fitted_spec_.feed(data, source="X"), X, "transform")
         return _compiled(self.fitted_spec_.numpy_source)(feed, float32=bool(self.float32))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Output column names (object array; a one_hot feature has one name per column).
+
+        Raises ValueError when `input_features` is given and is not the spec's input columns.
+        """
         check_is_fitted(self, "fitted_spec_")
         if input_features is not None and list(input_features) != list(self.feature_names_in_):
             raise ValueError(

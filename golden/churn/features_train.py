@@ -8,6 +8,7 @@ alongside takes the same inputs and computes the same values.
 
 from __future__ import annotations
 
+import unicodedata
 
 import numpy as np
 
@@ -82,14 +83,27 @@ def _column(columns, name, dtype, nullable, rows):
         if "\x00" in text:  # ... with no NUL (numpy strings cannot hold one reliably) ...
             raise InputError(f"column {name!r} holds a NUL character (U+0000), which is not allowed")
         try:
-            text.encode("utf-8")  # ... and no lone surrogate (onnxruntime needs UTF-8).
+            text.encode("utf-8")  # ... and no lone surrogate (onnxruntime needs UTF-8) ...
         except UnicodeEncodeError:
             raise InputError(f"column {name!r} holds text that is not valid Unicode") from None
+        if not unicodedata.is_normalized("NFC", text):  # ... and in Unicode NFC.
+            _check_nfc(name, values)
         return values.astype(object, copy=False)
     expected = {"int": "iu", "timestamp": "iu", "bool": "b"}[dtype]
     if values.dtype.kind not in expected:
         raise InputError(f"column {name!r} must be {dtype}, got {values.dtype}")
     return values.astype(np.bool_ if dtype == "bool" else np.int64, copy=False)
+
+
+def _check_nfc(name, values):
+    # The joined text can fail where every value passes (a value starting with a combining mark).
+    for row, value in enumerate(values.tolist()):
+        if not unicodedata.is_normalized("NFC", value):
+            raise InputError(
+                f"column {name!r}, row {row}: {ascii(value)} is not in Unicode NFC form; normalize "
+                "it with unicodedata.normalize('NFC', s) (canonically equal text must have one "
+                "spelling)"
+            )
 
 
 def _mask(columns, name, rows):

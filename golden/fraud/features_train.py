@@ -9,6 +9,7 @@ alongside takes the same inputs and computes the same values.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import numpy as np
 
@@ -95,14 +96,27 @@ def _column(columns, name, dtype, nullable, rows):
         if "\x00" in text:  # ... with no NUL (numpy strings cannot hold one reliably) ...
             raise InputError(f"column {name!r} holds a NUL character (U+0000), which is not allowed")
         try:
-            text.encode("utf-8")  # ... and no lone surrogate (onnxruntime needs UTF-8).
+            text.encode("utf-8")  # ... and no lone surrogate (onnxruntime needs UTF-8) ...
         except UnicodeEncodeError:
             raise InputError(f"column {name!r} holds text that is not valid Unicode") from None
+        if not unicodedata.is_normalized("NFC", text):  # ... and in Unicode NFC.
+            _check_nfc(name, values)
         return values.astype(object, copy=False)
     expected = {"int": "iu", "timestamp": "iu", "bool": "b"}[dtype]
     if values.dtype.kind not in expected:
         raise InputError(f"column {name!r} must be {dtype}, got {values.dtype}")
     return values.astype(np.bool_ if dtype == "bool" else np.int64, copy=False)
+
+
+def _check_nfc(name, values):
+    # The joined text can fail where every value passes (a value starting with a combining mark).
+    for row, value in enumerate(values.tolist()):
+        if not unicodedata.is_normalized("NFC", value):
+            raise InputError(
+                f"column {name!r}, row {row}: {ascii(value)} is not in Unicode NFC form; normalize "
+                "it with unicodedata.normalize('NFC', s) (canonically equal text must have one "
+                "spelling)"
+            )
 
 
 def _mask(columns, name, rows):
@@ -473,482 +487,499 @@ def transform(columns, float32=False):
         v157 = np.divide(in_amount, np.float64(61.673715))
         out[:, 3] = v157
         del v157
-        v158 = np.divide(in_amount, np.float64(10.0))
-        v159 = np.floor(v158)
-        del v158
-        v160 = np.multiply(np.float64(10.0), v159)
-        del v159
-        v161 = np.subtract(in_amount, v160)
-        del v160
-        v162 = np.equal(v161, np.float64(0.0))
+        v158 = np.fmod(in_amount, np.float64(10.0))
+        v159 = np.not_equal(v158, np.float64(0.0))
+        v160 = np.less(np.float64(10.0), np.float64(0.0))
+        v161 = np.less(v158, np.float64(0.0))
+        v162 = np.not_equal(v160, v161)
         del v161
-        # feature round_amount
-        v163 = np.asarray(v162).astype(np.float64)
-        out[:, 4] = v163
-        del v162, v163
-        v164 = _lookup(in_merchant, _VOCAB2_INDEX)
-        v165 = np.equal(v164, np.int64(-1))
-        v166 = np.where(v165, np.int64(12), v164)
-        del v164, v165
-        # feature merchant_idx
-        v167 = np.asarray(v166).astype(np.float64)
-        out[:, 5] = v167
-        del v166, v167
-        v168 = np.strings.add(np.asarray(in_merchant_category, dtype=_STRING), np.asarray(np.asarray('\x1f', dtype=_STRING), dtype=_STRING))
-        v169 = np.strings.add(np.asarray(v168, dtype=_STRING), np.asarray(in_card_country, dtype=_STRING))
-        del v168
-        v170 = _murmur3(v169)
-        del v169
-        v171 = np.mod(v170, np.int64(4096))
+        v163 = np.logical_and(v159, v162)
+        del v159, v162
+        v164 = np.add(v158, np.float64(10.0))
+        v165 = np.equal(v158, np.float64(0.0))
+        v166 = np.equal(np.float64(10.0), np.float64(0.0))
+        v167 = np.divide(np.float64(1.0), np.float64(10.0))
+        v168 = np.less(v167, np.float64(0.0))
+        del v167
+        v169 = np.logical_and(v166, v168)
+        del v166, v168
+        v170 = np.logical_or(v160, v169)
+        del v160, v169
+        v171 = np.where(v170, np.float64(-0.0), np.float64(0.0))
         del v170
-        # feature category_country
-        v172 = np.asarray(v171).astype(np.float64)
-        out[:, 6] = v172
-        del v171, v172
-        # feature ip_missing
-        v173 = np.asarray(null_ip_country).astype(np.float64)
-        out[:, 7] = v173
+        v172 = np.where(v165, v171, v158)
+        del v158, v165, v171
+        v173 = np.where(v163, v164, v172)
+        del v163, v164, v172
+        v174 = np.equal(v173, np.float64(0.0))
         del v173
-        v174 = np.where(null_ip_country, in_card_country, in_ip_country)
-        v175 = np.not_equal(v174, in_card_country)
-        del v174
-        # feature country_mismatch
-        v176 = np.asarray(v175).astype(np.float64)
-        out[:, 8] = v176
-        del v175, v176
-        v177 = np.where(null_device_id, np.asarray('<none>', dtype=_STRING), in_device_id)
-        v178 = _murmur3(v177)
-        del v177
-        v179 = np.mod(v178, np.int64(1024))
-        del v178
-        # feature device_bucket
-        v180 = np.asarray(v179).astype(np.float64)
-        out[:, 9] = v180
-        del v179, v180
-        # feature device_missing
-        v181 = np.asarray(null_device_id).astype(np.float64)
-        out[:, 10] = v181
+        # feature round_amount
+        v175 = np.asarray(v174).astype(np.float64)
+        out[:, 4] = v175
+        del v174, v175
+        v176 = _lookup(in_merchant, _VOCAB2_INDEX)
+        v177 = np.equal(v176, np.int64(-1))
+        v178 = np.where(v177, np.int64(12), v176)
+        del v176, v177
+        # feature merchant_idx
+        v179 = np.asarray(v178).astype(np.float64)
+        out[:, 5] = v179
+        del v178, v179
+        v180 = np.strings.add(np.asarray(in_merchant_category, dtype=_STRING), np.asarray(np.asarray('\x1f', dtype=_STRING), dtype=_STRING))
+        v181 = np.strings.add(np.asarray(v180, dtype=_STRING), np.asarray(in_card_country, dtype=_STRING))
+        del v180
+        v182 = _murmur3(v181)
         del v181
-        # feature card_present_f
-        v182 = np.asarray(in_card_present).astype(np.float64)
-        out[:, 11] = v182
+        v183 = np.mod(v182, np.int64(4096))
         del v182
-        v183 = np.asarray(in_txn_ts).astype(np.int64)
-        v184 = np.mod(v183, np.int64(86400000000))
-        v185 = np.floor_divide(v184, np.int64(3600000000))
-        del v184
-        # feature hour_of_day
-        v186 = np.asarray(v185).astype(np.float64)
-        out[:, 12] = v186
-        v187 = np.less(v185, np.int64(6))
+        # feature category_country
+        v184 = np.asarray(v183).astype(np.float64)
+        out[:, 6] = v184
+        del v183, v184
+        # feature ip_missing
+        v185 = np.asarray(null_ip_country).astype(np.float64)
+        out[:, 7] = v185
         del v185
-        # feature night
+        v186 = np.where(null_ip_country, in_card_country, in_ip_country)
+        v187 = np.not_equal(v186, in_card_country)
+        del v186
+        # feature country_mismatch
         v188 = np.asarray(v187).astype(np.float64)
-        out[:, 13] = v188
+        out[:, 8] = v188
         del v187, v188
-        v189 = np.floor_divide(v183, np.int64(86400000000))
-        v190 = np.add(v189, np.int64(3))
+        v189 = np.where(null_device_id, np.asarray('<none>', dtype=_STRING), in_device_id)
+        v190 = _murmur3(v189)
         del v189
-        v191 = np.mod(v190, np.int64(7))
+        v191 = np.mod(v190, np.int64(1024))
         del v190
-        # feature day_of_week
+        # feature device_bucket
         v192 = np.asarray(v191).astype(np.float64)
-        out[:, 14] = v192
+        out[:, 9] = v192
         del v191, v192
-        v193 = np.multiply(np.float64(2.0), np.float64(3.141592653589793))
-        v194 = np.multiply(v193, v186)
-        del v186, v193
-        v195 = np.divide(v194, np.float64(24.0))
+        # feature device_missing
+        v193 = np.asarray(null_device_id).astype(np.float64)
+        out[:, 10] = v193
+        del v193
+        # feature card_present_f
+        v194 = np.asarray(in_card_present).astype(np.float64)
+        out[:, 11] = v194
         del v194
-        v196 = np.abs(v195)
-        v197 = np.greater_equal(v196, np.float64(4503599627370496.0))
+        v195 = np.asarray(in_txn_ts).astype(np.int64)
+        v196 = np.mod(v195, np.int64(86400000000))
+        v197 = np.floor_divide(v196, np.int64(3600000000))
         del v196
-        v198 = np.equal(v195, np.float64(0.0))
-        v199 = np.multiply(v195, np.float64(0.6366197723675814))
-        v200 = np.rint(v199)
-        del v199
-        v201 = np.multiply(v200, np.float64(0.25))
-        v202 = np.floor(v201)
+        # feature hour_of_day
+        v198 = np.asarray(v197).astype(np.float64)
+        out[:, 12] = v198
+        v199 = np.less(v197, np.int64(6))
+        del v197
+        # feature night
+        v200 = np.asarray(v199).astype(np.float64)
+        out[:, 13] = v200
+        del v199, v200
+        v201 = np.floor_divide(v195, np.int64(86400000000))
+        v202 = np.add(v201, np.int64(3))
         del v201
-        v203 = np.multiply(np.float64(4.0), v202)
+        v203 = np.mod(v202, np.int64(7))
         del v202
-        v204 = np.subtract(v200, v203)
-        del v203
-        v205 = np.equal(v204, np.float64(0.0))
-        v206 = np.multiply(v200, np.float64(1.5707963267341256))
-        v207 = np.subtract(v195, v206)
+        # feature day_of_week
+        v204 = np.asarray(v203).astype(np.float64)
+        out[:, 14] = v204
+        del v203, v204
+        v205 = np.multiply(np.float64(2.0), np.float64(3.141592653589793))
+        v206 = np.multiply(v205, v198)
+        del v198, v205
+        v207 = np.divide(v206, np.float64(24.0))
         del v206
-        v208 = np.multiply(v200, np.float64(6.077100506303966e-11))
-        v209 = np.subtract(v207, v208)
-        del v207, v208
-        v210 = np.multiply(v200, np.float64(2.0222662487111665e-21))
-        del v200
-        v211 = np.subtract(v209, v210)
-        del v209, v210
-        v212 = np.multiply(v211, v211)
-        v213 = np.multiply(v212, v211)
-        v214 = np.multiply(v212, np.float64(1.58969099521155e-10))
-        v215 = np.add(np.float64(-2.5050760253406863e-08), v214)
+        v208 = np.abs(v207)
+        v209 = np.greater_equal(v208, np.float64(4503599627370496.0))
+        del v208
+        v210 = np.equal(v207, np.float64(0.0))
+        v211 = np.multiply(v207, np.float64(0.6366197723675814))
+        v212 = np.rint(v211)
+        del v211
+        v213 = np.multiply(v212, np.float64(0.25))
+        v214 = np.floor(v213)
+        del v213
+        v215 = np.multiply(np.float64(4.0), v214)
         del v214
-        v216 = np.multiply(v212, v215)
+        v216 = np.subtract(v212, v215)
         del v215
-        v217 = np.add(np.float64(2.7557313707070068e-06), v216)
-        del v216
-        v218 = np.multiply(v212, v217)
-        del v217
-        v219 = np.add(np.float64(-0.0001984126982985795), v218)
+        v217 = np.equal(v216, np.float64(0.0))
+        v218 = np.multiply(v212, np.float64(1.5707963267341256))
+        v219 = np.subtract(v207, v218)
         del v218
-        v220 = np.multiply(v212, v219)
-        del v219
-        v221 = np.add(np.float64(0.00833333333332249), v220)
-        del v220
-        v222 = np.multiply(v212, v221)
-        del v221
-        v223 = np.add(np.float64(-0.16666666666666632), v222)
-        del v222
-        v224 = np.multiply(v213, v223)
-        del v213, v223
-        v225 = np.add(v211, v224)
-        del v211, v224
-        v226 = np.equal(v204, np.float64(1.0))
-        v227 = np.multiply(np.float64(0.5), v212)
-        v228 = np.multiply(v212, v212)
-        v229 = np.multiply(v212, np.float64(-1.1359647557788195e-11))
-        v230 = np.add(np.float64(2.087572321298175e-09), v229)
+        v220 = np.multiply(v212, np.float64(6.077100506303966e-11))
+        v221 = np.subtract(v219, v220)
+        del v219, v220
+        v222 = np.multiply(v212, np.float64(2.0222662487111665e-21))
+        del v212
+        v223 = np.subtract(v221, v222)
+        del v221, v222
+        v224 = np.multiply(v223, v223)
+        v225 = np.multiply(v224, v223)
+        v226 = np.multiply(v224, np.float64(1.58969099521155e-10))
+        v227 = np.add(np.float64(-2.5050760253406863e-08), v226)
+        del v226
+        v228 = np.multiply(v224, v227)
+        del v227
+        v229 = np.add(np.float64(2.7557313707070068e-06), v228)
+        del v228
+        v230 = np.multiply(v224, v229)
         del v229
-        v231 = np.multiply(v212, v230)
+        v231 = np.add(np.float64(-0.0001984126982985795), v230)
         del v230
-        v232 = np.add(np.float64(-2.7557314351390663e-07), v231)
+        v232 = np.multiply(v224, v231)
         del v231
-        v233 = np.multiply(v212, v232)
+        v233 = np.add(np.float64(0.00833333333332249), v232)
         del v232
-        v234 = np.add(np.float64(2.480158728947673e-05), v233)
+        v234 = np.multiply(v224, v233)
         del v233
-        v235 = np.multiply(v212, v234)
+        v235 = np.add(np.float64(-0.16666666666666632), v234)
         del v234
-        v236 = np.add(np.float64(-0.001388888888887411), v235)
-        del v235
-        v237 = np.multiply(v212, v236)
-        del v212, v236
-        v238 = np.add(np.float64(0.0416666666666666), v237)
-        del v237
-        v239 = np.multiply(v228, v238)
-        del v228, v238
-        v240 = np.subtract(v227, v239)
-        del v227, v239
-        v241 = np.subtract(np.float64(1.0), v240)
-        del v240
-        v242 = np.equal(v204, np.float64(2.0))
-        del v204
-        v243 = np.negative(v225)
-        v244 = np.negative(v241)
-        v245 = np.where(v242, v243, v244)
-        v246 = np.where(v226, v241, v245)
+        v236 = np.multiply(v225, v235)
+        del v225, v235
+        v237 = np.add(v223, v236)
+        del v223, v236
+        v238 = np.equal(v216, np.float64(1.0))
+        v239 = np.multiply(np.float64(0.5), v224)
+        v240 = np.multiply(v224, v224)
+        v241 = np.multiply(v224, np.float64(-1.1359647557788195e-11))
+        v242 = np.add(np.float64(2.087572321298175e-09), v241)
+        del v241
+        v243 = np.multiply(v224, v242)
+        del v242
+        v244 = np.add(np.float64(-2.7557314351390663e-07), v243)
+        del v243
+        v245 = np.multiply(v224, v244)
+        del v244
+        v246 = np.add(np.float64(2.480158728947673e-05), v245)
         del v245
-        v247 = np.where(v205, v225, v246)
+        v247 = np.multiply(v224, v246)
         del v246
-        v248 = np.where(v198, v195, v247)
-        del v195, v198, v247
-        # feature hour_sin
-        v249 = np.where(v197, np.float64("nan"), v248)
-        out[:, 15] = v249
-        del v248, v249
-        v250 = np.where(v242, v244, v225)
-        del v225, v242, v244
-        v251 = np.where(v226, v243, v250)
-        del v226, v243, v250
-        v252 = np.where(v205, v241, v251)
-        del v205, v241, v251
-        # feature hour_cos
-        v253 = np.where(v197, np.float64("nan"), v252)
-        out[:, 16] = v253
-        del v197, v252, v253
-        # feature first_txn
-        v254 = np.asarray(null_prev_txn_ts).astype(np.float64)
-        out[:, 17] = v254
-        del v254
-        v255 = np.asarray(in_prev_txn_ts).astype(np.int64)
-        v256 = np.subtract(v183, v255)
-        del v255
-        v257 = np.floor_divide(v256, np.int64(1000000))
-        del v256
-        v258 = np.maximum(v257, np.int64(0))
-        v259 = np.asarray(v258).astype(np.float64)
+        v248 = np.add(np.float64(-0.001388888888887411), v247)
+        del v247
+        v249 = np.multiply(v224, v248)
+        del v224, v248
+        v250 = np.add(np.float64(0.0416666666666666), v249)
+        del v249
+        v251 = np.multiply(v240, v250)
+        del v240, v250
+        v252 = np.subtract(v239, v251)
+        del v239, v251
+        v253 = np.subtract(np.float64(1.0), v252)
+        del v252
+        v254 = np.equal(v216, np.float64(2.0))
+        del v216
+        v255 = np.negative(v237)
+        v256 = np.negative(v253)
+        v257 = np.where(v254, v255, v256)
+        v258 = np.where(v238, v253, v257)
+        del v257
+        v259 = np.where(v217, v237, v258)
         del v258
-        v260 = np.where(null_prev_txn_ts, np.float64("nan"), v259)
-        del v259
-        v261 = np.add(np.float64(1.0), v260)
-        v262 = np.equal(v261, np.float64(1.0))
-        v263 = np.equal(v261, np.float64("inf"))
-        v264 = np.less(v261, np.float64(0.0))
-        v265 = np.equal(v261, np.float64(0.0))
-        v266 = np.greater_equal(v261, np.float64(1.3407807929942597e+154))
-        v267 = np.multiply(v261, np.float64(7.458340731200207e-155))
-        v268 = np.where(v266, v267, v261)
+        v260 = np.where(v210, v207, v259)
+        del v207, v210, v259
+        # feature hour_sin
+        v261 = np.where(v209, np.float64("nan"), v260)
+        out[:, 15] = v261
+        del v260, v261
+        v262 = np.where(v254, v256, v237)
+        del v237, v254, v256
+        v263 = np.where(v238, v255, v262)
+        del v238, v255, v262
+        v264 = np.where(v217, v253, v263)
+        del v217, v253, v263
+        # feature hour_cos
+        v265 = np.where(v209, np.float64("nan"), v264)
+        out[:, 16] = v265
+        del v209, v264, v265
+        # feature first_txn
+        v266 = np.asarray(null_prev_txn_ts).astype(np.float64)
+        out[:, 17] = v266
+        del v266
+        v267 = np.asarray(in_prev_txn_ts).astype(np.int64)
+        v268 = np.subtract(v195, v267)
         del v267
-        v269 = np.greater_equal(v268, np.float64(1.157920892373162e+77))
-        v270 = np.multiply(v268, np.float64(8.636168555094445e-78))
-        v271 = np.where(v269, v270, v268)
-        del v268, v270
-        v272 = np.greater_equal(v271, np.float64(3.402823669209385e+38))
-        v273 = np.multiply(v271, np.float64(2.938735877055719e-39))
-        v274 = np.where(v272, v273, v271)
-        del v271, v273
-        v275 = np.greater_equal(v274, np.float64(1.8446744073709552e+19))
-        v276 = np.multiply(v274, np.float64(5.421010862427522e-20))
-        v277 = np.where(v275, v276, v274)
-        del v274, v276
-        v278 = np.greater_equal(v277, np.float64(4294967296.0))
-        v279 = np.multiply(v277, np.float64(2.3283064365386963e-10))
-        v280 = np.where(v278, v279, v277)
-        del v277, v279
-        v281 = np.greater_equal(v280, np.float64(65536.0))
-        v282 = np.multiply(v280, np.float64(1.52587890625e-05))
+        v269 = np.floor_divide(v268, np.int64(1000000))
+        del v268
+        v270 = np.maximum(v269, np.int64(0))
+        v271 = np.asarray(v270).astype(np.float64)
+        del v270
+        v272 = np.where(null_prev_txn_ts, np.float64("nan"), v271)
+        del v271
+        v273 = np.add(np.float64(1.0), v272)
+        v274 = np.equal(v273, np.float64(1.0))
+        v275 = np.equal(v273, np.float64("inf"))
+        v276 = np.less(v273, np.float64(0.0))
+        v277 = np.equal(v273, np.float64(0.0))
+        v278 = np.greater_equal(v273, np.float64(1.3407807929942597e+154))
+        v279 = np.multiply(v273, np.float64(7.458340731200207e-155))
+        v280 = np.where(v278, v279, v273)
+        del v279
+        v281 = np.greater_equal(v280, np.float64(1.157920892373162e+77))
+        v282 = np.multiply(v280, np.float64(8.636168555094445e-78))
         v283 = np.where(v281, v282, v280)
         del v280, v282
-        v284 = np.greater_equal(v283, np.float64(256.0))
-        v285 = np.multiply(v283, np.float64(0.00390625))
+        v284 = np.greater_equal(v283, np.float64(3.402823669209385e+38))
+        v285 = np.multiply(v283, np.float64(2.938735877055719e-39))
         v286 = np.where(v284, v285, v283)
         del v283, v285
-        v287 = np.greater_equal(v286, np.float64(16.0))
-        v288 = np.multiply(v286, np.float64(0.0625))
+        v287 = np.greater_equal(v286, np.float64(1.8446744073709552e+19))
+        v288 = np.multiply(v286, np.float64(5.421010862427522e-20))
         v289 = np.where(v287, v288, v286)
         del v286, v288
-        v290 = np.greater_equal(v289, np.float64(4.0))
-        v291 = np.multiply(v289, np.float64(0.25))
+        v290 = np.greater_equal(v289, np.float64(4294967296.0))
+        v291 = np.multiply(v289, np.float64(2.3283064365386963e-10))
         v292 = np.where(v290, v291, v289)
         del v289, v291
-        v293 = np.greater_equal(v292, np.float64(2.0))
-        v294 = np.multiply(v292, np.float64(0.5))
+        v293 = np.greater_equal(v292, np.float64(65536.0))
+        v294 = np.multiply(v292, np.float64(1.52587890625e-05))
         v295 = np.where(v293, v294, v292)
         del v292, v294
-        v296 = np.less(v295, np.float64(1.4916681462400413e-154))
-        v297 = np.multiply(v295, np.float64(1.3407807929942597e+154))
+        v296 = np.greater_equal(v295, np.float64(256.0))
+        v297 = np.multiply(v295, np.float64(0.00390625))
         v298 = np.where(v296, v297, v295)
         del v295, v297
-        v299 = np.less(v298, np.float64(1.4916681462400413e-154))
-        v300 = np.multiply(v298, np.float64(1.3407807929942597e+154))
+        v299 = np.greater_equal(v298, np.float64(16.0))
+        v300 = np.multiply(v298, np.float64(0.0625))
         v301 = np.where(v299, v300, v298)
         del v298, v300
-        v302 = np.less(v301, np.float64(1.727233711018889e-77))
-        v303 = np.multiply(v301, np.float64(1.157920892373162e+77))
+        v302 = np.greater_equal(v301, np.float64(4.0))
+        v303 = np.multiply(v301, np.float64(0.25))
         v304 = np.where(v302, v303, v301)
         del v301, v303
-        v305 = np.less(v304, np.float64(5.877471754111438e-39))
-        v306 = np.multiply(v304, np.float64(3.402823669209385e+38))
+        v305 = np.greater_equal(v304, np.float64(2.0))
+        v306 = np.multiply(v304, np.float64(0.5))
         v307 = np.where(v305, v306, v304)
         del v304, v306
-        v308 = np.less(v307, np.float64(1.0842021724855044e-19))
-        v309 = np.multiply(v307, np.float64(1.8446744073709552e+19))
+        v308 = np.less(v307, np.float64(1.4916681462400413e-154))
+        v309 = np.multiply(v307, np.float64(1.3407807929942597e+154))
         v310 = np.where(v308, v309, v307)
         del v307, v309
-        v311 = np.less(v310, np.float64(4.656612873077393e-10))
-        v312 = np.multiply(v310, np.float64(4294967296.0))
+        v311 = np.less(v310, np.float64(1.4916681462400413e-154))
+        v312 = np.multiply(v310, np.float64(1.3407807929942597e+154))
         v313 = np.where(v311, v312, v310)
         del v310, v312
-        v314 = np.less(v313, np.float64(3.0517578125e-05))
-        v315 = np.multiply(v313, np.float64(65536.0))
+        v314 = np.less(v313, np.float64(1.727233711018889e-77))
+        v315 = np.multiply(v313, np.float64(1.157920892373162e+77))
         v316 = np.where(v314, v315, v313)
         del v313, v315
-        v317 = np.less(v316, np.float64(0.0078125))
-        v318 = np.multiply(v316, np.float64(256.0))
+        v317 = np.less(v316, np.float64(5.877471754111438e-39))
+        v318 = np.multiply(v316, np.float64(3.402823669209385e+38))
         v319 = np.where(v317, v318, v316)
         del v316, v318
-        v320 = np.less(v319, np.float64(0.125))
-        v321 = np.multiply(v319, np.float64(16.0))
+        v320 = np.less(v319, np.float64(1.0842021724855044e-19))
+        v321 = np.multiply(v319, np.float64(1.8446744073709552e+19))
         v322 = np.where(v320, v321, v319)
         del v319, v321
-        v323 = np.less(v322, np.float64(0.5))
-        v324 = np.multiply(v322, np.float64(4.0))
+        v323 = np.less(v322, np.float64(4.656612873077393e-10))
+        v324 = np.multiply(v322, np.float64(4294967296.0))
         v325 = np.where(v323, v324, v322)
         del v322, v324
-        v326 = np.less(v325, np.float64(1.0))
-        v327 = np.multiply(v325, np.float64(2.0))
+        v326 = np.less(v325, np.float64(3.0517578125e-05))
+        v327 = np.multiply(v325, np.float64(65536.0))
         v328 = np.where(v326, v327, v325)
         del v325, v327
-        v329 = np.greater(v328, np.float64(1.4142135623730951))
-        v330 = np.where(v266, v71, np.float64(0.0))
-        del v71, v266
-        v331 = np.add(v330, np.float64(256.0))
-        v332 = np.where(v269, v331, v330)
-        del v269, v330, v331
-        v333 = np.add(v332, np.float64(128.0))
-        v334 = np.where(v272, v333, v332)
-        del v272, v332, v333
-        v335 = np.add(v334, np.float64(64.0))
-        v336 = np.where(v275, v335, v334)
-        del v275, v334, v335
-        v337 = np.add(v336, np.float64(32.0))
-        v338 = np.where(v278, v337, v336)
-        del v278, v336, v337
-        v339 = np.add(v338, np.float64(16.0))
-        v340 = np.where(v281, v339, v338)
-        del v281, v338, v339
-        v341 = np.add(v340, np.float64(8.0))
-        v342 = np.where(v284, v341, v340)
-        del v284, v340, v341
-        v343 = np.add(v342, np.float64(4.0))
-        v344 = np.where(v287, v343, v342)
-        del v287, v342, v343
-        v345 = np.add(v344, np.float64(2.0))
-        v346 = np.where(v290, v345, v344)
-        del v290, v344, v345
-        v347 = np.add(v346, np.float64(1.0))
-        v348 = np.where(v293, v347, v346)
-        del v293, v346, v347
-        v349 = np.subtract(v348, np.float64(512.0))
-        v350 = np.where(v296, v349, v348)
-        del v296, v348, v349
-        v351 = np.subtract(v350, np.float64(512.0))
-        v352 = np.where(v299, v351, v350)
-        del v299, v350, v351
-        v353 = np.subtract(v352, np.float64(256.0))
-        v354 = np.where(v302, v353, v352)
-        del v302, v352, v353
-        v355 = np.subtract(v354, np.float64(128.0))
-        v356 = np.where(v305, v355, v354)
-        del v305, v354, v355
-        v357 = np.subtract(v356, np.float64(64.0))
-        v358 = np.where(v308, v357, v356)
-        del v308, v356, v357
-        v359 = np.subtract(v358, np.float64(32.0))
-        v360 = np.where(v311, v359, v358)
-        del v311, v358, v359
-        v361 = np.subtract(v360, np.float64(16.0))
-        v362 = np.where(v314, v361, v360)
-        del v314, v360, v361
-        v363 = np.subtract(v362, np.float64(8.0))
-        v364 = np.where(v317, v363, v362)
-        del v317, v362, v363
-        v365 = np.subtract(v364, np.float64(4.0))
-        v366 = np.where(v320, v365, v364)
-        del v320, v364, v365
-        v367 = np.subtract(v366, np.float64(2.0))
-        v368 = np.where(v323, v367, v366)
-        del v323, v366, v367
-        v369 = np.subtract(v368, np.float64(1.0))
-        v370 = np.where(v326, v369, v368)
-        del v326, v368, v369
-        v371 = np.add(v370, np.float64(1.0))
-        v372 = np.where(v329, v371, v370)
-        del v370, v371
-        v373 = np.multiply(v372, np.float64(0.6931471803691238))
-        v374 = np.multiply(v328, np.float64(0.5))
-        v375 = np.where(v329, v374, v328)
-        del v328, v329, v374
-        v376 = np.subtract(v375, np.float64(1.0))
-        del v375
-        v377 = np.multiply(np.float64(0.5), v376)
-        v378 = np.multiply(v377, v376)
-        del v377
-        v379 = np.add(np.float64(2.0), v376)
-        v380 = np.divide(v376, v379)
-        del v379
-        v381 = np.multiply(v380, v380)
-        v382 = np.multiply(v381, v381)
-        v383 = np.multiply(v382, np.float64(0.14798198605116586))
-        v384 = np.add(np.float64(0.1818357216161805), v383)
-        del v383
-        v385 = np.multiply(v382, v384)
-        del v384
-        v386 = np.add(np.float64(0.2857142874366239), v385)
-        del v385
-        v387 = np.multiply(v382, v386)
-        del v386
-        v388 = np.add(np.float64(0.6666666666666735), v387)
+        v329 = np.less(v328, np.float64(0.0078125))
+        v330 = np.multiply(v328, np.float64(256.0))
+        v331 = np.where(v329, v330, v328)
+        del v328, v330
+        v332 = np.less(v331, np.float64(0.125))
+        v333 = np.multiply(v331, np.float64(16.0))
+        v334 = np.where(v332, v333, v331)
+        del v331, v333
+        v335 = np.less(v334, np.float64(0.5))
+        v336 = np.multiply(v334, np.float64(4.0))
+        v337 = np.where(v335, v336, v334)
+        del v334, v336
+        v338 = np.less(v337, np.float64(1.0))
+        v339 = np.multiply(v337, np.float64(2.0))
+        v340 = np.where(v338, v339, v337)
+        del v337, v339
+        v341 = np.greater(v340, np.float64(1.4142135623730951))
+        v342 = np.where(v278, v71, np.float64(0.0))
+        del v71, v278
+        v343 = np.add(v342, np.float64(256.0))
+        v344 = np.where(v281, v343, v342)
+        del v281, v342, v343
+        v345 = np.add(v344, np.float64(128.0))
+        v346 = np.where(v284, v345, v344)
+        del v284, v344, v345
+        v347 = np.add(v346, np.float64(64.0))
+        v348 = np.where(v287, v347, v346)
+        del v287, v346, v347
+        v349 = np.add(v348, np.float64(32.0))
+        v350 = np.where(v290, v349, v348)
+        del v290, v348, v349
+        v351 = np.add(v350, np.float64(16.0))
+        v352 = np.where(v293, v351, v350)
+        del v293, v350, v351
+        v353 = np.add(v352, np.float64(8.0))
+        v354 = np.where(v296, v353, v352)
+        del v296, v352, v353
+        v355 = np.add(v354, np.float64(4.0))
+        v356 = np.where(v299, v355, v354)
+        del v299, v354, v355
+        v357 = np.add(v356, np.float64(2.0))
+        v358 = np.where(v302, v357, v356)
+        del v302, v356, v357
+        v359 = np.add(v358, np.float64(1.0))
+        v360 = np.where(v305, v359, v358)
+        del v305, v358, v359
+        v361 = np.subtract(v360, np.float64(512.0))
+        v362 = np.where(v308, v361, v360)
+        del v308, v360, v361
+        v363 = np.subtract(v362, np.float64(512.0))
+        v364 = np.where(v311, v363, v362)
+        del v311, v362, v363
+        v365 = np.subtract(v364, np.float64(256.0))
+        v366 = np.where(v314, v365, v364)
+        del v314, v364, v365
+        v367 = np.subtract(v366, np.float64(128.0))
+        v368 = np.where(v317, v367, v366)
+        del v317, v366, v367
+        v369 = np.subtract(v368, np.float64(64.0))
+        v370 = np.where(v320, v369, v368)
+        del v320, v368, v369
+        v371 = np.subtract(v370, np.float64(32.0))
+        v372 = np.where(v323, v371, v370)
+        del v323, v370, v371
+        v373 = np.subtract(v372, np.float64(16.0))
+        v374 = np.where(v326, v373, v372)
+        del v326, v372, v373
+        v375 = np.subtract(v374, np.float64(8.0))
+        v376 = np.where(v329, v375, v374)
+        del v329, v374, v375
+        v377 = np.subtract(v376, np.float64(4.0))
+        v378 = np.where(v332, v377, v376)
+        del v332, v376, v377
+        v379 = np.subtract(v378, np.float64(2.0))
+        v380 = np.where(v335, v379, v378)
+        del v335, v378, v379
+        v381 = np.subtract(v380, np.float64(1.0))
+        v382 = np.where(v338, v381, v380)
+        del v338, v380, v381
+        v383 = np.add(v382, np.float64(1.0))
+        v384 = np.where(v341, v383, v382)
+        del v382, v383
+        v385 = np.multiply(v384, np.float64(0.6931471803691238))
+        v386 = np.multiply(v340, np.float64(0.5))
+        v387 = np.where(v341, v386, v340)
+        del v340, v341, v386
+        v388 = np.subtract(v387, np.float64(1.0))
         del v387
-        v389 = np.multiply(v381, v388)
-        del v381, v388
-        v390 = np.multiply(v382, np.float64(0.15313837699209373))
-        v391 = np.add(np.float64(0.22222198432149784), v390)
-        del v390
-        v392 = np.multiply(v382, v391)
+        v389 = np.multiply(np.float64(0.5), v388)
+        v390 = np.multiply(v389, v388)
+        del v389
+        v391 = np.add(np.float64(2.0), v388)
+        v392 = np.divide(v388, v391)
         del v391
-        v393 = np.add(np.float64(0.3999999999940942), v392)
-        del v392
-        v394 = np.multiply(v382, v393)
-        del v382, v393
-        v395 = np.add(v389, v394)
-        del v389, v394
-        v396 = np.add(v378, v395)
+        v393 = np.multiply(v392, v392)
+        v394 = np.multiply(v393, v393)
+        v395 = np.multiply(v394, np.float64(0.14798198605116586))
+        v396 = np.add(np.float64(0.1818357216161805), v395)
         del v395
-        v397 = np.multiply(v380, v396)
-        del v380, v396
-        v398 = np.multiply(v372, np.float64(1.9082149292705877e-10))
-        del v372
-        v399 = np.add(v397, v398)
-        del v397, v398
-        v400 = np.subtract(v378, v399)
-        del v378, v399
-        v401 = np.subtract(v400, v376)
-        del v376, v400
-        v402 = np.subtract(v373, v401)
-        del v373, v401
-        v403 = np.where(v263, v261, v402)
+        v397 = np.multiply(v394, v396)
+        del v396
+        v398 = np.add(np.float64(0.2857142874366239), v397)
+        del v397
+        v399 = np.multiply(v394, v398)
+        del v398
+        v400 = np.add(np.float64(0.6666666666666735), v399)
+        del v399
+        v401 = np.multiply(v393, v400)
+        del v393, v400
+        v402 = np.multiply(v394, np.float64(0.15313837699209373))
+        v403 = np.add(np.float64(0.22222198432149784), v402)
         del v402
-        v404 = np.where(v265, np.float64("-inf"), v403)
-        del v265, v403
-        v405 = np.where(v264, np.float64("nan"), v404)
-        del v264, v404
-        v406 = np.subtract(v261, np.float64(1.0))
-        del v261
-        v407 = np.divide(v260, v406)
-        del v406
-        v408 = np.multiply(v405, v407)
-        del v405, v407
-        v409 = np.where(v263, np.float64("inf"), v408)
-        del v263, v408
-        v410 = np.where(v262, v260, v409)
-        del v260, v262, v409
-        v411 = np.isnan(v410)
+        v404 = np.multiply(v394, v403)
+        del v403
+        v405 = np.add(np.float64(0.3999999999940942), v404)
+        del v404
+        v406 = np.multiply(v394, v405)
+        del v394, v405
+        v407 = np.add(v401, v406)
+        del v401, v406
+        v408 = np.add(v390, v407)
+        del v407
+        v409 = np.multiply(v392, v408)
+        del v392, v408
+        v410 = np.multiply(v384, np.float64(1.9082149292705877e-10))
+        del v384
+        v411 = np.add(v409, v410)
+        del v409, v410
+        v412 = np.subtract(v390, v411)
+        del v390, v411
+        v413 = np.subtract(v412, v388)
+        del v388, v412
+        v414 = np.subtract(v385, v413)
+        del v385, v413
+        v415 = np.where(v275, v273, v414)
+        del v414
+        v416 = np.where(v277, np.float64("-inf"), v415)
+        del v277, v415
+        v417 = np.where(v276, np.float64("nan"), v416)
+        del v276, v416
+        v418 = np.subtract(v273, np.float64(1.0))
+        del v273
+        v419 = np.divide(v272, v418)
+        del v418
+        v420 = np.multiply(v417, v419)
+        del v417, v419
+        v421 = np.where(v275, np.float64("inf"), v420)
+        del v275, v420
+        v422 = np.where(v274, v272, v421)
+        del v272, v274, v421
+        v423 = np.isnan(v422)
         # feature since_last_log
-        v412 = np.where(v411, np.float64(-1.0), v410)
-        out[:, 18] = v412
-        del v410, v411, v412
-        v413 = np.where(null_prev_txn_ts, np.int64(86400), v257)
-        del v257
-        v414 = np.less(v413, np.int64(60))
-        del v413
+        v424 = np.where(v423, np.float64(-1.0), v422)
+        out[:, 18] = v424
+        del v422, v423, v424
+        v425 = np.where(null_prev_txn_ts, np.int64(86400), v269)
+        del v269
+        v426 = np.less(v425, np.int64(60))
+        del v425
         # feature rapid_repeat
-        v415 = np.asarray(v414).astype(np.float64)
-        out[:, 19] = v415
-        del v414, v415
-        v416 = np.asarray(in_account_open_ts).astype(np.int64)
-        v417 = np.subtract(v183, v416)
-        del v183, v416
-        v418 = np.floor_divide(v417, np.int64(86400000000))
-        del v417
-        # feature account_age_days
-        v419 = np.asarray(v418).astype(np.float64)
-        out[:, 20] = v419
-        del v418, v419
-        v420 = np.minimum(in_attempts_24h, np.int64(20))
-        # feature attempts
-        v421 = np.asarray(v420).astype(np.float64)
-        out[:, 21] = v421
-        del v420, v421
-        v422 = np.strings.strip(np.asarray(in_email, dtype=_STRING), " ")
-        v423 = np.strings.translate(np.asarray(v422, dtype=_STRING), _ASCII_LOWER)
-        del v422
-        v424 = _matches(v423, '[a-z0-9._%+-]+@(gmail|yahoo|hotmail|outlook)\\.com')
-        # feature freemail
-        v425 = np.asarray(v424).astype(np.float64)
-        out[:, 22] = v425
-        del v424, v425
-        v426 = np.strings.endswith(np.asarray(v423, dtype=_STRING), '@mailinator.com')
-        v427 = np.strings.endswith(np.asarray(v423, dtype=_STRING), '@yopmail.com')
-        v428 = np.logical_or(v426, v427)
+        v427 = np.asarray(v426).astype(np.float64)
+        out[:, 19] = v427
         del v426, v427
-        # feature disposable
-        v429 = np.asarray(v428).astype(np.float64)
-        out[:, 23] = v429
-        del v428, v429
-        v430 = _matches(v423, '[^@]*\\d{4,}[^@]*@.+')
-        del v423
-        # feature email_digits
+        v428 = np.asarray(in_account_open_ts).astype(np.int64)
+        v429 = np.subtract(v195, v428)
+        del v195, v428
+        v430 = np.floor_divide(v429, np.int64(86400000000))
+        del v429
+        # feature account_age_days
         v431 = np.asarray(v430).astype(np.float64)
-        out[:, 24] = v431
+        out[:, 20] = v431
         del v430, v431
+        v432 = np.minimum(in_attempts_24h, np.int64(20))
+        # feature attempts
+        v433 = np.asarray(v432).astype(np.float64)
+        out[:, 21] = v433
+        del v432, v433
+        v434 = np.strings.strip(np.asarray(in_email, dtype=_STRING), " ")
+        v435 = np.strings.translate(np.asarray(v434, dtype=_STRING), _ASCII_LOWER)
+        del v434
+        v436 = _matches(v435, '[a-z0-9._%+-]+@(gmail|yahoo|hotmail|outlook)\\.com')
+        # feature freemail
+        v437 = np.asarray(v436).astype(np.float64)
+        out[:, 22] = v437
+        del v436, v437
+        v438 = np.strings.endswith(np.asarray(v435, dtype=_STRING), '@mailinator.com')
+        v439 = np.strings.endswith(np.asarray(v435, dtype=_STRING), '@yopmail.com')
+        v440 = np.logical_or(v438, v439)
+        del v438, v439
+        # feature disposable
+        v441 = np.asarray(v440).astype(np.float64)
+        out[:, 23] = v441
+        del v440, v441
+        v442 = _matches(v435, '[^@]*\\d{4,}[^@]*@.+')
+        del v435
+        # feature email_digits
+        v443 = np.asarray(v442).astype(np.float64)
+        out[:, 24] = v443
+        del v442, v443
     if float32:
         with np.errstate(over="ignore"):
             return out.astype(np.float32)

@@ -141,6 +141,7 @@ EMITTERS: dict[str, Emitter] = {
     "neg": _call("np.negative"),
     "int_floordiv": _call("np.floor_divide"),  # numpy: n // 0 is 0, INT64_MIN // -1 wraps
     "int_mod": _call("np.mod"),  # numpy: n % 0 is 0
+    "fmod": _call("np.fmod"),
     "floor": _call("np.floor"),
     "ceil": _call("np.ceil"),
     "round_even": _call("np.rint"),

@@ -347,6 +347,7 @@ EMITTERS: dict[str, Emitter] = {
     "neg": _op("Neg"),
     "int_floordiv": _int_floordiv,
     "int_mod": _int_mod,
+    "fmod": lambda node, args, ctx: ctx.add("Mod", args, fmod=1),
     "floor": _op("Floor"),
     "ceil": _op("Ceil"),
     "round_even": _op("Round"),

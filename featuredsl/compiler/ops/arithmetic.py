@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from featuredsl.compiler import exact
 from featuredsl.compiler.builder import (
     Emitter,
     Value,
@@ -11,6 +12,7 @@ from featuredsl.compiler.builder import (
 from featuredsl.compiler.op import (
     A_NUM,
     B_NUM,
+    DIVISOR_NOT_ZERO,
     PROPAGATE,
     Op,
     Returns,
@@ -42,14 +44,14 @@ def lower_floordiv(e: Emitter, a: Value, b: Value) -> Value:
     if a.dtype is DType.INT and b.dtype is DType.INT:
         return Value(e.floordiv(a.node, b.node))
     x, y = promote(e, a, b)
-    return Value(e.unary("floor", e.div(x, y)))
+    return Value(exact.python_floordiv(e, x, y))
 
 
 def lower_mod(e: Emitter, a: Value, b: Value) -> Value:
     if a.dtype is DType.INT and b.dtype is DType.INT:
         return Value(e.mod(a.node, b.node))
     x, y = promote(e, a, b)
-    return Value(e.sub(x, e.mul(y, e.unary("floor", e.div(x, y)))))
+    return Value(exact.python_mod(e, x, y))
 
 
 def lower_pow(e: Emitter, a: Value, b: Value) -> Value:
@@ -108,6 +110,7 @@ OPS: tuple[Op, ...] = (
         "n / 7",
         operator="/",
         nan_propagating=True,
+        constant_checks=(DIVISOR_NOT_ZERO,),
     ),
     Op(
         "floordiv",
@@ -116,11 +119,14 @@ OPS: tuple[Op, ...] = (
         Returns.PROMOTE,
         PROPAGATE,
         lower_floordiv,
-        "Floor division. Ints: rounds toward -inf, n // 0 is 0, INT64_MIN // -1 is INT64_MIN. "
-        "Floats: floor(a / b) (one division, one floor).",
+        "Floor division, as Python's //. Ints: rounds toward -inf, n // 0 is 0, INT64_MIN // -1 "
+        "is INT64_MIN. Floats: CPython's float floor division (consistent with %: a == (a // b) "
+        "* b + a % b up to rounding), e.g. 1e17 // 3 is 3.3333333333333332e16 and -1.0 // inf "
+        "is -1.0; a // 0.0 and inf // b are NaN (Python raises).",
         "n // 3",
         operator="//",
         nan_propagating=True,
+        constant_checks=(DIVISOR_NOT_ZERO,),
     ),
     Op(
         "mod",
@@ -129,10 +135,14 @@ OPS: tuple[Op, ...] = (
         Returns.PROMOTE,
         PROPAGATE,
         lower_mod,
-        "Remainder with the sign of b. Ints: n % 0 is 0. Floats: a - b * floor(a / b), computed in that order.",
+        "Remainder with the sign of b, as Python's %. Ints: n % 0 is 0. Floats: exact, computed "
+        "as C's fmod plus one sign-fixing addition (CPython's float %): 1e17 % 3 is 1.0, "
+        "-1.0 % 3 is 2.0, 5.0 % -3 is -1.0, a zero result has the sign of b; a % 0.0 and "
+        "inf % b are NaN (Python raises).",
         "n % 7",
         operator="%",
         nan_propagating=True,
+        constant_checks=(DIVISOR_NOT_ZERO,),
     ),
     Op(
         "power",

@@ -9,20 +9,23 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from featuredsl.compiler import libm
+from featuredsl.compiler import exact, libm
 from featuredsl.compiler.builder import (
     Emitter,
+    LoweringError,
     Value,
     as_float,
     literal,
     promote,
 )
+from featuredsl.compiler.ir import Node
 from featuredsl.compiler.op import (
     A_NUM,
     B_NUM,
     INT_ONLY,
     NUM,
     PROPAGATE,
+    ConstantCheck,
     Op,
     Returns,
     X,
@@ -124,20 +127,26 @@ def lower_sigmoid(e: Emitter, x: Value) -> Value:
 
 def lower_round(e: Emitter, x: Value, ndigits: Value | None = None) -> Value:
     digits = 0 if ndigits is None else int(literal(ndigits))
-    if x.dtype is DType.INT and digits >= 0:
-        return Value(x.node)
-    a = as_float(e, x)
-    if digits == 0:
-        return Value(e.unary("round_even", a))
-    if digits > 0:
-        # |x| >= 2**52 is a whole number already: returned as is, so x * 10**n cannot overflow
-        # to inf (round(1e300, 2) is 1e300, as in Python). NaN fails the test and stays NaN.
-        scale = e.f(10.0**digits)
-        scaled = e.div(e.unary("round_even", e.mul(a, scale)), scale)
-        whole = e.binary("ge", e.unary("abs", a), e.f(WHOLE_FROM))
-        return Value(e.where(whole, a, scaled))
-    scale = e.f(10.0**-digits)
-    return Value(e.mul(e.unary("round_even", e.div(a, scale)), scale))
+    if x.dtype is DType.INT:
+        return Value(x.node if digits >= 0 else _round_int(e, x, -digits, ndigits))
+    return Value(exact.round_decimal(e, x.node, digits))
+
+
+def _round_int(e: Emitter, x: Value, places: int, ndigits: Value | None) -> Node:
+    """Python's round(n, -places) on int64: the nearest multiple of 10**places, ties to even."""
+    if places > MAX_INT_ROUND_PLACES:
+        raise LoweringError(
+            f"round of an int to 10**{places} does not fit int64",
+            f"use ndigits >= -{MAX_INT_ROUND_PLACES}, or round float(n)",
+            ndigits.node.span if ndigits is not None else None,
+        )
+    step = e.i(10**places)
+    below = e.mod(x.node, step)  # in [0, step): Python's %
+    base = e.sub(x.node, below)
+    twice = e.mul(below, e.i(2))
+    odd = e.eq(e.mod(e.floordiv(x.node, step), e.i(2)), e.i(1))
+    up = e.or_(e.binary("gt", twice, step), e.and_(e.eq(twice, step), odd))
+    return e.add(base, e.where(up, step, e.i(0)))
 
 
 def lower_floor(e: Emitter, x: Value) -> Value:
@@ -148,8 +157,8 @@ def lower_ceil(e: Emitter, x: Value) -> Value:
     return Value(x.node if x.dtype is DType.INT else e.unary("ceil", x.node))
 
 
-WHOLE_FROM = 2.0**52  # every double of this magnitude or more is a whole number
 MAX_ROUND_DIGITS = 22  # 10.0**22 is the largest power of ten a double holds exactly
+MAX_INT_ROUND_PLACES = 18  # 10**18 is the largest power of ten int64 holds
 
 OPS: tuple[Op, ...] = (
     Op(
@@ -208,6 +217,14 @@ OPS: tuple[Op, ...] = (
         "min(max(x, lo), hi). A NaN x or a NaN bound gives NaN (unlike onnx Clip, which ignores NaN bounds).",
         "clip(x, -3, 3)",
         nan_propagating=True,
+        constant_checks=(
+            ConstantCheck(
+                ("lo", "hi"),
+                lambda lo, hi: lo > hi,
+                "clip bounds are reversed (lo > hi)",
+                "write clip(x, lo, hi) with lo <= hi",
+            ),
+        ),
     ),
     Op(
         "pow",
@@ -229,6 +246,14 @@ OPS: tuple[Op, ...] = (
         "Square root, correctly rounded (bit-identical). sqrt of a negative number is NaN.",
         "sqrt(abs(x))",
         nan_propagating=True,
+        constant_checks=(
+            ConstantCheck(
+                ("x",),
+                lambda x: x < 0,
+                "sqrt of a negative constant is NaN",
+                "take sqrt(abs(...)) or fix the sign",
+            ),
+        ),
     ),
     Op(
         "cbrt",
@@ -255,6 +280,14 @@ OPS: tuple[Op, ...] = (
         "numpy.log.",
         "log(abs(x) + 1)",
         nan_propagating=True,
+        constant_checks=(
+            ConstantCheck(
+                ("x",),
+                lambda x: x < 0,
+                "log of a negative constant is NaN",
+                "take log(abs(...)) or fix the sign",
+            ),
+        ),
     ),
     Op(
         "log1p",
@@ -267,6 +300,14 @@ OPS: tuple[Op, ...] = (
         "x itself when u == 1, +inf when u is +inf.",
         "log1p(abs(x))",
         nan_propagating=True,
+        constant_checks=(
+            ConstantCheck(
+                ("x",),
+                lambda x: x < -1,
+                "log1p of a constant below -1 is NaN",
+                "log1p(x) is log(1 + x): x must be >= -1",
+            ),
+        ),
     ),
     Op(
         "exp",
@@ -344,13 +385,16 @@ OPS: tuple[Op, ...] = (
                 hint="10**ndigits must be an exact double: keep |ndigits| <= 22",
             ),
         ),
-        Returns.PROMOTE,
+        Returns.SAME,
         PROPAGATE,
         lower_round,
-        "Round half to even. With ndigits > 0: round_even(x * 10**ndigits) / 10**ndigits, except that "
-        "|x| >= 2**52 (already whole) is returned as is, so the product cannot overflow to inf; with "
-        "ndigits < 0: round_even(x / 10**-n) * 10**-n (not Python's decimal-exact round). Ints are "
-        "returned unchanged for ndigits >= 0; the result is float otherwise.",
+        "Python's round(x, ndigits), exactly: the exact binary value of x is rounded half to even "
+        "at ndigits decimal places and the nearest double to that decimal is returned, so "
+        "round(2.675, 2) is 2.67 (the double 2.675 lies just below the tie) and round(0.125, 2) "
+        "is 0.12; -0.0, +-inf and NaN come back unchanged and a zero result keeps the sign of x. "
+        "Ints stay ints: round(n, -k) is the nearest multiple of 10**k, ties to even "
+        "(round(25, -1) is 20; k <= 18). Computed from exactly rounded operations "
+        "(error-free transformations), bit-identical in both runtimes.",
         "round(x, 2)",
         nan_propagating=True,
     ),

@@ -78,8 +78,9 @@ OPS: tuple[Op, ...] = (
         Returns.STRING,
         PROPAGATE,
         lower_lower,
-        "Maps A-Z to a-z; every other character, including non-ASCII letters, is unchanged (both runtimes "
-        "agree exactly on this rule; Unicode case mapping does not agree across runtimes).",
+        "ASCII only: maps A-Z to a-z; every other character, including non-ASCII letters, is "
+        'unchanged (lower("ÉCOLE") is "École"). Both runtimes agree exactly on this rule; Unicode '
+        "case mapping does not agree across runtimes.",
         'lower(s) == "de"',
     ),
     Op(
@@ -89,7 +90,8 @@ OPS: tuple[Op, ...] = (
         Returns.STRING,
         PROPAGATE,
         lower_upper,
-        "Maps a-z to A-Z; every other character is unchanged.",
+        'ASCII only: maps a-z to A-Z; every other character is unchanged (upper("straße") is '
+        '"STRAßE", upper("é") is "é").',
         "lookup(upper(s), vocab(upper(s)))",
     ),
     Op(
