@@ -49,3 +49,10 @@ golden: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build
+
+# `make fuzz` also runs the full spec-text mutation test (24,000 texts; the bounded slice is in
+# `make test`). Declared here, apart, so that the fuzz recipe above stays one place.
+.PHONY: fuzz-spec-text
+fuzz: fuzz-spec-text
+fuzz-spec-text: $(STAMP)
+	$(PY) -m pytest -q -n 2 -m slow tests/test_spec_text_mutations.py -p no:randomly

@@ -49,10 +49,27 @@ def constant_pool(program: Program) -> dict[str, list[Any]]:
                 pool["string"].append(node.attr(name))
         if node.op == "round_even" and node.args and node.args[0].op in ("mul", "div"):
             scale = node.args[0].args[1]
-            if scale.op == "const":
-                digits = round(math.log10(constant_value(scale)))
+            digits = _power_of_ten(constant_value(scale)) if scale.op == "const" else None
+            if digits is not None:
                 pool["round_digits"].append(digits if node.args[0].op == "mul" else -digits)
     return {k: sorted(set(v), key=_sort_key) for k, v in pool.items()}
+
+
+MAX_DIGITS = 308  # 10.0**d overflows above 308
+
+
+def _power_of_ten(scale: Any) -> int | None:
+    """The digit count d whose 10**d is nearest |scale| in magnitude (exact for the scales
+    round(x, n) lowers to; a user's `round(x / 7)` or libm's range reduction get the nearest
+    one, as before), or None for a scale with no magnitude (0, inf, NaN). Total over every
+    constant a spec can contain, so that any valid spec builds: the sign is dropped (log10 of
+    the user's -7 was a math domain error) and the count is clamped to what a double holds."""
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)):
+        return None
+    magnitude = abs(float(scale))
+    if not (math.isfinite(magnitude) and magnitude > 0.0):
+        return None
+    return max(-MAX_DIGITS, min(MAX_DIGITS, round(math.log10(magnitude))))
 
 
 def _collect_constant(node: Node, pool: dict[str, list[Any]]) -> None:

@@ -283,6 +283,12 @@ class Checker:
                 expr.span,
                 "write inf for infinity",
             )
+        if number == 0.0 and _has_nonzero_digit(expr.text):
+            raise self._error(
+                f"number {shown} is too small for a float (below 4.9e-324): it would be 0",
+                expr.span,
+                "write 0 if zero is meant",
+            )
         return -number if negative else number
 
     def _expr_string(self, expr: ast.String) -> Value:
@@ -637,6 +643,12 @@ def _range_text(param: Param) -> str:
     if high >= INT64_MAX:
         return f"must be at least {low:g}"
     return f"must be between {low:g} and {high:g}"
+
+
+def _has_nonzero_digit(number_text: str) -> bool:
+    """Whether the digits of a number literal (before any exponent) are not all zero."""
+    mantissa = number_text.lower().split("e")[0]
+    return any(c in "123456789" for c in mantissa)
 
 
 def _is_literal(expr: ast.Expr) -> bool:

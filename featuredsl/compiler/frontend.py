@@ -7,7 +7,7 @@ from pathlib import Path
 from featuredsl.compiler.checker import Checker
 from featuredsl.compiler.ir import Builder, Program
 from featuredsl.errors import FeatureDSLError
-from featuredsl.language.diagnostics import Diagnostic, DiagnosticError
+from featuredsl.language.diagnostics import Diagnostic, DiagnosticError, Span
 from featuredsl.language.formatter import format_spec
 from featuredsl.language.parser import parse
 
@@ -31,10 +31,24 @@ def read_spec(path: str | Path) -> str:
         raw = Path(path).read_bytes()
     except OSError as error:
         raise FeatureDSLError(f"{path}: cannot read the spec: {error.strerror}") from None
+    return decode_spec(raw, str(path))
+
+
+def decode_spec(raw: bytes, filename: str = "<spec>") -> str:
+    """Spec bytes as text; bytes that are not UTF-8 are a diagnostic at their line and column."""
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise FeatureDSLError(f"{path}: the spec is not valid UTF-8 (byte {error.start})") from None
+        line_start = raw.rfind(b"\n", 0, error.start) + 1
+        line = raw.count(b"\n", 0, error.start) + 1
+        column = len(raw[line_start : error.start].decode("utf-8")) + 1
+        problem = Diagnostic(
+            f"the spec is not valid UTF-8 (byte {error.start}: 0x{raw[error.start]:02x})",
+            Span(line, column, line, column + 1),
+            "save the file as UTF-8",
+        )
+        shown = raw.decode("utf-8", errors="replace")
+        raise DiagnosticError([problem], shown, filename) from None
 
 
 def check_file(path: str | Path) -> Program:

@@ -48,7 +48,25 @@ class Diagnostic:
         if self.span.end_line == self.span.line and self.span.end_column > column:
             width = self.span.end_column - column
         width = max(1, min(width, len(text) + 1 - (column - 1)))
-        return [f"  {line:>4} | {text}", "       | " + " " * (column - 1) + "^" * width]
+        text, offset, visible = _window(text, column - 1)
+        width = min(width, max(1, visible - offset))
+        return [f"  {line:>4} | {text}", "       | " + " " * offset + "^" * width]
+
+
+EXCERPT_WIDTH = 160  # longer lines are shown as a window around the column, marked with ...
+
+
+def _window(text: str, index: int) -> tuple[str, int, int]:
+    """The part of a long line around `index`: the text shown, where `index` falls in it, and
+    where the line's own characters end in it (a caret may sit one past the end)."""
+    if len(text) <= EXCERPT_WIDTH:
+        return text, index, len(text) + 1
+    start = max(0, min(index - EXCERPT_WIDTH // 3, len(text) - EXCERPT_WIDTH))
+    end = start + EXCERPT_WIDTH
+    head = "..." if start > 0 else ""
+    tail = "..." if end < len(text) else ""
+    visible = len(head) + EXCERPT_WIDTH + (0 if tail else 1)
+    return head + text[start:end] + tail, len(head) + index - start, visible
 
 
 def _printable(text: str) -> str:

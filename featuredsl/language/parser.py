@@ -68,6 +68,8 @@ ESCAPE_HINT = 'escapes are \\n \\t \\r \\" \\\\ \\uXXXX \\UXXXXXXXX'
 HEX_DIGITS = re.compile(r"[0-9a-fA-F]+")
 # Deeper expressions would exhaust Python's stack in the tree passes; no real spec gets close.
 MAX_DEPTH = 100
+# Names become Python identifiers, ONNX value names and manifest keys; 255 is generous.
+MAX_NAME_LENGTH = 255
 # Terminals that can start an expression; where all of VALUE_START fit, "an expression" does.
 EXPRESSION_START = frozenset(
     ("NAME", "NUMBER", "STRING", "LPAR", "LSQB", "MINUS", "NOT", "IF", "TRUE", "FALSE", "NULL")
@@ -445,6 +447,20 @@ def _depth_error(tree: lark.Tree[Token]) -> Diagnostic | None:
     return None
 
 
+def _long_name_error(tree: lark.Tree[Token]) -> Diagnostic | None:
+    """The first name longer than MAX_NAME_LENGTH (it would fill every message quoting it)."""
+    for subtree in tree.iter_subtrees_topdown():
+        for child in subtree.children:
+            if isinstance(child, Token) and child.type == "NAME" and len(child) > MAX_NAME_LENGTH:
+                return Diagnostic(
+                    f"name '{child[:20]}...' is {len(child):,} characters long; names have at "
+                    f"most {MAX_NAME_LENGTH}",
+                    _token_span(child),
+                    "choose a shorter name",
+                )
+    return None
+
+
 def _first_token_span(tree: lark.Tree[Token]) -> Span:
     node: lark.Tree[Token] | Token = tree
     while isinstance(node, lark.Tree) and node.children:
@@ -460,7 +476,7 @@ def _tree(source: str, filename: str) -> lark.Tree[Token]:
         tree = _lark().parse(source)
     except UnexpectedInput as error:
         raise DiagnosticError([_parse_error(error, source)], source, filename) from None
-    problem = _depth_error(tree)
+    problem = _depth_error(tree) or _long_name_error(tree)
     if problem is not None:
         raise DiagnosticError([problem], source, filename)
     return tree

@@ -17,9 +17,11 @@ import time
 import uuid
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 
@@ -59,6 +61,15 @@ CREATE INDEX IF NOT EXISTS requests_by_time ON requests (time);
 def _connect(path: Path, timeout: float, synchronous: str) -> sqlite3.Connection:
     # isolation_level=None: we issue BEGIN IMMEDIATE / COMMIT ourselves.
     conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    try:
+        _prepare(conn, path, timeout, synchronous)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _prepare(conn: sqlite3.Connection, path: Path, timeout: float, synchronous: str) -> None:
     conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
     deadline = time.monotonic() + timeout
     while True:
@@ -72,19 +83,36 @@ def _connect(path: Path, timeout: float, synchronous: str) -> sqlite3.Connection
     if str(mode).lower() != "wal":
         raise ArtifactError(f"{path}: cannot switch the serving log to WAL mode (got {mode})")
     conn.execute(f"PRAGMA synchronous = {synchronous}")
-    conn.execute("BEGIN IMMEDIATE")
-    for statement in SCHEMA.split(";"):
-        if statement.strip():
-            conn.execute(statement)
-    row = conn.execute("SELECT value FROM featuredsl_log_meta WHERE key = 'format'").fetchone()
-    if row is None:
-        conn.execute("INSERT INTO featuredsl_log_meta VALUES ('format', ?)", (LOG_FORMAT,))
-        conn.execute(
-            "INSERT INTO featuredsl_log_meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-        )
-    conn.execute("COMMIT")
+    with _transaction(conn):
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        row = conn.execute("SELECT value FROM featuredsl_log_meta WHERE key = 'format'").fetchone()
+        if row is None:
+            conn.execute("INSERT INTO featuredsl_log_meta VALUES ('format', ?)", (LOG_FORMAT,))
+            conn.execute(
+                "INSERT INTO featuredsl_log_meta VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
     _check_meta(conn, path)
-    return conn
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT; on any error roll back and re-raise that error.
+
+    SQLite rolls a transaction back by itself on SQLITE_FULL and some I/O errors, so ROLLBACK
+    is issued only while one is open, and a failing ROLLBACK never hides the error that caused
+    it (a full disk used to surface as "cannot rollback - no transaction is active")."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            with suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise
 
 
 def _check_meta(conn: sqlite3.Connection, path: Path | str) -> None:
@@ -125,7 +153,10 @@ class LoggedSession:
     N calls per transaction for throughput: a crash can then lose up to N-1 returned calls.
     synchronous="NORMAL" survives a process crash; "FULL" also survives power loss (an fsync
     per commit). on_log_error="raise" fails the call when its record cannot be written (so a
-    returned call is always logged); "warn" returns the outputs and counts the drop.
+    returned call is always logged); "warn" returns the outputs and counts the drop. Either way
+    the message names SQLite's cause, a batch that cannot be written is dropped rather than
+    kept (at most commit_every - 1 records wait between calls, whatever the disk does), and
+    logged + dropped + pending = sampled calls, exactly.
     """
 
     def __init__(
@@ -194,28 +225,32 @@ class LoggedSession:
     def _connection(self) -> sqlite3.Connection:
         # A forked child must not reuse its parent's connection (or its unflushed records).
         if self._conn is None or self._pid != os.getpid():
+            self._pending = []
             try:
-                self._conn = _connect(self.path, self.busy_timeout, self.synchronous)
+                conn = _connect(self.path, self.busy_timeout, self.synchronous)
             except sqlite3.DatabaseError as err:
                 raise ArtifactError(f"{self.path}: cannot open the serving log ({err})") from None
-            self._pid = os.getpid()
-            self._pending = []
-            self._register_artifact(self._conn)
+            try:
+                self._register_artifact(conn)
+            except sqlite3.DatabaseError as err:
+                conn.close()
+                raise ArtifactError(f"{self.path}: cannot open the serving log ({err})") from None
+            self._conn, self._pid = conn, os.getpid()
         return self._conn
 
     def _register_artifact(self, conn: sqlite3.Connection) -> None:
         names = None if self.feature_names is None else json.dumps(list(self.feature_names))
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute(
-            "INSERT OR IGNORE INTO artifacts VALUES (?, ?, ?)",
-            (self.fingerprint, names, time.time()),
-        )
-        if names is not None:
+        with _transaction(conn):
             conn.execute(
-                "UPDATE artifacts SET feature_names = ? WHERE fingerprint = ? AND feature_names IS NULL",
-                (names, self.fingerprint),
+                "INSERT OR IGNORE INTO artifacts VALUES (?, ?, ?)",
+                (self.fingerprint, names, time.time()),
             )
-        conn.execute("COMMIT")
+            if names is not None:
+                conn.execute(
+                    "UPDATE artifacts SET feature_names = ? "
+                    "WHERE fingerprint = ? AND feature_names IS NULL",
+                    (names, self.fingerprint),
+                )
 
     def run(
         self,
@@ -233,7 +268,8 @@ class LoggedSession:
             outputs = self.session.run(output_names, input_feed, run_options)
         request_id = request_id if request_id is not None else uuid.uuid4().hex
         if not _sampled(request_id, self.sample_rate):
-            self.skipped += 1
+            with self._lock:
+                self.skipped += 1
             return list(outputs)
         try:
             names = list(output_names) if output_names is not None else self._output_names()
@@ -247,55 +283,94 @@ class LoggedSession:
                 encode_arrays(dict(zip(names, outputs, strict=True))),
                 os.getpid(),
             )
-            self._write(record)
-        except (FeatureDSLError, sqlite3.Error, OSError, ValueError) as err:
+        except (FeatureDSLError, ValueError) as err:
+            with self._lock:
+                self.dropped += 1
             if self.on_log_error == "raise":
                 if isinstance(err, FeatureDSLError):
                     raise
                 raise ArtifactError(
                     f"{self.path}: could not log request {request_id}: {err}"
                 ) from None
-            self.dropped += 1
             warnings.warn(
                 f"serving log {self.path}: dropped request {request_id}: {err}", stacklevel=2
             )
+            return list(outputs)
+        try:
+            self._write(record)
+        except _WriteFailed as failure:
+            earlier = failure.records - 1  # a batch takes the earlier calls it holds with it
+            also = f" and {earlier} earlier call(s) of its batch" if earlier else ""
+            self._report(failure, f"request {request_id}{also}")
         return list(outputs)
 
     def _write(self, record: tuple[Any, ...]) -> None:
         with self._lock:
-            conn = self._connection()
+            try:
+                conn = self._connection()
+            except ArtifactError as err:
+                self.dropped += 1
+                raise _WriteFailed(str(err), 1) from None
             self._pending.append(record)
             if len(self._pending) >= self.commit_every:
                 self._flush_locked(conn)
 
     def _flush_locked(self, conn: sqlite3.Connection) -> None:
-        if not self._pending:
+        """Write the pending records in one transaction. A batch that cannot be written is
+        dropped and counted, never kept to be sent again: the backlog stays below
+        commit_every records whatever the disk does."""
+        batch, self._pending = self._pending, []
+        if not batch:
             return
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany(
-                "INSERT INTO requests (request_id, time, fingerprint, rows, inputs, outputs, pid) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                self._pending,
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        self.logged += len(self._pending)
-        self._pending = []
+            with _transaction(conn):
+                conn.executemany(
+                    "INSERT INTO requests "
+                    "(request_id, time, fingerprint, rows, inputs, outputs, pid) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    batch,
+                )
+        except (sqlite3.Error, OSError) as err:
+            self.dropped += len(batch)
+            raise _WriteFailed(f"{self.path}: {err}", len(batch)) from None
+        self.logged += len(batch)
+
+    def _report(self, failure: _WriteFailed, what: str) -> None:
+        """A write failure, loudly: ArtifactError (on_log_error="raise") or a warning."""
+        if self.on_log_error == "raise":
+            raise ArtifactError(f"could not log {what}: {failure.cause}")
+        warnings.warn(f"serving log: dropped {what}: {failure.cause}", stacklevel=3)
 
     def flush(self) -> None:
+        """Write the batched records now (commit_every > 1)."""
+        failure: _WriteFailed | None = None
         with self._lock:
             if self._conn is not None and self._pid == os.getpid():
-                self._flush_locked(self._conn)
+                try:
+                    self._flush_locked(self._conn)
+                except _WriteFailed as err:
+                    failure = err
+        if failure is not None:
+            self._report(failure, f"{failure.records} batched call(s)")
 
     def close(self) -> None:
+        """Flush and release the database. The connection is closed whatever happens; a batch
+        that cannot be written is reported as by run() (ArtifactError or a warning), never as a
+        raw sqlite3 error."""
+        failure: _WriteFailed | None = None
         with self._lock:
-            if self._conn is not None and self._pid == os.getpid():
-                self._flush_locked(self._conn)
-                self._conn.close()
-            self._conn = None
+            conn, self._conn = self._conn, None
+            if conn is not None and self._pid == os.getpid():
+                try:
+                    self._flush_locked(conn)
+                except _WriteFailed as err:
+                    failure = err
+                finally:
+                    with suppress(sqlite3.Error):
+                        conn.close()
+            self._pending = []
+        if failure is not None:
+            self._report(failure, f"{failure.records} batched call(s) at close")
 
     def __enter__(self) -> LoggedSession:
         return self
@@ -308,6 +383,15 @@ class LoggedSession:
         if name == "session":
             raise AttributeError(name)
         return getattr(self.session, name)
+
+
+class _WriteFailed(Exception):
+    """Records that could not be written (already counted in `dropped`), and why."""
+
+    def __init__(self, cause: str, records: int):
+        super().__init__(cause)
+        self.cause = cause
+        self.records = records
 
 
 @dataclass(frozen=True)
@@ -330,16 +414,46 @@ def open_log(path: str | Path) -> sqlite3.Connection:
     with path.open("rb") as handle:
         if handle.read(16) != b"SQLite format 3\x00":
             raise ArtifactError(f"{path}: not a featuredsl serving log (not an SQLite database)")
-    try:
-        conn = sqlite3.connect(path, timeout=30.0)
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    except sqlite3.DatabaseError as err:
-        raise ArtifactError(f"{path}: cannot read the serving log ({err})") from None
+    conn, tables = _open_read_only(path)
     if "featuredsl_log_meta" not in tables:
         conn.close()
         raise ArtifactError(f"{path}: not a featuredsl serving log (no featuredsl_log_meta table)")
     _check_meta(conn, path)
     return conn
+
+
+def _open_read_only(path: Path) -> tuple[sqlite3.Connection, set[str]]:
+    """A read-only connection (URI mode=ro: reading never writes, so a log on a read-only file
+    system or a copy without write permission replays).
+
+    A WAL database needs its -shm index, which SQLite cannot create on a read-only file system.
+    A log closed cleanly has no -wal file (everything is in the main file), so it is then opened
+    immutable; a log with a -wal file there cannot be read without its index, and the error
+    says how to get it readable rather than reading it without the records in its -wal."""
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    try:
+        return _tables(sqlite3.connect(uri, uri=True, timeout=30.0))
+    except sqlite3.DatabaseError as err:
+        wal = Path(f"{path}-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise ArtifactError(
+                f"{path}: cannot read the serving log ({err}); its -wal file holds records "
+                "that need an index SQLite cannot create here: copy the log with its -wal and "
+                "-shm files to a writable directory"
+            ) from None
+    try:
+        return _tables(sqlite3.connect(uri + "&immutable=1", uri=True, timeout=30.0))
+    except sqlite3.DatabaseError as err:
+        raise ArtifactError(f"{path}: cannot read the serving log ({err})") from None
+
+
+def _tables(conn: sqlite3.Connection) -> tuple[sqlite3.Connection, set[str]]:
+    try:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    except BaseException:
+        conn.close()
+        raise
+    return conn, {r[0] for r in rows}
 
 
 def artifact_feature_names(path: str | Path) -> dict[str, tuple[str, ...] | None]:

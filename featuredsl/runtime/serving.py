@@ -14,6 +14,7 @@ column and the row. With `log=`, every call is recorded in a serving log
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from featuredsl.artifact.contract import OUTPUT as FEATURES
 from featuredsl.compiler.ir import InputColumn
 from featuredsl.compiler.types import DType
 from featuredsl.errors import ArtifactError, DataError, FeatureDSLError
-from featuredsl.ingest import Feed, to_feed
+from featuredsl.ingest import Feed, feed_length, read_table, to_feed
 
 SOURCE = "request"
 
@@ -127,7 +128,17 @@ def _is_column(value: Any) -> bool:
 
 
 def check_request_shape(rows: Any, inputs: Sequence[InputColumn]) -> None:
-    """What `to_feed` cannot say with a row number: keys per row, a lone row not in a list."""
+    """What `to_feed` cannot say with a row number: keys per row, a lone row not in a list.
+
+    A request is data, never a path: a string, bytes or path-like is refused before anything
+    touches the file system (a Session may sit behind a network endpoint)."""
+    if isinstance(rows, (str, bytes, bytearray, os.PathLike)):
+        raise DataError(
+            f"{SOURCE}: is a {type(rows).__name__}, not rows or columns; a request is a list of "
+            "row dicts, a dict of columns, a pandas DataFrame or a pyarrow Table, and is never "
+            "read as a file path. To serve a CSV or Parquet file, call "
+            "Session.transform_file(path) or Session.predict_file(path)"
+        )
     if isinstance(rows, Mapping):
         scalar = next((k for k, v in rows.items() if not _is_column(v)), None)
         if scalar is not None:
@@ -246,12 +257,14 @@ class Session:
             )
         check_request_shape(rows, self.inputs)
         feed = to_feed(rows, self.inputs, source=SOURCE, extra="error")
-        rows_in = len(next(iter(feed.values()))) if feed else 0
+        self._check_rows(feed_length(feed))
+        return feed
+
+    def _check_rows(self, rows_in: int) -> None:
         if self.max_rows is not None and rows_in > self.max_rows:
             raise DataError(
                 f"{SOURCE}: has {rows_in} rows, more than this session's max_rows={self.max_rows}"
             )
-        return feed
 
     def run_feed(self, feed: Feed, *, request_id: str | None = None) -> dict[str, Any]:
         """Run an already validated feed; every output by name."""
@@ -279,13 +292,16 @@ class Session:
         self, rows: Any, *, request_id: str | None = None, fingerprint: str | None = None
     ) -> dict[str, Any]:
         """The model's outputs (e.g. label and probabilities) by name."""
+        self._check_model()
+        outputs = self.run(rows, request_id=request_id, fingerprint=fingerprint)
+        return {name: outputs[name] for name in self.model_outputs}
+
+    def _check_model(self) -> None:
         if not self.model_outputs:
             raise ArtifactError(
                 f"{self.served.onnx_path}: serves features only (no model); use transform(), "
                 "or bundle a model with `featuredsl bundle`"
             )
-        outputs = self.run(rows, request_id=request_id, fingerprint=fingerprint)
-        return {name: outputs[name] for name in self.model_outputs}
 
     def transform(
         self, rows: Any, *, request_id: str | None = None, fingerprint: str | None = None
@@ -295,6 +311,27 @@ class Session:
             FEATURES
         ]
         return result
+
+    # -- files: an explicit call, never a request
+
+    def read_file(self, path: str | Path) -> Feed:
+        """The feed of a CSV or Parquet file (featuredsl.ingest.read_table), for batch scoring;
+        columns the spec does not declare (a label, an id) are ignored. Requests never come
+        here: a request that is a string or a path is refused."""
+        feed = to_feed(read_table(path, self.inputs), self.inputs, source=str(path))
+        self._check_rows(feed_length(feed))
+        return feed
+
+    def transform_file(self, path: str | Path, *, request_id: str | None = None) -> np.ndarray:
+        """transform() of the rows of a CSV or Parquet file."""
+        result: np.ndarray = self.run_feed(self.read_file(path), request_id=request_id)[FEATURES]
+        return result
+
+    def predict_file(self, path: str | Path, *, request_id: str | None = None) -> dict[str, Any]:
+        """predict() of the rows of a CSV or Parquet file."""
+        self._check_model()
+        outputs = self.run_feed(self.read_file(path), request_id=request_id)
+        return {name: outputs[name] for name in self.model_outputs}
 
     # -- lifetime
 

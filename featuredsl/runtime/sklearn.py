@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -79,7 +80,14 @@ class FeatureInputError(DataError, ValueError):
 
 
 def _named_columns(X: Any, where: str) -> Any:
-    """Refuse what has no column names: a spec reads its inputs by name."""
+    """Refuse what has no column names: a spec reads its inputs by name; and paths: X is
+    data (pipelines get served), files are read explicitly."""
+    if isinstance(X, (str, bytes, os.PathLike)):
+        raise FeatureInputError(
+            f"{where}: X is a {type(X).__name__}, not a table; FeatureTransformer never reads "
+            "files: pass featuredsl.ingest.read_table(path), a pandas DataFrame, a pyarrow "
+            "Table or a dict of columns"
+        )
     sparse = sys.modules.get("scipy.sparse")
     if sparse is not None and sparse.issparse(X):
         raise FeatureInputError(

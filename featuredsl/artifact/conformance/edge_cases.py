@@ -117,7 +117,7 @@ def float_candidates(pool: Mapping[str, Sequence[Any]]) -> list[float]:
     for value in boundaries:
         values.extend(_neighbours(value))
     for digits in pool.get("round_digits", []):
-        scale = 10.0 ** int(digits)
+        scale = 10.0 ** max(-308, min(308, int(digits)))  # any manifest's digits: no overflow
         values.extend(v / scale for v in (0.5, 1.5, 2.5, -0.5, -1.5, 12.5))
     return _unique_floats(values)
 
