@@ -74,3 +74,11 @@ def test_the_reference_covers_the_language_rules(rendered: str) -> None:
         assert needle in text, needle
     for name in reg.CONSTANTS:
         assert f"`{name}`" in text
+
+
+def test_api_reference_is_up_to_date_and_complete() -> None:
+    from featuredsl.cli import apidoc
+
+    assert apidoc.main(["--check"]) == 0, "run python -m featuredsl.cli.apidoc"
+    undocumented = [name for name, obj in apidoc.entries() if not apidoc._doc(obj)]
+    assert not undocumented

@@ -81,7 +81,16 @@ def tzdata_of(program: Program) -> str | None:
 
 
 class Spec:
-    """A checked, unfitted spec. `fit(data)` computes its statistics."""
+    """A checked, unfitted spec: its program with analyzers not yet fitted.
+
+    Args:
+        source: the spec text.
+        filename: how diagnostics name the text.
+
+    Raises:
+        DiagnosticError: the spec does not parse or check; every error with file, line,
+            column, a caret and the fix.
+    """
 
     def __init__(self, source: str, filename: str = "<spec>"):
         self.source = source
@@ -91,10 +100,12 @@ class Spec:
 
     @property
     def name(self) -> str:
+        """The name after `spec` in the text."""
         return self.program.name
 
     @property
     def inputs(self) -> tuple[Any, ...]:
+        """The declared input columns, in order (`InputColumn(name, dtype, nullable)`)."""
         return self.program.inputs
 
     def unsupported(self) -> list[str]:
@@ -111,9 +122,29 @@ class Spec:
         return _feed(data, self.program, source)
 
     def fit(self, data: Any, source: str = "training data") -> FittedSpec:
+        """Fit every analyzer (mean, quantiles, vocab, ...) on the training data.
+
+        Args:
+            data: a pandas DataFrame, a pyarrow Table or RecordBatch, a dict of 1-D columns (numpy
+            arrays, lists, Series, Arrow arrays), a list of row dicts, or a path to a Parquet or
+            CSV file; it needs every declared input column (others are ignored), typed as the spec
+            declares (floats float64 with NaN as null; ints int64; timestamps tz-aware datetimes
+            or int64 microseconds since the epoch, UTC; text in Unicode NFC).
+            source: how errors name the data.
+
+        Returns:
+            The FittedSpec: both artifacts and the manifest can be produced from it.
+
+        Raises:
+            DataError: a column is missing or holds a value that does not fit its declared type
+                (the column, row, value and the fix are named).
+            DiagnosticError: an analyzer has nothing to fit on (e.g. every value is null),
+                pointing at the analyzer in the spec.
+        """
         return self.fit_feed(self.feed(data, source))
 
     def fit_feed(self, feed: dict[str, np.ndarray]) -> FittedSpec:
+        """`fit` on a canonical feed (`featuredsl.ingest.to_feed`), with no conversion."""
         program, constants = fit_program(self.program, feed, self.builder, evaluate)
         sample = kit.spread(len(next(iter(feed.values()), ())), kit.DATA_ROWS)
         fitted = FittedSpec(
@@ -135,11 +166,24 @@ class Spec:
 
 
 def load_spec(path: str | Path) -> Spec:
+    """Read and check a .fdsl file.
+
+    Raises:
+        FeatureDSLError: the file cannot be read or is not UTF-8.
+        DiagnosticError: the spec does not parse or check (file, line, column, caret, fix).
+    """
     return Spec(read_spec(path), str(path))
 
 
 @dataclass
 class FittedSpec:
+    """A spec with its statistics fitted: the source of both artifacts and the manifest.
+
+    `transform` runs the numpy module in process; `save` writes the build directory (module,
+    ONNX graph, manifest, conformance kit). `fingerprint` (sha256 hex) identifies the canonical
+    spec and the fitted constants; both artifacts carry it.
+    """
+
     program: Program
     constants: list[FittedConstant]
     fingerprint: str
@@ -151,10 +195,12 @@ class FittedSpec:
 
     @property
     def feature_names(self) -> tuple[str, ...]:
+        """The output column names, in order (a one_hot feature has one per column)."""
         return self.program.feature_columns
 
     @cached_property
     def numpy_source(self) -> str:
+        """The text of the standalone training module (features_train.py)."""
         return numpy_backend.render_module(
             numpy_backend.ModuleSpec(
                 spec_name=self.program.name,
@@ -167,6 +213,10 @@ class FittedSpec:
         )
 
     def onnx_model(self, float32: bool = False) -> onnx.ModelProto:
+        """The serving graph: one input per declared column ([N]; masks for nullable non-float
+        columns), one output `features` [N, F] float64 (float32 if `float32`).
+
+        Raises ArtifactError when an op cannot be served (none at present)."""
         unsupported = [n.op for n in walk(self.program.roots) if n.op in onnx_backend.UNSUPPORTED]
         if unsupported:
             reason = onnx_backend.UNSUPPORTED[unsupported[0]]
@@ -185,16 +235,32 @@ class FittedSpec:
         )
 
     def feed(self, data: Any, source: str = "data") -> dict[str, np.ndarray]:
+        """`data` converted to the canonical feed; DataError naming column and row otherwise."""
         return _feed(data, self.program, source)
 
     def transform_feed(self, feed: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The numpy module on a canonical feed: float64 [rows, len(feature_names)]."""
         result: np.ndarray = execute_module(self.numpy_source, dict(feed))
         return result
 
     def transform(self, data: Any) -> np.ndarray:
+        """The features of `data`: float64 [rows, len(feature_names)].
+
+        Args:
+            data: a pandas DataFrame, a pyarrow Table or RecordBatch, a dict of 1-D columns (numpy
+            arrays, lists, Series, Arrow arrays), a list of row dicts, or a path to a Parquet or
+            CSV file; it needs every declared input column (others are ignored), typed as the spec
+            declares (floats float64 with NaN as null; ints int64; timestamps tz-aware datetimes
+            or int64 microseconds since the epoch, UTC; text in Unicode NFC).
+
+        Raises:
+            DataError: a column is missing or a value does not fit its declared type.
+        """
         return self.transform_feed(self.feed(data))
 
     def manifest(self, float32: bool = False) -> dict[str, Any]:
+        """The manifest (JSON-ready): schema, feature order, constants, fingerprint, data
+        quality and parity metadata (file hashes are added by `files`)."""
         tzdata = tzdata_of(self.program)
         return {
             "featuredsl_version": __version__,
@@ -279,6 +345,10 @@ class FittedSpec:
         return files
 
     def save(self, out_dir: str | Path, float32: bool = False) -> dict[str, Path]:
+        """Write the build directory: features_train.py, features.onnx (and features.f32.onnx
+        when `float32`), the conformance kit and manifest.json last; -> the paths by file name.
+        Byte-identical for the same spec and data. No parity check: `featuredsl.build` does
+        that before publishing. Raises OSError when the directory cannot be written."""
         """Write the build directory (module, graph(s), conformance kit, manifest last) and
         remove the files an earlier build wrote there that this one does not; -> the paths
         written, by relative name."""
@@ -472,6 +542,7 @@ class Artifacts:
 
     @property
     def session(self) -> Any:
+        """An onnxruntime InferenceSession of features.onnx (CPU), created on first use."""
         if self._session is None:
             import onnxruntime as ort
 
@@ -491,11 +562,14 @@ class Artifacts:
         )
 
     def feed(self, data: Any, source: str = "data", extra: str = "ignore") -> dict[str, np.ndarray]:
+        """`data` as the canonical feed of the manifest's inputs (`extra="error"` refuses
+        undeclared columns); DataError naming the column and row of a bad value."""
         from featuredsl.ingest import to_feed
 
         return to_feed(data, self.program_inputs, source=source, extra=extra)
 
     def transform_feed(self, feed: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The build's numpy module on a canonical feed: float64 [rows, features]."""
         try:
             result: np.ndarray = self.module.transform(dict(feed))
         except ValueError as error:
@@ -503,9 +577,12 @@ class Artifacts:
         return result
 
     def transform(self, data: Any) -> np.ndarray:
+        """The features of `data` (as `FittedSpec.transform` takes it) from the build's numpy
+        module: float64 [rows, features]; DataError for bad data."""
         return self.transform_feed(self.feed(data))
 
     def run_onnx(self, feed: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The graph on a canonical feed: float64 [rows, features]."""
         names = {i.name for i in self.session.get_inputs()}
         result: np.ndarray = self.session.run(
             [OUTPUT], {k: v for k, v in feed.items() if k in names}

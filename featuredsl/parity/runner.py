@@ -148,7 +148,16 @@ def run_parity(
     single_rows: int = SINGLE_ROW_LIMIT,
     data_feed: dict[str, np.ndarray] | None = None,
 ) -> ParityReport:
-    """Compare on the edge cases, plus `data` (any table featuredsl reads) or a ready `data_feed`."""
+    """Compare a build's numpy module and ONNX graph, bit for bit (pow within its bound).
+
+    Runs the edge cases derived from the manifest, plus `data` (any table featuredsl reads) or
+    a ready canonical `data_feed`; the graph at onnxruntime's default optimization level and
+    with optimizations disabled; and up to `single_rows` rows one at a time. The report's `ok`
+    is False on any difference; `format()` renders the worst rows.
+
+    Raises:
+        ArtifactError: the directory fails its integrity checks. DataError: bad `data`.
+    """
     artifacts = load(directory)
     manifest = artifacts.manifest
     edge = edge_case_feed(manifest["inputs"], decode_pool(manifest["parity"]["constant_pool"]))

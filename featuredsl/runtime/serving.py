@@ -174,11 +174,25 @@ def check_request_shape(rows: Any, inputs: Sequence[InputColumn]) -> None:
 
 
 class Session:
-    """Serve a build directory (features only) or a bundle (features + model).
+    """Serve a build directory (features only) or a bundle (features + model), validated.
 
-    log: a serving-log path; every call is logged with its request id. build: a build
-    directory the bundle must have been made from (its fingerprint is checked). max_rows: reject
-    larger requests.
+    Every request is checked before onnxruntime sees it: columns present and typed as declared,
+    nulls only in nullable columns, timestamps UTC (int64 microseconds or tz-aware), text in
+    Unicode NFC without U+0000, row count within `max_rows`; a bad request is a DataError
+    naming the column, the row and the expected type. A request is data (rows, a DataFrame, a
+    dict of columns), never a path: files go through `transform_file` / `predict_file`.
+
+    Args:
+        path: a build directory or a bundle .onnx file; its integrity is checked on open
+            (sha256 of the module and graph against the manifest, fingerprints).
+        log: a SQLite serving-log path; every call is logged with its request id
+            (`featuredsl replay` recomputes logged calls with the training module).
+        build: a build directory the bundle must have been made from (fingerprint checked).
+        sample_rate: the share of calls logged (0..1, by request id).
+        max_rows: refuse larger requests.
+
+    Raises:
+        ArtifactError: the file is not a featuredsl build or bundle, or fails its checks.
     """
 
     def __init__(
@@ -206,14 +220,17 @@ class Session:
 
     @property
     def fingerprint(self) -> str:
+        """The served features' fingerprint (sha256 hex of canonical spec + constants)."""
         return self.served.fingerprint
 
     @property
     def feature_names(self) -> tuple[str, ...]:
+        """The columns of the `features` output, in order."""
         return self.served.feature_names
 
     @property
     def inputs(self) -> tuple[InputColumn, ...]:
+        """The request schema: `InputColumn(name, dtype, nullable)` per declared column."""
         return self.served.inputs
 
     def _check_pair(self, build: str | Path) -> None:
@@ -336,6 +353,7 @@ class Session:
     # -- lifetime
 
     def close(self) -> None:
+        """Flush and close the serving log (if any); the Session is also a context manager."""
         if self._logged is not None:
             self._logged.close()
 

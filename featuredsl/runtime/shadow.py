@@ -360,7 +360,25 @@ def shadow(
     limit: int | None = None,
     fail_above: float | None = None,
 ) -> ShadowReport:
-    """Run A and B on the rows of `data` or of the serving `log`; compare their outputs."""
+    """Run two builds or bundles, A and B, on the same rows and compare their outputs.
+
+    Args:
+        a, b: build directories or bundle files.
+        data: a Parquet or CSV file of raw input rows; or
+        log: a serving log whose logged requests are replayed (exactly one of the two).
+        outputs: the outputs to compare (default: every output both share).
+        atol: absolute tolerance per value (0: exact).
+        top: how many differing rows the report shows.
+        limit: at most this many rows.
+        fail_above: the share of differing rows above which the report fails.
+
+    Returns:
+        A ShadowReport (per output: rows compared, differing rows, worst differences).
+
+    Raises:
+        DataError: both or neither source given, or rows that A or B refuses.
+        ArtifactError: A or B cannot be opened.
+    """
     if (data is None) == (log is None):
         raise DataError("shadow needs exactly one source of rows: a data file or a serving log")
     side_a, side_b = Session(a), Session(b)
