@@ -486,7 +486,6 @@ def test_take_and_feed_length():
 
 
 def test_large_frame_converts_quickly():
-    import time
 
     n = 200_000
     rng = np.random.default_rng(0)
@@ -500,6 +499,9 @@ def test_large_frame_converts_quickly():
         }
     )
     inputs = [col("x", FLOAT), col("n", INT), col("m", INT, True), col("b", BOOL), col("ts", TS)]
-    start = time.perf_counter()
-    to_feed(data, inputs)
-    assert time.perf_counter() - start < 2.0  # generous: vectorised paths take a few ms here
+    feed = to_feed(data, inputs)  # speed lives in `make bench`, not in a timed test
+    assert np.array_equal(feed["n"], data["n"].to_numpy())
+    assert np.array_equal(
+        feed["ts"], data["ts"].to_numpy().astype("datetime64[us]").astype(np.int64)
+    )
+    assert feed["m.is_null"].sum() == 0
