@@ -485,8 +485,7 @@ def test_take_and_feed_length():
         feed_length({"a": np.zeros(1), "b": np.zeros(2)})
 
 
-def test_large_frame_converts_quickly():
-
+def test_large_frame_converts_exactly():
     n = 200_000
     rng = np.random.default_rng(0)
     data = pd.DataFrame(
