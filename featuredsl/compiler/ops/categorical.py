@@ -20,6 +20,7 @@ from featuredsl.compiler.op import (
     NUM,
     REJECT,
     Op,
+    Param,
     Returns,
     X,
     param,
@@ -151,6 +152,23 @@ def column_names(feature_name: str, node: Node) -> tuple[str, ...] | None:
 
 
 MAX_ONE_HOT_OOV = 10_000
+VOCAB = param("vocab", CATEGORICAL, is_list=True, row=False)
+
+
+def _oov_buckets(most: int, hint: str = "") -> Param:
+    return param(
+        "oov_buckets",
+        INT_ONLY,
+        literal=True,
+        optional=True,
+        default="1",
+        row=False,
+        range=(0, most),
+        typical=(0, 3),
+        hint=hint,
+    )
+
+
 BUCKETS = param(
     "n",
     INT_ONLY,
@@ -179,17 +197,8 @@ OPS: tuple[Op, ...] = (
         "categorical",
         (
             param("x", CATEGORICAL),
-            param("vocab", CATEGORICAL, is_list=True, row=False),
-            param(
-                "oov_buckets",
-                INT_ONLY,
-                literal=True,
-                optional=True,
-                default="1",
-                row=False,
-                range=(0, INT64_MAX),
-                typical=(0, 3),
-            ),
+            VOCAB,
+            _oov_buckets(INT64_MAX),
             param(
                 "default",
                 INT_ONLY,
@@ -212,18 +221,8 @@ OPS: tuple[Op, ...] = (
         "categorical",
         (
             param("x", CATEGORICAL),
-            param("vocab", CATEGORICAL, is_list=True, row=False),
-            param(
-                "oov_buckets",
-                INT_ONLY,
-                literal=True,
-                optional=True,
-                default="1",
-                row=False,
-                range=(0, MAX_ONE_HOT_OOV),
-                typical=(0, 3),
-                hint="one_hot makes a column per bucket",
-            ),
+            VOCAB,
+            _oov_buckets(MAX_ONE_HOT_OOV, "one_hot makes a column per bucket"),
         ),
         Returns.FLOAT,
         REJECT,
