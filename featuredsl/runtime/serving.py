@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from featuredsl.artifact.contract import KEY_FEATURE_NAMES, KEY_FINGERPRINT, KEY_INPUTS
+from featuredsl.artifact.contract import KEY_BUNDLE, KEY_FEATURE_NAMES, KEY_FINGERPRINT, KEY_INPUTS
 from featuredsl.artifact.contract import OUTPUT as FEATURES
 from featuredsl.compiler.ir import InputColumn
 from featuredsl.compiler.types import DType
@@ -72,10 +72,10 @@ def _served_bundle(path: Path) -> Served:
     meta = {p.key: p.value for p in model.metadata_props}
     if KEY_FINGERPRINT not in meta:
         raise ArtifactError(f"{path}: has no featuredsl fingerprint; is it a featuredsl bundle?")
-    if KEY_INPUTS not in meta:
+    if KEY_BUNDLE not in meta or KEY_INPUTS not in meta:
         raise ArtifactError(
-            f"{path}: is a feature graph without its input schema; serve its build directory "
-            "instead, or a bundle made by `featuredsl bundle`"
+            f"{path}: is a feature graph, not a bundle; serve its build directory instead (its "
+            "manifest's integrity checks come with it), or a bundle made by `featuredsl bundle`"
         )
     try:
         inputs = tuple(

@@ -720,6 +720,11 @@ def build_model(spec: GraphSpec) -> onnx.ModelProto:
         contract.KEY_FEATURE_NAMES: json.dumps(list(spec.column_names), ensure_ascii=False),
         contract.KEY_VERSION: __version__,
         contract.KEY_SPEC: spec.spec_name,
+        # The request schema, machine-readable for callers in any language (as in bundles).
+        contract.KEY_INPUTS: json.dumps(
+            [{"name": c.name, "dtype": str(c.dtype), "nullable": c.nullable} for c in spec.inputs],
+            ensure_ascii=False,
+        ),
     }
     helper.set_model_props(model, metadata)
     return model
