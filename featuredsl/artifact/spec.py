@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -89,6 +90,13 @@ class Spec:
         self.builder = Builder()
         self.program = check_source(source, filename, self.builder)
 
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        # Copies and pickles (sklearn's clone, joblib workers) re-check the text: a fresh builder.
+        return (Spec, (self.source, self.filename))
+
+    def __repr__(self) -> str:
+        return f"Spec({self.program.name!r}, filename={self.filename!r})"
+
     @property
     def name(self) -> str:
         return self.program.name
@@ -136,6 +144,31 @@ class Spec:
 
 def load_spec(path: str | Path) -> Spec:
     return Spec(read_spec(path), str(path))
+
+
+SpecLike = Spec | str | os.PathLike[str]
+
+
+def as_spec(spec: SpecLike, where: str = "spec") -> Spec:
+    """The one way every API takes a spec: a loaded Spec, a path to a .fdsl file (str or Path),
+    or the spec text itself (a string holding a newline or not naming a file)."""
+    if isinstance(spec, Spec):
+        return spec
+    if isinstance(spec, os.PathLike):
+        return load_spec(Path(spec))
+    if isinstance(spec, str):
+        if "\n" not in spec and (spec.endswith(".fdsl") or Path(spec).is_file()):
+            return load_spec(spec)
+        return Spec(spec)
+    if isinstance(spec, FittedSpec):
+        raise TypeError(
+            f"{where}: this FittedSpec is already fitted; pass the unfitted spec "
+            "(featuredsl.load_spec(path)), its path or its text"
+        )
+    raise TypeError(
+        f"{where} must be a Spec (featuredsl.load_spec(path)), a path to a .fdsl file or the "
+        f"spec text, not {type(spec).__name__}"
+    )
 
 
 @dataclass
