@@ -220,12 +220,15 @@ class FittedSpec:
     def feed(self, data: Any, source: str = "data") -> dict[str, np.ndarray]:
         return _feed(data, self.program, source)
 
-    def transform_feed(self, feed: Mapping[str, np.ndarray]) -> np.ndarray:
-        result: np.ndarray = execute_module(self.numpy_source, dict(feed))
+    def transform_feed(self, feed: Mapping[str, np.ndarray], float32: bool = False) -> np.ndarray:
+        result: np.ndarray = execute_module(self.numpy_source, dict(feed), float32=float32)
         return result
 
-    def transform(self, data: Any) -> np.ndarray:
-        return self.transform_feed(self.feed(data))
+    def transform(self, data: Any, float32: bool = False, as_frame: bool = False) -> Any:
+        """The features of `data`: float64 [rows, features] in `feature_names` order; see
+        `_features_out` for `float32` and `as_frame`."""
+        out = self.transform_feed(self.feed(data), float32=float32)
+        return _features_out(out, self.feature_names, as_frame)
 
     def manifest(self, float32: bool = False) -> dict[str, Any]:
         tzdata = tzdata_of(self.program)
@@ -528,15 +531,17 @@ class Artifacts:
 
         return to_feed(data, self.program_inputs, source=source, extra=extra)
 
-    def transform_feed(self, feed: Mapping[str, np.ndarray]) -> np.ndarray:
+    def transform_feed(self, feed: Mapping[str, np.ndarray], float32: bool = False) -> np.ndarray:
         try:
-            result: np.ndarray = self.module.transform(dict(feed))
+            result: np.ndarray = self.module.transform(dict(feed), float32=float32)
         except ValueError as error:
             raise DataError(str(error)) from None
         return result
 
-    def transform(self, data: Any) -> np.ndarray:
-        return self.transform_feed(self.feed(data))
+    def transform(self, data: Any, float32: bool = False, as_frame: bool = False) -> Any:
+        """The features of `data` by the build's numpy module; see `_features_out`."""
+        out = self.transform_feed(self.feed(data), float32=float32)
+        return _features_out(out, self.feature_names, as_frame)
 
     def run_onnx(self, feed: Mapping[str, np.ndarray]) -> np.ndarray:
         names = {i.name for i in self.session.get_inputs()}
@@ -544,6 +549,21 @@ class Artifacts:
             [OUTPUT], {k: v for k, v in feed.items() if k in names}
         )[0]
         return result
+
+
+def _features_out(values: np.ndarray, names: Sequence[str], as_frame: bool) -> Any:
+    """`transform`'s result. float32=True gives the features rounded once to float32, as a
+    float32 array (what the float32 serving graph outputs); as_frame=True gives a pandas
+    DataFrame whose columns are the feature names (one per one_hot column)."""
+    if not as_frame:
+        return values
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - depends on the installation
+        raise ImportError(
+            "transform(..., as_frame=True) needs pandas: pip install 'featuredsl[pandas]'"
+        ) from None
+    return pd.DataFrame(values, columns=list(names), copy=False)
 
 
 def load(directory: str | Path) -> Artifacts:

@@ -109,12 +109,22 @@ def write_golden(spec_path: SpecLike, data: str | Path, directory: str | Path) -
     return written
 
 
-def check_golden(spec_path: SpecLike, data: str | Path, directory: str | Path) -> list[str]:
-    """Problems found (empty when everything matches): snapshot diffs and output mismatches."""
+def check_golden(
+    spec_path: SpecLike,
+    data: str | Path,
+    directory: str | Path,
+    regenerate: str = "write_golden(spec, data, directory)",
+) -> list[str]:
+    """Problems found (empty when everything matches): snapshot diffs and output mismatches.
+    `regenerate` is how the caller writes the files, named in the message when some are missing."""
     folder = Path(directory)
     missing = [name for name in FILES if not (folder / name).exists()]
     if missing:
-        return [f"{folder}: missing {', '.join(missing)}; run `make golden` and review the diff"]
+        what = "has no golden files yet" if len(missing) == len(FILES) else "is missing"
+        return [
+            f"{folder}: {what} ({', '.join(missing)}); write them with `{regenerate}` "
+            "and review them before committing"
+        ]
     fitted, texts, _ = render(spec_path, data)
     problems = []
     for name in ("features_train.py", "features.onnx.txt", "inputs.json"):
