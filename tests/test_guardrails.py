@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -61,3 +64,26 @@ def test_golden_on_a_new_directory_names_the_command_that_writes_it(tmp_path: Pa
     assert written.return_value == 0, written.output
     again = CliRunner().invoke(cli, args, standalone_mode=False)
     assert again.return_value == 0 and "golden files match" in again.output
+
+
+LONG_SPEC = """spec long
+input { a_rather_long_input_column_name: float?, another_quite_long_column_name: float? }
+feature a_feature_with_a_really_quite_long_descriptive_name = fill_null(
+  a_rather_long_input_column_name, 0.0) + fill_null(another_quite_long_column_name, 0.0)
+"""
+
+
+def test_piped_cli_tables_keep_each_row_on_one_line(tmp_path: Path) -> None:
+    spec = tmp_path / "long.fdsl"
+    spec.write_text(LONG_SPEC, "utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    command = [sys.executable, "-m", "featuredsl.cli.main", "check", str(spec)]
+    piped = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert piped.returncode == 0, piped.stderr
+    rows = [line for line in piped.stdout.splitlines() if "descriptive_name" in line]
+    assert len(rows) == 1 and "another_quite_long_column_name" in rows[0]
+    assert len(piped.stdout.splitlines()) == 6  # title, 3 header lines, the row, the bottom
+    narrow = subprocess.run(
+        command, capture_output=True, text=True, env={**env, "COLUMNS": "60"}, timeout=120
+    )
+    assert len(narrow.stdout.splitlines()) > 6  # an explicit width is still honoured

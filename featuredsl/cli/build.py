@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from featuredsl.artifact.conformance.kit import KIT_DIR
+from featuredsl.cli.console import make_console
 from featuredsl.parity.build import build as run_build
 
 
@@ -33,7 +33,7 @@ from featuredsl.parity.build import build as run_build
 )
 def build(spec: str, data: str, out: str, float32: bool, strict: bool) -> int:
     """Fit SPEC on DATA and write the numpy module, the ONNX graph and the manifest to OUT."""
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     with console.status("building") as status:
         report = run_build(
             spec,
@@ -54,7 +54,7 @@ def build(spec: str, data: str, out: str, float32: bool, strict: bool) -> int:
             str(len(feature.column_names or ())),
             ", ".join(feature.inputs_used),
         )
-    out_console = Console()
+    out_console = make_console()
     out_console.print(table)
     kit_files = [path for name, path in report.files.items() if name.startswith(KIT_DIR + "/")]
     for path in report.files.values():

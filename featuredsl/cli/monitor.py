@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+from featuredsl.cli.console import make_console
 from featuredsl.errors import ArtifactError, DataError
 from featuredsl.monitor.severity import SEVERITIES
 
@@ -181,7 +181,7 @@ def skew(
 
 
 def _print_skew(report: Any) -> None:
-    console = Console()
+    console = make_console()
     counts = report.counts()
     console.print(
         f"skew of {report.current} against {report.reference}: "

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
+from featuredsl.cli.console import make_console
 from featuredsl.errors import DataError
 from featuredsl.joins import pit
 from featuredsl.joins.audit import AuditReport, Thresholds
@@ -222,7 +223,7 @@ def audit(
     )
     if json_out is not None:
         _write_json(report, json_out)
-    render(report, str(table), Console())
+    render(report, str(table), make_console())
     return 1 if report.leaky else 0
 
 
