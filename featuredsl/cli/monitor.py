@@ -9,7 +9,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from featuredsl.cli.console import make_console
+from featuredsl.cli.console import make_console, null_token_option
 from featuredsl.errors import ArtifactError, DataError
 from featuredsl.monitor.severity import SEVERITIES
 
@@ -141,6 +141,7 @@ def profile(
     show_default=True,
     help="Exit 1 when any column is at least this severe.",
 )
+@null_token_option
 def skew(
     reference_path: str | None,
     profile_path: str | None,
@@ -149,6 +150,7 @@ def skew(
     json_path: str | None,
     score_columns: tuple[str, ...],
     fail_on: str,
+    null_tokens: tuple[str, ...],
 ) -> int:
     """Distribution skew of CURRENT against REFERENCE (or a stored --profile)."""
     from featuredsl.monitor.columns import Dataset
@@ -158,8 +160,8 @@ def skew(
 
     if (reference_path is None) == (profile_path is None):
         raise click.UsageError("give exactly one of --reference and --profile")
-    reference = load_source(str(reference_path or profile_path))
-    current = load_source(current_path)
+    reference = load_source(str(reference_path or profile_path), null_values=null_tokens)
+    current = load_source(current_path, null_values=null_tokens)
     if not isinstance(current, Dataset):
         raise DataError(
             f"{current_path}: the current side must be data or a serving log, not a profile"

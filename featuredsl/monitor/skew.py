@@ -19,6 +19,7 @@ from scipy.stats import ttest_ind_from_stats
 from featuredsl.errors import DataError
 from featuredsl.monitor import stats
 from featuredsl.monitor.columns import (
+    CATEGORICAL,
     FEATURES,
     INPUTS,
     NUMERIC,
@@ -26,6 +27,7 @@ from featuredsl.monitor.columns import (
     Column,
     Dataset,
     as_dataset,
+    null_column,
 )
 from featuredsl.monitor.findings import (
     CategoricalStats,
@@ -71,6 +73,17 @@ class _Side:
 
     def rows(self, group: str) -> int:
         return self.source.rows(group)
+
+    def all_null(self, group: str, name: str) -> bool:
+        """Every value of the column is null: it has no type of its own (e.g. Arrow `null`)."""
+        summary = self.summary(group, name)
+        return summary.rows > 0 and summary.nulls == summary.rows
+
+    def retype(self, group: str, name: str, kind: str) -> None:
+        """Take an all-null column as nulls of `kind`, the type the other side has."""
+        rows = self.summary(group, name).rows
+        column = null_column(name, NUMERIC if kind == NUMERIC else CATEGORICAL, rows)
+        self._cache[(group, name)] = summarize(column)
 
     def summary(self, group: str, name: str) -> Summary:
         key = (group, name)
@@ -156,6 +169,12 @@ def _compare_column(
         return _schema_result(name, group, ref_cols[name], "missing", ref.rows(group), 0)
     if name not in ref_cols:
         return _schema_result(name, group, cur_cols[name], "extra", 0, cur.rows(group))
+    if ref_cols[name] != cur_cols[name]:
+        # A column of nulls only has no type to compare: it is nulls of the other side's type.
+        if cur.all_null(group, name):
+            cur.retype(group, name, ref_cols[name])
+        elif ref.all_null(group, name):
+            ref.retype(group, name, cur_cols[name])
     r, c = ref.summary(group, name), cur.summary(group, name)
     if isinstance(r, NumericSummary) and isinstance(c, NumericSummary):
         result = _compare_numeric(name, group, r, c, cfg)

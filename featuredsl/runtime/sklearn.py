@@ -99,6 +99,9 @@ def _tabular(X: Any) -> bool:
     pd = sys.modules.get("pandas")
     if pd is not None and isinstance(X, pd.DataFrame):
         return True
+    pl = sys.modules.get("polars")
+    if pl is not None and isinstance(X, pl.DataFrame):
+        return True
     return isinstance(X, (pa.Table, pa.RecordBatch))
 
 
