@@ -13,7 +13,7 @@ import onnx
 import pandas as pd
 import pyarrow as pa
 import pytest
-from test_bundle import churn_csv, churn_fitted, churn_spec, linear_model, quiet
+from test_bundle import churn_csv, churn_fitted, churn_spec, linear_model
 
 from featuredsl.artifact.spec import load
 from featuredsl.compiler.boundaries import feature_bounds
@@ -81,7 +81,7 @@ def bundle_path(build_dir: Path) -> Path:
     width = len(churn_fitted().feature_names)
     model = build_dir.parent / "linear.onnx"
     model.write_bytes(linear_model(width).SerializeToString())
-    return bundle(build_dir, model, build_dir.parent / "served.onnx", by_order=True).path
+    return bundle(build_dir, model, build_dir.parent / "served.onnx", assume_order=True).path
 
 
 class Spy:
@@ -464,20 +464,3 @@ def test_logged_requests_replay_clean_against_the_training_module(
     artifacts = load(build_dir)
     report = replay(artifacts.transform_feed, artifacts.fingerprint, artifacts.feature_names, log)
     assert report.rows == 200 and not report.failed
-
-
-def test_logging_needs_tensor_outputs(build_dir: Path, tmp_path: Path) -> None:
-    width = len(churn_fitted().feature_names)
-    model = linear_model(width)
-    # A ZipMap-like sequence output cannot be logged.
-    seq = onnx.helper.make_node("SequenceConstruct", ["score"], ["scores"])
-    model.graph.node.append(seq)
-    model.graph.output.append(
-        onnx.helper.make_tensor_sequence_value_info("scores", onnx.TensorProto.FLOAT, None)
-    )
-    path = tmp_path / "m.onnx"
-    path.write_bytes(model.SerializeToString())
-    served = bundle(build_dir, path, tmp_path / "b.onnx", by_order=True).path
-    assert quiet(served.read_bytes()) is not None
-    with pytest.raises(ArtifactError, match="not tensors and cannot be logged"):
-        Session(served, log=tmp_path / "log.db")
