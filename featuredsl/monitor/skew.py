@@ -222,6 +222,72 @@ def _null_check(r: Summary, c: Summary, cfg: SkewConfig) -> Check:
     return Check("null_rate", h, p, gated(h, H_BANDS, p, cfg.alpha), detail)
 
 
+# The imputation signature (docs/monitoring.md, "Imputed nulls"): the null rate moves by at least
+# IMPUTED_MIN_CHANGE (absolute share of rows), the other side keeps at most IMPUTED_LEFT of it,
+# and one value's share moves the opposite way by IMPUTED_MATCH (a ratio range, wide because
+# both shares are estimates on samples) of that change, both significant at the configured alpha.
+IMPUTED_MIN_CHANGE = 0.01
+IMPUTED_LEFT = 0.5
+IMPUTED_MATCH = (0.25, 2.0)
+
+
+def _value_counts(s: Summary) -> dict[Any, float]:
+    """Rows per value (a numeric value or a category); nulls not included."""
+    if isinstance(s, NumericSummary):
+        return dict(zip(s.values.tolist(), s.weights.tolist(), strict=True))
+    assert isinstance(s, CategoricalSummary)
+    return dict(zip(s.categories, s.counts.tolist(), strict=True))
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float):
+        text = repr(value)
+        return text if len(text) <= 12 else f"{value:.10g}"
+    return repr(value)
+
+
+def _imputation_check(r: Summary, c: Summary, cfg: SkewConfig) -> Check | None:
+    """Nulls replaced by a constant on one side: the null rate falls while one value's share
+    rises by about as much (imputed in current), or the reverse (a sentinel such as 0 or ""
+    in the reference arrives as null). None when the signature is absent."""
+    pr, pc = r.nulls / r.rows, c.nulls / c.rows
+    imputed_in_current = pr - pc >= IMPUTED_MIN_CHANGE and pc <= IMPUTED_LEFT * pr
+    nulled_in_current = pc - pr >= IMPUTED_MIN_CHANGE and pr <= IMPUTED_LEFT * pc
+    if not (imputed_in_current or nulled_in_current):
+        return None
+    if stats.two_proportion_pvalue(r.nulls, r.rows, c.nulls, c.rows) >= cfg.alpha:
+        return None
+    ref, cur = _value_counts(r), _value_counts(c)
+    # The side that gained the constant: current when it imputes, the reference when it had
+    # the sentinel that current sends as null.
+    gainer, loser = (cur, ref) if imputed_in_current else (ref, cur)
+    g_rows, l_rows = (c.rows, r.rows) if imputed_in_current else (r.rows, c.rows)
+    if not gainer:
+        return None
+    value = max(gainer, key=lambda v: gainer[v] / g_rows - loser.get(v, 0.0) / l_rows)
+    gain = gainer[value] / g_rows - loser.get(value, 0.0) / l_rows
+    change = abs(pr - pc)
+    lo, hi = IMPUTED_MATCH
+    if not lo * change <= gain <= hi * change:
+        return None
+    k_g, k_l = round(gainer[value]), round(loser.get(value, 0.0))
+    if stats.two_proportion_pvalue(k_g, g_rows, k_l, l_rows) >= cfg.alpha:
+        return None
+    share_r, share_c = ref.get(value, 0.0) / r.rows, cur.get(value, 0.0) / c.rows
+    shown = _show(value)
+    if imputed_in_current:
+        what = f"nulls look imputed with {shown} in current"
+    else:
+        what = f"the reference's {shown} looks like a null sentinel that current sends as null"
+    detail = (
+        f"{what}: null rate {pr:.2%} -> {pc:.2%} while the share of {shown} went "
+        f"{share_r:.2%} -> {share_c:.2%}"
+    )
+    null_severity = gated(stats.cohen_h(pr, pc), H_BANDS, 0.0, cfg.alpha)
+    severity: Severity = "severe" if null_severity == "severe" else "moderate"
+    return Check("imputed", change, None, severity, detail)
+
+
 def _share_check(
     name: str, k: int, n: int, p0: float, p: float, cfg: SkewConfig, what: str
 ) -> Check:
@@ -243,8 +309,11 @@ def _finish(
     c: Summary,
     **extra: Any,
 ) -> FeatureSkew:
-    # Ties go to the first check listed: the most specific explanation wins.
+    # Ties go to the first check listed: the most specific explanation wins. Imputation explains
+    # the null-rate, out-of-range, unseen and distribution changes it causes, so it is the
+    # reason whenever it is found, at the severity of the worst check.
     top = max(checks, key=lambda chk: RANK[chk.severity])
+    imputed = any(chk.name == "imputed" for chk in checks)
     return FeatureSkew(
         name=name,
         group=group,
@@ -252,7 +321,7 @@ def _finish(
         status=status,
         method=method,
         severity=top.severity,
-        reason=top.name if top.severity != "none" else "",
+        reason="imputed" if imputed else top.name if top.severity != "none" else "",
         recommendation="",
         rows_reference=r.rows,
         rows_current=c.rows,
@@ -268,7 +337,8 @@ def _compare_numeric(
 ) -> FeatureSkew:
     if r.rows == 0 or c.rows == 0:
         return _finish(name, group, NUMERIC, "insufficient", "none", [_empty_check(r, c)], r, c)
-    checks = [_null_check(r, c, cfg)]
+    imputed = _imputation_check(r, c, cfg)
+    checks = [*([imputed] if imputed is not None else []), _null_check(r, c, cfg)]
     nr, nc = r.finite, c.finite
     if min(nr, nc) < cfg.min_rows:
         checks.append(_too_few(nr, nc, cfg))
@@ -379,7 +449,14 @@ def _mean_shift_check(r: NumericSummary, c: NumericSummary, cfg: SkewConfig) -> 
 
 def _check_order(checks: list[Check]) -> list[Check]:
     # Priority for ties: the most specific cause first, the distribution last.
-    priority = {"unseen": 0, "out_of_range": 1, "null_rate": 2, "mean_shift": 3, "distribution": 4}
+    priority = {
+        "imputed": -1,
+        "unseen": 0,
+        "out_of_range": 1,
+        "null_rate": 2,
+        "mean_shift": 3,
+        "distribution": 4,
+    }
     return sorted(checks, key=lambda chk: priority.get(chk.name, 9))
 
 
@@ -464,7 +541,8 @@ def _compare_categorical(
     kind = "categorical"
     if r.rows == 0 or c.rows == 0:
         return _finish(name, group, kind, "insufficient", "none", [_empty_check(r, c)], r, c)
-    checks = [_null_check(r, c, cfg)]
+    imputed = _imputation_check(r, c, cfg)
+    checks = [*([imputed] if imputed is not None else []), _null_check(r, c, cfg)]
     nr, nc = r.present, c.present
     if min(nr, nc) < cfg.min_rows:
         checks.append(_too_few(nr, nc, cfg))
