@@ -133,11 +133,45 @@ def compare(
     results: list[FeatureSkew] = []
     for group in common:
         ref_cols, cur_cols = ref.columns(group), cur.columns(group)
+        _refuse_disjoint(group, ref, cur, ref_cols, cur_cols)
         for name in dict.fromkeys([*ref_cols, *cur_cols]):
             results.append(_compare_column(name, group, ref, cur, ref_cols, cur_cols, cfg))
     results.sort(key=lambda f: (-RANK[f.severity], _group_key(f.group), f.name))
     notes = _fingerprint_notes(ref.fingerprints(), cur.fingerprints())
     return SkewReport(ref.label, cur.label, tuple(results), cfg, notes)
+
+
+def _refuse_disjoint(
+    group: str, ref: _Side, cur: _Side, ref_cols: Mapping[str, str], cur_cols: Mapping[str, str]
+) -> None:
+    """Two sides with no column in common hold different things (most often: raw inputs where
+    features are expected). Dozens of "missing"/"extra" schema findings would blame artifact
+    versions; say what the file holds and how to compute its features instead."""
+    if not ref_cols or not cur_cols or set(ref_cols) & set(cur_cols):
+        return
+    fix = (
+        "compute the features first: `featuredsl skew --build BUILD_DIR ...` computes them from "
+        "raw inputs (or featuredsl.load(BUILD_DIR).transform(data, as_frame=True)), or compare "
+        "a serving log"
+    )
+    for side, other, held in ((cur, ref, cur_cols), (ref, cur, ref_cols)):
+        names = set(held)
+        inputs = set(other.columns(INPUTS)) if INPUTS in other.groups() else set()
+        if inputs and names <= inputs:
+            raise DataError(
+                f"{side.label}: holds the spec's raw inputs ({_few(sorted(names))}), not its "
+                f"features ({_few(list(other.columns(group)))}); {fix}"
+            )
+    raise DataError(
+        f"{cur.label} and {ref.label} have no {group} column in common: {cur.label} has "
+        f"{_few(list(cur_cols))}, {ref.label} has {_few(list(ref_cols))}. If one of them holds "
+        f"the spec's raw inputs rather than its features, {fix}"
+    )
+
+
+def _few(names: list[str], limit: int = 6) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def _group_key(group: str) -> tuple[int, str]:
