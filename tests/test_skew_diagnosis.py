@@ -108,53 +108,39 @@ def test_raw_inputs_where_features_are_expected_say_how_to_compute_them(tmp_path
     fitted = Spec(SPEC).fit(train)
     fitted.save(tmp_path / "build")
     fitted.transform(train, as_frame=True).to_parquet(tmp_path / "features.parquet")
-    run = CliRunner()
-    args = ["skew", "--reference", str(tmp_path / "features.parquet")]
-    result = run.invoke(
-        cli, [*args, "--current", str(tmp_path / "served.csv")], standalone_mode=False
-    )
+
+    def run(*args: Any) -> Any:
+        return CliRunner().invoke(cli, [str(a) for a in args], standalone_mode=False)
+
+    features, served_csv = tmp_path / "features.parquet", tmp_path / "served.csv"
+    result = run("skew", "--reference", features, "--current", served_csv)
     assert isinstance(result.exception, DataError)
     message = str(result.exception)
     assert "have no features column in common" in message and "age, plan" in message
     assert "featuredsl skew --build BUILD_DIR" in message
     # A profile with the inputs group knows the inputs: it says so outright.
-    profiled = run.invoke(
-        cli,
-        [
-            "profile",
-            str(tmp_path / "build"),
-            "--data",
-            str(tmp_path / "train.csv"),
-            "--out",
-            str(tmp_path / "p.json"),
-        ],
-        standalone_mode=False,
+    profile = tmp_path / "p.json"
+    profiled = run(
+        "profile", tmp_path / "build", "--data", tmp_path / "train.csv", "--out", profile
     )
     assert profiled.return_value == 0, profiled.output
-    result = run.invoke(
-        cli,
-        ["skew", "--profile", str(tmp_path / "p.json"), "--current", str(tmp_path / "served.csv")],
-        standalone_mode=False,
-    )
-    assert "served.csv: holds the spec's raw inputs (age, plan), not its features" in str(
-        result.exception
-    )
-    # --build computes them: both groups compared, nothing flagged on one distribution.
-    built = run.invoke(
-        cli,
-        [
-            "skew",
-            "--build",
-            str(tmp_path / "build"),
-            "--reference",
-            str(tmp_path / "train.csv"),
-            "--current",
-            str(tmp_path / "served.csv"),
-            "--json",
-            str(tmp_path / "r.json"),
-        ],
-        standalone_mode=False,
+    result = run("skew", "--profile", profile, "--current", served_csv)
+    expected = "served.csv: holds the spec's raw inputs (age, plan), not its features"
+    assert expected in str(result.exception)
+    # --build computes them: both groups compared.
+    reference = tmp_path / "train.csv"
+    out = tmp_path / "r.json"
+    built = run(
+        "skew",
+        "--build",
+        tmp_path / "build",
+        "--reference",
+        reference,
+        "--current",
+        served_csv,
+        "--json",
+        out,
     )
     assert built.return_value == 0, built.output
-    report = (tmp_path / "r.json").read_text()
+    report = out.read_text()
     assert '"plan_oh[pro]"' in report and '"group": "inputs"' in report
