@@ -159,7 +159,7 @@ def test_bundle_by_order_casts_once_and_passes_the_full_check(
     build_dir: Path, width: int, tmp_path: Path
 ) -> None:
     model = write(linear_model(width, props={"trained_by": "a test"}), tmp_path / "m.onnx")
-    report = bundle(build_dir, model, tmp_path / "served.onnx", by_order=True)
+    report = bundle(build_dir, model, tmp_path / "served.onnx", assume_order=True)
     merged = onnx.load(str(report.path))
     onnx.checker.check_model(merged, full_check=True)
     casts = [n for n in merged.graph.node if n.op_type == "Cast" and list(n.input) == ["features"]]
@@ -177,7 +177,7 @@ def test_bundle_metadata_carries_fingerprint_names_schema_and_model(
     build_dir: Path, width: int, tmp_path: Path
 ) -> None:
     path = write(linear_model(width, props={"trained_by": "a test"}), tmp_path / "m.onnx")
-    report = bundle(build_dir, path, tmp_path / "served.onnx", by_order=True)
+    report = bundle(build_dir, path, tmp_path / "served.onnx", assume_order=True)
     props = {p.key: p.value for p in onnx.load(str(report.path)).metadata_props}
     fitted = churn_fitted()
     assert props[KEY_FINGERPRINT] == fitted.fingerprint
@@ -187,7 +187,7 @@ def test_bundle_metadata_carries_fingerprint_names_schema_and_model(
     assert [i["name"] for i in json.loads(props[KEY_INPUTS])] == [
         c.name for c in fitted.program.inputs
     ]
-    assert json.loads(props[KEY_BUNDLE])["by"] == "order"
+    assert json.loads(props[KEY_BUNDLE])["by"] == "assumed order"
 
 
 def test_bundle_by_name_gathers_each_column_with_its_dtype_and_rank(
@@ -219,7 +219,7 @@ def test_model_names_never_collide_with_the_feature_graph(tmp_path: Path, width:
     model.graph.node.append(helper.make_node("Identity", [taken[1]], ["score"]))
     model.graph.initializer[0].name = taken[2]
     model.graph.node[0].input[1] = taken[2]
-    merged = merge(graph, model, by_order=True)
+    merged = merge(graph, model, assume_order=True)
     assert quiet(merged).run(["score"], raw_feed(5))[0].shape == (5, 1)
 
 
@@ -228,7 +228,7 @@ def test_opsets_are_unified_and_deduplicated(width: int) -> None:
     model = linear_model(width, opset=13)
     model.opset_import.append(helper.make_opsetid("", 13))
     model.opset_import.append(helper.make_opsetid("ai.onnx.ml", 1))
-    merged = merge(feature_graph_from_fitted(churn_fitted()), model, by_order=True)
+    merged = merge(feature_graph_from_fitted(churn_fitted()), model, assume_order=True)
     versions = [(o.domain, o.version) for o in merged.opset_import]
     assert sorted(versions) == [("", 21), ("ai.onnx.ml", 3), ("com.microsoft", 1)]
     onnx.checker.check_model(merged, full_check=True)
@@ -236,7 +236,7 @@ def test_opsets_are_unified_and_deduplicated(width: int) -> None:
 
 def test_a_newer_model_opset_converts_the_feature_graph_without_changing_it(width: int) -> None:
     graph = feature_graph_from_fitted(churn_fitted())
-    merged = merge(graph, linear_model(width, opset=23), by_order=True)
+    merged = merge(graph, linear_model(width, opset=23), assume_order=True)
     assert ("", 23) in [(o.domain, o.version) for o in merged.opset_import]
     feed = raw_feed()
     before = quiet(graph.model).run(["features"], feed)[0]
@@ -248,7 +248,7 @@ def test_cli_bundle_prints_the_wiring(
 ) -> None:
     path = write(linear_model(width, elem=TensorProto.DOUBLE), tmp_path / "m.onnx")
     code = run_cli(
-        ["bundle", str(build_dir), str(path), "--out", str(tmp_path / "b.onnx"), "--by-order"]
+        ["bundle", str(build_dir), str(path), "--out", str(tmp_path / "b.onnx"), "--assume-order"]
     )
     out, _ = capsys.readouterr()
     assert code == 0
@@ -283,7 +283,7 @@ MISMATCHES: list[tuple[str, Any, bool, list[str]]] = [
         "one tensor without --by-order",
         lambda w: linear_model(w),
         False,
-        ["one tensor 'X' of width 14", "--by-order"],
+        ["one tensor 'X' of width 14", "--by-order", "--assume-order"],
     ),
     (
         "names",
@@ -344,12 +344,56 @@ def test_mismatch_is_a_clear_artifact_error(
     assert not (tmp_path / "out.onnx").exists()
 
 
+def test_a_plain_model_by_order_needs_the_explicit_flag(
+    build_dir: Path, width: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A model that records nothing could come from any build of the same width.
+    path = write(linear_model(width), tmp_path / "m.onnx")
+    with pytest.raises(ArtifactError) as err:
+        bundle(build_dir, path, tmp_path / "out.onnx", by_order=True)
+    message = str(err.value)
+    assert "records no features it was trained on" in message
+    assert "to_onnx" in message and "--assume-order" in message
+    assert "column 0 <- age_z; column 1 <- age_missing" in message
+    assert not (tmp_path / "out.onnx").exists()
+    code = run_cli(
+        ["bundle", str(build_dir), str(path), "--out", str(tmp_path / "b.onnx"), "--assume-order"]
+    )
+    _, err_text = capsys.readouterr()
+    assert code == 0
+    assert "ASSUMED" in err_text and "column 13 <- hour_sin" in err_text
+    props = {p.key: p.value for p in onnx.load(str(tmp_path / "b.onnx")).metadata_props}
+    recorded = json.loads(props[KEY_BUNDLE])
+    assert recorded["by"] == "assumed order" and recorded["checked"] is False
+    assert recorded["mapping"][:2] == ["column 0 <- age_z", "column 1 <- age_missing"]
+    # A model that records its features is checked by order, with no flag and no warning.
+    names = json.dumps(list(churn_fitted().feature_names))
+    stamped = write(_stamp(linear_model(width), KEY_FEATURE_NAMES, names), tmp_path / "s.onnx")
+    assert bundle(build_dir, stamped, tmp_path / "s_b.onnx", by_order=True).by == "order"
+
+
+def test_a_zipmap_output_is_refused_at_bundle_time(
+    build_dir: Path, width: int, tmp_path: Path
+) -> None:
+    model = linear_model(width)
+    model.graph.node.append(helper.make_node("SequenceConstruct", ["score"], ["scores"]))
+    model.graph.output.append(
+        helper.make_tensor_sequence_value_info("scores", TensorProto.FLOAT, None)
+    )
+    path = write(model, tmp_path / "m.onnx")
+    with pytest.raises(ArtifactError) as err:
+        bundle(build_dir, path, tmp_path / "b.onnx", assume_order=True)
+    assert "'scores' are a sequence of maps (skl2onnx's ZipMap)" in str(err.value)
+    assert "{'zipmap': False}" in str(err.value)
+    assert not (tmp_path / "b.onnx").exists()
+
+
 def test_output_named_like_the_features_is_refused(width: int) -> None:
     model = linear_model(width)
     model.graph.output[0].name = "features"
     model.graph.node[0].output[0] = "features"
     with pytest.raises(ArtifactError, match="'features' have the name of a feature-graph"):
-        merge(feature_graph_from_fitted(churn_fitted()), model, by_order=True, where="m.onnx")
+        merge(feature_graph_from_fitted(churn_fitted()), model, assume_order=True, where="m.onnx")
 
 
 def test_a_file_that_is_not_onnx_is_named(build_dir: Path, tmp_path: Path) -> None:
@@ -364,7 +408,7 @@ def test_cli_mismatch_exits_1_with_a_message(
 ) -> None:
     path = write(linear_model(width + 2), tmp_path / "m.onnx")
     code = run_cli(
-        ["bundle", str(build_dir), str(path), "--out", str(tmp_path / "b.onnx"), "--by-order"]
+        ["bundle", str(build_dir), str(path), "--out", str(tmp_path / "b.onnx"), "--assume-order"]
     )
     _, err = capsys.readouterr()
     assert code == 1
@@ -373,6 +417,6 @@ def test_cli_mismatch_exits_1_with_a_message(
 
 def test_bundles_are_deterministic(build_dir: Path, width: int, tmp_path: Path) -> None:
     path = write(linear_model(width), tmp_path / "m.onnx")
-    first = bundle(build_dir, path, tmp_path / "a.onnx", by_order=True).path.read_bytes()
-    second = bundle(build_dir, path, tmp_path / "b.onnx", by_order=True).path.read_bytes()
+    first = bundle(build_dir, path, tmp_path / "a.onnx", assume_order=True).path.read_bytes()
+    second = bundle(build_dir, path, tmp_path / "b.onnx", assume_order=True).path.read_bytes()
     assert first == second

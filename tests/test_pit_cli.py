@@ -148,6 +148,9 @@ def test_pit_join_created_time_per_file(files, tmp_path, capsys):
     ("change", "message"),
     [
         (lambda a: [*a[:4], "--on", "account", *a[6:]], "labels has no column 'account'"),
+        # A typo in a key gets the closest column, compared case-insensitively.
+        (lambda a: [*a[:4], "--on", "usr", *a[6:]], "no column 'usr'; did you mean 'user'?"),
+        (lambda a: [*a[:4], "--on", "User", *a[6:]], "did you mean 'user'?"),
         (lambda a: [*a, "--ttl", "a week"], "cannot read ttl 'a week'"),
         (
             lambda a: [*a, "--ttl", "1d", "--ttl", "2d", "--ttl", "3d"],

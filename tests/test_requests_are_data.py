@@ -83,7 +83,12 @@ def test_a_path_request_is_refused_without_touching_the_file_system(
     ("request_", "needle"),
     [
         ([str(churn_csv())], "row 0 is a str, not a mapping"),
-        ({"age": str(churn_csv())}, "column 'age' holds a single str"),
+        # One row dict (a single-row request): the path is the value of 'age', a str.
+        (
+            {**test_serving.good_row(), "age": str(churn_csv())},
+            "column 'age', row 0: expected float values, found str",
+        ),
+        ({"age": str(churn_csv())}, "row 0: missing column 'income'"),
     ],
 )
 def test_paths_inside_a_request_are_values_not_files(

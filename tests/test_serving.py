@@ -13,7 +13,7 @@ import onnx
 import pandas as pd
 import pyarrow as pa
 import pytest
-from test_bundle import churn_csv, churn_fitted, churn_spec, linear_model, quiet
+from test_bundle import churn_csv, churn_fitted, churn_spec, linear_model
 
 from featuredsl.artifact.spec import load
 from featuredsl.compiler.boundaries import feature_bounds
@@ -81,7 +81,7 @@ def bundle_path(build_dir: Path) -> Path:
     width = len(churn_fitted().feature_names)
     model = build_dir.parent / "linear.onnx"
     model.write_bytes(linear_model(width).SerializeToString())
-    return bundle(build_dir, model, build_dir.parent / "served.onnx", by_order=True).path
+    return bundle(build_dir, model, build_dir.parent / "served.onnx", assume_order=True).path
 
 
 class Spy:
@@ -248,7 +248,24 @@ MALFORMED: list[tuple[str, Any, str | None, list[str]]] = [
         None,
         ["'income': 2", "different lengths"],
     ),
-    ("one row not in a list", good_row(), None, ["column 'age'", "single float", "predict([row])"]),
+    (
+        "one row mixing values and columns",
+        {**good_row(), "age": [31.0, 32.0]},
+        None,
+        ["column 'income'", "single float", "column 'age' holds a column of values"],
+    ),
+    (
+        "one row with an extra column",
+        {**good_row(), "churned": True},
+        None,
+        ["unexpected column 'churned'", "extra='ignore'"],
+    ),
+    (
+        "a null mask in a frame",
+        frame(**{"plan.is_null": [False, True, False]}),
+        None,
+        ["'plan.is_null'", "null mask", "with None for a null"],
+    ),
     ("a row that is not a dict", [list(good_row().values())], None, ["row 0 is a list"]),
     (
         "arrow column of the wrong type",
@@ -319,6 +336,52 @@ def test_every_request_form_gives_the_same_outputs(bundle_path: Path) -> None:
         for name, value in reference.items():
             assert np.array_equal(out[name], value), (type(form).__name__, name)
     assert set(session.predict(rows())) == {"score"}
+
+
+def test_a_single_row_dict_is_one_row(bundle_path: Path) -> None:
+    session = Session(bundle_path)
+    for i in range(3):
+        one = session.run(good_row(i))
+        listed = session.run([good_row(i)])
+        for name, value in listed.items():
+            assert len(value) == 1
+            assert np.array_equal(one[name], value), name
+
+
+def test_extra_columns_follow_the_sessions_policy(bundle_path: Path) -> None:
+    strict = Session(bundle_path)
+    assert strict.extra == "error"  # the documented default
+    lenient = Session(bundle_path, extra="ignore")
+    reference = strict.run(rows())
+    extra_rows = [
+        {**row, "request_id": f"r{i}", "churned": i % 2 == 0} for i, row in enumerate(rows())
+    ]
+    forms = [
+        extra_rows,
+        pd.DataFrame(extra_rows),
+        {**columns(), "request_id": ["a", "b", "c"]},
+        pa.table({**columns(), "request_id": ["a", "b", "c"]}),
+    ]
+    for form in forms:
+        with pytest.raises(DataError, match=r"unexpected column .*extra='ignore'"):
+            strict.run(form)
+        out = lenient.run(form)
+        for name, value in reference.items():
+            assert np.array_equal(out[name], value), (type(form).__name__, name)
+    assert np.array_equal(lenient.run(extra_rows[0])["score"], reference["score"][:1])
+    # A null mask is the graph's own encoding, never a request column, whatever the policy.
+    with pytest.raises(DataError, match=r"'plan\.is_null' is the serving graph's own null mask"):
+        lenient.run(rows(**{"1:plan.is_null": True}))
+    with pytest.raises(ValueError, match="extra must be 'error' or 'ignore', not 'drop'"):
+        Session(bundle_path, extra="drop")
+
+
+def test_a_missing_column_names_the_row_and_the_expected_type(bundle_path: Path) -> None:
+    with pytest.raises(DataError) as err:
+        Session(bundle_path).run(rows(**{"2:clicks_7d": "-"}))
+    message = str(err.value)
+    assert "row 2: missing column 'clicks_7d', expected int (non-nullable)" in message
+    assert "plan (string?)" in message  # the declared inputs with their types
 
 
 def test_features_match_the_training_module(build_dir: Path, bundle_path: Path) -> None:
@@ -401,20 +464,3 @@ def test_logged_requests_replay_clean_against_the_training_module(
     artifacts = load(build_dir)
     report = replay(artifacts.transform_feed, artifacts.fingerprint, artifacts.feature_names, log)
     assert report.rows == 200 and not report.failed
-
-
-def test_logging_needs_tensor_outputs(build_dir: Path, tmp_path: Path) -> None:
-    width = len(churn_fitted().feature_names)
-    model = linear_model(width)
-    # A ZipMap-like sequence output cannot be logged.
-    seq = onnx.helper.make_node("SequenceConstruct", ["score"], ["scores"])
-    model.graph.node.append(seq)
-    model.graph.output.append(
-        onnx.helper.make_tensor_sequence_value_info("scores", onnx.TensorProto.FLOAT, None)
-    )
-    path = tmp_path / "m.onnx"
-    path.write_bytes(model.SerializeToString())
-    served = bundle(build_dir, path, tmp_path / "b.onnx", by_order=True).path
-    assert quiet(served.read_bytes()) is not None
-    with pytest.raises(ArtifactError, match="not tensors and cannot be logged"):
-        Session(served, log=tmp_path / "log.db")

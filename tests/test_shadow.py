@@ -46,7 +46,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     width = len(churn_fitted().feature_names)
     for name, seed in (("v1", 1), ("v2", 2)):
         (root / f"{name}.onnx").write_bytes(classifier(width, seed).SerializeToString())
-        bundle(root / "build", root / f"{name}.onnx", root / f"served_{name}.onnx", by_order=True)
+        bundle(
+            root / "build", root / f"{name}.onnx", root / f"served_{name}.onnx", assume_order=True
+        )
     # The same spec fitted on other data: other constants, another fingerprint.
     churn_spec().fit(read_table(churn_csv(), churn_spec().inputs).slice(0, 400)).save(
         root / "build_v2"
@@ -124,7 +126,7 @@ def test_outputs_of_other_shapes_are_incomparable(project: Path, tmp_path: Path)
         helper.make_tensor_value_info("probabilities", TensorProto.DOUBLE, [None, 3])
     )
     (tmp_path / "wide.onnx").write_bytes(wide.SerializeToString())
-    bundle(project / "build", tmp_path / "wide.onnx", tmp_path / "b.onnx", by_order=True)
+    bundle(project / "build", tmp_path / "wide.onnx", tmp_path / "b.onnx", assume_order=True)
     report = shadow(project / "served_v1.onnx", tmp_path / "b.onnx", data=churn_csv(), limit=50)
     probs = next(o for o in report.outputs if o.name == "probabilities")
     assert probs.kind == "incomparable" and "A [50, 2], B [50, 3]" in probs.note

@@ -31,7 +31,10 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import check_estimator
 from test_bundle import CHURN_SPEC, churn_fitted, churn_frame, quiet
 
+from featuredsl import load_spec
+from featuredsl.artifact.spec import Spec
 from featuredsl.errors import ArtifactError, DataError
+from featuredsl.parity.build import build
 from featuredsl.runtime.bundle import KEY_FEATURE_NAMES, KEY_FINGERPRINT, KEY_MODEL_SHA256
 from featuredsl.runtime.sklearn import FeatureInputError, FeatureTransformer, model_to_onnx, to_onnx
 
@@ -98,6 +101,44 @@ def test_spec_path_and_text_fit_the_same_features(frame: pd.DataFrame) -> None:
     by_path = FeatureTransformer(str(CHURN_SPEC)).fit(frame)
     by_text = FeatureTransformer(CHURN_SPEC.read_text("utf-8")).fit(frame)
     assert by_path.fingerprint_ == by_text.fingerprint_ == churn_fitted().fingerprint
+
+
+def test_a_loaded_spec_is_accepted_and_survives_clone_and_pickle(frame: pd.DataFrame) -> None:
+    # One way to pass a spec: a loaded Spec, a path (str or Path) or the text, everywhere.
+    loaded = load_spec(CHURN_SPEC)
+    ft = FeatureTransformer(loaded).fit(frame)
+    assert ft.fingerprint_ == FeatureTransformer(CHURN_SPEC).fit(frame).fingerprint_
+    assert ft.fingerprint_ == churn_fitted().fingerprint
+    assert clone(ft).fit(frame).fingerprint_ == ft.fingerprint_
+    again = pickle.loads(pickle.dumps(ft))
+    np.testing.assert_array_equal(again.transform(frame), ft.transform(frame))
+    assert "Spec('churn'" in repr(ft)
+
+
+def test_a_spec_of_the_wrong_kind_says_what_is_accepted(frame: pd.DataFrame) -> None:
+    with pytest.raises(
+        TypeError, match=r"must be a Spec .* a path to a .fdsl file or the spec text, not int"
+    ):
+        FeatureTransformer(3).fit(frame)
+    with pytest.raises(TypeError, match="already fitted; pass the unfitted spec"):
+        FeatureTransformer(churn_fitted()).fit(frame)
+
+
+def test_build_and_golden_take_a_loaded_spec(tmp_path: Any) -> None:
+    from featuredsl.parity.golden import render
+
+    data = small_frame()
+    spec = Spec(SMALL_SPEC)
+    report = build(spec, data, tmp_path / "out")
+    assert (
+        report.fitted.fingerprint == build(SMALL_SPEC, data, tmp_path / "out2").fitted.fingerprint
+    )
+    path = tmp_path / "small.fdsl"
+    path.write_text(SMALL_SPEC, "utf-8")
+    assert build(path, data, tmp_path / "out3").fitted.fingerprint == report.fitted.fingerprint
+    csv = tmp_path / "small.csv"
+    data.to_csv(csv, index=False)
+    assert render(spec, csv)[0].fingerprint == render(path, csv)[0].fingerprint
 
 
 def test_clone_and_get_params_keep_the_constructor_arguments() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -98,6 +99,13 @@ class Spec:
         self.builder = Builder()
         self.program = check_source(source, filename, self.builder)
 
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        # Copies and pickles (sklearn's clone, joblib workers) re-check the text: a fresh builder.
+        return (Spec, (self.source, self.filename))
+
+    def __repr__(self) -> str:
+        return f"Spec({self.program.name!r}, filename={self.filename!r})"
+
     @property
     def name(self) -> str:
         """The name after `spec` in the text."""
@@ -175,6 +183,31 @@ def load_spec(path: str | Path) -> Spec:
     return Spec(read_spec(path), str(path))
 
 
+SpecLike = Spec | str | os.PathLike[str]
+
+
+def as_spec(spec: SpecLike, where: str = "spec") -> Spec:
+    """The one way every API takes a spec: a loaded Spec, a path to a .fdsl file (str or Path),
+    or the spec text itself (a string holding a newline or not naming a file)."""
+    if isinstance(spec, Spec):
+        return spec
+    if isinstance(spec, os.PathLike):
+        return load_spec(Path(spec))
+    if isinstance(spec, str):
+        if "\n" not in spec and (spec.endswith(".fdsl") or Path(spec).is_file()):
+            return load_spec(spec)
+        return Spec(spec)
+    if isinstance(spec, FittedSpec):
+        raise TypeError(
+            f"{where}: this FittedSpec is already fitted; pass the unfitted spec "
+            "(featuredsl.load_spec(path)), its path or its text"
+        )
+    raise TypeError(
+        f"{where} must be a Spec (featuredsl.load_spec(path)), a path to a .fdsl file or the "
+        f"spec text, not {type(spec).__name__}"
+    )
+
+
 @dataclass
 class FittedSpec:
     """A spec with its statistics fitted: the source of both artifacts and the manifest.
@@ -238,25 +271,29 @@ class FittedSpec:
         """`data` converted to the canonical feed; DataError naming column and row otherwise."""
         return _feed(data, self.program, source)
 
-    def transform_feed(self, feed: Mapping[str, np.ndarray]) -> np.ndarray:
-        """The numpy module on a canonical feed: float64 [rows, len(feature_names)]."""
-        result: np.ndarray = execute_module(self.numpy_source, dict(feed))
+    def transform_feed(self, feed: Mapping[str, np.ndarray], float32: bool = False) -> np.ndarray:
+        """The numpy module on a canonical feed: float64 [rows, len(feature_names)] (values
+        rounded once to float32 when `float32`)."""
+        result: np.ndarray = execute_module(self.numpy_source, dict(feed), float32=float32)
         return result
 
-    def transform(self, data: Any) -> np.ndarray:
-        """The features of `data`: float64 [rows, len(feature_names)].
+    def transform(self, data: Any, float32: bool = False, as_frame: bool = False) -> Any:
+        """The features of `data`: float64 [rows, len(feature_names)] in `feature_names` order.
 
         Args:
             data: a pandas DataFrame, a pyarrow Table or RecordBatch, a dict of 1-D columns (numpy
-            arrays, lists, Series, Arrow arrays), a list of row dicts, or a path to a Parquet or
-            CSV file; it needs every declared input column (others are ignored), typed as the spec
-            declares (floats float64 with NaN as null; ints int64; timestamps tz-aware datetimes
-            or int64 microseconds since the epoch, UTC; text in Unicode NFC).
+                arrays, lists, Series, Arrow arrays), a list of row dicts, or a path to a Parquet
+                or CSV file; it needs every declared input column (others are ignored), typed as
+                the spec declares (floats float64 with NaN as null; ints int64; timestamps
+                tz-aware datetimes or int64 microseconds since the epoch, UTC; text in NFC).
+            float32: the values rounded once to float32 (what a float32 model is fed).
+            as_frame: a pandas DataFrame with the feature names as columns instead.
 
         Raises:
             DataError: a column is missing or a value does not fit its declared type.
         """
-        return self.transform_feed(self.feed(data))
+        out = self.transform_feed(self.feed(data), float32=float32)
+        return _features_out(out, self.feature_names, as_frame)
 
     def manifest(self, float32: bool = False) -> dict[str, Any]:
         """The manifest (JSON-ready): schema, feature order, constants, fingerprint, data
@@ -568,18 +605,20 @@ class Artifacts:
 
         return to_feed(data, self.program_inputs, source=source, extra=extra)
 
-    def transform_feed(self, feed: Mapping[str, np.ndarray]) -> np.ndarray:
+    def transform_feed(self, feed: Mapping[str, np.ndarray], float32: bool = False) -> np.ndarray:
         """The build's numpy module on a canonical feed: float64 [rows, features]."""
         try:
-            result: np.ndarray = self.module.transform(dict(feed))
+            result: np.ndarray = self.module.transform(dict(feed), float32=float32)
         except ValueError as error:
             raise DataError(str(error)) from None
         return result
 
-    def transform(self, data: Any) -> np.ndarray:
+    def transform(self, data: Any, float32: bool = False, as_frame: bool = False) -> Any:
         """The features of `data` (as `FittedSpec.transform` takes it) from the build's numpy
-        module: float64 [rows, features]; DataError for bad data."""
-        return self.transform_feed(self.feed(data))
+        module: float64 [rows, features] (see `FittedSpec.transform` for `float32`, `as_frame`);
+        DataError for bad data."""
+        out = self.transform_feed(self.feed(data), float32=float32)
+        return _features_out(out, self.feature_names, as_frame)
 
     def run_onnx(self, feed: Mapping[str, np.ndarray]) -> np.ndarray:
         """The graph on a canonical feed: float64 [rows, features]."""
@@ -588,6 +627,21 @@ class Artifacts:
             [OUTPUT], {k: v for k, v in feed.items() if k in names}
         )[0]
         return result
+
+
+def _features_out(values: np.ndarray, names: Sequence[str], as_frame: bool) -> Any:
+    """`transform`'s result. float32=True gives the features rounded once to float32, as a
+    float32 array (what the float32 serving graph outputs); as_frame=True gives a pandas
+    DataFrame whose columns are the feature names (one per one_hot column)."""
+    if not as_frame:
+        return values
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - depends on the installation
+        raise ImportError(
+            "transform(..., as_frame=True) needs pandas: pip install 'featuredsl[pandas]'"
+        ) from None
+    return pd.DataFrame(values, columns=list(names), copy=False)
 
 
 def load(directory: str | Path) -> Artifacts:

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from featuredsl.artifact.conformance.kit import KIT_DIR
+from featuredsl.cli.console import make_console, null_token_option
 from featuredsl.parity.build import build as run_build
 
 
 @click.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option(
-    "--data", "data", required=True, type=click.Path(), help="Training data: Parquet or CSV."
+    "--data", "data", required=True, type=click.Path(), help="Training data: Parquet, CSV or TSV."
 )
 @click.option(
     "--out",
@@ -31,13 +32,24 @@ from featuredsl.parity.build import build as run_build
     help="Fail on data-quality findings (NaN/inf-heavy, constant or one-column features, "
     "all-null inputs, zero rows) instead of reporting them.",
 )
-def build(spec: str, data: str, out: str, float32: bool, strict: bool) -> int:
+@null_token_option
+def build(
+    spec: str, data: str, out: str, float32: bool, strict: bool, null_tokens: tuple[str, ...]
+) -> int:
     """Fit SPEC on DATA and write the numpy module, the ONNX graph and the manifest to OUT."""
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
+    source: Any = data
+    loaded: Any = spec
+    if null_tokens:
+        from featuredsl.artifact.spec import as_spec
+        from featuredsl.ingest import read_table
+
+        loaded = as_spec(spec)
+        source = read_table(data, loaded.inputs, null_values=null_tokens)
     with console.status("building") as status:
         report = run_build(
-            spec,
-            data,
+            loaded,
+            source,
             out,
             float32=float32,
             strict=strict,
@@ -54,7 +66,7 @@ def build(spec: str, data: str, out: str, float32: bool, strict: bool) -> int:
             str(len(feature.column_names or ())),
             ", ".join(feature.inputs_used),
         )
-    out_console = Console()
+    out_console = make_console()
     out_console.print(table)
     kit_files = [path for name, path in report.files.items() if name.startswith(KIT_DIR + "/")]
     for path in report.files.values():

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+from featuredsl.cli.console import make_console
 from featuredsl.compiler.frontend import check_source, read_spec
 from featuredsl.errors import FeatureDSLError
 from featuredsl.language.formatter import format_spec
@@ -22,7 +22,7 @@ def _width_text(names: tuple[str, ...] | None) -> str:
 @click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def check(specs: tuple[str, ...]) -> int:
     """Check SPECS; print each spec's features, or every diagnostic."""
-    console = Console()
+    console = make_console()
     failed = False
     for path in specs:
         try:

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+from featuredsl.cli.console import make_console, null_token_option
 from featuredsl.errors import ArtifactError, DataError
 from featuredsl.monitor.severity import SEVERITIES
 
@@ -141,6 +141,14 @@ def profile(
     show_default=True,
     help="Exit 1 when any column is at least this severe.",
 )
+@click.option(
+    "--build",
+    "build_dir",
+    type=click.Path(file_okay=False),
+    help="The data files (Parquet/CSV/TSV) hold raw inputs: compute their features (and keep "
+    "the inputs) with this build first. Profiles and serving logs are used as they are.",
+)
+@null_token_option
 def skew(
     reference_path: str | None,
     profile_path: str | None,
@@ -149,6 +157,8 @@ def skew(
     json_path: str | None,
     score_columns: tuple[str, ...],
     fail_on: str,
+    build_dir: str | None,
+    null_tokens: tuple[str, ...],
 ) -> int:
     """Distribution skew of CURRENT against REFERENCE (or a stored --profile)."""
     from featuredsl.monitor.columns import Dataset
@@ -158,8 +168,16 @@ def skew(
 
     if (reference_path is None) == (profile_path is None):
         raise click.UsageError("give exactly one of --reference and --profile")
-    reference = load_source(str(reference_path or profile_path))
-    current = load_source(current_path)
+    artifact = _load_artifact(build_dir) if build_dir is not None else None
+
+    def side(path: str) -> Any:
+        source = load_source(path, null_values=null_tokens)
+        if artifact is None or not isinstance(source, Dataset) or _is_log(path):
+            return source
+        return _computed(artifact, path, null_tokens)
+
+    reference = side(str(reference_path or profile_path))
+    current = side(current_path)
     if not isinstance(current, Dataset):
         raise DataError(
             f"{current_path}: the current side must be data or a serving log, not a profile"
@@ -180,8 +198,37 @@ def skew(
     return 1 if report.flagged(fail_on) else 0  # type: ignore[arg-type]
 
 
+def _is_log(path: str) -> bool:
+    from featuredsl.monitor.sources import SQLITE_MAGIC
+
+    with open(path, "rb") as handle:
+        return handle.read(16) == SQLITE_MAGIC
+
+
+def _computed(artifact: Any, path: str, null_tokens: tuple[str, ...]) -> Any:
+    """The features (and inputs) of a file of raw inputs, computed with the build's module."""
+    from featuredsl.ingest import read_table
+    from featuredsl.monitor.columns import (
+        FEATURES,
+        INPUTS,
+        Dataset,
+        columns_from_feed,
+        columns_from_matrix,
+    )
+
+    table = read_table(path, artifact.program_inputs, null_values=null_tokens)
+    feed = artifact.feed(table, source=path)
+    features = artifact.transform_feed(feed)
+    where = f"{path}: "
+    groups = {
+        FEATURES: columns_from_matrix(artifact.feature_names, features, where=where),
+        INPUTS: columns_from_feed(feed, where=where),
+    }
+    return Dataset(groups, source=path, fingerprints=(artifact.fingerprint,))
+
+
 def _print_skew(report: Any) -> None:
-    console = Console()
+    console = make_console()
     counts = report.counts()
     console.print(
         f"skew of {report.current} against {report.reference}: "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import click
 
 from featuredsl.parity.runner import run_parity, write_json
@@ -41,7 +43,11 @@ def golden(spec: str, data: str, directory: str, update: bool) -> int:
         for path in write_golden(spec, data, directory):
             click.echo(f"wrote {path}")
         return 0
-    problems = check_golden(spec, data, directory)
+    regenerate = " ".join(
+        shlex.quote(part)
+        for part in ("featuredsl", "golden", spec, "--data", data, "--dir", directory, "--update")
+    )
+    problems = check_golden(spec, data, directory, regenerate)
     for problem in problems:
         click.echo(problem, err=True)
     if not problems:

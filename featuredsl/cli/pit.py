@@ -13,7 +13,9 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
+from featuredsl.cli.console import make_console
 from featuredsl.errors import DataError
+from featuredsl.ingest.files import text_delimiter, text_options
 from featuredsl.joins import pit
 from featuredsl.joins.audit import AuditReport, Thresholds
 from featuredsl.joins.audit import audit as run_audit
@@ -21,28 +23,27 @@ from featuredsl.joins.audit import audit as run_audit
 PARQUET = {".parquet", ".pq"}
 CSV = {".csv"}
 
-# Only an unquoted empty field is null ("NA" stays text) and a quoted "" is the empty string: the
-# convention of write_csv and featuredsl.ingest, so a CSV round trip never turns "" into null.
-_CSV_CONVERT = pcsv.ConvertOptions(
-    null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False
-)
-
 
 # ---------------------------------------------------------------- files
 
 
 def read_table(path: Path) -> pa.Table:
-    """A Parquet or CSV file as an Arrow table; unreadable files become a DataError naming the file."""
+    """A Parquet, CSV or TSV file as an Arrow table; unreadable files become a DataError naming
+    the file. Text files follow featuredsl.ingest's rules (ingest.files.text_options): only an
+    empty field is null ("NA" stays text), a quoted "" is the empty string, so a CSV round trip
+    never turns "" into null; no line is skipped."""
     suffix = path.suffix.lower()
+    delimiter = text_delimiter(path)
     try:
         if suffix in PARQUET:
             return pq.read_table(path)
-        if suffix in CSV:
-            return pcsv.read_csv(path, convert_options=_CSV_CONVERT)
+        if delimiter is not None:
+            parse, convert = text_options(delimiter)
+            return pcsv.read_csv(path, parse_options=parse, convert_options=convert)
     except (OSError, pa.ArrowException) as err:
         raise DataError(f"cannot read {path}: {err}") from None
     raise DataError(
-        f"cannot read {path}: unknown format {suffix or '(none)'!r}; use .parquet or .csv"
+        f"cannot read {path}: unknown format {suffix or '(none)'!r}; use .parquet, .csv or .tsv"
     )
 
 
@@ -222,7 +223,7 @@ def audit(
     )
     if json_out is not None:
         _write_json(report, json_out)
-    render(report, str(table), Console())
+    render(report, str(table), make_console())
     return 1 if report.leaky else 0
 
 

@@ -1,4 +1,4 @@
-"""`featuredsl bundle DIR MODEL --out OUT [--by-order]` and
+"""`featuredsl bundle DIR MODEL --out OUT [--by-order | --assume-order]` and
 `featuredsl shadow A B (--data PATH | --log PATH) [--json OUT] [--fail-above X]`."""
 
 from __future__ import annotations
@@ -17,14 +17,30 @@ import click
 @click.option(
     "--by-order",
     is_flag=True,
-    help="The model takes one [N, F] tensor whose columns are the features in build order.",
+    help="The model takes one [N, F] tensor whose columns are the features in build order; "
+    "checked against the features the model records (models exported by featuredsl's to_onnx).",
 )
-def bundle(build_dir: str, model: str, out: str, by_order: bool) -> int:
+@click.option(
+    "--assume-order",
+    is_flag=True,
+    help="As --by-order, for a plain model that records no features: the column mapping is "
+    "taken unchecked, printed, and recorded in the bundle's metadata.",
+)
+def bundle(build_dir: str, model: str, out: str, by_order: bool, assume_order: bool) -> int:
     """Merge BUILD_DIR's feature graph and MODEL into one ONNX model: raw inputs in, MODEL's
     outputs (and `features`) out."""
     from featuredsl.runtime.bundle import bundle as run_bundle
+    from featuredsl.runtime.bundle import mapping
 
-    report = run_bundle(build_dir, model, out, by_order=by_order)
+    report = run_bundle(build_dir, model, out, by_order=by_order, assume_order=assume_order)
+    if report.by == "assumed order":
+        click.echo(
+            f"warning: {model} records no features it was trained on; its columns are ASSUMED "
+            "to be (recorded in the bundle's metadata, unchecked):",
+            err=True,
+        )
+        for line in mapping(report.feature_names):
+            click.echo(f"  {line}", err=True)
     click.echo(f"wrote {report.path} ({report.size:,} bytes)")
     click.echo(
         f"  features: {len(report.feature_names)} columns, fingerprint {report.fingerprint[:16]}"
@@ -32,7 +48,7 @@ def bundle(build_dir: str, model: str, out: str, by_order: bool) -> int:
     for link in report.links:
         columns = (
             f"all {len(link.columns)} features in build order"
-            if report.by == "order"
+            if report.by in ("order", "assumed order")
             else report.feature_names[link.columns[0]]
         )
         cast = ", cast float64 -> float32" if link.dtype == "float32" else ""

@@ -1,8 +1,10 @@
-"""File readers: Parquet and CSV into a pyarrow Table, CSV cells parsed by their declared type."""
+"""File readers: Parquet, CSV and TSV into a pyarrow Table, text cells parsed by their declared type."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,26 +17,69 @@ from featuredsl.compiler.types import DType
 from featuredsl.errors import DataError
 from featuredsl.ingest.problems import Problem, join_problems, show_value
 
+COMPRESSED = ("", ".gz", ".bz2", ".zst")
+DELIMITERS = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
+
 
 def read_table(
-    path: str | Path, inputs: Sequence[InputColumn] | None = None, *, source: str | None = None
+    path: str | Path,
+    inputs: Sequence[InputColumn] | None = None,
+    *,
+    source: str | None = None,
+    null_values: Sequence[str] = (),
 ) -> pa.Table:
-    """Read a Parquet or CSV file into a pyarrow Table.
+    """Read a Parquet, CSV or TSV file into a pyarrow Table.
 
-    CSV columns declared in `inputs` are read as text and parsed by their declared type (so a
+    Text columns declared in `inputs` are read as text and parsed by their declared type (so a
     string column keeps "00123"); an empty cell is null, a quoted empty cell `""` is the empty
-    string; timestamps must be ISO-8601 with an offset ('Z' or '+01:00').
+    string; timestamps must be ISO-8601 with an offset ('Z' or '+01:00'). `null_values` adds
+    tokens (e.g. "NA", "NULL") that mean null in every column of a text file, strings included.
+    No line is skipped: an empty line is a row of nulls (what pandas writes for a one-column
+    row holding a null).
     """
     where = source or str(path)
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{where}: no such file; check the path")
-    name = p.name.lower()
-    if name.endswith((".parquet", ".pq")):
+    if p.name.lower().endswith((".parquet", ".pq")):
         return _read_parquet(p, where)
-    if name.endswith((".csv", ".csv.gz", ".csv.bz2", ".csv.zst")):
-        return _read_csv(p, inputs or (), where)
-    raise DataError(f"{where}: unknown file type; featuredsl reads .parquet and .csv files")
+    delimiter = text_delimiter(p)
+    if delimiter is not None:
+        return _read_csv(p, inputs or (), where, delimiter, tuple(null_values))
+    raise DataError(
+        f"{where}: unknown file type; featuredsl reads .parquet, .csv and .tsv files "
+        "(.csv and .tsv also compressed: .gz, .bz2, .zst)"
+    )
+
+
+def text_delimiter(path: str | Path) -> str | None:
+    """The delimiter of a CSV (',') or TSV ('\\t') file name, compressed or not; else None."""
+    name = Path(path).name.lower()
+    for extension, delimiter in DELIMITERS.items():
+        if name.endswith(tuple(extension + z for z in COMPRESSED)):
+            return delimiter
+    return None
+
+
+def text_options(
+    delimiter: str = ",",
+    null_values: Sequence[str] = (),
+    column_types: dict[str, Any] | None = None,
+) -> tuple[Any, Any]:
+    """pyarrow (ParseOptions, ConvertOptions) of every text-file reader in featuredsl: no line
+    skipped (an empty line is a row of nulls), an unquoted empty field or one of `null_values`
+    is null in every column, a quoted "" is the empty string, and "NA" stays text unless it is
+    one of `null_values`."""
+    import pyarrow.csv as pcsv
+
+    parse = pcsv.ParseOptions(delimiter=delimiter, ignore_empty_lines=False)
+    convert = pcsv.ConvertOptions(
+        column_types=column_types or {},
+        null_values=["", *null_values],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+    )
+    return parse, convert
 
 
 def _read_parquet(path: Path, where: str) -> pa.Table:
@@ -54,27 +99,33 @@ _CSV_PARSE: dict[DType, Any] = {
 }
 
 
-def _read_csv(path: Path, inputs: Sequence[InputColumn], where: str) -> pa.Table:
+def _read_csv(
+    path: Path,
+    inputs: Sequence[InputColumn],
+    where: str,
+    delimiter: str = ",",
+    null_values: tuple[str, ...] = (),
+) -> pa.Table:
     import pyarrow.csv as pcsv
 
     # Declared columns are read as text and parsed below, with row numbers in the errors.
-    convert = pcsv.ConvertOptions(
-        column_types={c.name: pa.string() for c in inputs},
-        null_values=[""],
-        strings_can_be_null=True,
-        quoted_strings_can_be_null=False,  # "" (quoted) is the empty string, not null
-    )
+    parse, convert = text_options(delimiter, null_values, {c.name: pa.string() for c in inputs})
+    kind = "TSV" if delimiter == "\t" else "CSV"
     try:
-        table = pcsv.read_csv(path, convert_options=convert)
+        table = pcsv.read_csv(path, parse_options=parse, convert_options=convert)
     except (pa.ArrowException, OSError) as err:
-        raise DataError(f"{where}: cannot read CSV ({err})") from None
+        raise DataError(f"{where}: cannot read {kind} ({err})") from None
     problems = []
     for col in inputs:
         if col.name not in table.schema.names or col.dtype is DType.STRING:
             continue
         i = table.schema.get_field_index(col.name)
+        text = table.column(i).combine_chunks()
+        # A quoted "" is the empty string only where strings are declared; elsewhere it can only
+        # be a null (pandas writes a one-column row holding NaN as "").
+        text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
         try:
-            parsed = _parse_text(table.column(i).combine_chunks(), col.dtype)
+            parsed = _parse_text(text, col.dtype)
         except Problem as problem:
             problems.append(problem.render(col.name))
             continue
@@ -86,12 +137,7 @@ def _read_csv(path: Path, inputs: Sequence[InputColumn], where: str) -> pa.Table
 
 def _parse_text(text: Any, dtype: DType) -> Any:
     if dtype is DType.INT:
-        # arrow's cast also takes '0x10'; a CSV int is decimal digits with an optional '-'.
-        plain = pc.match_substring_regex(text, r"^-?[0-9]+$").fill_null(True)
-        if not pc.all(plain).as_py():
-            row = int(np.argmax(~plain.to_numpy(zero_copy_only=False)))
-            value = text[row].as_py()
-            raise Problem(row, f"{value!r} is not a decimal integer", "fix the value in the file")
+        text = _integral_text(text)
     try:
         return pc.cast(text, _CSV_PARSE[dtype])
     except pa.ArrowInvalid:
@@ -107,6 +153,36 @@ def _parse_text(text: Any, dtype: DType) -> Any:
         DType.BOOL: "a bool (true/false/1/0)",
     }[dtype]
     raise Problem(row, f"{value!r} is not {spelled}", "fix the value in the file")
+
+
+def _integral_text(text: Any) -> Any:
+    """An int column's text as plain decimal integers. arrow's cast also takes '0x10', so a
+    CSV int is checked first: decimal digits with an optional '-', or a decimal or exponent
+    number with no fractional part ('1400.0', '1.4e3'), taken exactly, the rule for a whole
+    float from any other source. A fractional part is refused, naming row and value."""
+    plain = pc.match_substring_regex(text, r"^-?[0-9]+$").fill_null(True)
+    if pc.all(plain, min_count=0).as_py():
+        return text
+    values = text.to_pylist()
+    rows = np.flatnonzero(~plain.to_numpy(zero_copy_only=False))
+    for row in rows:
+        values[row] = _whole(values[row], int(row))
+    return pa.array(values, pa.string())
+
+
+def _whole(value: str, row: int) -> str:
+    if re.fullmatch(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", value.strip()):
+        number = Decimal(value.strip())
+        if number == number.to_integral_value():
+            if abs(number) > 10**20:  # out of int64 anyway: the cast names it
+                return value
+            return str(int(number))
+        raise Problem(
+            row,
+            f"{value!r} has a fractional part but the column is int",
+            "round it in the file, or declare the column float",
+        )
+    raise Problem(row, f"{value!r} is not a decimal integer", "fix the value in the file")
 
 
 def _timestamp_text_problem(value: str) -> tuple[str, str]:

@@ -39,6 +39,9 @@ def raw_columns(
     pd = sys.modules.get("pandas")
     if pd is not None and isinstance(data, pd.DataFrame):
         return _frame_columns(data, source), len(data)
+    arrow = from_polars(data, source)
+    if arrow is not None:
+        return _arrow_columns(arrow, source), arrow.num_rows
     if isinstance(data, (pa.Table, pa.RecordBatch)):
         return _arrow_columns(data, source), data.num_rows
     if isinstance(data, Mapping):
@@ -47,8 +50,26 @@ def raw_columns(
         return _row_columns(data, source, inputs)
     raise DataError(
         f"{source}: cannot read data of type {type(data).__name__}; pass a pandas DataFrame, a "
-        "pyarrow Table, a dict of columns, a list of row dicts, or a .parquet/.csv path"
+        "polars DataFrame (extra featuredsl[polars]), a pyarrow Table, a dict of columns, a "
+        "list of row dicts, or a .parquet/.csv/.tsv path"
     )
+
+
+def from_polars(data: Any, source: str = "data") -> pa.Table | None:
+    """A polars DataFrame as the Arrow table it holds (polars stores Arrow buffers, so this is
+    zero-copy for numbers, bools, strings and timestamps); None for anything else. polars is
+    only looked at when the caller has imported it (extra featuredsl[polars])."""
+    pl = sys.modules.get("polars")
+    if pl is None:
+        return None
+    if isinstance(data, pl.LazyFrame):
+        raise DataError(
+            f"{source}: is a polars LazyFrame, a query rather than data; call .collect() first"
+        )
+    if isinstance(data, pl.DataFrame):
+        table: pa.Table = data.to_arrow()
+        return table
+    return None
 
 
 def _no_duplicates(names: list[Any], source: str) -> None:

@@ -20,6 +20,7 @@ two) ``searchsorted`` over the label rows. No Python loop touches individual row
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
 import sys
 from collections.abc import Sequence
@@ -173,11 +174,20 @@ def _num_rows(obj: Any) -> int:
     return obj.num_rows if isinstance(obj, pa.Table) else len(obj)
 
 
+def _closest(name: str, names: list[str]) -> str:
+    """' (did you mean 'x'?)' for the closest column name, compared case-insensitively."""
+    folded = {str(n).casefold(): str(n) for n in names}
+    close = difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=0.6)
+    return f"; did you mean {folded[close[0]]!r}?" if close else ""
+
+
 def column(obj: Any, name: str, where: str) -> pa.ChunkedArray:
     """One column of a pandas DataFrame or pyarrow Table as a pyarrow ChunkedArray."""
     names = _column_names(obj)
     if name not in names:
-        raise DataError(f"{where} has no column {name!r} (columns: {', '.join(names) or 'none'})")
+        raise DataError(
+            f"{where} has no column {name!r}{_closest(name, names)} (columns: {', '.join(names) or 'none'})"
+        )
     if names.count(name) > 1:
         raise DataError(f"{where} has more than one column named {name!r}")
     if isinstance(obj, pa.Table):

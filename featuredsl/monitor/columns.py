@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from featuredsl.artifact.contract import MASK_SUFFIX
 from featuredsl.errors import DataError
+from featuredsl.ingest.sources import from_polars
 
 Kind = Literal["numeric", "categorical"]
 NUMERIC: Kind = "numeric"
@@ -111,6 +112,12 @@ def _object_column(name: str, values: np.ndarray, mask: np.ndarray, where: str) 
     )
 
 
+def null_column(name: str, kind: Kind, rows: int) -> Column:
+    """A column of `rows` nulls of the given kind."""
+    values = np.full(rows, np.nan) if kind == NUMERIC else np.full(rows, "", dtype=object)
+    return Column(name, kind, values, np.ones(rows, dtype=bool))
+
+
 def column_from_arrow(name: str, array: pa.Array | pa.ChunkedArray, *, where: str = "") -> Column:
     """One Arrow column; the Arrow validity bitmap is the null mask."""
     if isinstance(array, pa.ChunkedArray):
@@ -120,6 +127,10 @@ def column_from_arrow(name: str, array: pa.Array | pa.ChunkedArray, *, where: st
         array = array.dictionary_decode()
         typ = array.type
     null = np.asarray(pc.is_null(array).to_numpy(zero_copy_only=False), dtype=bool)
+    if pa.types.is_null(typ):
+        # A column with no value at all (a CSV column left empty, Parquet written from all None):
+        # a column of nulls, compared as whatever type the other side has (skew retypes it).
+        return null_column(name, NUMERIC, len(array))
     if pa.types.is_boolean(typ):
         filled = array.fill_null(False).to_numpy(zero_copy_only=False)
         return column_from_array(name, filled, null, where=where)
@@ -131,7 +142,7 @@ def column_from_arrow(name: str, array: pa.Array | pa.ChunkedArray, *, where: st
             array = pc.cast(array, pa.timestamp("us", tz=typ.tz))
         ints = pc.cast(array, pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
         return column_from_array(name, ints.astype(np.float64), null, where=where)
-    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_string_view(typ):
         text = array.fill_null("").to_numpy(zero_copy_only=False).astype(object)
         return Column(name, CATEGORICAL, text, null)
     raise DataError(f"{where}column '{name}' has unsupported type {typ}")
@@ -166,7 +177,10 @@ def columns_from_matrix(names: Iterable[str], matrix: Any, *, where: str = "") -
 
 
 def columns_from_any(data: Any, *, where: str = "") -> dict[str, Column]:
-    """DataFrame, Arrow table, dict of arrays (feed) or list of dict rows."""
+    """DataFrame (pandas or polars), Arrow table, dict of arrays (feed) or list of dict rows."""
+    arrow = from_polars(data, where.rstrip(": ") or "data")
+    if arrow is not None:
+        data = arrow
     if isinstance(data, pa.Table):
         return columns_from_table(data, where=where)
     if isinstance(data, pa.RecordBatch):

@@ -35,7 +35,7 @@ class SkewConfig:
 class Check:
     """One rated signal: its effect size, the p-value that gates it, its severity."""
 
-    name: str  # schema | distribution | null_rate | out_of_range | unseen | mean_shift
+    name: str  # schema | distribution | null_rate | imputed | out_of_range | unseen | mean_shift
     value: float | None
     pvalue: float | None
     severity: Severity

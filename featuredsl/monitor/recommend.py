@@ -46,6 +46,8 @@ def recommend(result: FeatureSkew, r: Summary | None, c: Summary | None) -> str:
             return "Too few values to judge the distribution; collect more current traffic."
         return "No action needed."
     reason = result.reason
+    if reason == "imputed":
+        return _imputed_advice(result)
     if reason == "null_rate":
         return _null_advice(result)
     if isinstance(r, CategoricalSummary) and isinstance(c, CategoricalSummary):
@@ -62,6 +64,16 @@ def _null_advice(result: FeatureSkew) -> str:
         f"Null rate {direction} from {before:.1%} to {after:.1%}: check the upstream source and "
         f"joins for this column, and that both paths represent missing values the same way "
         f'(null, not 0 or ""; imputed in both or neither).'
+    )
+
+
+def _imputed_advice(result: FeatureSkew) -> str:
+    detail = next(chk.detail for chk in result.checks if chk.name == "imputed")
+    first = detail[0].upper() + detail[1:]
+    return (
+        f"{first}. One path fills missing values with a constant and the other does not: "
+        "impute in both paths or neither (a fill_null in the spec makes it one definition), "
+        "and keep nulls as nulls at the boundary."
     )
 
 

@@ -19,6 +19,7 @@ from scipy.stats import ttest_ind_from_stats
 from featuredsl.errors import DataError
 from featuredsl.monitor import stats
 from featuredsl.monitor.columns import (
+    CATEGORICAL,
     FEATURES,
     INPUTS,
     NUMERIC,
@@ -26,6 +27,7 @@ from featuredsl.monitor.columns import (
     Column,
     Dataset,
     as_dataset,
+    null_column,
 )
 from featuredsl.monitor.findings import (
     CategoricalStats,
@@ -71,6 +73,17 @@ class _Side:
 
     def rows(self, group: str) -> int:
         return self.source.rows(group)
+
+    def all_null(self, group: str, name: str) -> bool:
+        """Every value of the column is null: it has no type of its own (e.g. Arrow `null`)."""
+        summary = self.summary(group, name)
+        return summary.rows > 0 and summary.nulls == summary.rows
+
+    def retype(self, group: str, name: str, kind: str) -> None:
+        """Take an all-null column as nulls of `kind`, the type the other side has."""
+        rows = self.summary(group, name).rows
+        column = null_column(name, NUMERIC if kind == NUMERIC else CATEGORICAL, rows)
+        self._cache[(group, name)] = summarize(column)
 
     def summary(self, group: str, name: str) -> Summary:
         key = (group, name)
@@ -120,11 +133,45 @@ def compare(
     results: list[FeatureSkew] = []
     for group in common:
         ref_cols, cur_cols = ref.columns(group), cur.columns(group)
+        _refuse_disjoint(group, ref, cur, ref_cols, cur_cols)
         for name in dict.fromkeys([*ref_cols, *cur_cols]):
             results.append(_compare_column(name, group, ref, cur, ref_cols, cur_cols, cfg))
     results.sort(key=lambda f: (-RANK[f.severity], _group_key(f.group), f.name))
     notes = _fingerprint_notes(ref.fingerprints(), cur.fingerprints())
     return SkewReport(ref.label, cur.label, tuple(results), cfg, notes)
+
+
+def _refuse_disjoint(
+    group: str, ref: _Side, cur: _Side, ref_cols: Mapping[str, str], cur_cols: Mapping[str, str]
+) -> None:
+    """Two sides with no column in common hold different things (most often: raw inputs where
+    features are expected). Dozens of "missing"/"extra" schema findings would blame artifact
+    versions; say what the file holds and how to compute its features instead."""
+    if not ref_cols or not cur_cols or set(ref_cols) & set(cur_cols):
+        return
+    fix = (
+        "compute the features first: `featuredsl skew --build BUILD_DIR ...` computes them from "
+        "raw inputs (or featuredsl.load(BUILD_DIR).transform(data, as_frame=True)), or compare "
+        "a serving log"
+    )
+    for side, other, held in ((cur, ref, cur_cols), (ref, cur, ref_cols)):
+        names = set(held)
+        inputs = set(other.columns(INPUTS)) if INPUTS in other.groups() else set()
+        if inputs and names <= inputs:
+            raise DataError(
+                f"{side.label}: holds the spec's raw inputs ({_few(sorted(names))}), not its "
+                f"features ({_few(list(other.columns(group)))}); {fix}"
+            )
+    raise DataError(
+        f"{cur.label} and {ref.label} have no {group} column in common: {cur.label} has "
+        f"{_few(list(cur_cols))}, {ref.label} has {_few(list(ref_cols))}. If one of them holds "
+        f"the spec's raw inputs rather than its features, {fix}"
+    )
+
+
+def _few(names: list[str], limit: int = 6) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def _group_key(group: str) -> tuple[int, str]:
@@ -156,6 +203,12 @@ def _compare_column(
         return _schema_result(name, group, ref_cols[name], "missing", ref.rows(group), 0)
     if name not in ref_cols:
         return _schema_result(name, group, cur_cols[name], "extra", 0, cur.rows(group))
+    if ref_cols[name] != cur_cols[name]:
+        # A column of nulls only has no type to compare: it is nulls of the other side's type.
+        if cur.all_null(group, name):
+            cur.retype(group, name, ref_cols[name])
+        elif ref.all_null(group, name):
+            ref.retype(group, name, cur_cols[name])
     r, c = ref.summary(group, name), cur.summary(group, name)
     if isinstance(r, NumericSummary) and isinstance(c, NumericSummary):
         result = _compare_numeric(name, group, r, c, cfg)
@@ -203,6 +256,72 @@ def _null_check(r: Summary, c: Summary, cfg: SkewConfig) -> Check:
     return Check("null_rate", h, p, gated(h, H_BANDS, p, cfg.alpha), detail)
 
 
+# The imputation signature (docs/monitoring.md, "Imputed nulls"): the null rate moves by at least
+# IMPUTED_MIN_CHANGE (absolute share of rows), the other side keeps at most IMPUTED_LEFT of it,
+# and one value's share moves the opposite way by IMPUTED_MATCH (a ratio range, wide because
+# both shares are estimates on samples) of that change, both significant at the configured alpha.
+IMPUTED_MIN_CHANGE = 0.01
+IMPUTED_LEFT = 0.5
+IMPUTED_MATCH = (0.25, 2.0)
+
+
+def _value_counts(s: Summary) -> dict[Any, float]:
+    """Rows per value (a numeric value or a category); nulls not included."""
+    if isinstance(s, NumericSummary):
+        return dict(zip(s.values.tolist(), s.weights.tolist(), strict=True))
+    assert isinstance(s, CategoricalSummary)
+    return dict(zip(s.categories, s.counts.tolist(), strict=True))
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float):
+        text = repr(value)
+        return text if len(text) <= 12 else f"{value:.10g}"
+    return repr(value)
+
+
+def _imputation_check(r: Summary, c: Summary, cfg: SkewConfig) -> Check | None:
+    """Nulls replaced by a constant on one side: the null rate falls while one value's share
+    rises by about as much (imputed in current), or the reverse (a sentinel such as 0 or ""
+    in the reference arrives as null). None when the signature is absent."""
+    pr, pc = r.nulls / r.rows, c.nulls / c.rows
+    imputed_in_current = pr - pc >= IMPUTED_MIN_CHANGE and pc <= IMPUTED_LEFT * pr
+    nulled_in_current = pc - pr >= IMPUTED_MIN_CHANGE and pr <= IMPUTED_LEFT * pc
+    if not (imputed_in_current or nulled_in_current):
+        return None
+    if stats.two_proportion_pvalue(r.nulls, r.rows, c.nulls, c.rows) >= cfg.alpha:
+        return None
+    ref, cur = _value_counts(r), _value_counts(c)
+    # The side that gained the constant: current when it imputes, the reference when it had
+    # the sentinel that current sends as null.
+    gainer, loser = (cur, ref) if imputed_in_current else (ref, cur)
+    g_rows, l_rows = (c.rows, r.rows) if imputed_in_current else (r.rows, c.rows)
+    if not gainer:
+        return None
+    value = max(gainer, key=lambda v: gainer[v] / g_rows - loser.get(v, 0.0) / l_rows)
+    gain = gainer[value] / g_rows - loser.get(value, 0.0) / l_rows
+    change = abs(pr - pc)
+    lo, hi = IMPUTED_MATCH
+    if not lo * change <= gain <= hi * change:
+        return None
+    k_g, k_l = round(gainer[value]), round(loser.get(value, 0.0))
+    if stats.two_proportion_pvalue(k_g, g_rows, k_l, l_rows) >= cfg.alpha:
+        return None
+    share_r, share_c = ref.get(value, 0.0) / r.rows, cur.get(value, 0.0) / c.rows
+    shown = _show(value)
+    if imputed_in_current:
+        what = f"nulls look imputed with {shown} in current"
+    else:
+        what = f"the reference's {shown} looks like a null sentinel that current sends as null"
+    detail = (
+        f"{what}: null rate {pr:.2%} -> {pc:.2%} while the share of {shown} went "
+        f"{share_r:.2%} -> {share_c:.2%}"
+    )
+    null_severity = gated(stats.cohen_h(pr, pc), H_BANDS, 0.0, cfg.alpha)
+    severity: Severity = "severe" if null_severity == "severe" else "moderate"
+    return Check("imputed", change, None, severity, detail)
+
+
 def _share_check(
     name: str, k: int, n: int, p0: float, p: float, cfg: SkewConfig, what: str
 ) -> Check:
@@ -224,8 +343,11 @@ def _finish(
     c: Summary,
     **extra: Any,
 ) -> FeatureSkew:
-    # Ties go to the first check listed: the most specific explanation wins.
+    # Ties go to the first check listed: the most specific explanation wins. Imputation explains
+    # the null-rate, out-of-range, unseen and distribution changes it causes, so it is the
+    # reason whenever it is found, at the severity of the worst check.
     top = max(checks, key=lambda chk: RANK[chk.severity])
+    imputed = any(chk.name == "imputed" for chk in checks)
     return FeatureSkew(
         name=name,
         group=group,
@@ -233,7 +355,7 @@ def _finish(
         status=status,
         method=method,
         severity=top.severity,
-        reason=top.name if top.severity != "none" else "",
+        reason="imputed" if imputed else top.name if top.severity != "none" else "",
         recommendation="",
         rows_reference=r.rows,
         rows_current=c.rows,
@@ -249,7 +371,8 @@ def _compare_numeric(
 ) -> FeatureSkew:
     if r.rows == 0 or c.rows == 0:
         return _finish(name, group, NUMERIC, "insufficient", "none", [_empty_check(r, c)], r, c)
-    checks = [_null_check(r, c, cfg)]
+    imputed = _imputation_check(r, c, cfg)
+    checks = [*([imputed] if imputed is not None else []), _null_check(r, c, cfg)]
     nr, nc = r.finite, c.finite
     if min(nr, nc) < cfg.min_rows:
         checks.append(_too_few(nr, nc, cfg))
@@ -360,7 +483,14 @@ def _mean_shift_check(r: NumericSummary, c: NumericSummary, cfg: SkewConfig) -> 
 
 def _check_order(checks: list[Check]) -> list[Check]:
     # Priority for ties: the most specific cause first, the distribution last.
-    priority = {"unseen": 0, "out_of_range": 1, "null_rate": 2, "mean_shift": 3, "distribution": 4}
+    priority = {
+        "imputed": -1,
+        "unseen": 0,
+        "out_of_range": 1,
+        "null_rate": 2,
+        "mean_shift": 3,
+        "distribution": 4,
+    }
     return sorted(checks, key=lambda chk: priority.get(chk.name, 9))
 
 
@@ -445,7 +575,8 @@ def _compare_categorical(
     kind = "categorical"
     if r.rows == 0 or c.rows == 0:
         return _finish(name, group, kind, "insufficient", "none", [_empty_check(r, c)], r, c)
-    checks = [_null_check(r, c, cfg)]
+    imputed = _imputation_check(r, c, cfg)
+    checks = [*([imputed] if imputed is not None else []), _null_check(r, c, cfg)]
     nr, nc = r.present, c.present
     if min(nr, nc) < cfg.min_rows:
         checks.append(_too_few(nr, nc, cfg))

@@ -1,8 +1,11 @@
-"""Read a skew side from a file: Parquet, CSV, a serving log (SQLite) or a profile (JSON)."""
+"""Read a skew side from a file: Parquet, CSV/TSV, a serving log (SQLite) or a profile (JSON).
+
+Text files follow featuredsl.ingest's rules (ingest.files.text_options): no line skipped, an
+empty field is null, "NA" stays text unless given as a null token."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +13,7 @@ import pyarrow as pa
 
 from featuredsl.artifact.contract import OUTPUT
 from featuredsl.errors import DataError
+from featuredsl.ingest.files import text_delimiter, text_options
 from featuredsl.monitor.columns import (
     FEATURES,
     INPUTS,
@@ -31,7 +35,7 @@ def _kind_of(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
         return "parquet"
-    if suffix in (".csv", ".tsv") or path.name.lower().endswith((".csv.gz", ".csv.bz2")):
+    if text_delimiter(path) is not None:
         return "csv"
     if suffix == ".json":
         return "profile"
@@ -46,7 +50,7 @@ def _kind_of(path: Path) -> str:
     )
 
 
-def read_table(path: str | Path) -> pa.Table:
+def read_table(path: str | Path, null_values: Sequence[str] = ()) -> pa.Table:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -59,14 +63,16 @@ def read_table(path: str | Path) -> pa.Table:
         if kind == "csv":
             import pyarrow.csv as pacsv
 
-            delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-            return pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=delimiter))
+            parse, convert = text_options(text_delimiter(path) or ",", null_values)
+            return pacsv.read_csv(path, parse_options=parse, convert_options=convert)
     except (pa.ArrowException, OSError) as err:
         raise DataError(f"{path}: cannot read {kind} data ({err})") from None
     raise DataError(f"{path}: expected a Parquet or CSV file, found a {kind}")
 
 
-def iter_batches(path: str | Path, batch_rows: int = 262_144) -> Iterator[pa.Table]:
+def iter_batches(
+    path: str | Path, batch_rows: int = 262_144, null_values: Sequence[str] = ()
+) -> Iterator[pa.Table]:
     """Parquet/CSV in slices of about batch_rows, so a profile of a large file stays in memory."""
     path = Path(path)
     if not path.is_file():
@@ -82,11 +88,12 @@ def iter_batches(path: str | Path, batch_rows: int = 262_144) -> Iterator[pa.Tab
         if kind == "csv":
             import pyarrow.csv as pacsv
 
-            delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+            parse, convert = text_options(text_delimiter(path) or ",", null_values)
             reader = pacsv.open_csv(
                 path,
                 read_options=pacsv.ReadOptions(block_size=1 << 24),
-                parse_options=pacsv.ParseOptions(delimiter=delimiter),
+                parse_options=parse,
+                convert_options=convert,
             )
             for batch in reader:
                 yield pa.Table.from_batches([batch])
@@ -96,7 +103,9 @@ def iter_batches(path: str | Path, batch_rows: int = 262_144) -> Iterator[pa.Tab
     raise DataError(f"{path}: expected a Parquet or CSV file, found a {kind}")
 
 
-def load_source(path: str | Path, *, label: str | None = None) -> Dataset | Profile:
+def load_source(
+    path: str | Path, *, label: str | None = None, null_values: Sequence[str] = ()
+) -> Dataset | Profile:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -105,7 +114,7 @@ def load_source(path: str | Path, *, label: str | None = None) -> Dataset | Prof
         return Profile.load(path)
     if kind == "log":
         return dataset_from_log(path)
-    table = read_table(path)
+    table = read_table(path, null_values)
     where = f"{path}: "
     return Dataset({FEATURES: columns_from_table(table, where=where)}, source=label or str(path))
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from featuredsl.artifact.contract import FAILED_FILE, MANIFEST_FILE
-from featuredsl.artifact.spec import FittedSpec, build_files, load_spec, remove_stale
+from featuredsl.artifact.spec import FittedSpec, SpecLike, as_spec, build_files, remove_stale
 from featuredsl.errors import DataError, FeatureDSLError
 from featuredsl.parity.runner import ParityReport, run_parity
 
@@ -47,7 +47,7 @@ def take(feed: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]
 
 
 def build(
-    spec_path: str | Path,
+    spec_path: SpecLike,
     data: Any,
     out: str | Path,
     float32: bool = False,
@@ -77,7 +77,7 @@ def build(
         with `strict`. ParityError: the two artifacts disagree.
     """
     progress("checking spec")
-    spec = load_spec(spec_path)
+    spec = as_spec(spec_path, "build(spec)")
     progress("reading training data")
     feed = spec.feed(data, source=str(data) if isinstance(data, (str, Path)) else "training data")
     started = time.perf_counter()

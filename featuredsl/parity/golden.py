@@ -19,7 +19,7 @@ import onnx.printer
 
 from featuredsl.artifact.conformance.edge_cases import edge_case_feed
 from featuredsl.artifact.contract import OUTPUT
-from featuredsl.artifact.spec import FittedSpec, load_spec
+from featuredsl.artifact.spec import FittedSpec, SpecLike, as_spec
 from featuredsl.compiler.boundaries import constant_pool, feature_bounds
 from featuredsl.parity.compare import compare
 from featuredsl.parity.runner import concat_feeds
@@ -29,8 +29,8 @@ EDGE_ROWS = 400  # an even spread of the edge cases keeps golden files reviewabl
 FILES = ("inputs.json", "expected.tsv", "features_train.py", "features.onnx.txt")
 
 
-def _fit(spec_path: str | Path, data: str | Path) -> tuple[FittedSpec, dict[str, np.ndarray]]:
-    spec = load_spec(spec_path)
+def _fit(spec_path: SpecLike, data: str | Path) -> tuple[FittedSpec, dict[str, np.ndarray]]:
+    spec = as_spec(spec_path)
     feed = spec.feed(data, source=str(data))
     return spec.fit_feed(feed), feed
 
@@ -85,7 +85,7 @@ def decode_outputs(text: str) -> np.ndarray:
 
 
 def render(
-    spec_path: str | Path, data: str | Path
+    spec_path: SpecLike, data: str | Path
 ) -> tuple[FittedSpec, dict[str, str], dict[str, np.ndarray]]:
     fitted, training = _fit(spec_path, data)
     feed = golden_feed(fitted, training)
@@ -98,7 +98,7 @@ def render(
     return fitted, texts, feed
 
 
-def write_golden(spec_path: str | Path, data: str | Path, directory: str | Path) -> list[Path]:
+def write_golden(spec_path: SpecLike, data: str | Path, directory: str | Path) -> list[Path]:
     _, texts, _ = render(spec_path, data)
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
@@ -109,12 +109,22 @@ def write_golden(spec_path: str | Path, data: str | Path, directory: str | Path)
     return written
 
 
-def check_golden(spec_path: str | Path, data: str | Path, directory: str | Path) -> list[str]:
-    """Problems found (empty when everything matches): snapshot diffs and output mismatches."""
+def check_golden(
+    spec_path: SpecLike,
+    data: str | Path,
+    directory: str | Path,
+    regenerate: str = "write_golden(spec, data, directory)",
+) -> list[str]:
+    """Problems found (empty when everything matches): snapshot diffs and output mismatches.
+    `regenerate` is how the caller writes the files, named in the message when some are missing."""
     folder = Path(directory)
     missing = [name for name in FILES if not (folder / name).exists()]
     if missing:
-        return [f"{folder}: missing {', '.join(missing)}; run `make golden` and review the diff"]
+        what = "has no golden files yet" if len(missing) == len(FILES) else "is missing"
+        return [
+            f"{folder}: {what} ({', '.join(missing)}); write them with `{regenerate}` "
+            "and review them before committing"
+        ]
     fitted, texts, _ = render(spec_path, data)
     problems = []
     for name in ("features_train.py", "features.onnx.txt", "inputs.json"):

@@ -262,7 +262,8 @@ def _name_mismatch(
                 f"{where}: the model takes one tensor {inputs[0].name!r} of width "
                 f"{len(feature_names)}, not one input per feature; if its columns are the "
                 f"features in build order ({_names_list(list(feature_names), 4)}), bundle with "
-                "--by-order"
+                "--by-order (a model exported by featuredsl's to_onnx, which records its "
+                "features) or --assume-order (a plain model: the mapping is taken unchecked)"
             )
     parts = []
     if unknown:
@@ -381,11 +382,38 @@ def _check_outputs(model: onnx.ModelProto, features: onnx.ModelProto, where: str
         raise ArtifactError(f"{where}: the model has no outputs")
 
 
-def _check_pairing(model: onnx.ModelProto, graph: FeatureGraph, by_order: bool, where: str) -> None:
-    """A model that records the features it was trained on must be bundled with those."""
+def mapping(feature_names: Sequence[str]) -> list[str]:
+    """The by-order mapping, one line per model column: 'column 3 <- age_bucket'."""
+    return [f"column {j} <- {name}" for j, name in enumerate(feature_names)]
+
+
+def _check_pairing(
+    model: onnx.ModelProto,
+    graph: FeatureGraph,
+    by_order: bool,
+    where: str,
+    assume_order: bool = False,
+) -> None:
+    """A model that records the features it was trained on must be bundled with those; a
+    model that records nothing is fed by order only when the caller says so (assume_order)."""
     meta = metadata(model)
     if KEY_BUNDLE in meta:
         raise ArtifactError(f"{where}: is already a featuredsl bundle; pass the bare model")
+    _check_zipmap(model, where)
+    records = KEY_FINGERPRINT in meta or KEY_FEATURE_NAMES in meta
+    if by_order and not records and not assume_order:
+        shown = "; ".join(mapping(graph.feature_names)[:4])
+        more = len(graph.feature_names) - 4
+        raise ArtifactError(
+            f"{where}: records no features it was trained on (no {KEY_FINGERPRINT} or "
+            f"{KEY_FEATURE_NAMES} metadata), so feeding it {len(graph.feature_names)} columns "
+            f"by order cannot be checked: a model trained on another build of the same width "
+            "would be accepted and score wrong. Export it with "
+            "featuredsl.runtime.sklearn.to_onnx / model_to_onnx (they record the features), "
+            "name its inputs after the features, or accept the mapping explicitly with "
+            f"--assume-order (assume_order=True): {shown}"
+            + (f"; ... and {more} more" if more > 0 else "")
+        )
     trained_on = meta.get(KEY_FINGERPRINT)
     if trained_on is not None and trained_on != graph.fingerprint:
         raise ArtifactError(
@@ -410,6 +438,23 @@ def _check_pairing(model: onnx.ModelProto, graph: FeatureGraph, by_order: bool, 
                 f"{_at(recorded, first)} in the model and {_at(expected, first)} in "
                 f"{graph.where}"
             )
+
+
+def _check_zipmap(model: onnx.ModelProto, where: str) -> None:
+    """A ZipMap output (a sequence of maps) cannot be served, logged or compared: refuse it here,
+    at bundle time, rather than when a Session starts."""
+    maps = [
+        o.name
+        for o in model.graph.output
+        if o.type.HasField("sequence_type") or o.type.HasField("map_type")
+    ]
+    if maps:
+        raise ArtifactError(
+            f"{where}: output(s) {_names_list(maps)} are a sequence of maps (skl2onnx's ZipMap), "
+            "which a featuredsl Session cannot serve or log; export the classifier with "
+            "skl2onnx's options={id(classifier): {'zipmap': False}} (probabilities as one "
+            "tensor), or with featuredsl.runtime.sklearn.to_onnx, which does so"
+        )
 
 
 def _at(names: list[str], i: int) -> str:
@@ -439,6 +484,11 @@ def _bundle_metadata(
             KEY_BUNDLE: json.dumps(
                 {
                     "by": by,
+                    **(
+                        {"checked": False, "mapping": mapping(graph.feature_names)}
+                        if by == "assumed order"
+                        else {}
+                    ),
                     "model_inputs": {
                         link.model_input: {
                             "dtype": link.dtype,
@@ -466,12 +516,16 @@ def merge(
     by_order: bool = False,
     model_sha256: str | None = None,
     where: str = "model",
+    assume_order: bool = False,
 ) -> onnx.ModelProto:
-    """One model: `graph`'s inputs in, `model`'s outputs and `features` out. Checked."""
+    """One model: `graph`'s inputs in, `model`'s outputs and `features` out. Checked.
+    assume_order: feed a model that records no features by order, unchecked (implies by_order;
+    the mapping is recorded in the bundle's metadata)."""
+    by_order = by_order or assume_order
     if model_sha256 is None:
         model_sha256 = hashlib.sha256(model.SerializeToString(deterministic=True)).hexdigest()
     links = plan_inputs(model, graph.feature_names, by_order, where)
-    _check_pairing(model, graph, by_order, where)
+    _check_pairing(model, graph, by_order, where, assume_order)
     _check_outputs(model, graph.model, where)
     features, converted, opsets = unify_opsets(graph.model, model, where)
     body = _prefixed(converted)
@@ -495,10 +549,20 @@ def merge(
         functions=list(converted.functions),
     )
     merged.doc_string = f"featuredsl bundle of spec {graph.spec} and a model ({where})"
-    by = "order" if by_order else "name"
-    helper.set_model_props(merged, _bundle_metadata(graph, converted, links, by, model_sha256))
+    helper.set_model_props(
+        merged, _bundle_metadata(graph, converted, links, _by(model, by_order), model_sha256)
+    )
     check(merged, where)
     return merged
+
+
+def _by(model: onnx.ModelProto, by_order: bool) -> str:
+    """How the model's inputs were linked: "name", "order" (checked against what the model
+    records) or "assumed order" (a model that records nothing, bundled with assume_order)."""
+    if not by_order:
+        return "name"
+    meta = metadata(model)
+    return "order" if KEY_FINGERPRINT in meta or KEY_FEATURE_NAMES in meta else "assumed order"
 
 
 def check(model: onnx.ModelProto, where: str) -> None:
@@ -537,7 +601,12 @@ def serialize(model: onnx.ModelProto) -> bytes:
 
 
 def bundle(
-    build_dir: str | Path, model_path: str | Path, out: str | Path, *, by_order: bool = False
+    build_dir: str | Path,
+    model_path: str | Path,
+    out: str | Path,
+    *,
+    by_order: bool = False,
+    assume_order: bool = False,
 ) -> BundleReport:
     """Merge a build's feature graph and a model graph into one checked ONNX file.
 
@@ -551,7 +620,12 @@ def bundle(
         model_path: an ONNX model with one float tensor input of width F (or, with
             `by_order=False`, inputs named after the features).
         out: the file to write.
-        by_order: feed the model's single input with the features in manifest order.
+        by_order: feed the model's single input with the features in manifest order; the
+            model must record the features it was trained on (`to_onnx` / `model_to_onnx`
+            models do), which are checked.
+        assume_order: as by_order, for a plain model that records nothing: the mapping is
+            taken unchecked, reported (`BundleReport.by == "assumed order"`) and recorded in
+            the bundle's metadata.
 
     Returns:
         A BundleReport: the output path, fingerprint, feature names and how inputs were linked.
@@ -562,7 +636,15 @@ def bundle(
     """
     graph = feature_graph_from_dir(build_dir)
     model, sha = read_model(model_path)
-    merged = merge(graph, model, by_order=by_order, model_sha256=sha, where=str(model_path))
+    by_order = by_order or assume_order
+    merged = merge(
+        graph,
+        model,
+        by_order=by_order,
+        model_sha256=sha,
+        where=str(model_path),
+        assume_order=assume_order,
+    )
     data = serialize(merged)
     out_path = Path(out)
     try:
@@ -574,7 +656,7 @@ def bundle(
         out_path,
         graph.fingerprint,
         graph.feature_names,
-        "order" if by_order else "name",
+        _by(model, by_order),
         plan_inputs(model, graph.feature_names, by_order, str(model_path)),
         tuple(o.name for o in model.graph.output),
         sha,

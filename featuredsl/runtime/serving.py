@@ -2,10 +2,11 @@
 
     session = Session("served.onnx", log="serving.db")
     session.predict([{"age": 31.0, ...}])     # {"label": ..., "probabilities": ...}
+    session.predict({"age": 31.0, ...})       # one row: outputs of length 1
     session.transform(frame)                   # features [N, F] float64
 
-Every request is checked before onnxruntime sees it: the columns (none missing, none extra, in
-every row), each value's type, shape and nullability, time zones, text (UTF-8, no NUL), and the
+Every request is checked before onnxruntime sees it: the columns (none missing, none extra
+unless the session ignores extras, in every row), each value's type, shape and nullability, time zones, text (UTF-8, no NUL), and the
 feature fingerprint a client says it was built for. Each problem is a DataError naming the
 column and the row. With `log=`, every call is recorded in a serving log
 (featuredsl.monitor.serving_log) that `featuredsl replay` checks against the training module.
@@ -127,47 +128,103 @@ def _is_column(value: Any) -> bool:
     return isinstance(value, (list, tuple, np.ndarray)) or hasattr(value, "__array__")
 
 
-def check_request_shape(rows: Any, inputs: Sequence[InputColumn]) -> None:
-    """What `to_feed` cannot say with a row number: keys per row, a lone row not in a list.
+EXTRA_POLICIES = ("error", "ignore")
+
+
+def _declared(col: InputColumn) -> str:
+    return f"{col.name} ({col.dtype}{'?' if col.nullable else ''})"
+
+
+def as_rows(rows: Any) -> Any:
+    """A single-row request (a dict of column -> value) as a list of that one row; every other
+    form unchanged. A dict mixing single values and columns is refused: it is neither."""
+    if not isinstance(rows, Mapping) or not rows:
+        return rows
+    kinds = {name: _is_column(value) for name, value in rows.items()}
+    if not any(kinds.values()):
+        return [rows]
+    single = next((name for name, is_column in kinds.items() if not is_column), None)
+    if single is not None:
+        column = next(name for name, is_column in kinds.items() if is_column)
+        raise DataError(
+            f"{SOURCE}: column {single!r} holds a single {type(rows[single]).__name__} but column "
+            f"{column!r} holds a column of values; send one row as a dict of values, or every "
+            "column as a list of values"
+        )
+    return rows
+
+
+def _column_names(rows: Any) -> list[Any] | None:
+    """The column names of a columnar request (dict of columns, DataFrame, Arrow table)."""
+    if isinstance(rows, Mapping):
+        return list(rows)
+    names = getattr(rows, "column_names", None)  # pyarrow Table / RecordBatch
+    if names is None:
+        names = getattr(rows, "columns", None)  # pandas / polars DataFrame
+    if names is None or isinstance(rows, (list, tuple)):
+        return None
+    try:
+        return list(names)
+    except TypeError:
+        return None
+
+
+def _check_extra(names: list[Any], inputs: Sequence[InputColumn], extra: str, where: str) -> None:
+    declared = {c.name: c for c in inputs}
+    listed = ", ".join(_declared(c) for c in inputs)
+    for name in names:
+        if name in declared:
+            continue
+        mask_of = isinstance(name, str) and name.endswith(".is_null")
+        owner = declared.get(name[: -len(".is_null")]) if mask_of else None
+        if owner is not None:
+            raise DataError(
+                f"{SOURCE}: {where}column {name!r} is the serving graph's own null mask of "
+                f"{owner.name!r}; a request sends {owner.name!r} with None for a null, never "
+                "the mask"
+            )
+        if extra == "error":
+            raise DataError(
+                f"{SOURCE}: {where}unexpected column {name!r}; it is not a declared input "
+                f"({listed}): drop it, or open the Session with extra='ignore'"
+            )
+
+
+def check_request_shape(rows: Any, inputs: Sequence[InputColumn], extra: str = "error") -> None:
+    """What `to_feed` cannot say with a row number: keys per row, extra columns by the
+    session's policy (`extra`: "error" or "ignore"; a null-mask column is always refused).
 
     A request is data, never a path: a string, bytes or path-like is refused before anything
     touches the file system (a Session may sit behind a network endpoint)."""
     if isinstance(rows, (str, bytes, bytearray, os.PathLike)):
         raise DataError(
             f"{SOURCE}: is a {type(rows).__name__}, not rows or columns; a request is a list of "
-            "row dicts, a dict of columns, a pandas DataFrame or a pyarrow Table, and is never "
-            "read as a file path. To serve a CSV or Parquet file, call "
+            "row dicts, one row dict, a dict of columns, a pandas DataFrame or a pyarrow Table, "
+            "and is never read as a file path. To serve a CSV or Parquet file, call "
             "Session.transform_file(path) or Session.predict_file(path)"
         )
-    if isinstance(rows, Mapping):
-        scalar = next((k for k, v in rows.items() if not _is_column(v)), None)
-        if scalar is not None:
-            raise DataError(
-                f"{SOURCE}: column {scalar!r} holds a single {type(rows[scalar]).__name__}, "
-                "not a column of values; send one row as a list: predict([row])"
-            )
+    rows = as_rows(rows)
+    names = _column_names(rows)
+    if names is not None:
+        _check_extra(names, inputs, extra, "")
         return
     if not isinstance(rows, (list, tuple)):
         return
-    declared = [c.name for c in inputs]
     for i, row in enumerate(rows):
         if not isinstance(row, Mapping):
             raise DataError(
                 f"{SOURCE}: row {i} is a {type(row).__name__}, not a mapping of column -> value; "
                 "send one dict per row"
             )
-        missing = [n for n in declared if n not in row]
+        missing = [c for c in inputs if c.name not in row]
         if missing:
             raise DataError(
-                f"{SOURCE}: row {i}: missing column {missing[0]!r}; send every declared column "
-                f"({', '.join(declared)}) in every row, with None for a null"
+                f"{SOURCE}: row {i}: missing column {missing[0].name!r}, expected "
+                f"{missing[0].dtype}{'' if missing[0].nullable else ' (non-nullable)'}; send "
+                f"every declared column ({', '.join(_declared(c) for c in inputs)}) in every "
+                "row, with None for a null"
             )
-        extra = [k for k in row if k not in set(declared)]
-        if extra:
-            raise DataError(
-                f"{SOURCE}: row {i}: unexpected column {extra[0]!r}; it is not a declared input "
-                f"({', '.join(declared)})"
-            )
+        _check_extra(list(row), inputs, extra, f"row {i}: ")
 
 
 # ----------------------------------------------------------------------------- the session
@@ -180,7 +237,9 @@ class Session:
     nulls only in nullable columns, timestamps UTC (int64 microseconds or tz-aware), text in
     Unicode NFC without U+0000, row count within `max_rows`; a bad request is a DataError
     naming the column, the row and the expected type. A request is data (rows, a DataFrame, a
-    dict of columns), never a path: files go through `transform_file` / `predict_file`.
+    dict of columns), never a path: files go through `transform_file` / `predict_file`. A request is a list of
+    row dicts, one row dict (one row), a dict of columns, a pandas or polars DataFrame or a
+    pyarrow Table.
 
     Args:
         path: a build directory or a bundle .onnx file; its integrity is checked on open
@@ -190,6 +249,9 @@ class Session:
         build: a build directory the bundle must have been made from (fingerprint checked).
         sample_rate: the share of calls logged (0..1, by request id).
         max_rows: refuse larger requests.
+        extra: what a request's undeclared columns get: "error" (the default: a misspelt or
+            unexpected column is a DataError naming it) or "ignore" (dropped, e.g. ids a
+            client always sends).
 
     Raises:
         ArtifactError: the file is not a featuredsl build or bundle, or fails its checks.
@@ -203,7 +265,11 @@ class Session:
         build: str | Path | None = None,
         sample_rate: float = 1.0,
         max_rows: int | None = None,
+        extra: str = "error",
     ) -> None:
+        if extra not in EXTRA_POLICIES:
+            raise ValueError(f"extra must be 'error' or 'ignore', not {extra!r}")
+        self.extra = extra
         self.served = open_served(path)
         self.max_rows = max_rows
         if build is not None:
@@ -272,8 +338,8 @@ class Session:
                 f"{SOURCE}: was prepared for features {fingerprint[:16]}, but this session "
                 f"serves {self.fingerprint[:16]}; route it to the matching model version"
             )
-        check_request_shape(rows, self.inputs)
-        feed = to_feed(rows, self.inputs, source=SOURCE, extra="error")
+        check_request_shape(rows, self.inputs, self.extra)
+        feed = to_feed(as_rows(rows), self.inputs, source=SOURCE, extra=self.extra)
         self._check_rows(feed_length(feed))
         return feed
 

@@ -60,18 +60,10 @@ def _compiled(source: str) -> Callable[..., np.ndarray]:
 
 
 def _spec_from_param(spec: Any) -> Any:
-    """`spec` is a path to a .fdsl file or the spec text itself."""
-    from featuredsl.artifact.spec import Spec, load_spec
+    """`spec` is a loaded Spec, a path to a .fdsl file or the spec text itself."""
+    from featuredsl.artifact.spec import as_spec
 
-    if isinstance(spec, Path):
-        return load_spec(spec)
-    if not isinstance(spec, str):
-        raise TypeError(
-            f"spec must be a path to a .fdsl file or the spec text, not {type(spec).__name__}"
-        )
-    if "\n" not in spec and (spec.endswith(".fdsl") or Path(spec).is_file()):
-        return load_spec(spec)
-    return Spec(spec)
+    return as_spec(spec, "FeatureTransformer(spec)")
 
 
 class FeatureInputError(DataError, ValueError):
@@ -107,6 +99,9 @@ def _tabular(X: Any) -> bool:
     pd = sys.modules.get("pandas")
     if pd is not None and isinstance(X, pd.DataFrame):
         return True
+    pl = sys.modules.get("polars")
+    if pl is not None and isinstance(X, pl.DataFrame):
+        return True
     return isinstance(X, (pa.Table, pa.RecordBatch))
 
 
@@ -124,7 +119,8 @@ class FeatureTransformer(TransformerMixin, BaseEstimator):
     """A scikit-learn transformer computing a featuredsl spec's features with its numpy module.
 
     Args:
-        spec: path to a .fdsl file, or the spec text.
+        spec: a loaded spec (`featuredsl.load_spec(path)`), a path to a .fdsl file, or the
+            spec text.
         float32: emit the features rounded once to float32 (what a bundle hands a float32
             model), so that trees trained on them take the same decisions in serving.
 
@@ -141,7 +137,7 @@ class FeatureTransformer(TransformerMixin, BaseEstimator):
             (the column, row and value are named).
     """
 
-    def __init__(self, spec: str | Path, float32: bool = False) -> None:
+    def __init__(self, spec: Any, float32: bool = False) -> None:
         self.spec = spec
         self.float32 = float32
 

@@ -11,10 +11,12 @@ from featuredsl.backends.numpy.codegen import ModuleSpec, render_module
 from featuredsl.compiler.ir import Node, Program
 
 
-def execute_module(source: str, feed: Mapping[str, np.ndarray]) -> Any:
+def execute_module(source: str, feed: Mapping[str, np.ndarray], float32: bool = False) -> Any:
     """Run generated module text on a feed. The text is our own codegen output, never spec text."""
     namespace: dict[str, Any] = {"__name__": "featuredsl_generated"}
     exec(compile(source, "<featuredsl generated module>", "exec"), namespace)
+    if float32:
+        return namespace["transform"](feed, float32=True)
     return namespace["transform"](feed)
 
 
