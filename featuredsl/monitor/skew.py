@@ -463,7 +463,7 @@ def _compare_numeric(
     order = _check_order(checks)
     return _finish(
         name, group, NUMERIC, "compared", method, order, r, c,
-        numeric=numeric, plot=_numeric_plot(r, c, cfg.plot_bins),
+        numeric=numeric, plot=_numeric_plot(r, c, cfg.plot_bins), temporal=r.temporal or c.temporal,
     )  # fmt: skip
 
 
