@@ -77,7 +77,8 @@ CASES = [
         "expected an operator, 'feature', 'let' or the end of the file, found a name 'y'",
         16,
         15,
-        "two values in a row: is an operator or a ',' missing?",
+        "two values in a row: is an operator or a ',' missing? (a column name with spaces or "
+        "other characters is written in backticks: `mean radius`)",
     ),
     Case(
         "parse: chained comparison",

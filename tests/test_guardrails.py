@@ -87,3 +87,14 @@ def test_piped_cli_tables_keep_each_row_on_one_line(tmp_path: Path) -> None:
         command, capture_output=True, text=True, env={**env, "COLUMNS": "60"}, timeout=120
     )
     assert len(narrow.stdout.splitlines()) > 6  # an explicit width is still honoured
+
+
+def test_feature_transformer_returns_a_named_frame_with_set_output() -> None:
+    from featuredsl.runtime.sklearn import FeatureTransformer
+
+    data = frame()
+    ft = FeatureTransformer(SPEC).set_output(transform="pandas").fit(data)
+    out = ft.transform(data)
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == list(ft.get_feature_names_out())
+    np.testing.assert_array_equal(out.to_numpy(), Spec(SPEC).fit(data).transform(data))

@@ -173,3 +173,24 @@ def test_null_tokens_on_the_command_line(tmp_path: Path) -> None:
     checked = CliRunner().invoke(cli, [*skew, "--null-token", "NA"], standalone_mode=False)
     assert checked.return_value == 0, checked.output
     assert '"null_rate_reference": 0.3333' in (tmp_path / "r.json").read_text()
+
+
+def test_null_tokens_in_profile_and_the_pit_join_reader(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from featuredsl.cli.main import cli
+    from featuredsl.cli.pit import read_table as pit_read
+    from featuredsl.monitor.profile import Profile
+
+    data = write(tmp_path / "d.tsv", "x\ts\n1.0\tNA\nNA\tb\n2.0\tc\n")
+    assert pit_read(data).column("s").to_pylist() == ["NA", "b", "c"]
+    assert pit_read(data, ["NA"]).column("s").to_pylist() == [None, "b", "c"]
+    spec = write(
+        tmp_path / "t.fdsl", "spec t\ninput { x: float?, s: string? }\nfeature f = is_null(s)\n"
+    )
+    Spec(spec.read_text()).fit(read_table(data, null_values=["NA"])).save(tmp_path / "b")
+    out = tmp_path / "p.json"
+    args = ["profile", str(tmp_path / "b"), "--data", str(data), "--out", str(out)]
+    done = CliRunner().invoke(cli, [*args, "--null-token", "NA"], standalone_mode=False)
+    assert done.return_value == 0, done.output
+    assert Profile.load(out).summary("inputs", "s").nulls == 1

@@ -144,3 +144,35 @@ def test_raw_inputs_where_features_are_expected_say_how_to_compute_them(tmp_path
     assert built.return_value == 0, built.output
     report = out.read_text()
     assert '"plan_oh[pro]"' in report and '"group": "inputs"' in report
+
+
+def test_timestamps_are_dates_and_a_split_by_time_is_recognised(tmp_path: Any) -> None:
+    from featuredsl.monitor.report import _stats_rows
+    from featuredsl.monitor.sources import load_source
+
+    rng = np.random.default_rng(11)
+    start = pd.Timestamp("2024-01-01", tz="UTC")
+
+    def stamps(lo: float, hi: float) -> pd.DataFrame:
+        days = pd.to_timedelta(np.sort(rng.uniform(lo, hi, 1500)), unit="D")
+        return pd.DataFrame({"event_ts": start + days, "x": rng.normal(size=1500)})
+
+    past, future = stamps(0, 180), stamps(185, 215)
+    past.to_csv(tmp_path / "past.csv", index=False)  # ISO text with an offset: read as instants
+    future.to_csv(tmp_path / "future.csv", index=False)
+    for reference, current in (
+        (past, future),
+        (load_source(tmp_path / "past.csv"), load_source(tmp_path / "future.csv")),
+    ):
+        ts = by_name(compare(reference, current))["event_ts"]
+        assert ts.temporal
+        assert "the current data comes after the reference (a split by time" in ts.recommendation
+        assert "scaling" not in ts.recommendation
+        assert "reference 2024-01-0" in ts.recommendation and ".. 2024-08-0" in ts.recommendation
+        rows = dict(_stats_rows(ts))
+        assert rows["reference range"].startswith("[2024-01-0")
+        assert rows["std"].endswith("days")
+    earlier = by_name(compare(future, past))["event_ts"]
+    assert "comes before the reference" in earlier.recommendation
+    same = by_name(compare(past.iloc[::2], past.iloc[1::2]))["event_ts"]
+    assert same.severity == "none"

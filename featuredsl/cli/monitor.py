@@ -52,6 +52,7 @@ def _load_artifact(build_dir: str) -> Any:
     "--inputs/--no-inputs", default=True, show_default=True, help="Also profile raw inputs."
 )
 @click.option("--batch-rows", default=262_144, show_default=True, help="Rows read per slice.")
+@null_token_option
 def profile(
     build_dir: str | None,
     data_paths: tuple[str, ...],
@@ -59,6 +60,7 @@ def profile(
     out: str,
     inputs: bool,
     batch_rows: int,
+    null_tokens: tuple[str, ...],
 ) -> int:
     """Store a reference profile of BUILD_DIR's features on training data (no raw data kept)."""
     from featuredsl.monitor.columns import (
@@ -79,7 +81,7 @@ def profile(
     if data_paths:
         artifact = _load_artifact(str(build_dir))
         for path in data_paths:
-            for table in iter_batches(path, batch_rows):
+            for table in iter_batches(path, batch_rows, null_tokens):
                 where = f"{path}: "
                 feed = artifact.feed(table)
                 features = artifact.transform_feed(feed)

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
-from featuredsl.cli.console import make_console
+from featuredsl.cli.console import make_console, null_token_option
 from featuredsl.errors import DataError
 from featuredsl.ingest.files import text_delimiter, text_options
 from featuredsl.joins import pit
@@ -27,7 +27,7 @@ CSV = {".csv"}
 # ---------------------------------------------------------------- files
 
 
-def read_table(path: Path) -> pa.Table:
+def read_table(path: Path, null_tokens: Sequence[str] = ()) -> pa.Table:
     """A Parquet, CSV or TSV file as an Arrow table; unreadable files become a DataError naming
     the file. Text files follow featuredsl.ingest's rules (ingest.files.text_options): only an
     empty field is null ("NA" stays text), a quoted "" is the empty string, so a CSV round trip
@@ -38,7 +38,7 @@ def read_table(path: Path) -> pa.Table:
         if suffix in PARQUET:
             return pq.read_table(path)
         if delimiter is not None:
-            parse, convert = text_options(delimiter)
+            parse, convert = text_options(delimiter, null_tokens)
             return pcsv.read_csv(path, parse_options=parse, convert_options=convert)
     except (OSError, pa.ArrowException) as err:
         raise DataError(f"cannot read {path}: {err}") from None
@@ -118,6 +118,7 @@ def per_file(values: Sequence[str], n: int, option: str) -> list[str | None]:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Output .parquet or .csv.",
 )
+@null_token_option
 def pit_join(
     labels: Path,
     features: tuple[Path, ...],
@@ -129,6 +130,7 @@ def pit_join(
     prefix: tuple[str, ...],
     strict: bool,
     out: Path,
+    null_tokens: tuple[str, ...],
 ) -> int:
     """Join FEATURES onto LABELS as of each label's time: no feature from the label's future."""
     n = len(features)
@@ -142,12 +144,21 @@ def pit_join(
     )
     specs = [
         pit.FeatureTable(
-            read_table(path), feature_time=ft, created_time=ct, ttl=age, prefix=pre, name=str(path)
+            read_table(path, null_tokens),
+            feature_time=ft,
+            created_time=ct,
+            ttl=age,
+            prefix=pre,
+            name=str(path),
         )
         for path, ft, ct, age, pre in columns
     ]
     joined = pit.join(
-        read_table(labels), specs, on=list(keys), label_time=label_time, allow_equal=not strict
+        read_table(labels, null_tokens),
+        specs,
+        on=list(keys),
+        label_time=label_time,
+        allow_equal=not strict,
     )
     write_table(joined, out)
     _report_matches(joined, specs, out)
@@ -201,6 +212,7 @@ def _report_matches(joined: pa.Table, specs: list[pit.FeatureTable], out: Path) 
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the report as JSON.",
 )
+@null_token_option
 def audit(
     table: Path,
     label_time: str,
@@ -210,11 +222,12 @@ def audit(
     corr_threshold: float,
     min_rows: int,
     json_out: Path | None,
+    null_tokens: tuple[str, ...],
 ) -> int:
     """Look for leakage in a training TABLE. Exit status 1 when any is found."""
     limits = Thresholds(auc=auc_threshold, corr=corr_threshold, min_rows=min_rows)
     report = run_audit(
-        read_table(table),
+        read_table(table, null_tokens),
         label_time=label_time,
         feature_times=feature_time,
         label=label,

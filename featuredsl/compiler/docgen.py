@@ -142,6 +142,15 @@ LEXICAL = """\
 - **Names**: ASCII letters, digits and `_`, not starting with a digit (`clicks_7d`, `_tmp`), at
   most {max_name} characters. Reserved words: {keywords}. The type names (`float`, `int`, ...)
   are not reserved.
+- **Quoted column names**: an input column whose name is not a name (`mean radius`,
+  `sepal.length`, `größe`, a reserved word) is written in backticks, where it is declared and
+  wherever it is used: ``input { `mean radius`: float }``, ``feature r = zscore(`mean radius`)``.
+  Inside the backticks any character except a backtick, a backslash, a line break or another
+  control character; the name is the text between the backticks, exactly as the data spells it
+  (the ONNX input and the feed key). A name ending in `.is_null` is refused (the null-mask
+  suffix). Only input columns are quoted: `let` and `feature` names are names. `featuredsl fmt`
+  writes backticks exactly where they are needed, so the fingerprint does not depend on them.
+  Writing such a name without backticks is a syntax error whose hint says to quote it.
 - **Integers**: ASCII digits only, `0` to `9223372036854775807`; a minus sign written directly
   before a number is part of the literal, so `-9223372036854775808` is valid. A larger integer is
   an error (write a float such as `1e19`).

@@ -3,6 +3,7 @@ the fingerprint hashes, so reformatting or commenting a spec never changes its a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from featuredsl.language import ast
@@ -60,6 +61,33 @@ def _wrap(expr: ast.Expr, needs_parens: bool) -> str:
     return f"({text})" if needs_parens else text
 
 
+PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+KEYWORDS = frozenset(
+    [
+        "spec",
+        "input",
+        "let",
+        "feature",
+        "if",
+        "then",
+        "else",
+        "and",
+        "or",
+        "not",
+        "true",
+        "false",
+        "null",
+    ]
+)
+
+
+def quote_name(name: str) -> str:
+    """A column name as the spec writes it: plain, or in backticks (`mean radius`)."""
+    if PLAIN_NAME.fullmatch(name) and name not in KEYWORDS:
+        return name
+    return f"`{name}`"
+
+
 def format_expr(expr: ast.Expr) -> str:
     if isinstance(expr, ast.Number):
         return expr.text
@@ -70,7 +98,7 @@ def format_expr(expr: ast.Expr) -> str:
     if isinstance(expr, ast.Null):
         return "null"
     if isinstance(expr, ast.Name):
-        return expr.id
+        return quote_name(expr.id)
     if isinstance(expr, ast.ListExpr):
         return "[" + ", ".join(format_expr(item) for item in expr.items) + "]"
     if isinstance(expr, ast.Call):
@@ -122,7 +150,7 @@ def _items(spec: ast.Spec) -> list[_Item]:
     items.append(_Item("input {", spec.input_span.line, spec.input_span.line))
     for column in spec.columns:
         nullable = "?" if column.nullable else ""
-        text = f"{column.name}: {column.type_name}{nullable}"
+        text = f"{quote_name(column.name)}: {column.type_name}{nullable}"
         items.append(_Item(text, column.span.line, column.span.line, indent="  "))
     end = spec.input_span.end_line
     items.append(_Item("}", end, end, indent="  "))

@@ -18,6 +18,7 @@ from featuredsl.language.diagnostics import Diagnostic, DiagnosticError, Diagnos
 # How each grammar terminal reads in an error message.
 TERMINAL_WORDS = {
     "NAME": "a name",
+    "QUOTED_NAME": "a quoted column name",
     "NUMBER": "a number",
     "STRING": "a string",
     "TYPE_NAME": "a type (float, int, bool, string, timestamp)",
@@ -70,11 +71,15 @@ HEX_DIGITS = re.compile(r"[0-9a-fA-F]+")
 MAX_DEPTH = 100
 # Names become Python identifiers, ONNX value names and manifest keys; 255 is generous.
 MAX_NAME_LENGTH = 255
+QUOTE_HINT = "a column name with spaces or other characters is written in backticks: `mean radius`"
 # Terminals that can start an expression; where all of VALUE_START fit, "an expression" does.
 EXPRESSION_START = frozenset(
-    ("NAME", "NUMBER", "STRING", "LPAR", "LSQB", "MINUS", "NOT", "IF", "TRUE", "FALSE", "NULL")
+    (
+        *("NAME", "QUOTED_NAME", "NUMBER", "STRING", "LPAR", "LSQB", "MINUS", "NOT", "IF"),
+        *("TRUE", "FALSE", "NULL"),
+    )
 )
-VALUE_START = frozenset(("NAME", "NUMBER", "STRING", "LPAR", "LSQB"))
+VALUE_START = frozenset(("NAME", "QUOTED_NAME", "NUMBER", "STRING", "LPAR", "LSQB"))
 
 
 @cache
@@ -198,7 +203,7 @@ class _ToAst(Transformer[Token, Any]):
 
     def column(self, children: list[Token]) -> ast.Column:
         name, type_name, *rest = children
-        return ast.Column(str(name), str(type_name), bool(rest), span=_token_span(name))
+        return ast.Column(_identifier(name), str(type_name), bool(rest), span=_token_span(name))
 
     def let_stmt(self, children: list[Any]) -> ast.Statement:
         return self._statement("let", children)
@@ -226,7 +231,7 @@ class _ToAst(Transformer[Token, Any]):
         return ast.Unary(str(op), operand, span=_join(_span(op), _span(operand)))
 
     def name(self, children: list[Token]) -> ast.Name:
-        return ast.Name(str(children[0]), span=_token_span(children[0]))
+        return ast.Name(_identifier(children[0]), span=_token_span(children[0]))
 
     def call(self, children: list[Any]) -> ast.Call:
         func, arguments = children[0], _without_tokens(children)
@@ -274,6 +279,23 @@ def _check_argument_order(arguments: list[Any]) -> None:
                     "put positional arguments first, or name this one too",
                 )
             )
+
+
+def _identifier(token: Token) -> str:
+    """A NAME as written; a QUOTED_NAME (`mean radius`) without its backticks."""
+    text = str(token)
+    if token.type != "QUOTED_NAME":
+        return text
+    name = text[1:-1]
+    if name.endswith(".is_null"):
+        raise SyntaxProblem(
+            Diagnostic(
+                f"the column name {name!r} ends in '.is_null', the suffix of null masks",
+                _token_span(token),
+                "rename the column in the data",
+            )
+        )
+    return name
 
 
 def _describe_token(token: Token) -> str:
@@ -329,6 +351,11 @@ def _syntax_hint(expected: set[str], token: Token, source: str) -> tuple[str, st
         return "expected an expression after '=', found '='", "bind with a single '=': let x = ..."
     if token.type in KEYWORDS and "NAME" in expected and not expected >= VALUE_START:
         return f"'{token}' is a keyword, not a name", "choose another name"
+    if expected == {"COLON"} and token.type in ("NAME", "NUMBER"):
+        return (
+            f"expected ':' after the column name, found {found}",
+            QUOTE_HINT,
+        )
     return "", _generic_hint(expected, token)
 
 
@@ -336,6 +363,8 @@ def _generic_hint(expected: set[str], token: Token) -> str:
     if token.type == "COMPARE" and "COMPARE" not in expected and "AND" in expected:
         return "comparisons do not chain: write a < b and b < c"
     if len(expected & OPERATOR_TERMINALS) >= 3 and token.type in EXPRESSION_START:
+        if token.type == "NAME":
+            return f"two values in a row: is an operator or a ',' missing? ({QUOTE_HINT})"
         return "two values in a row: is an operator or a ',' missing?"
     if token.type == "$END":
         return "the spec ends in the middle of a statement"
@@ -451,7 +480,11 @@ def _long_name_error(tree: lark.Tree[Token]) -> Diagnostic | None:
     """The first name longer than MAX_NAME_LENGTH (it would fill every message quoting it)."""
     for subtree in tree.iter_subtrees_topdown():
         for child in subtree.children:
-            if isinstance(child, Token) and child.type == "NAME" and len(child) > MAX_NAME_LENGTH:
+            if (
+                isinstance(child, Token)
+                and child.type in ("NAME", "QUOTED_NAME")
+                and len(child) > MAX_NAME_LENGTH
+            ):
                 return Diagnostic(
                     f"name '{child[:20]}...' is {len(child):,} characters long; names have at "
                     f"most {MAX_NAME_LENGTH}",

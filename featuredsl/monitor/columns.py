@@ -8,7 +8,7 @@ Integers become float64 here: statistics only, so values beyond 2**53 may round.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -36,6 +36,7 @@ class Column:
     kind: Kind
     values: np.ndarray  # float64 (numeric) or object array of str (categorical)
     null: np.ndarray  # bool, True = null
+    temporal: bool = False  # numeric values are instants: microseconds since the epoch, UTC
 
     def __len__(self) -> int:
         return len(self.values)
@@ -75,10 +76,13 @@ def column_from_array(name: str, array: Any, null: Any = None, *, where: str = "
         floats = np.where(mask, np.nan, floats)
         return Column(name, NUMERIC, floats, mask)
     if kind in "mM":
-        # Timestamps/durations: their int64 count of units since the epoch is what drifts.
-        floats = values.view(np.int64).astype(np.float64)
+        # Timestamps/durations: their int64 count of units since the epoch is what drifts;
+        # instants in microseconds, so that reports can show them as dates.
         mask = mask | np.isnat(values)
-        return Column(name, NUMERIC, np.where(mask, np.nan, floats), mask)
+        if kind == "M":
+            values = values.astype("datetime64[us]")
+        floats = values.view(np.int64).astype(np.float64)
+        return Column(name, NUMERIC, np.where(mask, np.nan, floats), mask, temporal=kind == "M")
     if kind == "b":
         labels = np.where(values, "true", "false").astype(object)
         return Column(name, CATEGORICAL, labels, mask)
@@ -139,9 +143,11 @@ def column_from_arrow(name: str, array: pa.Array | pa.ChunkedArray, *, where: st
         return column_from_array(name, floats, null, where=where)
     if pa.types.is_timestamp(typ) or pa.types.is_date(typ) or pa.types.is_duration(typ):
         if pa.types.is_timestamp(typ):
-            array = pc.cast(array, pa.timestamp("us", tz=typ.tz))
+            # Statistics only: nanoseconds are dropped (truncated), as for datetime64 above.
+            array = pc.cast(array, pa.timestamp("us", tz=typ.tz), safe=False)
         ints = pc.cast(array, pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
-        return column_from_array(name, ints.astype(np.float64), null, where=where)
+        column = column_from_array(name, ints.astype(np.float64), null, where=where)
+        return replace(column, temporal=pa.types.is_timestamp(typ))
     if pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_string_view(typ):
         text = array.fill_null("").to_numpy(zero_copy_only=False).astype(object)
         return Column(name, CATEGORICAL, text, null)

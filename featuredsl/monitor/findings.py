@@ -126,6 +126,7 @@ class FeatureSkew:
     numeric: NumericStats | None = None
     categorical: CategoricalStats | None = None
     plot: Plot | None = None
+    temporal: bool = False  # a timestamp column: its numbers are microseconds since the epoch
 
     def check(self, name: str) -> Check | None:
         return next((c for c in self.checks if c.name == name), None)

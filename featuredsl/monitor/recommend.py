@@ -53,6 +53,8 @@ def recommend(result: FeatureSkew, r: Summary | None, c: Summary | None) -> str:
     if isinstance(r, CategoricalSummary) and isinstance(c, CategoricalSummary):
         return _categorical_advice(result, r, c)
     if isinstance(r, NumericSummary) and isinstance(c, NumericSummary):
+        if result.temporal:
+            return _temporal_advice(r, c)
         return _numeric_advice(result, r, c)
     return "Investigate how both paths compute this feature."
 
@@ -74,6 +76,39 @@ def _imputed_advice(result: FeatureSkew) -> str:
         f"{first}. One path fills missing values with a constant and the other does not: "
         "impute in both paths or neither (a fill_null in the spec makes it one definition), "
         "and keep nulls as nulls at the boundary."
+    )
+
+
+def as_date(micros: float) -> str:
+    """An instant (microseconds since the epoch, UTC) as an ISO date and time."""
+    if not math.isfinite(micros):
+        return str(micros)
+    instant = np.datetime64(int(micros), "us")
+    text = str(instant.astype("datetime64[s]"))
+    return text.replace("T00:00:00", "") + ("Z" if "T" in text and "T00:00:00" not in text else "")
+
+
+# The share of one side's instants that must lie beyond the other's range for a time split.
+TIME_SPLIT_SHARE = 0.95
+
+
+def _temporal_advice(r: NumericSummary, c: NumericSummary) -> str:
+    span_r = f"{as_date(r.min)} .. {as_date(r.max)}"
+    span_c = f"{as_date(c.min)} .. {as_date(c.max)}"
+    after = c.quantile(1.0 - TIME_SPLIT_SHARE) >= r.max
+    before = c.quantile(TIME_SPLIT_SHARE) <= r.min
+    if after or before:
+        order = "after" if after else "before"
+        return (
+            f"Instants: reference {span_r}, current {span_c}: the current data comes {order} the "
+            "reference (a split by time, e.g. train on the past, serve the future), so an instant "
+            "column always drifts; this is not a computation difference. Monitor what the model "
+            "sees instead: features derived from it (hour, day of week, durations between "
+            "instants)."
+        )
+    return (
+        f"Instants: reference {span_r}, current {span_c}: the time distribution changed (a "
+        "different window or sampling); check the time range each path reads."
     )
 
 

@@ -13,6 +13,7 @@ from markupsafe import Markup
 
 from featuredsl import __version__
 from featuredsl.monitor.findings import FeatureSkew, SkewReport
+from featuredsl.monitor.recommend import as_date
 from featuredsl.monitor.severity import H_BANDS, KS_BANDS, PSI_BANDS, SEVERITIES
 from featuredsl.monitor.svg import bars_svg, histogram_svg
 
@@ -47,6 +48,9 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
+DAY = 86_400e6  # microseconds
+
+
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2%}"
 
@@ -77,7 +81,14 @@ def _stats_rows(f: FeatureSkew) -> list[tuple[str, str]]:
         ("null rate", f"{_pct(f.null_rate_reference)} -> {_pct(f.null_rate_current)}"),
     ]
     n = f.numeric
+    # Instants are shown as dates; their spread (std) in days.
+    when = as_date if f.temporal else _fmt
     if n is not None:
+        spread = (
+            f"{n.std_reference / DAY:.4g} days -> {n.std_current / DAY:.4g} days"
+            if f.temporal
+            else f"{_fmt(n.std_reference)} -> {_fmt(n.std_current)}"
+        )
         rows += [
             ("finite values", f"{n.n_reference:,} / {n.n_current:,}"),
             ("PSI", _fmt(n.psi)),
@@ -87,10 +98,10 @@ def _stats_rows(f: FeatureSkew) -> list[tuple[str, str]]:
                 f"{_fmt(n.wasserstein)} ({_fmt(n.wasserstein_normalized)})",
             ),
             ("Jensen-Shannon distance", _fmt(n.js_distance)),
-            ("mean", f"{_fmt(n.mean_reference)} -> {_fmt(n.mean_current)}"),
-            ("std", f"{_fmt(n.std_reference)} -> {_fmt(n.std_current)}"),
-            ("median", f"{_fmt(n.median_reference)} -> {_fmt(n.median_current)}"),
-            ("reference range", f"[{_fmt(n.min_reference)}, {_fmt(n.max_reference)}]"),
+            ("mean", f"{when(n.mean_reference)} -> {when(n.mean_current)}"),
+            ("std", spread),
+            ("median", f"{when(n.median_reference)} -> {when(n.median_current)}"),
+            ("reference range", f"[{when(n.min_reference)}, {when(n.max_reference)}]"),
             ("out of range", _pct(n.out_of_range_share)),
             ("reference exact (not a sketch)", _fmt(n.reference_exact)),
         ]

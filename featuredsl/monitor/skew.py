@@ -263,6 +263,7 @@ def _null_check(r: Summary, c: Summary, cfg: SkewConfig) -> Check:
 IMPUTED_MIN_CHANGE = 0.01
 IMPUTED_LEFT = 0.5
 IMPUTED_MATCH = (0.25, 2.0)
+IMPUTED_MAX_NULLS = 0.5  # nulls are a minority on both sides (an all-null batch is an outage)
 
 
 def _value_counts(s: Summary) -> dict[Any, float]:
@@ -285,6 +286,8 @@ def _imputation_check(r: Summary, c: Summary, cfg: SkewConfig) -> Check | None:
     rises by about as much (imputed in current), or the reverse (a sentinel such as 0 or ""
     in the reference arrives as null). None when the signature is absent."""
     pr, pc = r.nulls / r.rows, c.nulls / c.rows
+    if max(pr, pc) > IMPUTED_MAX_NULLS:  # most rows null: an outage, not a stand-in value
+        return None
     imputed_in_current = pr - pc >= IMPUTED_MIN_CHANGE and pc <= IMPUTED_LEFT * pr
     nulled_in_current = pc - pr >= IMPUTED_MIN_CHANGE and pr <= IMPUTED_LEFT * pc
     if not (imputed_in_current or nulled_in_current):
@@ -463,7 +466,7 @@ def _compare_numeric(
     order = _check_order(checks)
     return _finish(
         name, group, NUMERIC, "compared", method, order, r, c,
-        numeric=numeric, plot=_numeric_plot(r, c, cfg.plot_bins),
+        numeric=numeric, plot=_numeric_plot(r, c, cfg.plot_bins), temporal=r.temporal or c.temporal,
     )  # fmt: skip
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -31,6 +31,7 @@ class NumericSummary:
     min: float
     max: float
     exact: bool = True
+    temporal: bool = False  # values are instants (microseconds since the epoch, UTC)
 
     @property
     def finite(self) -> int:
@@ -79,7 +80,8 @@ Summary = NumericSummary | CategoricalSummary
 
 def summarize(column: Column) -> Summary:
     if column.kind == NUMERIC:
-        return summarize_numeric(column.values, column.null)
+        summary = summarize_numeric(column.values, column.null)
+        return replace(summary, temporal=True) if column.temporal else summary
     return summarize_categorical(column.values, column.null)
 
 

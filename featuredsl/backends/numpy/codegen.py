@@ -7,6 +7,7 @@ can become code. Jinja2 lays out the file; expressions are rendered here.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import math
 import re
@@ -272,9 +273,20 @@ def schedule(
 
 
 def _input_variable(node: Node) -> str:
-    # Distinct prefixes: a column named `k_is_null` must not share a variable with k's mask.
-    prefix = "null_" if node.attr("role") == "mask" else "in_"
-    return f"{prefix}{node.attr('name')}"
+    return input_variable(node.attr("name"), node.attr("role") == "mask")
+
+
+def input_variable(name: str, mask: bool = False) -> str:
+    """The module's variable for an input column (or its null mask). Distinct prefixes: a column
+    named `k_is_null` must not share a variable with k's mask. A quoted column name that is not
+    an identifier (`mean radius`) gets its characters replaced and a hash of the name, so
+    variables stay distinct and the name never reaches the code as code."""
+    prefix = "null_" if mask else "in_"
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        return f"{prefix}{name}"
+    plain = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_")
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
+    return f"{prefix}{plain}_{digest}" if plain else f"{prefix}{digest}"
 
 
 def helper_sources(helpers: set[str]) -> list[str]:
@@ -334,7 +346,8 @@ def render_module(module: ModuleSpec) -> str:
                 "dtype": str(column.dtype),
                 "nullable": column.nullable,
                 "mask": column.mask_name,
-                "variable": f"in_{column.name}",
+                "variable": input_variable(column.name),
+                "mask_variable": input_variable(column.name, mask=True),
                 "used": column.name in used_inputs,
             }
             for column in module.inputs
