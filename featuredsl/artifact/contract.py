@@ -8,6 +8,9 @@ contract with every deployed caller: bump `MANIFEST_VERSION` and say so in docs/
 Files of a build directory::
 
     features_train.py    the numpy module (needs numpy only)
+    features_train.constants.json
+                         only when a list constant is long (a large vocabulary): its items, read
+                         by the module, which refuses the file if its sha256 has changed
     features.onnx        the serving graph, float64 output
     features.f32.onnx    optional: the same graph with the output rounded once to float32
     manifest.json        schema, feature order, fitted constants, fingerprint, sha256 of each file
@@ -26,6 +29,7 @@ from typing import Final
 
 # Build directory files.
 MODULE_FILE: Final = "features_train.py"
+CONSTANTS_FILE: Final = "features_train.constants.json"
 ONNX_FILE: Final = "features.onnx"
 ONNX_F32_FILE: Final = "features.f32.onnx"
 MANIFEST_FILE: Final = "manifest.json"

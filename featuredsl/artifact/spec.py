@@ -24,6 +24,7 @@ from featuredsl import __version__
 from featuredsl.artifact.conformance import kit
 from featuredsl.artifact.conformance.edge_cases import edge_case_feed
 from featuredsl.artifact.contract import (
+    CONSTANTS_FILE,
     FAILED_FILE,
     KEY_FEATURE_NAMES,
     KEY_FINGERPRINT,
@@ -33,7 +34,7 @@ from featuredsl.artifact.contract import (
     ONNX_FILE,
     OUTPUT,
 )
-from featuredsl.artifact.manifest import encode_pool
+from featuredsl.artifact.manifest import encode_pool, manifest_text
 from featuredsl.artifact.quality import DataQuality, assess
 from featuredsl.backends.numpy import codegen as numpy_backend
 from featuredsl.backends.numpy.evaluate import evaluate, execute_module
@@ -232,9 +233,9 @@ class FittedSpec:
         return self.program.feature_columns
 
     @cached_property
-    def numpy_source(self) -> str:
-        """The text of the standalone training module (features_train.py)."""
-        return numpy_backend.render_module(
+    def numpy_files(self) -> dict[str, bytes]:
+        """The numpy module and, when it stores long list constants, its constants file."""
+        source, constants = numpy_backend.render_module_files(
             numpy_backend.ModuleSpec(
                 spec_name=self.program.name,
                 fingerprint=self.fingerprint,
@@ -242,8 +243,23 @@ class FittedSpec:
                 outputs=tuple((f.name, f.node) for f in self.program.features),
                 column_names=self.feature_names,
                 widths=tuple(len(f.column_names or ()) for f in self.program.features),
+                constants_file=CONSTANTS_FILE,
             )
         )
+        files = {MODULE_FILE: source.encode("utf-8")}
+        if constants is not None:
+            files[CONSTANTS_FILE] = constants
+        return files
+
+    @cached_property
+    def boundaries(self) -> dict[str, list[Any]]:
+        """The constant pool the edge cases are built from (long lists sampled)."""
+        return constant_pool(self.program)
+
+    @property
+    def numpy_source(self) -> str:
+        """The text of the standalone training module (features_train.py)."""
+        return self.numpy_files[MODULE_FILE].decode("utf-8")
 
     def onnx_model(self, float32: bool = False) -> onnx.ModelProto:
         """The serving graph: one input per declared column ([N]; masks for nullable non-float
@@ -274,7 +290,8 @@ class FittedSpec:
     def transform_feed(self, feed: Mapping[str, np.ndarray], float32: bool = False) -> np.ndarray:
         """The numpy module on a canonical feed: float64 [rows, len(feature_names)] (values
         rounded once to float32 when `float32`)."""
-        result: np.ndarray = execute_module(self.numpy_source, dict(feed), float32=float32)
+        beside = {name: data for name, data in self.numpy_files.items() if name != MODULE_FILE}
+        result: np.ndarray = execute_module(self.numpy_source, dict(feed), beside, float32=float32)
         return result
 
     def transform(self, data: Any, float32: bool = False, as_frame: bool = False) -> Any:
@@ -347,14 +364,14 @@ class FittedSpec:
             },
             "parity": {
                 "ulp_bounds": feature_bounds(self.program.features),
-                "constant_pool": encode_pool(constant_pool(self.program)),
+                "constant_pool": encode_pool(self.boundaries),
             },
         }
 
     def kit_files(self, manifest: Mapping[str, Any]) -> dict[str, bytes]:
         """The conformance kit (paths relative to the build directory -> bytes): the edge
         cases and the training sample kept by `fit`, with the numpy module's outputs."""
-        edge = edge_case_feed(manifest["inputs"], constant_pool(self.program))
+        edge = edge_case_feed(manifest["inputs"], self.boundaries)
         edge_rows = kit.spread(len(next(iter(edge.values()))), kit.EDGE_ROWS)
         parts, sources = [], {}
         if self.kit_sample and len(next(iter(self.kit_sample.values()))):
@@ -369,16 +386,14 @@ class FittedSpec:
         """Every file of the build directory (relative path -> bytes), the manifest last.
 
         The manifest records the sha256 of every other file; loading checks them."""
-        files = {MODULE_FILE: self.numpy_source.encode("utf-8")}
+        files = dict(self.numpy_files)
         files[ONNX_FILE] = _serialize(self.onnx_model())
         if float32:
             files[ONNX_F32_FILE] = _serialize(self.onnx_model(float32=True))
         manifest = self.manifest(float32)
         files.update(self.kit_files(manifest))
         manifest["files"] = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
-        files[MANIFEST_FILE] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode(
-            "utf-8"
-        )
+        files[MANIFEST_FILE] = (manifest_text(manifest) + "\n").encode("utf-8")
         return files
 
     def save(self, out_dir: str | Path, float32: bool = False) -> dict[str, Path]:
@@ -505,7 +520,7 @@ class Artifacts:
     """A loaded build directory: the numpy module, the ONNX session, and the manifest.
 
     Nothing runs before it is checked: a directory marked failed is refused with its reason;
-    the module's and the graphs' sha256 must equal the manifest's, the manifest's fingerprint
+    the module's, its constants file's and the graphs' sha256 must equal the manifest's, the manifest's fingerprint
     must follow from its canonical spec and constants, and the manifest, the module and the
     graph must agree on fingerprint, feature names and inputs. Each failure is an
     ArtifactError naming the file."""
@@ -525,6 +540,8 @@ class Artifacts:
 
     def _load_module(self) -> ModuleType:
         path = verify_file(self.directory, self.manifest, MODULE_FILE)
+        if CONSTANTS_FILE in self.manifest.get("files", {}):
+            verify_file(self.directory, self.manifest, CONSTANTS_FILE)
         spec = importlib.util.spec_from_file_location(
             f"featuredsl_build_{self.fingerprint[:12]}", path
         )

@@ -10,7 +10,9 @@ bound of the primitives behind it (`primitives.ULP_BOUND`; 0 = bit-identical).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import operator
+from collections.abc import Iterable, Sequence
+from itertools import repeat
 from typing import Any
 
 from featuredsl.compiler.ir import Feature, Node, Program, constant_value, walk
@@ -76,7 +78,7 @@ def _collect_constant(node: Node, pool: dict[str, list[Any]]) -> None:
     if node.op not in ("const", "list_const"):
         return
     values = constant_value(node)
-    values = values if isinstance(values, tuple) else (values,)
+    values = sample_boundaries(values) if isinstance(values, tuple) else (values,)
     key = {
         DType.FLOAT: "float",
         DType.INT: "int",
@@ -85,6 +87,76 @@ def _collect_constant(node: Node, pool: dict[str, list[Any]]) -> None:
     }.get(node.dtype)
     if key:
         pool[key].extend(v for v in values if not (isinstance(v, float) and math.isnan(v)))
+
+
+SAMPLED_ITEMS = 256  # at most this many items of one list constant become boundaries
+END_ITEMS = 8  # the first and the last items of a list are always kept
+
+
+def sample_boundaries(values: tuple[Any, ...], limit: int = SAMPLED_ITEMS) -> tuple[Any, ...]:
+    """`limit` items of a list constant (all of a shorter one), so that the edge cases grow with
+    the spec and not with a fitted vocabulary or a long list of quantiles. Deterministic; kept: the first and
+    last END_ITEMS (the most frequent entries and the cut-off of a vocabulary, the outer
+    boundaries), the first item of every boundary class (`boundary_class`: empty, padded,
+    non-ASCII, case, digits, length; sign, magnitude, -0.0, subnormal, inf), then evenly spaced
+    items up to the limit."""
+    if len(values) <= limit:
+        return values
+    ends = [*range(END_ITEMS), *range(len(values) - END_ITEMS, len(values))]
+    chosen = dict.fromkeys(ends)
+    seen = set(boundary_classes([values[i] for i in ends]))
+    for index, kind in enumerate(boundary_classes(values)):
+        if len(chosen) >= limit:
+            break
+        if kind not in seen:
+            seen.add(kind)
+            chosen[index] = None
+    spaced = iter(range(0, len(values), max(1, len(values) // limit)))
+    while len(chosen) < limit:
+        chosen.setdefault(next(spaced))
+    return tuple(values[i] for i in sorted(chosen))
+
+
+def boundary_class(value: Any) -> tuple[Any, ...]:
+    """The kind of a boundary, as far as the runtimes can tell kinds apart."""
+    return next(iter(boundary_classes((value,))))
+
+
+def boundary_classes(values: Sequence[Any]) -> Iterable[tuple[Any, ...]]:
+    """`boundary_class` of every value, a column of tests at a time so that the loops run in C
+    (a million strings in a fraction of a second): strings by length, padding, ASCII, case,
+    letters, digits and characters beyond the BMP (surrogate pairs in UTF-16); ints by sign and
+    magnitude; floats by sign, zero, subnormal, integral, magnitude, and inf."""
+    if all(isinstance(v, str) for v in values):
+        return zip(
+            map(int.bit_length, map(len, values)),
+            map(operator.ne, values, map(str.strip, values)),
+            map(str.isascii, values),
+            map(str.isupper, values),
+            map(str.islower, values),
+            map(str.isalpha, values),
+            map(str.isdigit, values),
+            map(operator.gt, map(max, map(operator.add, values, repeat(" "))), repeat("\uffff")),
+            strict=True,
+        )
+    return map(_number_class, values)
+
+
+def _number_class(value: Any) -> tuple[Any, ...]:
+    if isinstance(value, bool):
+        return (value,)
+    if isinstance(value, int):
+        return (value < 0, abs(value).bit_length() // 8)
+    number = float(value)
+    if not math.isfinite(number):
+        return (repr(number),)
+    return (
+        math.copysign(1.0, number) < 0,
+        number == 0.0,
+        0.0 < abs(number) < 2.2250738585072014e-308,
+        number.is_integer(),
+        math.frexp(number)[1] // 64,
+    )
 
 
 def _sort_key(value: Any) -> tuple[str, Any]:

@@ -445,8 +445,11 @@ class Checker:
             self._check_argument(op, param, arg_expr, value)
         values = [value for _, value in args]
         self._check_constants(op, args, params)
-        if op.analyzer:
-            self._check_analyzer_input(op, args[0])
+        for arg, param in zip(args, params, strict=True):
+            if op.fits_on(param):
+                self._check_fitted_on_rows(op, arg)
+            if param.increasing:
+                self._check_increasing(op, param, arg)
         e = Emitter(self.builder, span)
         try:
             result = _lower(op, e, values, params)
@@ -535,13 +538,31 @@ class Checker:
                 assert last is not None
                 raise self._error(check.message, _span_of(last[0]), check.hint)
 
-    def _check_analyzer_input(self, op: Op, arg: tuple[ast.Expr, Value]) -> None:
+    def _check_fitted_on_rows(self, op: Op, arg: tuple[ast.Expr, Value]) -> None:
+        """A statistic summarises a column of the training data: a constant has none."""
         expr, value = arg
         if value.shape is not Shape.ROW:
             raise self._error(
                 f"{op.name}() needs a per-row value to fit on, not a constant",
                 _span_of(expr),
-                "analyzers summarise a column of the training data",
+                "analyzers summarise a column of the training data"
+                if op.analyzer
+                else f"{op.name} is fitted on a column of the training data",
+            )
+
+    def _check_increasing(self, op: Op, param: Param, arg: tuple[ast.Expr, Value]) -> None:
+        """A fitted list passed where items must increase comes from an analyzer that says so
+        (quantiles; a vocabulary is in frequency order). List literals are checked by the
+        lowering, which sees their values."""
+        expr, value = arg
+        node = value.node
+        if node.op == "fitted" and node.attr("analyzer") not in reg.INCREASING_LISTS:
+            raise self._error(
+                f"{_describe(op, param)} must be strictly increasing; "
+                f"{node.attr('analyzer')}() is not",
+                _span_of(expr),
+                "use a list literal [a, b, ...] or quantiles(x, n); a vocabulary is in "
+                "frequency order",
             )
 
     def _propagate(self, op: Op, e: Emitter, values: list[Value], result: Value) -> Value:

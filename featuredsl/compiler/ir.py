@@ -9,7 +9,7 @@ are lowered to these primitives (featuredsl.compiler.primitives.Prim).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,15 +63,19 @@ class Node:
         return self.type.shape
 
 
+# encode_constant of one dtype, as a function of the value alone (for map over a long list).
+ENCODE_ITEM: dict[DType, Callable[[Any], Any]] = {
+    DType.FLOAT: lambda value: float(value).hex(),
+    DType.INT: int,
+    DType.TIMESTAMP: int,
+    DType.BOOL: bool,
+    DType.STRING: str,
+}
+
+
 def encode_constant(dtype: DType, value: Any) -> Any:
     """A hashable, exact encoding: floats as hex so that -0.0 and 0.0 (and NaNs) stay distinct."""
-    if dtype is DType.FLOAT:
-        return float(value).hex()
-    if dtype in (DType.INT, DType.TIMESTAMP):
-        return int(value)
-    if dtype is DType.BOOL:
-        return bool(value)
-    return str(value)
+    return ENCODE_ITEM[dtype](value)
 
 
 def decode_constant(dtype: DType, encoded: Any) -> Any:
@@ -85,7 +89,10 @@ def constant_value(node: Node) -> Any:
     if node.op == "const":
         return decode_constant(node.dtype, node.attr("value"))
     if node.op == "list_const":
-        return tuple(decode_constant(node.dtype, v) for v in node.attr("values"))
+        values = node.attr("values")
+        if node.dtype is not DType.FLOAT:  # stored as they are: no copy of a long vocabulary
+            return tuple(values)
+        return tuple(float.fromhex(v) for v in values)
     raise ValueError(f"not a constant: {node.op}")
 
 
@@ -115,7 +122,7 @@ class Builder:
         )
 
     def list_const(self, dtype: DType, values: Iterable[Any], span: Span = NO_SPAN) -> Node:
-        encoded = tuple(encode_constant(dtype, v) for v in values)
+        encoded = tuple(map(ENCODE_ITEM[dtype], values))
         return self.node("list_const", (), Type(dtype, Shape.LIST, None), {"values": encoded}, span)
 
 

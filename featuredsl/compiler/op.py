@@ -117,6 +117,8 @@ class Param:
     typical: tuple[float, float] | None = None  # the part of `range` the fuzzer draws from
     hint: str = ""  # the fix shown when a literal is out of range
     samples: tuple[Any, ...] = ()  # literal values the fuzzer draws from (when not any value)
+    per_row: bool = False  # a statistic is fitted on it, so a constant is refused (scalers)
+    increasing: bool = False  # a list whose items must be strictly increasing (boundaries)
 
     def out_of_range(self, value: Any) -> bool:
         """Whether a literal value lies outside `range` (NaN is outside every range)."""
@@ -166,6 +168,12 @@ class Op:
     same_typed: bool = True  # parameters that accept the same dtypes must agree (not: cross)
     constant_checks: tuple[ConstantCheck, ...] = ()
     makes_nulls: bool = False  # the result can be null when no argument is (make_timestamp)
+    increasing: bool = False  # a list analyzer whose result is strictly increasing (quantiles)
+
+    def fits_on(self, param: Param) -> bool:
+        """Whether a statistic is fitted on this parameter, so that it must be a per-row value:
+        an analyzer's first parameter, or one declared `per_row` (the scalers' x)."""
+        return param.per_row or (self.analyzer and param is self.params[0])
 
     @property
     def signature(self) -> str:

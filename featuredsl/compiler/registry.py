@@ -29,6 +29,9 @@ for _op in OPS:
     if not _op.operator:
         FUNCTIONS.setdefault(_op.name, []).append(_op)
 
+# List analyzers whose result is strictly increasing (fit for bucket boundaries).
+INCREASING_LISTS = frozenset(op.name for op in OPS if op.analyzer and op.increasing)
+
 # Names that are constants rather than columns.
 CONSTANTS: dict[str, float] = {"pi": 3.141592653589793, "inf": float("inf"), "nan": float("nan")}
 

@@ -177,6 +177,8 @@ def _rebuild(roots: list[Node], replacements: dict[Node, Node], builder: Builder
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, (tuple, list)):
+        if set(map(type, value)) <= {str, int}:  # a vocabulary: JSON as it is
+            return list(value)
         return [_jsonable(v) for v in value]
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)

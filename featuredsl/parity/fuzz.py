@@ -217,6 +217,7 @@ class Typed:
     atom: bool = True  # safe as an operand without parentheses
     null_literal: bool = False
     value: float | None = None  # a numeric constant's value (literal, constant name or let)
+    increasing: bool = False  # a list whose items strictly increase (Param.increasing)
 
 
 @dataclass(frozen=True)
@@ -331,12 +332,14 @@ class SpecGenerator:
             raise AssertionError(
                 f"generator: no way to build a {'row ' if row else ''}{dtype} at depth {depth}"
             )
-        for _ in range(3):
+        for _ in range(10):
             result = self.call(self._pick(sigs), depth, row)
             # The checker folds some calls to constants (is_null of a non-nullable value): retry.
             if result.row or not row:
                 return result
-        return self._leaf(leaf_ok) if leaf_ok else result
+        if leaf_ok:
+            return self._leaf(leaf_ok)
+        raise AssertionError(f"generator: every call drawn for a row {dtype} was a constant")
 
     def _pick(self, sigs: Sequence[Signature]) -> Signature:
         # Choose the op first (weighted by category), then one of its signatures.
@@ -396,7 +399,11 @@ class SpecGenerator:
         op = sig.op
         params = self._arg_params(op)
         dtypes = self._arg_dtypes(sig, params)
-        row_index = self._row_argument(params, dtypes, depth) if (row or op.analyzer) else None
+        fitted_on = [i for i, p in enumerate(params) if op.fits_on(p)]
+        # A statistic is fitted on some arguments (analyzers, scalers): they must be per-row.
+        row_index = (
+            self._row_argument(params, dtypes, depth, fitted_on) if (row or fitted_on) else None
+        )
         null_slot = self._null_slot(op, params, dtypes, sig, row_index)
         args: list[Typed] = []
         for index, (param, dtype) in enumerate(zip(params, dtypes, strict=True)):
@@ -437,12 +444,16 @@ class SpecGenerator:
             return dtype in LITERAL_DTYPES
         return self.can_build(dtype, row=False)
 
-    def _row_argument(self, params: list[Param], dtypes: list[DType], depth: int) -> int | None:
-        """The argument that makes the call per-row: one that fits in the depth left, if any does."""
+    def _row_argument(
+        self, params: list[Param], dtypes: list[DType], depth: int, only: Sequence[int] = ()
+    ) -> int | None:
+        """The argument that makes the call per-row (one of `only` when given): one that fits in
+        the depth left, if any does."""
         options = [
             i
             for i, (p, d) in enumerate(zip(params, dtypes, strict=True))
             if not p.literal and not p.is_list and p.row and d in self.level
+            if not only or i in only
         ]
         cheap = [i for i in options if self.level[dtypes[i]] <= depth - 1]
         if cheap:
@@ -475,10 +486,10 @@ class SpecGenerator:
         if param.literal:
             return self.param_literal(op, param, dtype, dtypes)
         if param.is_list:
-            return self.list_value(dtype, depth, param.accepts)
+            return self.list_value(dtype, depth, param.accepts, param.increasing)
         sub_depth = self.draw(st.integers(0, max(0, depth - 1)))
-        if op.analyzer and not self.can_build(dtype, row=True):
-            raise AssertionError(f"generator: analyzer {op.name} over unbuildable {dtype}")
+        if op.fits_on(param) and not (row and self.can_build(dtype, row=True)):
+            raise AssertionError(f"generator: {op.name} fitted on a constant {dtype}")
         return self.expr(dtype, sub_depth, row)
 
     # ------------------------------------------------------------------ nulls
@@ -577,22 +588,29 @@ class SpecGenerator:
             self.pools.round_digits.append(value)
         return self.int_literal(value)
 
-    def list_value(self, dtype: DType, depth: int, accepts: frozenset[DType]) -> Typed:
-        """A constant list: a literal, a list analyzer over a row expression, or a let bound to one."""
+    def list_value(
+        self, dtype: DType, depth: int, accepts: frozenset[DType], increasing: bool = False
+    ) -> Typed:
+        """A constant list: a literal, a list analyzer over a row expression, or a let bound to one
+        (when `increasing`, only those whose items strictly increase: Param.increasing)."""
         named = [
-            t for t in self.names if t.is_list and t.dtype in accepts and _list_fits(t.dtype, dtype)
+            t
+            for t in self.names
+            if t.is_list and t.dtype in accepts and _list_fits(t.dtype, dtype)
+            if t.increasing or not increasing
         ]
         analyzers = [
             op
             for op in LIST_ANALYZERS
             if self._list_analyzer_dtype(op, dtype) in accepts and self.can_build(dtype, True)
+            if op.increasing or not increasing
         ]
         choice = self.draw(st.integers(0, 2))
         if choice == 0 and named:
             return self.draw(st.sampled_from(named))
         if choice == 1 and analyzers:
             return self.list_analyzer(self.draw(st.sampled_from(analyzers)), dtype, depth)
-        return self.list_literal(dtype, ordered=DType.FLOAT in accepts)
+        return self.list_literal(dtype, ordered=increasing or DType.FLOAT in accepts)
 
     @staticmethod
     def _list_analyzer_dtype(op: Op, dtype: DType) -> DType | None:
@@ -611,7 +629,13 @@ class SpecGenerator:
             value = self.param_literal(op, param, DType.INT, [dtype]).text
             parts.append(f"{param.name}={value}" if param.optional else value)
         result = DType.FLOAT if op.returns == "list[float]" else dtype
-        return Typed(f"{op.name}({', '.join(parts)})", result, row=False, is_list=True)
+        return Typed(
+            f"{op.name}({', '.join(parts)})",
+            result,
+            row=False,
+            is_list=True,
+            increasing=op.increasing,
+        )
 
     def list_literal(self, dtype: DType, ordered: bool) -> Typed:
         """Distinct items; boundaries (ordered) strictly increasing also after int -> float."""
@@ -635,6 +659,7 @@ class SpecGenerator:
                 dtype,
                 row=False,
                 is_list=True,
+                increasing=ordered,
             )
         finite_or_inf = _float_literals().filter(lambda v: not math.isnan(v))
         floats: list[float] = sorted(
@@ -645,6 +670,7 @@ class SpecGenerator:
             dtype,
             row=False,
             is_list=True,
+            increasing=True,
         )
 
     # ------------------------------------------------------------------ rendering
@@ -691,7 +717,15 @@ class SpecGenerator:
             dtype = self.draw(st.sampled_from(options))
             value = self.expr(dtype, depth, row=self.draw(st.integers(0, 4)) > 0)
         self.names.append(
-            Typed(name, value.dtype, value.nullable, value.row, value.is_list, value=value.value)
+            Typed(
+                name,
+                value.dtype,
+                value.nullable,
+                value.row,
+                value.is_list,
+                value=value.value,
+                increasing=value.increasing,
+            )
         )
         return f"let {name} = {value.text}"
 
@@ -712,12 +746,16 @@ class SpecGenerator:
 
 
 def _trips_constant_check(op: Op, params: Sequence[Param], args: Sequence[Typed]) -> bool:
+    """Whether the checker may refuse these arguments by one of the op's ConstantChecks. A
+    constant whose value the generator does not know (floor(0), a call the checker folds) may be
+    refused as well as not: it counts as refused, so the spec is drawn again."""
     by_name = {param.name: arg for param, arg in zip(params, args, strict=True)}
     for check in op.constant_checks:
         given = [by_name.get(name) for name in check.params]
+        if any(arg is None or arg.row for arg in given):
+            continue
         values = [arg.value for arg in given if arg is not None]
-        known = len(values) == len(check.params) and all(v is not None for v in values)
-        if known and check.bad(*values):
+        if any(v is None for v in values) or check.bad(*values):
             return True
     return False
 

@@ -45,10 +45,8 @@ _STRING = np.dtypes.StringDType()
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _CONST0 = np.array([23.0, 29.0, 33.4, 36.7, 38.3, 40.3, 43.9, 47.7, 53.210000000000015], dtype=np.float64)
-_CONST1 = np.array(['DE', 'US', 'FR', 'GB', 'IT', 'ES', 'BR', 'NL', 'JP', 'PL'], dtype=_STRING)
 _VOCAB2 = np.array(['DE', 'US', 'FR', 'GB', 'IT', 'ES', 'BR', 'NL', 'JP', 'PL'], dtype=_STRING)
 _VOCAB2_INDEX = {value: i for i, value in enumerate(_VOCAB2.tolist())}
-_CONST3 = np.array(['free', 'basic', 'pro', 'team', 'família'], dtype=_STRING)
 _VOCAB4 = np.array(['free', 'basic', 'pro', 'team', 'família'], dtype=_STRING)
 _VOCAB4_INDEX = {value: i for i, value in enumerate(_VOCAB4.tolist())}
 

@@ -61,7 +61,6 @@ _STRING = np.dtypes.StringDType()
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _CONST0 = np.array([1.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0], dtype=np.float64)
-_CONST1 = np.array(['Rewe', 'Aldi Süd', 'Amazon', 'Café Müller', 'Shell', 'Zalando', 'Deutsche Bahn', 'Steam', 'Lufthansa', 'Łódź Market', '東京ストア', 'CryptoXchange'], dtype=_STRING)
 _VOCAB2 = np.array(['Rewe', 'Aldi Süd', 'Amazon', 'Café Müller', 'Shell', 'Zalando', 'Deutsche Bahn', 'Steam', 'Lufthansa', 'Łódź Market', '東京ストア', 'CryptoXchange'], dtype=_STRING)
 _VOCAB2_INDEX = {value: i for i, value in enumerate(_VOCAB2.tolist())}
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import json
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
+from typing import Any
 
 import jinja2
 
@@ -31,28 +33,82 @@ NUMPY_DTYPE = {
 }
 
 
+CONSTANT_NAME = re.compile(r"\b_[A-Z]+\d+(?:_INDEX)?\b")
+INLINE_ITEMS = 1_000  # longer list constants go to the module's constants file, if it has one
+
+
 @dataclass
 class ModuleContext:
-    """What emitters need besides their arguments: module-level constants and helpers used."""
+    """What emitters need besides their arguments: module-level constants and helpers used.
 
+    With a `constants_file`, list constants of more than INLINE_ITEMS items (a fitted vocabulary
+    of a million strings) are stored there as JSON instead of written as code: `stored` holds
+    them by name, and the module reads them back after checking the file's sha256."""
+
+    constants_file: str | None = None
     constants: list[tuple[str, str]] = field(default_factory=list)
     helpers: set[str] = field(default_factory=set)
-    _constant_names: dict[tuple[str, ...], str] = field(default_factory=dict)
+    stored: dict[str, list[object]] = field(default_factory=dict)
+    _constant_names: dict[tuple[object, ...], str] = field(default_factory=dict)
 
     def constant(self, prefix: str, *lines: str) -> str:
         """Define module-level constants once; returns the first name."""
-        key = (prefix, *lines)
+        return self._define((prefix, *lines), prefix, lines)
+
+    def array(self, prefix: str, dtype: DType, values: Sequence[object], *lines: str) -> str:
+        """A module-level numpy array of `values` (then `lines` over it, as in `constant`):
+        written as code, or stored in the constants file when it is long."""
+        if self.constants_file is None or len(values) <= INLINE_ITEMS:
+            return self.constant(prefix, render_array(dtype, values), *lines)
+        items = list(map(STORED_ITEM[dtype], values))
+        key = (prefix, dtype, tuple(items), *lines)
+        if key not in self._constant_names:
+            read = f"np.array(_STORED[{{name!r}}], dtype={NUMPY_DTYPE[dtype]})"
+            name = self._define(key, prefix, (read, *lines))
+            self.stored[name] = items
+        return self._constant_names[key]
+
+    def _define(self, key: tuple[object, ...], prefix: str, lines: Sequence[str]) -> str:
         if key not in self._constant_names:
             name = f"_{prefix}{len(self._constant_names)}"
             self._constant_names[key] = name
             for index, line in enumerate(lines):
                 suffix = ("", "_INDEX")[index] if prefix == "VOCAB" else ""
-                self.constants.append((name + suffix, line.replace("{name}", name)))
+                text = line.replace("{name!r}", repr(name)).replace("{name}", name)
+                self.constants.append((name + suffix, text))
         return self._constant_names[key]
 
     def helper(self, name: str) -> str:
         self.helpers.add(name)
         return name
+
+    def drop_unused(self, code: Sequence[str]) -> None:
+        """Forget the constants that neither `code` nor a constant kept uses (a vocabulary's
+        list_const node, which lookup reads through its _INDEX)."""
+        used = set(CONSTANT_NAME.findall("\n".join(code)))
+        for name, line in reversed(self.constants):
+            if name in used:
+                used.update(CONSTANT_NAME.findall(line))
+        self.constants = [(name, line) for name, line in self.constants if name in used]
+        self.stored = {name: items for name, items in self.stored.items() if name in used}
+
+    def stored_bytes(self) -> bytes | None:
+        """The constants file: JSON, keys sorted, ASCII only (byte-deterministic)."""
+        if not self.stored:
+            return None
+        text = json.dumps(self.stored, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+        return (text + "\n").encode("ascii")
+
+
+# A list item as JSON holds it exactly (Python's json writes a float's repr, and NaN and
+# +-Infinity, and reads them back bit for bit).
+STORED_ITEM: dict[DType, Callable[[Any], object]] = {
+    DType.FLOAT: float,
+    DType.INT: int,
+    DType.TIMESTAMP: int,
+    DType.BOOL: bool,
+    DType.STRING: str,
+}
 
 
 def render_scalar(dtype: DType, value: object) -> str:
@@ -100,12 +156,12 @@ def _const(node: Node, args: list[str], ctx: ModuleContext) -> str:
 
 
 def _list_const(node: Node, args: list[str], ctx: ModuleContext) -> str:
-    return ctx.constant("CONST", render_array(node.dtype, constant_value(node)))
+    return ctx.array("CONST", node.dtype, constant_value(node))
 
 
 def _vocabulary(keys: Node, ctx: ModuleContext) -> str:
-    array = render_array(keys.dtype, constant_value(keys))
-    return ctx.constant("VOCAB", array, "{value: i for i, value in enumerate({name}.tolist())}")
+    index = "{value: i for i, value in enumerate({name}.tolist())}"
+    return ctx.array("VOCAB", keys.dtype, constant_value(keys), index)
 
 
 def _lookup(node: Node, args: list[str], ctx: ModuleContext) -> str:
@@ -321,10 +377,19 @@ class ModuleSpec:
     column_names: tuple[str, ...]
     widths: tuple[int, ...]
     stack: bool = True  # False: return the list of output arrays (used by fit)
+    constants_file: str | None = None  # where long list constants go (None: all in the code)
 
 
 def render_module(module: ModuleSpec) -> str:
-    ctx = ModuleContext()
+    """The module's source; every constant is written in it (module.constants_file is unused)."""
+    source, _ = render_module_files(replace(module, constants_file=None))
+    return source
+
+
+def render_module_files(module: ModuleSpec) -> tuple[str, bytes | None]:
+    """The module's source and, if it stores long list constants, the bytes of
+    module.constants_file, which the module reads from its own directory."""
+    ctx = ModuleContext(module.constants_file)
     labels = {node: f"feature {label}" for label, node in module.outputs}
     statements, names = render_body([node for _, node in module.outputs], ctx, labels)
     output_variables = [
@@ -335,8 +400,14 @@ def render_module(module: ModuleSpec) -> str:
     used_inputs = {
         n.attr("name") for n in walk(node for _, node in module.outputs) if n.op == "input"
     }
+    ctx.drop_unused(
+        [st.expression for st in statements]
+        + early_stores
+        + [names[node] for _, node in module.outputs]
+    )
+    stored = ctx.stored_bytes()
     template = _environment().get_template("features_train.py.j2")
-    return template.render(
+    source = template.render(
         version=__version__,
         spec_name=module.spec_name,
         fingerprint=module.fingerprint,
@@ -360,12 +431,15 @@ def render_module(module: ModuleSpec) -> str:
             for (label, node), width in zip(module.outputs, module.widths, strict=True)
         ],
         constants=ctx.constants,
+        constants_file=module.constants_file if stored else None,
+        constants_sha256=hashlib.sha256(stored).hexdigest() if stored else None,
         helpers=helper_sources(ctx.helpers),
         uses_re="_matches" in ctx.helpers,
         width=sum(module.widths),
         stack=module.stack,
         repr=repr,
     )
+    return source, stored
 
 
 def scalar_shape(node: Node) -> bool:

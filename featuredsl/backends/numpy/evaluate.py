@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,10 +13,28 @@ from featuredsl.backends.numpy.codegen import ModuleSpec, render_module
 from featuredsl.compiler.ir import Node, Program
 
 
-def execute_module(source: str, feed: Mapping[str, np.ndarray], float32: bool = False) -> Any:
-    """Run generated module text on a feed. The text is our own codegen output, never spec text."""
+def execute_module(
+    source: str,
+    feed: Mapping[str, np.ndarray],
+    files: Mapping[str, bytes] | None = None,
+    float32: bool = False,
+) -> Any:
+    """Run generated module text on a feed. The text is our own codegen output, never spec text.
+
+    `files` are the files the module reads from its own directory (its constants file): they
+    are written with the module into a scratch directory, so that it reads and checks them as
+    it does in a build directory. `float32` asks the module for its float32-rounded output."""
     namespace: dict[str, Any] = {"__name__": "featuredsl_generated"}
-    exec(compile(source, "<featuredsl generated module>", "exec"), namespace)
+    if not files:
+        exec(compile(source, "<featuredsl generated module>", "exec"), namespace)
+    else:
+        with tempfile.TemporaryDirectory(prefix="featuredsl-module-") as scratch:
+            path = Path(scratch) / "module.py"
+            path.write_text(source, encoding="utf-8")
+            for name, data in files.items():
+                (Path(scratch) / name).write_bytes(data)
+            namespace["__file__"] = str(path)
+            exec(compile(source, str(path), "exec"), namespace)
     if float32:
         return namespace["transform"](feed, float32=True)
     return namespace["transform"](feed)

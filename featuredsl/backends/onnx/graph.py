@@ -49,7 +49,9 @@ NUMPY_TYPE = {
 @dataclass
 class GraphContext:
     nodes: list[onnx.NodeProto] = field(default_factory=list)
-    initializers: list[onnx.TensorProto] = field(default_factory=list)
+    # Named arrays; only those a node reads become initializers (_used_initializers), so a
+    # vocabulary that lives in a LabelEncoder's attributes is never serialized twice.
+    initializers: list[tuple[str, np.ndarray]] = field(default_factory=list)
     signs: dict[Node, Signs] = field(default_factory=dict)  # which floats may be -0.0
     # Types onnx cannot infer (outputs of com.microsoft ops that other ops' inference reads).
     value_infos: list[onnx.ValueInfoProto] = field(default_factory=list)
@@ -90,7 +92,7 @@ class GraphContext:
     def _initializer(self, key: tuple[object, ...], array: np.ndarray) -> str:
         if key not in self._constants:
             name = self.fresh("const")
-            self.initializers.append(numpy_helper.from_array(array, name))
+            self.initializers.append((name, array))
             self._constants[key] = name
         return self._constants[key]
 
@@ -647,7 +649,9 @@ def _used_initializers(ctx: GraphContext) -> list[onnx.TensorProto]:
         for sub in a.g.node
         for name in sub.input
     }
-    return [t for t in ctx.initializers if t.name in used]
+    return [
+        numpy_helper.from_array(array, name) for name, array in ctx.initializers if name in used
+    ]
 
 
 def _model(graph: onnx.GraphProto) -> onnx.ModelProto:

@@ -7,7 +7,6 @@ from typing import Any
 
 from featuredsl.compiler.builder import (
     Emitter,
-    LoweringError,
     Value,
     fitted,
     literal,
@@ -41,13 +40,8 @@ def _analyzer(name: str, result: str = "float") -> Any:
 
 
 def _scaler(center: str | None, scale: str) -> Any:
+    # The checker refuses a constant x (its parameter is declared per_row).
     def lower(e: Emitter, x: Value) -> Value:
-        if x.shape is not Shape.ROW:
-            raise LoweringError(
-                "a scaler needs a per-row value to fit on, not a constant",
-                "scale a column",
-                x.node.span,
-            )
         a = e.to_float(x.node)
         source = replace(x, node=a)
         shifted = a if center is None else e.sub(a, fitted(e, center, source, DType.FLOAT))
@@ -101,6 +95,7 @@ lower_maxabs = _scaler(None, "scale_maxabs")
 
 
 MAX_QUANTILES = 100_000
+SCALED = param("x", NUM, per_row=True)
 
 OPS: tuple[Op, ...] = (
     Op(
@@ -208,6 +203,7 @@ OPS: tuple[Op, ...] = (
         "bucketize.",
         "bucketize(x, quantiles(x, 4))",
         analyzer=True,
+        increasing=True,
     ),
     Op(
         "mode",
@@ -268,7 +264,7 @@ OPS: tuple[Op, ...] = (
     Op(
         "zscore",
         "scaler",
-        (X,),
+        (SCALED,),
         Returns.FLOAT,
         PROPAGATE,
         lower_zscore,
@@ -279,7 +275,7 @@ OPS: tuple[Op, ...] = (
     Op(
         "minmax",
         "scaler",
-        (X,),
+        (SCALED,),
         Returns.FLOAT,
         PROPAGATE,
         lower_minmax,
@@ -290,7 +286,7 @@ OPS: tuple[Op, ...] = (
     Op(
         "robust",
         "scaler",
-        (X,),
+        (SCALED,),
         Returns.FLOAT,
         PROPAGATE,
         lower_robust,
@@ -301,7 +297,7 @@ OPS: tuple[Op, ...] = (
     Op(
         "maxabs",
         "scaler",
-        (X,),
+        (SCALED,),
         Returns.FLOAT,
         PROPAGATE,
         lower_maxabs,
