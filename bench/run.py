@@ -164,7 +164,7 @@ def featuredsl_fit(frame: Any) -> Any:
 
 
 def featuredsl_artifacts(fitted: Any, directory: str) -> Any:
-    from featuredsl.artifact.spec import load
+    from featuredsl.artifact.load import load
 
     fitted.save(directory)
     return load(directory)

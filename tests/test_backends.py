@@ -8,7 +8,8 @@ import pytest
 from conftest import quiet_session, random_feed
 
 from featuredsl.artifact.conformance.edge_cases import edge_case_feed
-from featuredsl.artifact.spec import Spec, load
+from featuredsl.artifact.load import load
+from featuredsl.artifact.spec import Spec
 from featuredsl.backends.numpy import codegen as numpy_backend
 from featuredsl.backends.onnx import graph as onnx_backend
 from featuredsl.compiler import registry

@@ -19,7 +19,8 @@ import pytest
 
 from featuredsl.artifact.conformance.edge_cases import edge_case_feed
 from featuredsl.artifact.contract import CONSTANTS_FILE, MANIFEST_FILE, MODULE_FILE
-from featuredsl.artifact.spec import Spec, load
+from featuredsl.artifact.load import load
+from featuredsl.artifact.spec import Spec
 from featuredsl.compiler.boundaries import (
     END_ITEMS,
     SAMPLED_ITEMS,

@@ -13,7 +13,8 @@ from conftest import random_feed
 from onnx import numpy_helper
 
 from featuredsl.artifact.contract import FAILED_FILE, MANIFEST_FILE, MODULE_FILE, ONNX_FILE
-from featuredsl.artifact.spec import Spec, load
+from featuredsl.artifact.load import load
+from featuredsl.artifact.spec import Spec
 from featuredsl.backends.numpy import codegen as numpy_backend
 from featuredsl.errors import ArtifactError, FeatureDSLError
 from featuredsl.parity.build import ParityError, build

@@ -28,7 +28,7 @@ def run(argv: list[str], capsys) -> tuple[int, str, str]:
 @pytest.fixture
 def artifacts(monkeypatch):
     module = fake_artifacts_module(FP)
-    monkeypatch.setitem(__import__("sys").modules, "featuredsl.artifact.spec", module)
+    monkeypatch.setitem(__import__("sys").modules, "featuredsl.artifact.load", module)
     return module
 
 

@@ -64,7 +64,7 @@ class GermanCentsClient:
 
 
 def test_profile_serve_skew_replay(tmp_path: Path, capsys) -> None:
-    artifacts = pytest.importorskip("featuredsl.artifact.spec")
+    artifacts = pytest.importorskip("featuredsl.artifact.load")
     spec, train, build = tmp_path / "toy.fdsl", tmp_path / "train.csv", tmp_path / "build"
     spec.write_text(SPEC)
     pacsv.write_csv(_table(0, 4000), train)

@@ -109,7 +109,7 @@ def crashing_worker(log: str, calls: int) -> None:
 
 
 class FakeArtifact:
-    """Stands in for featuredsl.artifact.spec.load(DIR) until the compiler lands: same attributes."""
+    """Stands in for featuredsl.artifact.load.load(DIR) until the compiler lands: same attributes."""
 
     def __init__(self, fingerprint: str = "fp-test-0001") -> None:
         self.fingerprint = fingerprint
@@ -133,7 +133,7 @@ class FakeArtifact:
 def fake_artifacts_module(fingerprint: str = "fp-test-0001"):
     import types
 
-    module = types.ModuleType("featuredsl.artifact.spec")
+    module = types.ModuleType("featuredsl.artifact.load")
     loaded: list[str] = []
 
     def load(build_dir):

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from sklearn import datasets
 
-from featuredsl.artifact.spec import Spec, load
+from featuredsl.artifact.load import load
+from featuredsl.artifact.spec import Spec
 from featuredsl.compiler.frontend import check_source
 from featuredsl.language.diagnostics import DiagnosticError
 from featuredsl.language.formatter import format_spec

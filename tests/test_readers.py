@@ -146,7 +146,7 @@ def test_polars_frames_are_read_through_arrow() -> None:
 def test_null_tokens_on_the_command_line(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from featuredsl.artifact.spec import load
+    from featuredsl.artifact.load import load
     from featuredsl.cli.main import cli
 
     spec = write(

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from featuredsl.artifact.spec import load
+from featuredsl.artifact.load import load
 from featuredsl.parity.build import build
 
 VALUES = np.array(

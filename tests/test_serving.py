@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 from test_bundle import churn_csv, churn_fitted, churn_spec, linear_model
 
-from featuredsl.artifact.spec import load
+from featuredsl.artifact.load import load
 from featuredsl.compiler.boundaries import feature_bounds
 from featuredsl.errors import ArtifactError, DataError
 from featuredsl.ingest import read_table

@@ -29,7 +29,8 @@ import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import Pipeline
 
-from featuredsl.artifact.spec import load, load_spec
+from featuredsl.artifact.load import load
+from featuredsl.artifact.spec import load_spec
 from featuredsl.errors import DataError, FeatureDSLError
 from featuredsl.ingest import read_table
 from featuredsl.monitor.replay import replay

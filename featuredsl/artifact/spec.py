@@ -1,20 +1,16 @@
 """Build, save and load the artifacts of a spec: numpy module, ONNX graph(s), manifest.
 
 Both artifacts and the manifest carry one fingerprint: a hash of the canonical spec text and
-the fitted constants. Loading checks that all three agree.
-"""
+the fitted constants. Loading checks that all three agree."""
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -25,15 +21,14 @@ from featuredsl.artifact.conformance import kit
 from featuredsl.artifact.conformance.edge_cases import edge_case_feed
 from featuredsl.artifact.contract import (
     CONSTANTS_FILE,
-    FAILED_FILE,
-    KEY_FEATURE_NAMES,
-    KEY_FINGERPRINT,
     MANIFEST_FILE,
     MODULE_FILE,
     ONNX_F32_FILE,
     ONNX_FILE,
     OUTPUT,
 )
+from featuredsl.artifact.fingerprint import fingerprint_of, tzdata_of
+from featuredsl.artifact.load import build_files, features_out, remove_stale
 from featuredsl.artifact.manifest import encode_pool, manifest_text
 from featuredsl.artifact.quality import DataQuality, assess
 from featuredsl.backends.numpy import codegen as numpy_backend
@@ -42,7 +37,7 @@ from featuredsl.backends.onnx import graph as onnx_backend
 from featuredsl.compiler.boundaries import constant_pool, feature_bounds
 from featuredsl.compiler.frontend import check_source, read_spec
 from featuredsl.compiler.ir import Builder, Program, walk
-from featuredsl.errors import ArtifactError, DataError
+from featuredsl.errors import ArtifactError
 from featuredsl.fit.fitting import FittedConstant, fit_program
 
 
@@ -58,28 +53,6 @@ def null_encoding(column: Any) -> str:
     if column.mask_name is None:
         return "NaN"
     return f"mask:{column.mask_name}"
-
-
-def fingerprint_of(
-    canonical_source: str,
-    values: Sequence[Any],
-    params: Sequence[Any],
-    tzdata: str | None = None,
-) -> str:
-    """sha256 (hex) of the canonical spec text, the fitted constants' values and parameters, and,
-    for a spec that names a time zone, the tzdata version its zone tables come from."""
-    content: dict[str, Any] = {"spec": canonical_source, "constants": list(values)}
-    content["params"] = list(params)
-    if tzdata is not None:
-        content["tzdata"] = tzdata
-    payload = json.dumps(content, sort_keys=True, ensure_ascii=True, default=str)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
-
-def tzdata_of(program: Program) -> str | None:
-    """The tzdata version of the zone tables in `program`, or None when it names no zone."""
-    versions = {node.attr("tzdata") for node in walk(program.roots) if node.op == "gather"}
-    return versions.pop() if versions else None
 
 
 class Spec:
@@ -310,7 +283,7 @@ class FittedSpec:
             DataError: a column is missing or a value does not fit its declared type.
         """
         out = self.transform_feed(self.feed(data), float32=float32)
-        return _features_out(out, self.feature_names, as_frame)
+        return features_out(out, self.feature_names, as_frame)
 
     def manifest(self, float32: bool = False) -> dict[str, Any]:
         """The manifest (JSON-ready): schema, feature order, constants, fingerprint, data
@@ -417,258 +390,7 @@ class FittedSpec:
         return written
 
 
-def build_files(directory: Path) -> set[str]:
-    """The files a build directory's manifest lists (empty if it has no readable manifest)."""
-    try:
-        manifest = json.loads((directory / MANIFEST_FILE).read_text("utf-8"))
-        return {str(name) for name in manifest.get("files", {})} | {MANIFEST_FILE}
-    except (OSError, ValueError, AttributeError):
-        return set()
-
-
-def remove_stale(directory: Path, earlier: set[str], current: set[str]) -> None:
-    """Delete the files of an earlier build that the current one no longer writes."""
-    for name in sorted(earlier - current):
-        path = directory / name
-        if path.is_file() and path.resolve().is_relative_to(directory.resolve()):
-            path.unlink()
-    stale = directory / ONNX_F32_FILE  # builds before file hashes did not list it
-    if ONNX_F32_FILE not in current and stale.exists():
-        stale.unlink()
-
-
 def _serialize(model: onnx.ModelProto) -> bytes:
     onnx_backend.check_model(model)
     data: bytes = model.SerializeToString(deterministic=True)
     return data
-
-
-def verify_file(directory: Path, manifest: Mapping[str, Any], name: str) -> Path:
-    """The path of build file `name` (relative to `directory`) after checking its bytes
-    against the sha256 the manifest records; ArtifactError naming the file otherwise."""
-    path = directory / name
-    recorded = manifest.get("files", {}).get(name)
-    if recorded is None:
-        raise ArtifactError(
-            f"{directory / MANIFEST_FILE}: records no sha256 of {name}; rebuild {directory} "
-            f"with featuredsl {__version__}"
-        )
-    try:
-        actual = hashlib.sha256(path.read_bytes()).hexdigest()
-    except FileNotFoundError:
-        raise ArtifactError(f"{path}: missing; rebuild {directory}") from None
-    if actual != recorded:
-        raise ArtifactError(
-            f"{path}: changed after the build (sha256 {actual[:16]}..., the manifest records "
-            f"{recorded[:16]}...); restore the file or rebuild {directory}"
-        )
-    return path
-
-
-def manifest_fingerprint(manifest: Mapping[str, Any]) -> str:
-    """The fingerprint recomputed from the manifest's canonical spec and fitted constants."""
-    return fingerprint_of(
-        manifest["canonical_spec"],
-        [c["value"] for c in manifest["constants"]],
-        [c["params"] for c in manifest["constants"]],
-        manifest.get("tzdata"),
-    )
-
-
-def read_manifest(directory: Path) -> dict[str, Any]:
-    """The manifest of a build directory, refused (ArtifactError naming the file) if the build
-    was marked failed, the JSON is unreadable or incomplete, or its fingerprint does not follow
-    from its canonical spec and constants."""
-    path = directory / MANIFEST_FILE
-    if not directory.is_dir():
-        raise ArtifactError(f"{directory}: not a build directory (run `featuredsl build` first)")
-    failed = directory / FAILED_FILE
-    if failed.exists():
-        try:
-            reason = str(json.loads(failed.read_text("utf-8")).get("reason"))
-        except (ValueError, AttributeError):
-            reason = "(the reason could not be read)"
-        raise ArtifactError(
-            f"{directory}: this build failed its checks and must not be used "
-            f"({failed.name}):\n{reason}"
-        )
-    try:
-        manifest: dict[str, Any] = json.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
-        raise ArtifactError(
-            f"{path}: missing; is {directory} a featuredsl build directory?"
-        ) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ArtifactError(f"{path}: not valid JSON ({error})") from None
-    for key in ("fingerprint", "feature_names", "inputs", "canonical_spec", "constants"):
-        if key not in manifest:
-            raise ArtifactError(f"{path}: has no '{key}'; was it written by featuredsl build?")
-    try:
-        recomputed = manifest_fingerprint(manifest)
-    except (KeyError, TypeError) as error:
-        raise ArtifactError(f"{path}: corrupt constants ({error})") from None
-    if recomputed != manifest["fingerprint"]:
-        raise ArtifactError(
-            f"{path}: its fingerprint {str(manifest['fingerprint'])[:16]}... does not follow "
-            f"from its canonical spec and constants ({recomputed[:16]}...); the manifest was "
-            "edited: rebuild the directory"
-        )
-    return manifest
-
-
-class Artifacts:
-    """A loaded build directory: the numpy module, the ONNX session, and the manifest.
-
-    Nothing runs before it is checked: a directory marked failed is refused with its reason;
-    the module's, its constants file's and the graphs' sha256 must equal the manifest's, the manifest's fingerprint
-    must follow from its canonical spec and constants, and the manifest, the module and the
-    graph must agree on fingerprint, feature names and inputs. Each failure is an
-    ArtifactError naming the file."""
-
-    def __init__(self, directory: str | Path):
-        self.directory = Path(directory)
-        self.manifest = read_manifest(self.directory)
-        self.fingerprint: str = self.manifest["fingerprint"]
-        self.feature_names: tuple[str, ...] = tuple(self.manifest["feature_names"])
-        self.onnx_path = self.directory / ONNX_FILE
-        self._check_onnx_metadata(self.onnx_path)
-        verify_file(self.directory, self.manifest, ONNX_FILE)
-        if (self.manifest.get("output") or {}).get("float32_variant"):
-            verify_file(self.directory, self.manifest, ONNX_F32_FILE)
-        self.module = self._load_module()
-        self._session: Any = None
-
-    def _load_module(self) -> ModuleType:
-        path = verify_file(self.directory, self.manifest, MODULE_FILE)
-        if CONSTANTS_FILE in self.manifest.get("files", {}):
-            verify_file(self.directory, self.manifest, CONSTANTS_FILE)
-        spec = importlib.util.spec_from_file_location(
-            f"featuredsl_build_{self.fingerprint[:12]}", path
-        )
-        if spec is None or spec.loader is None:
-            raise ArtifactError(f"{path}: cannot be imported")
-        module = importlib.util.module_from_spec(spec)
-        try:
-            spec.loader.exec_module(module)
-        except Exception as error:  # a corrupt file: report it, never a traceback
-            raise ArtifactError(f"{path}: cannot be imported: {error}") from None
-        found = getattr(module, "FINGERPRINT", None)
-        if found != self.fingerprint:
-            raise ArtifactError(
-                f"{path}: fingerprint {found!r} does not match manifest {self.fingerprint!r}; rebuild the directory"
-            )
-        names = tuple(getattr(module, "FEATURE_NAMES", ()))
-        if names != self.feature_names:
-            raise ArtifactError(
-                f"{self.directory / MANIFEST_FILE}: its feature_names do not match those of {path.name} "
-                f"({_differs(self.feature_names, names)}); the manifest was edited: rebuild the directory"
-            )
-        declared = tuple((i["name"], i["dtype"], i["nullable"]) for i in self.manifest["inputs"])
-        if tuple(tuple(i) for i in getattr(module, "INPUTS", ())) != declared:
-            raise ArtifactError(
-                f"{self.directory / MANIFEST_FILE}: its inputs differ from those of {path.name}; "
-                "the manifest was edited: rebuild the directory"
-            )
-        return module
-
-    def _check_onnx_metadata(self, path: Path) -> None:
-        if not path.exists():
-            raise ArtifactError(f"{path}: missing")
-        try:
-            model = onnx.load(str(path), load_external_data=False)
-        except Exception as error:
-            raise ArtifactError(f"{path}: not a readable ONNX model ({error})") from None
-        props = {p.key: p.value for p in model.metadata_props}
-        if props.get(KEY_FINGERPRINT) != self.fingerprint:
-            raise ArtifactError(
-                f"{path}: fingerprint {props.get(KEY_FINGERPRINT)!r} does not match manifest "
-                f"{self.fingerprint!r}; the graph comes from another build"
-            )
-        try:
-            names = tuple(json.loads(props.get(KEY_FEATURE_NAMES, "[]")))
-        except ValueError:
-            names = ()
-        if names != self.feature_names:
-            raise ArtifactError(
-                f"{self.directory / MANIFEST_FILE}: its feature_names do not match those of {path.name} "
-                f"({_differs(self.feature_names, names)}); the manifest was edited: rebuild the directory"
-            )
-
-    @property
-    def session(self) -> Any:
-        """An onnxruntime InferenceSession of features.onnx (CPU), created on first use."""
-        if self._session is None:
-            import onnxruntime as ort
-
-            self._session = ort.InferenceSession(
-                str(self.onnx_path), providers=["CPUExecutionProvider"]
-            )
-        return self._session
-
-    @cached_property
-    def program_inputs(self) -> tuple[Any, ...]:
-        from featuredsl.compiler.ir import InputColumn
-        from featuredsl.compiler.types import DType
-
-        return tuple(
-            InputColumn(i["name"], DType(i["dtype"]), i["nullable"])
-            for i in self.manifest["inputs"]
-        )
-
-    def feed(self, data: Any, source: str = "data", extra: str = "ignore") -> dict[str, np.ndarray]:
-        """`data` as the canonical feed of the manifest's inputs (`extra="error"` refuses
-        undeclared columns); DataError naming the column and row of a bad value."""
-        from featuredsl.ingest import to_feed
-
-        return to_feed(data, self.program_inputs, source=source, extra=extra)
-
-    def transform_feed(self, feed: Mapping[str, np.ndarray], float32: bool = False) -> np.ndarray:
-        """The build's numpy module on a canonical feed: float64 [rows, features]."""
-        try:
-            result: np.ndarray = self.module.transform(dict(feed), float32=float32)
-        except ValueError as error:
-            raise DataError(str(error)) from None
-        return result
-
-    def transform(self, data: Any, float32: bool = False, as_frame: bool = False) -> Any:
-        """The features of `data` (as `FittedSpec.transform` takes it) from the build's numpy
-        module: float64 [rows, features] (see `FittedSpec.transform` for `float32`, `as_frame`);
-        DataError for bad data."""
-        out = self.transform_feed(self.feed(data), float32=float32)
-        return _features_out(out, self.feature_names, as_frame)
-
-    def run_onnx(self, feed: Mapping[str, np.ndarray]) -> np.ndarray:
-        """The graph on a canonical feed: float64 [rows, features]."""
-        names = {i.name for i in self.session.get_inputs()}
-        result: np.ndarray = self.session.run(
-            [OUTPUT], {k: v for k, v in feed.items() if k in names}
-        )[0]
-        return result
-
-
-def _features_out(values: np.ndarray, names: Sequence[str], as_frame: bool) -> Any:
-    """`transform`'s result. float32=True gives the features rounded once to float32, as a
-    float32 array (what the float32 serving graph outputs); as_frame=True gives a pandas
-    DataFrame whose columns are the feature names (one per one_hot column)."""
-    if not as_frame:
-        return values
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - depends on the installation
-        raise ImportError(
-            "transform(..., as_frame=True) needs pandas: pip install 'featuredsl[pandas]'"
-        ) from None
-    return pd.DataFrame(values, columns=list(names), copy=False)
-
-
-def load(directory: str | Path) -> Artifacts:
-    """Load a build directory after its integrity checks (see Artifacts); ArtifactError
-    naming the file that fails them."""
-    return Artifacts(directory)
-
-
-def _differs(manifest_names: tuple[str, ...], names: tuple[str, ...]) -> str:
-    for index, (a, b) in enumerate(zip(manifest_names, names, strict=False)):
-        if a != b:
-            return f"column {index}: {a!r} in the manifest, {b!r} in the file"
-    return f"{len(manifest_names)} names in the manifest, {len(names)} in the file"

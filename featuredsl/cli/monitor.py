@@ -23,7 +23,7 @@ SEVERITY_STYLE = {
 
 def _load_artifact(build_dir: str) -> Any:
     try:
-        artifacts = importlib.import_module("featuredsl.artifact.spec")
+        artifacts = importlib.import_module("featuredsl.artifact.load")
     except ImportError as err:
         raise ArtifactError(f"cannot load build directories in this installation ({err})") from None
     return artifacts.load(build_dir)

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from featuredsl.artifact.contract import FAILED_FILE, MANIFEST_FILE
-from featuredsl.artifact.spec import FittedSpec, SpecLike, as_spec, build_files, remove_stale
+from featuredsl.artifact.load import build_files, remove_stale
+from featuredsl.artifact.spec import FittedSpec, SpecLike, as_spec
 from featuredsl.errors import DataError, FeatureDSLError
 from featuredsl.parity.runner import ParityReport, run_parity
 

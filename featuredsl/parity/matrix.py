@@ -42,7 +42,7 @@ import numpy as np
 from featuredsl import __version__
 from featuredsl.artifact.conformance import encoding, kit
 from featuredsl.artifact.contract import ONNX_FILE
-from featuredsl.artifact.spec import read_manifest, verify_file
+from featuredsl.artifact.load import read_manifest, verify_file
 from featuredsl.errors import ArtifactError, FeatureDSLError
 
 PYTHON_MIN = "1.20.1"  # the declared minimum (pyproject, README)

@@ -11,8 +11,8 @@ import numpy as np
 
 from featuredsl.artifact.conformance.edge_cases import edge_case_feed
 from featuredsl.artifact.contract import ONNX_F32_FILE, OUTPUT
+from featuredsl.artifact.load import Artifacts, load
 from featuredsl.artifact.manifest import decode_pool
-from featuredsl.artifact.spec import Artifacts, load
 from featuredsl.parity.compare import Comparison, compare, ulp_distance
 from featuredsl.parity.sessions import CHECKED_OPTIMIZATIONS, onnx_session, run_outputs
 

@@ -94,7 +94,7 @@ class BundleReport:
 
 def feature_graph_from_dir(build_dir: str | Path) -> FeatureGraph:
     """The feature graph of a build directory; `load` checks that all fingerprints agree."""
-    from featuredsl.artifact.spec import load
+    from featuredsl.artifact.load import load
 
     artifacts = load(build_dir)
     model = _load_onnx(artifacts.onnx_path)

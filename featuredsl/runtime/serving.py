@@ -48,7 +48,7 @@ def open_served(path: str | Path) -> Served:
     """A build directory or a bundle file, with its input schema."""
     p = Path(path)
     if p.is_dir():
-        from featuredsl.artifact.spec import load
+        from featuredsl.artifact.load import load
 
         artifacts = load(p)
         return Served(
@@ -300,7 +300,7 @@ class Session:
         return self.served.inputs
 
     def _check_pair(self, build: str | Path) -> None:
-        from featuredsl.artifact.spec import load
+        from featuredsl.artifact.load import load
 
         paired = load(build)
         if paired.fingerprint != self.fingerprint:
