@@ -19,6 +19,7 @@ from hypothesis import Phase, find, settings
 from featuredsl.artifact.spec import Spec
 from featuredsl.backends.numpy import codegen as numpy_backend
 from featuredsl.compiler.boundaries import feature_bounds
+from featuredsl.compiler.types import DType
 from featuredsl.parity import fuzz
 from featuredsl.parity.compare import compare
 
@@ -95,9 +96,7 @@ def test_fuzzer_finds_round_half_up() -> None:
 
 
 def test_fuzzer_counts_a_half_up_case_as_a_failure() -> None:
-    case = fuzz.FuzzCase(
-        SPEC, (fuzz.Column("x", fuzz.DType.FLOAT, False),), {"x": TIES}, {"x": TIES}
-    )
+    case = fuzz.FuzzCase(SPEC, (fuzz.Column("x", DType.FLOAT, False),), {"x": TIES}, {"x": TIES})
     fuzz.run_case(case)
     with (
         broken_rounding(),

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from featuredsl.compiler.types import DType
 from featuredsl.parity.consistency import ALL_FEATURES, check_consistency, values_agree
 
 FEATURES = ["age_z", "ctr", "plan"]
@@ -165,11 +166,11 @@ def test_numpy_module_against_onnx_graph_row_by_row() -> None:
     spec = Spec(
         "spec c\ninput { x: float?, s: string }\nfeature a = fill_null(x, 0.5) * 2\nfeature b = hash_bucket(s, 7)\n"
     )
-    train = {"x": np.array([1.0, np.nan]), "s": fuzz.to_array(fuzz.DType.STRING, ["u", "v"])}
+    train = {"x": np.array([1.0, np.nan]), "s": fuzz.to_array(DType.STRING, ["u", "v"])}
     fitted = spec.fit(train)
     session = fuzz.onnx_session(fitted.onnx_model())
     rows = [
-        {"x": np.array([v]), "s": fuzz.to_array(fuzz.DType.STRING, [t])}
+        {"x": np.array([v]), "s": fuzz.to_array(DType.STRING, [t])}
         for v, t in [(2.0, "é"), (np.nan, "")]
     ]
     report = check_consistency(

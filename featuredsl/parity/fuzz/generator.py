@@ -1,208 +1,33 @@
-"""Differential fuzzing: random well-typed specs and adversarial data, numpy module vs ONNX graph.
-
-The spec generator is driven by the op catalogue (`featuredsl.compiler.registry`): each op's parameters,
-accepted dtypes, literal-only and list parameters, type rule and null rule come from there, and
-`SIGNATURES`, enumerated from it, says which argument dtypes make an op return which dtype.
-Specs are generated as *text*, so the parser, the checker and the formatter run on every case.
-Null-safety is kept the way a user would keep it: every nullable value that reaches a parameter
-that rejects nulls is wrapped in fill_null(...) (with a literal or a fitted statistic) or is_null.
-
-A case is fitted on one random feed and both artifacts are compared on another with
-`featuredsl.parity.compare`; any violation, crash or internal error raises. Hypothesis shrinks
-a failure to a minimal spec and minimal rows; `save_regression` writes it as JSON for replay.
-
-What the catalogue does not say is kept in the small tables below (valid literal ranges, which
-arguments must agree in dtype): they restate rules the lowering enforces.
-"""
+"""The spec generator: random specs that the checker accepts, typed and null-safe by the registry's rules."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import os
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from featuredsl.artifact.conformance import edge_cases as edge
-from featuredsl.artifact.contract import OUTPUT, mask_name
-from featuredsl.compiler import registry as reg
 from featuredsl.compiler.op import ANY, NullRule, Op, Param
 from featuredsl.compiler.types import DType
+from featuredsl.parity.fuzz.signatures import (
+    BUCKET_COUNTS,
+    EXTRA_STRINGS,
+    IDENTIFIER_EXTRAS,
+    INT64_MAX,
+    INT64_MIN,
+    LIST_ANALYZERS,
+    QUANTILE_LEVELS,
+    RESERVED,
+    SIGNATURES,
+    Signature,
+)
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 NUMERIC = frozenset({DType.INT, DType.FLOAT})
 LITERAL_DTYPES = frozenset({DType.INT, DType.FLOAT, DType.BOOL, DType.STRING})
 FEATURE_DTYPES = (DType.FLOAT, DType.INT, DType.BOOL)
-MICROS_PER_DAY = 86_400_000_000
-
-# ----------------------------------------------------------------------------- settings
-
-EXAMPLES_ENV = "FEATUREDSL_FUZZ_EXAMPLES"
-DEFAULT_EXAMPLES = 60
-
-
-def fuzz_examples(default: int = DEFAULT_EXAMPLES) -> int:
-    """The number of random specs to run, from $FEATUREDSL_FUZZ_EXAMPLES."""
-    return max(1, int(os.environ.get(EXAMPLES_ENV, default)))
-
-
-settings.register_profile(
-    "featuredsl-fuzz",
-    max_examples=fuzz_examples(),
-    deadline=None,
-    derandomize=True,  # the same cases on every CI run; regressions are kept as files instead
-    database=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.filter_too_much,
-    ],
-)
-FUZZ_SETTINGS = settings.get_profile("featuredsl-fuzz")
-
-# ----------------------------------------------------------------------------- what the catalogue does not say
-
-BUCKET_COUNTS = (1, 2, 7, 1000, 2**32, INT64_MAX)  # hash_bucket / cross moduli worth hitting
-QUANTILE_LEVELS = (0.0, 0.01, 0.25, 0.5, 0.75, 0.99, 1.0)
-
-EXTRA_FLOATS = (
-    0.125,
-    0.375,
-    2.675,
-    1.005,
-    0.49999999999999994,
-    -1.5,
-    3.5,
-    1e16,
-    4503599627370495.5,  # 2**52 - 0.5: floor(x + 0.5) rounds it wrong
-    1e-310,
-)
-EXTRA_STRINGS = (
-    "a",
-    "A",
-    "b",
-    "DE",
-    "de",
-    "é",
-    "É",
-    "ß",
-    "ǅ",
-    "İ",
-    "😀",
-    "1",
-    "-0",
-    "a b",
-    " a",
-    "a ",
-    "\u2028",
-)
-LEAP_DAYS = (
-    11_017 * MICROS_PER_DAY,  # 2000-03-01
-    11_016 * MICROS_PER_DAY,  # 2000-02-29
-    19_782 * MICROS_PER_DAY,  # 2024-02-29
-    -25_508 * MICROS_PER_DAY,  # 1900-03-01
-    -135_081 * MICROS_PER_DAY,  # 1600-02-29
-    47_540 * MICROS_PER_DAY,  # 2100-02-28
-    -1_000_000,  # 1969-12-31T23:59:59
-    -MICROS_PER_DAY - 1,
-    INT64_MIN,
-    INT64_MAX,
-)
-# Column names that shadow functions or sit close to names in the generated module.
-IDENTIFIER_EXTRAS = (
-    "log",
-    "hour",
-    "mean",
-    "vocab",
-    "rows",
-    "out",
-    "np",
-    "columns",
-    "v0",
-    "_x",
-    "A",
-)
-KEYWORDS = "spec input let feature if then else and or not true false null"
-RESERVED = frozenset(KEYWORDS.split()) | {t.value for t in DType} | set(reg.CONSTANTS)
-
-# ----------------------------------------------------------------------------- signatures from the catalogue
-
-
-@dataclass(frozen=True)
-class Signature:
-    """One way to call an op: a dtype kind per parameter group, and the dtype that results.
-
-    A numeric group of kind FLOAT may mix ints and floats (at least one float); kind INT is ints.
-    """
-
-    op: Op
-    groups: tuple[tuple[int, ...], ...]  # parameter indices that must agree in dtype
-    kinds: tuple[DType, ...]  # one per group
-    result: DType
-
-    def kind_of(self, index: int) -> DType:
-        for group, kind in zip(self.groups, self.kinds, strict=True):
-            if index in group:
-                return kind
-        raise IndexError(index)
-
-
-def param_groups(op: Op) -> tuple[tuple[int, ...], ...]:
-    """Parameters accepting the same several dtypes must agree (e.g. both sides of ==)."""
-    groups: list[list[int]] = []
-    for index, param in enumerate(op.params):
-        for group in groups:
-            first = op.params[group[0]]
-            if op.same_typed and len(param.accepts) > 1 and first.accepts == param.accepts:
-                group.append(index)
-                break
-        else:
-            groups.append([index])
-    return tuple(tuple(g) for g in groups)
-
-
-def _result(op: Op, groups: tuple[tuple[int, ...], ...], kinds: tuple[DType, ...]) -> DType | None:
-    by_param = {i: kind for group, kind in zip(groups, kinds, strict=True) for i in group}
-    if op.returns in ("same", "promote"):
-        return by_param[0]
-    if op.returns == "unify":
-        first_any = next(i for i, p in enumerate(op.params) if p.accepts == ANY)
-        return by_param[first_any]
-    if op.returns.startswith("list["):
-        return None
-    return op.returns.dtype([])
-
-
-def enumerate_signatures(ops: Sequence[Op] = reg.OPS) -> tuple[Signature, ...]:
-    out: list[Signature] = []
-    for op in ops:
-        groups = param_groups(op)
-        for kinds in _products([sorted(op.params[g[0]].accepts) for g in groups]):
-            result = _result(op, groups, tuple(kinds))
-            if result is not None:
-                out.append(Signature(op, groups, tuple(kinds), result))
-    return tuple(out)
-
-
-def _products(choices: list[list[DType]]) -> list[list[DType]]:
-    combos: list[list[DType]] = [[]]
-    for options in choices:
-        combos = [[*c, o] for c in combos for o in options]
-    return combos
-
-
-SIGNATURES = enumerate_signatures()
-LIST_ANALYZERS = tuple(op for op in reg.OPS if op.analyzer and op.returns.startswith("list["))
-
-# ----------------------------------------------------------------------------- generated expressions
 
 
 @dataclass(frozen=True)
@@ -822,9 +647,6 @@ def _weighted_index(weights: Sequence[float], u: float) -> int:
     return len(weights) - 1
 
 
-# ----------------------------------------------------------------------------- literal strategies
-
-
 def _int_literals() -> st.SearchStrategy[int]:
     return st.one_of(
         st.integers(-10, 10),
@@ -858,10 +680,10 @@ def _float_literals() -> st.SearchStrategy[float]:
 
 
 def _string_literals() -> st.SearchStrategy[str]:
-    return st.one_of(st.sampled_from((*EXTRA_STRINGS, "", " ", "x")), _texts(max_size=4))
+    return st.one_of(st.sampled_from((*EXTRA_STRINGS, "", " ", "x")), texts(max_size=4))
 
 
-def _texts(max_size: int) -> st.SearchStrategy[str]:
+def texts(max_size: int) -> st.SearchStrategy[str]:
     alphabet = st.characters(exclude_categories=["Cs"], exclude_characters="\x00")
     # featuredsl requires Unicode NFC text everywhere (non-NFC input is refused, and tested).
     return st.text(alphabet=alphabet, max_size=max_size).map(
@@ -901,8 +723,6 @@ def portable_patterns(draw: Draw, depth: int = 2) -> str:
     branches = [sequence() for _ in range(draw(st.integers(1, 2)))]
     return "|".join(branches)
 
-
-# ----------------------------------------------------------------------------- spec strategy
 
 FOCUS_DTYPES: dict[str, tuple[DType, ...]] = {
     "float": (DType.FLOAT,),
@@ -960,357 +780,3 @@ def specs(
     for index in range(draw(st.integers(1, max_features))):
         lines.append(generator.feature(index, draw(st.integers(0, max_depth))))
     return GeneratedSpec("\n".join(lines) + "\n", columns, generator.pools)
-
-
-# ----------------------------------------------------------------------------- data strategies
-
-Feed = dict[str, np.ndarray]
-
-
-def float_values(pools: Pools) -> list[float]:
-    return edge.float_candidates(pools.as_edge_pool()) + list(EXTRA_FLOATS)
-
-
-def int_values(pools: Pools) -> list[int]:
-    return edge.int_candidates(pools.as_edge_pool())
-
-
-def string_values(pools: Pools) -> list[str]:
-    return edge.string_candidates(pools.as_edge_pool()) + list(EXTRA_STRINGS)
-
-
-def timestamp_values(pools: Pools) -> list[int]:
-    return list(edge.TIMESTAMP_SPECIALS) + list(LEAP_DAYS)
-
-
-def element_strategy(
-    column: Column, pools: Pools, seen: Sequence[Any] = ()
-) -> st.SearchStrategy[Any]:
-    """Values of one column: edge values, the spec's literals and neighbours, random ones, and
-    values seen in training (fitted statistics sit on those)."""
-    options: list[st.SearchStrategy[Any]]
-    if column.dtype is DType.FLOAT:
-        ties = st.integers(-4, 4).map(lambda k: k + 0.5)  # where round-half-even and half-up differ
-        options = [
-            st.sampled_from(float_values(pools)),
-            ties,
-            st.floats(allow_nan=False),
-            st.floats(-10, 10),
-        ]
-        if column.nullable:
-            options.append(st.just(math.nan))
-    elif column.dtype is DType.INT:
-        options = [
-            st.sampled_from(int_values(pools)),
-            st.integers(-20, 20),
-            st.integers(INT64_MIN, INT64_MAX),
-        ]
-    elif column.dtype is DType.BOOL:
-        options = [st.booleans()]
-    elif column.dtype is DType.STRING:
-        options = [st.sampled_from(string_values(pools)), _texts(max_size=6)]
-    else:
-        low, high = -62_135_596_800_000_000, 253_402_300_799_999_999  # years 1 to 9999
-        options = [
-            st.sampled_from(timestamp_values(pools)),
-            st.integers(low, high),
-            st.integers(-(2**40), 2**40),
-        ]
-    if seen:
-        options.append(st.sampled_from(list(seen)))
-    return st.one_of(options)
-
-
-@st.composite
-def feeds(
-    draw: Draw,
-    columns: Sequence[Column],
-    pools: Pools,
-    min_rows: int,
-    max_rows: int,
-    like: Feed | None = None,
-) -> Feed:
-    rows = draw(st.integers(min_rows, max_rows))
-    feed: Feed = {}
-    for column in columns:
-        seen = _seen_values(like, column)
-        values = draw(st.lists(element_strategy(column, pools, seen), min_size=rows, max_size=rows))
-        feed[column.name] = to_array(column.dtype, values)
-        if column.nullable and column.dtype is not DType.FLOAT:
-            feed[mask_name(column.name)] = np.array(
-                draw(st.lists(st.booleans(), min_size=rows, max_size=rows)), dtype=np.bool_
-            )
-    return feed
-
-
-def _seen_values(like: Feed | None, column: Column) -> list[Any]:
-    if like is None:
-        return []
-    values = like[column.name].tolist()
-    if column.dtype is DType.FLOAT:
-        values = [v for v in values if column.nullable or not math.isnan(v)]
-    return values
-
-
-def to_array(dtype: DType, values: Sequence[Any]) -> np.ndarray:
-    if dtype is DType.FLOAT:
-        return np.array(values, dtype=np.float64)
-    if dtype in (DType.INT, DType.TIMESTAMP):
-        return np.array(values, dtype=np.int64)
-    if dtype is DType.BOOL:
-        return np.array(values, dtype=np.bool_)
-    array = np.empty(len(values), dtype=object)
-    array[:] = list(values)
-    return array
-
-
-@dataclass(frozen=True)
-class FuzzCase:
-    spec: str
-    columns: tuple[Column, ...]
-    train: Feed
-    test: Feed
-
-    def describe(self) -> str:
-        return f"spec:\n{self.spec}\ntrain feed:\n{_show_feed(self.train)}\ntest feed:\n{_show_feed(self.test)}"
-
-
-def _show_feed(feed: Feed) -> str:
-    return "\n".join(f"  {name} = {values.tolist()!r}" for name, values in feed.items())
-
-
-@st.composite
-def fuzz_cases(
-    draw: Draw,
-    focus: str = "mixed",
-    max_depth: int = 3,
-    max_features: int = 4,
-    weights: Mapping[str, float] | None = None,
-) -> FuzzCase:
-    spec = draw(specs(focus, max_depth, max_features, weights))
-    train = draw(feeds(spec.columns, spec.pools, 1, 24))
-    test = draw(feeds(spec.columns, spec.pools, 1, 16, like=train))
-    return FuzzCase(spec.text, spec.columns, train, test)
-
-
-# ----------------------------------------------------------------------------- running a case
-
-
-class GeneratorError(AssertionError):
-    """The generator produced a spec the checker rejects: a bug in this module (or the checker)."""
-
-
-class Unfittable(Exception):
-    """The training feed has no value for some analyzer: not a parity question; skip the case."""
-
-
-class ParityViolation(AssertionError):
-    """numpy module and ONNX graph disagree beyond the documented bound."""
-
-    def __init__(self, message: str, features: Sequence[Any] = ()):
-        super().__init__(message)
-        self.features = tuple(features)  # the IR features (ir.Feature) with violations
-
-
-# Primitives after which a few ULP of difference stop being a few ULP: steps and jumps.
-STEP_PRIMITIVES = frozenset(
-    {"floor", "ceil", "round_even", "eq", "ne", "lt", "le", "gt", "ge", "isnan"}
-    | {"bucketize", "to_int", "to_string", "int_floordiv", "int_mod", "lookup", "murmur3"}
-)
-
-
-def amplifies_inexact_error(node: Any) -> bool:
-    """True when an inexact primitive (primitives.ULP_BOUND) feeds another inexact primitive or a
-    step (floor(log(x)), exp(exp(x)), log(x) > 0): the per-op bound does not cover the result."""
-    from featuredsl.compiler.ir import walk
-    from featuredsl.compiler.primitives import ULP_BOUND
-
-    tainted: set[int] = set()
-    for n in walk([node]):
-        fed = any(id(a) in tainted for a in n.args)
-        if fed and (n.op in ULP_BOUND or n.op in STEP_PRIMITIVES):
-            return True
-        if fed or n.op in ULP_BOUND:
-            tainted.add(id(n))
-    return False
-
-
-def run_case(case: FuzzCase) -> None:
-    """Check, fit, build both artifacts, run them on the test feed and compare; raise on any problem.
-
-    The graph runs with onnxruntime's graph optimizations disabled and all enabled
-    (sessions.CHECKED_OPTIMIZATIONS); both must agree with the numpy module, as a whole batch and
-    for the first row alone."""
-    from featuredsl.artifact.spec import Spec
-    from featuredsl.compiler.boundaries import feature_bounds
-    from featuredsl.language.diagnostics import DiagnosticError
-    from featuredsl.parity.compare import compare
-    from featuredsl.parity.sessions import CHECKED_OPTIMIZATIONS
-
-    try:
-        spec = Spec(case.spec, "<fuzz>")
-    except DiagnosticError as error:
-        raise GeneratorError(f"a generated spec does not check:\n{error}\n{case.spec}") from None
-    try:
-        fitted = spec.fit(dict(case.train))
-    except DiagnosticError as error:  # e.g. an analyzer saw no value: a clear error, not a crash
-        raise Unfittable(str(error)) from None
-    expected = fitted.transform_feed(dict(case.test))
-    model = fitted.onnx_model()
-    bounds = feature_bounds(fitted.program.features)
-    names = fitted.feature_names
-    first = {k: v[:1] for k, v in case.test.items()}
-    for optimization in CHECKED_OPTIMIZATIONS:
-        session = onnx_session(model, optimization)
-        actual = run_session(session, case.test)
-        comparison = compare(names, expected, actual, bounds)
-        if not comparison.ok:
-            text = _violation_text(comparison, names, expected, actual, case)
-            raise ParityViolation(
-                f"(onnxruntime optimization {optimization}) {text}",
-                _violating(fitted.program.features, comparison),
-            )
-        if len(expected) < 2:
-            continue
-        # onnxruntime's kernels may change with the batch size: the first row alone must agree.
-        single = run_session(session, first)
-        comparison = compare(names, expected[:1], single, bounds)
-        if not comparison.ok:
-            single_case = FuzzCase(case.spec, case.columns, case.train, first)
-            text = _violation_text(comparison, names, expected[:1], single, single_case)
-            raise ParityViolation(
-                f"(one-row batch, onnxruntime optimization {optimization}) {text}",
-                _violating(fitted.program.features, comparison),
-            )
-
-
-def _violating(features: Sequence[Any], comparison: Any) -> list[Any]:
-    bad = {c.name for c in comparison.columns if c.violations}
-    return [f for f in features if bad & set(f.column_names or ())]
-
-
-def onnx_session(model: Any, optimization: str = "all") -> Any:
-    """A quiet, single-threaded onnxruntime session for a checked model."""
-    from featuredsl.backends.onnx.graph import check_model
-    from featuredsl.parity import sessions
-
-    check_model(model)
-    return sessions.onnx_session(model.SerializeToString(), optimization)
-
-
-def run_session(session: Any, feed: Feed) -> np.ndarray:
-    names = {i.name for i in session.get_inputs()}
-    result: np.ndarray = session.run([OUTPUT], {k: v for k, v in feed.items() if k in names})[0]
-    return result
-
-
-def _violation_text(
-    comparison: Any, names: Sequence[str], expected: np.ndarray, actual: np.ndarray, case: FuzzCase
-) -> str:
-    lines = ["numpy module and ONNX graph disagree:"]
-    for index, column in enumerate(comparison.columns):
-        for row in column.worst_rows[:3]:
-            inputs = {
-                k: v[row].item() if hasattr(v[row], "item") else v[row]
-                for k, v in case.test.items()
-            }
-            lines.append(
-                f"  {names[index]} row {row}: numpy {expected[row, index]!r} onnx {actual[row, index]!r} "
-                f"(bound {column.bound} ULP) inputs {inputs}"
-            )
-    return "\n".join([*lines, case.describe()])
-
-
-def case_fails(case: FuzzCase) -> bool:
-    """True when a case shows a parity violation or a crash (for hypothesis.find)."""
-    try:
-        run_case(case)
-    except Unfittable:
-        return False
-    except Exception:
-        return True
-    return False
-
-
-# ----------------------------------------------------------------------------- regression files
-
-
-def encode_feed(feed: Feed) -> dict[str, dict[str, Any]]:
-    """JSON-safe and exact: floats as hex (NaN, +-inf and -0.0 survive)."""
-    out: dict[str, dict[str, Any]] = {}
-    for name, values in feed.items():
-        kind = values.dtype.kind
-        if kind == "f":
-            out[name] = {"dtype": "float64", "values": [float(v).hex() for v in values.tolist()]}
-        elif kind == "b":
-            out[name] = {"dtype": "bool", "values": values.tolist()}
-        elif kind in "iu":
-            out[name] = {"dtype": "int64", "values": values.tolist()}
-        else:
-            out[name] = {"dtype": "str", "values": [str(v) for v in values.tolist()]}
-    return out
-
-
-def decode_feed(data: Mapping[str, Mapping[str, Any]]) -> Feed:
-    feed: Feed = {}
-    for name, column in data.items():
-        values = column["values"]
-        dtype = column["dtype"]
-        if dtype == "float64":
-            feed[name] = np.array([float.fromhex(v) for v in values], dtype=np.float64)
-        elif dtype == "bool":
-            feed[name] = np.array(values, dtype=np.bool_)
-        elif dtype == "int64":
-            feed[name] = np.array(values, dtype=np.int64)
-        else:
-            feed[name] = to_array(DType.STRING, values)
-    return feed
-
-
-def case_to_json(case: FuzzCase, error: str = "") -> dict[str, Any]:
-    return {
-        "spec": case.spec,
-        "columns": [[c.name, c.dtype.value, c.nullable] for c in case.columns],
-        "train": encode_feed(case.train),
-        "test": encode_feed(case.test),
-        "error": error,
-    }
-
-
-def case_from_json(data: Mapping[str, Any]) -> FuzzCase:
-    columns = tuple(
-        Column(name, DType(dtype), bool(nullable)) for name, dtype, nullable in data["columns"]
-    )
-    return FuzzCase(data["spec"], columns, decode_feed(data["train"]), decode_feed(data["test"]))
-
-
-def save_regression(case: FuzzCase, directory: str | Path, error: BaseException | str = "") -> Path:
-    """Write a failing case as <hash>.json (the hash covers spec and data, so reruns overwrite)."""
-    message = str(error).splitlines()[0] if str(error) else ""
-    payload = case_to_json(
-        case, f"{type(error).__name__}: {message}" if isinstance(error, BaseException) else message
-    )
-    key = json.dumps(
-        {k: payload[k] for k in ("spec", "train", "test")}, sort_keys=True, ensure_ascii=True
-    )
-    path = Path(directory) / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():  # keep notes added by hand (e.g. an xfail reason)
-        payload = {**json.loads(path.read_text("utf-8")), **payload, "error": payload["error"]}
-    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path
-
-
-def load_regression(path: str | Path) -> tuple[FuzzCase, dict[str, Any]]:
-    data = json.loads(Path(path).read_text("utf-8"))
-    return case_from_json(data), data
-
-
-def is_final_example() -> bool:
-    """True while hypothesis replays the shrunk failing example (so only that one is saved)."""
-    try:
-        from hypothesis.control import current_build_context
-
-        return bool(current_build_context().is_final)
-    except Exception:  # outside a hypothesis test, or an API change: save every failure
-        return True
