@@ -589,7 +589,7 @@ class Checker:
         expected = op.returns.dtype([v.dtype for v in values])
         if expected is not None and expected is not result.dtype:
             raise AssertionError(
-                f"{op.name}: catalogue says {expected}, lowering gave {result.dtype}"
+                f"{op.name}: the registry says {expected}, lowering gave {result.dtype}"
             )
 
 

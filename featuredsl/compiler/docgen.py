@@ -1,4 +1,4 @@
-"""Generate docs/language.md, the language reference, from the op catalogue.
+"""Generate docs/language.md, the language reference, from the op registry.
 
     python -m featuredsl.compiler.docgen            # write docs/language.md
     python -m featuredsl.compiler.docgen --check    # exit 1 if docs/language.md is out of date

@@ -85,7 +85,7 @@ Draw = Callable[[st.SearchStrategy[Any]], Any]
 
 
 class SpecGenerator:
-    """Draws one spec: inputs, lets and features, every expression typed by the catalogue."""
+    """Draws one spec: inputs, lets and features, every expression typed by the registry."""
 
     def __init__(self, draw: Draw, columns: Sequence[Column], weights: Mapping[str, float]):
         self.draw = draw
@@ -586,7 +586,7 @@ def _trips_constant_check(op: Op, params: Sequence[Param], args: Sequence[Typed]
 
 
 def result_nullable(op: Op, args: Sequence[Typed]) -> bool:
-    """What the catalogue's null rule says about the result (conservative: True when unsure)."""
+    """What the registry's null rule says about the result (conservative: True when unsure)."""
     if op.makes_nulls:
         return True
     if op.null_rule in (NullRule.REJECT, NullRule.SKIP) or op.analyzer:
