@@ -12,6 +12,7 @@ import pytest
 from conftest import random_feed
 from onnx import numpy_helper
 
+import featuredsl
 from featuredsl.artifact.contract import FAILED_FILE, MANIFEST_FILE, MODULE_FILE, ONNX_FILE
 from featuredsl.artifact.load import load
 from featuredsl.artifact.spec import Spec
@@ -179,3 +180,8 @@ def test_a_build_onto_a_file_is_a_message(project: Path) -> None:
     (project / "taken").write_text("x")
     with pytest.raises(FeatureDSLError, match="taken: exists and is not a directory"):
         build(project / "ties.fdsl", project / "train.csv", project / "taken")
+
+
+def test_loading_a_file_of_a_build_names_its_directory(build_dir: Path) -> None:
+    with pytest.raises(ArtifactError, match=r"is a file of a build; pass its directory"):
+        featuredsl.load(build_dir / "features.onnx")

@@ -79,6 +79,10 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     from its canonical spec and constants."""
     path = directory / MANIFEST_FILE
     if not directory.is_dir():
+        if directory.is_file() and (directory.parent / MANIFEST_FILE).exists():
+            raise ArtifactError(
+                f"{directory}: is a file of a build; pass its directory ({directory.parent})"
+            )
         raise ArtifactError(f"{directory}: not a build directory (run `featuredsl build` first)")
     failed = directory / FAILED_FILE
     if failed.exists():

@@ -86,7 +86,11 @@ def build(
     out_console.print(
         "parity: numpy == onnx on "
         + ", ".join(f"{count} {kind} rows" for kind, count in report.parity.rows.items())
-        + f"; {exact} of {len(columns)} columns bit-identical, the rest within their ULP bound"
+        + (
+            f"; all {len(columns)} columns bit-identical"
+            if exact == len(columns)
+            else f"; {exact} of {len(columns)} columns bit-identical, the rest within their ULP bound"
+        )
     )
     quality = fitted.quality
     if quality is not None and quality.findings:
