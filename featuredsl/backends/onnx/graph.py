@@ -55,12 +55,18 @@ class GraphContext:
     signs: dict[Node, Signs] = field(default_factory=dict)  # which floats may be -0.0
     # Types onnx cannot infer (outputs of com.microsoft ops that other ops' inference reads).
     value_infos: list[onnx.ValueInfoProto] = field(default_factory=list)
+    # The graph's input names (columns and masks): no generated name may take one (a column
+    # called `const_1` or `rows` is a valid spec).
+    reserved: frozenset[str] = frozenset()
     _constants: dict[tuple[object, ...], str] = field(default_factory=dict)
     _count: int = 0
 
     def fresh(self, hint: str) -> str:
-        self._count += 1
-        return f"{hint}_{self._count}"
+        while True:
+            self._count += 1
+            name = f"{hint}_{self._count}"
+            if name not in self.reserved:
+                return name
 
     def add(
         self,
@@ -386,36 +392,44 @@ def _join_columns(strings: str, ctx: GraphContext) -> str:
 
 
 def _halving_body(ctx: GraphContext) -> onnx.GraphProto:
+    # Local names carry a "." that no spec identifier has, so that they never shadow a column
+    # of the outer graph (onnx requires one assignment per name across scopes).
     zero, one, two = (ctx.constant(DType.INT, v) for v in (0, 1, 2))
     nodes = [
-        helper.make_node("Shape", ["acc_in"], ["shape"]),
-        helper.make_node("Gather", ["shape", zero], ["rows"]),
-        helper.make_node("Gather", ["shape", one], ["width"]),
-        helper.make_node("Mod", ["width", two], ["odd"]),
-        helper.make_node("Unsqueeze", ["rows", ctx.int64s(0)], ["rows_1"]),
-        helper.make_node("Unsqueeze", ["odd", ctx.int64s(0)], ["odd_1"]),
-        helper.make_node("Concat", ["rows_1", "odd_1"], ["pad_shape"], axis=0),
-        helper.make_node("Expand", [ctx.constant(DType.STRING, ""), "pad_shape"], ["pad"]),
-        helper.make_node("Concat", ["acc_in", "pad"], ["even"], axis=1),
-        helper.make_node("Concat", ["rows_1", ctx.int64s(-1, 2)], ["pairs_shape"], axis=0),
-        helper.make_node("Reshape", ["even", "pairs_shape"], ["pairs"]),
-        helper.make_node("Gather", ["pairs", zero], ["left"], axis=2),
-        helper.make_node("Gather", ["pairs", one], ["right"], axis=2),
-        helper.make_node("StringConcat", ["left", "right"], ["acc_out"]),
-        helper.make_node("Add", ["width", "odd"], ["padded_width"]),
-        helper.make_node("Greater", ["padded_width", two], ["cond_out"]),
+        helper.make_node("Shape", ["halving.acc_in"], ["halving.shape"]),
+        helper.make_node("Gather", ["halving.shape", zero], ["halving.rows"]),
+        helper.make_node("Gather", ["halving.shape", one], ["halving.width"]),
+        helper.make_node("Mod", ["halving.width", two], ["halving.odd"]),
+        helper.make_node("Unsqueeze", ["halving.rows", ctx.int64s(0)], ["halving.rows_1"]),
+        helper.make_node("Unsqueeze", ["halving.odd", ctx.int64s(0)], ["halving.odd_1"]),
+        helper.make_node(
+            "Concat", ["halving.rows_1", "halving.odd_1"], ["halving.pad_shape"], axis=0
+        ),
+        helper.make_node(
+            "Expand", [ctx.constant(DType.STRING, ""), "halving.pad_shape"], ["halving.pad"]
+        ),
+        helper.make_node("Concat", ["halving.acc_in", "halving.pad"], ["halving.even"], axis=1),
+        helper.make_node(
+            "Concat", ["halving.rows_1", ctx.int64s(-1, 2)], ["halving.pairs_shape"], axis=0
+        ),
+        helper.make_node("Reshape", ["halving.even", "halving.pairs_shape"], ["halving.pairs"]),
+        helper.make_node("Gather", ["halving.pairs", zero], ["halving.left"], axis=2),
+        helper.make_node("Gather", ["halving.pairs", one], ["halving.right"], axis=2),
+        helper.make_node("StringConcat", ["halving.left", "halving.right"], ["halving.acc_out"]),
+        helper.make_node("Add", ["halving.width", "halving.odd"], ["halving.padded_width"]),
+        helper.make_node("Greater", ["halving.padded_width", two], ["halving.cond_out"]),
     ]
     return helper.make_graph(
         nodes,
         "halving_body",
         [
-            helper.make_tensor_value_info("i", TensorProto.INT64, []),
-            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
-            helper.make_tensor_value_info("acc_in", TensorProto.STRING, ["N", None]),
+            helper.make_tensor_value_info("halving.i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("halving.cond_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("halving.acc_in", TensorProto.STRING, ["N", None]),
         ],
         [
-            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
-            helper.make_tensor_value_info("acc_out", TensorProto.STRING, ["N", None]),
+            helper.make_tensor_value_info("halving.cond_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("halving.acc_out", TensorProto.STRING, ["N", None]),
         ],
     )
 
@@ -671,7 +685,7 @@ def _model(graph: onnx.GraphProto) -> onnx.ModelProto:
 def build_values_model(inputs: Sequence[InputColumn], nodes: Sequence[Node]) -> onnx.ModelProto:
     """A graph whose outputs value0, value1, ... are the given IR nodes in their own dtype (the
     per-op conformance tests run each primitive this way, without the float64 feature matrix)."""
-    ctx = GraphContext()
+    ctx = GraphContext(reserved=input_names(inputs))
     names = emit_nodes(nodes, ctx)
     outputs = []
     for index, node in enumerate(nodes):
@@ -689,8 +703,13 @@ def build_values_model(inputs: Sequence[InputColumn], nodes: Sequence[Node]) -> 
     return _model(graph)
 
 
+def input_names(inputs: Sequence[InputColumn]) -> frozenset[str]:
+    """The names a graph's inputs take: every column's, and the masks of the nullable ones."""
+    return frozenset(n for c in inputs for n in (c.name, c.mask_name) if n is not None)
+
+
 def build_model(spec: GraphSpec) -> onnx.ModelProto:
-    ctx = GraphContext()
+    ctx = GraphContext(reserved=input_names(spec.inputs))
     names = emit_nodes([node for _, node in spec.outputs], ctx)
     columns = []
     for _, node in spec.outputs:

@@ -72,6 +72,9 @@ IDENTIFIER_EXTRAS = (
     "v0",
     "_x",
     "A",
+    "const_1",  # the ONNX backend's own value names (GraphContext.fresh)
+    "where_2",
+    "width",  # a name local to a Loop body
 )
 KEYWORDS = "spec input let feature if then else and or not true false null"
 RESERVED = frozenset(KEYWORDS.split()) | {t.value for t in DType} | set(reg.CONSTANTS)
