@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import featuredsl
+from featuredsl.compiler.docgen import write_or_check
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 HEADER = """\
@@ -122,18 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if the file is out of date")
     parser.add_argument("--out", type=Path, default=DEFAULT_PATH)
     args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        current = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
-        if current != text:
-            print(
-                f"{args.out} is out of date: run python -m featuredsl.cli.apidoc", file=sys.stderr
-            )
-            return 1
-        return 0
-    args.out.write_text(text, encoding="utf-8")
-    print(f"wrote {args.out}")
-    return 0
+    return write_or_check(render(), args.out, args.check, "python -m featuredsl.cli.apidoc")
 
 
 if __name__ == "__main__":

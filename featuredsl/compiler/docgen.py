@@ -472,19 +472,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if the file is out of date")
     parser.add_argument("--out", type=Path, default=DEFAULT_PATH, help="default: docs/language.md")
     args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        current = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
+    return write_or_check(render(), args.out, args.check, "python -m featuredsl.compiler.docgen")
+
+
+def write_or_check(text: str, out: Path, check: bool, command: str) -> int:
+    """Write a generated document, or with `check` compare it: exit status 0, or 1 when the
+    file is out of date (the message names `command`, which regenerates it)."""
+    if check:
+        current = out.read_text(encoding="utf-8") if out.exists() else ""
         if current != text:
-            print(
-                f"{args.out} is out of date: run python -m featuredsl.compiler.docgen",
-                file=sys.stderr,
-            )
+            print(f"{out} is out of date: run {command}", file=sys.stderr)
             return 1
         return 0
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text, encoding="utf-8")
-    print(f"wrote {args.out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote {out}")
     return 0
 
 
