@@ -171,13 +171,6 @@ def _matches(values, pattern):
     return hits[inverse].reshape(values.shape)
 
 
-def _maximum(a, b):
-    """IEEE 754-2019 maximum: NaN if either is NaN, and 0.0 above -0.0 (between two zeros
-    np.maximum returns its second argument)."""
-    high = np.maximum(a, b)
-    return np.where((high == 0) & ~(np.signbit(a) & np.signbit(b)), 0.0, high)
-
-
 def _rotl32(x, r):
     return (x << np.uint32(r)) | (x >> np.uint32(32 - r))
 
@@ -356,523 +349,517 @@ def transform(columns, float32=False):
         out[:, 17] = v40
         del v39, v40
         v41 = np.asarray(in_clicks_30d).astype(np.float64)
-        v42 = _maximum(np.float64(1010.944), np.float64(1.0))
-        v43 = np.divide(np.float64(24.0065), v42)
-        del v42
-        v44 = np.multiply(np.float64(20.0), v43)
+        v42 = np.add(v41, np.float64(0.4749323404659407))
+        del v41
+        v43 = np.add(in_impressions_30d, np.int64(20))
+        v44 = np.asarray(v43).astype(np.float64)
         del v43
-        v45 = np.add(v41, v44)
-        del v41, v44
-        v46 = np.add(in_impressions_30d, np.int64(20))
-        v47 = np.asarray(v46).astype(np.float64)
-        del v46
         # feature ctr_smoothed
-        v48 = np.divide(v45, v47)
-        out[:, 18] = v48
-        del v45, v47
-        v49 = _bucketize(v48, _CONST8)
-        del v48
+        v45 = np.divide(v42, v44)
+        out[:, 18] = v45
+        del v42, v44
+        v46 = _bucketize(v45, _CONST8)
+        del v45
         # feature ctr_bucket
-        v50 = np.asarray(v49).astype(np.float64)
-        out[:, 19] = v50
-        del v49, v50
-        v51 = np.asarray(in_impressions_30d).astype(np.float64)
-        v52 = np.add(np.float64(1.0), v51)
-        v53 = np.equal(v52, np.float64(1.0))
-        v54 = np.equal(v52, np.float64("inf"))
-        v55 = np.less(v52, np.float64(0.0))
-        v56 = np.equal(v52, np.float64(0.0))
-        v57 = np.abs(v52)
-        v58 = np.greater_equal(v57, np.float64(1.3407807929942597e+154))
-        v59 = np.multiply(v57, np.float64(7.458340731200207e-155))
+        v47 = np.asarray(v46).astype(np.float64)
+        out[:, 19] = v47
+        del v46, v47
+        v48 = np.asarray(in_impressions_30d).astype(np.float64)
+        v49 = np.add(np.float64(1.0), v48)
+        v50 = np.equal(v49, np.float64(1.0))
+        v51 = np.equal(v49, np.float64("inf"))
+        v52 = np.less(v49, np.float64(0.0))
+        v53 = np.equal(v49, np.float64(0.0))
+        v54 = np.abs(v49)
+        v55 = np.greater_equal(v54, np.float64(1.3407807929942597e+154))
+        v56 = np.multiply(v54, np.float64(7.458340731200207e-155))
+        v57 = np.where(v55, v56, v54)
+        del v54, v56
+        v58 = np.greater_equal(v57, np.float64(1.157920892373162e+77))
+        v59 = np.multiply(v57, np.float64(8.636168555094445e-78))
         v60 = np.where(v58, v59, v57)
         del v57, v59
-        v61 = np.greater_equal(v60, np.float64(1.157920892373162e+77))
-        v62 = np.multiply(v60, np.float64(8.636168555094445e-78))
+        v61 = np.greater_equal(v60, np.float64(3.402823669209385e+38))
+        v62 = np.multiply(v60, np.float64(2.938735877055719e-39))
         v63 = np.where(v61, v62, v60)
         del v60, v62
-        v64 = np.greater_equal(v63, np.float64(3.402823669209385e+38))
-        v65 = np.multiply(v63, np.float64(2.938735877055719e-39))
+        v64 = np.greater_equal(v63, np.float64(1.8446744073709552e+19))
+        v65 = np.multiply(v63, np.float64(5.421010862427522e-20))
         v66 = np.where(v64, v65, v63)
         del v63, v65
-        v67 = np.greater_equal(v66, np.float64(1.8446744073709552e+19))
-        v68 = np.multiply(v66, np.float64(5.421010862427522e-20))
+        v67 = np.greater_equal(v66, np.float64(4294967296.0))
+        v68 = np.multiply(v66, np.float64(2.3283064365386963e-10))
         v69 = np.where(v67, v68, v66)
         del v66, v68
-        v70 = np.greater_equal(v69, np.float64(4294967296.0))
-        v71 = np.multiply(v69, np.float64(2.3283064365386963e-10))
+        v70 = np.greater_equal(v69, np.float64(65536.0))
+        v71 = np.multiply(v69, np.float64(1.52587890625e-05))
         v72 = np.where(v70, v71, v69)
         del v69, v71
-        v73 = np.greater_equal(v72, np.float64(65536.0))
-        v74 = np.multiply(v72, np.float64(1.52587890625e-05))
+        v73 = np.greater_equal(v72, np.float64(256.0))
+        v74 = np.multiply(v72, np.float64(0.00390625))
         v75 = np.where(v73, v74, v72)
         del v72, v74
-        v76 = np.greater_equal(v75, np.float64(256.0))
-        v77 = np.multiply(v75, np.float64(0.00390625))
+        v76 = np.greater_equal(v75, np.float64(16.0))
+        v77 = np.multiply(v75, np.float64(0.0625))
         v78 = np.where(v76, v77, v75)
         del v75, v77
-        v79 = np.greater_equal(v78, np.float64(16.0))
-        v80 = np.multiply(v78, np.float64(0.0625))
+        v79 = np.greater_equal(v78, np.float64(4.0))
+        v80 = np.multiply(v78, np.float64(0.25))
         v81 = np.where(v79, v80, v78)
         del v78, v80
-        v82 = np.greater_equal(v81, np.float64(4.0))
-        v83 = np.multiply(v81, np.float64(0.25))
+        v82 = np.greater_equal(v81, np.float64(2.0))
+        v83 = np.multiply(v81, np.float64(0.5))
         v84 = np.where(v82, v83, v81)
         del v81, v83
-        v85 = np.greater_equal(v84, np.float64(2.0))
-        v86 = np.multiply(v84, np.float64(0.5))
+        v85 = np.less(v84, np.float64(1.4916681462400413e-154))
+        v86 = np.multiply(v84, np.float64(1.3407807929942597e+154))
         v87 = np.where(v85, v86, v84)
         del v84, v86
         v88 = np.less(v87, np.float64(1.4916681462400413e-154))
         v89 = np.multiply(v87, np.float64(1.3407807929942597e+154))
         v90 = np.where(v88, v89, v87)
         del v87, v89
-        v91 = np.less(v90, np.float64(1.4916681462400413e-154))
-        v92 = np.multiply(v90, np.float64(1.3407807929942597e+154))
+        v91 = np.less(v90, np.float64(1.727233711018889e-77))
+        v92 = np.multiply(v90, np.float64(1.157920892373162e+77))
         v93 = np.where(v91, v92, v90)
         del v90, v92
-        v94 = np.less(v93, np.float64(1.727233711018889e-77))
-        v95 = np.multiply(v93, np.float64(1.157920892373162e+77))
+        v94 = np.less(v93, np.float64(5.877471754111438e-39))
+        v95 = np.multiply(v93, np.float64(3.402823669209385e+38))
         v96 = np.where(v94, v95, v93)
         del v93, v95
-        v97 = np.less(v96, np.float64(5.877471754111438e-39))
-        v98 = np.multiply(v96, np.float64(3.402823669209385e+38))
+        v97 = np.less(v96, np.float64(1.0842021724855044e-19))
+        v98 = np.multiply(v96, np.float64(1.8446744073709552e+19))
         v99 = np.where(v97, v98, v96)
         del v96, v98
-        v100 = np.less(v99, np.float64(1.0842021724855044e-19))
-        v101 = np.multiply(v99, np.float64(1.8446744073709552e+19))
+        v100 = np.less(v99, np.float64(4.656612873077393e-10))
+        v101 = np.multiply(v99, np.float64(4294967296.0))
         v102 = np.where(v100, v101, v99)
         del v99, v101
-        v103 = np.less(v102, np.float64(4.656612873077393e-10))
-        v104 = np.multiply(v102, np.float64(4294967296.0))
+        v103 = np.less(v102, np.float64(3.0517578125e-05))
+        v104 = np.multiply(v102, np.float64(65536.0))
         v105 = np.where(v103, v104, v102)
         del v102, v104
-        v106 = np.less(v105, np.float64(3.0517578125e-05))
-        v107 = np.multiply(v105, np.float64(65536.0))
+        v106 = np.less(v105, np.float64(0.0078125))
+        v107 = np.multiply(v105, np.float64(256.0))
         v108 = np.where(v106, v107, v105)
         del v105, v107
-        v109 = np.less(v108, np.float64(0.0078125))
-        v110 = np.multiply(v108, np.float64(256.0))
+        v109 = np.less(v108, np.float64(0.125))
+        v110 = np.multiply(v108, np.float64(16.0))
         v111 = np.where(v109, v110, v108)
         del v108, v110
-        v112 = np.less(v111, np.float64(0.125))
-        v113 = np.multiply(v111, np.float64(16.0))
+        v112 = np.less(v111, np.float64(0.5))
+        v113 = np.multiply(v111, np.float64(4.0))
         v114 = np.where(v112, v113, v111)
         del v111, v113
-        v115 = np.less(v114, np.float64(0.5))
-        v116 = np.multiply(v114, np.float64(4.0))
+        v115 = np.less(v114, np.float64(1.0))
+        v116 = np.multiply(v114, np.float64(2.0))
         v117 = np.where(v115, v116, v114)
         del v114, v116
-        v118 = np.less(v117, np.float64(1.0))
-        v119 = np.multiply(v117, np.float64(2.0))
-        v120 = np.where(v118, v119, v117)
-        del v117, v119
-        v121 = np.greater(v120, np.float64(1.4142135623730951))
-        v122 = np.add(np.float64(0.0), np.float64(512.0))
-        v123 = np.where(v58, v122, np.float64(0.0))
-        del v58
-        v124 = np.add(v123, np.float64(256.0))
-        v125 = np.where(v61, v124, v123)
-        del v61, v123, v124
-        v126 = np.add(v125, np.float64(128.0))
-        v127 = np.where(v64, v126, v125)
-        del v64, v125, v126
-        v128 = np.add(v127, np.float64(64.0))
-        v129 = np.where(v67, v128, v127)
-        del v67, v127, v128
-        v130 = np.add(v129, np.float64(32.0))
-        v131 = np.where(v70, v130, v129)
-        del v70, v129, v130
-        v132 = np.add(v131, np.float64(16.0))
-        v133 = np.where(v73, v132, v131)
-        del v73, v131, v132
-        v134 = np.add(v133, np.float64(8.0))
-        v135 = np.where(v76, v134, v133)
-        del v76, v133, v134
-        v136 = np.add(v135, np.float64(4.0))
-        v137 = np.where(v79, v136, v135)
-        del v79, v135, v136
-        v138 = np.add(v137, np.float64(2.0))
-        v139 = np.where(v82, v138, v137)
-        del v82, v137, v138
-        v140 = np.add(v139, np.float64(1.0))
-        v141 = np.where(v85, v140, v139)
-        del v85, v139, v140
-        v142 = np.subtract(v141, np.float64(512.0))
-        v143 = np.where(v88, v142, v141)
-        del v88, v141, v142
-        v144 = np.subtract(v143, np.float64(512.0))
-        v145 = np.where(v91, v144, v143)
-        del v91, v143, v144
-        v146 = np.subtract(v145, np.float64(256.0))
-        v147 = np.where(v94, v146, v145)
-        del v94, v145, v146
-        v148 = np.subtract(v147, np.float64(128.0))
-        v149 = np.where(v97, v148, v147)
-        del v97, v147, v148
-        v150 = np.subtract(v149, np.float64(64.0))
-        v151 = np.where(v100, v150, v149)
-        del v100, v149, v150
-        v152 = np.subtract(v151, np.float64(32.0))
-        v153 = np.where(v103, v152, v151)
-        del v103, v151, v152
-        v154 = np.subtract(v153, np.float64(16.0))
-        v155 = np.where(v106, v154, v153)
-        del v106, v153, v154
-        v156 = np.subtract(v155, np.float64(8.0))
-        v157 = np.where(v109, v156, v155)
-        del v109, v155, v156
-        v158 = np.subtract(v157, np.float64(4.0))
-        v159 = np.where(v112, v158, v157)
-        del v112, v157, v158
-        v160 = np.subtract(v159, np.float64(2.0))
-        v161 = np.where(v115, v160, v159)
-        del v115, v159, v160
-        v162 = np.subtract(v161, np.float64(1.0))
-        v163 = np.where(v118, v162, v161)
-        del v118, v161, v162
-        v164 = np.add(v163, np.float64(1.0))
-        v165 = np.where(v121, v164, v163)
-        del v163, v164
-        v166 = np.multiply(v165, np.float64(0.6931471803691238))
-        v167 = np.multiply(v120, np.float64(0.5))
-        v168 = np.where(v121, v167, v120)
-        del v120, v121, v167
-        v169 = np.subtract(v168, np.float64(1.0))
+        v118 = np.greater(v117, np.float64(1.4142135623730951))
+        v119 = np.where(v55, np.float64(512.0), np.float64(0.0))
+        del v55
+        v120 = np.add(v119, np.float64(256.0))
+        v121 = np.where(v58, v120, v119)
+        del v58, v119, v120
+        v122 = np.add(v121, np.float64(128.0))
+        v123 = np.where(v61, v122, v121)
+        del v61, v121, v122
+        v124 = np.add(v123, np.float64(64.0))
+        v125 = np.where(v64, v124, v123)
+        del v64, v123, v124
+        v126 = np.add(v125, np.float64(32.0))
+        v127 = np.where(v67, v126, v125)
+        del v67, v125, v126
+        v128 = np.add(v127, np.float64(16.0))
+        v129 = np.where(v70, v128, v127)
+        del v70, v127, v128
+        v130 = np.add(v129, np.float64(8.0))
+        v131 = np.where(v73, v130, v129)
+        del v73, v129, v130
+        v132 = np.add(v131, np.float64(4.0))
+        v133 = np.where(v76, v132, v131)
+        del v76, v131, v132
+        v134 = np.add(v133, np.float64(2.0))
+        v135 = np.where(v79, v134, v133)
+        del v79, v133, v134
+        v136 = np.add(v135, np.float64(1.0))
+        v137 = np.where(v82, v136, v135)
+        del v82, v135, v136
+        v138 = np.subtract(v137, np.float64(512.0))
+        v139 = np.where(v85, v138, v137)
+        del v85, v137, v138
+        v140 = np.subtract(v139, np.float64(512.0))
+        v141 = np.where(v88, v140, v139)
+        del v88, v139, v140
+        v142 = np.subtract(v141, np.float64(256.0))
+        v143 = np.where(v91, v142, v141)
+        del v91, v141, v142
+        v144 = np.subtract(v143, np.float64(128.0))
+        v145 = np.where(v94, v144, v143)
+        del v94, v143, v144
+        v146 = np.subtract(v145, np.float64(64.0))
+        v147 = np.where(v97, v146, v145)
+        del v97, v145, v146
+        v148 = np.subtract(v147, np.float64(32.0))
+        v149 = np.where(v100, v148, v147)
+        del v100, v147, v148
+        v150 = np.subtract(v149, np.float64(16.0))
+        v151 = np.where(v103, v150, v149)
+        del v103, v149, v150
+        v152 = np.subtract(v151, np.float64(8.0))
+        v153 = np.where(v106, v152, v151)
+        del v106, v151, v152
+        v154 = np.subtract(v153, np.float64(4.0))
+        v155 = np.where(v109, v154, v153)
+        del v109, v153, v154
+        v156 = np.subtract(v155, np.float64(2.0))
+        v157 = np.where(v112, v156, v155)
+        del v112, v155, v156
+        v158 = np.subtract(v157, np.float64(1.0))
+        v159 = np.where(v115, v158, v157)
+        del v115, v157, v158
+        v160 = np.add(v159, np.float64(1.0))
+        v161 = np.where(v118, v160, v159)
+        del v159, v160
+        v162 = np.multiply(v161, np.float64(0.6931471803691238))
+        v163 = np.multiply(v117, np.float64(0.5))
+        v164 = np.where(v118, v163, v117)
+        del v117, v118, v163
+        v165 = np.subtract(v164, np.float64(1.0))
+        del v164
+        v166 = np.multiply(np.float64(0.5), v165)
+        v167 = np.multiply(v166, v165)
+        del v166
+        v168 = np.add(np.float64(2.0), v165)
+        v169 = np.divide(v165, v168)
         del v168
-        v170 = np.multiply(np.float64(0.5), v169)
-        v171 = np.multiply(v170, v169)
-        del v170
-        v172 = np.add(np.float64(2.0), v169)
-        v173 = np.divide(v169, v172)
+        v170 = np.multiply(v169, v169)
+        v171 = np.multiply(v170, v170)
+        v172 = np.multiply(v171, np.float64(0.14798198605116586))
+        v173 = np.add(np.float64(0.1818357216161805), v172)
         del v172
-        v174 = np.multiply(v173, v173)
-        v175 = np.multiply(v174, v174)
-        v176 = np.multiply(v175, np.float64(0.14798198605116586))
-        v177 = np.add(np.float64(0.1818357216161805), v176)
+        v174 = np.multiply(v171, v173)
+        del v173
+        v175 = np.add(np.float64(0.2857142874366239), v174)
+        del v174
+        v176 = np.multiply(v171, v175)
+        del v175
+        v177 = np.add(np.float64(0.6666666666666735), v176)
         del v176
-        v178 = np.multiply(v175, v177)
-        del v177
-        v179 = np.add(np.float64(0.2857142874366239), v178)
-        del v178
-        v180 = np.multiply(v175, v179)
+        v178 = np.multiply(v170, v177)
+        del v170, v177
+        v179 = np.multiply(v171, np.float64(0.15313837699209373))
+        v180 = np.add(np.float64(0.22222198432149784), v179)
         del v179
-        v181 = np.add(np.float64(0.6666666666666735), v180)
+        v181 = np.multiply(v171, v180)
         del v180
-        v182 = np.multiply(v174, v181)
-        del v174, v181
-        v183 = np.multiply(v175, np.float64(0.15313837699209373))
-        v184 = np.add(np.float64(0.22222198432149784), v183)
-        del v183
-        v185 = np.multiply(v175, v184)
+        v182 = np.add(np.float64(0.3999999999940942), v181)
+        del v181
+        v183 = np.multiply(v171, v182)
+        del v171, v182
+        v184 = np.add(v178, v183)
+        del v178, v183
+        v185 = np.add(v167, v184)
         del v184
-        v186 = np.add(np.float64(0.3999999999940942), v185)
-        del v185
-        v187 = np.multiply(v175, v186)
-        del v175, v186
-        v188 = np.add(v182, v187)
-        del v182, v187
-        v189 = np.add(v171, v188)
-        del v188
-        v190 = np.multiply(v173, v189)
-        del v173, v189
-        v191 = np.multiply(v165, np.float64(1.9082149292705877e-10))
-        del v165
-        v192 = np.add(v190, v191)
-        del v190, v191
-        v193 = np.subtract(v171, v192)
-        del v171, v192
-        v194 = np.subtract(v193, v169)
-        del v169, v193
-        v195 = np.subtract(v166, v194)
-        del v166, v194
-        v196 = np.where(v54, v52, v195)
+        v186 = np.multiply(v169, v185)
+        del v169, v185
+        v187 = np.multiply(v161, np.float64(1.9082149292705877e-10))
+        del v161
+        v188 = np.add(v186, v187)
+        del v186, v187
+        v189 = np.subtract(v167, v188)
+        del v167, v188
+        v190 = np.subtract(v189, v165)
+        del v165, v189
+        v191 = np.subtract(v162, v190)
+        del v162, v190
+        v192 = np.where(v51, v49, v191)
+        del v191
+        v193 = np.where(v53, np.float64("-inf"), v192)
+        del v53, v192
+        v194 = np.where(v52, np.float64("nan"), v193)
+        del v52, v193
+        v195 = np.subtract(v49, np.float64(1.0))
+        del v49
+        v196 = np.divide(v48, v195)
         del v195
-        v197 = np.where(v56, np.float64("-inf"), v196)
-        del v56, v196
-        v198 = np.where(v55, np.float64("nan"), v197)
-        del v55, v197
-        v199 = np.subtract(v52, np.float64(1.0))
-        del v52
-        v200 = np.divide(v51, v199)
-        del v199
-        v201 = np.multiply(v198, v200)
-        del v198, v200
-        v202 = np.where(v54, np.float64("inf"), v201)
-        del v54, v201
+        v197 = np.multiply(v194, v196)
+        del v194, v196
+        v198 = np.where(v51, np.float64("inf"), v197)
+        del v51, v197
         # feature log_impressions
-        v203 = np.where(v53, v51, v202)
-        out[:, 20] = v203
-        del v51, v53, v202, v203
-        v204 = np.add(np.float64(1.0), in_bid)
-        v205 = np.equal(v204, np.float64(1.0))
-        v206 = np.equal(v204, np.float64("inf"))
-        v207 = np.less(v204, np.float64(0.0))
-        v208 = np.equal(v204, np.float64(0.0))
-        v209 = np.abs(v204)
-        v210 = np.greater_equal(v209, np.float64(1.3407807929942597e+154))
-        v211 = np.multiply(v209, np.float64(7.458340731200207e-155))
-        v212 = np.where(v210, v211, v209)
-        del v209, v211
-        v213 = np.greater_equal(v212, np.float64(1.157920892373162e+77))
-        v214 = np.multiply(v212, np.float64(8.636168555094445e-78))
-        v215 = np.where(v213, v214, v212)
-        del v212, v214
-        v216 = np.greater_equal(v215, np.float64(3.402823669209385e+38))
-        v217 = np.multiply(v215, np.float64(2.938735877055719e-39))
-        v218 = np.where(v216, v217, v215)
-        del v215, v217
-        v219 = np.greater_equal(v218, np.float64(1.8446744073709552e+19))
-        v220 = np.multiply(v218, np.float64(5.421010862427522e-20))
-        v221 = np.where(v219, v220, v218)
-        del v218, v220
-        v222 = np.greater_equal(v221, np.float64(4294967296.0))
-        v223 = np.multiply(v221, np.float64(2.3283064365386963e-10))
-        v224 = np.where(v222, v223, v221)
-        del v221, v223
-        v225 = np.greater_equal(v224, np.float64(65536.0))
-        v226 = np.multiply(v224, np.float64(1.52587890625e-05))
-        v227 = np.where(v225, v226, v224)
-        del v224, v226
-        v228 = np.greater_equal(v227, np.float64(256.0))
-        v229 = np.multiply(v227, np.float64(0.00390625))
-        v230 = np.where(v228, v229, v227)
-        del v227, v229
-        v231 = np.greater_equal(v230, np.float64(16.0))
-        v232 = np.multiply(v230, np.float64(0.0625))
-        v233 = np.where(v231, v232, v230)
-        del v230, v232
-        v234 = np.greater_equal(v233, np.float64(4.0))
-        v235 = np.multiply(v233, np.float64(0.25))
-        v236 = np.where(v234, v235, v233)
-        del v233, v235
-        v237 = np.greater_equal(v236, np.float64(2.0))
-        v238 = np.multiply(v236, np.float64(0.5))
-        v239 = np.where(v237, v238, v236)
-        del v236, v238
-        v240 = np.less(v239, np.float64(1.4916681462400413e-154))
-        v241 = np.multiply(v239, np.float64(1.3407807929942597e+154))
-        v242 = np.where(v240, v241, v239)
-        del v239, v241
-        v243 = np.less(v242, np.float64(1.4916681462400413e-154))
-        v244 = np.multiply(v242, np.float64(1.3407807929942597e+154))
-        v245 = np.where(v243, v244, v242)
-        del v242, v244
-        v246 = np.less(v245, np.float64(1.727233711018889e-77))
-        v247 = np.multiply(v245, np.float64(1.157920892373162e+77))
-        v248 = np.where(v246, v247, v245)
-        del v245, v247
-        v249 = np.less(v248, np.float64(5.877471754111438e-39))
-        v250 = np.multiply(v248, np.float64(3.402823669209385e+38))
-        v251 = np.where(v249, v250, v248)
-        del v248, v250
-        v252 = np.less(v251, np.float64(1.0842021724855044e-19))
-        v253 = np.multiply(v251, np.float64(1.8446744073709552e+19))
-        v254 = np.where(v252, v253, v251)
-        del v251, v253
-        v255 = np.less(v254, np.float64(4.656612873077393e-10))
-        v256 = np.multiply(v254, np.float64(4294967296.0))
-        v257 = np.where(v255, v256, v254)
-        del v254, v256
-        v258 = np.less(v257, np.float64(3.0517578125e-05))
-        v259 = np.multiply(v257, np.float64(65536.0))
-        v260 = np.where(v258, v259, v257)
-        del v257, v259
-        v261 = np.less(v260, np.float64(0.0078125))
-        v262 = np.multiply(v260, np.float64(256.0))
-        v263 = np.where(v261, v262, v260)
-        del v260, v262
-        v264 = np.less(v263, np.float64(0.125))
-        v265 = np.multiply(v263, np.float64(16.0))
-        v266 = np.where(v264, v265, v263)
-        del v263, v265
-        v267 = np.less(v266, np.float64(0.5))
-        v268 = np.multiply(v266, np.float64(4.0))
-        v269 = np.where(v267, v268, v266)
-        del v266, v268
-        v270 = np.less(v269, np.float64(1.0))
-        v271 = np.multiply(v269, np.float64(2.0))
-        v272 = np.where(v270, v271, v269)
-        del v269, v271
-        v273 = np.greater(v272, np.float64(1.4142135623730951))
-        v274 = np.where(v210, v122, np.float64(0.0))
-        del v122, v210
-        v275 = np.add(v274, np.float64(256.0))
-        v276 = np.where(v213, v275, v274)
-        del v213, v274, v275
-        v277 = np.add(v276, np.float64(128.0))
-        v278 = np.where(v216, v277, v276)
-        del v216, v276, v277
-        v279 = np.add(v278, np.float64(64.0))
-        v280 = np.where(v219, v279, v278)
-        del v219, v278, v279
-        v281 = np.add(v280, np.float64(32.0))
-        v282 = np.where(v222, v281, v280)
-        del v222, v280, v281
-        v283 = np.add(v282, np.float64(16.0))
-        v284 = np.where(v225, v283, v282)
-        del v225, v282, v283
-        v285 = np.add(v284, np.float64(8.0))
-        v286 = np.where(v228, v285, v284)
-        del v228, v284, v285
-        v287 = np.add(v286, np.float64(4.0))
-        v288 = np.where(v231, v287, v286)
-        del v231, v286, v287
-        v289 = np.add(v288, np.float64(2.0))
-        v290 = np.where(v234, v289, v288)
-        del v234, v288, v289
-        v291 = np.add(v290, np.float64(1.0))
-        v292 = np.where(v237, v291, v290)
-        del v237, v290, v291
-        v293 = np.subtract(v292, np.float64(512.0))
-        v294 = np.where(v240, v293, v292)
-        del v240, v292, v293
-        v295 = np.subtract(v294, np.float64(512.0))
-        v296 = np.where(v243, v295, v294)
-        del v243, v294, v295
-        v297 = np.subtract(v296, np.float64(256.0))
-        v298 = np.where(v246, v297, v296)
-        del v246, v296, v297
-        v299 = np.subtract(v298, np.float64(128.0))
-        v300 = np.where(v249, v299, v298)
-        del v249, v298, v299
-        v301 = np.subtract(v300, np.float64(64.0))
-        v302 = np.where(v252, v301, v300)
-        del v252, v300, v301
-        v303 = np.subtract(v302, np.float64(32.0))
-        v304 = np.where(v255, v303, v302)
-        del v255, v302, v303
-        v305 = np.subtract(v304, np.float64(16.0))
-        v306 = np.where(v258, v305, v304)
-        del v258, v304, v305
-        v307 = np.subtract(v306, np.float64(8.0))
-        v308 = np.where(v261, v307, v306)
-        del v261, v306, v307
-        v309 = np.subtract(v308, np.float64(4.0))
-        v310 = np.where(v264, v309, v308)
-        del v264, v308, v309
-        v311 = np.subtract(v310, np.float64(2.0))
-        v312 = np.where(v267, v311, v310)
-        del v267, v310, v311
-        v313 = np.subtract(v312, np.float64(1.0))
-        v314 = np.where(v270, v313, v312)
-        del v270, v312, v313
-        v315 = np.add(v314, np.float64(1.0))
-        v316 = np.where(v273, v315, v314)
-        del v314, v315
-        v317 = np.multiply(v316, np.float64(0.6931471803691238))
-        v318 = np.multiply(v272, np.float64(0.5))
-        v319 = np.where(v273, v318, v272)
-        del v272, v273, v318
-        v320 = np.subtract(v319, np.float64(1.0))
+        v199 = np.where(v50, v48, v198)
+        out[:, 20] = v199
+        del v48, v50, v198, v199
+        v200 = np.add(np.float64(1.0), in_bid)
+        v201 = np.equal(v200, np.float64(1.0))
+        v202 = np.equal(v200, np.float64("inf"))
+        v203 = np.less(v200, np.float64(0.0))
+        v204 = np.equal(v200, np.float64(0.0))
+        v205 = np.abs(v200)
+        v206 = np.greater_equal(v205, np.float64(1.3407807929942597e+154))
+        v207 = np.multiply(v205, np.float64(7.458340731200207e-155))
+        v208 = np.where(v206, v207, v205)
+        del v205, v207
+        v209 = np.greater_equal(v208, np.float64(1.157920892373162e+77))
+        v210 = np.multiply(v208, np.float64(8.636168555094445e-78))
+        v211 = np.where(v209, v210, v208)
+        del v208, v210
+        v212 = np.greater_equal(v211, np.float64(3.402823669209385e+38))
+        v213 = np.multiply(v211, np.float64(2.938735877055719e-39))
+        v214 = np.where(v212, v213, v211)
+        del v211, v213
+        v215 = np.greater_equal(v214, np.float64(1.8446744073709552e+19))
+        v216 = np.multiply(v214, np.float64(5.421010862427522e-20))
+        v217 = np.where(v215, v216, v214)
+        del v214, v216
+        v218 = np.greater_equal(v217, np.float64(4294967296.0))
+        v219 = np.multiply(v217, np.float64(2.3283064365386963e-10))
+        v220 = np.where(v218, v219, v217)
+        del v217, v219
+        v221 = np.greater_equal(v220, np.float64(65536.0))
+        v222 = np.multiply(v220, np.float64(1.52587890625e-05))
+        v223 = np.where(v221, v222, v220)
+        del v220, v222
+        v224 = np.greater_equal(v223, np.float64(256.0))
+        v225 = np.multiply(v223, np.float64(0.00390625))
+        v226 = np.where(v224, v225, v223)
+        del v223, v225
+        v227 = np.greater_equal(v226, np.float64(16.0))
+        v228 = np.multiply(v226, np.float64(0.0625))
+        v229 = np.where(v227, v228, v226)
+        del v226, v228
+        v230 = np.greater_equal(v229, np.float64(4.0))
+        v231 = np.multiply(v229, np.float64(0.25))
+        v232 = np.where(v230, v231, v229)
+        del v229, v231
+        v233 = np.greater_equal(v232, np.float64(2.0))
+        v234 = np.multiply(v232, np.float64(0.5))
+        v235 = np.where(v233, v234, v232)
+        del v232, v234
+        v236 = np.less(v235, np.float64(1.4916681462400413e-154))
+        v237 = np.multiply(v235, np.float64(1.3407807929942597e+154))
+        v238 = np.where(v236, v237, v235)
+        del v235, v237
+        v239 = np.less(v238, np.float64(1.4916681462400413e-154))
+        v240 = np.multiply(v238, np.float64(1.3407807929942597e+154))
+        v241 = np.where(v239, v240, v238)
+        del v238, v240
+        v242 = np.less(v241, np.float64(1.727233711018889e-77))
+        v243 = np.multiply(v241, np.float64(1.157920892373162e+77))
+        v244 = np.where(v242, v243, v241)
+        del v241, v243
+        v245 = np.less(v244, np.float64(5.877471754111438e-39))
+        v246 = np.multiply(v244, np.float64(3.402823669209385e+38))
+        v247 = np.where(v245, v246, v244)
+        del v244, v246
+        v248 = np.less(v247, np.float64(1.0842021724855044e-19))
+        v249 = np.multiply(v247, np.float64(1.8446744073709552e+19))
+        v250 = np.where(v248, v249, v247)
+        del v247, v249
+        v251 = np.less(v250, np.float64(4.656612873077393e-10))
+        v252 = np.multiply(v250, np.float64(4294967296.0))
+        v253 = np.where(v251, v252, v250)
+        del v250, v252
+        v254 = np.less(v253, np.float64(3.0517578125e-05))
+        v255 = np.multiply(v253, np.float64(65536.0))
+        v256 = np.where(v254, v255, v253)
+        del v253, v255
+        v257 = np.less(v256, np.float64(0.0078125))
+        v258 = np.multiply(v256, np.float64(256.0))
+        v259 = np.where(v257, v258, v256)
+        del v256, v258
+        v260 = np.less(v259, np.float64(0.125))
+        v261 = np.multiply(v259, np.float64(16.0))
+        v262 = np.where(v260, v261, v259)
+        del v259, v261
+        v263 = np.less(v262, np.float64(0.5))
+        v264 = np.multiply(v262, np.float64(4.0))
+        v265 = np.where(v263, v264, v262)
+        del v262, v264
+        v266 = np.less(v265, np.float64(1.0))
+        v267 = np.multiply(v265, np.float64(2.0))
+        v268 = np.where(v266, v267, v265)
+        del v265, v267
+        v269 = np.greater(v268, np.float64(1.4142135623730951))
+        v270 = np.where(v206, np.float64(512.0), np.float64(0.0))
+        del v206
+        v271 = np.add(v270, np.float64(256.0))
+        v272 = np.where(v209, v271, v270)
+        del v209, v270, v271
+        v273 = np.add(v272, np.float64(128.0))
+        v274 = np.where(v212, v273, v272)
+        del v212, v272, v273
+        v275 = np.add(v274, np.float64(64.0))
+        v276 = np.where(v215, v275, v274)
+        del v215, v274, v275
+        v277 = np.add(v276, np.float64(32.0))
+        v278 = np.where(v218, v277, v276)
+        del v218, v276, v277
+        v279 = np.add(v278, np.float64(16.0))
+        v280 = np.where(v221, v279, v278)
+        del v221, v278, v279
+        v281 = np.add(v280, np.float64(8.0))
+        v282 = np.where(v224, v281, v280)
+        del v224, v280, v281
+        v283 = np.add(v282, np.float64(4.0))
+        v284 = np.where(v227, v283, v282)
+        del v227, v282, v283
+        v285 = np.add(v284, np.float64(2.0))
+        v286 = np.where(v230, v285, v284)
+        del v230, v284, v285
+        v287 = np.add(v286, np.float64(1.0))
+        v288 = np.where(v233, v287, v286)
+        del v233, v286, v287
+        v289 = np.subtract(v288, np.float64(512.0))
+        v290 = np.where(v236, v289, v288)
+        del v236, v288, v289
+        v291 = np.subtract(v290, np.float64(512.0))
+        v292 = np.where(v239, v291, v290)
+        del v239, v290, v291
+        v293 = np.subtract(v292, np.float64(256.0))
+        v294 = np.where(v242, v293, v292)
+        del v242, v292, v293
+        v295 = np.subtract(v294, np.float64(128.0))
+        v296 = np.where(v245, v295, v294)
+        del v245, v294, v295
+        v297 = np.subtract(v296, np.float64(64.0))
+        v298 = np.where(v248, v297, v296)
+        del v248, v296, v297
+        v299 = np.subtract(v298, np.float64(32.0))
+        v300 = np.where(v251, v299, v298)
+        del v251, v298, v299
+        v301 = np.subtract(v300, np.float64(16.0))
+        v302 = np.where(v254, v301, v300)
+        del v254, v300, v301
+        v303 = np.subtract(v302, np.float64(8.0))
+        v304 = np.where(v257, v303, v302)
+        del v257, v302, v303
+        v305 = np.subtract(v304, np.float64(4.0))
+        v306 = np.where(v260, v305, v304)
+        del v260, v304, v305
+        v307 = np.subtract(v306, np.float64(2.0))
+        v308 = np.where(v263, v307, v306)
+        del v263, v306, v307
+        v309 = np.subtract(v308, np.float64(1.0))
+        v310 = np.where(v266, v309, v308)
+        del v266, v308, v309
+        v311 = np.add(v310, np.float64(1.0))
+        v312 = np.where(v269, v311, v310)
+        del v310, v311
+        v313 = np.multiply(v312, np.float64(0.6931471803691238))
+        v314 = np.multiply(v268, np.float64(0.5))
+        v315 = np.where(v269, v314, v268)
+        del v268, v269, v314
+        v316 = np.subtract(v315, np.float64(1.0))
+        del v315
+        v317 = np.multiply(np.float64(0.5), v316)
+        v318 = np.multiply(v317, v316)
+        del v317
+        v319 = np.add(np.float64(2.0), v316)
+        v320 = np.divide(v316, v319)
         del v319
-        v321 = np.multiply(np.float64(0.5), v320)
-        v322 = np.multiply(v321, v320)
-        del v321
-        v323 = np.add(np.float64(2.0), v320)
-        v324 = np.divide(v320, v323)
+        v321 = np.multiply(v320, v320)
+        v322 = np.multiply(v321, v321)
+        v323 = np.multiply(v322, np.float64(0.14798198605116586))
+        v324 = np.add(np.float64(0.1818357216161805), v323)
         del v323
-        v325 = np.multiply(v324, v324)
-        v326 = np.multiply(v325, v325)
-        v327 = np.multiply(v326, np.float64(0.14798198605116586))
-        v328 = np.add(np.float64(0.1818357216161805), v327)
+        v325 = np.multiply(v322, v324)
+        del v324
+        v326 = np.add(np.float64(0.2857142874366239), v325)
+        del v325
+        v327 = np.multiply(v322, v326)
+        del v326
+        v328 = np.add(np.float64(0.6666666666666735), v327)
         del v327
-        v329 = np.multiply(v326, v328)
-        del v328
-        v330 = np.add(np.float64(0.2857142874366239), v329)
-        del v329
-        v331 = np.multiply(v326, v330)
+        v329 = np.multiply(v321, v328)
+        del v321, v328
+        v330 = np.multiply(v322, np.float64(0.15313837699209373))
+        v331 = np.add(np.float64(0.22222198432149784), v330)
         del v330
-        v332 = np.add(np.float64(0.6666666666666735), v331)
+        v332 = np.multiply(v322, v331)
         del v331
-        v333 = np.multiply(v325, v332)
-        del v325, v332
-        v334 = np.multiply(v326, np.float64(0.15313837699209373))
-        v335 = np.add(np.float64(0.22222198432149784), v334)
-        del v334
-        v336 = np.multiply(v326, v335)
+        v333 = np.add(np.float64(0.3999999999940942), v332)
+        del v332
+        v334 = np.multiply(v322, v333)
+        del v322, v333
+        v335 = np.add(v329, v334)
+        del v329, v334
+        v336 = np.add(v318, v335)
         del v335
-        v337 = np.add(np.float64(0.3999999999940942), v336)
-        del v336
-        v338 = np.multiply(v326, v337)
-        del v326, v337
-        v339 = np.add(v333, v338)
-        del v333, v338
-        v340 = np.add(v322, v339)
-        del v339
-        v341 = np.multiply(v324, v340)
-        del v324, v340
-        v342 = np.multiply(v316, np.float64(1.9082149292705877e-10))
-        del v316
-        v343 = np.add(v341, v342)
-        del v341, v342
-        v344 = np.subtract(v322, v343)
-        del v322, v343
-        v345 = np.subtract(v344, v320)
-        del v320, v344
-        v346 = np.subtract(v317, v345)
-        del v317, v345
-        v347 = np.where(v206, v204, v346)
+        v337 = np.multiply(v320, v336)
+        del v320, v336
+        v338 = np.multiply(v312, np.float64(1.9082149292705877e-10))
+        del v312
+        v339 = np.add(v337, v338)
+        del v337, v338
+        v340 = np.subtract(v318, v339)
+        del v318, v339
+        v341 = np.subtract(v340, v316)
+        del v316, v340
+        v342 = np.subtract(v313, v341)
+        del v313, v341
+        v343 = np.where(v202, v200, v342)
+        del v342
+        v344 = np.where(v204, np.float64("-inf"), v343)
+        del v204, v343
+        v345 = np.where(v203, np.float64("nan"), v344)
+        del v203, v344
+        v346 = np.subtract(v200, np.float64(1.0))
+        del v200
+        v347 = np.divide(in_bid, v346)
         del v346
-        v348 = np.where(v208, np.float64("-inf"), v347)
-        del v208, v347
-        v349 = np.where(v207, np.float64("nan"), v348)
-        del v207, v348
-        v350 = np.subtract(v204, np.float64(1.0))
-        del v204
-        v351 = np.divide(in_bid, v350)
+        v348 = np.multiply(v345, v347)
+        del v345, v347
+        v349 = np.where(v202, np.float64("inf"), v348)
+        del v202, v348
+        v350 = np.where(v201, in_bid, v349)
+        del v201, v349
+        v351 = np.subtract(v350, np.float64(0.571121916219805))
         del v350
-        v352 = np.multiply(v349, v351)
-        del v349, v351
-        v353 = np.where(v206, np.float64("inf"), v352)
-        del v206, v352
-        v354 = np.where(v205, in_bid, v353)
-        del v205, v353
-        v355 = np.subtract(v354, np.float64(0.571121916219805))
-        del v354
         # feature bid_z
-        v356 = np.divide(v355, np.float64(0.278531492053665))
-        out[:, 21] = v356
-        del v355, v356
-        v357 = np.isnan(in_user_age)
-        v358 = np.where(v357, np.float64(36.2), in_user_age)
-        v359 = _bucketize(v358, _CONST9)
-        del v358
+        v352 = np.divide(v351, np.float64(0.278531492053665))
+        out[:, 21] = v352
+        del v351, v352
+        v353 = np.isnan(in_user_age)
+        v354 = np.where(v353, np.float64(36.2), in_user_age)
+        v355 = _bucketize(v354, _CONST9)
+        del v354
         # feature age_bucket
-        v360 = np.asarray(v359).astype(np.float64)
-        out[:, 22] = v360
-        del v359, v360
+        v356 = np.asarray(v355).astype(np.float64)
+        out[:, 22] = v356
+        del v355, v356
         # feature age_missing
-        v361 = np.asarray(v357).astype(np.float64)
-        out[:, 23] = v361
-        del v357, v361
-        v362 = np.asarray(in_request_ts).astype(np.int64)
-        v363 = np.asarray(v362).astype(np.float64)
-        v364 = _bucketize(v363, _CONST10)
+        v357 = np.asarray(v353).astype(np.float64)
+        out[:, 23] = v357
+        del v353, v357
+        v358 = np.asarray(in_request_ts).astype(np.int64)
+        v359 = np.asarray(v358).astype(np.float64)
+        v360 = _bucketize(v359, _CONST10)
+        del v359
+        v361 = _CONST11[v360]
+        del v360
+        v362 = np.add(v358, v361)
+        del v358, v361
+        v363 = np.mod(v362, np.int64(86400000000))
+        v364 = np.floor_divide(v363, np.int64(3600000000))
         del v363
-        v365 = _CONST11[v364]
-        del v364
-        v366 = np.add(v362, v365)
-        del v362, v365
-        v367 = np.mod(v366, np.int64(86400000000))
-        v368 = np.floor_divide(v367, np.int64(3600000000))
-        del v367
         # feature hour_of_day
-        v369 = np.asarray(v368).astype(np.float64)
-        out[:, 24] = v369
-        del v368, v369
-        v370 = np.floor_divide(v366, np.int64(86400000000))
+        v365 = np.asarray(v364).astype(np.float64)
+        out[:, 24] = v365
+        del v364, v365
+        v366 = np.floor_divide(v362, np.int64(86400000000))
+        del v362
+        v367 = np.add(v366, np.int64(3))
         del v366
-        v371 = np.add(v370, np.int64(3))
-        del v370
-        v372 = np.mod(v371, np.int64(7))
-        del v371
-        v373 = np.greater_equal(v372, np.int64(5))
-        del v372
+        v368 = np.mod(v367, np.int64(7))
+        del v367
+        v369 = np.greater_equal(v368, np.int64(5))
+        del v368
         # feature weekend
-        v374 = np.asarray(v373).astype(np.float64)
-        out[:, 25] = v374
-        del v373, v374
+        v370 = np.asarray(v369).astype(np.float64)
+        out[:, 25] = v370
+        del v369, v370
     if float32:
         with np.errstate(over="ignore"):
             return out.astype(np.float32)

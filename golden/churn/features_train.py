@@ -267,289 +267,287 @@ def transform(columns, float32=False):
         v75 = np.where(v73, v74, v72)
         del v72, v74
         v76 = np.greater(v75, np.float64(1.4142135623730951))
-        v77 = np.add(np.float64(0.0), np.float64(512.0))
-        v78 = np.where(v13, v77, np.float64(0.0))
-        del v13, v77
-        v79 = np.add(v78, np.float64(256.0))
-        v80 = np.where(v16, v79, v78)
-        del v16, v78, v79
-        v81 = np.add(v80, np.float64(128.0))
-        v82 = np.where(v19, v81, v80)
-        del v19, v80, v81
-        v83 = np.add(v82, np.float64(64.0))
-        v84 = np.where(v22, v83, v82)
-        del v22, v82, v83
-        v85 = np.add(v84, np.float64(32.0))
-        v86 = np.where(v25, v85, v84)
-        del v25, v84, v85
-        v87 = np.add(v86, np.float64(16.0))
-        v88 = np.where(v28, v87, v86)
-        del v28, v86, v87
-        v89 = np.add(v88, np.float64(8.0))
-        v90 = np.where(v31, v89, v88)
-        del v31, v88, v89
-        v91 = np.add(v90, np.float64(4.0))
-        v92 = np.where(v34, v91, v90)
-        del v34, v90, v91
-        v93 = np.add(v92, np.float64(2.0))
-        v94 = np.where(v37, v93, v92)
-        del v37, v92, v93
-        v95 = np.add(v94, np.float64(1.0))
-        v96 = np.where(v40, v95, v94)
-        del v40, v94, v95
-        v97 = np.subtract(v96, np.float64(512.0))
-        v98 = np.where(v43, v97, v96)
-        del v43, v96, v97
-        v99 = np.subtract(v98, np.float64(512.0))
-        v100 = np.where(v46, v99, v98)
-        del v46, v98, v99
-        v101 = np.subtract(v100, np.float64(256.0))
-        v102 = np.where(v49, v101, v100)
-        del v49, v100, v101
-        v103 = np.subtract(v102, np.float64(128.0))
-        v104 = np.where(v52, v103, v102)
-        del v52, v102, v103
-        v105 = np.subtract(v104, np.float64(64.0))
-        v106 = np.where(v55, v105, v104)
-        del v55, v104, v105
-        v107 = np.subtract(v106, np.float64(32.0))
-        v108 = np.where(v58, v107, v106)
-        del v58, v106, v107
-        v109 = np.subtract(v108, np.float64(16.0))
-        v110 = np.where(v61, v109, v108)
-        del v61, v108, v109
-        v111 = np.subtract(v110, np.float64(8.0))
-        v112 = np.where(v64, v111, v110)
-        del v64, v110, v111
-        v113 = np.subtract(v112, np.float64(4.0))
-        v114 = np.where(v67, v113, v112)
-        del v67, v112, v113
-        v115 = np.subtract(v114, np.float64(2.0))
-        v116 = np.where(v70, v115, v114)
-        del v70, v114, v115
-        v117 = np.subtract(v116, np.float64(1.0))
-        v118 = np.where(v73, v117, v116)
-        del v73, v116, v117
-        v119 = np.add(v118, np.float64(1.0))
-        v120 = np.where(v76, v119, v118)
-        del v118, v119
-        v121 = np.multiply(v120, np.float64(0.6931471803691238))
-        v122 = np.multiply(v75, np.float64(0.5))
-        v123 = np.where(v76, v122, v75)
-        del v75, v76, v122
-        v124 = np.subtract(v123, np.float64(1.0))
-        del v123
-        v125 = np.multiply(np.float64(0.5), v124)
-        v126 = np.multiply(v125, v124)
-        del v125
-        v127 = np.add(np.float64(2.0), v124)
-        v128 = np.divide(v124, v127)
-        del v127
+        v77 = np.where(v13, np.float64(512.0), np.float64(0.0))
+        del v13
+        v78 = np.add(v77, np.float64(256.0))
+        v79 = np.where(v16, v78, v77)
+        del v16, v77, v78
+        v80 = np.add(v79, np.float64(128.0))
+        v81 = np.where(v19, v80, v79)
+        del v19, v79, v80
+        v82 = np.add(v81, np.float64(64.0))
+        v83 = np.where(v22, v82, v81)
+        del v22, v81, v82
+        v84 = np.add(v83, np.float64(32.0))
+        v85 = np.where(v25, v84, v83)
+        del v25, v83, v84
+        v86 = np.add(v85, np.float64(16.0))
+        v87 = np.where(v28, v86, v85)
+        del v28, v85, v86
+        v88 = np.add(v87, np.float64(8.0))
+        v89 = np.where(v31, v88, v87)
+        del v31, v87, v88
+        v90 = np.add(v89, np.float64(4.0))
+        v91 = np.where(v34, v90, v89)
+        del v34, v89, v90
+        v92 = np.add(v91, np.float64(2.0))
+        v93 = np.where(v37, v92, v91)
+        del v37, v91, v92
+        v94 = np.add(v93, np.float64(1.0))
+        v95 = np.where(v40, v94, v93)
+        del v40, v93, v94
+        v96 = np.subtract(v95, np.float64(512.0))
+        v97 = np.where(v43, v96, v95)
+        del v43, v95, v96
+        v98 = np.subtract(v97, np.float64(512.0))
+        v99 = np.where(v46, v98, v97)
+        del v46, v97, v98
+        v100 = np.subtract(v99, np.float64(256.0))
+        v101 = np.where(v49, v100, v99)
+        del v49, v99, v100
+        v102 = np.subtract(v101, np.float64(128.0))
+        v103 = np.where(v52, v102, v101)
+        del v52, v101, v102
+        v104 = np.subtract(v103, np.float64(64.0))
+        v105 = np.where(v55, v104, v103)
+        del v55, v103, v104
+        v106 = np.subtract(v105, np.float64(32.0))
+        v107 = np.where(v58, v106, v105)
+        del v58, v105, v106
+        v108 = np.subtract(v107, np.float64(16.0))
+        v109 = np.where(v61, v108, v107)
+        del v61, v107, v108
+        v110 = np.subtract(v109, np.float64(8.0))
+        v111 = np.where(v64, v110, v109)
+        del v64, v109, v110
+        v112 = np.subtract(v111, np.float64(4.0))
+        v113 = np.where(v67, v112, v111)
+        del v67, v111, v112
+        v114 = np.subtract(v113, np.float64(2.0))
+        v115 = np.where(v70, v114, v113)
+        del v70, v113, v114
+        v116 = np.subtract(v115, np.float64(1.0))
+        v117 = np.where(v73, v116, v115)
+        del v73, v115, v116
+        v118 = np.add(v117, np.float64(1.0))
+        v119 = np.where(v76, v118, v117)
+        del v117, v118
+        v120 = np.multiply(v119, np.float64(0.6931471803691238))
+        v121 = np.multiply(v75, np.float64(0.5))
+        v122 = np.where(v76, v121, v75)
+        del v75, v76, v121
+        v123 = np.subtract(v122, np.float64(1.0))
+        del v122
+        v124 = np.multiply(np.float64(0.5), v123)
+        v125 = np.multiply(v124, v123)
+        del v124
+        v126 = np.add(np.float64(2.0), v123)
+        v127 = np.divide(v123, v126)
+        del v126
+        v128 = np.multiply(v127, v127)
         v129 = np.multiply(v128, v128)
-        v130 = np.multiply(v129, v129)
-        v131 = np.multiply(v130, np.float64(0.14798198605116586))
-        v132 = np.add(np.float64(0.1818357216161805), v131)
+        v130 = np.multiply(v129, np.float64(0.14798198605116586))
+        v131 = np.add(np.float64(0.1818357216161805), v130)
+        del v130
+        v132 = np.multiply(v129, v131)
         del v131
-        v133 = np.multiply(v130, v132)
+        v133 = np.add(np.float64(0.2857142874366239), v132)
         del v132
-        v134 = np.add(np.float64(0.2857142874366239), v133)
+        v134 = np.multiply(v129, v133)
         del v133
-        v135 = np.multiply(v130, v134)
+        v135 = np.add(np.float64(0.6666666666666735), v134)
         del v134
-        v136 = np.add(np.float64(0.6666666666666735), v135)
-        del v135
-        v137 = np.multiply(v129, v136)
-        del v129, v136
-        v138 = np.multiply(v130, np.float64(0.15313837699209373))
-        v139 = np.add(np.float64(0.22222198432149784), v138)
+        v136 = np.multiply(v128, v135)
+        del v128, v135
+        v137 = np.multiply(v129, np.float64(0.15313837699209373))
+        v138 = np.add(np.float64(0.22222198432149784), v137)
+        del v137
+        v139 = np.multiply(v129, v138)
         del v138
-        v140 = np.multiply(v130, v139)
+        v140 = np.add(np.float64(0.3999999999940942), v139)
         del v139
-        v141 = np.add(np.float64(0.3999999999940942), v140)
-        del v140
-        v142 = np.multiply(v130, v141)
-        del v130, v141
-        v143 = np.add(v137, v142)
-        del v137, v142
-        v144 = np.add(v126, v143)
-        del v143
-        v145 = np.multiply(v128, v144)
-        del v128, v144
-        v146 = np.multiply(v120, np.float64(1.9082149292705877e-10))
-        del v120
-        v147 = np.add(v145, v146)
-        del v145, v146
-        v148 = np.subtract(v126, v147)
-        del v126, v147
-        v149 = np.subtract(v148, v124)
-        del v124, v148
-        v150 = np.subtract(v121, v149)
-        del v121, v149
-        v151 = np.where(v9, v7, v150)
-        del v150
-        v152 = np.where(v11, np.float64("-inf"), v151)
-        del v11, v151
-        v153 = np.where(v10, np.float64("nan"), v152)
-        del v10, v152
-        v154 = np.subtract(v7, np.float64(1.0))
+        v141 = np.multiply(v129, v140)
+        del v129, v140
+        v142 = np.add(v136, v141)
+        del v136, v141
+        v143 = np.add(v125, v142)
+        del v142
+        v144 = np.multiply(v127, v143)
+        del v127, v143
+        v145 = np.multiply(v119, np.float64(1.9082149292705877e-10))
+        del v119
+        v146 = np.add(v144, v145)
+        del v144, v145
+        v147 = np.subtract(v125, v146)
+        del v125, v146
+        v148 = np.subtract(v147, v123)
+        del v123, v147
+        v149 = np.subtract(v120, v148)
+        del v120, v148
+        v150 = np.where(v9, v7, v149)
+        del v149
+        v151 = np.where(v11, np.float64("-inf"), v150)
+        del v11, v150
+        v152 = np.where(v10, np.float64("nan"), v151)
+        del v10, v151
+        v153 = np.subtract(v7, np.float64(1.0))
         del v7
-        v155 = np.divide(v6, v154)
-        del v154
-        v156 = np.multiply(v153, v155)
-        del v153, v155
-        v157 = np.where(v9, np.float64("inf"), v156)
-        del v9, v156
+        v154 = np.divide(v6, v153)
+        del v153
+        v155 = np.multiply(v152, v154)
+        del v152, v154
+        v156 = np.where(v9, np.float64("inf"), v155)
+        del v9, v155
         # feature income_log
-        v158 = np.where(v8, v6, v157)
-        out[:, 2] = v158
-        del v6, v8, v157, v158
-        v159 = _bucketize(v1, _CONST0)
+        v157 = np.where(v8, v6, v156)
+        out[:, 2] = v157
+        del v6, v8, v156, v157
+        v158 = _bucketize(v1, _CONST0)
         del v1
         # feature age_bucket
-        v160 = np.asarray(v159).astype(np.float64)
-        out[:, 3] = v160
-        del v159, v160
-        v161 = _lookup(in_country, _VOCAB2_INDEX)
-        v162 = np.equal(v161, np.int64(-1))
-        v163 = np.where(v162, np.int64(10), v161)
-        del v161, v162
+        v159 = np.asarray(v158).astype(np.float64)
+        out[:, 3] = v159
+        del v158, v159
+        v160 = _lookup(in_country, _VOCAB2_INDEX)
+        v161 = np.equal(v160, np.int64(-1))
+        v162 = np.where(v161, np.int64(10), v160)
+        del v160, v161
         # feature country_idx
-        v164 = np.asarray(v163).astype(np.float64)
-        out[:, 4] = v164
-        del v163, v164
-        v165 = np.where(null_plan, np.asarray('none', dtype=_STRING), in_plan)
-        v166 = _lookup(v165, _VOCAB4_INDEX)
-        del v165
-        v167 = np.equal(v166, np.int64(-1))
-        v168 = np.where(v167, np.int64(5), v166)
-        del v166, v167
+        v163 = np.asarray(v162).astype(np.float64)
+        out[:, 4] = v163
+        del v162, v163
+        v164 = np.where(null_plan, np.asarray('none', dtype=_STRING), in_plan)
+        v165 = _lookup(v164, _VOCAB4_INDEX)
+        del v164
+        v166 = np.equal(v165, np.int64(-1))
+        v167 = np.where(v166, np.int64(5), v165)
+        del v165, v166
         # feature plan_oh
-        v169 = _one_hot(v168, 6)
-        out[:, 5:11] = v169
-        del v168, v169
-        v170 = np.asarray(in_clicks_7d).astype(np.float64)
-        v171 = np.maximum(in_impressions_7d, np.int64(1))
-        v172 = np.asarray(v171).astype(np.float64)
-        del v171
+        v168 = _one_hot(v167, 6)
+        out[:, 5:11] = v168
+        del v167, v168
+        v169 = np.asarray(in_clicks_7d).astype(np.float64)
+        v170 = np.maximum(in_impressions_7d, np.int64(1))
+        v171 = np.asarray(v170).astype(np.float64)
+        del v170
         # feature ctr
-        v173 = np.divide(v170, v172)
-        out[:, 11] = v173
-        del v170, v172, v173
-        v174 = np.asarray(in_event_ts).astype(np.int64)
-        v175 = np.asarray(in_signup_ts).astype(np.int64)
-        v176 = np.subtract(v174, v175)
-        del v175
-        v177 = np.floor_divide(v176, np.int64(86400000000))
-        del v176
-        # feature tenure_days
-        v178 = np.asarray(v177).astype(np.float64)
-        out[:, 12] = v178
-        del v177, v178
-        v179 = np.multiply(np.float64(2.0), np.float64(3.141592653589793))
-        v180 = np.mod(v174, np.int64(86400000000))
+        v172 = np.divide(v169, v171)
+        out[:, 11] = v172
+        del v169, v171, v172
+        v173 = np.asarray(in_event_ts).astype(np.int64)
+        v174 = np.asarray(in_signup_ts).astype(np.int64)
+        v175 = np.subtract(v173, v174)
         del v174
-        v181 = np.floor_divide(v180, np.int64(3600000000))
+        v176 = np.floor_divide(v175, np.int64(86400000000))
+        del v175
+        # feature tenure_days
+        v177 = np.asarray(v176).astype(np.float64)
+        out[:, 12] = v177
+        del v176, v177
+        v178 = np.mod(v173, np.int64(86400000000))
+        del v173
+        v179 = np.floor_divide(v178, np.int64(3600000000))
+        del v178
+        v180 = np.asarray(v179).astype(np.float64)
+        del v179
+        v181 = np.multiply(np.float64(6.283185307179586), v180)
         del v180
-        v182 = np.asarray(v181).astype(np.float64)
+        v182 = np.divide(v181, np.float64(24.0))
         del v181
-        v183 = np.multiply(v179, v182)
-        del v179, v182
-        v184 = np.divide(v183, np.float64(24.0))
+        v183 = np.abs(v182)
+        v184 = np.greater_equal(v183, np.float64(4503599627370496.0))
         del v183
-        v185 = np.abs(v184)
-        v186 = np.greater_equal(v185, np.float64(4503599627370496.0))
-        del v185
-        v187 = np.equal(v184, np.float64(0.0))
-        v188 = np.multiply(v184, np.float64(0.6366197723675814))
-        v189 = np.rint(v188)
+        v185 = np.equal(v182, np.float64(0.0))
+        v186 = np.multiply(v182, np.float64(0.6366197723675814))
+        v187 = np.rint(v186)
+        del v186
+        v188 = np.multiply(v187, np.float64(0.25))
+        v189 = np.floor(v188)
         del v188
-        v190 = np.multiply(v189, np.float64(0.25))
-        v191 = np.floor(v190)
+        v190 = np.multiply(np.float64(4.0), v189)
+        del v189
+        v191 = np.subtract(v187, v190)
         del v190
-        v192 = np.multiply(np.float64(4.0), v191)
-        del v191
-        v193 = np.subtract(v189, v192)
-        del v192
-        v194 = np.equal(v193, np.float64(0.0))
-        v195 = np.multiply(v189, np.float64(1.5707963267341256))
-        v196 = np.subtract(v184, v195)
-        del v195
-        v197 = np.multiply(v189, np.float64(6.077100506303966e-11))
+        v192 = np.equal(v191, np.float64(0.0))
+        v193 = np.multiply(v187, np.float64(1.5707963267341256))
+        v194 = np.subtract(v182, v193)
+        del v193
+        v195 = np.multiply(v187, np.float64(6.077100506303966e-11))
+        v196 = np.subtract(v194, v195)
+        del v194, v195
+        v197 = np.multiply(v187, np.float64(2.0222662487111665e-21))
+        del v187
         v198 = np.subtract(v196, v197)
         del v196, v197
-        v199 = np.multiply(v189, np.float64(2.0222662487111665e-21))
-        del v189
-        v200 = np.subtract(v198, v199)
-        del v198, v199
-        v201 = np.multiply(v200, v200)
-        v202 = np.multiply(v201, v200)
-        v203 = np.multiply(v201, np.float64(1.58969099521155e-10))
-        v204 = np.add(np.float64(-2.5050760253406863e-08), v203)
+        v199 = np.multiply(v198, v198)
+        v200 = np.multiply(v199, v198)
+        v201 = np.multiply(v199, np.float64(1.58969099521155e-10))
+        v202 = np.add(np.float64(-2.5050760253406863e-08), v201)
+        del v201
+        v203 = np.multiply(v199, v202)
+        del v202
+        v204 = np.add(np.float64(2.7557313707070068e-06), v203)
         del v203
-        v205 = np.multiply(v201, v204)
+        v205 = np.multiply(v199, v204)
         del v204
-        v206 = np.add(np.float64(2.7557313707070068e-06), v205)
+        v206 = np.add(np.float64(-0.0001984126982985795), v205)
         del v205
-        v207 = np.multiply(v201, v206)
+        v207 = np.multiply(v199, v206)
         del v206
-        v208 = np.add(np.float64(-0.0001984126982985795), v207)
+        v208 = np.add(np.float64(0.00833333333332249), v207)
         del v207
-        v209 = np.multiply(v201, v208)
+        v209 = np.multiply(v199, v208)
         del v208
-        v210 = np.add(np.float64(0.00833333333332249), v209)
+        v210 = np.add(np.float64(-0.16666666666666632), v209)
         del v209
-        v211 = np.multiply(v201, v210)
-        del v210
-        v212 = np.add(np.float64(-0.16666666666666632), v211)
-        del v211
-        v213 = np.multiply(v202, v212)
-        del v202, v212
-        v214 = np.add(v200, v213)
-        del v200, v213
-        v215 = np.equal(v193, np.float64(1.0))
-        v216 = np.multiply(np.float64(0.5), v201)
-        v217 = np.multiply(v201, v201)
-        v218 = np.multiply(v201, np.float64(-1.1359647557788195e-11))
-        v219 = np.add(np.float64(2.087572321298175e-09), v218)
+        v211 = np.multiply(v200, v210)
+        del v200, v210
+        v212 = np.add(v198, v211)
+        del v198, v211
+        v213 = np.equal(v191, np.float64(1.0))
+        v214 = np.multiply(np.float64(0.5), v199)
+        v215 = np.multiply(v199, v199)
+        v216 = np.multiply(v199, np.float64(-1.1359647557788195e-11))
+        v217 = np.add(np.float64(2.087572321298175e-09), v216)
+        del v216
+        v218 = np.multiply(v199, v217)
+        del v217
+        v219 = np.add(np.float64(-2.7557314351390663e-07), v218)
         del v218
-        v220 = np.multiply(v201, v219)
+        v220 = np.multiply(v199, v219)
         del v219
-        v221 = np.add(np.float64(-2.7557314351390663e-07), v220)
+        v221 = np.add(np.float64(2.480158728947673e-05), v220)
         del v220
-        v222 = np.multiply(v201, v221)
+        v222 = np.multiply(v199, v221)
         del v221
-        v223 = np.add(np.float64(2.480158728947673e-05), v222)
+        v223 = np.add(np.float64(-0.001388888888887411), v222)
         del v222
-        v224 = np.multiply(v201, v223)
-        del v223
-        v225 = np.add(np.float64(-0.001388888888887411), v224)
+        v224 = np.multiply(v199, v223)
+        del v199, v223
+        v225 = np.add(np.float64(0.0416666666666666), v224)
         del v224
-        v226 = np.multiply(v201, v225)
-        del v201, v225
-        v227 = np.add(np.float64(0.0416666666666666), v226)
-        del v226
-        v228 = np.multiply(v217, v227)
-        del v217, v227
-        v229 = np.subtract(v216, v228)
-        del v216, v228
-        v230 = np.subtract(np.float64(1.0), v229)
-        del v229
-        v231 = np.equal(v193, np.float64(2.0))
-        del v193
-        v232 = np.negative(v214)
-        v233 = np.negative(v230)
-        v234 = np.where(v231, v232, v233)
-        del v231, v232, v233
-        v235 = np.where(v215, v230, v234)
-        del v215, v230, v234
-        v236 = np.where(v194, v214, v235)
-        del v194, v214, v235
-        v237 = np.where(v187, v184, v236)
-        del v184, v187, v236
+        v226 = np.multiply(v215, v225)
+        del v215, v225
+        v227 = np.subtract(v214, v226)
+        del v214, v226
+        v228 = np.subtract(np.float64(1.0), v227)
+        del v227
+        v229 = np.equal(v191, np.float64(2.0))
+        del v191
+        v230 = np.negative(v212)
+        v231 = np.negative(v228)
+        v232 = np.where(v229, v230, v231)
+        del v229, v230, v231
+        v233 = np.where(v213, v228, v232)
+        del v213, v228, v232
+        v234 = np.where(v192, v212, v233)
+        del v192, v212, v233
+        v235 = np.where(v185, v182, v234)
+        del v182, v185, v234
         # feature hour_sin
-        v238 = np.where(v186, np.float64("nan"), v237)
-        out[:, 13] = v238
-        del v186, v237, v238
+        v236 = np.where(v184, np.float64("nan"), v235)
+        out[:, 13] = v236
+        del v184, v235, v236
     if float32:
         with np.errstate(over="ignore"):
             return out.astype(np.float32)

@@ -351,650 +351,637 @@ def transform(columns, float32=False):
         v70 = np.where(v68, v69, v67)
         del v67, v69
         v71 = np.greater(v70, np.float64(1.4142135623730951))
-        v72 = np.add(np.float64(0.0), np.float64(512.0))
-        v73 = np.where(v8, v72, np.float64(0.0))
+        v72 = np.where(v8, np.float64(512.0), np.float64(0.0))
         del v8
-        v74 = np.add(v73, np.float64(256.0))
-        v75 = np.where(v11, v74, v73)
-        del v11, v73, v74
-        v76 = np.add(v75, np.float64(128.0))
-        v77 = np.where(v14, v76, v75)
-        del v14, v75, v76
-        v78 = np.add(v77, np.float64(64.0))
-        v79 = np.where(v17, v78, v77)
-        del v17, v77, v78
-        v80 = np.add(v79, np.float64(32.0))
-        v81 = np.where(v20, v80, v79)
-        del v20, v79, v80
-        v82 = np.add(v81, np.float64(16.0))
-        v83 = np.where(v23, v82, v81)
-        del v23, v81, v82
-        v84 = np.add(v83, np.float64(8.0))
-        v85 = np.where(v26, v84, v83)
-        del v26, v83, v84
-        v86 = np.add(v85, np.float64(4.0))
-        v87 = np.where(v29, v86, v85)
-        del v29, v85, v86
-        v88 = np.add(v87, np.float64(2.0))
-        v89 = np.where(v32, v88, v87)
-        del v32, v87, v88
-        v90 = np.add(v89, np.float64(1.0))
-        v91 = np.where(v35, v90, v89)
-        del v35, v89, v90
-        v92 = np.subtract(v91, np.float64(512.0))
-        v93 = np.where(v38, v92, v91)
-        del v38, v91, v92
-        v94 = np.subtract(v93, np.float64(512.0))
-        v95 = np.where(v41, v94, v93)
-        del v41, v93, v94
-        v96 = np.subtract(v95, np.float64(256.0))
-        v97 = np.where(v44, v96, v95)
-        del v44, v95, v96
-        v98 = np.subtract(v97, np.float64(128.0))
-        v99 = np.where(v47, v98, v97)
-        del v47, v97, v98
-        v100 = np.subtract(v99, np.float64(64.0))
-        v101 = np.where(v50, v100, v99)
-        del v50, v99, v100
-        v102 = np.subtract(v101, np.float64(32.0))
-        v103 = np.where(v53, v102, v101)
-        del v53, v101, v102
-        v104 = np.subtract(v103, np.float64(16.0))
-        v105 = np.where(v56, v104, v103)
-        del v56, v103, v104
-        v106 = np.subtract(v105, np.float64(8.0))
-        v107 = np.where(v59, v106, v105)
-        del v59, v105, v106
-        v108 = np.subtract(v107, np.float64(4.0))
-        v109 = np.where(v62, v108, v107)
-        del v62, v107, v108
-        v110 = np.subtract(v109, np.float64(2.0))
-        v111 = np.where(v65, v110, v109)
-        del v65, v109, v110
-        v112 = np.subtract(v111, np.float64(1.0))
-        v113 = np.where(v68, v112, v111)
-        del v68, v111, v112
-        v114 = np.add(v113, np.float64(1.0))
-        v115 = np.where(v71, v114, v113)
-        del v113, v114
-        v116 = np.multiply(v115, np.float64(0.6931471803691238))
-        v117 = np.multiply(v70, np.float64(0.5))
-        v118 = np.where(v71, v117, v70)
-        del v70, v71, v117
-        v119 = np.subtract(v118, np.float64(1.0))
-        del v118
-        v120 = np.multiply(np.float64(0.5), v119)
-        v121 = np.multiply(v120, v119)
-        del v120
-        v122 = np.add(np.float64(2.0), v119)
-        v123 = np.divide(v119, v122)
-        del v122
+        v73 = np.add(v72, np.float64(256.0))
+        v74 = np.where(v11, v73, v72)
+        del v11, v72, v73
+        v75 = np.add(v74, np.float64(128.0))
+        v76 = np.where(v14, v75, v74)
+        del v14, v74, v75
+        v77 = np.add(v76, np.float64(64.0))
+        v78 = np.where(v17, v77, v76)
+        del v17, v76, v77
+        v79 = np.add(v78, np.float64(32.0))
+        v80 = np.where(v20, v79, v78)
+        del v20, v78, v79
+        v81 = np.add(v80, np.float64(16.0))
+        v82 = np.where(v23, v81, v80)
+        del v23, v80, v81
+        v83 = np.add(v82, np.float64(8.0))
+        v84 = np.where(v26, v83, v82)
+        del v26, v82, v83
+        v85 = np.add(v84, np.float64(4.0))
+        v86 = np.where(v29, v85, v84)
+        del v29, v84, v85
+        v87 = np.add(v86, np.float64(2.0))
+        v88 = np.where(v32, v87, v86)
+        del v32, v86, v87
+        v89 = np.add(v88, np.float64(1.0))
+        v90 = np.where(v35, v89, v88)
+        del v35, v88, v89
+        v91 = np.subtract(v90, np.float64(512.0))
+        v92 = np.where(v38, v91, v90)
+        del v38, v90, v91
+        v93 = np.subtract(v92, np.float64(512.0))
+        v94 = np.where(v41, v93, v92)
+        del v41, v92, v93
+        v95 = np.subtract(v94, np.float64(256.0))
+        v96 = np.where(v44, v95, v94)
+        del v44, v94, v95
+        v97 = np.subtract(v96, np.float64(128.0))
+        v98 = np.where(v47, v97, v96)
+        del v47, v96, v97
+        v99 = np.subtract(v98, np.float64(64.0))
+        v100 = np.where(v50, v99, v98)
+        del v50, v98, v99
+        v101 = np.subtract(v100, np.float64(32.0))
+        v102 = np.where(v53, v101, v100)
+        del v53, v100, v101
+        v103 = np.subtract(v102, np.float64(16.0))
+        v104 = np.where(v56, v103, v102)
+        del v56, v102, v103
+        v105 = np.subtract(v104, np.float64(8.0))
+        v106 = np.where(v59, v105, v104)
+        del v59, v104, v105
+        v107 = np.subtract(v106, np.float64(4.0))
+        v108 = np.where(v62, v107, v106)
+        del v62, v106, v107
+        v109 = np.subtract(v108, np.float64(2.0))
+        v110 = np.where(v65, v109, v108)
+        del v65, v108, v109
+        v111 = np.subtract(v110, np.float64(1.0))
+        v112 = np.where(v68, v111, v110)
+        del v68, v110, v111
+        v113 = np.add(v112, np.float64(1.0))
+        v114 = np.where(v71, v113, v112)
+        del v112, v113
+        v115 = np.multiply(v114, np.float64(0.6931471803691238))
+        v116 = np.multiply(v70, np.float64(0.5))
+        v117 = np.where(v71, v116, v70)
+        del v70, v71, v116
+        v118 = np.subtract(v117, np.float64(1.0))
+        del v117
+        v119 = np.multiply(np.float64(0.5), v118)
+        v120 = np.multiply(v119, v118)
+        del v119
+        v121 = np.add(np.float64(2.0), v118)
+        v122 = np.divide(v118, v121)
+        del v121
+        v123 = np.multiply(v122, v122)
         v124 = np.multiply(v123, v123)
-        v125 = np.multiply(v124, v124)
-        v126 = np.multiply(v125, np.float64(0.14798198605116586))
-        v127 = np.add(np.float64(0.1818357216161805), v126)
+        v125 = np.multiply(v124, np.float64(0.14798198605116586))
+        v126 = np.add(np.float64(0.1818357216161805), v125)
+        del v125
+        v127 = np.multiply(v124, v126)
         del v126
-        v128 = np.multiply(v125, v127)
+        v128 = np.add(np.float64(0.2857142874366239), v127)
         del v127
-        v129 = np.add(np.float64(0.2857142874366239), v128)
+        v129 = np.multiply(v124, v128)
         del v128
-        v130 = np.multiply(v125, v129)
+        v130 = np.add(np.float64(0.6666666666666735), v129)
         del v129
-        v131 = np.add(np.float64(0.6666666666666735), v130)
-        del v130
-        v132 = np.multiply(v124, v131)
-        del v124, v131
-        v133 = np.multiply(v125, np.float64(0.15313837699209373))
-        v134 = np.add(np.float64(0.22222198432149784), v133)
+        v131 = np.multiply(v123, v130)
+        del v123, v130
+        v132 = np.multiply(v124, np.float64(0.15313837699209373))
+        v133 = np.add(np.float64(0.22222198432149784), v132)
+        del v132
+        v134 = np.multiply(v124, v133)
         del v133
-        v135 = np.multiply(v125, v134)
+        v135 = np.add(np.float64(0.3999999999940942), v134)
         del v134
-        v136 = np.add(np.float64(0.3999999999940942), v135)
-        del v135
-        v137 = np.multiply(v125, v136)
-        del v125, v136
-        v138 = np.add(v132, v137)
-        del v132, v137
-        v139 = np.add(v121, v138)
-        del v138
-        v140 = np.multiply(v123, v139)
-        del v123, v139
-        v141 = np.multiply(v115, np.float64(1.9082149292705877e-10))
-        del v115
-        v142 = np.add(v140, v141)
-        del v140, v141
-        v143 = np.subtract(v121, v142)
-        del v121, v142
-        v144 = np.subtract(v143, v119)
-        del v119, v143
-        v145 = np.subtract(v116, v144)
-        del v116, v144
-        v146 = np.where(v4, v2, v145)
-        del v145
-        v147 = np.where(v6, np.float64("-inf"), v146)
-        del v6, v146
-        v148 = np.where(v5, np.float64("nan"), v147)
-        del v5, v147
-        v149 = np.subtract(v2, np.float64(1.0))
+        v136 = np.multiply(v124, v135)
+        del v124, v135
+        v137 = np.add(v131, v136)
+        del v131, v136
+        v138 = np.add(v120, v137)
+        del v137
+        v139 = np.multiply(v122, v138)
+        del v122, v138
+        v140 = np.multiply(v114, np.float64(1.9082149292705877e-10))
+        del v114
+        v141 = np.add(v139, v140)
+        del v139, v140
+        v142 = np.subtract(v120, v141)
+        del v120, v141
+        v143 = np.subtract(v142, v118)
+        del v118, v142
+        v144 = np.subtract(v115, v143)
+        del v115, v143
+        v145 = np.where(v4, v2, v144)
+        del v144
+        v146 = np.where(v6, np.float64("-inf"), v145)
+        del v6, v145
+        v147 = np.where(v5, np.float64("nan"), v146)
+        del v5, v146
+        v148 = np.subtract(v2, np.float64(1.0))
         del v2
-        v150 = np.divide(v1, v149)
-        del v149
-        v151 = np.multiply(v148, v150)
-        del v148, v150
-        v152 = np.where(v4, np.float64("inf"), v151)
-        del v4, v151
+        v149 = np.divide(v1, v148)
+        del v148
+        v150 = np.multiply(v147, v149)
+        del v147, v149
+        v151 = np.where(v4, np.float64("inf"), v150)
+        del v4, v150
         # feature amount_log
-        v153 = np.where(v3, v1, v152)
-        out[:, 0] = v153
-        del v1, v3, v152, v153
-        v154 = np.subtract(in_amount, np.float64(31.880000000000003))
+        v152 = np.where(v3, v1, v151)
+        out[:, 0] = v152
+        del v1, v3, v151, v152
+        v153 = np.subtract(in_amount, np.float64(31.880000000000003))
         # feature amount_robust
-        v155 = np.divide(v154, np.float64(49.81999999999999))
-        out[:, 1] = v155
-        del v154, v155
-        v156 = _bucketize(in_amount, _CONST0)
+        v154 = np.divide(v153, np.float64(49.81999999999999))
+        out[:, 1] = v154
+        del v153, v154
+        v155 = _bucketize(in_amount, _CONST0)
         # feature amount_bucket
-        v157 = np.asarray(v156).astype(np.float64)
-        out[:, 2] = v157
-        del v156, v157
+        v156 = np.asarray(v155).astype(np.float64)
+        out[:, 2] = v156
+        del v155, v156
         # feature amount_vs_mean
-        v158 = np.divide(in_amount, np.float64(61.673715))
-        out[:, 3] = v158
-        del v158
-        v159 = np.fmod(in_amount, np.float64(10.0))
-        v160 = np.not_equal(v159, np.float64(0.0))
-        v161 = np.less(np.float64(10.0), np.float64(0.0))
-        v162 = np.less(v159, np.float64(0.0))
-        v163 = np.not_equal(v161, v162)
-        del v162
-        v164 = np.logical_and(v160, v163)
-        del v160, v163
-        v165 = np.add(v159, np.float64(10.0))
-        v166 = np.equal(v159, np.float64(0.0))
-        v167 = np.equal(np.float64(10.0), np.float64(0.0))
-        v168 = np.divide(np.float64(1.0), np.float64(10.0))
-        v169 = np.less(v168, np.float64(0.0))
-        del v168
-        v170 = np.logical_and(v167, v169)
-        del v167, v169
-        v171 = np.logical_or(v161, v170)
-        del v161, v170
-        v172 = np.where(v171, np.float64(-0.0), np.float64(0.0))
-        del v171
-        v173 = np.where(v166, v172, v159)
-        del v159, v166, v172
-        v174 = np.where(v164, v165, v173)
-        del v164, v165, v173
-        v175 = np.equal(v174, np.float64(0.0))
-        del v174
+        v157 = np.divide(in_amount, np.float64(61.673715))
+        out[:, 3] = v157
+        del v157
+        v158 = np.fmod(in_amount, np.float64(10.0))
+        v159 = np.not_equal(v158, np.float64(0.0))
+        v160 = np.less(v158, np.float64(0.0))
+        v161 = np.not_equal(np.bool_(False), v160)
+        del v160
+        v162 = np.logical_and(v159, v161)
+        del v159, v161
+        v163 = np.add(v158, np.float64(10.0))
+        v164 = np.equal(v158, np.float64(0.0))
+        v165 = np.where(v164, np.float64(0.0), v158)
+        del v158, v164
+        v166 = np.where(v162, v163, v165)
+        del v162, v163, v165
+        v167 = np.equal(v166, np.float64(0.0))
+        del v166
         # feature round_amount
-        v176 = np.asarray(v175).astype(np.float64)
-        out[:, 4] = v176
-        del v175, v176
-        v177 = _lookup(in_merchant, _VOCAB2_INDEX)
-        v178 = np.equal(v177, np.int64(-1))
-        v179 = np.where(v178, np.int64(12), v177)
-        del v177, v178
+        v168 = np.asarray(v167).astype(np.float64)
+        out[:, 4] = v168
+        del v167, v168
+        v169 = _lookup(in_merchant, _VOCAB2_INDEX)
+        v170 = np.equal(v169, np.int64(-1))
+        v171 = np.where(v170, np.int64(12), v169)
+        del v169, v170
         # feature merchant_idx
-        v180 = np.asarray(v179).astype(np.float64)
-        out[:, 5] = v180
-        del v179, v180
-        v181 = np.strings.add(np.asarray(in_merchant_category, dtype=_STRING), np.asarray(np.asarray('\x1f', dtype=_STRING), dtype=_STRING))
-        v182 = np.strings.add(np.asarray(v181, dtype=_STRING), np.asarray(in_card_country, dtype=_STRING))
-        del v181
+        v172 = np.asarray(v171).astype(np.float64)
+        out[:, 5] = v172
+        del v171, v172
+        v173 = np.strings.add(np.asarray(in_merchant_category, dtype=_STRING), np.asarray(np.asarray('\x1f', dtype=_STRING), dtype=_STRING))
+        v174 = np.strings.add(np.asarray(v173, dtype=_STRING), np.asarray(in_card_country, dtype=_STRING))
+        del v173
+        v175 = _murmur3(v174)
+        del v174
+        v176 = np.mod(v175, np.int64(4096))
+        del v175
+        # feature category_country
+        v177 = np.asarray(v176).astype(np.float64)
+        out[:, 6] = v177
+        del v176, v177
+        # feature ip_missing
+        v178 = np.asarray(null_ip_country).astype(np.float64)
+        out[:, 7] = v178
+        del v178
+        v179 = np.where(null_ip_country, in_card_country, in_ip_country)
+        v180 = np.not_equal(v179, in_card_country)
+        del v179
+        # feature country_mismatch
+        v181 = np.asarray(v180).astype(np.float64)
+        out[:, 8] = v181
+        del v180, v181
+        v182 = np.where(null_device_id, np.asarray('<none>', dtype=_STRING), in_device_id)
         v183 = _murmur3(v182)
         del v182
-        v184 = np.mod(v183, np.int64(4096))
+        v184 = np.mod(v183, np.int64(1024))
         del v183
-        # feature category_country
-        v185 = np.asarray(v184).astype(np.float64)
-        out[:, 6] = v185
-        del v184, v185
-        # feature ip_missing
-        v186 = np.asarray(null_ip_country).astype(np.float64)
-        out[:, 7] = v186
-        del v186
-        v187 = np.where(null_ip_country, in_card_country, in_ip_country)
-        v188 = np.not_equal(v187, in_card_country)
-        del v187
-        # feature country_mismatch
-        v189 = np.asarray(v188).astype(np.float64)
-        out[:, 8] = v189
-        del v188, v189
-        v190 = np.where(null_device_id, np.asarray('<none>', dtype=_STRING), in_device_id)
-        v191 = _murmur3(v190)
-        del v190
-        v192 = np.mod(v191, np.int64(1024))
-        del v191
         # feature device_bucket
-        v193 = np.asarray(v192).astype(np.float64)
-        out[:, 9] = v193
-        del v192, v193
+        v185 = np.asarray(v184).astype(np.float64)
+        out[:, 9] = v185
+        del v184, v185
         # feature device_missing
-        v194 = np.asarray(null_device_id).astype(np.float64)
-        out[:, 10] = v194
-        del v194
+        v186 = np.asarray(null_device_id).astype(np.float64)
+        out[:, 10] = v186
+        del v186
         # feature card_present_f
-        v195 = np.asarray(in_card_present).astype(np.float64)
-        out[:, 11] = v195
-        del v195
-        v196 = np.asarray(in_txn_ts).astype(np.int64)
-        v197 = np.mod(v196, np.int64(86400000000))
-        v198 = np.floor_divide(v197, np.int64(3600000000))
-        del v197
+        v187 = np.asarray(in_card_present).astype(np.float64)
+        out[:, 11] = v187
+        del v187
+        v188 = np.asarray(in_txn_ts).astype(np.int64)
+        v189 = np.mod(v188, np.int64(86400000000))
+        v190 = np.floor_divide(v189, np.int64(3600000000))
+        del v189
         # feature hour_of_day
-        v199 = np.asarray(v198).astype(np.float64)
-        out[:, 12] = v199
-        v200 = np.less(v198, np.int64(6))
-        del v198
+        v191 = np.asarray(v190).astype(np.float64)
+        out[:, 12] = v191
+        v192 = np.less(v190, np.int64(6))
+        del v190
         # feature night
-        v201 = np.asarray(v200).astype(np.float64)
-        out[:, 13] = v201
-        del v200, v201
-        v202 = np.floor_divide(v196, np.int64(86400000000))
-        v203 = np.add(v202, np.int64(3))
-        del v202
-        v204 = np.mod(v203, np.int64(7))
-        del v203
+        v193 = np.asarray(v192).astype(np.float64)
+        out[:, 13] = v193
+        del v192, v193
+        v194 = np.floor_divide(v188, np.int64(86400000000))
+        v195 = np.add(v194, np.int64(3))
+        del v194
+        v196 = np.mod(v195, np.int64(7))
+        del v195
         # feature day_of_week
-        v205 = np.asarray(v204).astype(np.float64)
-        out[:, 14] = v205
-        del v204, v205
-        v206 = np.multiply(np.float64(2.0), np.float64(3.141592653589793))
-        v207 = np.multiply(v206, v199)
-        del v199, v206
-        v208 = np.divide(v207, np.float64(24.0))
+        v197 = np.asarray(v196).astype(np.float64)
+        out[:, 14] = v197
+        del v196, v197
+        v198 = np.multiply(np.float64(6.283185307179586), v191)
+        del v191
+        v199 = np.divide(v198, np.float64(24.0))
+        del v198
+        v200 = np.abs(v199)
+        v201 = np.greater_equal(v200, np.float64(4503599627370496.0))
+        del v200
+        v202 = np.equal(v199, np.float64(0.0))
+        v203 = np.multiply(v199, np.float64(0.6366197723675814))
+        v204 = np.rint(v203)
+        del v203
+        v205 = np.multiply(v204, np.float64(0.25))
+        v206 = np.floor(v205)
+        del v205
+        v207 = np.multiply(np.float64(4.0), v206)
+        del v206
+        v208 = np.subtract(v204, v207)
         del v207
-        v209 = np.abs(v208)
-        v210 = np.greater_equal(v209, np.float64(4503599627370496.0))
-        del v209
-        v211 = np.equal(v208, np.float64(0.0))
-        v212 = np.multiply(v208, np.float64(0.6366197723675814))
-        v213 = np.rint(v212)
-        del v212
-        v214 = np.multiply(v213, np.float64(0.25))
-        v215 = np.floor(v214)
-        del v214
-        v216 = np.multiply(np.float64(4.0), v215)
-        del v215
-        v217 = np.subtract(v213, v216)
-        del v216
-        v218 = np.equal(v217, np.float64(0.0))
-        v219 = np.multiply(v213, np.float64(1.5707963267341256))
-        v220 = np.subtract(v208, v219)
+        v209 = np.equal(v208, np.float64(0.0))
+        v210 = np.multiply(v204, np.float64(1.5707963267341256))
+        v211 = np.subtract(v199, v210)
+        del v210
+        v212 = np.multiply(v204, np.float64(6.077100506303966e-11))
+        v213 = np.subtract(v211, v212)
+        del v211, v212
+        v214 = np.multiply(v204, np.float64(2.0222662487111665e-21))
+        del v204
+        v215 = np.subtract(v213, v214)
+        del v213, v214
+        v216 = np.multiply(v215, v215)
+        v217 = np.multiply(v216, v215)
+        v218 = np.multiply(v216, np.float64(1.58969099521155e-10))
+        v219 = np.add(np.float64(-2.5050760253406863e-08), v218)
+        del v218
+        v220 = np.multiply(v216, v219)
         del v219
-        v221 = np.multiply(v213, np.float64(6.077100506303966e-11))
-        v222 = np.subtract(v220, v221)
-        del v220, v221
-        v223 = np.multiply(v213, np.float64(2.0222662487111665e-21))
-        del v213
-        v224 = np.subtract(v222, v223)
-        del v222, v223
-        v225 = np.multiply(v224, v224)
-        v226 = np.multiply(v225, v224)
-        v227 = np.multiply(v225, np.float64(1.58969099521155e-10))
-        v228 = np.add(np.float64(-2.5050760253406863e-08), v227)
-        del v227
-        v229 = np.multiply(v225, v228)
-        del v228
-        v230 = np.add(np.float64(2.7557313707070068e-06), v229)
-        del v229
-        v231 = np.multiply(v225, v230)
-        del v230
-        v232 = np.add(np.float64(-0.0001984126982985795), v231)
-        del v231
-        v233 = np.multiply(v225, v232)
-        del v232
-        v234 = np.add(np.float64(0.00833333333332249), v233)
+        v221 = np.add(np.float64(2.7557313707070068e-06), v220)
+        del v220
+        v222 = np.multiply(v216, v221)
+        del v221
+        v223 = np.add(np.float64(-0.0001984126982985795), v222)
+        del v222
+        v224 = np.multiply(v216, v223)
+        del v223
+        v225 = np.add(np.float64(0.00833333333332249), v224)
+        del v224
+        v226 = np.multiply(v216, v225)
+        del v225
+        v227 = np.add(np.float64(-0.16666666666666632), v226)
+        del v226
+        v228 = np.multiply(v217, v227)
+        del v217, v227
+        v229 = np.add(v215, v228)
+        del v215, v228
+        v230 = np.equal(v208, np.float64(1.0))
+        v231 = np.multiply(np.float64(0.5), v216)
+        v232 = np.multiply(v216, v216)
+        v233 = np.multiply(v216, np.float64(-1.1359647557788195e-11))
+        v234 = np.add(np.float64(2.087572321298175e-09), v233)
         del v233
-        v235 = np.multiply(v225, v234)
+        v235 = np.multiply(v216, v234)
         del v234
-        v236 = np.add(np.float64(-0.16666666666666632), v235)
+        v236 = np.add(np.float64(-2.7557314351390663e-07), v235)
         del v235
-        v237 = np.multiply(v226, v236)
-        del v226, v236
-        v238 = np.add(v224, v237)
-        del v224, v237
-        v239 = np.equal(v217, np.float64(1.0))
-        v240 = np.multiply(np.float64(0.5), v225)
-        v241 = np.multiply(v225, v225)
-        v242 = np.multiply(v225, np.float64(-1.1359647557788195e-11))
-        v243 = np.add(np.float64(2.087572321298175e-09), v242)
-        del v242
-        v244 = np.multiply(v225, v243)
-        del v243
-        v245 = np.add(np.float64(-2.7557314351390663e-07), v244)
+        v237 = np.multiply(v216, v236)
+        del v236
+        v238 = np.add(np.float64(2.480158728947673e-05), v237)
+        del v237
+        v239 = np.multiply(v216, v238)
+        del v238
+        v240 = np.add(np.float64(-0.001388888888887411), v239)
+        del v239
+        v241 = np.multiply(v216, v240)
+        del v216, v240
+        v242 = np.add(np.float64(0.0416666666666666), v241)
+        del v241
+        v243 = np.multiply(v232, v242)
+        del v232, v242
+        v244 = np.subtract(v231, v243)
+        del v231, v243
+        v245 = np.subtract(np.float64(1.0), v244)
         del v244
-        v246 = np.multiply(v225, v245)
-        del v245
-        v247 = np.add(np.float64(2.480158728947673e-05), v246)
-        del v246
-        v248 = np.multiply(v225, v247)
-        del v247
-        v249 = np.add(np.float64(-0.001388888888887411), v248)
-        del v248
-        v250 = np.multiply(v225, v249)
-        del v225, v249
-        v251 = np.add(np.float64(0.0416666666666666), v250)
+        v246 = np.equal(v208, np.float64(2.0))
+        del v208
+        v247 = np.negative(v229)
+        v248 = np.negative(v245)
+        v249 = np.where(v246, v247, v248)
+        v250 = np.where(v230, v245, v249)
+        del v249
+        v251 = np.where(v209, v229, v250)
         del v250
-        v252 = np.multiply(v241, v251)
-        del v241, v251
-        v253 = np.subtract(v240, v252)
-        del v240, v252
-        v254 = np.subtract(np.float64(1.0), v253)
-        del v253
-        v255 = np.equal(v217, np.float64(2.0))
-        del v217
-        v256 = np.negative(v238)
-        v257 = np.negative(v254)
-        v258 = np.where(v255, v256, v257)
-        v259 = np.where(v239, v254, v258)
-        del v258
-        v260 = np.where(v218, v238, v259)
-        del v259
-        v261 = np.where(v211, v208, v260)
-        del v208, v211, v260
+        v252 = np.where(v202, v199, v251)
+        del v199, v202, v251
         # feature hour_sin
-        v262 = np.where(v210, np.float64("nan"), v261)
-        out[:, 15] = v262
-        del v261, v262
-        v263 = np.where(v255, v257, v238)
-        del v238, v255, v257
-        v264 = np.where(v239, v256, v263)
-        del v239, v256, v263
-        v265 = np.where(v218, v254, v264)
-        del v218, v254, v264
+        v253 = np.where(v201, np.float64("nan"), v252)
+        out[:, 15] = v253
+        del v252, v253
+        v254 = np.where(v246, v248, v229)
+        del v229, v246, v248
+        v255 = np.where(v230, v247, v254)
+        del v230, v247, v254
+        v256 = np.where(v209, v245, v255)
+        del v209, v245, v255
         # feature hour_cos
-        v266 = np.where(v210, np.float64("nan"), v265)
-        out[:, 16] = v266
-        del v210, v265, v266
+        v257 = np.where(v201, np.float64("nan"), v256)
+        out[:, 16] = v257
+        del v201, v256, v257
         # feature first_txn
-        v267 = np.asarray(null_prev_txn_ts).astype(np.float64)
-        out[:, 17] = v267
-        del v267
-        v268 = np.asarray(in_prev_txn_ts).astype(np.int64)
-        v269 = np.subtract(v196, v268)
-        del v268
-        v270 = np.floor_divide(v269, np.int64(1000000))
-        del v269
-        v271 = np.maximum(v270, np.int64(0))
-        v272 = np.asarray(v271).astype(np.float64)
-        del v271
-        v273 = np.where(null_prev_txn_ts, np.float64("nan"), v272)
-        del v272
-        v274 = np.add(np.float64(1.0), v273)
-        v275 = np.equal(v274, np.float64(1.0))
-        v276 = np.equal(v274, np.float64("inf"))
-        v277 = np.less(v274, np.float64(0.0))
-        v278 = np.equal(v274, np.float64(0.0))
-        v279 = np.abs(v274)
-        v280 = np.greater_equal(v279, np.float64(1.3407807929942597e+154))
-        v281 = np.multiply(v279, np.float64(7.458340731200207e-155))
+        v258 = np.asarray(null_prev_txn_ts).astype(np.float64)
+        out[:, 17] = v258
+        del v258
+        v259 = np.asarray(in_prev_txn_ts).astype(np.int64)
+        v260 = np.subtract(v188, v259)
+        del v259
+        v261 = np.floor_divide(v260, np.int64(1000000))
+        del v260
+        v262 = np.maximum(v261, np.int64(0))
+        v263 = np.asarray(v262).astype(np.float64)
+        del v262
+        v264 = np.where(null_prev_txn_ts, np.float64("nan"), v263)
+        del v263
+        v265 = np.add(np.float64(1.0), v264)
+        v266 = np.equal(v265, np.float64(1.0))
+        v267 = np.equal(v265, np.float64("inf"))
+        v268 = np.less(v265, np.float64(0.0))
+        v269 = np.equal(v265, np.float64(0.0))
+        v270 = np.abs(v265)
+        v271 = np.greater_equal(v270, np.float64(1.3407807929942597e+154))
+        v272 = np.multiply(v270, np.float64(7.458340731200207e-155))
+        v273 = np.where(v271, v272, v270)
+        del v270, v272
+        v274 = np.greater_equal(v273, np.float64(1.157920892373162e+77))
+        v275 = np.multiply(v273, np.float64(8.636168555094445e-78))
+        v276 = np.where(v274, v275, v273)
+        del v273, v275
+        v277 = np.greater_equal(v276, np.float64(3.402823669209385e+38))
+        v278 = np.multiply(v276, np.float64(2.938735877055719e-39))
+        v279 = np.where(v277, v278, v276)
+        del v276, v278
+        v280 = np.greater_equal(v279, np.float64(1.8446744073709552e+19))
+        v281 = np.multiply(v279, np.float64(5.421010862427522e-20))
         v282 = np.where(v280, v281, v279)
         del v279, v281
-        v283 = np.greater_equal(v282, np.float64(1.157920892373162e+77))
-        v284 = np.multiply(v282, np.float64(8.636168555094445e-78))
+        v283 = np.greater_equal(v282, np.float64(4294967296.0))
+        v284 = np.multiply(v282, np.float64(2.3283064365386963e-10))
         v285 = np.where(v283, v284, v282)
         del v282, v284
-        v286 = np.greater_equal(v285, np.float64(3.402823669209385e+38))
-        v287 = np.multiply(v285, np.float64(2.938735877055719e-39))
+        v286 = np.greater_equal(v285, np.float64(65536.0))
+        v287 = np.multiply(v285, np.float64(1.52587890625e-05))
         v288 = np.where(v286, v287, v285)
         del v285, v287
-        v289 = np.greater_equal(v288, np.float64(1.8446744073709552e+19))
-        v290 = np.multiply(v288, np.float64(5.421010862427522e-20))
+        v289 = np.greater_equal(v288, np.float64(256.0))
+        v290 = np.multiply(v288, np.float64(0.00390625))
         v291 = np.where(v289, v290, v288)
         del v288, v290
-        v292 = np.greater_equal(v291, np.float64(4294967296.0))
-        v293 = np.multiply(v291, np.float64(2.3283064365386963e-10))
+        v292 = np.greater_equal(v291, np.float64(16.0))
+        v293 = np.multiply(v291, np.float64(0.0625))
         v294 = np.where(v292, v293, v291)
         del v291, v293
-        v295 = np.greater_equal(v294, np.float64(65536.0))
-        v296 = np.multiply(v294, np.float64(1.52587890625e-05))
+        v295 = np.greater_equal(v294, np.float64(4.0))
+        v296 = np.multiply(v294, np.float64(0.25))
         v297 = np.where(v295, v296, v294)
         del v294, v296
-        v298 = np.greater_equal(v297, np.float64(256.0))
-        v299 = np.multiply(v297, np.float64(0.00390625))
+        v298 = np.greater_equal(v297, np.float64(2.0))
+        v299 = np.multiply(v297, np.float64(0.5))
         v300 = np.where(v298, v299, v297)
         del v297, v299
-        v301 = np.greater_equal(v300, np.float64(16.0))
-        v302 = np.multiply(v300, np.float64(0.0625))
+        v301 = np.less(v300, np.float64(1.4916681462400413e-154))
+        v302 = np.multiply(v300, np.float64(1.3407807929942597e+154))
         v303 = np.where(v301, v302, v300)
         del v300, v302
-        v304 = np.greater_equal(v303, np.float64(4.0))
-        v305 = np.multiply(v303, np.float64(0.25))
+        v304 = np.less(v303, np.float64(1.4916681462400413e-154))
+        v305 = np.multiply(v303, np.float64(1.3407807929942597e+154))
         v306 = np.where(v304, v305, v303)
         del v303, v305
-        v307 = np.greater_equal(v306, np.float64(2.0))
-        v308 = np.multiply(v306, np.float64(0.5))
+        v307 = np.less(v306, np.float64(1.727233711018889e-77))
+        v308 = np.multiply(v306, np.float64(1.157920892373162e+77))
         v309 = np.where(v307, v308, v306)
         del v306, v308
-        v310 = np.less(v309, np.float64(1.4916681462400413e-154))
-        v311 = np.multiply(v309, np.float64(1.3407807929942597e+154))
+        v310 = np.less(v309, np.float64(5.877471754111438e-39))
+        v311 = np.multiply(v309, np.float64(3.402823669209385e+38))
         v312 = np.where(v310, v311, v309)
         del v309, v311
-        v313 = np.less(v312, np.float64(1.4916681462400413e-154))
-        v314 = np.multiply(v312, np.float64(1.3407807929942597e+154))
+        v313 = np.less(v312, np.float64(1.0842021724855044e-19))
+        v314 = np.multiply(v312, np.float64(1.8446744073709552e+19))
         v315 = np.where(v313, v314, v312)
         del v312, v314
-        v316 = np.less(v315, np.float64(1.727233711018889e-77))
-        v317 = np.multiply(v315, np.float64(1.157920892373162e+77))
+        v316 = np.less(v315, np.float64(4.656612873077393e-10))
+        v317 = np.multiply(v315, np.float64(4294967296.0))
         v318 = np.where(v316, v317, v315)
         del v315, v317
-        v319 = np.less(v318, np.float64(5.877471754111438e-39))
-        v320 = np.multiply(v318, np.float64(3.402823669209385e+38))
+        v319 = np.less(v318, np.float64(3.0517578125e-05))
+        v320 = np.multiply(v318, np.float64(65536.0))
         v321 = np.where(v319, v320, v318)
         del v318, v320
-        v322 = np.less(v321, np.float64(1.0842021724855044e-19))
-        v323 = np.multiply(v321, np.float64(1.8446744073709552e+19))
+        v322 = np.less(v321, np.float64(0.0078125))
+        v323 = np.multiply(v321, np.float64(256.0))
         v324 = np.where(v322, v323, v321)
         del v321, v323
-        v325 = np.less(v324, np.float64(4.656612873077393e-10))
-        v326 = np.multiply(v324, np.float64(4294967296.0))
+        v325 = np.less(v324, np.float64(0.125))
+        v326 = np.multiply(v324, np.float64(16.0))
         v327 = np.where(v325, v326, v324)
         del v324, v326
-        v328 = np.less(v327, np.float64(3.0517578125e-05))
-        v329 = np.multiply(v327, np.float64(65536.0))
+        v328 = np.less(v327, np.float64(0.5))
+        v329 = np.multiply(v327, np.float64(4.0))
         v330 = np.where(v328, v329, v327)
         del v327, v329
-        v331 = np.less(v330, np.float64(0.0078125))
-        v332 = np.multiply(v330, np.float64(256.0))
+        v331 = np.less(v330, np.float64(1.0))
+        v332 = np.multiply(v330, np.float64(2.0))
         v333 = np.where(v331, v332, v330)
         del v330, v332
-        v334 = np.less(v333, np.float64(0.125))
-        v335 = np.multiply(v333, np.float64(16.0))
-        v336 = np.where(v334, v335, v333)
-        del v333, v335
-        v337 = np.less(v336, np.float64(0.5))
-        v338 = np.multiply(v336, np.float64(4.0))
-        v339 = np.where(v337, v338, v336)
-        del v336, v338
-        v340 = np.less(v339, np.float64(1.0))
-        v341 = np.multiply(v339, np.float64(2.0))
-        v342 = np.where(v340, v341, v339)
-        del v339, v341
-        v343 = np.greater(v342, np.float64(1.4142135623730951))
-        v344 = np.where(v280, v72, np.float64(0.0))
-        del v72, v280
-        v345 = np.add(v344, np.float64(256.0))
-        v346 = np.where(v283, v345, v344)
-        del v283, v344, v345
-        v347 = np.add(v346, np.float64(128.0))
-        v348 = np.where(v286, v347, v346)
-        del v286, v346, v347
-        v349 = np.add(v348, np.float64(64.0))
-        v350 = np.where(v289, v349, v348)
-        del v289, v348, v349
-        v351 = np.add(v350, np.float64(32.0))
-        v352 = np.where(v292, v351, v350)
-        del v292, v350, v351
-        v353 = np.add(v352, np.float64(16.0))
-        v354 = np.where(v295, v353, v352)
-        del v295, v352, v353
-        v355 = np.add(v354, np.float64(8.0))
-        v356 = np.where(v298, v355, v354)
-        del v298, v354, v355
-        v357 = np.add(v356, np.float64(4.0))
-        v358 = np.where(v301, v357, v356)
-        del v301, v356, v357
-        v359 = np.add(v358, np.float64(2.0))
-        v360 = np.where(v304, v359, v358)
-        del v304, v358, v359
-        v361 = np.add(v360, np.float64(1.0))
-        v362 = np.where(v307, v361, v360)
-        del v307, v360, v361
-        v363 = np.subtract(v362, np.float64(512.0))
-        v364 = np.where(v310, v363, v362)
-        del v310, v362, v363
-        v365 = np.subtract(v364, np.float64(512.0))
-        v366 = np.where(v313, v365, v364)
-        del v313, v364, v365
-        v367 = np.subtract(v366, np.float64(256.0))
-        v368 = np.where(v316, v367, v366)
-        del v316, v366, v367
-        v369 = np.subtract(v368, np.float64(128.0))
-        v370 = np.where(v319, v369, v368)
-        del v319, v368, v369
-        v371 = np.subtract(v370, np.float64(64.0))
-        v372 = np.where(v322, v371, v370)
-        del v322, v370, v371
-        v373 = np.subtract(v372, np.float64(32.0))
-        v374 = np.where(v325, v373, v372)
-        del v325, v372, v373
-        v375 = np.subtract(v374, np.float64(16.0))
-        v376 = np.where(v328, v375, v374)
-        del v328, v374, v375
-        v377 = np.subtract(v376, np.float64(8.0))
-        v378 = np.where(v331, v377, v376)
-        del v331, v376, v377
-        v379 = np.subtract(v378, np.float64(4.0))
-        v380 = np.where(v334, v379, v378)
-        del v334, v378, v379
-        v381 = np.subtract(v380, np.float64(2.0))
-        v382 = np.where(v337, v381, v380)
-        del v337, v380, v381
-        v383 = np.subtract(v382, np.float64(1.0))
-        v384 = np.where(v340, v383, v382)
-        del v340, v382, v383
-        v385 = np.add(v384, np.float64(1.0))
-        v386 = np.where(v343, v385, v384)
-        del v384, v385
-        v387 = np.multiply(v386, np.float64(0.6931471803691238))
-        v388 = np.multiply(v342, np.float64(0.5))
-        v389 = np.where(v343, v388, v342)
-        del v342, v343, v388
-        v390 = np.subtract(v389, np.float64(1.0))
+        v334 = np.greater(v333, np.float64(1.4142135623730951))
+        v335 = np.where(v271, np.float64(512.0), np.float64(0.0))
+        del v271
+        v336 = np.add(v335, np.float64(256.0))
+        v337 = np.where(v274, v336, v335)
+        del v274, v335, v336
+        v338 = np.add(v337, np.float64(128.0))
+        v339 = np.where(v277, v338, v337)
+        del v277, v337, v338
+        v340 = np.add(v339, np.float64(64.0))
+        v341 = np.where(v280, v340, v339)
+        del v280, v339, v340
+        v342 = np.add(v341, np.float64(32.0))
+        v343 = np.where(v283, v342, v341)
+        del v283, v341, v342
+        v344 = np.add(v343, np.float64(16.0))
+        v345 = np.where(v286, v344, v343)
+        del v286, v343, v344
+        v346 = np.add(v345, np.float64(8.0))
+        v347 = np.where(v289, v346, v345)
+        del v289, v345, v346
+        v348 = np.add(v347, np.float64(4.0))
+        v349 = np.where(v292, v348, v347)
+        del v292, v347, v348
+        v350 = np.add(v349, np.float64(2.0))
+        v351 = np.where(v295, v350, v349)
+        del v295, v349, v350
+        v352 = np.add(v351, np.float64(1.0))
+        v353 = np.where(v298, v352, v351)
+        del v298, v351, v352
+        v354 = np.subtract(v353, np.float64(512.0))
+        v355 = np.where(v301, v354, v353)
+        del v301, v353, v354
+        v356 = np.subtract(v355, np.float64(512.0))
+        v357 = np.where(v304, v356, v355)
+        del v304, v355, v356
+        v358 = np.subtract(v357, np.float64(256.0))
+        v359 = np.where(v307, v358, v357)
+        del v307, v357, v358
+        v360 = np.subtract(v359, np.float64(128.0))
+        v361 = np.where(v310, v360, v359)
+        del v310, v359, v360
+        v362 = np.subtract(v361, np.float64(64.0))
+        v363 = np.where(v313, v362, v361)
+        del v313, v361, v362
+        v364 = np.subtract(v363, np.float64(32.0))
+        v365 = np.where(v316, v364, v363)
+        del v316, v363, v364
+        v366 = np.subtract(v365, np.float64(16.0))
+        v367 = np.where(v319, v366, v365)
+        del v319, v365, v366
+        v368 = np.subtract(v367, np.float64(8.0))
+        v369 = np.where(v322, v368, v367)
+        del v322, v367, v368
+        v370 = np.subtract(v369, np.float64(4.0))
+        v371 = np.where(v325, v370, v369)
+        del v325, v369, v370
+        v372 = np.subtract(v371, np.float64(2.0))
+        v373 = np.where(v328, v372, v371)
+        del v328, v371, v372
+        v374 = np.subtract(v373, np.float64(1.0))
+        v375 = np.where(v331, v374, v373)
+        del v331, v373, v374
+        v376 = np.add(v375, np.float64(1.0))
+        v377 = np.where(v334, v376, v375)
+        del v375, v376
+        v378 = np.multiply(v377, np.float64(0.6931471803691238))
+        v379 = np.multiply(v333, np.float64(0.5))
+        v380 = np.where(v334, v379, v333)
+        del v333, v334, v379
+        v381 = np.subtract(v380, np.float64(1.0))
+        del v380
+        v382 = np.multiply(np.float64(0.5), v381)
+        v383 = np.multiply(v382, v381)
+        del v382
+        v384 = np.add(np.float64(2.0), v381)
+        v385 = np.divide(v381, v384)
+        del v384
+        v386 = np.multiply(v385, v385)
+        v387 = np.multiply(v386, v386)
+        v388 = np.multiply(v387, np.float64(0.14798198605116586))
+        v389 = np.add(np.float64(0.1818357216161805), v388)
+        del v388
+        v390 = np.multiply(v387, v389)
         del v389
-        v391 = np.multiply(np.float64(0.5), v390)
-        v392 = np.multiply(v391, v390)
+        v391 = np.add(np.float64(0.2857142874366239), v390)
+        del v390
+        v392 = np.multiply(v387, v391)
         del v391
-        v393 = np.add(np.float64(2.0), v390)
-        v394 = np.divide(v390, v393)
-        del v393
-        v395 = np.multiply(v394, v394)
-        v396 = np.multiply(v395, v395)
-        v397 = np.multiply(v396, np.float64(0.14798198605116586))
-        v398 = np.add(np.float64(0.1818357216161805), v397)
+        v393 = np.add(np.float64(0.6666666666666735), v392)
+        del v392
+        v394 = np.multiply(v386, v393)
+        del v386, v393
+        v395 = np.multiply(v387, np.float64(0.15313837699209373))
+        v396 = np.add(np.float64(0.22222198432149784), v395)
+        del v395
+        v397 = np.multiply(v387, v396)
+        del v396
+        v398 = np.add(np.float64(0.3999999999940942), v397)
         del v397
-        v399 = np.multiply(v396, v398)
-        del v398
-        v400 = np.add(np.float64(0.2857142874366239), v399)
-        del v399
-        v401 = np.multiply(v396, v400)
+        v399 = np.multiply(v387, v398)
+        del v387, v398
+        v400 = np.add(v394, v399)
+        del v394, v399
+        v401 = np.add(v383, v400)
         del v400
-        v402 = np.add(np.float64(0.6666666666666735), v401)
-        del v401
-        v403 = np.multiply(v395, v402)
-        del v395, v402
-        v404 = np.multiply(v396, np.float64(0.15313837699209373))
-        v405 = np.add(np.float64(0.22222198432149784), v404)
-        del v404
-        v406 = np.multiply(v396, v405)
-        del v405
-        v407 = np.add(np.float64(0.3999999999940942), v406)
-        del v406
-        v408 = np.multiply(v396, v407)
-        del v396, v407
-        v409 = np.add(v403, v408)
-        del v403, v408
-        v410 = np.add(v392, v409)
-        del v409
-        v411 = np.multiply(v394, v410)
-        del v394, v410
-        v412 = np.multiply(v386, np.float64(1.9082149292705877e-10))
-        del v386
-        v413 = np.add(v411, v412)
-        del v411, v412
-        v414 = np.subtract(v392, v413)
-        del v392, v413
-        v415 = np.subtract(v414, v390)
-        del v390, v414
-        v416 = np.subtract(v387, v415)
-        del v387, v415
-        v417 = np.where(v276, v274, v416)
-        del v416
-        v418 = np.where(v278, np.float64("-inf"), v417)
-        del v278, v417
-        v419 = np.where(v277, np.float64("nan"), v418)
-        del v277, v418
-        v420 = np.subtract(v274, np.float64(1.0))
-        del v274
-        v421 = np.divide(v273, v420)
-        del v420
-        v422 = np.multiply(v419, v421)
-        del v419, v421
-        v423 = np.where(v276, np.float64("inf"), v422)
-        del v276, v422
-        v424 = np.where(v275, v273, v423)
-        del v273, v275, v423
-        v425 = np.isnan(v424)
+        v402 = np.multiply(v385, v401)
+        del v385, v401
+        v403 = np.multiply(v377, np.float64(1.9082149292705877e-10))
+        del v377
+        v404 = np.add(v402, v403)
+        del v402, v403
+        v405 = np.subtract(v383, v404)
+        del v383, v404
+        v406 = np.subtract(v405, v381)
+        del v381, v405
+        v407 = np.subtract(v378, v406)
+        del v378, v406
+        v408 = np.where(v267, v265, v407)
+        del v407
+        v409 = np.where(v269, np.float64("-inf"), v408)
+        del v269, v408
+        v410 = np.where(v268, np.float64("nan"), v409)
+        del v268, v409
+        v411 = np.subtract(v265, np.float64(1.0))
+        del v265
+        v412 = np.divide(v264, v411)
+        del v411
+        v413 = np.multiply(v410, v412)
+        del v410, v412
+        v414 = np.where(v267, np.float64("inf"), v413)
+        del v267, v413
+        v415 = np.where(v266, v264, v414)
+        del v264, v266, v414
+        v416 = np.isnan(v415)
         # feature since_last_log
-        v426 = np.where(v425, np.float64(-1.0), v424)
-        out[:, 18] = v426
-        del v424, v425, v426
-        v427 = np.where(null_prev_txn_ts, np.int64(86400), v270)
-        del v270
-        v428 = np.less(v427, np.int64(60))
-        del v427
+        v417 = np.where(v416, np.float64(-1.0), v415)
+        out[:, 18] = v417
+        del v415, v416, v417
+        v418 = np.where(null_prev_txn_ts, np.int64(86400), v261)
+        del v261
+        v419 = np.less(v418, np.int64(60))
+        del v418
         # feature rapid_repeat
-        v429 = np.asarray(v428).astype(np.float64)
-        out[:, 19] = v429
-        del v428, v429
-        v430 = np.asarray(in_account_open_ts).astype(np.int64)
-        v431 = np.subtract(v196, v430)
-        del v196, v430
-        v432 = np.floor_divide(v431, np.int64(86400000000))
-        del v431
+        v420 = np.asarray(v419).astype(np.float64)
+        out[:, 19] = v420
+        del v419, v420
+        v421 = np.asarray(in_account_open_ts).astype(np.int64)
+        v422 = np.subtract(v188, v421)
+        del v188, v421
+        v423 = np.floor_divide(v422, np.int64(86400000000))
+        del v422
         # feature account_age_days
-        v433 = np.asarray(v432).astype(np.float64)
-        out[:, 20] = v433
-        del v432, v433
-        v434 = np.minimum(in_attempts_24h, np.int64(20))
+        v424 = np.asarray(v423).astype(np.float64)
+        out[:, 20] = v424
+        del v423, v424
+        v425 = np.minimum(in_attempts_24h, np.int64(20))
         # feature attempts
-        v435 = np.asarray(v434).astype(np.float64)
-        out[:, 21] = v435
-        del v434, v435
-        v436 = np.strings.strip(np.asarray(in_email, dtype=_STRING), " ")
-        v437 = np.strings.translate(np.asarray(v436, dtype=_STRING), _ASCII_LOWER)
-        del v436
-        v438 = _matches(v437, '[a-z0-9._%+-]+@(gmail|yahoo|hotmail|outlook)\\.com')
+        v426 = np.asarray(v425).astype(np.float64)
+        out[:, 21] = v426
+        del v425, v426
+        v427 = np.strings.strip(np.asarray(in_email, dtype=_STRING), " ")
+        v428 = np.strings.translate(np.asarray(v427, dtype=_STRING), _ASCII_LOWER)
+        del v427
+        v429 = _matches(v428, '[a-z0-9._%+-]+@(gmail|yahoo|hotmail|outlook)\\.com')
         # feature freemail
-        v439 = np.asarray(v438).astype(np.float64)
-        out[:, 22] = v439
-        del v438, v439
-        v440 = np.strings.endswith(np.asarray(v437, dtype=_STRING), '@mailinator.com')
-        v441 = np.strings.endswith(np.asarray(v437, dtype=_STRING), '@yopmail.com')
-        v442 = np.logical_or(v440, v441)
-        del v440, v441
+        v430 = np.asarray(v429).astype(np.float64)
+        out[:, 22] = v430
+        del v429, v430
+        v431 = np.strings.endswith(np.asarray(v428, dtype=_STRING), '@mailinator.com')
+        v432 = np.strings.endswith(np.asarray(v428, dtype=_STRING), '@yopmail.com')
+        v433 = np.logical_or(v431, v432)
+        del v431, v432
         # feature disposable
-        v443 = np.asarray(v442).astype(np.float64)
-        out[:, 23] = v443
-        del v442, v443
-        v444 = _matches(v437, '[^@]*\\d{4,}[^@]*@.+')
-        del v437
+        v434 = np.asarray(v433).astype(np.float64)
+        out[:, 23] = v434
+        del v433, v434
+        v435 = _matches(v428, '[^@]*\\d{4,}[^@]*@.+')
+        del v428
         # feature email_digits
-        v445 = np.asarray(v444).astype(np.float64)
-        out[:, 24] = v445
-        del v444, v445
+        v436 = np.asarray(v435).astype(np.float64)
+        out[:, 24] = v436
+        del v435, v436
     if float32:
         with np.errstate(over="ignore"):
             return out.astype(np.float32)
