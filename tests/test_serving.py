@@ -464,3 +464,15 @@ def test_logged_requests_replay_clean_against_the_training_module(
     artifacts = load(build_dir)
     report = replay(artifacts.transform_feed, artifacts.fingerprint, artifacts.feature_names, log)
     assert report.rows == 200 and not report.failed
+
+
+def test_a_misspelt_request_column_names_the_missing_one(build_dir: Path) -> None:
+    session = Session(build_dir)
+    row = rows(1)[0]
+    row["agee"] = row.pop("age")
+    with pytest.raises(DataError, match=r"missing column 'age' \(the row has 'agee': a typo\?\)"):
+        session.run([row])
+    data = columns()
+    data["agee"] = data.pop("age")
+    with pytest.raises(DataError, match=r"'agee' \(did you mean 'age', which is missing\?\)"):
+        session.run(data)

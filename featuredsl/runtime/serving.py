@@ -14,6 +14,7 @@ column and the row. With `log=`, every call is recorded in a serving log
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -184,9 +185,12 @@ def _check_extra(names: list[Any], inputs: Sequence[InputColumn], extra: str, wh
                 "the mask"
             )
         if extra == "error":
+            missing = [c.name for c in inputs if c.name not in names]
+            close = difflib.get_close_matches(str(name), missing, n=1)
+            guess = f" (did you mean {close[0]!r}, which is missing?)" if close else ""
             raise DataError(
-                f"{SOURCE}: {where}unexpected column {name!r}; it is not a declared input "
-                f"({listed}): drop it, or open the Session with extra='ignore'"
+                f"{SOURCE}: {where}unexpected column {name!r}{guess}; it is not a declared "
+                f"input ({listed}): drop it, or open the Session with extra='ignore'"
             )
 
 
@@ -218,8 +222,12 @@ def check_request_shape(rows: Any, inputs: Sequence[InputColumn], extra: str = "
             )
         missing = [c for c in inputs if c.name not in row]
         if missing:
+            declared = {c.name for c in inputs}
+            strays = [str(k) for k in row if k not in declared]
+            close = difflib.get_close_matches(missing[0].name, strays, n=1)
+            typo = f" (the row has {close[0]!r}: a typo?)" if close else ""
             raise DataError(
-                f"{SOURCE}: row {i}: missing column {missing[0].name!r}, expected "
+                f"{SOURCE}: row {i}: missing column {missing[0].name!r}{typo}, expected "
                 f"{missing[0].dtype}{'' if missing[0].nullable else ' (non-nullable)'}; send "
                 f"every declared column ({', '.join(_declared(c) for c in inputs)}) in every "
                 "row, with None for a null"
