@@ -19,9 +19,9 @@ from featuredsl.language.diagnostics import Span
 
 MICROS_PER_SECOND = 1_000_000
 MICROS_PER_DAY = 86_400 * MICROS_PER_SECOND
-INT64_MIN = -(2**63)
 TWO_POW_63 = 2.0**63
 TWO_POW_52 = 2.0**52
+TWO_POW_53 = 2.0**53
 COMPARISON_PRIMITIVES = {"eq", "ne", "lt", "le", "gt", "ge"}
 
 

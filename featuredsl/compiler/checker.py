@@ -18,14 +18,11 @@ from featuredsl.compiler.ir import (
     constant_value,
     walk,
 )
-from featuredsl.compiler.op import NullRule, Op, Param
+from featuredsl.compiler.op import INT64_MAX, INT64_MIN, NullRule, Op, Param
 from featuredsl.compiler.ops.categorical import column_names
 from featuredsl.compiler.types import DType, Shape, type_text
 from featuredsl.language import ast
 from featuredsl.language.diagnostics import DiagnosticSink, Span
-
-INT64_MAX = 2**63 - 1
-INT64_MIN = -(2**63)
 
 
 class _Abort(Exception):

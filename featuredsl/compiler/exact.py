@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import math
 
-from featuredsl.compiler.builder import Emitter
+from featuredsl.compiler.builder import TWO_POW_52, TWO_POW_53, Emitter
 from featuredsl.compiler.ir import Node
 
-TWO_POW_52 = 2.0**52
-TWO_POW_53 = 2.0**53
 VELTKAMP = 134217729.0  # 2**27 + 1: splits a double into two halves of at most 26 bits
 
 
