@@ -73,7 +73,7 @@ def assert_parity(fitted, feed) -> None:
 def test_catalogue_example_agrees_on_edge_cases(op: Op) -> None:
     spec = Spec(example_spec(op.example), f"<{op.name} example>")
     training = random_feed(spec.inputs, 300, seed=1)
-    fitted = spec.fit(training)
+    fitted = spec.fit_feed(training)
     assert_parity(fitted, training)
     assert_parity(fitted, _edge_feed(fitted))
 
@@ -93,7 +93,7 @@ def test_build_twice_gives_identical_bytes(tmp_path) -> None:
     spec = Spec(CHURN)
     feed = random_feed(spec.inputs, 500, seed=3)
     for name in ("a", "b"):
-        Spec(CHURN).fit(feed).save(tmp_path / name, float32=True)
+        Spec(CHURN).fit_feed(feed).save(tmp_path / name, float32=True)
     for file in ("features_train.py", "features.onnx", "features.f32.onnx", "manifest.json"):
         assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes(), file
 
@@ -101,7 +101,7 @@ def test_build_twice_gives_identical_bytes(tmp_path) -> None:
 def test_loaded_artifacts_agree_and_check_fingerprints(tmp_path) -> None:
     spec = Spec(CHURN)
     feed = random_feed(spec.inputs, 200, seed=4)
-    fitted = spec.fit(feed)
+    fitted = spec.fit_feed(feed)
     fitted.save(tmp_path)
     artifacts = load(tmp_path)
     assert artifacts.feature_names == fitted.feature_names
@@ -131,7 +131,7 @@ def test_string_literals_cannot_inject_code(tmp_path) -> None:
 
 def test_generated_module_needs_numpy_only() -> None:
     """numpy and the standard library (unicodedata checks the NFC text rule), nothing else."""
-    fitted = Spec(CHURN).fit(random_feed(Spec(CHURN).inputs, 100))
+    fitted = Spec(CHURN).fit_feed(random_feed(Spec(CHURN).inputs, 100))
     imports = [
         line for line in fitted.numpy_source.splitlines() if line.startswith(("import ", "from "))
     ]
@@ -145,7 +145,7 @@ def test_generated_module_needs_numpy_only() -> None:
 def test_float32_output_matches_training_module_float32() -> None:
     spec = Spec(CHURN)
     feed = random_feed(spec.inputs, 300, seed=5)
-    fitted = spec.fit(feed)
+    fitted = spec.fit_feed(feed)
     edge = _edge_feed(fitted)
     session = quiet_session(fitted.onnx_model(float32=True).SerializeToString())
     served = session.run(["features"], edge)[0]

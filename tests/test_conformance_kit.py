@@ -49,7 +49,7 @@ def bits(value: float) -> int:
 @pytest.fixture(scope="module")
 def fitted() -> FittedSpec:
     spec = Spec(SPEC)
-    return spec.fit(random_feed(spec.inputs, 300, seed=1))
+    return spec.fit(random_feed(spec.inputs, 300, seed=1), timestamp_unit="us")
 
 
 @pytest.fixture
@@ -208,7 +208,7 @@ def test_kits_are_byte_deterministic(tmp_path: Path) -> None:
     spec = Spec(SPEC)
     feed = random_feed(spec.inputs, 300, seed=1)
     for name in ("a", "b"):
-        Spec(SPEC).fit(feed).save(tmp_path / name, float32=True)
+        Spec(SPEC).fit(feed, timestamp_unit="us").save(tmp_path / name, float32=True)
     files_a = sorted(
         p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file()
     )

@@ -141,7 +141,7 @@ def test_list_of_row_dicts_for_serving():
         {"x": None, "n": 2, "m": None, "b": None, "s": None, "ts": None},
         {"x": -2.0, "n": 3, "m": 9, "b": False, "s": "00123", "ts": JAN1 + 1_000_000},
     ]
-    check_all(to_feed(rows, ALL, extra="error"))
+    check_all(to_feed(rows, ALL, extra="error", timestamp_unit="us"))
 
 
 def test_empty_request_gives_zero_rows():
@@ -244,8 +244,84 @@ def test_timestamp_objects_in_object_column_are_converted_to_utc():
     assert feed["ts.is_null"].tolist() == [False, False, True]
 
 
-def test_int64_epoch_microseconds_pass_through():
-    assert to_feed({"ts": np.array([JAN1, -1])}, [col("ts", TS)])["ts"].tolist() == [JAN1, -1]
+def test_bare_integer_instants_are_refused_without_a_unit():
+    """Epoch seconds passed as plain integers must not land in January 1970 (issue 12)."""
+    seconds = np.array([1_609_459_200, 1_609_462_800])
+    for data in ({"ts": seconds}, [{"ts": 1_609_459_200}], pa.table({"ts": seconds})):
+        message = expect_error(data, [col("ts", TS)], "column 'ts'", "bare integers", "row 0")
+        assert "timestamp_unit='s', 'ms', 'us' or 'ns'" in message
+
+
+@pytest.mark.parametrize(
+    ("unit", "scale"), [("s", 10**6), ("ms", 10**3), ("us", 1), ("ns", 10**-3)]
+)
+def test_bare_integers_read_exactly_in_the_stated_unit(unit: str, scale: float) -> None:
+    last = 9_223_372_036_000_000 if unit == "ns" else 253_402_300_799_000_000  # 2262 / 9999
+    micros = np.array([JAN1, -1_000_000, 0, last])
+    given = micros // 10**6 * 10**6 if unit == "s" else micros
+    values = (given // int(scale)) if scale >= 1 else given * 1000
+    feed = to_feed({"ts": values}, [col("ts", TS)], timestamp_unit=unit)
+    assert feed["ts"].tolist() == given.tolist()
+    rows = [{"ts": int(v)} for v in values]
+    assert to_feed(rows, [col("ts", TS)], timestamp_unit=unit)["ts"].tolist() == given.tolist()
+
+
+def test_implausible_instants_name_the_column_row_and_unit():
+    # epoch nanoseconds (pandas' int64) stated as seconds: far beyond the year 9999
+    nanos = np.array([JAN1 * 1000, JAN1 * 1000 + 1])
+    expect_error(
+        {"ts": nanos},
+        [col("ts", TS)],
+        "column 'ts', row 0",
+        "years 1-9999",
+        "timestamp_unit='s'",
+        timestamp_unit="s",
+    )
+    expect_error(
+        {"ts": np.array([0, 2**62])},
+        [col("ts", TS)],
+        "row 1",
+        "years 1-9999",
+        timestamp_unit="us",
+    )
+    expect_error(
+        {"ts": np.array([1_001])},
+        [col("ts", TS)],
+        "row 0",
+        "whole number of microseconds",
+        timestamp_unit="ns",
+    )
+    with pytest.raises(ValueError, match="timestamp_unit must be one of"):
+        to_feed({"ts": np.array([0])}, [col("ts", TS)], timestamp_unit="sec")
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_numpy_datetime64_of_any_unit_converts_exactly(unit: str) -> None:
+    values = np.array(["2021-01-01T00:00:00", "1900-03-01T12:00:01", "NaT"], f"datetime64[{unit}]")
+    feed = to_feed({"ts": values}, [col("ts", TS, True)])
+    assert feed["ts"].tolist()[:2] == [JAN1, -2_203_847_999_000_000]
+    assert feed["ts.is_null"].tolist() == [False, False, True]
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_zoned_arrow_and_pandas_timestamps_of_any_unit_convert_exactly(unit: str) -> None:
+    arrow = pa.table(
+        {
+            "ts": pa.array(
+                [
+                    JAN1
+                    // {"s": 10**6, "ms": 1000, "us": 1, "ns": 1}[unit]
+                    * ({"ns": 1000}.get(unit, 1))
+                ],
+                pa.timestamp(unit, "UTC"),
+            )
+        }
+    )
+    assert to_feed(arrow, [col("ts", TS)])["ts"].tolist() == [JAN1]
+    frame = pd.DataFrame(
+        {"ts": pd.Series(["2021-01-01T01:00:00+01:00"]).astype(f"datetime64[{unit}, UTC]")}
+    )
+    assert to_feed(frame, [col("ts", TS)])["ts"].tolist() == [JAN1]
 
 
 NAIVE = "holds time-zone-naive timestamps"
@@ -255,11 +331,10 @@ LOCALIZE = "tz_localize('UTC')"
 def test_naive_pandas_timestamps_rejected():
     data = pd.DataFrame({"ts": pd.to_datetime(["2021-01-01", "2021-01-02"])})
     message = expect_error(data, [col("ts", TS)], "column 'ts' " + NAIVE, LOCALIZE, "row 0")
-    assert "int64 microseconds since the epoch" in message
+    assert "timestamp_unit='us'" in message
 
 
-def test_naive_numpy_and_arrow_and_datetime_objects_rejected():
-    expect_error({"ts": np.array(["2021-01-01"], dtype="datetime64[us]")}, [col("ts", TS)], NAIVE)
+def test_naive_arrow_and_datetime_objects_rejected():
     expect_error(pa.table({"ts": pa.array([0], type=pa.timestamp("us"))}), [col("ts", TS)], NAIVE)
     naive = [dt.datetime(2021, 1, 1, tzinfo=UTC), dt.datetime(2021, 1, 1)]
     expect_error({"ts": naive}, [col("ts", TS)], NAIVE, "row 1")
@@ -290,7 +365,13 @@ def test_strings_in_timestamp_column_rejected_outside_csv():
 
 def test_mixed_datetimes_and_ints_rejected():
     values = [dt.datetime(2021, 1, 1, tzinfo=UTC), JAN1]
-    expect_error({"ts": values}, [col("ts", TS)], "row 1", "mixes datetimes and integers")
+    expect_error(
+        {"ts": values},
+        [col("ts", TS)],
+        "row 1",
+        "mixes datetimes and integers",
+        timestamp_unit="us",
+    )
 
 
 # ----------------------------------------------------------------------------- names

@@ -194,3 +194,29 @@ def test_null_tokens_in_profile_and_the_pit_join_reader(tmp_path: Path) -> None:
     done = CliRunner().invoke(cli, [*args, "--null-token", "NA"], standalone_mode=False)
     assert done.return_value == 0, done.output
     assert Profile.load(out).summary("inputs", "s").nulls == 1
+
+
+def test_epoch_integers_in_a_csv_need_the_timestamp_unit(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from featuredsl.artifact.load import load
+    from featuredsl.cli.main import cli
+
+    spec = write(
+        tmp_path / "t.fdsl", "spec t\ninput { t: timestamp? }\nfeature h = fill_null(hour(t), -1)\n"
+    )
+    data = write(tmp_path / "d.csv", "t\n1609462800\n\n1609470000\n")  # 01:00, null, 03:00 UTC
+    args = ["build", str(spec), "--data", str(data), "--out", str(tmp_path / "b")]
+    refused = CliRunner().invoke(cli, args, standalone_mode=False)
+    assert isinstance(refused.exception, DataError)
+    assert "column 't' holds bare integers (first at row 0: 1609462800)" in str(refused.exception)
+    assert "--timestamp-unit" in str(refused.exception)
+    built = CliRunner().invoke(cli, [*args, "--timestamp-unit", "s"], standalone_mode=False)
+    assert built.return_value == 0, built.output
+    hours = load(tmp_path / "b").transform(read_table(data), timestamp_unit="s")[:, 0]
+    assert hours.tolist() == [1.0, -1.0, 3.0]
+    parity = ["parity", str(tmp_path / "b"), "--data", str(data), "--timestamp-unit", "s"]
+    assert CliRunner().invoke(cli, parity, standalone_mode=False).return_value == 0
+    mixed = write(tmp_path / "m.csv", "t\n1609462800\n2021-01-01T00:00:00Z\n")
+    with pytest.raises(DataError, match="row 0: '1609462800' is not an ISO-8601 timestamp"):
+        read_table(mixed, Spec(spec.read_text()).inputs)

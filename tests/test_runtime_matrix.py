@@ -170,7 +170,7 @@ feature big = n > 3
 
 def test_node_client_verifies_green_from_a_clean_directory(tmp_path: Path) -> None:
     spec = Spec(KIT_SPEC)
-    spec.fit(random_feed(spec.inputs, 300, seed=5)).save(tmp_path / "build")
+    spec.fit_feed(random_feed(spec.inputs, 300, seed=5)).save(tmp_path / "build")
     clean = tmp_path / "clean"
     clean.mkdir()
     for name in kit.KIT_FILES:

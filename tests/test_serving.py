@@ -476,3 +476,26 @@ def test_a_misspelt_request_column_names_the_missing_one(build_dir: Path) -> Non
     data["agee"] = data.pop("age")
     with pytest.raises(DataError, match=r"'agee' \(did you mean 'age', which is missing\?\)"):
         session.run(data)
+
+
+def _epoch(row: dict[str, Any], unit: int) -> dict[str, Any]:
+    """`row` with its timestamps as bare integers counting `unit` microseconds."""
+    out = dict(row)
+    for name in ("event_ts", "signup_ts"):
+        micros = (out[name] - dt.datetime(1970, 1, 1, tzinfo=UTC)) // dt.timedelta(microseconds=1)
+        out[name] = micros // unit
+    return out
+
+
+def test_bare_integer_timestamps_are_refused_unless_the_unit_is_stated(bundle_path: Path) -> None:
+    """Epoch seconds taken as microseconds would serve every request from January 1970."""
+    reference = Session(bundle_path).run(rows())
+    with pytest.raises(DataError, match=r"'event_ts' holds bare integers .*timestamp_unit"):
+        Session(bundle_path).run([_epoch(r, 10**6) for r in rows()])
+    for unit, per in (("s", 10**6), ("ms", 10**3), ("us", 1)):
+        session = Session(bundle_path, timestamp_unit=unit)
+        out = session.run([_epoch(r, per) for r in rows()])
+        for name, value in reference.items():
+            assert np.array_equal(out[name], value), (unit, name)
+    with pytest.raises(DataError, match=r"'event_ts', row 0: .* is not an instant in the years"):
+        Session(bundle_path, timestamp_unit="s").run([_epoch(r, 1) for r in rows()])

@@ -143,7 +143,7 @@ def test_build_and_golden_take_a_loaded_spec(tmp_path: Any) -> None:
 
 def test_clone_and_get_params_keep_the_constructor_arguments() -> None:
     ft = FeatureTransformer(SMALL_SPEC, float32=True)
-    assert ft.get_params() == {"spec": SMALL_SPEC, "float32": True}
+    assert ft.get_params() == {"spec": SMALL_SPEC, "float32": True, "timestamp_unit": None}
     copy = clone(ft)
     assert copy.spec is SMALL_SPEC and copy.float32 is True
     assert not hasattr(copy, "fitted_spec_")
@@ -422,3 +422,13 @@ def test_the_worked_example_runs(tmp_path: Any, capsys: pytest.CaptureFixture[st
     assert "the transformer's fingerprint equals the build's: True" in out
     assert "rejected before onnxruntime: request: column 'event_ts'" in out
     assert "replay: 6 requests, 500 rows, clean" in out
+
+
+def test_bare_integer_timestamps_need_the_transformers_timestamp_unit() -> None:
+    spec = "spec t\ninput { t: timestamp }\nfeature h = hour(t)\n"
+    seconds = {"t": np.array([1_609_462_800, 1_609_466_400])}  # 01:00 and 02:00 UTC
+    with pytest.raises(DataError, match="bare integers"):
+        FeatureTransformer(spec).fit(seconds)
+    ft = FeatureTransformer(spec, timestamp_unit="s").fit(seconds)
+    assert ft.transform(seconds)[:, 0].tolist() == [1.0, 2.0]
+    assert clone(ft).timestamp_unit == "s"

@@ -217,12 +217,21 @@ class Artifacts:
             for i in self.manifest["inputs"]
         )
 
-    def feed(self, data: Any, source: str = "data", extra: str = "ignore") -> dict[str, np.ndarray]:
+    def feed(
+        self,
+        data: Any,
+        source: str = "data",
+        extra: str = "ignore",
+        timestamp_unit: str | None = None,
+    ) -> dict[str, np.ndarray]:
         """`data` as the canonical feed of the manifest's inputs (`extra="error"` refuses
-        undeclared columns); DataError naming the column and row of a bad value."""
+        undeclared columns; `timestamp_unit` as in `Spec.fit`); DataError naming the column and
+        row of a bad value."""
         from featuredsl.ingest import to_feed
 
-        return to_feed(data, self.program_inputs, source=source, extra=extra)
+        return to_feed(
+            data, self.program_inputs, source=source, extra=extra, timestamp_unit=timestamp_unit
+        )
 
     def transform_feed(self, feed: Mapping[str, np.ndarray], float32: bool = False) -> np.ndarray:
         """The build's numpy module on a canonical feed: float64 [rows, features]."""
@@ -232,11 +241,17 @@ class Artifacts:
             raise DataError(str(error)) from None
         return result
 
-    def transform(self, data: Any, float32: bool = False, as_frame: bool = False) -> Any:
+    def transform(
+        self,
+        data: Any,
+        float32: bool = False,
+        as_frame: bool = False,
+        timestamp_unit: str | None = None,
+    ) -> Any:
         """The features of `data` (as `FittedSpec.transform` takes it) from the build's numpy
-        module: float64 [rows, features] (see `FittedSpec.transform` for `float32`, `as_frame`);
-        DataError for bad data."""
-        out = self.transform_feed(self.feed(data), float32=float32)
+        module: float64 [rows, features] (see `FittedSpec.transform` for `float32`, `as_frame`,
+        `timestamp_unit`); DataError for bad data."""
+        out = self.transform_feed(self.feed(data, timestamp_unit=timestamp_unit), float32=float32)
         return features_out(out, self.feature_names, as_frame)
 
     def run_onnx(self, feed: Mapping[str, np.ndarray]) -> np.ndarray:

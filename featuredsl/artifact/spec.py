@@ -41,10 +41,16 @@ from featuredsl.errors import ArtifactError
 from featuredsl.fit.fitting import FittedConstant, fit_program
 
 
-def _feed(data: Any, program: Program, source: str, extra: str = "ignore") -> dict[str, np.ndarray]:
+def _feed(
+    data: Any,
+    program: Program,
+    source: str,
+    extra: str = "ignore",
+    timestamp_unit: str | None = None,
+) -> dict[str, np.ndarray]:
     from featuredsl.ingest import to_feed
 
-    return to_feed(data, program.inputs, source=source, extra=extra)
+    return to_feed(data, program.inputs, source=source, extra=extra, timestamp_unit=timestamp_unit)
 
 
 def null_encoding(column: Any) -> str:
@@ -99,20 +105,26 @@ class Spec:
             if op in ops and op != "fitted"
         ]
 
-    def feed(self, data: Any, source: str = "training data") -> dict[str, np.ndarray]:
+    def feed(
+        self, data: Any, source: str = "training data", timestamp_unit: str | None = None
+    ) -> dict[str, np.ndarray]:
         """Convert and validate data (a table, a Parquet/CSV path, a dict of arrays) to the feed."""
-        return _feed(data, self.program, source)
+        return _feed(data, self.program, source, timestamp_unit=timestamp_unit)
 
-    def fit(self, data: Any, source: str = "training data") -> FittedSpec:
+    def fit(
+        self, data: Any, source: str = "training data", timestamp_unit: str | None = None
+    ) -> FittedSpec:
         """Fit every analyzer (mean, quantiles, vocab, ...) on the training data.
 
         Args:
             data: a pandas DataFrame, a pyarrow Table or RecordBatch, a dict of 1-D columns (numpy
             arrays, lists, Series, Arrow arrays), a list of row dicts, or a path to a Parquet or
             CSV file; it needs every declared input column (others are ignored), typed as the spec
-            declares (floats float64 with NaN as null; ints int64; timestamps tz-aware datetimes
-            or int64 microseconds since the epoch, UTC; text in Unicode NFC).
+            declares (floats float64 with NaN as null; ints int64; timestamps tz-aware datetimes,
+            numpy datetime64, or integers in `timestamp_unit`; text in Unicode NFC).
             source: how errors name the data.
+            timestamp_unit: the unit of bare integers in timestamp columns ("s", "ms", "us",
+                "ns"); without it they are refused (typed datetimes carry their own unit).
 
         Returns:
             The FittedSpec: both artifacts and the manifest can be produced from it.
@@ -123,7 +135,7 @@ class Spec:
             DiagnosticError: an analyzer has nothing to fit on (e.g. every value is null),
                 pointing at the analyzer in the spec.
         """
-        return self.fit_feed(self.feed(data, source))
+        return self.fit_feed(self.feed(data, source, timestamp_unit))
 
     def fit_feed(self, feed: dict[str, np.ndarray]) -> FittedSpec:
         """`fit` on a canonical feed (`featuredsl.ingest.to_feed`), with no conversion."""
@@ -256,9 +268,11 @@ class FittedSpec:
             )
         )
 
-    def feed(self, data: Any, source: str = "data") -> dict[str, np.ndarray]:
+    def feed(
+        self, data: Any, source: str = "data", timestamp_unit: str | None = None
+    ) -> dict[str, np.ndarray]:
         """`data` converted to the canonical feed; DataError naming column and row otherwise."""
-        return _feed(data, self.program, source)
+        return _feed(data, self.program, source, timestamp_unit=timestamp_unit)
 
     def transform_feed(self, feed: Mapping[str, np.ndarray], float32: bool = False) -> np.ndarray:
         """The numpy module on a canonical feed: float64 [rows, len(feature_names)] (values
@@ -267,7 +281,13 @@ class FittedSpec:
         result: np.ndarray = execute_module(self.numpy_source, dict(feed), beside, float32=float32)
         return result
 
-    def transform(self, data: Any, float32: bool = False, as_frame: bool = False) -> Any:
+    def transform(
+        self,
+        data: Any,
+        float32: bool = False,
+        as_frame: bool = False,
+        timestamp_unit: str | None = None,
+    ) -> Any:
         """The features of `data`: float64 [rows, len(feature_names)] in `feature_names` order.
 
         Args:
@@ -275,14 +295,15 @@ class FittedSpec:
                 arrays, lists, Series, Arrow arrays), a list of row dicts, or a path to a Parquet
                 or CSV file; it needs every declared input column (others are ignored), typed as
                 the spec declares (floats float64 with NaN as null; ints int64; timestamps
-                tz-aware datetimes or int64 microseconds since the epoch, UTC; text in NFC).
+                tz-aware datetimes, numpy datetime64, or integers in `timestamp_unit`; text in NFC).
             float32: the values rounded once to float32 (what a float32 model is fed).
             as_frame: a pandas DataFrame with the feature names as columns instead.
+            timestamp_unit: the unit of bare integers in timestamp columns (see `Spec.fit`).
 
         Raises:
             DataError: a column is missing or a value does not fit its declared type.
         """
-        out = self.transform_feed(self.feed(data), float32=float32)
+        out = self.transform_feed(self.feed(data, timestamp_unit=timestamp_unit), float32=float32)
         return features_out(out, self.feature_names, as_frame)
 
     def manifest(self, float32: bool = False) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 
 from featuredsl.artifact.conformance.kit import KIT_DIR
-from featuredsl.cli.console import make_console, null_token_option
+from featuredsl.cli.console import make_console, null_token_option, timestamp_unit_option
 from featuredsl.parity.build import build as run_build
 
 
@@ -33,8 +33,15 @@ from featuredsl.parity.build import build as run_build
     "all-null inputs, zero rows) instead of reporting them.",
 )
 @null_token_option
+@timestamp_unit_option
 def build(
-    spec: str, data: str, out: str, float32: bool, strict: bool, null_tokens: tuple[str, ...]
+    spec: str,
+    data: str,
+    out: str,
+    float32: bool,
+    strict: bool,
+    null_tokens: tuple[str, ...],
+    timestamp_unit: str | None,
 ) -> int:
     """Fit SPEC on DATA and write the numpy module, the ONNX graph and the manifest to OUT."""
     console = make_console(stderr=True)
@@ -54,6 +61,7 @@ def build(
             float32=float32,
             strict=strict,
             progress=lambda step: status.update(step),
+            timestamp_unit=timestamp_unit,
         )
     fitted = report.fitted
     table = Table(title=f"spec {fitted.program.name} -> {out}", title_justify="left")

@@ -31,6 +31,17 @@ def _is_terminal(stream: object) -> bool:
         return False
 
 
+timestamp_unit_option = click.option(
+    "--timestamp-unit",
+    "timestamp_unit",
+    type=click.Choice(["s", "ms", "us", "ns"]),
+    default=None,
+    help="The unit of plain integers in timestamp columns (epoch seconds, milliseconds, "
+    "microseconds or nanoseconds, UTC). Without it such columns are refused: featuredsl never "
+    "guesses a unit. Typed timestamps (Parquet/Arrow, ISO 8601 text with a zone in CSV) carry "
+    "their own.",
+)
+
 null_token_option = click.option(
     "--null-token",
     "null_tokens",

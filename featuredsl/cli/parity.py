@@ -6,6 +6,7 @@ import shlex
 
 import click
 
+from featuredsl.cli.console import timestamp_unit_option
 from featuredsl.parity.runner import run_parity, write_json
 
 
@@ -17,9 +18,12 @@ from featuredsl.parity.runner import run_parity, write_json
 @click.option(
     "--json", "json_out", type=click.Path(dir_okay=False), help="Write the report as JSON."
 )
-def parity(directory: str, data: str | None, json_out: str | None) -> int:
+@timestamp_unit_option
+def parity(
+    directory: str, data: str | None, json_out: str | None, timestamp_unit: str | None
+) -> int:
     """Run the numpy module and the ONNX graph of DIRECTORY on edge cases (and DATA); exit 1 on any difference."""
-    report = run_parity(directory, data)
+    report = run_parity(directory, data, timestamp_unit=timestamp_unit)
     click.echo(report.format())
     if json_out:
         write_json(report, json_out)

@@ -204,7 +204,8 @@ nullable column of any other type `NAME` comes with a companion bool input `NAME
 null); the value input then holds a placeholder (0, false, "" or 0) that never means null on its
 own, so `""` and `0` stay real values. Both the numpy module and the ONNX graph take exactly these
 inputs. Timestamps are UTC instants, int64 microseconds since the epoch; time-zone-naive data is
-rejected, never guessed. Strings must not contain U+0000 (in the spec or in the data).
+rejected, and plain integers are read only in a stated unit (`timestamp_unit`, `--timestamp-unit`;
+see docs/fit.md), never guessed. Strings must not contain U+0000 (in the spec or in the data).
 
 **Time zones.** Calendar ops take an optional IANA zone as a literal: `hour(t, "America/New_York")`
 is the hour on New York's wall clock, daylight saving time included; without one they work in UTC.

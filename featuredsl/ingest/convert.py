@@ -37,17 +37,23 @@ _HINTS = {
     DType.BOOL: "pass True/False; convert 0/1 or text explicitly, e.g. df['{name}'] == 'yes'",
     DType.STRING: "pass str values; convert explicitly (e.g. df['{name}'].astype(str)) "
     "if the values are really labels",
-    DType.TIMESTAMP: "pass tz-aware datetimes or int64 microseconds since the epoch",
+    DType.TIMESTAMP: "pass tz-aware datetimes, numpy datetime64, or integers with their unit "
+    "stated (timestamp_unit='s', 'ms', 'us' or 'ns')",
 }
 _NAIVE = (
     "holds time-zone-naive timestamps (first at row {row}: {value}); featuredsl needs instants: "
-    "localize them (e.g. df['{name}'].dt.tz_localize('UTC')) or pass int64 microseconds since "
-    "the epoch"
+    "localize them (e.g. df['{name}'].dt.tz_localize('UTC')), or pass integers since the "
+    "epoch with their unit stated (timestamp_unit='us')"
 )
 
 
-def convert(raw: Raw, col: InputColumn) -> tuple[np.ndarray, np.ndarray]:
-    """Check one column against its declared type: (values, null mask) or Problem."""
+def convert(
+    raw: Raw, col: InputColumn, timestamp_unit: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Check one column against its declared type: (values, null mask) or Problem.
+
+    `timestamp_unit` ("s", "ms", "us" or "ns") is the unit of bare integers in a timestamp
+    column; without it bare integers are refused (never read in a guessed unit)."""
     if raw.foreign is not None:
         raise Problem(None, f"holds {raw.foreign}, not {col.dtype} values", _HINTS[col.dtype])
     issues = Issues(col.name)
@@ -57,6 +63,8 @@ def convert(raw: Raw, col: InputColumn) -> tuple[np.ndarray, np.ndarray]:
         values, null = _TYPED[col.dtype](raw, issues)
     if raw.null is not None:
         null = null | raw.null
+    if col.dtype is DType.TIMESTAMP:
+        values = _integer_instants(raw.values, values, ~null, timestamp_unit, issues)
     if not col.nullable and null.any():
         issues.at(
             null,
@@ -327,6 +335,79 @@ def _kinds(values: np.ndarray) -> dict[str, np.ndarray]:
         kind = _category(t)
         masks[kind] = masks[kind] | mask if kind in masks else mask
     return masks
+
+
+TIMESTAMP_UNITS = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 1}
+FIRST_INSTANT = -62_135_596_800_000_000  # 0001-01-01T00:00:00Z in microseconds
+LAST_INSTANT = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z
+_UNIT_HINT = (
+    "state their unit: timestamp_unit='s', 'ms', 'us' or 'ns' (Spec.fit, transform, Session, "
+    "FeatureTransformer; --timestamp-unit on the command line), or pass numpy datetime64 values, "
+    "Arrow timestamps or tz-aware datetimes"
+)
+
+
+def _integer_instants(
+    raw: np.ndarray, micros: np.ndarray, present: np.ndarray, unit: str | None, issues: Issues
+) -> np.ndarray:
+    """A timestamp column's instants as int64 microseconds, bare integers read in `unit`.
+
+    Typed values (datetime64 of any unit, Arrow timestamps, tz-aware datetimes) carry their
+    unit and arrive here already exact. Refused, naming the column and row: bare integers
+    without a stated unit (never read in a guessed unit), nanoseconds that are not whole
+    microseconds, and any instant outside the years 1-9999 (FIRST_INSTANT..LAST_INSTANT: the
+    range of Python's datetime; an instant outside it is almost always a wrong unit)."""
+    if raw.dtype.kind in "iu":
+        bare = present.copy()
+    elif raw.dtype.kind == "O":
+        is_int = [isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in raw]
+        bare = np.fromiter(is_int, bool, len(raw)) & present
+    else:
+        bare = np.zeros(len(raw), dtype=bool)
+    shown = micros.copy()
+    if bare.any() and unit is None:
+        issues.at(
+            bare,
+            None,
+            lambda i: str(shown[i]),
+            "holds bare integers (first at row {row}: {value}) and their unit is not stated; "
+            "featuredsl never guesses it: " + _UNIT_HINT,
+            "",
+        )
+        return micros
+    if unit is not None and unit not in TIMESTAMP_UNITS:
+        raise ValueError(f"timestamp_unit must be one of {sorted(TIMESTAMP_UNITS)}, not {unit!r}")
+    out = micros.copy()
+    unreadable = np.zeros(len(raw), dtype=bool)
+    if bare.any() and unit == "ns":
+        unreadable = bare & (micros % 1_000 != 0)
+        issues.at(
+            unreadable,
+            None,
+            lambda i: f"{shown[i]} ns",
+            "{value} is not a whole number of microseconds",
+            "featuredsl keeps microseconds: round the nanoseconds first",
+        )
+        out[bare] = micros[bare] // 1_000
+    elif bare.any() and unit is not None:
+        factor = TIMESTAMP_UNITS[unit]
+        unreadable = bare & (np.abs(micros) > _INT64_MAX // factor)
+        out[bare & ~unreadable] = micros[bare & ~unreadable] * factor
+    outside = present & ~unreadable & ((out < FIRST_INSTANT) | (out > LAST_INSTANT))
+    issues.at(
+        outside | (unreadable & (unit != "ns")),
+        None,
+        lambda i: f"{shown[i]} {unit}" if bare[i] else _show_instant(out[i]),
+        "{value} is not an instant in the years 1-9999",
+        f"check the unit (timestamp_unit={unit!r} was given)"
+        if unit is not None
+        else "check the source of the values",
+    )
+    return out
+
+
+def _show_instant(micros: int) -> str:
+    return f"{int(micros)} microseconds since the epoch"
 
 
 def _from_objects(raw: Raw, dtype: DType, issues: Issues) -> tuple[np.ndarray, np.ndarray]:

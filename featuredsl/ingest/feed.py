@@ -43,10 +43,13 @@ def to_feed(
     *,
     source: str = "data",
     extra: str = "ignore",
+    timestamp_unit: str | None = None,
 ) -> Feed:
     """Convert `data` into the feed for `inputs`; raise DataError on anything that does not fit.
 
     `extra="ignore"` (training) skips undeclared columns; `extra="error"` (serving) rejects them.
+    `timestamp_unit` ("s", "ms", "us", "ns") is the unit of bare integers in timestamp columns;
+    without it they are refused (typed datetimes carry their own unit).
     """
     if extra not in ("ignore", "error"):
         raise ValueError(f"extra must be 'ignore' or 'error', not {extra!r}")
@@ -59,7 +62,7 @@ def to_feed(
     problems: list[str] = []
     for col in inputs:
         try:
-            values, null = convert(columns[col.name](), col)
+            values, null = convert(columns[col.name](), col, timestamp_unit)
         except Problem as problem:
             problems.append(problem.render(col.name))
             continue

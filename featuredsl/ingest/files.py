@@ -32,7 +32,8 @@ def read_table(
 
     Text columns declared in `inputs` are read as text and parsed by their declared type (so a
     string column keeps "00123"); an empty cell is null, a quoted empty cell `""` is the empty
-    string; timestamps must be ISO-8601 with an offset ('Z' or '+01:00'). `null_values` adds
+    string; timestamps are ISO-8601 with an offset ('Z' or '+01:00'), or plain epoch integers
+    (kept as int64, which `to_feed` reads only with a stated `timestamp_unit`). `null_values` adds
     tokens (e.g. "NA", "NULL") that mean null in every column of a text file, strings included.
     No line is skipped: an empty line is a row of nulls (what pandas writes for a one-column
     row holding a null).
@@ -142,6 +143,9 @@ def _parse_text(text: Any, dtype: DType) -> Any:
         return pc.cast(text, _CSV_PARSE[dtype])
     except pa.ArrowInvalid:
         pass
+    if dtype is DType.TIMESTAMP and _all_integers(text):
+        # Epoch numbers: kept as bare integers, which the feed reads only in a stated unit.
+        return pc.cast(text, pa.int64())
     row = _first_unparsable(text, _CSV_PARSE[dtype])
     value = text[row].as_py()
     if dtype is DType.TIMESTAMP:
@@ -153,6 +157,18 @@ def _parse_text(text: Any, dtype: DType) -> Any:
         DType.BOOL: "a bool (true/false/1/0)",
     }[dtype]
     raise Problem(row, f"{value!r} is not {spelled}", "fix the value in the file")
+
+
+def _all_integers(text: Any) -> bool:
+    """Every non-null cell is a plain decimal integer within int64."""
+    plain = pc.match_substring_regex(text, r"^-?[0-9]{1,19}$").fill_null(True)
+    if not pc.all(plain, min_count=0).as_py():
+        return False
+    try:
+        pc.cast(text, pa.int64())
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def _integral_text(text: Any) -> Any:

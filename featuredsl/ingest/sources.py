@@ -25,7 +25,7 @@ class Raw:
 
     values: np.ndarray
     null: np.ndarray | None = None  # True = null (values there are placeholders)
-    tz: bool = False  # datetime64 values are UTC instants from a tz-aware source
+    tz: bool = False  # datetime64 values are UTC instants (a tz-aware source, or numpy's own)
     strings: bool = False  # an object array known to hold only str (nulls masked)
     foreign: str | None = None  # a type featuredsl cannot read, by name
 
@@ -222,6 +222,10 @@ def _from_numpy(values: np.ndarray) -> Raw:
         return Raw(values.astype(object), strings=True)
     if values.dtype.kind == "T":  # StringDType: its na_object (if any) becomes an object
         return Raw(values.astype(object))
+    if values.dtype.kind == "M":
+        # numpy's datetime64 counts units since the Unix epoch and has no zone: an array of
+        # them is numpy's form of instants (UTC), as a tz-aware pandas column's `.values` is.
+        return Raw(values, tz=True)
     return Raw(values)
 
 
@@ -229,6 +233,8 @@ def _from_series(s: Any) -> Raw:
     pd = sys.modules["pandas"]
     dtype = s.dtype
     if isinstance(dtype, np.dtype):
+        if dtype.kind == "M":  # a naive pandas column: pandas could have carried a zone
+            return Raw(s.to_numpy())
         return _from_numpy(s.to_numpy())
     if isinstance(dtype, pd.DatetimeTZDtype):
         # tz_convert(None) gives the UTC wall clock: the instant itself, at the column's unit.

@@ -54,6 +54,7 @@ def build(
     float32: bool = False,
     progress: Callable[[str], None] = lambda _: None,
     strict: bool = False,
+    timestamp_unit: str | None = None,
 ) -> BuildReport:
     """The verified build behind `featuredsl build`: check, fit, write, prove parity, publish.
 
@@ -68,6 +69,8 @@ def build(
         float32: also write features.f32.onnx (output rounded once to float32).
         progress: called with a short description of each step.
         strict: refuse to build when the data-quality report has findings.
+        timestamp_unit: the unit of bare integers in timestamp columns ("s", "ms", "us",
+            "ns"); without it they are refused (see `Spec.fit`).
 
     Returns:
         A BuildReport: the fitted spec, the written files, the fit time (seconds) and the
@@ -80,7 +83,8 @@ def build(
     progress("checking spec")
     spec = as_spec(spec_path, "build(spec)")
     progress("reading training data")
-    feed = spec.feed(data, source=str(data) if isinstance(data, (str, Path)) else "training data")
+    source = str(data) if isinstance(data, (str, Path)) else "training data"
+    feed = spec.feed(data, source=source, timestamp_unit=timestamp_unit)
     started = time.perf_counter()
     progress("fitting analyzers")
     fitted = spec.fit_feed(feed)

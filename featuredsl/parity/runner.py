@@ -147,11 +147,13 @@ def run_parity(
     data: Any = None,
     single_rows: int = SINGLE_ROW_LIMIT,
     data_feed: dict[str, np.ndarray] | None = None,
+    timestamp_unit: str | None = None,
 ) -> ParityReport:
     """Compare a build's numpy module and ONNX graph, bit for bit (pow within its bound).
 
     Runs the edge cases derived from the manifest, plus `data` (any table featuredsl reads) or
-    a ready canonical `data_feed`; the graph at onnxruntime's default optimization level and
+    a ready canonical `data_feed` (`timestamp_unit`: the unit of bare integers in `data`'s
+    timestamp columns, see `Spec.fit`); the graph at onnxruntime's default optimization level and
     with optimizations disabled; and up to `single_rows` rows one at a time. The report's `ok`
     is False on any difference; `format()` renders the worst rows.
 
@@ -164,7 +166,7 @@ def run_parity(
     feeds = [edge]
     rows = {"edge cases": _length(edge)}
     if data is not None:
-        data_feed = artifacts.feed(data, source=str(data))
+        data_feed = artifacts.feed(data, source=str(data), timestamp_unit=timestamp_unit)
     if data_feed is not None:
         feeds.insert(0, data_feed)
         rows = {"data": _length(data_feed), **rows}

@@ -260,6 +260,8 @@ class Session:
         extra: what a request's undeclared columns get: "error" (the default: a misspelt or
             unexpected column is a DataError naming it) or "ignore" (dropped, e.g. ids a
             client always sends).
+        timestamp_unit: the unit of bare integers in timestamp columns of requests ("s",
+            "ms", "us", "ns"); without it they are refused, never read in a guessed unit.
 
     Raises:
         ArtifactError: the file is not a featuredsl build or bundle, or fails its checks.
@@ -274,10 +276,12 @@ class Session:
         sample_rate: float = 1.0,
         max_rows: int | None = None,
         extra: str = "error",
+        timestamp_unit: str | None = None,
     ) -> None:
         if extra not in EXTRA_POLICIES:
             raise ValueError(f"extra must be 'error' or 'ignore', not {extra!r}")
         self.extra = extra
+        self.timestamp_unit = timestamp_unit
         self.served = open_served(path)
         self.max_rows = max_rows
         if build is not None:
@@ -347,7 +351,13 @@ class Session:
                 f"serves {self.fingerprint[:16]}; route it to the matching model version"
             )
         check_request_shape(rows, self.inputs, self.extra)
-        feed = to_feed(as_rows(rows), self.inputs, source=SOURCE, extra=self.extra)
+        feed = to_feed(
+            as_rows(rows),
+            self.inputs,
+            source=SOURCE,
+            extra=self.extra,
+            timestamp_unit=self.timestamp_unit,
+        )
         self._check_rows(feed_length(feed))
         return feed
 
@@ -409,7 +419,12 @@ class Session:
         """The feed of a CSV or Parquet file (featuredsl.ingest.read_table), for batch scoring;
         columns the spec does not declare (a label, an id) are ignored. Requests never come
         here: a request that is a string or a path is refused."""
-        feed = to_feed(read_table(path, self.inputs), self.inputs, source=str(path))
+        feed = to_feed(
+            read_table(path, self.inputs),
+            self.inputs,
+            source=str(path),
+            timestamp_unit=self.timestamp_unit,
+        )
         self._check_rows(feed_length(feed))
         return feed
 

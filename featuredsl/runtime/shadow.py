@@ -118,6 +118,7 @@ class Rows:
     data: Any
     labels: tuple[str, ...]
     source: str
+    timestamp_unit: str | None = None  # logged feeds hold int64 microseconds
 
 
 def rows_from_data(path: str | Path, inputs: Sequence[InputColumn], limit: int | None) -> Rows:
@@ -148,7 +149,7 @@ def rows_from_log(log: str | Path, limit: int | None) -> Rows:
     if names is None:
         raise DataError(f"{log}: the serving log has no requests")
     data = {n: np.concatenate([p[n] for p in parts]) for n in names}
-    return Rows(data, tuple(labels), str(log))
+    return Rows(data, tuple(labels), str(log), timestamp_unit="us")
 
 
 def _feed_columns(feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -176,7 +177,13 @@ def _unique(inputs: Sequence[InputColumn]) -> list[InputColumn]:
 
 def run_all(session: Session, rows: Rows) -> tuple[Feed, dict[str, Any]]:
     """Every output of `session` on every row, in chunks; the feed for the row inputs."""
-    feed = to_feed(rows.data, session.inputs, source=rows.source, extra="ignore")
+    feed = to_feed(
+        rows.data,
+        session.inputs,
+        source=rows.source,
+        extra="ignore",
+        timestamp_unit=rows.timestamp_unit,
+    )
     n = len(rows.labels)
     chunks = [
         session.run_feed(take(feed, slice(start, start + CHUNK_ROWS)))

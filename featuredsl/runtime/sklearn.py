@@ -123,10 +123,12 @@ class FeatureTransformer(TransformerMixin, BaseEstimator):
             spec text.
         float32: emit the features rounded once to float32 (what a bundle hands a float32
             model), so that trees trained on them take the same decisions in serving.
+        timestamp_unit: the unit of bare integers in timestamp columns ("s", "ms", "us", "ns");
+            without it they are refused (tz-aware datetimes carry their own unit).
 
     Input `X` (fit and transform): a pandas DataFrame, a pyarrow Table or a dict of 1-D columns
     with at least the spec's input columns (other columns are ignored), typed as the spec
-    declares them (timestamps tz-aware or int64 microseconds UTC). Output: an [n_rows,
+    declares them (timestamps tz-aware, or integers in `timestamp_unit`). Output: an [n_rows,
     n_features] float64 array (float32 values widened to float64 when `float32=True`), columns
     in `get_feature_names_out()` order. Works in Pipeline, clone and GridSearchCV; export a
     fitted pipeline with `to_onnx`.
@@ -137,14 +139,16 @@ class FeatureTransformer(TransformerMixin, BaseEstimator):
             (the column, row and value are named).
     """
 
-    def __init__(self, spec: Any, float32: bool = False) -> None:
+    def __init__(self, spec: Any, float32: bool = False, timestamp_unit: str | None = None) -> None:
         self.spec = spec
         self.float32 = float32
+        self.timestamp_unit = timestamp_unit
 
     def fit(self, X: Any, y: Any = None) -> FeatureTransformer:
         """Fit the spec's statistics on `X` (see the class docstring); `y` is ignored. Returns self."""
         spec = _spec_from_param(self.spec)
-        fitted = _reading(lambda data: spec.fit(data, source="X"), X, "fit")
+        unit = self.timestamp_unit
+        fitted = _reading(lambda data: spec.fit(data, source="X", timestamp_unit=unit), X, "fit")
         self.fitted_spec_ = fitted
         self.fingerprint_ = fitted.fingerprint
         self.feature_names_in_ = np.array([c.name for c in spec.inputs], dtype=object)
@@ -155,7 +159,12 @@ class FeatureTransformer(TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> np.ndarray:
         """The features of `X`: float64 [n_rows, n_features]. NotFittedError before fit()."""
         check_is_fitted(self, "fitted_spec_")
-        feed = _reading(lambda data: self.fitted_spec_.feed(data, source="X"), X, "transform")
+        unit = self.timestamp_unit
+        feed = _reading(
+            lambda data: self.fitted_spec_.feed(data, source="X", timestamp_unit=unit),
+            X,
+            "transform",
+        )
         return _compiled(self.fitted_spec_.numpy_source)(feed, float32=bool(self.float32))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:

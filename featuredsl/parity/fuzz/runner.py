@@ -67,7 +67,7 @@ def run_case(case: FuzzCase) -> None:
     except DiagnosticError as error:
         raise GeneratorError(f"a generated spec does not check:\n{error}\n{case.spec}") from None
     try:
-        fitted = spec.fit(dict(case.train))
+        fitted = spec.fit_feed(dict(case.train))
     except DiagnosticError as error:  # e.g. an analyzer saw no value: a clear error, not a crash
         raise Unfittable(str(error)) from None
     expected = fitted.transform_feed(dict(case.test))
