@@ -252,7 +252,7 @@ def test_cli_bundle_prints_the_wiring(
     )
     out, _ = capsys.readouterr()
     assert code == 0
-    assert "all 14 features in build order (float64)" in out and "cast" not in out
+    assert "all 15 features in build order (float64)" in out and "cast" not in out
 
 
 def run_cli(argv: list[str]) -> int:
@@ -270,7 +270,7 @@ def _stamp(model: onnx.ModelProto, key: str, value: str) -> onnx.ModelProto:
 
 
 MISMATCHES: list[tuple[str, Any, bool, list[str]]] = [
-    ("width", lambda w: linear_model(w + 1), True, ["takes 15 features", "the build has 14"]),
+    ("width", lambda w: linear_model(w + 1), True, ["takes 16 features", "the build has 15"]),
     (
         "dtype",
         lambda w: linear_model(w, elem=TensorProto.INT64),
@@ -278,12 +278,12 @@ MISMATCHES: list[tuple[str, Any, bool, list[str]]] = [
         ["'X' is int64", "float64 or float32"],
     ),
     ("unknown width", lambda w: linear_model(w, shape=[None, "F"]), True, ["no fixed width"]),
-    ("rank", lambda w: linear_model(w, shape=[None, w, 1]), True, ["[N, 14, 1]", "needs [N, 14]"]),
+    ("rank", lambda w: linear_model(w, shape=[None, w, 1]), True, ["[N, 15, 1]", "needs [N, 15]"]),
     (
         "one tensor without --by-order",
         lambda w: linear_model(w),
         False,
-        ["one tensor 'X' of width 14", "--by-order", "--assume-order"],
+        ["one tensor 'X' of width 15", "--by-order", "--assume-order"],
     ),
     (
         "names",
@@ -295,7 +295,7 @@ MISMATCHES: list[tuple[str, Any, bool, list[str]]] = [
         "two inputs by order",
         lambda w: named_model(["a", "b"], [TensorProto.FLOAT] * 2, [2, 2]),
         True,
-        ["one input tensor of width 14", "it has 2: 'a', 'b'"],
+        ["one input tensor of width 15", "it has 2: 'a', 'b'"],
     ),
     (
         "fingerprint of a paired model",
@@ -361,7 +361,7 @@ def test_a_plain_model_by_order_needs_the_explicit_flag(
     )
     _, err_text = capsys.readouterr()
     assert code == 0
-    assert "ASSUMED" in err_text and "column 13 <- hour_sin" in err_text
+    assert "ASSUMED" in err_text and "column 14 <- hour_sin" in err_text
     props = {p.key: p.value for p in onnx.load(str(tmp_path / "b.onnx")).metadata_props}
     recorded = json.loads(props[KEY_BUNDLE])
     assert recorded["by"] == "assumed order" and recorded["checked"] is False
@@ -412,7 +412,7 @@ def test_cli_mismatch_exits_1_with_a_message(
     )
     _, err = capsys.readouterr()
     assert code == 1
-    assert "takes 16 features; the build has 14" in err and "Traceback" not in err
+    assert "takes 17 features; the build has 15" in err and "Traceback" not in err
 
 
 def test_bundles_are_deterministic(build_dir: Path, width: int, tmp_path: Path) -> None:

@@ -86,6 +86,7 @@ def assess(
                 f"feature column {name!r} is constant ({float(finite[0])!r} on every row)"
             )
     findings += _one_hot_findings(program, columns, rows)
+    findings += _nulls_in_oov(program, feed, features, names)
     inputs: dict[str, float] = {}
     for column in program.inputs:
         values = feed[column.name]
@@ -103,6 +104,41 @@ def _in_one_hot(program: Program, column: str) -> bool:
     return any(
         column in (f.column_names or ()) and len(f.column_names or ()) > 1 for f in program.features
     )
+
+
+def _nulls_in_oov(
+    program: Program,
+    feed: Mapping[str, np.ndarray],
+    features: np.ndarray,
+    names: Sequence[str],
+) -> list[str]:
+    """One-hots that file every null of an input under `<oov>` with the unseen values.
+
+    `one_hot(fill_null(plan, "none"), vocab(plan))` fits the vocabulary on the non-null values
+    only, so the filled nulls are out of vocabulary and the model cannot tell a missing plan
+    from a plan it never saw. Measured, not guessed from the spec: the finding is made when
+    every training row where the input is null is hot in an `<oov>` column."""
+    index = {name: i for i, name in enumerate(names)}
+    nullable = {c.name: c for c in program.inputs if c.nullable}
+    out = []
+    for feature in program.features:
+        columns = feature.column_names or ()
+        oov = [index[n] for n in columns if n.startswith(f"{feature.name}[<oov")]
+        if len(columns) <= 1 or not oov:
+            continue
+        hot = (features[:, oov] == 1.0).any(axis=1)
+        for name in feature.nullable_inputs_used:
+            column = nullable[name]
+            null = feed[column.mask_name] if column.mask_name else np.isnan(feed[name])
+            count = int(np.count_nonzero(null))
+            if count and bool(hot[null].all()):
+                out.append(
+                    f"one-hot feature {feature.name!r} puts the {count} training rows where "
+                    f"{name!r} is null in its <oov> column, together with values it never saw; "
+                    f"to give nulls their own column, fit the vocabulary on the filled column, "
+                    f'e.g. vocab(fill_null({name}, "none"))'
+                )
+    return out
 
 
 def _one_hot_findings(

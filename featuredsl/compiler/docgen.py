@@ -93,11 +93,12 @@ input {
 }
 
 let age_f = fill_null(age, median(age))  # median() is fitted on training data
+let plan_f = fill_null(plan, "none")  # a missing plan is a category of its own
 
 feature age_z = zscore(age_f)
 feature age_missing = is_null(age)
 feature country_idx = lookup(country, vocab(country, top=50), oov_buckets=1)
-feature plan_oh = one_hot(fill_null(plan, "none"), vocab(plan))
+feature plan_oh = one_hot(plan_f, vocab(plan_f))
 feature ctr = clicks_7d / max(impressions_7d, 1)
 feature hour_sin = sin(2 * pi * hour(event_ts) / 24)
 ```

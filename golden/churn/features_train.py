@@ -13,7 +13,7 @@ import unicodedata
 import numpy as np
 
 SPEC_NAME = 'churn'
-FINGERPRINT = '29d6d4d24f3bfbf1b60f37edd40e0347eb01369f2edfef24792b5bc9a76e6ce9'
+FINGERPRINT = 'c28335b79d0e3d56afe1c3bbb483d3f2ac8cb68ec919b4140d8fac138546248d'
 FEATURE_NAMES = (
     'age_z',
     'age_missing',
@@ -23,6 +23,7 @@ FEATURE_NAMES = (
     'plan_oh[free]',
     'plan_oh[basic]',
     'plan_oh[pro]',
+    'plan_oh[none]',
     'plan_oh[team]',
     'plan_oh[família]',
     'plan_oh[<oov>]',
@@ -47,7 +48,7 @@ _ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRST
 _CONST0 = np.array([23.0, 29.0, 33.4, 36.7, 38.3, 40.3, 43.9, 47.7, 53.210000000000015], dtype=np.float64)
 _VOCAB2 = np.array(['DE', 'US', 'FR', 'GB', 'IT', 'ES', 'BR', 'NL', 'JP', 'PL'], dtype=_STRING)
 _VOCAB2_INDEX = {value: i for i, value in enumerate(_VOCAB2.tolist())}
-_VOCAB4 = np.array(['free', 'basic', 'pro', 'team', 'família'], dtype=_STRING)
+_VOCAB4 = np.array(['free', 'basic', 'pro', 'none', 'team', 'família'], dtype=_STRING)
 _VOCAB4_INDEX = {value: i for i, value in enumerate(_VOCAB4.tolist())}
 
 
@@ -137,7 +138,7 @@ def _one_hot(index, width):
     flat[np.flatnonzero(valid), positions[valid]] = 1.0
     return out
 def transform(columns, float32=False):
-    """Compute the features: a float64 array of shape (rows, 14).
+    """Compute the features: a float64 array of shape (rows, 15).
 
     float32=True rounds the result to float32 exactly as the float32 serving graph does
     (decisions are taken in float64 on both sides; only the output is rounded).
@@ -160,7 +161,7 @@ def transform(columns, float32=False):
     rows = len(in_event_ts)
     in_signup_ts = _column(columns, 'signup_ts', 'timestamp', False, rows)
     rows = len(in_signup_ts)
-    out = np.empty((rows, 14), dtype=np.float64)
+    out = np.empty((rows, 15), dtype=np.float64)
     with np.errstate(all="ignore"):
         v0 = np.isnan(in_age)
         v1 = np.where(v0, np.float64(38.3), in_age)
@@ -420,11 +421,11 @@ def transform(columns, float32=False):
         v165 = _lookup(v164, _VOCAB4_INDEX)
         del v164
         v166 = np.equal(v165, np.int64(-1))
-        v167 = np.where(v166, np.int64(5), v165)
+        v167 = np.where(v166, np.int64(6), v165)
         del v165, v166
         # feature plan_oh
-        v168 = _one_hot(v167, 6)
-        out[:, 5:11] = v168
+        v168 = _one_hot(v167, 7)
+        out[:, 5:12] = v168
         del v167, v168
         v169 = np.asarray(in_clicks_7d).astype(np.float64)
         v170 = np.maximum(in_impressions_7d, np.int64(1))
@@ -432,7 +433,7 @@ def transform(columns, float32=False):
         del v170
         # feature ctr
         v172 = np.divide(v169, v171)
-        out[:, 11] = v172
+        out[:, 12] = v172
         del v169, v171, v172
         v173 = np.asarray(in_event_ts).astype(np.int64)
         v174 = np.asarray(in_signup_ts).astype(np.int64)
@@ -442,7 +443,7 @@ def transform(columns, float32=False):
         del v175
         # feature tenure_days
         v177 = np.asarray(v176).astype(np.float64)
-        out[:, 12] = v177
+        out[:, 13] = v177
         del v176, v177
         v178 = np.mod(v173, np.int64(86400000000))
         del v173
@@ -546,7 +547,7 @@ def transform(columns, float32=False):
         del v182, v185, v234
         # feature hour_sin
         v236 = np.where(v184, np.float64("nan"), v235)
-        out[:, 13] = v236
+        out[:, 14] = v236
         del v184, v235, v236
     if float32:
         with np.errstate(over="ignore"):

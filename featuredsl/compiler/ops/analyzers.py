@@ -257,7 +257,10 @@ OPS: tuple[Op, ...] = (
         SKIP,
         lower_vocab,
         "Distinct training values seen at least min_count times, most frequent first (ties by value, code-point "
-        "order), cut to the top most frequent.",
+        "order), cut to the top most frequent. Nulls are skipped, so by default a null filled later lands in the "
+        "out-of-vocabulary bucket with unseen values; to keep nulls as a category of their own, fit the vocabulary "
+        'on the filled column: `let p = fill_null(plan, "none")` then `one_hot(p, vocab(p))` (the build reports a '
+        "one-hot that files every training null under `<oov>`).",
         "lookup(s, vocab(s, top=50))",
         analyzer=True,
     ),

@@ -223,7 +223,9 @@ OPS: tuple[Op, ...] = (
         lower_one_hot,
         "len(vocab) + oov_buckets columns of 0.0/1.0: column lookup(x, vocab, oov_buckets). Columns are named "
         "`feature[value]` and `feature[<oov>]` (`feature[<oov:i>]` for several OOV buckets). A one_hot must "
-        "be a feature on its own.",
+        'be a feature on its own. Nulls: x must be non-null; `one_hot(fill_null(plan, "none"), vocab(plan))` '
+        "files the filled nulls under `<oov>` with unseen values (vocab skips nulls), while "
+        '`one_hot(p, vocab(p))` with `let p = fill_null(plan, "none")` gives them their own column `feature[none]`.',
         'one_hot(s, ["DE", "FR", "US"])',
         multi_column=True,
     ),
