@@ -42,6 +42,7 @@ def test_examples_format_idempotently_and_keep_their_meaning(path: Path) -> None
     once = fmt(source)
     assert fmt(once) == once
     assert_same_program(source, once)
+    assert source == once, f"{path} is not canonically formatted: run featuredsl fmt {path}"
 
 
 @pytest.mark.parametrize(
