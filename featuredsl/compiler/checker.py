@@ -229,7 +229,9 @@ class Checker:
                 "name the column holding the time this value was computed or loaded",
             )
             return None
-        if not self._timestamp_column(as_of.value, as_of.span, f"the as-of column of '{column.name}'"):
+        if not self._timestamp_column(
+            as_of.value, as_of.span, f"the as-of column of '{column.name}'"
+        ):
             return None
         stale = None if max_age is None else (policy.value if policy is not None else "refuse")
         if stale == "null" and not column.nullable:

@@ -14,6 +14,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 
 from featuredsl.language import ast
 from featuredsl.language.diagnostics import Diagnostic, DiagnosticError, DiagnosticSink, Span
+from featuredsl.language.durations import duration_micros
 
 # How each grammar terminal reads in an error message.
 TERMINAL_WORDS = {
@@ -84,15 +85,6 @@ EXPRESSION_START = frozenset(
     )
 )
 VALUE_START = frozenset(("NAME", "QUOTED_NAME", "NUMBER", "STRING", "LPAR", "LSQB"))
-# Duration units -> microseconds (timestamps are int64 microseconds UTC everywhere).
-DURATION_UNITS = {
-    "us": 1,
-    "ms": 1_000,
-    "s": 1_000_000,
-    "m": 60_000_000,
-    "h": 3_600_000_000,
-    "d": 86_400_000_000,
-}
 INT64_MAX = 2**63 - 1
 STALE_POLICIES = ("refuse", "null")
 
@@ -230,7 +222,9 @@ class _ToAst(Transformer[Token, Any]):
 
     def time_decl(self, children: list[Token]) -> ast.TimeDecl:
         keyword, column = children
-        return ast.TimeDecl(_identifier(column), span=_join(_token_span(keyword), _token_span(column)))
+        return ast.TimeDecl(
+            _identifier(column), span=_join(_token_span(keyword), _token_span(column))
+        )
 
     def as_of(self, children: list[Token]) -> ast.ColumnOption:
         keyword, column = children
@@ -241,8 +235,7 @@ class _ToAst(Transformer[Token, Any]):
         keyword, duration = children
         span = _join(_token_span(keyword), _token_span(duration))
         text = str(duration)
-        digits = text.rstrip("usmhd")
-        micros = int(digits) * DURATION_UNITS[text[len(digits) :]]
+        micros = duration_micros(text)
         if micros > INT64_MAX:
             raise SyntaxProblem(
                 Diagnostic(

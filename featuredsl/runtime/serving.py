@@ -24,12 +24,19 @@ from typing import Any
 
 import numpy as np
 
-from featuredsl.artifact.contract import KEY_BUNDLE, KEY_FEATURE_NAMES, KEY_FINGERPRINT, KEY_INPUTS
+from featuredsl.artifact.contract import (
+    KEY_BUNDLE,
+    KEY_FEATURE_NAMES,
+    KEY_FINGERPRINT,
+    KEY_FRESHNESS,
+    KEY_INPUTS,
+)
 from featuredsl.artifact.contract import OUTPUT as FEATURES
-from featuredsl.compiler.ir import InputColumn
+from featuredsl.compiler.ir import Freshness, InputColumn
 from featuredsl.compiler.types import DType
 from featuredsl.errors import ArtifactError, DataError, FeatureDSLError
 from featuredsl.ingest import Feed, feed_length, read_table, to_feed
+from featuredsl.runtime.freshness import check_freshness
 
 SOURCE = "request"
 
@@ -43,6 +50,7 @@ class Served:
     fingerprint: str
     feature_names: tuple[str, ...]
     inputs: tuple[InputColumn, ...]
+    freshness: Freshness | None = None  # the spec's `time` and `as_of` declarations
 
 
 def open_served(path: str | Path) -> Served:
@@ -58,6 +66,7 @@ def open_served(path: str | Path) -> Served:
             artifacts.fingerprint,
             artifacts.feature_names,
             tuple(artifacts.program_inputs),
+            _freshness(artifacts.manifest.get("freshness"), p),
         )
     if not p.is_file():
         raise ArtifactError(f"{p}: no such build directory or bundle")
@@ -85,9 +94,17 @@ def _served_bundle(path: Path) -> Served:
             for i in json.loads(meta[KEY_INPUTS])
         )
         names = tuple(json.loads(meta.get(KEY_FEATURE_NAMES, "[]")))
+        freshness = json.loads(meta[KEY_FRESHNESS]) if KEY_FRESHNESS in meta else None
     except (ValueError, KeyError, TypeError) as err:
         raise ArtifactError(f"{path}: corrupt featuredsl metadata ({err})") from None
-    return Served(path, "bundle", meta[KEY_FINGERPRINT], names, inputs)
+    return Served(path, "bundle", meta[KEY_FINGERPRINT], names, inputs, _freshness(freshness, path))
+
+
+def _freshness(data: Any, where: Path) -> Freshness | None:
+    try:
+        return Freshness.from_json(data)
+    except (ValueError, KeyError, TypeError) as err:
+        raise ArtifactError(f"{where}: corrupt freshness declaration ({err})") from None
 
 
 def _ort_session(path: Path) -> Any:
@@ -349,6 +366,8 @@ class Session:
         check_request_shape(rows, self.inputs, self.extra)
         feed = to_feed(as_rows(rows), self.inputs, source=SOURCE, extra=self.extra)
         self._check_rows(feed_length(feed))
+        if self.served.freshness is not None:
+            check_freshness(feed, self.served.freshness, SOURCE)
         return feed
 
     def _check_rows(self, rows_in: int) -> None:
@@ -411,6 +430,8 @@ class Session:
         here: a request that is a string or a path is refused."""
         feed = to_feed(read_table(path, self.inputs), self.inputs, source=str(path))
         self._check_rows(feed_length(feed))
+        if self.served.freshness is not None:
+            check_freshness(feed, self.served.freshness, str(path))
         return feed
 
     def transform_file(self, path: str | Path, *, request_id: str | None = None) -> np.ndarray:
