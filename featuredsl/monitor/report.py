@@ -12,6 +12,7 @@ import jinja2
 from markupsafe import Markup
 
 from featuredsl import __version__
+from featuredsl.language.durations import human_duration
 from featuredsl.monitor.findings import FeatureSkew, SkewReport
 from featuredsl.monitor.recommend import as_date
 from featuredsl.monitor.severity import H_BANDS, KS_BANDS, PSI_BANDS, SEVERITIES
@@ -206,8 +207,34 @@ def render_html(report: SkewReport, *, title: str = "featuredsl skew report") ->
         "psi_bands": " / ".join(f"{b:g}" for b in PSI_BANDS),
         "ks_bands": " / ".join(f"{b:.3f}" for b in KS_BANDS),
         "h_bands": " / ".join(f"{b:g}" for b in H_BANDS),
+        "freshness": [_freshness_row(f) for f in report.freshness],
     }
     return _environment().get_template(TEMPLATE).render(**context)
+
+
+def _ages(side: Any) -> str:
+    if side.median is None:
+        return "n/a"
+    over = "n/a" if side.over_budget is None else f"{side.over_budget:.1%}"
+    return f"{human_duration(side.median)} / {human_duration(side.p95)} / {over}"
+
+
+def _freshness_row(f: Any) -> dict[str, Any]:
+    """One row of the freshness section (a monitor.freshness.FreshnessFinding)."""
+    return {
+        "column": f.column,
+        "as_of": f.as_of,
+        "max_age": "none" if f.max_age is None else human_duration(f.max_age),
+        "severity": f.severity,
+        "training": _ages(f.training),
+        "serving": _ages(f.serving),
+        "reason": f.reason,
+    }
+
+
+def render_page(template: str, **context: Any) -> str:
+    """Another page in the report's style (e.g. consistency.html.j2), rendered with `context`."""
+    return _environment().get_template(template).render(version=__version__, **context)
 
 
 def write_html(report: SkewReport, path: str | Path, **kwargs: Any) -> None:
