@@ -84,3 +84,25 @@ def test_cli_with_age(tmp_path, capsys) -> None:
     assert code == 0
     assert pq.read_table(tmp_path / "out.parquet").column("ts_age").to_pylist() == [24 * H, None]
     assert "age median 1 d, p95 1 d" in err
+
+
+def test_audit_with_spec_checks_as_of_columns_for_future_values(tmp_path, capsys) -> None:
+    spec = tmp_path / "s.fdsl"
+    spec.write_text(
+        "spec s\ninput {\n  time t\n  t: timestamp\n  x: float as_of x_ts\n  x_ts: timestamp\n}\n"
+        "feature f = x\n"
+    )
+    table = pa.table(
+        {
+            "t": pa.array([10 * H, 10 * H, 10 * H], pa.int64()),
+            "x": [1.0, 2.0, 3.0],
+            "x_ts": pa.array([9 * H, 10 * H, 11 * H], pa.int64()),
+        }
+    )
+    pq.write_table(table, tmp_path / "train.parquet")
+    code, out, _ = run(["audit", tmp_path / "train.parquet", "--spec", spec], capsys)
+    assert code == 1
+    assert "x_ts" in out
+    pq.write_table(table.slice(0, 2), tmp_path / "clean.parquet")
+    code, _, _ = run(["audit", tmp_path / "clean.parquet", "--spec", spec], capsys)
+    assert code == 0

@@ -198,7 +198,17 @@ def _report_matches(joined: pa.Table, specs: list[pit.FeatureTable], out: Path) 
 
 @click.command("audit")
 @click.argument("table", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--label-time", required=True, help="Label (prediction) time column.")
+@click.option(
+    "--label-time",
+    help="Label (prediction) time column (default with --spec: the spec's `time`).",
+)
+@click.option(
+    "--spec",
+    "spec_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A spec whose as-of columns (`as_of`) are checked as feature times: a value as of "
+    "after the prediction time is leakage.",
+)
 @click.option(
     "--feature-time", multiple=True, help="Column with the time a feature was observed; repeatable."
 )
@@ -233,7 +243,8 @@ def _report_matches(joined: pa.Table, specs: list[pit.FeatureTable], out: Path) 
 @null_token_option
 def audit(
     table: Path,
-    label_time: str,
+    label_time: str | None,
+    spec_path: Path | None,
     feature_time: tuple[str, ...],
     label: str | None,
     auc_threshold: float,
@@ -244,6 +255,17 @@ def audit(
 ) -> int:
     """Look for leakage in a training TABLE. Exit status 1 when any is found."""
     limits = Thresholds(auc=auc_threshold, corr=corr_threshold, min_rows=min_rows)
+    if spec_path is not None:
+        from featuredsl.compiler.frontend import check_file
+
+        freshness = check_file(spec_path).freshness
+        if freshness is None:
+            raise click.UsageError(f"{spec_path} declares no prediction time (`time COLUMN`)")
+        label_time = label_time or freshness.time
+        as_of = [rule.as_of for rule in freshness.inputs]
+        feature_time = tuple(dict.fromkeys([*feature_time, *as_of]))
+    if label_time is None:
+        raise click.UsageError("give --label-time, or --spec with a `time` declaration")
     report = run_audit(
         read_table(table, null_tokens),
         label_time=label_time,
