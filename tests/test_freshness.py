@@ -231,7 +231,7 @@ def test_session_serves_within_budget_and_nulls_over_it(built: Path) -> None:
 
 def test_session_refuses_stale_values_naming_column_row_and_age(built: Path) -> None:
     session = Session(built)
-    rows = [request(), request(plan_ts=T0 - 50 * H - 30 * 60_000_000)]
+    rows = [request(), request(plan_ts=T0 - 50 * H - 20 * 60_000_000)]
     with pytest.raises(DataError) as error:
         session.transform(rows)
     text = str(error.value)

@@ -41,7 +41,9 @@ FRESHNESS = check_file(EXAMPLE / "engagement.fdsl").freshness
 
 
 def run(argv: list[object], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    with pytest.raises(SystemExit) as done:
+    """Exit status and output of `featuredsl ARGV`, printed 400 columns wide (no wrapping)."""
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(SystemExit) as done:
+        patch.setenv("COLUMNS", "400")
         main([str(a) for a in argv])
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err

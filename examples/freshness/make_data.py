@@ -18,6 +18,8 @@ Timestamps are int64 microseconds UTC in Parquet and ISO-8601 instants in the CS
   offline table (it returned the score as of event time - LAG); the others got the live score.
   Column `lagged` says which (for checking the tools; a real log does not know).
 - requests_in_sync.parquet: 2,000 other requests, all served the live score (the control).
+- labels.parquet: the training rows' event_ts and user, to rebuild the training table correctly
+  with `featuredsl pit-join ... --with-age`.
 """
 
 from __future__ import annotations
@@ -135,6 +137,7 @@ def generate(out: Path | None = None, seed: int = SEED) -> dict[str, pa.Table]:
         "requests": requests(offline, rng),
         "requests_in_sync": requests(offline, np.random.default_rng(seed + 1), lagged_share=0.0),
     }
+    tables["labels"] = tables["train"].select(["event_ts", "user"])
     write_csv(tables["train"], HERE / "train.csv")
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

@@ -33,21 +33,24 @@ def duration_micros(text: str) -> int:
 
 
 def human_duration(micros: int | float) -> str:
-    """An age or a delay in words, to two units: 26_100_000_000 -> '7 h 15 min'; negative
-    durations keep their sign ('-2 min'); sub-microsecond parts are dropped."""
+    """An age or a delay in words, rounded to two units: 26_100_000_000 -> '7 h 15 min',
+    21_599_469_319 -> '6 h' (rounded to the minute), 1_500 -> '1 ms 500 µs'; negative durations
+    keep their sign ('-2 min'); NaN is 'unknown'."""
     if micros != micros:  # NaN: no age
         return "unknown"
     sign = "-" if micros < 0 else ""
-    rest = abs(int(micros))
+    rest = abs(int(round(micros)))
     if rest == 0:
         return "0 s"
-    parts: list[str] = []
-    for unit, word in _WORDS:
-        size = UNITS[unit]
-        if rest >= size or parts:
-            count, rest = divmod(rest, size)
-            if count or not parts:
-                parts.append(f"{count:,} {word}")
-            if len(parts) == 2 or (parts and count == 0):
-                break
+    sizes = [(UNITS[unit], word) for unit, word in _WORDS]
+    first = next(i for i, (size, _) in enumerate(sizes) if rest >= size or i == len(sizes) - 1)
+    if first + 1 < len(sizes):
+        step = sizes[first + 1][0]
+        rest = (rest + step // 2) // step * step  # round half up to the second unit
+    first = next(i for i, (size, _) in enumerate(sizes) if rest >= size or i == len(sizes) - 1)
+    parts = []
+    for size, word in sizes[first : first + 2]:
+        count, rest = divmod(rest, size)
+        if count:
+            parts.append(f"{count:,} {word}")
     return sign + " ".join(parts)

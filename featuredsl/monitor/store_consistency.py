@@ -122,9 +122,10 @@ class StoreConsistencyReport:
             )
         lag = self.lag
         return (
-            f"estimated sync lag {human_duration(lag.lag)} (between {human_duration(lag.low)} "
-            f"and {human_duration(lag.high)}): it explains {lag.explained:,} of "
-            f"{lag.mismatched:,} mismatched rows (confidence {lag.confidence:.0%})"
+            f"estimated sync lag {human_duration(lag.lag)} ({lag.lag / 1e6:,.0f} s; any lag from "
+            f"{lag.low / 1e6:,.0f} s to {lag.high / 1e6:,.0f} s fits): it explains "
+            f"{lag.explained:,} of {lag.mismatched:,} mismatched rows (confidence "
+            f"{lag.confidence:.0%})"
         )
 
 
