@@ -271,3 +271,18 @@ def test_bundles_carry_the_freshness_contract(built: Path, tmp_path: Path) -> No
     assert session.served.freshness is not None
     with pytest.raises(DataError, match="is from the future"):
         session.predict(request(score_ts=T0 + 1))
+
+
+def test_an_edited_freshness_declaration_is_refused(built: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from featuredsl.errors import ArtifactError
+
+    copy = tmp_path / "build"
+    shutil.copytree(built, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["freshness"]["inputs"][2]["stale"] = None  # switch off plan's refusal
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="freshness declarations differ"):
+        Session(copy)

@@ -39,7 +39,7 @@ def human_duration(micros: int | float) -> str:
     if micros != micros:  # NaN: no age
         return "unknown"
     sign = "-" if micros < 0 else ""
-    rest = abs(int(round(micros)))
+    rest = abs(micros) if isinstance(micros, int) else abs(round(float(micros)))
     if rest == 0:
         return "0 s"
     sizes = [(UNITS[unit], word) for unit, word in _WORDS]

@@ -66,7 +66,7 @@ def open_served(path: str | Path) -> Served:
             artifacts.fingerprint,
             artifacts.feature_names,
             tuple(artifacts.program_inputs),
-            _freshness(artifacts.manifest.get("freshness"), p),
+            _build_freshness(artifacts.manifest, p),
         )
     if not p.is_file():
         raise ArtifactError(f"{p}: no such build directory or bundle")
@@ -98,6 +98,26 @@ def _served_bundle(path: Path) -> Served:
     except (ValueError, KeyError, TypeError) as err:
         raise ArtifactError(f"{path}: corrupt featuredsl metadata ({err})") from None
     return Served(path, "bundle", meta[KEY_FINGERPRINT], names, inputs, _freshness(freshness, path))
+
+
+def _build_freshness(manifest: Mapping[str, Any], where: Path) -> Freshness | None:
+    """The manifest's freshness, which must be the one its canonical spec declares: the
+    fingerprint covers the spec, so an edited budget or policy is caught here."""
+    declared = _freshness(manifest.get("freshness"), where)
+    if declared is None and "time" not in str(manifest.get("canonical_spec", "")):
+        return None  # no `time` in the spec text: nothing to check
+    from featuredsl.compiler.frontend import check_source
+
+    try:
+        expected = check_source(str(manifest["canonical_spec"])).freshness
+    except FeatureDSLError as err:
+        raise ArtifactError(f"{where}: its canonical spec does not check ({err})") from None
+    if declared != expected:
+        raise ArtifactError(
+            f"{where}: the manifest's freshness declarations differ from its spec's; the manifest "
+            "was edited: rebuild the directory"
+        )
+    return declared
 
 
 def _freshness(data: Any, where: Path) -> Freshness | None:
