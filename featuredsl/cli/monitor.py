@@ -225,7 +225,8 @@ def _freshness_of(artifact: Any) -> Any:
     """The Freshness of a loaded build (None when its spec declares no prediction time)."""
     from featuredsl.compiler.ir import Freshness
 
-    return Freshness.from_json(artifact.manifest.get("freshness"))
+    manifest = getattr(artifact, "manifest", None) or {}
+    return Freshness.from_json(manifest.get("freshness"))
 
 
 def _is_log(path: str) -> bool:
