@@ -112,6 +112,10 @@ def test_time_stays_a_column_name() -> None:
             ["is a int, not a timestamp", "`y: timestamp`"],
         ),
         ("time t\n t: timestamp?", ["is nullable", "`t: timestamp`"]),
+        (
+            "time t\n t: timestamp\n x: float as_of x_ts\n x_ts: timestamp?",
+            ["as-of column of 'x' 'x_ts' is nullable", "send it as null"],
+        ),
         ("time t\n t: float", ["the prediction time 't' is a float"]),
         ("time t\n t: timestamp\n x: float as_of x", ["'x' is as of itself"]),
         ("time t\n t: timestamp\n x: float as_of t", ["as of the prediction time"]),

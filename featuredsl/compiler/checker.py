@@ -171,11 +171,16 @@ class Checker:
             )
             return False
         if info.nullable:
+            fix = (
+                "every row has a prediction time"
+                if role == "the prediction time"
+                else "when the value is missing, send it as null with any as-of time (a null "
+                "has no age)"
+            )
             self.sink.error(
                 f"{role} '{name}' is nullable; a row without it has no age",
                 span,
-                f"declare it `{name}: timestamp`; when the value is missing, send its null "
-                "with any as-of time (a null value is null whatever its age)",
+                f"declare it `{name}: timestamp`: {fix}",
             )
             return False
         return True
