@@ -37,7 +37,7 @@ def _make_data():
 
 
 make_data = _make_data()
-FRESHNESS = check_file(EXAMPLE / "engagement.fdsl").freshness
+FRESHNESS = check_file(EXAMPLE / "freshness.fdsl").freshness
 
 
 def run(argv: list[object], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -65,7 +65,7 @@ def tables() -> dict[str, pa.Table]:
 def served(tmp_path_factory: pytest.TempPathFactory, tables: dict[str, pa.Table]) -> Path:
     """A real build and a real serving log of the lagging requests (SQLite, via the Session)."""
     directory = tmp_path_factory.mktemp("freshness")
-    build(EXAMPLE / "engagement.fdsl", tables["train"], directory / "build")
+    build(EXAMPLE / "freshness.fdsl", tables["train"], directory / "build")
     rows = tables["requests"].drop_columns(["lagged"]).to_pylist()
     with Session(directory / "build", log=directory / "serving.db") as session:
         for start in range(0, len(rows), 50):

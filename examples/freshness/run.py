@@ -4,7 +4,7 @@
 
 1. data         examples/freshness/make_data.py: offline scores, a training table with
                 24-hour-old scores, requests of which 30% come from a store lagging 6 hours
-2. build        fit engagement.fdsl on the training table (featuredsl build)
+2. build        fit freshness.fdsl on the training table (featuredsl build)
 3. serve        every request through a Session with a serving log (and the in-sync control
                 requests into a second log)
 4. skew         `featuredsl skew --build`: the freshness section compares training ages with
@@ -51,7 +51,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("build/freshness"))
     out = parser.parse_args().out
     make_data.generate(out)
-    build(HERE / "engagement.fdsl", HERE / "train.csv", out / "build")
+    build(HERE / "freshness.fdsl", HERE / "train.csv", out / "build")
     serve(out / "build", out / "requests.parquet", out / "serving.db")
     serve(out / "build", out / "requests_in_sync.parquet", out / "serving_in_sync.db")
     skew = featuredsl(
