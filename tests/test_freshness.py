@@ -290,3 +290,32 @@ def test_an_edited_freshness_declaration_is_refused(built: Path, tmp_path: Path)
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ArtifactError, match="freshness declarations differ"):
         Session(copy)
+
+
+@pytest.mark.parametrize(
+    ("now", "as_of", "refused"),
+    [
+        (INT64_MIN, INT64_MIN, None),  # age 0 where now - max_age wraps
+        (INT64_MIN + 2 * 24 * H, INT64_MIN, None),  # age exactly max_age
+        (INT64_MIN + 2 * 24 * H + 1, INT64_MIN, "over its max_age"),
+        (INT64_MAX, INT64_MIN, "over its max_age"),  # age 2**64 - 1
+        (INT64_MIN, INT64_MAX, "from the future"),
+    ],
+)
+def test_session_checks_are_exact_at_int64_extremes(
+    now: int, as_of: int, refused: str | None
+) -> None:
+    from featuredsl.compiler.ir import AsOf, Freshness
+    from featuredsl.runtime.freshness import check_freshness
+
+    freshness = Freshness("t", (AsOf("plan", "plan_ts", 2 * 24 * H, "refuse"),))
+    feed = {
+        "t": np.array([now], dtype=np.int64),
+        "plan": np.array(["a"], dtype=object),
+        "plan_ts": np.array([as_of], dtype=np.int64),
+    }
+    if refused is None:
+        check_freshness(feed, freshness, "request")
+    else:
+        with pytest.raises(DataError, match=refused):
+            check_freshness(feed, freshness, "request")

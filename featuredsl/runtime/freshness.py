@@ -39,10 +39,9 @@ def iso_time(micros: int) -> str:
 
 def over_budget(now: np.ndarray, as_of: np.ndarray, max_age: int) -> np.ndarray:
     """now - as_of > max_age, elementwise on int64 microseconds, without overflow for any pair:
-    (now >= INT64_MIN + max_age) and (as_of < now - max_age), the formula the IR uses."""
-    with np.errstate(over="ignore"):
-        shifted = now - np.int64(max_age)
-    result: np.ndarray = (now >= INT64_MIN + max_age) & (as_of < shifted)
+    (now >= INT64_MIN + max_age) and (as_of < now - max_age), the formula the IR uses (numpy
+    array subtraction wraps silently; the first condition masks the wrapped rows)."""
+    result: np.ndarray = (now >= INT64_MIN + max_age) & (as_of < now - np.int64(max_age))
     return result
 
 
@@ -71,14 +70,18 @@ def check_freshness(feed: Mapping[str, np.ndarray], freshness: Freshness, source
     now = feed[freshness.time]
     for rule in freshness.inputs:
         as_of = feed[rule.as_of]
-        present = _present(feed, rule.column)
-        future = present & (as_of > now)
+        # Cheap tests first (a request rarely fails them); presence only when one does.
+        future = as_of > now
         if future.any():
-            _refuse_future(rule, freshness.time, int(np.argmax(future)), now, as_of, source)
+            future &= _present(feed, rule.column)
+            if future.any():
+                _refuse_future(rule, freshness.time, int(np.argmax(future)), now, as_of, source)
         if rule.stale == "refuse" and rule.max_age is not None:
-            stale = present & over_budget(now, as_of, rule.max_age)
+            stale = as_of < now - np.int64(rule.max_age)  # may wrap near INT64_MIN: see below
             if stale.any():
-                _refuse_stale(rule, freshness.time, int(np.argmax(stale)), now, as_of, source)
+                stale = over_budget(now, as_of, rule.max_age) & _present(feed, rule.column)
+                if stale.any():
+                    _refuse_stale(rule, freshness.time, int(np.argmax(stale)), now, as_of, source)
 
 
 def _refuse_future(
