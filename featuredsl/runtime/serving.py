@@ -280,8 +280,10 @@ class Session:
 
     Every request is checked before onnxruntime sees it: columns present and typed as declared,
     nulls only in nullable columns, timestamps UTC (int64 microseconds or tz-aware), text in
-    Unicode NFC without U+0000, row count within `max_rows`; a bad request is a DataError
-    naming the column, the row and the expected type. A request is data (rows, a DataFrame, a
+    Unicode NFC without U+0000, row count within `max_rows`, and, for a spec declaring as-of
+    times, no value from the future and none older than an `else refuse` budget
+    (featuredsl.runtime.freshness); a bad request is a DataError naming the column, the row and
+    the expected type (or the age). A request is data (rows, a DataFrame, a
     dict of columns), never a path: files go through `transform_file` / `predict_file`. A request is a list of
     row dicts, one row dict (one row), a dict of columns, a pandas or polars DataFrame or a
     pyarrow Table.
