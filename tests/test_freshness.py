@@ -114,7 +114,7 @@ def test_time_stays_a_column_name() -> None:
         ("time t\n t: timestamp?", ["is nullable", "`t: timestamp`"]),
         (
             "time t\n t: timestamp\n x: float as_of x_ts\n x_ts: timestamp?",
-            ["as-of column of 'x' 'x_ts' is nullable", "send it as null"],
+            ["the as-of column 'x_ts' of 'x' is nullable", "send it as null"],
         ),
         ("time t\n t: float", ["the prediction time 't' is a float"]),
         ("time t\n t: timestamp\n x: float as_of x", ["'x' is as of itself"]),

@@ -222,3 +222,20 @@ def test_consistency_names_a_missing_key(served: Path) -> None:
             time="event_ts",
             offline_time="score_ts",
         )
+
+
+@pytest.mark.slow
+def test_the_worked_example_runs(tmp_path: Path) -> None:
+    """examples/freshness/run.py, as docs/freshness.md runs it: exit 0 means the lagging log
+    failed `consistency --fail-above 0.01` and the in-sync control passed."""
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLE / "run.py"), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "581 of 581 mismatched rows" in done.stdout
+    assert "100.00% match the offline table" in done.stdout

@@ -126,9 +126,11 @@ def write_csv(table: pa.Table, path: Path) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def generate(out: Path | None = None, seed: int = SEED) -> dict[str, pa.Table]:
-    """Build the three tables; write train.csv next to this script and, with `out`, every table
-    as Parquet in `out`."""
+def generate(
+    out: Path | None = None, seed: int = SEED, csv: Path = HERE / "train.csv"
+) -> dict[str, pa.Table]:
+    """Build the tables; write the training table to `csv` (by default train.csv next to this
+    script) and, with `out`, every table as Parquet in `out`."""
     rng = np.random.default_rng(seed)
     offline = offline_table(rng)
     tables = {
@@ -138,7 +140,7 @@ def generate(out: Path | None = None, seed: int = SEED) -> dict[str, pa.Table]:
         "requests_in_sync": requests(offline, np.random.default_rng(seed + 1), lagged_share=0.0),
     }
     tables["labels"] = tables["train"].select(["event_ts", "user"])
-    write_csv(tables["train"], HERE / "train.csv")
+    write_csv(tables["train"], csv)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         for name, table in tables.items():

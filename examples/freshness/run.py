@@ -50,12 +50,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("build/freshness"))
     out = parser.parse_args().out
-    make_data.generate(out)
-    build(HERE / "freshness.fdsl", HERE / "train.csv", out / "build")
+    make_data.generate(out, csv=out / "train.csv")  # the same rows as examples/freshness/train.csv
+    build(HERE / "freshness.fdsl", out / "train.csv", out / "build")
     serve(out / "build", out / "requests.parquet", out / "serving.db")
     serve(out / "build", out / "requests_in_sync.parquet", out / "serving_in_sync.db")
     skew = featuredsl(
-        "skew", "--build", out / "build", "--reference", HERE / "train.csv",
+        "skew", "--build", out / "build", "--reference", out / "train.csv",
         "--current", out / "serving.db", "--html", out / "skew.html", "--fail-on", "never",
     )  # fmt: skip
     lagging = featuredsl(

@@ -155,17 +155,21 @@ class Checker:
             return None
         return decl.column
 
-    def _timestamp_column(self, name: str, span: Span, role: str) -> bool:
-        """Whether `name` is a declared non-nullable timestamp column; an error if not."""
+    def _timestamp_column(self, name: str, span: Span, role: str, owner: str = "") -> bool:
+        """Whether `name` is a declared non-nullable timestamp column; an error if not.
+
+        `role` says what the column is for ("the prediction time", "the as-of column"), `owner`
+        whose as-of column it is."""
+        of = f" of '{owner}'" if owner else ""
         if name not in self.inputs:
             close = difflib.get_close_matches(name, list(self.inputs), n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"declare it: {name}: timestamp"
-            self.sink.error(f"{role} names '{name}', which is not an input column", span, hint)
+            self.sink.error(f"{role}{of} names '{name}', which is not an input column", span, hint)
             return False
         info = self.inputs[name][0]
         if info.dtype is not DType.TIMESTAMP:
             self.sink.error(
-                f"{role} '{name}' is a {type_text(info.dtype, info.nullable)}, not a timestamp",
+                f"{role} '{name}'{of} is a {type_text(info.dtype, info.nullable)}, not a timestamp",
                 span,
                 f"declare it `{name}: timestamp` (int64 microseconds UTC, or tz-aware datetimes)",
             )
@@ -178,7 +182,7 @@ class Checker:
                 "has no age)"
             )
             self.sink.error(
-                f"{role} '{name}' is nullable; a row without it has no age",
+                f"{role} '{name}'{of} is nullable; a row without it has no age",
                 span,
                 f"declare it `{name}: timestamp`: {fix}",
             )
@@ -234,9 +238,7 @@ class Checker:
                 "name the column holding the time this value was computed or loaded",
             )
             return None
-        if not self._timestamp_column(
-            as_of.value, as_of.span, f"the as-of column of '{column.name}'"
-        ):
+        if not self._timestamp_column(as_of.value, as_of.span, "the as-of column", column.name):
             return None
         stale = None if max_age is None else (policy.value if policy is not None else "refuse")
         if stale == "null" and not column.nullable:
