@@ -179,8 +179,8 @@ input {
 - `else refuse`: the serving Session refuses a request with a stale value, naming the row, the
   column and its age; the artifacts compute with the value as given (a caller outside the
   Session checks ages itself).
-- Whatever the policy, the Session refuses a value from the future; `featuredsl audit` reports
-  one in training data as leakage. A null value has no age: its as-of time is not checked.
+- Whatever the policy, the Session refuses a value from the future; `featuredsl audit TABLE
+  --spec SPEC` reports one in training data as leakage. A null value has no age: its as-of time is not checked.
 - Misuse is a compile error with the fix: a budget or a policy without `as_of`, a policy without
   a budget, `as_of` without `time`, an as-of or time column that is not a declared non-nullable
   timestamp, `else null` on a non-nullable column, an option given twice.
