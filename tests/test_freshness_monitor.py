@@ -211,6 +211,14 @@ def test_consistency_cli_on_a_real_log(served: Path, capsys: pytest.CaptureFixtu
     code, _ = run([*argv, "--fail-above", "0.9"], capsys)
     assert code == 0
     assert logged_table(served / "serving.db").num_rows == 2_000
+    with_build = [a for a in argv if a not in ("--time", "event_ts")] + [
+        "--build",
+        served / "build",
+    ]
+    code, out = run([*with_build, "--fail-above", "0.9"], capsys)
+    assert code == 0 and "estimated sync lag 6 h" in out
+    code, out = run([a for a in argv if a not in ("--time", "event_ts")], capsys)
+    assert code == 2 and "give --time" in out
 
 
 def test_consistency_names_a_missing_key(served: Path) -> None:

@@ -39,8 +39,14 @@ from featuredsl.monitor.store_consistency import (
 @click.option(
     "--time",
     "time_column",
-    required=True,
-    help="The prediction-time column of the logged requests (the spec's `time`).",
+    help="The prediction-time column of the logged requests (default with --build: the "
+    "spec's `time`).",
+)
+@click.option(
+    "--build",
+    "build_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The served build directory: its spec's `time` is the default --time.",
 )
 @click.option(
     "--offline-time",
@@ -69,7 +75,8 @@ def consistency(
     log_path: Path,
     offline_path: Path,
     keys: tuple[str, ...],
-    time_column: str,
+    time_column: str | None,
+    build_dir: Path | None,
     offline_time: str,
     columns: tuple[str, ...],
     fingerprint: str | None,
@@ -81,6 +88,17 @@ def consistency(
 ) -> int:
     """Compare the raw values a serving LOG served with the OFFLINE table at each request's
     prediction time: match and mismatch rates, missing values, worst keys, sync lag."""
+    if time_column is None and build_dir is not None:
+        from featuredsl.artifact.load import load
+        from featuredsl.compiler.ir import Freshness
+
+        freshness = Freshness.from_json(load(build_dir).manifest.get("freshness"))
+        time_column = freshness.time if freshness is not None else None
+    if time_column is None:
+        raise click.UsageError(
+            "give --time (the logged prediction-time column), or --build of a spec that declares "
+            "it with `time COLUMN`"
+        )
     report = check_store_consistency(
         logged_table(log_path, fingerprint=fingerprint),
         read_table(offline_path, null_tokens),
