@@ -239,7 +239,7 @@ def test_the_worked_example_runs(tmp_path: Path) -> None:
     import subprocess
 
     done = subprocess.run(
-        [sys.executable, str(EXAMPLE / "run.py"), "--out", str(tmp_path)],
+        [sys.executable, str(EXAMPLE / "run.py"), "--out", str(tmp_path / "new" / "dir")],
         capture_output=True,
         text=True,
         check=False,

@@ -140,6 +140,7 @@ def generate(
         "requests_in_sync": requests(offline, np.random.default_rng(seed + 1), lagged_share=0.0),
     }
     tables["labels"] = tables["train"].select(["event_ts", "user"])
+    csv.parent.mkdir(parents=True, exist_ok=True)
     write_csv(tables["train"], csv)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
