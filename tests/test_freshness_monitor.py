@@ -210,6 +210,26 @@ def test_consistency_cli_on_a_real_log(served: Path, capsys: pytest.CaptureFixtu
     assert 'id="consistency-columns"' in (served / "c.html").read_text()
     code, _ = run([*argv, "--fail-above", "0.9"], capsys)
     assert code == 0
+    code, _ = run(
+        [
+            "skew", "--build", served / "build", "--reference", served / "train.csv",
+            "--current", served / "serving.db", "--html", served / "both.html",
+            "--consistency", served / "c.json", "--fail-on", "never",
+        ],
+        capsys,
+    )  # fmt: skip
+    both = (served / "both.html").read_text()
+    assert code == 0 and 'id="freshness"' in both and 'id="consistency-columns"' in both
+    (served / "bad.json").write_text("{}")
+    code, out = run(
+        [
+            "skew", "--build", served / "build", "--reference", served / "train.csv",
+            "--current", served / "serving.db", "--html", served / "bad.html",
+            "--consistency", served / "bad.json",
+        ],
+        capsys,
+    )  # fmt: skip
+    assert code == 1 and "not a `featuredsl consistency --json` report" in out
     assert logged_table(served / "serving.db").num_rows == 2_000
     with_build = [a for a in argv if a not in ("--time", "event_ts")] + [
         "--build",

@@ -134,33 +134,14 @@ def to_json(report: StoreConsistencyReport) -> str:
 
 def render_html(report: StoreConsistencyReport, log: str, offline: str) -> str:
     """The consistency section as an HTML page in the skew report's style."""
-    from featuredsl.monitor.report import render_page
+    from featuredsl.monitor.report import consistency_context, render_page
 
-    section = {
-        "headline": report.headline() + ".",
-        "lag": report.lag_text() + ".",
-        "columns": [
-            {
-                "name": c.name,
-                "rows": f"{c.rows:,}",
-                "match": f"{c.match:,} ({c.match_rate:.2%})",
-                "mismatch": f"{c.mismatch:,}",
-                "missing_online": f"{c.missing_online:,}",
-                "missing_offline": f"{c.missing_offline:,}",
-            }
-            for c in report.columns
-        ],
-        "worst_keys": [
-            {"key": k.key, "rows": f"{k.rows:,}", "mismatched": f"{k.mismatched:,}"}
-            for k in report.worst_keys
-        ],
-    }
     return render_page(
         "consistency.html.j2",
         title="featuredsl consistency report",
         log=log,
         offline=offline,
-        consistency=section,
+        consistency=consistency_context(json.loads(to_json(report))),
     )
 
 

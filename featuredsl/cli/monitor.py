@@ -158,6 +158,13 @@ def profile(
     help="A spec whose `time` and `as_of` declarations define the ages of the freshness "
     "section (with --build, the build's spec is used).",
 )
+@click.option(
+    "--consistency",
+    "consistency_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A `featuredsl consistency --json` report to add to the HTML report as its "
+    "offline/online consistency section.",
+)
 @null_token_option
 def skew(
     reference_path: str | None,
@@ -169,6 +176,7 @@ def skew(
     fail_on: str,
     build_dir: str | None,
     spec_path: str | None,
+    consistency_path: str | None,
     null_tokens: tuple[str, ...],
 ) -> int:
     """Distribution skew of CURRENT against REFERENCE (or a stored --profile), and, when the
@@ -210,7 +218,20 @@ def skew(
         report = dataclasses.replace(report, freshness=stale)
     _print_skew(report)
     if html_path:
-        write_html(report, html_path)
+        consistency = None
+        if consistency_path is not None:
+            import json
+
+            from featuredsl.monitor.report import consistency_context
+
+            try:
+                consistency = json.loads(Path(consistency_path).read_text(encoding="utf-8"))
+                consistency_context(consistency)
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                raise DataError(
+                    f"{consistency_path}: not a `featuredsl consistency --json` report ({err!r})"
+                ) from None
+        write_html(report, html_path, consistency=consistency)
         click.echo(f"wrote {html_path}")
     if json_path:
         Path(json_path).write_text(report.to_json(), encoding="utf-8")
