@@ -31,7 +31,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "parity": frozenset(
         {"artifact", "fit", "backends.numpy", "backends.onnx", "ingest", "compiler", "language"}
     ),
-    "monitor": frozenset({"artifact", "ingest", "compiler"}),
+    # language: durations in words (language.durations); joins: the point-in-time lookup of
+    # the offline/online consistency check.
+    "monitor": frozenset({"artifact", "ingest", "compiler", "language", "joins"}),
     "runtime": frozenset(
         {"monitor", "artifact", "backends.onnx", "ingest", "compiler", "language", "parity"}
     ),

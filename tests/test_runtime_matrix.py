@@ -40,7 +40,7 @@ from featuredsl.parity.matrix import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ("churn", "ads", "fraud")
+EXAMPLES = ("churn", "ads", "fraud", "freshness")
 MIN, MIDDLE, NEWEST, NODE, WEB = MATRIX
 
 SLICE = [(rid, "ads", level) for rid in (MIN, NEWEST, NODE) for level in ("disabled", "all")]

@@ -50,6 +50,9 @@ KEY_VERSION: Final = "featuredsl.version"
 KEY_SPEC: Final = "featuredsl.spec"
 KEY_INPUTS: Final = "featuredsl.inputs"
 """JSON list of ``{name, dtype, nullable}``: the raw request schema."""
+KEY_FRESHNESS: Final = "featuredsl.freshness"
+"""JSON ``{time, inputs: [{column, as_of, max_age_us, stale}]}`` when the spec declares a
+prediction time (``time COLUMN``); absent otherwise. Also the manifest's ``freshness``."""
 # Bundles only.
 KEY_BUNDLE: Final = "featuredsl.bundle"
 """JSON: the adapter between features and model, ``{"by": "name"|"order", ...}``."""

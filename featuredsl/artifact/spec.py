@@ -265,6 +265,7 @@ class FittedSpec:
                 outputs=tuple((f.name, f.node) for f in self.program.features),
                 column_names=self.feature_names,
                 float32=float32,
+                freshness=self.program.freshness,
             )
         )
 
@@ -335,6 +336,11 @@ class FittedSpec:
                 for f in self.program.features
             ],
             "feature_names": list(self.feature_names),
+            **(
+                {"freshness": self.program.freshness.to_json()}
+                if self.program.freshness is not None
+                else {}
+            ),
             **({"data_quality": self.quality.to_json()} if self.quality else {}),
             "output": {
                 "name": OUTPUT,
@@ -365,7 +371,9 @@ class FittedSpec:
     def kit_files(self, manifest: Mapping[str, Any]) -> dict[str, bytes]:
         """The conformance kit (paths relative to the build directory -> bytes): the edge
         cases and the training sample kept by `fit`, with the numpy module's outputs."""
-        edge = edge_case_feed(manifest["inputs"], self.boundaries)
+        edge = edge_case_feed(
+            manifest["inputs"], self.boundaries, freshness=manifest.get("freshness")
+        )
         edge_rows = kit.spread(len(next(iter(edge.values()))), kit.EDGE_ROWS)
         parts, sources = [], {}
         if self.kit_sample and len(next(iter(self.kit_sample.values()))):

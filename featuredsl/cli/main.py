@@ -23,6 +23,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "profile": ("featuredsl.cli.monitor", "profile", "Store a reference profile."),
     "skew": ("featuredsl.cli.monitor", "skew", "Distribution skew report."),
     "replay": ("featuredsl.cli.monitor", "replay", "Replay a serving log."),
+    "consistency": (
+        "featuredsl.cli.consistency",
+        "consistency",
+        "Served values against the offline table.",
+    ),
     "bundle": ("featuredsl.cli.ship", "bundle", "Merge features and a model graph."),
     "shadow": ("featuredsl.cli.ship", "shadow", "Compare two builds or bundles."),
     "pit-join": ("featuredsl.cli.pit", "pit_join", "Point-in-time join."),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,7 @@ def profile(
         columns_from_feed,
         columns_from_matrix,
     )
+    from featuredsl.monitor.freshness import with_ages
     from featuredsl.monitor.profile import Profile, profile_dataset
     from featuredsl.monitor.sources import iter_batches
 
@@ -90,9 +92,8 @@ def profile(
                 }
                 if inputs:
                     groups[INPUTS] = columns_from_feed(feed, where=where)
-                part = profile_dataset(
-                    Dataset(groups, source=path), fingerprint=artifact.fingerprint
-                )
+                ages = with_ages(Dataset(groups, source=path), _freshness_of(artifact))
+                part = profile_dataset(ages, fingerprint=artifact.fingerprint)
                 result = part if result is None else result.merge(part)
     for path in merge_paths:
         other = Profile.load(path)
@@ -150,6 +151,20 @@ def profile(
     help="The data files (Parquet/CSV/TSV) hold raw inputs: compute their features (and keep "
     "the inputs) with this build first. Profiles and serving logs are used as they are.",
 )
+@click.option(
+    "--spec",
+    "spec_path",
+    type=click.Path(dir_okay=False),
+    help="A spec whose `time` and `as_of` declarations define the ages of the freshness "
+    "section (with --build, the build's spec is used).",
+)
+@click.option(
+    "--consistency",
+    "consistency_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A `featuredsl consistency --json` report to add to the HTML report as its "
+    "offline/online consistency section.",
+)
 @null_token_option
 def skew(
     reference_path: str | None,
@@ -160,10 +175,14 @@ def skew(
     score_columns: tuple[str, ...],
     fail_on: str,
     build_dir: str | None,
+    spec_path: str | None,
+    consistency_path: str | None,
     null_tokens: tuple[str, ...],
 ) -> int:
-    """Distribution skew of CURRENT against REFERENCE (or a stored --profile)."""
+    """Distribution skew of CURRENT against REFERENCE (or a stored --profile), and, when the
+    spec declares as-of times, the freshness of each input in training and in serving."""
     from featuredsl.monitor.columns import Dataset
+    from featuredsl.monitor.freshness import compare_freshness, with_ages
     from featuredsl.monitor.report import write_html
     from featuredsl.monitor.skew import compare, with_scores
     from featuredsl.monitor.sources import load_source
@@ -171,6 +190,11 @@ def skew(
     if (reference_path is None) == (profile_path is None):
         raise click.UsageError("give exactly one of --reference and --profile")
     artifact = _load_artifact(build_dir) if build_dir is not None else None
+    freshness = _freshness_of(artifact) if artifact is not None else None
+    if spec_path is not None:
+        from featuredsl.compiler.frontend import check_file
+
+        freshness = check_file(spec_path).freshness
 
     def side(path: str) -> Any:
         source = load_source(path, null_values=null_tokens)
@@ -188,16 +212,42 @@ def skew(
     if isinstance(reference, Dataset):
         reference = with_scores(reference, score_columns)
     report = compare(reference, current)
+    if freshness is not None:
+        aged = with_ages(reference, freshness) if isinstance(reference, Dataset) else reference
+        stale = compare_freshness(aged, with_ages(current, freshness), freshness)
+        report = dataclasses.replace(report, freshness=stale)
     _print_skew(report)
     if html_path:
-        write_html(report, html_path)
+        consistency = None
+        if consistency_path is not None:
+            import json
+
+            from featuredsl.monitor.report import consistency_context
+
+            try:
+                consistency = json.loads(Path(consistency_path).read_text(encoding="utf-8"))
+                consistency_context(consistency)
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                raise DataError(
+                    f"{consistency_path}: not a `featuredsl consistency --json` report ({err!r})"
+                ) from None
+        write_html(report, html_path, consistency=consistency)
         click.echo(f"wrote {html_path}")
     if json_path:
         Path(json_path).write_text(report.to_json(), encoding="utf-8")
         click.echo(f"wrote {json_path}")
     if fail_on == "never":
         return 0
-    return 1 if report.flagged(fail_on) else 0  # type: ignore[arg-type]
+    flagged = report.flagged(fail_on) or report.stale(fail_on)  # type: ignore[arg-type]
+    return 1 if flagged else 0
+
+
+def _freshness_of(artifact: Any) -> Any:
+    """The Freshness of a loaded build (None when its spec declares no prediction time)."""
+    from featuredsl.compiler.ir import Freshness
+
+    manifest = getattr(artifact, "manifest", None) or {}
+    return Freshness.from_json(manifest.get("freshness"))
 
 
 def _is_log(path: str) -> bool:
@@ -229,6 +279,32 @@ def _computed(artifact: Any, path: str, null_tokens: tuple[str, ...]) -> Any:
     return Dataset(groups, source=path, fingerprints=(artifact.fingerprint,))
 
 
+def _print_freshness(report: Any, console: Any) -> None:
+    from featuredsl.language.durations import human_duration
+
+    if not report.freshness:
+        return
+    table = Table(title="freshness: ages in training vs serving", show_edge=False)
+    for header in ("input", "severity", "training median / p95", "serving median / p95", "why"):
+        table.add_column(header, overflow="fold")
+
+    def ages(side: Any) -> str:
+        if side.median is None:
+            return "n/a"
+        over = "" if side.over_budget is None else f", {side.over_budget:.0%} over budget"
+        return f"{human_duration(side.median)} / {human_duration(side.p95)}{over}"
+
+    for f in report.freshness:
+        table.add_row(
+            f.column,
+            f"[{SEVERITY_STYLE[f.severity]}]{f.severity}[/]",
+            ages(f.training),
+            ages(f.serving),
+            f.reason,
+        )
+    console.print(table)
+
+
 def _print_skew(report: Any) -> None:
     console = make_console()
     counts = report.counts()
@@ -238,6 +314,7 @@ def _print_skew(report: Any) -> None:
     )
     for note in report.notes:
         console.print(f"note: {note}", style="yellow")
+    _print_freshness(report, console)
     flagged = report.flagged()
     if not flagged:
         return

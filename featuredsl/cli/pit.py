@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import click
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
@@ -19,6 +20,7 @@ from featuredsl.ingest.files import text_delimiter, text_options
 from featuredsl.joins import pit
 from featuredsl.joins.audit import AuditReport, Thresholds
 from featuredsl.joins.audit import audit as run_audit
+from featuredsl.language.durations import human_duration
 
 PARQUET = {".parquet", ".pq"}
 CSV = {".csv"}
@@ -113,6 +115,12 @@ def per_file(values: Sequence[str], n: int, option: str) -> list[str | None]:
     "--strict", is_flag=True, help="Feature times must be strictly before the label time."
 )
 @click.option(
+    "--with-age",
+    is_flag=True,
+    help="Per feature file, add <prefix><feature-time>_age: label time - feature time of the "
+    "picked row, int64 microseconds (null when none was picked).",
+)
+@click.option(
     "--out",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
@@ -129,6 +137,7 @@ def pit_join(
     ttl: tuple[str, ...],
     prefix: tuple[str, ...],
     strict: bool,
+    with_age: bool,
     out: Path,
     null_tokens: tuple[str, ...],
 ) -> int:
@@ -159,6 +168,7 @@ def pit_join(
         on=list(keys),
         label_time=label_time,
         allow_equal=not strict,
+        with_age=with_age,
     )
     write_table(joined, out)
     _report_matches(joined, specs, out)
@@ -171,7 +181,15 @@ def _report_matches(joined: pa.Table, specs: list[pit.FeatureTable], out: Path) 
         matched = (
             joined.num_rows - joined.column(f"{spec.prefix or ''}{spec.feature_time}").null_count
         )
-        click.echo(f"{spec.name}: {matched:,} of {joined.num_rows:,} label rows matched", err=True)
+        ages = ""
+        age_name = f"{spec.prefix or ''}{spec.feature_time}_age"
+        if age_name in joined.column_names and matched:
+            values = joined.column(age_name).drop_null().to_numpy()
+            median, p95 = (int(q) for q in np.quantile(values, [0.5, 0.95], method="lower"))
+            ages = f"; age median {human_duration(median)}, p95 {human_duration(p95)}"
+        click.echo(
+            f"{spec.name}: {matched:,} of {joined.num_rows:,} label rows matched{ages}", err=True
+        )
     click.echo(f"wrote {out}", err=True)
 
 
@@ -180,7 +198,17 @@ def _report_matches(joined: pa.Table, specs: list[pit.FeatureTable], out: Path) 
 
 @click.command("audit")
 @click.argument("table", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--label-time", required=True, help="Label (prediction) time column.")
+@click.option(
+    "--label-time",
+    help="Label (prediction) time column (default with --spec: the spec's `time`).",
+)
+@click.option(
+    "--spec",
+    "spec_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A spec whose as-of columns (`as_of`) are checked as feature times: a value as of "
+    "after the prediction time is leakage.",
+)
 @click.option(
     "--feature-time", multiple=True, help="Column with the time a feature was observed; repeatable."
 )
@@ -215,7 +243,8 @@ def _report_matches(joined: pa.Table, specs: list[pit.FeatureTable], out: Path) 
 @null_token_option
 def audit(
     table: Path,
-    label_time: str,
+    label_time: str | None,
+    spec_path: Path | None,
     feature_time: tuple[str, ...],
     label: str | None,
     auc_threshold: float,
@@ -226,6 +255,17 @@ def audit(
 ) -> int:
     """Look for leakage in a training TABLE. Exit status 1 when any is found."""
     limits = Thresholds(auc=auc_threshold, corr=corr_threshold, min_rows=min_rows)
+    if spec_path is not None:
+        from featuredsl.compiler.frontend import check_file
+
+        freshness = check_file(spec_path).freshness
+        if freshness is None:
+            raise click.UsageError(f"{spec_path} declares no prediction time (`time COLUMN`)")
+        label_time = label_time or freshness.time
+        as_of = [rule.as_of for rule in freshness.inputs]
+        feature_time = tuple(dict.fromkeys([*feature_time, *as_of]))
+    if label_time is None:
+        raise click.UsageError("give --label-time, or --spec with a `time` declaration")
     report = run_audit(
         read_table(table, null_tokens),
         label_time=label_time,

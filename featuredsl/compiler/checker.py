@@ -10,8 +10,10 @@ from typing import Any
 from featuredsl.compiler import registry as reg
 from featuredsl.compiler.builder import Emitter, LoweringError, Value, null_mask
 from featuredsl.compiler.ir import (
+    AsOf,
     Builder,
     Feature,
+    Freshness,
     InputColumn,
     Node,
     Program,
@@ -46,10 +48,12 @@ class Checker:
         self.inputs: dict[str, tuple[InputColumn, Value, Span]] = {}
         self.definitions: dict[str, _Definition] = {}
         self.resolving: list[str] = []
+        self.freshness: Freshness | None = None
 
     # ------------------------------------------------------------------ driver
     def run(self, canonical_source: str) -> Program:
         self._declare_inputs()
+        self._declare_freshness()
         self._declare_statements()
         # Dependencies first, so that a long chain of lets does not recurse once per link.
         for name in self._dependency_order():
@@ -80,6 +84,7 @@ class Checker:
             canonical_source,
             self.source,
             self.filename,
+            self.freshness,
         )
 
     def _declare_inputs(self) -> None:
@@ -118,6 +123,158 @@ class Checker:
                     column.span,
                 )
             self.inputs[column.name] = (info, Value(value_node, mask, column.nullable), column.span)
+
+    # ------------------------------------------------------------------ freshness
+    def _declare_freshness(self) -> None:
+        """`time COLUMN` and each column's `as_of` / `max_age` / `else`: checked, and a column
+        whose stale values become null gets its nulling built into the IR (both backends)."""
+        time = self._time_column()
+        rules = []
+        for column in self.spec.columns:
+            rule = self._as_of_rule(column, time)
+            if rule is None:
+                continue
+            rules.append(rule)
+            if rule.stale == "null" and time is not None and column.name in self.inputs:
+                self._null_when_stale(column, rule, time)
+        if time is not None:
+            self.freshness = Freshness(time, tuple(rules))
+
+    def _time_column(self) -> str | None:
+        decls = self.spec.time_decls
+        for extra in decls[1:]:
+            self.sink.error(
+                "the prediction time is declared twice",
+                extra.span,
+                f"keep one `time` line (first on line {decls[0].span.line})",
+            )
+        if not decls:
+            return None
+        decl = decls[0]
+        if not self._timestamp_column(decl.column, decl.span, "the prediction time"):
+            return None
+        return decl.column
+
+    def _timestamp_column(self, name: str, span: Span, role: str, owner: str = "") -> bool:
+        """Whether `name` is a declared non-nullable timestamp column; an error if not.
+
+        `role` says what the column is for ("the prediction time", "the as-of column"), `owner`
+        whose as-of column it is."""
+        of = f" of '{owner}'" if owner else ""
+        if name not in self.inputs:
+            close = difflib.get_close_matches(name, list(self.inputs), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"declare it: {name}: timestamp"
+            self.sink.error(f"{role}{of} names '{name}', which is not an input column", span, hint)
+            return False
+        info = self.inputs[name][0]
+        if info.dtype is not DType.TIMESTAMP:
+            self.sink.error(
+                f"{role} '{name}'{of} is a {type_text(info.dtype, info.nullable)}, not a timestamp",
+                span,
+                f"declare it `{name}: timestamp` (int64 microseconds UTC, or tz-aware datetimes)",
+            )
+            return False
+        if info.nullable:
+            fix = (
+                "every row has a prediction time"
+                if role == "the prediction time"
+                else "when the value is missing, send it as null with any as-of time (a null "
+                "has no age)"
+            )
+            self.sink.error(
+                f"{role} '{name}'{of} is nullable; a row without it has no age",
+                span,
+                f"declare it `{name}: timestamp`: {fix}",
+            )
+            return False
+        return True
+
+    def _as_of_rule(self, column: ast.Column, time: str | None) -> AsOf | None:
+        if not column.options:
+            return None
+        by_kind: dict[str, ast.ColumnOption] = {}
+        for option in column.options:
+            if option.kind in by_kind:
+                self.sink.error(
+                    f"'{option.kind}' is given twice for column '{column.name}'",
+                    option.span,
+                    "keep one",
+                )
+            else:
+                by_kind[option.kind] = option
+        as_of, max_age, policy = (by_kind.get(k) for k in ("as_of", "max_age", "else"))
+        if as_of is None:
+            first = max_age or policy
+            assert first is not None
+            self.sink.error(
+                f"'{first.kind}' on column '{column.name}' needs an as-of column: a value's age "
+                "is prediction time - as-of time",
+                first.span,
+                f"add the column holding the value's time: {column.name}: ... as_of {column.name}_ts "
+                f"{first.kind} {first.value}",
+            )
+            return None
+        if policy is not None and max_age is None:
+            self.sink.error(
+                f"'else {policy.value}' on column '{column.name}' has no budget to apply to",
+                policy.span,
+                f"give the maximum age first: as_of {as_of.value} max_age 6h else {policy.value}",
+            )
+            return None
+        if time is None:
+            if not self.spec.time_decls:
+                self.sink.error(
+                    f"column '{column.name}' has an as-of time but the spec names no prediction "
+                    "time",
+                    as_of.span,
+                    "declare the prediction time in the input block: time event_ts",
+                )
+            return None
+        if as_of.value == column.name or as_of.value == time:
+            what = "itself" if as_of.value == column.name else "the prediction time"
+            self.sink.error(
+                f"column '{column.name}' is as of {what}",
+                as_of.span,
+                "name the column holding the time this value was computed or loaded",
+            )
+            return None
+        if not self._timestamp_column(as_of.value, as_of.span, "the as-of column", column.name):
+            return None
+        stale = None if max_age is None else (policy.value if policy is not None else "refuse")
+        if stale == "null" and not column.nullable:
+            assert policy is not None
+            self.sink.error(
+                f"'else null' treats a stale '{column.name}' as null, but '{column.name}' is not "
+                "nullable",
+                policy.span,
+                f"declare it `{column.name}: {column.type_name}?` and handle the null (fill_null, "
+                "is_null), or refuse stale values: else refuse",
+            )
+            return None
+        return AsOf(column.name, as_of.value, None if max_age is None else max_age.micros, stale)
+
+    def _null_when_stale(self, column: ast.Column, rule: AsOf, time: str) -> None:
+        """Replace the column's value by one that is null where its age is over budget or
+        negative (a value from the future). Overflow-free for every int64 pair:
+        stale = as_of > time  or  (time >= INT64_MIN + max_age  and  as_of < time - max_age)."""
+        assert rule.max_age is not None
+        info, value, span = self.inputs[column.name]
+        e = Emitter(self.builder, column.span)
+        now = e.to_int(self.inputs[time][1].node)
+        as_of = e.to_int(self.inputs[rule.as_of][1].node)
+        budget = rule.max_age
+        future = e.binary("gt", as_of, now)
+        over = e.and_(
+            e.binary("ge", now, e.i(INT64_MIN + budget)),
+            e.binary("lt", as_of, e.sub(now, e.i(budget))),
+        )
+        stale = e.or_(future, over)
+        if value.dtype is DType.FLOAT:
+            nulled = Value(e.where(stale, e.f(math.nan), value.node), None, True)
+        else:
+            assert value.mask is not None
+            nulled = Value(value.node, e.or_(value.mask, stale), True)
+        self.inputs[column.name] = (info, nulled, span)
 
     def _declare_statements(self) -> None:
         for statement in self.spec.statements:

@@ -111,7 +111,8 @@ A spec is, in this order:
 
 1. a header, `spec NAME`;
 2. an input block, `input { NAME: TYPE ... }`, one column per entry; a `?` after the type makes
-   the column nullable; commas between columns are optional;
+   the column nullable; commas between columns are optional; optionally `time COLUMN` and, after
+   a column's type, its freshness (`as_of`, `max_age`, `else`: see "Time and freshness");
 3. any number of statements: `let NAME = EXPRESSION` binds a name for reuse, and
    `feature NAME = EXPRESSION` declares an output column. Features are outputs in the order they
    are declared; lets are not outputs. Both can be used by name in other expressions.
@@ -135,6 +136,59 @@ text, however malformed, gives diagnostics with a line and a column, never an in
 `featuredsl fmt` rewrites a spec in canonical form (one statement per line, single spaces, comments
 kept). The fingerprint of the built artifacts hashes the canonical text without comments, so
 reformatting or commenting a spec never changes its artifacts.
+"""
+
+FRESHNESS = """\
+## Time and freshness
+
+A spec may name the prediction time of each row and, per input, the column holding the time at
+which that input's value was computed or loaded (its **as-of time**):
+
+```
+input {
+  time event_ts                                        # the row's prediction time
+  event_ts: timestamp
+  score: float? as_of score_ts max_age 6h else null    # stale or future: null
+  score_ts: timestamp
+  plan: string as_of plan_ts max_age 2d else refuse    # stale or future: refused
+  plan_ts: timestamp
+  clicks: int as_of clicks_ts                          # age recorded, no budget
+  clicks_ts: timestamp
+}
+```
+
+- `time COLUMN` names a declared, non-nullable `timestamp` column; at most one per spec. `time`
+  is a keyword only at the start of an input line: a column may still be called `time`.
+- After a column's type: `as_of COLUMN` (a declared, non-nullable `timestamp` column, not the
+  column itself nor the prediction time), then optionally `max_age DURATION` (the freshness
+  budget), then optionally `else refuse` or `else null` (the policy; `refuse` when omitted).
+  `featuredsl fmt` writes them in this order. Several inputs may share one as-of column (a group
+  of values loaded together).
+- A **duration** is an integer and a unit with no space: `500us`, `250ms`, `90s`, `30m`, `6h`,
+  `2d` (microseconds, milliseconds, seconds, minutes, hours, days).
+- The **age** of a value is prediction time - as-of time, in int64 microseconds (timestamps are
+  int64 microseconds UTC everywhere). It is never negative: an as-of time after the prediction
+  time is a value from the future.
+- A value is **within budget** when 0 <= age <= max_age: an age exactly equal to `max_age` is
+  served. Computed without overflow for every pair of int64 timestamps: stale =
+  `as_of > time or (time >= INT64_MIN + max_age and as_of < time - max_age)`.
+- `else null`: a stale value (over budget, or from the future) is null, so the spec's null rules
+  apply (`fill_null`, `is_null`, ...). Both artifacts compute this (the numpy module and the ONNX
+  graph take the as-of and prediction-time inputs), so a caller in any language gets the same
+  values, and training rows with stale values are nulled exactly as served ones. The column must
+  be nullable (`score: float?`).
+- `else refuse`: the serving Session refuses a request with a stale value, naming the row, the
+  column and its age; the artifacts compute with the value as given (a caller outside the
+  Session checks ages itself).
+- Whatever the policy, the Session refuses a value from the future; `featuredsl audit TABLE
+  --spec SPEC` reports one in training data as leakage. A null value has no age: its as-of time is not checked.
+- Misuse is a compile error with the fix: a budget or a policy without `as_of`, a policy without
+  a budget, `as_of` without `time`, an as-of or time column that is not a declared non-nullable
+  timestamp, `else null` on a non-nullable column, an option given twice.
+
+`featuredsl pit-join --with-age` records the age of every joined value in training tables;
+`featuredsl skew` compares training and serving ages; `featuredsl consistency` compares served
+values with the offline table. See docs/freshness.md.
 """
 
 LEXICAL = """\
@@ -319,7 +373,7 @@ the ONNX graph give the same bits; otherwise the bound in ULP is the one docs/pa
 
 def _keywords() -> str:
     words = ("spec", "input", "let", "feature", "if", "then", "else", "and", "or", "not")
-    return ", ".join(f"`{w}`" for w in (*words, "true", "false", "null"))
+    return ", ".join(f"`{w}`" for w in (*words, "true", "false", "null", "as_of", "max_age"))
 
 
 def _constants() -> str:
@@ -451,6 +505,7 @@ def render() -> str:
     parts = [
         HEADER,
         SYNTAX.replace("{max_depth}", str(MAX_DEPTH)),
+        FRESHNESS,
         LEXICAL.replace("{keywords}", _keywords())
         .replace("{max_name}", str(MAX_NAME_LENGTH))
         .replace("{constants}", _constants())

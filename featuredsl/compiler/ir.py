@@ -182,6 +182,60 @@ class InputColumn:
 
 
 @dataclass(frozen=True)
+class AsOf:
+    """The freshness declaration of one input column.
+
+    `as_of` names the timestamp column holding the time the value was computed or loaded;
+    the value's age is prediction time - as-of time, int64 microseconds. `max_age` is the
+    budget in microseconds (None: ages are recorded, no budget); `stale` is the policy for a
+    value older than `max_age` or from the future: "refuse" (the serving Session refuses the
+    request) or "null" (both artifacts treat the value as null)."""
+
+    column: str
+    as_of: str
+    max_age: int | None = None
+    stale: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "column": self.column,
+            "as_of": self.as_of,
+            "max_age_us": self.max_age,
+            "stale": self.stale,
+        }
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """A spec's time declarations: the prediction-time column and each input's as-of column."""
+
+    time: str
+    inputs: tuple[AsOf, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"time": self.time, "inputs": [a.to_json() for a in self.inputs]}
+
+    @staticmethod
+    def from_json(data: Any) -> Freshness | None:
+        """The inverse of `to_json` (None for None); KeyError/TypeError/ValueError if malformed."""
+        if data is None:
+            return None
+        inputs = tuple(
+            AsOf(
+                str(i["column"]),
+                str(i["as_of"]),
+                None if i["max_age_us"] is None else int(i["max_age_us"]),
+                None if i["stale"] is None else str(i["stale"]),
+            )
+            for i in data["inputs"]
+        )
+        for item in inputs:
+            if item.stale not in (None, "refuse", "null"):
+                raise ValueError(f"unknown freshness policy {item.stale!r}")
+        return Freshness(str(data["time"]), inputs)
+
+
+@dataclass(frozen=True)
 class Feature:
     name: str
     node: Node  # FLOAT-typed output: one column, or `width` columns for multi-column ops
@@ -204,6 +258,7 @@ class Program:
         default="", compare=False, repr=False
     )  # the text as written, for diagnostics
     filename: str = field(default="<spec>", compare=False, repr=False)
+    freshness: Freshness | None = None
 
     @property
     def roots(self) -> tuple[Node, ...]:

@@ -40,6 +40,7 @@ __all__ = [
     "join",
     "match_indices",
     "parse_ttl",
+    "picked_age",
     "time_micros",
 ]
 
@@ -570,6 +571,7 @@ def join(
     created_time: str | None = None,
     allow_equal: bool = True,
     prefix: str | None = None,
+    with_age: bool = False,
 ) -> Any:
     """Point-in-time join of one or several feature tables onto label rows.
 
@@ -577,6 +579,11 @@ def join(
     arguments are the defaults for every feature table. Returns the same kind as ``labels``, with
     label rows in their original order, every label column kept and the feature columns (all but
     the keys, prefixed) appended; unmatched rows get nulls.
+
+    With ``with_age``, each feature table also adds ``<prefix><feature_time>_age``: the age of
+    the picked row, label time - feature time in int64 microseconds (>= 0; saturated at
+    INT64_MAX in the one case it cannot be held, an age beyond 292,000 years), null when no
+    row was picked. It records how stale each training value was (docs/freshness.md).
     """
     _check_table(labels, "labels")
     specs = _resolve_all(features, on, feature_time, ttl, created_time, prefix)
@@ -587,10 +594,41 @@ def join(
     parts = []
     for spec in specs:
         names = _output_names(spec, taken)
+        age_name = f"{spec.prefix}{spec.feature_time}_age" if with_age else None
+        _check_new_name(spec, age_name, taken | set(names.values()))
         taken.update(names.values())
-        idx = _match_spec(spec, [label_cols[k] for k in spec.on], lt, allow_equal)
+        idx, ft = _match_spec(spec, [label_cols[k] for k in spec.on], lt, allow_equal)
         parts.append(_gather(spec.table, idx, labels, names))
+        if age_name is not None:
+            taken.add(age_name)
+            parts.append(_age_part(age_name, lt, ft, idx, labels))
     return _assemble(labels, parts)
+
+
+def _check_new_name(spec: _Resolved, name: str | None, taken: set[str]) -> None:
+    if name is not None and (name in taken or name in _column_names(spec.table)):
+        raise DataError(
+            f"{spec.name}: the age column {name!r} would clash with an existing column; give "
+            "this feature table a prefix (prefix=... or --prefix)"
+        )
+
+
+def picked_age(lt: TimeColumn, ft: TimeColumn, idx: np.ndarray) -> pa.Array:
+    """label time - feature time of the picked rows (int64 microseconds; null where idx < 0)."""
+    hit = idx >= 0
+    age = np.zeros(len(idx), dtype=np.uint64)
+    age[hit] = _age(lt.micros[hit], ft.micros[idx[hit]])
+    saturated = np.minimum(age, np.uint64(_INT64_MAX)).astype(np.int64)
+    return pa.array(saturated, type=pa.int64(), mask=~hit)
+
+
+def _age_part(name: str, lt: TimeColumn, ft: TimeColumn, idx: np.ndarray, labels: Any) -> Any:
+    age = picked_age(lt, ft, idx)
+    if _is_pandas(labels):
+        import pandas as pd
+
+        return pd.DataFrame({name: pd.array(age.to_pandas(), dtype="Int64")}).set_axis(labels.index)
+    return pa.table({name: age})
 
 
 def _resolve_all(
@@ -652,7 +690,7 @@ def _output_names(spec: _Resolved, taken: set[str]) -> dict[str, str]:
 
 def _match_spec(
     spec: _Resolved, label_keys: list[pa.ChunkedArray], lt: TimeColumn, allow_equal: bool
-) -> np.ndarray:
+) -> tuple[np.ndarray, TimeColumn]:
     where = spec.name
     feature_keys = [column(spec.table, k, where) for k in spec.on]
     sizes = (len(lt.micros), _num_rows(spec.table))
@@ -661,7 +699,8 @@ def _match_spec(
     ct = None
     if spec.created_time is not None:
         ct = time_micros(column(spec.table, spec.created_time, where), where, spec.created_time)
-    return match_indices(label_group, lt, feature_group, ft, ct, spec.ttl_micros, allow_equal)
+    idx = match_indices(label_group, lt, feature_group, ft, ct, spec.ttl_micros, allow_equal)
+    return idx, ft
 
 
 def _gather(table: Any, idx: np.ndarray, labels: Any, names: dict[str, str]) -> Any:

@@ -94,10 +94,32 @@ class IfExpr(Expr):
 
 
 @dataclass(frozen=True)
+class ColumnOption:
+    """A freshness option of a column: `as_of COLUMN`, `max_age DURATION` or `else POLICY`.
+
+    `value` is the as-of column's name, the duration as written (`6h`) or the policy
+    (`refuse` / `null`); `micros` is the duration in microseconds (max_age only)."""
+
+    kind: str  # "as_of", "max_age" or "else"
+    value: str
+    micros: int | None = None
+    span: Span = field(default=NO_SPAN, compare=False, hash=False, repr=False)
+
+
+@dataclass(frozen=True)
 class Column:
     name: str
     type_name: str
     nullable: bool
+    span: Span = field(default=NO_SPAN, compare=False, hash=False, repr=False)
+    options: tuple[ColumnOption, ...] = ()
+
+
+@dataclass(frozen=True)
+class TimeDecl:
+    """`time COLUMN` in the input block: the column holding each row's prediction time."""
+
+    column: str
     span: Span = field(default=NO_SPAN, compare=False, hash=False, repr=False)
 
 
@@ -125,3 +147,4 @@ class Spec:
     comments: tuple[Comment, ...] = field(default=(), compare=False, hash=False, repr=False)
     span: Span = field(default=NO_SPAN, compare=False, hash=False, repr=False)
     input_span: Span = field(default=NO_SPAN, compare=False, hash=False, repr=False)
+    time_decls: tuple[TimeDecl, ...] = ()

@@ -77,8 +77,12 @@ KEYWORDS = frozenset(
         "true",
         "false",
         "null",
+        "as_of",
+        "max_age",
     ]
 )
+# Freshness options are written in this order, whatever order the author used.
+OPTION_ORDER = {"as_of": 0, "max_age": 1, "else": 2}
 
 
 def quote_name(name: str) -> str:
@@ -128,6 +132,15 @@ def format_expr(expr: ast.Expr) -> str:
     raise TypeError(type(expr).__name__)
 
 
+def _column_text(column: ast.Column) -> str:
+    nullable = "?" if column.nullable else ""
+    text = f"{quote_name(column.name)}: {column.type_name}{nullable}"
+    for option in sorted(column.options, key=lambda o: OPTION_ORDER[o.kind]):
+        value = quote_name(option.value) if option.kind == "as_of" else option.value
+        text += f" {option.kind} {value}"
+    return text
+
+
 def _statement_text(statement: ast.Statement) -> str:
     return f"{statement.kind} {statement.name} = {format_expr(statement.expr)}"
 
@@ -148,10 +161,12 @@ class _Item:
 def _items(spec: ast.Spec) -> list[_Item]:
     items = [_Item(f"spec {spec.name}", spec.span.line, spec.span.end_line)]
     items.append(_Item("input {", spec.input_span.line, spec.input_span.line))
-    for column in spec.columns:
-        nullable = "?" if column.nullable else ""
-        text = f"{quote_name(column.name)}: {column.type_name}{nullable}"
-        items.append(_Item(text, column.span.line, column.span.line, indent="  "))
+    entries: list[tuple[int, str]] = [
+        (decl.span.line, f"time {quote_name(decl.column)}") for decl in spec.time_decls
+    ]
+    entries += [(column.span.line, _column_text(column)) for column in spec.columns]
+    for line, text in sorted(entries, key=lambda entry: entry[0]):
+        items.append(_Item(text, line, line, indent="  "))
     end = spec.input_span.end_line
     items.append(_Item("}", end, end, indent="  "))
     for statement in spec.statements:

@@ -14,6 +14,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 
 from featuredsl.language import ast
 from featuredsl.language.diagnostics import Diagnostic, DiagnosticError, DiagnosticSink, Span
+from featuredsl.language.durations import duration_micros
 
 # How each grammar terminal reads in an error message.
 TERMINAL_WORDS = {
@@ -46,6 +47,10 @@ TERMINAL_WORDS = {
     "TRUE": "'true'",
     "FALSE": "'false'",
     "NULL": "'null'",
+    "AS_OF": "'as_of'",
+    "TIME": "'time'",
+    "MAX_AGE": "'max_age'",
+    "DURATION": "a duration (6h, 30m, 90s, 500ms, 2d)",
     "SPEC": "'spec'",
     "INPUT": "'input'",
     "LET": "'let'",
@@ -61,7 +66,7 @@ OPERATOR_TERMINALS = frozenset(
 KEYWORDS = frozenset(
     {
         *("SPEC", "INPUT", "LET", "FEATURE", "IF", "THEN", "ELSE", "AND", "OR", "NOT", "TRUE"),
-        *("FALSE", "NULL", "TYPE_NAME"),
+        *("FALSE", "NULL", "TYPE_NAME", "AS_OF", "MAX_AGE"),
     }
 )
 ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
@@ -80,6 +85,8 @@ EXPRESSION_START = frozenset(
     )
 )
 VALUE_START = frozenset(("NAME", "QUOTED_NAME", "NUMBER", "STRING", "LPAR", "LSQB"))
+INT64_MAX = 2**63 - 1
+STALE_POLICIES = ("refuse", "null")
 
 
 @cache
@@ -191,9 +198,13 @@ class _ToAst(Transformer[Token, Any]):
     """Lark tree -> AST. Spans run from the first to the last token of each construct."""
 
     def start(self, children: list[Any]) -> ast.Spec:
-        header, (columns, input_span), *statements = children
+        header, (items, input_span), *statements = children
         name, span = header
-        return ast.Spec(name, tuple(columns), tuple(statements), span=span, input_span=input_span)
+        columns = tuple(item for item in items if isinstance(item, ast.Column))
+        times = tuple(item for item in items if isinstance(item, ast.TimeDecl))
+        return ast.Spec(
+            name, columns, tuple(statements), span=span, input_span=input_span, time_decls=times
+        )
 
     def header(self, children: list[Token]) -> tuple[str, Span]:
         return str(children[0]), _token_span(children[0])
@@ -201,9 +212,53 @@ class _ToAst(Transformer[Token, Any]):
     def input_block(self, children: list[Any]) -> tuple[list[ast.Column], Span]:
         return _without_tokens(children), _join(_span(children[0]), _span(children[-1]))
 
-    def column(self, children: list[Token]) -> ast.Column:
+    def column(self, children: list[Any]) -> ast.Column:
         name, type_name, *rest = children
-        return ast.Column(_identifier(name), str(type_name), bool(rest), span=_token_span(name))
+        nullable = bool(rest) and isinstance(rest[0], Token) and rest[0].type == "NULLABLE"
+        options = tuple(item for item in rest if isinstance(item, ast.ColumnOption))
+        return ast.Column(
+            _identifier(name), str(type_name), nullable, span=_token_span(name), options=options
+        )
+
+    def time_decl(self, children: list[Token]) -> ast.TimeDecl:
+        keyword, column = children
+        return ast.TimeDecl(
+            _identifier(column), span=_join(_token_span(keyword), _token_span(column))
+        )
+
+    def as_of(self, children: list[Token]) -> ast.ColumnOption:
+        keyword, column = children
+        span = _join(_token_span(keyword), _token_span(column))
+        return ast.ColumnOption("as_of", _identifier(column), span=span)
+
+    def max_age(self, children: list[Token]) -> ast.ColumnOption:
+        keyword, duration = children
+        span = _join(_token_span(keyword), _token_span(duration))
+        text = str(duration)
+        micros = duration_micros(text)
+        if micros > INT64_MAX:
+            raise SyntaxProblem(
+                Diagnostic(
+                    f"max_age {text} is longer than int64 microseconds can hold",
+                    _token_span(duration),
+                    "write a budget below about 106,751 days",
+                )
+            )
+        return ast.ColumnOption("max_age", text, micros, span=span)
+
+    def stale_policy(self, children: list[Token]) -> ast.ColumnOption:
+        keyword, policy = children
+        if str(policy) not in STALE_POLICIES:
+            raise SyntaxProblem(
+                Diagnostic(
+                    f"unknown freshness policy '{policy}'",
+                    _token_span(policy),
+                    "write `else refuse` (the serving Session refuses a stale value) or "
+                    "`else null` (a stale value is treated as null)",
+                )
+            )
+        span = _join(_token_span(keyword), _token_span(policy))
+        return ast.ColumnOption("else", str(policy), span=span)
 
     def let_stmt(self, children: list[Any]) -> ast.Statement:
         return self._statement("let", children)
@@ -532,6 +587,7 @@ def parse(source: str, filename: str = "<spec>") -> ast.Spec:
         comments=_collect_comments(source),
         span=spec.span,
         input_span=spec.input_span,
+        time_decls=spec.time_decls,
     )
 
 

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from featuredsl.monitor import stats
 from featuredsl.monitor.columns import FEATURES
 from featuredsl.monitor.jsonable import jsonable
 from featuredsl.monitor.severity import ALPHA, RANK, Severity, worst
+
+if TYPE_CHECKING:
+    from featuredsl.monitor.freshness import FreshnessFinding
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,8 @@ class SkewReport:
     features: tuple[FeatureSkew, ...]
     config: SkewConfig = field(default_factory=SkewConfig)
     notes: tuple[str, ...] = ()
+    # Freshness section: ages in training vs serving per as-of input (monitor.freshness).
+    freshness: tuple[FreshnessFinding, ...] = ()
 
     def counts(self) -> dict[str, int]:
         counts = {s: 0 for s in RANK}
@@ -151,7 +156,12 @@ class SkewReport:
 
     @property
     def worst(self) -> Severity:
-        return worst([f.severity for f in self.features])
+        severities = [f.severity for f in self.features]
+        return worst(severities + [f.severity for f in self.freshness])
+
+    def stale(self, at_least: Severity = "minor") -> tuple[FreshnessFinding, ...]:
+        """The freshness findings at least this severe."""
+        return tuple(f for f in self.freshness if RANK[f.severity] >= RANK[at_least])
 
     def flagged(self, at_least: Severity = "minor") -> tuple[FeatureSkew, ...]:
         return tuple(f for f in self.features if RANK[f.severity] >= RANK[at_least])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import jinja2
 from markupsafe import Markup
 
 from featuredsl import __version__
+from featuredsl.language.durations import human_duration
 from featuredsl.monitor.findings import FeatureSkew, SkewReport
 from featuredsl.monitor.recommend import as_date
 from featuredsl.monitor.severity import H_BANDS, KS_BANDS, PSI_BANDS, SEVERITIES
@@ -181,7 +183,14 @@ def _feature_context(f: FeatureSkew, index: int) -> dict[str, Any]:
     }
 
 
-def render_html(report: SkewReport, *, title: str = "featuredsl skew report") -> str:
+def render_html(
+    report: SkewReport,
+    *,
+    title: str = "featuredsl skew report",
+    consistency: Mapping[str, Any] | None = None,
+) -> str:
+    """The report as one HTML page; `consistency` (the JSON of `featuredsl consistency`, see
+    `consistency_context`) adds the offline/online consistency section."""
     counts = report.counts()
     flagged = report.flagged()
     if flagged:
@@ -206,8 +215,62 @@ def render_html(report: SkewReport, *, title: str = "featuredsl skew report") ->
         "psi_bands": " / ".join(f"{b:g}" for b in PSI_BANDS),
         "ks_bands": " / ".join(f"{b:.3f}" for b in KS_BANDS),
         "h_bands": " / ".join(f"{b:g}" for b in H_BANDS),
+        "freshness": [_freshness_row(f) for f in report.freshness],
+        "consistency": None if consistency is None else consistency_context(consistency),
     }
     return _environment().get_template(TEMPLATE).render(**context)
+
+
+def _ages(side: Any) -> str:
+    if side.median is None:
+        return "n/a"
+    over = "n/a" if side.over_budget is None else f"{side.over_budget:.1%}"
+    return f"{human_duration(side.median)} / {human_duration(side.p95)} / {over}"
+
+
+def _freshness_row(f: Any) -> dict[str, Any]:
+    """One row of the freshness section (a monitor.freshness.FreshnessFinding)."""
+    return {
+        "column": f.column,
+        "as_of": f.as_of,
+        "max_age": "none" if f.max_age is None else human_duration(f.max_age),
+        "severity": f.severity,
+        "training": _ages(f.training),
+        "serving": _ages(f.serving),
+        "reason": f.reason,
+    }
+
+
+def consistency_context(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The consistency section's context from a consistency report as JSON (the output of
+    `featuredsl consistency --json`: rows, columns, worst_keys, headline, lag_text)."""
+    columns = []
+    for c in data["columns"]:
+        rate = c["match"] / c["rows"] if c["rows"] else 1.0
+        columns.append(
+            {
+                "name": c["name"],
+                "rows": f"{c['rows']:,}",
+                "match": f"{c['match']:,} ({rate:.2%})",
+                "mismatch": f"{c['mismatch']:,}",
+                "missing_online": f"{c['missing_online']:,}",
+                "missing_offline": f"{c['missing_offline']:,}",
+            }
+        )
+    return {
+        "headline": str(data["headline"]) + ".",
+        "lag": str(data["lag_text"]) + ".",
+        "columns": columns,
+        "worst_keys": [
+            {"key": k["key"], "rows": f"{k['rows']:,}", "mismatched": f"{k['mismatched']:,}"}
+            for k in data["worst_keys"]
+        ],
+    }
+
+
+def render_page(template: str, **context: Any) -> str:
+    """Another page in the report's style (e.g. consistency.html.j2), rendered with `context`."""
+    return _environment().get_template(template).render(version=__version__, **context)
 
 
 def write_html(report: SkewReport, path: str | Path, **kwargs: Any) -> None:

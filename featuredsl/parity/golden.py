@@ -41,7 +41,12 @@ def golden_feed(fitted: FittedSpec, feed: dict[str, np.ndarray]) -> dict[str, np
         {"name": c.name, "dtype": str(c.dtype), "nullable": c.nullable}
         for c in fitted.program.inputs
     ]
-    edge = edge_case_feed(inputs, constant_pool(fitted.program))
+    freshness = fitted.program.freshness
+    edge = edge_case_feed(
+        inputs,
+        constant_pool(fitted.program),
+        freshness=None if freshness is None else freshness.to_json(),
+    )
     rows = len(next(iter(edge.values())))
     spread = np.unique(np.linspace(0, rows - 1, min(rows, EDGE_ROWS)).astype(np.int64))
     return concat_feeds([sample, {k: v[spread] for k, v in edge.items()}])

@@ -162,7 +162,11 @@ def run_parity(
     """
     artifacts = load(directory)
     manifest = artifacts.manifest
-    edge = edge_case_feed(manifest["inputs"], decode_pool(manifest["parity"]["constant_pool"]))
+    edge = edge_case_feed(
+        manifest["inputs"],
+        decode_pool(manifest["parity"]["constant_pool"]),
+        freshness=manifest.get("freshness"),
+    )
     feeds = [edge]
     rows = {"edge cases": _length(edge)}
     if data is not None:

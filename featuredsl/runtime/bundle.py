@@ -32,6 +32,7 @@ from featuredsl.artifact.contract import (
     KEY_BUNDLE,
     KEY_FEATURE_NAMES,
     KEY_FINGERPRINT,
+    KEY_FRESHNESS,
     KEY_INPUTS,
     KEY_MODEL_OUTPUTS,
     KEY_MODEL_PRODUCER,
@@ -481,6 +482,8 @@ def _bundle_metadata(
             KEY_VERSION: __version__,
             KEY_SPEC: graph.spec,
             KEY_INPUTS: json.dumps(list(graph.inputs), ensure_ascii=False),
+            # The freshness contract travels with the graph that enforces its `else null`.
+            **{k: v for k, v in metadata(graph.model).items() if k == KEY_FRESHNESS},
             KEY_BUNDLE: json.dumps(
                 {
                     "by": by,

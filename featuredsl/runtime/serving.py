@@ -24,12 +24,19 @@ from typing import Any
 
 import numpy as np
 
-from featuredsl.artifact.contract import KEY_BUNDLE, KEY_FEATURE_NAMES, KEY_FINGERPRINT, KEY_INPUTS
+from featuredsl.artifact.contract import (
+    KEY_BUNDLE,
+    KEY_FEATURE_NAMES,
+    KEY_FINGERPRINT,
+    KEY_FRESHNESS,
+    KEY_INPUTS,
+)
 from featuredsl.artifact.contract import OUTPUT as FEATURES
-from featuredsl.compiler.ir import InputColumn
+from featuredsl.compiler.ir import Freshness, InputColumn
 from featuredsl.compiler.types import DType
 from featuredsl.errors import ArtifactError, DataError, FeatureDSLError
 from featuredsl.ingest import Feed, feed_length, read_table, to_feed
+from featuredsl.runtime.freshness import check_freshness
 
 SOURCE = "request"
 
@@ -43,6 +50,7 @@ class Served:
     fingerprint: str
     feature_names: tuple[str, ...]
     inputs: tuple[InputColumn, ...]
+    freshness: Freshness | None = None  # the spec's `time` and `as_of` declarations
 
 
 def open_served(path: str | Path) -> Served:
@@ -58,6 +66,7 @@ def open_served(path: str | Path) -> Served:
             artifacts.fingerprint,
             artifacts.feature_names,
             tuple(artifacts.program_inputs),
+            _build_freshness(artifacts.manifest, p),
         )
     if not p.is_file():
         raise ArtifactError(f"{p}: no such build directory or bundle")
@@ -85,9 +94,37 @@ def _served_bundle(path: Path) -> Served:
             for i in json.loads(meta[KEY_INPUTS])
         )
         names = tuple(json.loads(meta.get(KEY_FEATURE_NAMES, "[]")))
+        freshness = json.loads(meta[KEY_FRESHNESS]) if KEY_FRESHNESS in meta else None
     except (ValueError, KeyError, TypeError) as err:
         raise ArtifactError(f"{path}: corrupt featuredsl metadata ({err})") from None
-    return Served(path, "bundle", meta[KEY_FINGERPRINT], names, inputs)
+    return Served(path, "bundle", meta[KEY_FINGERPRINT], names, inputs, _freshness(freshness, path))
+
+
+def _build_freshness(manifest: Mapping[str, Any], where: Path) -> Freshness | None:
+    """The manifest's freshness, which must be the one its canonical spec declares: the
+    fingerprint covers the spec, so an edited budget or policy is caught here."""
+    declared = _freshness(manifest.get("freshness"), where)
+    if declared is None and "time" not in str(manifest.get("canonical_spec", "")):
+        return None  # no `time` in the spec text: nothing to check
+    from featuredsl.compiler.frontend import check_source
+
+    try:
+        expected = check_source(str(manifest["canonical_spec"])).freshness
+    except FeatureDSLError as err:
+        raise ArtifactError(f"{where}: its canonical spec does not check ({err})") from None
+    if declared != expected:
+        raise ArtifactError(
+            f"{where}: the manifest's freshness declarations differ from its spec's; the manifest "
+            "was edited: rebuild the directory"
+        )
+    return declared
+
+
+def _freshness(data: Any, where: Path) -> Freshness | None:
+    try:
+        return Freshness.from_json(data)
+    except (ValueError, KeyError, TypeError) as err:
+        raise ArtifactError(f"{where}: corrupt freshness declaration ({err})") from None
 
 
 def _ort_session(path: Path) -> Any:
@@ -243,8 +280,10 @@ class Session:
 
     Every request is checked before onnxruntime sees it: columns present and typed as declared,
     nulls only in nullable columns, timestamps UTC (int64 microseconds or tz-aware), text in
-    Unicode NFC without U+0000, row count within `max_rows`; a bad request is a DataError
-    naming the column, the row and the expected type. A request is data (rows, a DataFrame, a
+    Unicode NFC without U+0000, row count within `max_rows`, and, for a spec declaring as-of
+    times, no value from the future and none older than an `else refuse` budget
+    (featuredsl.runtime.freshness); a bad request is a DataError naming the column, the row and
+    the expected type (or the age). A request is data (rows, a DataFrame, a
     dict of columns), never a path: files go through `transform_file` / `predict_file`. A request is a list of
     row dicts, one row dict (one row), a dict of columns, a pandas or polars DataFrame or a
     pyarrow Table.
@@ -359,6 +398,8 @@ class Session:
             timestamp_unit=self.timestamp_unit,
         )
         self._check_rows(feed_length(feed))
+        if self.served.freshness is not None:
+            check_freshness(feed, self.served.freshness, SOURCE)
         return feed
 
     def _check_rows(self, rows_in: int) -> None:
@@ -426,6 +467,8 @@ class Session:
             timestamp_unit=self.timestamp_unit,
         )
         self._check_rows(feed_length(feed))
+        if self.served.freshness is not None:
+            check_freshness(feed, self.served.freshness, str(path))
         return feed
 
     def transform_file(self, path: str | Path, *, request_id: str | None = None) -> np.ndarray:

@@ -166,12 +166,69 @@ def timestamp_candidates(pool: Mapping[str, Sequence[Any]]) -> list[int]:
 
 
 def edge_case_feed(
-    inputs: Sequence[Mapping[str, Any]], pool: Mapping[str, Sequence[Any]], seed: int = 0
+    inputs: Sequence[Mapping[str, Any]],
+    pool: Mapping[str, Sequence[Any]],
+    seed: int = 0,
+    freshness: Mapping[str, Any] | None = None,
 ) -> dict[str, np.ndarray]:
     """A feed whose rows walk every column through its candidates, with shuffled pairings.
 
-    `inputs` are manifest entries: {"name", "dtype", "nullable"}.
+    `inputs` are manifest entries: {"name", "dtype", "nullable"}; `freshness` is the manifest's
+    freshness declaration (None without one): its as-of inputs also get rows whose age sits at
+    max_age and one microsecond either side, zero, negative (future) and the int64 extremes.
     """
+    feed = _walk_feed(inputs, pool, seed)
+    if freshness is not None:
+        feed = _with_age_rows(feed, freshness)
+    return feed
+
+
+def age_pairs(max_age: int | None) -> list[tuple[int, int]]:
+    """(prediction time, as-of time) pairs, int64 microseconds, for one as-of input: ages of
+    max_age - 1, max_age, max_age + 1, 0 and -1 (from the future) at ordinary and extreme
+    prediction times, and the two int64 extremes (age 2**64 - 1 and -(2**64 - 1): no
+    subtraction of an implementation may overflow into a wrong answer)."""
+    budget = 6 * 3_600_000_000 if max_age is None else max_age
+    times = [0, 1_700_000_000_000_000, INT64_MAX, INT64_MIN, INT64_MIN + budget]
+    if INT64_MIN + budget - 1 >= INT64_MIN:
+        times.append(INT64_MIN + budget - 1)
+    pairs = [(INT64_MAX, INT64_MIN), (INT64_MIN, INT64_MAX), (INT64_MAX, INT64_MAX)]
+    for now in times:
+        for age in (budget - 1, budget, budget + 1, 0, -1, 1):
+            as_of = now - age
+            if INT64_MIN <= as_of <= INT64_MAX:
+                pairs.append((now, as_of))
+    return list(dict.fromkeys(pairs))
+
+
+def _with_age_rows(
+    feed: dict[str, np.ndarray], freshness: Mapping[str, Any]
+) -> dict[str, np.ndarray]:
+    """The feed with rows appended per as-of input: its age pairs, its value present."""
+    length = len(next(iter(feed.values())))
+    blocks = [feed]
+    for rule in freshness["inputs"]:
+        pairs = age_pairs(rule["max_age_us"])
+        base = np.arange(len(pairs)) % length
+        block = {name: values[base].copy() for name, values in feed.items()}
+        block[freshness["time"]] = np.array([now for now, _ in pairs], dtype=np.int64)
+        block[rule["as_of"]] = np.array([as_of for _, as_of in pairs], dtype=np.int64)
+        column = rule["column"]
+        values = feed[column]
+        present = ~feed[mask_name(column)] if mask_name(column) in feed else None
+        if present is None and values.dtype.kind == "f":
+            present = ~np.isnan(values)
+        if present is not None and present.any():
+            block[column] = np.full(len(pairs), values[np.argmax(present)], dtype=values.dtype)
+            if mask_name(column) in feed:
+                block[mask_name(column)] = np.zeros(len(pairs), dtype=bool)
+        blocks.append(block)
+    return {name: np.concatenate([b[name] for b in blocks]) for name in feed}
+
+
+def _walk_feed(
+    inputs: Sequence[Mapping[str, Any]], pool: Mapping[str, Sequence[Any]], seed: int
+) -> dict[str, np.ndarray]:
     candidates = {column["name"]: _candidates(column, pool) for column in inputs}
     rows = max(len(c) for c in candidates.values()) * 2
     rng = np.random.default_rng(seed)

@@ -22,7 +22,7 @@ from onnx import TensorProto, helper, numpy_helper
 from featuredsl import __version__
 from featuredsl.artifact import contract
 from featuredsl.backends.onnx.signs import Signs, signs_of
-from featuredsl.compiler.ir import InputColumn, Node, constant_value, walk
+from featuredsl.compiler.ir import Freshness, InputColumn, Node, constant_value, walk
 from featuredsl.compiler.types import DType
 
 OPSET = 21  # default domain; needs onnxruntime >= 1.20
@@ -619,6 +619,7 @@ class GraphSpec:
     outputs: tuple[tuple[str, Node], ...]
     column_names: tuple[str, ...]
     float32: bool = False
+    freshness: Freshness | None = None
 
 
 def _value_info(
@@ -749,6 +750,8 @@ def build_model(spec: GraphSpec) -> onnx.ModelProto:
             ensure_ascii=False,
         ),
     }
+    if spec.freshness is not None:
+        metadata[contract.KEY_FRESHNESS] = json.dumps(spec.freshness.to_json(), ensure_ascii=False)
     helper.set_model_props(model, metadata)
     return model
 
