@@ -66,7 +66,9 @@ def training_frame(n: int = 200) -> pd.DataFrame:
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("fresh")
     (directory / "fresh.fdsl").write_text(SPEC)
-    report = build(directory / "fresh.fdsl", training_frame(), directory / "build")
+    report = build(
+        directory / "fresh.fdsl", training_frame(), directory / "build", timestamp_unit="us"
+    )
     assert report.parity.ok
     return directory / "build"
 
@@ -204,8 +206,8 @@ def test_the_build_proves_parity_on_age_edges(built: Path) -> None:
 def test_training_values_over_budget_are_null_in_the_module_too() -> None:
     frame = training_frame(50)
     frame.loc[0, "score_ts"] = frame.loc[0, "event_ts"] - 7 * H
-    fitted = Spec(SPEC).fit(frame)
-    features = fitted.transform(frame)
+    fitted = Spec(SPEC).fit(frame, timestamp_unit="us")
+    features = fitted.transform(frame, timestamp_unit="us")
     assert features[0, 1] == 1.0  # score_stale: the 7-hour-old score counts as null
 
 
@@ -227,14 +229,14 @@ def request(**changes: object) -> dict[str, object]:
 
 
 def test_session_serves_within_budget_and_nulls_over_it(built: Path) -> None:
-    session = Session(built)
+    session = Session(built, timestamp_unit="us")
     assert session.transform(request()).tolist() == [[1.5, 0.0, 3.0, 1.0]]
     stale = request(score_ts=T0 - 6 * H - 1, clicks_ts=T0 - H - 1)
     assert session.transform(stale).tolist() == [[-1.0, 1.0, 0.0, 1.0]]
 
 
 def test_session_refuses_stale_values_naming_column_row_and_age(built: Path) -> None:
-    session = Session(built)
+    session = Session(built, timestamp_unit="us")
     rows = [request(), request(plan_ts=T0 - 50 * H - 20 * 60_000_000)]
     with pytest.raises(DataError) as error:
         session.transform(rows)
@@ -247,7 +249,7 @@ def test_session_refuses_stale_values_naming_column_row_and_age(built: Path) -> 
 def test_session_refuses_values_from_the_future_whatever_the_policy(
     built: Path, column: str
 ) -> None:
-    session = Session(built)
+    session = Session(built, timestamp_unit="us")
     with pytest.raises(DataError) as error:
         session.transform(request(**{f"{column}_ts": T0 + 60_000_000}))
     assert f"row 0: column '{column}' is from the future" in str(error.value)
@@ -255,7 +257,7 @@ def test_session_refuses_values_from_the_future_whatever_the_policy(
 
 
 def test_a_null_value_has_no_age(built: Path) -> None:
-    session = Session(built)
+    session = Session(built, timestamp_unit="us")
     out = session.transform(request(score=None, score_ts=T0 + 1, clicks=None, clicks_ts=T0 + 1))
     assert out.tolist() == [[-1.0, 1.0, 0.0, 1.0]]
 
@@ -271,7 +273,7 @@ def test_bundles_carry_the_freshness_contract(built: Path, tmp_path: Path) -> No
     onnx.save(model, tmp_path / "model.onnx")
     out = tmp_path / "bundle.onnx"
     bundle(built, tmp_path / "model.onnx", out, by_order=True, assume_order=True)
-    session = Session(out)
+    session = Session(out, timestamp_unit="us")
     assert session.served.freshness is not None
     with pytest.raises(DataError, match="is from the future"):
         session.predict(request(score_ts=T0 + 1))

@@ -65,9 +65,9 @@ def tables() -> dict[str, pa.Table]:
 def served(tmp_path_factory: pytest.TempPathFactory, tables: dict[str, pa.Table]) -> Path:
     """A real build and a real serving log of the lagging requests (SQLite, via the Session)."""
     directory = tmp_path_factory.mktemp("freshness")
-    build(EXAMPLE / "freshness.fdsl", tables["train"], directory / "build")
+    build(EXAMPLE / "freshness.fdsl", tables["train"], directory / "build", timestamp_unit="us")
     rows = tables["requests"].drop_columns(["lagged"]).to_pylist()
-    with Session(directory / "build", log=directory / "serving.db") as session:
+    with Session(directory / "build", log=directory / "serving.db", timestamp_unit="us") as session:
         for start in range(0, len(rows), 50):
             session.transform(rows[start : start + 50])
     pa.parquet.write_table(tables["offline"], directory / "offline.parquet")

@@ -110,8 +110,8 @@ def requests(
 
 
 def iso(micros: int) -> str:
-    return dt.datetime.fromtimestamp(micros / 1e6, dt.timezone.utc).isoformat().replace(
-        "+00:00", "Z"
+    return (
+        dt.datetime.fromtimestamp(micros / 1e6, dt.timezone.utc).isoformat().replace("+00:00", "Z")
     )
 
 
@@ -120,8 +120,7 @@ def write_csv(table: pa.Table, path: Path) -> None:
     for row in table.to_pylist():
         clicks = "" if row["clicks_1h"] is None else str(row["clicks_1h"])
         lines.append(
-            f"{iso(row['event_ts'])},{row['user']},{row['score']!r},{clicks},"
-            f"{iso(row['score_ts'])}"
+            f"{iso(row['event_ts'])},{row['user']},{row['score']!r},{clicks},{iso(row['score_ts'])}"
         )
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 

@@ -34,7 +34,7 @@ def serve(build_dir: Path, requests: Path, log: Path, batch: int = 20) -> None:
     """Every request row through the validated Session, `batch` rows per call, logged."""
     log.unlink(missing_ok=True)
     rows = pq.read_table(requests).drop_columns(["lagged"]).to_pylist()
-    with Session(build_dir, log=log) as session:
+    with Session(build_dir, log=log, timestamp_unit="us") as session:  # int64 epoch micros
         for start in range(0, len(rows), batch):
             session.transform(rows[start : start + batch])
 
