@@ -22,10 +22,8 @@ TEMPLATE = "report.html.j2"
 
 @cache
 def _environment() -> jinja2.Environment:
-    import codegen_templates
-
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(codegen_templates.__file__).parent),
+        loader=jinja2.PackageLoader("featuredsl", "templates"),
         undefined=jinja2.StrictUndefined,
         autoescape=True,
         keep_trailing_newline=True,

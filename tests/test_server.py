@@ -1,0 +1,321 @@
+"""`featuredsl serve`: the real server (uvicorn in a subprocess) on a free loopback port, talked
+to by a real HTTP client (httpx): lossless round trips, 400s for every bad request, metrics,
+concurrent clients, a candidate in shadow, and a kill mid-request that leaves nothing half
+logged."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from test_bundle import churn_csv, churn_fitted, churn_spec, run_cli
+
+from featuredsl.errors import ArtifactError
+from featuredsl.ingest import read_table
+from featuredsl.monitor.serving_log import read_log
+from featuredsl.monitor.shadow_log import read_pairs
+from featuredsl.runtime.live_shadow import live_shadow
+
+ROW = {
+    "age": 31.5,
+    "income": None,
+    "clicks_7d": "3",
+    "impressions_7d": "40",
+    "country": "DE",
+    "plan": None,
+    "event_ts": "1724596508000000",
+    "signup_ts": "1702507864000000",
+}
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("serve")
+    churn_fitted().save(root / "a")
+    # The same spec fitted on other data: other constants (a candidate that disagrees).
+    churn_spec().fit(read_table(churn_csv(), churn_spec().inputs).slice(0, 400)).save(root / "b")
+    return root
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def server(*args: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`featuredsl serve ARGS` on a free loopback port; stopped with SIGINT (a clean drain)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "featuredsl.cli.main", "serve", *args, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(process.stderr.read().decode() if process.stderr else "")
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def conformance_rows(build: Path) -> tuple[list[dict[str, Any]], list[list[Any]]]:
+    rows = json.loads((build / "conformance" / "rows.json").read_text())["rows"]
+    expected = json.loads((build / "conformance" / "expected.json").read_text())["rows"]
+    return rows, expected
+
+
+def metrics(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = httpx.get(url + "/metrics").text
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_predict_round_trips_the_conformance_rows_bit_for_bit(builds: Path) -> None:
+    rows, expected = conformance_rows(builds / "a")
+    with server(str(builds / "a")) as (url, _), httpx.Client(base_url=url) as client:
+        health = client.get("/healthz").json()
+        assert health["status"] == "ok" and health["kind"] == "build"
+        # Every edge case of the build (NaN, -0.0, int64 extremes, odd text), in batches.
+        for start in range(0, len(rows), 250):
+            answer = client.post("/predict", json={"rows": rows[start : start + 250]})
+            assert answer.status_code == 200, answer.text
+            document = answer.json()
+            assert document["fingerprint"] == health["fingerprint"]
+            features = document["outputs"]["features"]
+            assert features["dtype"] == "float64"
+            width = features["shape"][1]
+            got = [features["data"][i : i + width] for i in range(0, len(features["data"]), width)]
+            assert got == expected[start : start + 250]
+        # A bare array of rows works too, and the request id comes back.
+        one = client.post("/predict", json=[ROW]).json()
+        assert one["rows"] == 1 and len(one["request_id"]) == 32
+
+
+BAD: list[tuple[bytes, str, str | None, int | None]] = [
+    (b'{"rows": [{"age": 31.5,', "malformed_json", None, None),
+    (b"\xff\xfe", "malformed_json", None, None),
+    (b'{"rows": [{"age": NaN}]}', "malformed_json", None, None),
+    (b'{"rows": {"age": 1}}', "bad_request", None, None),
+    (b'{"rows": [], "colour": 1}', "bad_request", None, None),
+    (json.dumps({"rows": [ROW, {**ROW, "clicks_7d": 3}]}).encode(), "invalid_input", "clicks_7d", 1),
+    (json.dumps({"rows": [{**ROW, "clicks_7d": "1e3"}]}).encode(), "invalid_input", "clicks_7d", 0),
+    (json.dumps({"rows": [{**ROW, "event_ts": "9223372036854775808"}]}).encode(), "invalid_input", "event_ts", 0),
+    (json.dumps({"rows": [{**ROW, "age": "31.5"}]}).encode(), "invalid_input", "age", 0),
+    (json.dumps({"rows": [ROW, {**ROW, "country": None}]}).encode(), "invalid_input", "country", 1),
+    (json.dumps({"rows": [ROW, ROW, {**ROW, "country": 7}]}).encode(), "invalid_input", "country", 2),
+    (json.dumps({"rows": [{k: v for k, v in ROW.items() if k != "age"}]}).encode(), "invalid_input", "age", 0),
+    (json.dumps({"rows": [{**ROW, "agee": 1.0}]}).encode(), "invalid_input", "agee", 0),
+    (json.dumps({"rows": [ROW, 5]}).encode(), "invalid_input", None, 1),
+    (json.dumps({"rows": [{**ROW, "country": "a\u0000b"}]}).encode(), "invalid_input", "country", 0),
+    (json.dumps({"rows": [ROW], "fingerprint": "0" * 64}).encode(), "invalid_input", None, None),
+]  # fmt: skip
+
+
+def test_every_bad_request_is_a_400_naming_column_and_row(builds: Path, tmp_path: Path) -> None:
+    log = tmp_path / "serving.db"
+    with server(str(builds / "a"), "--log", str(log)) as (url, _):
+        with httpx.Client(base_url=url) as client:
+            for body, kind, column, row in BAD:
+                answer = client.post(
+                    "/predict", content=body, headers={"content-type": "application/json"}
+                )
+                assert answer.status_code == 400, (body, answer.text)
+                error = answer.json()
+                assert (error["error"], error["column"], error["row"]) == (kind, column, row), (
+                    body,
+                    error,
+                )
+                assert "Traceback" not in error["message"]
+            assert client.post("/predict", json={"rows": [ROW]}).status_code == 200
+        seen = metrics(url)
+    assert seen[("featuredsl_requests_total", (("status", "400"),))] == len(BAD)
+    assert seen[("featuredsl_request_errors_total", (("kind", "invalid_input"),))] == 11
+    assert seen[("featuredsl_request_errors_total", (("kind", "malformed_json"),))] == 3
+    assert seen[("featuredsl_request_latency_seconds_count", ())] == len(BAD) + 1
+    # A refused request is neither run nor logged.
+    assert [r.rows for r in read_log(log)] == [1]
+
+
+def test_null_rates_of_served_features(builds: Path) -> None:
+    # Every feature of the churn spec is total (fill_null, is_null): no served feature is null.
+    with server(str(builds / "a")) as (url, _):
+        httpx.post(url + "/predict", json={"rows": [ROW, {**ROW, "age": None}]})
+        seen = metrics(url)
+    rates = {
+        dict(labels)["feature"]: value
+        for (name, labels), value in seen.items()
+        if name == "featuredsl_feature_null_rate"
+    }
+    assert set(rates) == set(churn_fitted().feature_names)
+    assert set(rates.values()) == {0.0}
+    assert seen[("featuredsl_rows_total", ())] == 2
+
+
+def _load(url: str, clients: int, per_client: int) -> list[str]:
+    """`clients` threads each sending `per_client` one-row requests; the ids answered 200."""
+    answered: list[str] = []
+    lock = threading.Lock()
+    failures: list[str] = []
+
+    def client(k: int) -> None:
+        with httpx.Client(base_url=url, timeout=60) as http:
+            for i in range(per_client):
+                rid = f"c{k}-{i}"
+                row = {**ROW, "age": 20.0 + i % 50, "clicks_7d": str(i)}
+                answer = http.post("/predict", json={"rows": [row], "request_id": rid})
+                if answer.status_code != 200:
+                    failures.append(answer.text)
+                    continue
+                with lock:
+                    answered.append(answer.json()["request_id"])
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures, failures[:3]
+    return answered
+
+
+def test_eight_concurrent_clients_with_a_shadow_lose_no_record(
+    builds: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "serving.db"
+    clients, per_client = 8, 250
+    with server(str(builds / "a"), "--shadow", str(builds / "b"), "--log", str(log)) as (url, _):
+        answered = _load(url, clients, per_client)
+        live = metrics(url)
+    assert len(answered) == len(set(answered)) == clients * per_client
+    # Every answered request is logged exactly once, and (after the drain at shutdown) shadowed.
+    logged = [r.request_id for r in read_log(log)]
+    assert sorted(logged) == sorted(answered)
+    (pair,) = read_pairs(log)
+    assert sorted(r.request_id for r in pair.records) == sorted(answered)
+    assert pair.unshadowed == 0 and all(r.candidate is not None for r in pair.records)
+    # B was fitted on other data: its age_z differs on every row, and the report says so.
+    (report,) = live_shadow(log)
+    assert report.rows == clients * per_client and report.rows_differ == report.rows
+    (features,) = report.outputs
+    assert dict(features.worst_columns)["age_z"] > 0
+    assert live[("featuredsl_shadow_rows_total", ())] <= clients * per_client
+    assert live.get(("featuredsl_shadow_disagreement_rate", ())) == 1.0
+    # The CLI: `featuredsl shadow --log` reports the same, and gates with --fail-above.
+    out = tmp_path / "live.json"
+    assert run_cli(["shadow", "--log", str(log), "--json", str(out)]) == 0
+    assert json.loads(out.read_text())[0]["rows_differ"] == clients * per_client
+    assert run_cli(["shadow", "--log", str(log), "--fail-above", "0.5"]) == 1
+
+
+def test_a_refusing_candidate_is_logged_with_its_reason(builds: Path, tmp_path: Path) -> None:
+    log = tmp_path / "serving.db"
+    with server(str(builds / "a"), "--shadow", str(builds / "a"), "--log", str(log)) as (url, _):
+        assert httpx.post(url + "/predict", json={"rows": [ROW]}).status_code == 200
+    (report,) = live_shadow(log)
+    assert report.rows == 1 and report.rows_differ == 0  # the same build agrees with itself
+    assert any("same fingerprint" in n for n in report.notes)
+
+
+def test_kill_mid_request_leaves_nothing_half_logged(builds: Path, tmp_path: Path) -> None:
+    log = tmp_path / "serving.db"
+    answered: list[str] = []
+    stop = threading.Event()
+
+    with server(str(builds / "a"), "--shadow", str(builds / "b"), "--log", str(log)) as (
+        url,
+        process,
+    ):
+
+        def client(k: int) -> None:
+            with httpx.Client(base_url=url, timeout=30) as http:
+                i = 0
+                while not stop.is_set():
+                    rows = [{**ROW, "clicks_7d": str(j)} for j in range(1 + i % 40)]
+                    try:
+                        answer = http.post(
+                            "/predict", json={"rows": rows, "request_id": f"k{k}-{i}"}
+                        )
+                    except httpx.TransportError:
+                        return  # the server died under this request
+                    if answer.status_code == 200:
+                        answered.append(answer.json()["request_id"])
+                    i += 1
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        while len(answered) < 200:
+            time.sleep(0.01)
+        os.kill(process.pid, signal.SIGKILL)  # in the middle of requests and shadow writes
+        process.wait()
+        stop.set()
+        for t in threads:
+            t.join()
+    with sqlite3.connect(log) as conn:  # recovers the WAL like any reader would
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    logged = {r.request_id: r for r in read_log(log)}  # every record decodes whole
+    # Every answered request was committed before its answer went out.
+    assert set(answered) <= set(logged)
+    for record in logged.values():
+        assert record.outputs["features"].shape == (record.rows, 14)
+        assert all(len(v) == record.rows for v in record.inputs.values())
+    (pair,) = read_pairs(log)  # every shadow record decodes and belongs to a logged request
+    for shadowed in pair.records:
+        assert shadowed.request_id in logged
+        assert shadowed.candidate is not None
+        assert shadowed.candidate["features"].shape[0] == shadowed.rows
+    assert len(pair.records) + pair.unshadowed == len(logged)
+
+
+def test_loopback_by_default_and_the_extra_named_when_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from featuredsl.cli.serve import serve
+    from featuredsl.runtime import server
+
+    host = next(p for p in serve.params if p.name == "host")
+    assert host.default == "127.0.0.1"
+    import importlib.util
+
+    find = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "uvicorn" else find(name, *a)
+    )
+    with pytest.raises(ArtifactError, match=r"pip install 'featuredsl\[serve\]'"):
+        server.require_extra()
