@@ -319,3 +319,14 @@ def test_loopback_by_default_and_the_extra_named_when_missing(
     )
     with pytest.raises(ArtifactError, match=r"pip install 'featuredsl\[serve\]'"):
         server.require_extra()
+
+
+def test_the_serve_benchmark_runs() -> None:
+    """bench/bench_serve.py --quick logic: every contender measured, the report rendered."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench import bench_serve
+
+    report = bench_serve.run(rounds=1, calls=3, warmup=1)
+    assert set(report["results"]) == set(bench_serve.CONTENDERS)
+    text = bench_serve.render(report, "test")
+    assert "http + log / session + log" in text

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import jinja2
 from markupsafe import Markup
 
 from featuredsl import __version__
+from featuredsl.artifact.display import environment, notebook
 from featuredsl.monitor.findings import FeatureSkew, SkewReport
 from featuredsl.monitor.recommend import as_date
 from featuredsl.monitor.severity import H_BANDS, KS_BANDS, PSI_BANDS, SEVERITIES
@@ -20,14 +20,8 @@ from featuredsl.monitor.svg import bars_svg, histogram_svg
 TEMPLATE = "report.html.j2"
 
 
-@cache
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("featuredsl", "templates"),
-        undefined=jinja2.StrictUndefined,
-        autoescape=True,
-        keep_trailing_newline=True,
-    )
+    return environment()
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -180,6 +174,17 @@ def _feature_context(f: FeatureSkew, index: int) -> dict[str, Any]:
 
 
 def render_html(report: SkewReport, *, title: str = "featuredsl skew report") -> str:
+    """The skew report as a standalone HTML page."""
+    return _environment().get_template(TEMPLATE).render(**_context(report, title))
+
+
+def notebook_html(report: SkewReport, *, title: str = "featuredsl skew report") -> str:
+    """The skew report for a notebook (SkewReport._repr_html_): the page's content and
+    stylesheet, scoped to one div."""
+    return notebook("_skew.html.j2", **_context(report, title))
+
+
+def _context(report: SkewReport, title: str) -> dict[str, Any]:
     counts = report.counts()
     flagged = report.flagged()
     if flagged:
@@ -205,7 +210,7 @@ def render_html(report: SkewReport, *, title: str = "featuredsl skew report") ->
         "ks_bands": " / ".join(f"{b:.3f}" for b in KS_BANDS),
         "h_bands": " / ".join(f"{b:g}" for b in H_BANDS),
     }
-    return _environment().get_template(TEMPLATE).render(**context)
+    return context
 
 
 def write_html(report: SkewReport, path: str | Path, **kwargs: Any) -> None:

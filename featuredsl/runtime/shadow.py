@@ -107,6 +107,38 @@ class ShadowReport:
     def render_text(self) -> str:
         return "\n".join(_render(self))
 
+    def _repr_html_(self) -> str:
+        """Per output: rows that differ, |a - b| distribution, label or argmax changes."""
+        from featuredsl.artifact.display import Document, Table, fmt, notebook_html, share
+
+        rows = tuple(
+            (
+                o.name,
+                o.kind,
+                f"{o.differ:,} ({share(o.differ_share)})",
+                fmt(o.max_abs_diff),
+                fmt(o.p50_abs_diff),
+                fmt(o.p99_abs_diff),
+                "-" if o.changed is None else f"{o.changed:,} ({share(o.changed_share)})",
+            )
+            for o in self.outputs
+        )
+        table = Table(
+            "Outputs",
+            ("output", "kind", "rows that differ", "max |d|", "p50 |d|", "p99 |d|", "changed"),
+            rows,
+            f"A row differs when |a - b| > {self.atol:g} (NaN equals NaN).",
+        )
+        facts = (
+            ("A", f"{self.a} ({self.fingerprint_a[:12]})"),
+            ("B", f"{self.b} ({self.fingerprint_b[:12]})"),
+            ("rows", f"{self.rows:,} from {self.source}"),
+            ("rows where any output differs", f"{self.rows_differ:,} ({share(self.differ_share)})"),
+        )
+        status = "failed" if self.failed else ("warning" if self.rows_differ else "ok")
+        document = Document("featuredsl shadow", facts, (table,), self.notes, status)
+        return notebook_html(document)
+
 
 # ----------------------------------------------------------------------------- rows
 
