@@ -80,7 +80,7 @@ parses and type-checks it; `featuredsl build` fits its statistics on training da
 numpy module and an ONNX graph that compute the same values. This page is the one written
 semantics both backends implement.
 
-```
+```fdsl
 spec churn
 
 input {
