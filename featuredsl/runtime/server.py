@@ -72,19 +72,20 @@ _ROW = re.compile(r"\brow (\d+)\b")
 
 
 def require_extra() -> None:
-    """ImportError-free check that the `serve` extra is installed.
+    """Check that the `serve` extra is installed (and importable).
 
     Raises:
-        ArtifactError: starlette, uvicorn or prometheus-client is missing; the message names
-            the extra to install.
+        ArtifactError: starlette, uvicorn or prometheus-client cannot be imported; the message
+            names the extra to install.
     """
-    import importlib.util
+    import importlib
 
-    missing = [
-        m
-        for m in ("starlette", "uvicorn", "prometheus_client")
-        if importlib.util.find_spec(m) is None
-    ]
+    missing = []
+    for module in ("starlette", "uvicorn", "prometheus_client"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(module)
     if missing:
         raise ArtifactError(
             f"featuredsl serve needs {', '.join(missing)}: pip install 'featuredsl[{EXTRA}]'"
