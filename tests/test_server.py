@@ -24,6 +24,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from test_bundle import churn_csv, churn_fitted, churn_spec, run_cli
 
+from featuredsl.artifact.spec import Spec
 from featuredsl.errors import ArtifactError
 from featuredsl.ingest import read_table
 from featuredsl.monitor.serving_log import read_log
@@ -131,12 +132,14 @@ BAD: list[tuple[bytes, str, str | None, int | None]] = [
     (b'{"rows": [{"age": 31.5,', "malformed_json", None, None),
     (b"\xff\xfe", "malformed_json", None, None),
     (b'{"rows": [{"age": NaN}]}', "malformed_json", None, None),
+    (b'{"rows": [{"age": 1e400}]}', "malformed_json", None, None),
     (b'{"rows": {"age": 1}}', "bad_request", None, None),
     (b'{"rows": [], "colour": 1}', "bad_request", None, None),
     (json.dumps({"rows": [ROW, {**ROW, "clicks_7d": 3}]}).encode(), "invalid_input", "clicks_7d", 1),
     (json.dumps({"rows": [{**ROW, "clicks_7d": "1e3"}]}).encode(), "invalid_input", "clicks_7d", 0),
     (json.dumps({"rows": [{**ROW, "event_ts": "9223372036854775808"}]}).encode(), "invalid_input", "event_ts", 0),
     (json.dumps({"rows": [{**ROW, "age": "31.5"}]}).encode(), "invalid_input", "age", 0),
+    (json.dumps({"rows": [{**ROW, "age": 10**400}]}).encode(), "invalid_input", "age", 0),
     (json.dumps({"rows": [ROW, {**ROW, "country": None}]}).encode(), "invalid_input", "country", 1),
     (json.dumps({"rows": [ROW, ROW, {**ROW, "country": 7}]}).encode(), "invalid_input", "country", 2),
     (json.dumps({"rows": [{k: v for k, v in ROW.items() if k != "age"}]}).encode(), "invalid_input", "age", 0),
@@ -165,8 +168,8 @@ def test_every_bad_request_is_a_400_naming_column_and_row(builds: Path, tmp_path
             assert client.post("/predict", json={"rows": [ROW]}).status_code == 200
         seen = metrics(url)
     assert seen[("featuredsl_requests_total", (("status", "400"),))] == len(BAD)
-    assert seen[("featuredsl_request_errors_total", (("kind", "invalid_input"),))] == 11
-    assert seen[("featuredsl_request_errors_total", (("kind", "malformed_json"),))] == 3
+    assert seen[("featuredsl_request_errors_total", (("kind", "invalid_input"),))] == 12
+    assert seen[("featuredsl_request_errors_total", (("kind", "malformed_json"),))] == 4
     assert seen[("featuredsl_request_latency_seconds_count", ())] == len(BAD) + 1
     # A refused request is neither run nor logged.
     assert [r.rows for r in read_log(log)] == [1]
@@ -244,12 +247,26 @@ def test_eight_concurrent_clients_with_a_shadow_lose_no_record(
 
 
 def test_a_refusing_candidate_is_logged_with_its_reason(builds: Path, tmp_path: Path) -> None:
+    # The candidate declares age non-nullable: it refuses a row with a null age that A answers.
+    source = churn_spec().source.replace("age: float?", "age: float")
+    strict = Spec(source, "strict.fdsl")
+    rows = read_table(churn_csv(), churn_spec().inputs)
+    rows = rows.filter(rows.column("age").is_valid())
+    strict.fit(rows).save(tmp_path / "strict")
     log = tmp_path / "serving.db"
-    with server(str(builds / "a"), "--shadow", str(builds / "a"), "--log", str(log)) as (url, _):
+    with server(str(builds / "a"), "--shadow", str(tmp_path / "strict"), "--log", str(log)) as (
+        url,
+        _,
+    ):
         assert httpx.post(url + "/predict", json={"rows": [ROW]}).status_code == 200
+        null_age = {**ROW, "age": None}
+        assert httpx.post(url + "/predict", json={"rows": [null_age]}).status_code == 200
     (report,) = live_shadow(log)
-    assert report.rows == 1 and report.rows_differ == 0  # the same build agrees with itself
-    assert any("same fingerprint" in n for n in report.notes)
+    assert report.rows == 1  # the request B answered
+    refused = [n for n in report.notes if n.startswith("B refused")]
+    assert len(refused) == 1 and "'age'" in refused[0] and "null" in refused[0]
+    (pair,) = read_pairs(log)
+    assert [r.candidate is None for r in pair.records] == [False, True]
 
 
 def test_kill_mid_request_leaves_nothing_half_logged(builds: Path, tmp_path: Path) -> None:
@@ -280,8 +297,10 @@ def test_kill_mid_request_leaves_nothing_half_logged(builds: Path, tmp_path: Pat
         threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
         for t in threads:
             t.start()
-        while len(answered) < 200:
+        deadline = time.monotonic() + 120
+        while len(answered) < 200 and time.monotonic() < deadline:
             time.sleep(0.01)
+        assert len(answered) >= 200, "the server answered too few requests"
         os.kill(process.pid, signal.SIGKILL)  # in the middle of requests and shadow writes
         process.wait()
         stop.set()
@@ -324,3 +343,14 @@ def test_loopback_by_default_and_the_extra_named_when_missing(
     monkeypatch.setattr(builtins, "__import__", no_uvicorn)
     with pytest.raises(ArtifactError, match=r"needs uvicorn: pip install 'featuredsl\[serve\]'"):
         server.require_extra()
+
+
+def test_the_serve_benchmark_runs() -> None:
+    """bench/bench_serve.py's logic on a few calls: every contender measured, the report rendered."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench import bench_serve
+
+    report = bench_serve.run(rounds=1, calls=3, warmup=1)
+    assert set(report["results"]) == set(bench_serve.CONTENDERS)
+    text = bench_serve.render(report, "test")
+    assert "http + log / session + log" in text

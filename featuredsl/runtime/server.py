@@ -124,7 +124,9 @@ def parse_body(body: bytes) -> Request:
             413, "too_large", f"{SOURCE}: {len(body):,} bytes, more than {MAX_BODY_BYTES:,}"
         )
     try:
-        document = json.loads(body.decode("utf-8"), parse_constant=_no_constant)
+        document = json.loads(
+            body.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite_float
+        )
     except UnicodeDecodeError as err:
         raise BadRequest(
             400, "malformed_json", f"{SOURCE}: is not UTF-8 (byte {err.start})"
@@ -159,6 +161,16 @@ def parse_body(body: bytes) -> Request:
         if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 200):
             raise BadRequest(400, "bad_request", f"{SOURCE}: {key} must be a non-empty string")
     return Request(document["rows"], request_id, fingerprint)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(
+            f'the number {text[:40]} is beyond float64; write "Infinity" or "-Infinity" if you '
+            "mean it (lossless encoding)"
+        )
+    return value
 
 
 def _no_constant(name: str) -> Any:
@@ -201,6 +213,8 @@ def _cell(column: InputColumn, cell: Any, row: int) -> Any:
             return decode_int(cell, where)
     except EncodingError as err:
         raise DataError(f"{err}; expected {column.dtype}{'?' if column.nullable else ''}") from None
+    except OverflowError:
+        raise DataError(f"{where}: {cell} is beyond float64; expected {column.dtype}") from None
     return cell
 
 
