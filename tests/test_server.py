@@ -354,3 +354,18 @@ def test_the_serve_benchmark_runs() -> None:
     assert set(report["results"]) == set(bench_serve.CONTENDERS)
     text = bench_serve.render(report, "test")
     assert "http + log / session + log" in text
+
+
+def test_the_http_example_runs(tmp_path: Path) -> None:
+    """examples/http/run.py: build, serve with a shadow, predict over HTTP, the live report."""
+    example = Path(__file__).resolve().parent.parent / "examples" / "http" / "run.py"
+    done = subprocess.run(
+        [sys.executable, str(example), "--out", str(tmp_path), "--requests", "10"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "10 requests answered" in done.stdout
+    assert "a bad request: 400 request: column 'clicks_7d', row 0" in done.stdout
+    assert "rows: 10 from" in done.stdout and "live shadow: 10 request(s)" in done.stdout
