@@ -74,10 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         stale.unlink()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "featuredsl.cli.main", "serve", str(out / "current")]
-        + ["--shadow", str(out / "candidate"), "--log", str(log), "--port", str(port)]
-    )
+    command = ["serve", str(out / "current"), "--shadow", str(out / "candidate")]
+    command += ["--log", str(log), "--port", str(port)]
+    server = subprocess.Popen([sys.executable, "-m", "featuredsl.cli.main", *command])
     try:
         for _ in range(600):
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 
 import click
@@ -56,9 +57,8 @@ def serve(
     extra = f", shadow {shadow}" if shadow else ""
     logged = f", logging to {log}" if log else ""
     click.echo(f"serving {served}{extra}{logged} on {where} (Ctrl-C to stop)", err=True)
-    try:
+    # uvicorn re-raises Ctrl-C once it has shut down cleanly.
+    with contextlib.suppress(KeyboardInterrupt):
         run(served, shadow=shadow, log=log, host=host, port=port, max_rows=max_rows)
-    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C once it has shut down cleanly
-        pass
     click.echo("stopped: requests drained, logs flushed", err=True)
     return 0
