@@ -166,11 +166,14 @@ def test_every_bad_request_is_a_400_naming_column_and_row(builds: Path, tmp_path
                 )
                 assert "Traceback" not in error["message"]
             assert client.post("/predict", json={"rows": [ROW]}).status_code == 200
+            huge = client.post("/predict", content=b"[" + b" " * (17 * 1024 * 1024) + b"]")
+            assert huge.status_code == 413 and huge.json()["error"] == "too_large"
         seen = metrics(url)
     assert seen[("featuredsl_requests_total", (("status", "400"),))] == len(BAD)
+    assert seen[("featuredsl_request_errors_total", (("kind", "too_large"),))] == 1
     assert seen[("featuredsl_request_errors_total", (("kind", "invalid_input"),))] == 12
     assert seen[("featuredsl_request_errors_total", (("kind", "malformed_json"),))] == 4
-    assert seen[("featuredsl_request_latency_seconds_count", ())] == len(BAD) + 1
+    assert seen[("featuredsl_request_latency_seconds_count", ())] == len(BAD) + 2
     # A refused request is neither run nor logged.
     assert [r.rows for r in read_log(log)] == [1]
 

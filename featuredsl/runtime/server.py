@@ -120,9 +120,7 @@ def parse_body(body: bytes) -> Request:
         BadRequest: not UTF-8 JSON (kind "malformed_json"), or not that shape ("bad_request").
     """
     if len(body) > MAX_BODY_BYTES:
-        raise BadRequest(
-            413, "too_large", f"{SOURCE}: {len(body):,} bytes, more than {MAX_BODY_BYTES:,}"
-        )
+        raise BadRequest(413, "too_large", f"{SOURCE}: more than {MAX_BODY_BYTES:,} bytes")
     try:
         document = json.loads(
             body.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite_float
@@ -548,8 +546,14 @@ def make_app(server: Server) -> Any:
     from starlette.routing import Route
 
     async def predict(request: HttpRequest) -> Response:
-        body = await request.body()
-        status, document = await run_in_threadpool(server.predict, body)
+        # Read at most MAX_BODY_BYTES + 1: a larger body is refused without being held.
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                break
+        status, document = await run_in_threadpool(server.predict, b"".join(chunks))
         return JSONResponse(document, status_code=status)
 
     async def metrics(request: HttpRequest) -> Response:
