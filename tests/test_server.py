@@ -24,6 +24,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from test_bundle import churn_csv, churn_fitted, churn_spec, run_cli
 
+from featuredsl.artifact.conformance.encoding import encode_rows
 from featuredsl.artifact.spec import Spec
 from featuredsl.errors import ArtifactError
 from featuredsl.ingest import read_table
@@ -270,6 +271,38 @@ def test_a_refusing_candidate_is_logged_with_its_reason(builds: Path, tmp_path: 
     assert len(refused) == 1 and "'age'" in refused[0] and "null" in refused[0]
     (pair,) = read_pairs(log)
     assert [r.candidate is None for r in pair.records] == [False, True]
+
+
+def test_bundles_in_shadow_report_label_changes(builds: Path, tmp_path: Path) -> None:
+    from test_shadow import classifier
+
+    from featuredsl.runtime.bundle import bundle
+
+    width = len(churn_fitted().feature_names)
+    for name, seed in (("v1", 1), ("v2", 2)):
+        (tmp_path / f"{name}.onnx").write_bytes(classifier(width, seed).SerializeToString())
+        bundle(
+            builds / "a",
+            tmp_path / f"{name}.onnx",
+            tmp_path / f"served_{name}.onnx",
+            assume_order=True,
+        )
+    log = tmp_path / "serving.db"
+    spec = churn_spec()
+    columns = [{"name": c.name, "dtype": str(c.dtype), "nullable": c.nullable} for c in spec.inputs]
+    rows = encode_rows(spec.feed(read_table(churn_csv(), spec.inputs).slice(0, 100)), columns)
+    a, b = str(tmp_path / "served_v1.onnx"), str(tmp_path / "served_v2.onnx")
+    with server(a, "--shadow", b, "--log", str(log)) as (url, _):
+        answer = httpx.post(url + "/predict", json={"rows": rows}).json()
+        assert answer["outputs"]["label"]["dtype"] == "int64"
+        assert answer["outputs"]["probabilities"]["shape"] == [100, 2]
+        assert answer["outputs"]["features"]["shape"] == [100, width]
+    (report,) = live_shadow(log)
+    outputs = {o.name: o for o in report.outputs}
+    assert set(outputs) == {"label", "probabilities", "features"}
+    assert outputs["features"].differ == 0  # same feature graph
+    assert outputs["label"].kind == "label" and outputs["label"].changed == outputs["label"].differ
+    assert outputs["probabilities"].differ == 100 and outputs["probabilities"].changed is not None
 
 
 def test_kill_mid_request_leaves_nothing_half_logged(builds: Path, tmp_path: Path) -> None:
