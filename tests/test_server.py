@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from test_bundle import churn_csv, churn_fitted, churn_spec, run_cli
@@ -177,21 +178,22 @@ def test_every_bad_request_is_a_400_naming_column_and_row(builds: Path, tmp_path
     assert seen[("featuredsl_request_latency_seconds_count", ())] == len(BAD) + 2
     # A refused request is neither run nor logged.
     assert [r.rows for r in read_log(log)] == [1]
+    # A log without live shadow records: `featuredsl shadow --log` says how to write them.
+    assert run_cli(["shadow", "--log", str(log)]) == 1
 
 
-def test_null_rates_of_served_features(builds: Path) -> None:
-    # Every feature of the churn spec is total (fill_null, is_null): no served feature is null.
-    with server(str(builds / "a")) as (url, _):
-        httpx.post(url + "/predict", json={"rows": [ROW, {**ROW, "age": None}]})
+def test_null_rates_of_served_features(tmp_path: Path) -> None:
+    spec = Spec("spec ratio\n\ninput {\n  a: float\n  b: float\n}\n\nfeature q = a / b\n")
+    spec.fit({"a": np.array([1.0, 2.0]), "b": np.array([1.0, 4.0])}).save(tmp_path / "ratio")
+    with server(str(tmp_path / "ratio")) as (url, _):
+        assert metrics(url)[("featuredsl_feature_null_rate", (("feature", "q"),))] != 0.0  # NaN
+        rows = [{"a": 0.0, "b": 0.0}, {"a": 1.0, "b": 2.0}, {"a": "-0.0", "b": 0.0}]
+        answer = httpx.post(url + "/predict", json={"rows": rows}).json()
+        assert answer["outputs"]["features"]["data"] == ["NaN", 0.5, "NaN"]  # 0/0 is NaN
+        httpx.post(url + "/predict", json={"rows": [{"a": 1.0, "b": 0.0}]})  # +inf, not null
         seen = metrics(url)
-    rates = {
-        dict(labels)["feature"]: value
-        for (name, labels), value in seen.items()
-        if name == "featuredsl_feature_null_rate"
-    }
-    assert set(rates) == set(churn_fitted().feature_names)
-    assert set(rates.values()) == {0.0}
-    assert seen[("featuredsl_rows_total", ())] == 2
+    assert seen[("featuredsl_feature_null_rate", (("feature", "q"),))] == 0.5
+    assert seen[("featuredsl_rows_total", ())] == 4
 
 
 def _load(url: str, clients: int, per_client: int) -> list[str]:
