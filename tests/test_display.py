@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,33 @@ from featuredsl.parity.runner import run_parity
 from featuredsl.runtime.shadow import shadow
 
 SCOPED = ".featuredsl table {"
+VOID = {"meta", "br", "hr", "img", "input", "link", "col", "area", "base", "wbr"}
+
+
+class Balance(HTMLParser):
+    """Every opened element is closed, in order (SVG's self-closing elements aside)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: object) -> None:
+        if tag not in VOID:
+            self.open.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: object) -> None:
+        pass
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.open and self.open[-1] == tag, (self.open[-3:], tag)
+        self.open.pop()
+
+
+def well_formed(shown: str) -> bool:
+    parser = Balance()
+    parser.feed(shown)
+    parser.close()
+    return parser.open == []
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +64,7 @@ def plan_counts() -> dict[str, int]:
 def test_a_fitted_spec_shows_constants_contract_and_quality(build: Path) -> None:
     for shown in (churn_fitted()._repr_html_(), load(build)._repr_html_()):
         assert shown.startswith('<div class="featuredsl">') and SCOPED in shown
-        assert "<html" not in shown and "<body" not in shown
+        assert "<html" not in shown and "<body" not in shown and well_formed(shown)
         text = html.unescape(re.sub(r"<[^>]+>", " ", shown))
         for heading in (
             "Input contract",
@@ -68,12 +96,14 @@ def test_a_skew_report_shows_the_html_reports_content() -> None:
     assert shown.startswith('<div class="featuredsl">') and SCOPED in shown
     body = page[page.index("<body>") + len("<body>\n") : page.index("</body>")]
     assert body in shown  # the very same content template
+    assert well_formed(shown)
 
 
 def test_a_profile_shows_every_column() -> None:
     shown = profile_data(
         {"age": np.array([1.0, np.nan, 3.0]), "plan": np.array(["a", "b", "a"], dtype=object)}
     )._repr_html_()
+    assert well_formed(shown)
     text = html.unescape(re.sub(r"<[^>]+>", " ", shown))
     assert "Group: features" in text and "33.33%" in text  # age: one null in three
     assert "'a' 2" in text and "range [1, 3]" in text
@@ -83,11 +113,13 @@ def test_parity_and_shadow_results_show_their_verdict(build: Path) -> None:
     parity = run_parity(build, data_feed=churn_fitted().feed(churn_csv()))
     shown = parity._repr_html_()
     assert "numpy module vs ONNX graph" in shown and "sev-none" in shown  # status ok
+    assert well_formed(shown)
     for name in churn_fitted().feature_names:
         assert html.escape(name) in shown
     report = shadow(build, build, data=churn_csv())
     shown = report._repr_html_()
     assert "rows where any output differs" in shown and "features" in shown
+    assert well_formed(shown)
 
 
 def test_show_prints_a_builds_tables(build: Path, capsys: pytest.CaptureFixture[str]) -> None:
