@@ -94,6 +94,19 @@ def server(*args: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
                 process.wait()
 
 
+def non_loopback_address() -> str | None:
+    """This machine's address on its default route (no packet is sent), if it has one."""
+    import ipaddress
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.255.255.255", 1))
+        except OSError:
+            return None
+        address: str = s.getsockname()[0]
+    return None if ipaddress.ip_address(address).is_loopback else address
+
+
 def conformance_rows(build: Path) -> tuple[list[dict[str, Any]], list[list[Any]]]:
     rows = json.loads((build / "conformance" / "rows.json").read_text())["rows"]
     expected = json.loads((build / "conformance" / "expected.json").read_text())["rows"]
@@ -128,6 +141,11 @@ def test_predict_round_trips_the_conformance_rows_bit_for_bit(builds: Path) -> N
         # A bare array of rows works too, and the request id comes back.
         one = client.post("/predict", json=[ROW]).json()
         assert one["rows"] == 1 and len(one["request_id"]) == 32
+        # Loopback only by default: the machine's other address does not answer.
+        other = non_loopback_address()
+        if other is not None:
+            with pytest.raises(httpx.ConnectError):
+                httpx.get(url.replace("127.0.0.1", other) + "/healthz", timeout=2)
 
 
 BAD: list[tuple[bytes, str, str | None, int | None]] = [
