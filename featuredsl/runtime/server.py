@@ -22,6 +22,7 @@ refused the request) go into the same log under the same request id
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import math
@@ -71,7 +72,8 @@ LATENCY_BUCKETS = (
     2.0,
     5.0,
 )
-_COLUMN = re.compile(r"column '((?:[^'\\]|\\.)*)'")
+# A column name as the messages write it: Python's repr, in single or double quotes.
+_COLUMN = re.compile(r"""column ('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""")
 _ROW = re.compile(r"\brow (\d+)\b")
 
 
@@ -227,7 +229,7 @@ def error_body(kind: str, message: str) -> dict[str, Any]:
     return {
         "error": kind,
         "message": message,
-        "column": column.group(1) if column else None,
+        "column": ast.literal_eval(column.group(1)) if column else None,
         "row": int(row.group(1)) if row else None,
     }
 
