@@ -18,7 +18,7 @@ import numpy as np
 from featuredsl.compiler.ir import Builder, Node, Program, constant_value, decode_constant, walk
 from featuredsl.compiler.ops.categorical import column_names
 from featuredsl.compiler.types import DType, Shape, Type
-from featuredsl.fit.analyzers import EmptyAnalyzerError, make_analyzer
+from featuredsl.fit.analyzers import EmptyAnalyzerError, Vocab, make_analyzer
 from featuredsl.language.diagnostics import Diagnostic, DiagnosticError
 
 Evaluator = Callable[[Program, list[Node], Mapping[str, np.ndarray]], dict[Node, np.ndarray]]
@@ -188,8 +188,11 @@ def _run_analyzer(
     analyzer = make_analyzer(node.attr("analyzer"), _params(node))
     try:
         accumulator = analyzer.add_input(analyzer.create_accumulator(), data, mask)
-        result = analyzer.extract_output(accumulator)
-        counts = value_counts(accumulator, result) if node.attr("analyzer") == "vocab" else None
+        counts = None
+        if isinstance(analyzer, Vocab):
+            result, counts = analyzer.extract_with_counts(accumulator)
+        else:
+            result = analyzer.extract_output(accumulator)
     except EmptyAnalyzerError as error:
         diagnostic = Diagnostic(
             f"cannot fit {_span_text(program, node)}: {error}",
@@ -205,12 +208,6 @@ def _run_analyzer(
         )
         raise DiagnosticError([diagnostic], program.source, program.filename)
     return result, counts
-
-
-def value_counts(accumulator: Any, values: Any) -> tuple[int, ...]:
-    """The count of each of `values` in a value-counts accumulator (vocabulary counts)."""
-    counts = dict(zip(accumulator.keys.tolist(), accumulator.counts.tolist(), strict=True))
-    return tuple(int(counts.get(v, 0)) for v in values)
 
 
 def _rebuild(roots: list[Node], replacements: dict[Node, Node], builder: Builder) -> list[Node]:
