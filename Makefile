@@ -49,6 +49,7 @@ fuzz: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/run.py --rows 1000000 --out bench/RESULTS.md
 	$(PY) bench/bench_pit.py --labels 10000000 --features 1000000 --out bench/PIT_RESULTS.md
+	$(PY) bench/bench_serve.py --rounds 15 --calls 200 --out bench/SERVE_RESULTS.md
 
 golden: $(STAMP)
 	$(PY) -m pytest -q tests/test_golden.py --update-golden

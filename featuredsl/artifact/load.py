@@ -140,6 +140,13 @@ class Artifacts:
         self.module = self._load_module()
         self._session: Any = None
 
+    def _repr_html_(self) -> str:
+        """The build's fitted constants, input contract and data quality, for notebooks."""
+        from featuredsl.artifact.display import notebook_html
+        from featuredsl.artifact.summary import build_document
+
+        return notebook_html(build_document(self.manifest, where=str(self.directory)))
+
     def _load_module(self) -> ModuleType:
         path = verify_file(self.directory, self.manifest, MODULE_FILE)
         if CONSTANTS_FILE in self.manifest.get("files", {}):

@@ -307,6 +307,13 @@ class FittedSpec:
         out = self.transform_feed(self.feed(data, timestamp_unit=timestamp_unit), float32=float32)
         return features_out(out, self.feature_names, as_frame)
 
+    def _repr_html_(self) -> str:
+        """The fitted constants, input contract and data quality, for notebooks."""
+        from featuredsl.artifact.display import notebook_html
+        from featuredsl.artifact.summary import build_document
+
+        return notebook_html(build_document(self.manifest()))
+
     def manifest(self, float32: bool = False) -> dict[str, Any]:
         """The manifest (JSON-ready): schema, feature order, constants, fingerprint, data
         quality and parity metadata (file hashes are added by `files`)."""
@@ -354,6 +361,7 @@ class FittedSpec:
                     "at": f"{c.line}:{c.column}",
                     "expression": c.source,
                     "value": c.value,
+                    **({"counts": list(c.counts)} if c.counts is not None else {}),
                 }
                 for c in self.constants
             ],

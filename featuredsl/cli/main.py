@@ -30,6 +30,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "bundle": ("featuredsl.cli.ship", "bundle", "Merge features and a model graph."),
     "shadow": ("featuredsl.cli.ship", "shadow", "Compare two builds or bundles."),
+    "serve": ("featuredsl.cli.serve", "serve", "Serve a build or bundle over HTTP."),
+    "show": ("featuredsl.cli.show", "show", "Show a build's fitted constants and contract."),
+    "init": ("featuredsl.cli.init", "init", "Start a spec from a data file."),
     "pit-join": ("featuredsl.cli.pit", "pit_join", "Point-in-time join."),
     "audit": ("featuredsl.cli.pit", "audit", "Leakage audit of a training table."),
 }

@@ -1,5 +1,6 @@
 """`featuredsl bundle DIR MODEL --out OUT [--by-order | --assume-order]` and
-`featuredsl shadow A B (--data PATH | --log PATH) [--json OUT] [--fail-above X]`."""
+`featuredsl shadow A B (--data PATH | --log PATH) [--json OUT] [--fail-above X]`
+and `featuredsl shadow --log PATH` (the live shadow of `featuredsl serve --shadow`)."""
 
 from __future__ import annotations
 
@@ -62,8 +63,8 @@ def bundle(build_dir: str, model: str, out: str, by_order: bool, assume_order: b
 
 
 @click.command()
-@click.argument("a", type=click.Path(exists=True))
-@click.argument("b", type=click.Path(exists=True))
+@click.argument("a", type=click.Path(exists=True), required=False)
+@click.argument("b", type=click.Path(exists=True), required=False)
 @click.option("--data", type=click.Path(dir_okay=False), help="Rows to run: a CSV or Parquet file.")
 @click.option(
     "--log", "log", type=click.Path(dir_okay=False), help="Rows to run: a serving log's requests."
@@ -87,8 +88,8 @@ def bundle(build_dir: str, model: str, out: str, by_order: bool, assume_order: b
     help="Exit 1 when the share of rows that differ exceeds this (0..1).",
 )
 def shadow(
-    a: str,
-    b: str,
+    a: str | None,
+    b: str | None,
     data: str | None,
     log: str | None,
     limit: int | None,
@@ -99,9 +100,16 @@ def shadow(
     fail_above: float | None,
 ) -> int:
     """Run A (current) and B (candidate), build directories or bundles, on the same rows and
-    report how their outputs differ."""
+    report how their outputs differ. With --log and no A B: report the live disagreement of a
+    candidate served in shadow (`featuredsl serve A --shadow B --log LOG`)."""
     from featuredsl.runtime.shadow import shadow as run_shadow
 
+    if a is None and b is None and log is not None and data is None:
+        return _live(log, outputs, atol, top, limit, json_path, fail_above)
+    if a is None or b is None:
+        raise click.UsageError(
+            "give A and B (two builds or bundles), or --log LOG alone for a live shadow report"
+        )
     if (data is None) == (log is None):
         raise click.UsageError("give exactly one of --data PATH or --log PATH")
     report = run_shadow(
@@ -120,3 +128,30 @@ def shadow(
         Path(json_path).write_text(report.to_json(), encoding="utf-8")
         click.echo(f"wrote {json_path}")
     return 1 if report.failed else 0
+
+
+def _live(
+    log: str,
+    outputs: tuple[str, ...],
+    atol: float,
+    top: int,
+    limit: int | None,
+    json_path: str | None,
+    fail_above: float | None,
+) -> int:
+    import json
+
+    from featuredsl.runtime.live_shadow import live_shadow
+
+    reports = live_shadow(
+        log, outputs=outputs, atol=atol, top=top, limit=limit, fail_above=fail_above
+    )
+    click.echo("\n\n".join(r.render_text() for r in reports))
+    if json_path:
+        documents = [r.to_dict() for r in reports]
+        Path(json_path).write_text(
+            json.dumps(documents, indent=2, ensure_ascii=False, allow_nan=False) + "\n",
+            encoding="utf-8",
+        )
+        click.echo(f"wrote {json_path}")
+    return 1 if any(r.failed for r in reports) else 0

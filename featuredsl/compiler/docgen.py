@@ -80,7 +80,7 @@ parses and type-checks it; `featuredsl build` fits its statistics on training da
 numpy module and an ONNX graph that compute the same values. This page is the one written
 semantics both backends implement.
 
-```
+```fdsl
 spec churn
 
 input {
@@ -144,7 +144,7 @@ FRESHNESS = """\
 A spec may name the prediction time of each row and, per input, the column holding the time at
 which that input's value was computed or loaded (its **as-of time**):
 
-```
+```fdsl
 input {
   time event_ts                                        # the row's prediction time
   event_ts: timestamp

@@ -575,13 +575,17 @@ class Vocab(_CountsAnalyzer):
         self.min_count = min_count
 
     def extract_output(self, acc: CountsAcc) -> tuple[Any, ...]:
+        return self.extract_with_counts(acc)[0]
+
+    def extract_with_counts(self, acc: CountsAcc) -> tuple[tuple[Any, ...], tuple[int, ...]]:
+        """The vocabulary and the training count of each of its values (same order)."""
         acc = self._checked(acc)
         keep = acc.counts >= self.min_count
         keys, counts = acc.keys[keep], acc.counts[keep]
         order = np.argsort(-counts, kind="stable")  # keys are ascending: ties stay by value
         if self.top:
             order = order[: self.top]
-        return tuple(keys[order].tolist())
+        return tuple(keys[order].tolist()), tuple(counts[order].tolist())
 
 
 class _ExtremesAnalyzer(Analyzer):

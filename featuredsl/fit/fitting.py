@@ -18,7 +18,7 @@ import numpy as np
 from featuredsl.compiler.ir import Builder, Node, Program, constant_value, decode_constant, walk
 from featuredsl.compiler.ops.categorical import column_names
 from featuredsl.compiler.types import DType, Shape, Type
-from featuredsl.fit.analyzers import EmptyAnalyzerError, make_analyzer
+from featuredsl.fit.analyzers import EmptyAnalyzerError, Vocab, make_analyzer
 from featuredsl.language.diagnostics import Diagnostic, DiagnosticError
 
 Evaluator = Callable[[Program, list[Node], Mapping[str, np.ndarray]], dict[Node, np.ndarray]]
@@ -36,6 +36,7 @@ class FittedConstant:
     column: int
     source: str  # the spec text of the analyzer call
     value: Any
+    counts: tuple[int, ...] | None = None  # vocab: training-data count of each kept value
 
 
 def _params(node: Node) -> dict[str, Any]:
@@ -95,7 +96,7 @@ def fit_program(
         values = evaluate(program, inputs, feed)
         replacements: dict[Node, Node] = {}
         for node in ready:
-            result = _run_analyzer(program, node, values)
+            result, counts = _run_analyzer(program, node, values)
             replacements[node] = _result_node(builder, node, result)
             constants.append(
                 FittedConstant(
@@ -105,6 +106,7 @@ def fit_program(
                     node.span.column,
                     _span_text(program, node),
                     _jsonable(result),
+                    counts,
                 )
             )
         roots = _rebuild(roots, replacements, builder)
@@ -173,7 +175,11 @@ def _scalar_const(builder: Builder, node: Node, value: Any) -> Node:
     return builder.const(node.dtype, int(item), node.span)
 
 
-def _run_analyzer(program: Program, node: Node, values: dict[Node, np.ndarray]) -> Any:
+def _run_analyzer(
+    program: Program, node: Node, values: dict[Node, np.ndarray]
+) -> tuple[Any, tuple[int, ...] | None]:
+    """The analyzer's result, and for a vocabulary the count of each kept value (what
+    `featuredsl show` lists; the counts are not part of the fingerprint)."""
     data = np.asarray(values[node.args[0]])
     mask = np.asarray(values[node.args[1]]) if len(node.args) > 1 else None
     if mask is not None and mask.shape != data.shape:
@@ -182,7 +188,11 @@ def _run_analyzer(program: Program, node: Node, values: dict[Node, np.ndarray]) 
     analyzer = make_analyzer(node.attr("analyzer"), _params(node))
     try:
         accumulator = analyzer.add_input(analyzer.create_accumulator(), data, mask)
-        result = analyzer.extract_output(accumulator)
+        counts = None
+        if isinstance(analyzer, Vocab):
+            result, counts = analyzer.extract_with_counts(accumulator)
+        else:
+            result = analyzer.extract_output(accumulator)
     except EmptyAnalyzerError as error:
         diagnostic = Diagnostic(
             f"cannot fit {_span_text(program, node)}: {error}",
@@ -197,7 +207,7 @@ def _run_analyzer(program: Program, node: Node, values: dict[Node, np.ndarray]) 
             "lower min_count, or check the column's values",
         )
         raise DiagnosticError([diagnostic], program.source, program.filename)
-    return result
+    return result, counts
 
 
 def _rebuild(roots: list[Node], replacements: dict[Node, Node], builder: Builder) -> list[Node]:

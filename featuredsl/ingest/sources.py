@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import importlib
 import sys
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -33,10 +34,20 @@ class Raw:
 _Getter = Callable[[], Raw]
 
 
+def loaded(name: str) -> Any:
+    """The module `name` if the caller has imported it (None otherwise), waiting for it when
+    another thread is importing it right now: `sys.modules` holds a module before its import
+    finishes (pyarrow imports pandas lazily, e.g. on a serving thread), and a half-imported
+    pandas has no DataFrame yet."""
+    if name not in sys.modules:
+        return None
+    return importlib.import_module(name)
+
+
 def raw_columns(
     data: Any, source: str, inputs: Sequence[InputColumn]
 ) -> tuple[dict[Any, _Getter], int]:
-    pd = sys.modules.get("pandas")
+    pd = loaded("pandas")
     if pd is not None and isinstance(data, pd.DataFrame):
         return _frame_columns(data, source), len(data)
     arrow = from_polars(data, source)
@@ -59,7 +70,7 @@ def from_polars(data: Any, source: str = "data") -> pa.Table | None:
     """A polars DataFrame as the Arrow table it holds (polars stores Arrow buffers, so this is
     zero-copy for numbers, bools, strings and timestamps); None for anything else. polars is
     only looked at when the caller has imported it (extra featuredsl[polars])."""
-    pl = sys.modules.get("polars")
+    pl = loaded("polars")
     if pl is None:
         return None
     if isinstance(data, pl.LazyFrame):
@@ -119,7 +130,7 @@ def _dict_columns(data: Mapping[Any, Any], source: str) -> tuple[dict[Any, _Gett
 
 
 def _column_getter(column: Any) -> tuple[_Getter | None, int]:
-    pd = sys.modules.get("pandas")
+    pd = loaded("pandas")
     if isinstance(column, np.ndarray):
         return (lambda: _from_numpy(column)), len(column) if column.ndim else 0
     if isinstance(column, (pa.Array, pa.ChunkedArray)):

@@ -178,5 +178,11 @@ class SkewReport:
         out["worst"] = self.worst
         return out
 
+    def _repr_html_(self) -> str:
+        """The HTML report's content, for notebooks."""
+        from featuredsl.monitor.report import notebook_html
+
+        return notebook_html(self)
+
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n"

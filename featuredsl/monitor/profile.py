@@ -365,6 +365,12 @@ class Profile:
             groups[group] = merged
         return Profile(groups, self.fingerprint or other.fingerprint, self.source)
 
+    def _repr_html_(self) -> str:
+        """Per group, one row per column: rows, nulls, and its distribution or categories."""
+        from featuredsl.artifact.display import notebook_html
+
+        return notebook_html(profile_document(self))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": PROFILE_FORMAT,
@@ -439,3 +445,44 @@ def profile_dataset(dataset: Dataset, *, fingerprint: str | None = None) -> Prof
 def profile_data(data: Any, *, group: str = "features", fingerprint: str | None = None) -> Profile:
     """Profile a DataFrame / Arrow table / dict of arrays as one group."""
     return profile_dataset(as_dataset(data, group=group), fingerprint=fingerprint)
+
+
+def profile_document(profile: Profile) -> Any:
+    """A Profile as a display Document (featuredsl.artifact.display): one table per group."""
+    from featuredsl.artifact.display import Document, Table, fmt, share
+
+    tables = []
+    for group, columns in profile.groups.items():
+        rows = []
+        for name, column in columns.items():
+            summary = column.summary()
+            nulls = share(summary.nulls / summary.rows if summary.rows else None)
+            if isinstance(summary, NumericSummary):
+                spread = (
+                    f"mean {fmt(summary.mean)}, std {fmt(summary.std)}, "
+                    f"range [{fmt(summary.min)}, {fmt(summary.max)}]"
+                )
+                if summary.pos_inf or summary.neg_inf:
+                    spread += f"; +inf {summary.pos_inf:,}, -inf {summary.neg_inf:,}"
+            else:
+                order = np.argsort(-summary.counts, kind="stable")[:5]
+                top = ", ".join(
+                    f"{summary.categories[i]!r} {int(summary.counts[i]):,}" for i in order
+                )
+                spread = f"{len(summary.categories):,} categories; top: {top}"
+            exact = (
+                "exact"
+                if getattr(summary, "exact", getattr(summary, "complete", True))
+                else "sketch"
+            )
+            rows.append((name, column.kind, fmt(summary.rows), nulls, spread, exact))
+        tables.append(
+            Table(
+                f"Group: {group}",
+                ("column", "kind", "rows", "null", "distribution", "from"),
+                tuple(rows),
+                numeric=(False, False, True, True, False, False),
+            )
+        )
+    facts = (("source", profile.source), ("fingerprint", profile.fingerprint or "none"))
+    return Document("featuredsl profile", facts, tuple(tables))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import jinja2
 from markupsafe import Markup
 
 from featuredsl import __version__
+from featuredsl.artifact.display import environment, notebook
 from featuredsl.language.durations import human_duration
 from featuredsl.monitor.findings import FeatureSkew, SkewReport
 from featuredsl.monitor.recommend import as_date
@@ -22,16 +22,8 @@ from featuredsl.monitor.svg import bars_svg, histogram_svg
 TEMPLATE = "report.html.j2"
 
 
-@cache
 def _environment() -> jinja2.Environment:
-    import codegen_templates
-
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(codegen_templates.__file__).parent),
-        undefined=jinja2.StrictUndefined,
-        autoescape=True,
-        keep_trailing_newline=True,
-    )
+    return environment()
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -189,8 +181,20 @@ def render_html(
     title: str = "featuredsl skew report",
     consistency: Mapping[str, Any] | None = None,
 ) -> str:
-    """The report as one HTML page; `consistency` (the JSON of `featuredsl consistency`, see
-    `consistency_context`) adds the offline/online consistency section."""
+    """The skew report as a standalone HTML page; `consistency` (the JSON of `featuredsl
+    consistency`, see `consistency_context`) adds the offline/online consistency section."""
+    return _environment().get_template(TEMPLATE).render(**_context(report, title, consistency))
+
+
+def notebook_html(report: SkewReport, *, title: str = "featuredsl skew report") -> str:
+    """The skew report for a notebook (SkewReport._repr_html_): the page's content and
+    stylesheet, scoped to one div."""
+    return notebook("_skew.html.j2", **_context(report, title))
+
+
+def _context(
+    report: SkewReport, title: str, consistency: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     counts = report.counts()
     flagged = report.flagged()
     if flagged:
@@ -218,7 +222,7 @@ def render_html(
         "freshness": [_freshness_row(f) for f in report.freshness],
         "consistency": None if consistency is None else consistency_context(consistency),
     }
-    return _environment().get_template(TEMPLATE).render(**context)
+    return context
 
 
 def _ages(side: Any) -> str:

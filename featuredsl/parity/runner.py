@@ -99,6 +99,74 @@ class ParityReport:
             ],
         }
 
+    def _repr_html_(self) -> str:
+        """The verdict per feature column (bound, worst ULP, violations), for notebooks."""
+        from featuredsl.artifact.display import notebook_html
+
+        return notebook_html(self.document())
+
+    def document(self) -> Any:
+        """The report as a display Document (featuredsl.artifact.display)."""
+        from featuredsl.artifact.display import Document, Table, fmt
+
+        rows = tuple(
+            (
+                col.name,
+                "exact" if col.bound == 0 else f"<= {col.bound} ULP",
+                fmt(col.max_ulp),
+                fmt(col.violations),
+            )
+            for col in self.comparison.columns
+        )
+        tables = [
+            Table(
+                "numpy module vs ONNX graph",
+                ("feature", "bound", "max ULP", "violating rows"),
+                rows,
+                "Exact means the same bits (-0.0 unlike 0.0; any NaN equals any NaN).",
+                (False, False, True, True),
+            )
+        ]
+        for title, comparison in (
+            ("ONNX batch vs single row", self.batch_vs_single),
+            *((f"numpy vs ONNX at optimization {k}", c) for k, c in self.optimizations.items()),
+        ):
+            if comparison is not None and not comparison.ok:
+                bad = tuple(
+                    (c.name, fmt(c.max_ulp), fmt(c.violations))
+                    for c in comparison.columns
+                    if c.violations
+                )
+                tables.append(Table(title, ("feature", "max ULP", "violating rows"), bad))
+        if self.worst:
+            tables.append(
+                Table(
+                    "Worst cases",
+                    ("feature", "row", "source", "numpy", "ONNX", "ULP", "inputs"),
+                    tuple(
+                        (
+                            w.feature,
+                            fmt(w.row),
+                            w.source,
+                            repr(w.numpy_value),
+                            repr(w.onnx_value),
+                            fmt(w.ulp),
+                            str(w.inputs),
+                        )
+                        for w in self.worst
+                    ),
+                )
+            )
+        facts = tuple((f"{k} rows", fmt(v)) for k, v in self.rows.items())
+        if self.precision is not None:
+            facts += (("float32 variant discrete flips", fmt(self.flips)),)
+        return Document(
+            f"featuredsl parity: {self.directory}",
+            facts,
+            tuple(tables),
+            status="ok" if self.ok else "failed",
+        )
+
     def format(self) -> str:
         lines = [f"parity of {self.directory}: {'OK' if self.ok else 'VIOLATIONS'}"]
         lines.append("rows: " + ", ".join(f"{k} {v}" for k, v in self.rows.items()))

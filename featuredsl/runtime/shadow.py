@@ -107,6 +107,38 @@ class ShadowReport:
     def render_text(self) -> str:
         return "\n".join(_render(self))
 
+    def _repr_html_(self) -> str:
+        """Per output: rows that differ, |a - b| distribution, label or argmax changes."""
+        from featuredsl.artifact.display import Document, Table, fmt, notebook_html, share
+
+        rows = tuple(
+            (
+                o.name,
+                o.kind,
+                f"{o.differ:,} ({share(o.differ_share)})",
+                fmt(o.max_abs_diff),
+                fmt(o.p50_abs_diff),
+                fmt(o.p99_abs_diff),
+                "-" if o.changed is None else f"{o.changed:,} ({share(o.changed_share)})",
+            )
+            for o in self.outputs
+        )
+        table = Table(
+            "Outputs",
+            ("output", "kind", "rows that differ", "max |d|", "p50 |d|", "p99 |d|", "changed"),
+            rows,
+            f"A row differs when |a - b| > {self.atol:g} (NaN equals NaN).",
+        )
+        facts = (
+            ("A", f"{self.a} ({self.fingerprint_a[:12]})"),
+            ("B", f"{self.b} ({self.fingerprint_b[:12]})"),
+            ("rows", f"{self.rows:,} from {self.source}"),
+            ("rows where any output differs", f"{self.rows_differ:,} ({share(self.differ_share)})"),
+        )
+        status = "failed" if self.failed else ("warning" if self.rows_differ else "ok")
+        document = Document("featuredsl shadow", facts, (table,), self.notes, status)
+        return notebook_html(document)
+
 
 # ----------------------------------------------------------------------------- rows
 
@@ -239,7 +271,7 @@ def compare_output(
     name: str,
     a: Any,
     b: Any,
-    context: _Context,
+    context: RowContext,
     columns: tuple[str, ...] = (),
 ) -> tuple[OutputShadow, np.ndarray]:
     """One output's comparison and the per-row "differs" mask."""
@@ -278,7 +310,7 @@ def compare_output(
 
 
 def _compare_labels(
-    name: str, ma: np.ndarray, mb: np.ndarray, context: _Context
+    name: str, ma: np.ndarray, mb: np.ndarray, context: RowContext
 ) -> tuple[OutputShadow, np.ndarray]:
     differs = np.any(ma != mb, axis=1) if ma.shape[1] else np.zeros(len(ma), dtype=bool)
     rows = np.flatnonzero(differs)[: context.top]
@@ -303,7 +335,10 @@ def _worst_columns(
 
 
 @dataclass(frozen=True)
-class _Context:
+class RowContext:
+    """The compared rows: their count and labels, A's feed and input schema (to show a
+    differing row's raw inputs), the tolerance and how many differing rows to keep."""
+
     rows: int
     labels: tuple[str, ...]
     feed: Feed
@@ -335,7 +370,7 @@ def _plain(value: Any, dtype: DType) -> Any:
 
 
 def _compare_features(
-    a: np.ndarray, b: np.ndarray, names_a: Sequence[str], names_b: Sequence[str], ctx: _Context
+    a: np.ndarray, b: np.ndarray, names_a: Sequence[str], names_b: Sequence[str], ctx: RowContext
 ) -> tuple[OutputShadow, np.ndarray]:
     common = tuple(n for n in names_a if n in set(names_b))
     ia = [list(names_a).index(n) for n in common]
@@ -396,27 +431,66 @@ def shadow(
     )
     feed_a, out_a = run_all(side_a, rows)
     _, out_b = run_all(side_b, rows)
+    ctx = RowContext(len(rows.labels), rows.labels, feed_a, side_a.inputs, atol, top)
+    return compare_outputs(
+        Side(str(a), side_a.fingerprint, side_a.output_names, side_a.feature_names, out_a),
+        Side(str(b), side_b.fingerprint, side_b.output_names, side_b.feature_names, out_b),
+        ctx,
+        source=rows.source,
+        outputs=outputs,
+        fail_above=fail_above,
+        notes=_notes(side_a, side_b),
+    )
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a comparison: its name, fingerprint, output and feature names, and every
+    output's values on the compared rows (arrays with one row per compared row)."""
+
+    name: str
+    fingerprint: str
+    output_names: tuple[str, ...]
+    feature_names: tuple[str, ...]
+    values: Mapping[str, Any]
+
+
+def compare_outputs(
+    side_a: Side,
+    side_b: Side,
+    ctx: RowContext,
+    *,
+    source: str,
+    outputs: Sequence[str] = (),
+    fail_above: float | None = None,
+    notes: Sequence[str] = (),
+) -> ShadowReport:
+    """Compare every output both sides have (or `outputs`) on the rows of `ctx`.
+
+    Raises:
+        DataError: an output in `outputs` that A or B lacks.
+    """
     names = [n for n in side_a.output_names if n in side_b.output_names]
     if outputs:
         unknown = [n for n in outputs if n not in names]
         if unknown:
             raise DataError(f"output(s) {unknown} are not in both A and B (common: {names})")
         names = list(outputs)
-    ctx = _Context(len(rows.labels), rows.labels, feed_a, side_a.inputs, atol, top)
     results, any_differs = [], np.zeros(ctx.rows, dtype=bool)
     for name in names:
+        a, b = side_a.values[name], side_b.values[name]
         if name == FEATURES:
             result, differs = _compare_features(
-                out_a[name], out_b[name], side_a.feature_names, side_b.feature_names, ctx
+                a, b, side_a.feature_names, side_b.feature_names, ctx
             )
         else:
-            result, differs = compare_output(name, out_a[name], out_b[name], ctx)
+            result, differs = compare_output(name, a, b, ctx)
         results.append(result)
         any_differs |= differs
     return ShadowReport(
-        str(a),
-        str(b),
-        rows.source,
+        side_a.name,
+        side_b.name,
+        source,
         ctx.rows,
         side_a.fingerprint,
         side_b.fingerprint,
@@ -424,9 +498,9 @@ def shadow(
         int(any_differs.sum()),
         tuple(n for n in side_a.output_names if n not in side_b.output_names),
         tuple(n for n in side_b.output_names if n not in side_a.output_names),
-        atol,
+        ctx.atol,
         fail_above,
-        _notes(side_a, side_b),
+        tuple(notes),
     )
 
 

@@ -356,7 +356,7 @@ def helper_sources(helpers: set[str]) -> list[str]:
 
 def _environment() -> jinja2.Environment:
     loader = jinja2.FunctionLoader(
-        lambda name: resources.files("codegen_templates").joinpath(name).read_text("utf-8")
+        lambda name: resources.files("featuredsl").joinpath("templates", name).read_text("utf-8")
     )
     return jinja2.Environment(
         loader=loader,
