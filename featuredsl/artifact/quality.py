@@ -58,45 +58,89 @@ def assess(
         features: the numpy module's output on `feed`, float64 [rows, len(names)].
         names: the output column names.
     """
-    rows = int(features.shape[0])
-    findings: list[str] = []
-    if rows == 0:
-        findings.append("the training data has 0 rows: every statistic is undefined")
-    columns: dict[str, dict[str, Any]] = {}
-    for index, name in enumerate(names):
-        values = features[:, index]
-        nan = int(np.isnan(values).sum())
-        posinf = int(np.isposinf(values).sum())
-        neginf = int(np.isneginf(values).sum())
-        finite = values[np.isfinite(values)]
-        constant = rows > 1 and finite.size == rows and bool(np.all(finite == finite[0]))
-        columns[name] = {
-            "nan": _share(nan, rows),
-            "posinf": _share(posinf, rows),
-            "neginf": _share(neginf, rows),
-            "constant": constant,
-        }
-        for what, count in (("NaN", nan), ("+inf", posinf), ("-inf", neginf)):
-            if rows and count / rows > SHARE_WARN:
-                findings.append(
-                    f"feature column {name!r} is {what} on {count / rows:.1%} of the training rows"
-                )
-        if constant and not _in_one_hot(program, name):
-            findings.append(
-                f"feature column {name!r} is constant ({float(finite[0])!r} on every row)"
+    tally = QualityTally(program, names)
+    tally.add(feed, features)
+    return tally.result()
+
+
+class QualityTally:
+    """The data-quality measures accumulated batch by batch (what `assess` reports on all the
+    rows at once): counts of NaN, +inf, -inf and finite values per output column, whether the
+    finite values all equal the first one, and null counts per input. The result does not
+    depend on how the rows are split into batches."""
+
+    def __init__(self, program: Program, names: Sequence[str]) -> None:
+        self.program = program
+        self.names = list(names)
+        width = len(self.names)
+        self.rows = 0
+        self.nan = np.zeros(width, dtype=np.int64)
+        self.posinf = np.zeros(width, dtype=np.int64)
+        self.neginf = np.zeros(width, dtype=np.int64)
+        self.finite = np.zeros(width, dtype=np.int64)
+        self.first = np.full(width, np.nan)  # the first finite value seen per column
+        self.same = np.ones(width, dtype=bool)  # every finite value equals `first`
+        self.nulls = {column.name: 0 for column in program.inputs}
+
+    def add(self, feed: Mapping[str, np.ndarray], features: np.ndarray) -> None:
+        """Count one batch: its feed and the numpy module's output on it [rows, width]."""
+        self.rows += int(features.shape[0])
+        finite = np.isfinite(features)
+        self.nan += np.isnan(features).sum(axis=0)
+        self.posinf += np.isposinf(features).sum(axis=0)
+        self.neginf += np.isneginf(features).sum(axis=0)
+        self.finite += finite.sum(axis=0)
+        if features.shape[0]:
+            unset = np.isnan(self.first) & finite.any(axis=0)
+            firsts = features[np.argmax(finite, axis=0), np.arange(features.shape[1])]
+            self.first[unset] = firsts[unset]
+            self.same &= np.all(~finite | (features == self.first), axis=0)
+        for column in self.program.inputs:
+            values = feed[column.name]
+            if column.mask_name:
+                self.nulls[column.name] += int(np.asarray(feed[column.mask_name]).sum())
+            elif column.dtype.value == "float":
+                self.nulls[column.name] += int(np.isnan(values).sum())
+
+    def result(self) -> DataQuality:
+        """The DataQuality of every row counted so far."""
+        rows = self.rows
+        findings: list[str] = []
+        if rows == 0:
+            findings.append("the training data has 0 rows: every statistic is undefined")
+        columns: dict[str, dict[str, Any]] = {}
+        for index, name in enumerate(self.names):
+            nan, posinf, neginf = (
+                int(self.nan[index]),
+                int(self.posinf[index]),
+                int(self.neginf[index]),
             )
-    findings += _one_hot_findings(program, columns, rows)
-    inputs: dict[str, float] = {}
-    for column in program.inputs:
-        values = feed[column.name]
-        null = feed[column.mask_name] if column.mask_name else None
-        count = int(np.isnan(values).sum()) if column.dtype.value == "float" else 0
-        if null is not None:
-            count = int(np.asarray(null).sum())
-        inputs[column.name] = _share(count, rows)
-        if rows and count == rows:
-            findings.append(f"input {column.name!r} is null on every training row")
-    return DataQuality(rows, columns, inputs, tuple(findings))
+            constant = rows > 1 and int(self.finite[index]) == rows and bool(self.same[index])
+            columns[name] = {
+                "nan": _share(nan, rows),
+                "posinf": _share(posinf, rows),
+                "neginf": _share(neginf, rows),
+                "constant": constant,
+            }
+            for what, count in (("NaN", nan), ("+inf", posinf), ("-inf", neginf)):
+                if rows and count / rows > SHARE_WARN:
+                    findings.append(
+                        f"feature column {name!r} is {what} on {count / rows:.1%} of the "
+                        "training rows"
+                    )
+            if constant and not _in_one_hot(self.program, name):
+                findings.append(
+                    f"feature column {name!r} is constant ({float(self.first[index])!r} on "
+                    "every row)"
+                )
+        findings += _one_hot_findings(self.program, columns, rows)
+        inputs: dict[str, float] = {}
+        for column in self.program.inputs:
+            count = self.nulls[column.name]
+            inputs[column.name] = _share(count, rows)
+            if rows and count == rows:
+                findings.append(f"input {column.name!r} is null on every training row")
+        return DataQuality(rows, columns, inputs, tuple(findings))
 
 
 def _in_one_hot(program: Program, column: str) -> bool:

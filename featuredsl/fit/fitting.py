@@ -9,7 +9,7 @@ and the results replace the `fitted` nodes as constants.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -18,7 +18,7 @@ import numpy as np
 from featuredsl.compiler.ir import Builder, Node, Program, constant_value, decode_constant, walk
 from featuredsl.compiler.ops.categorical import column_names
 from featuredsl.compiler.types import DType, Shape, Type
-from featuredsl.fit.analyzers import EmptyAnalyzerError, make_analyzer
+from featuredsl.fit.analyzers import Analyzer, EmptyAnalyzerError, make_analyzer
 from featuredsl.language.diagnostics import Diagnostic, DiagnosticError
 
 Evaluator = Callable[[Program, list[Node], Mapping[str, np.ndarray]], dict[Node, np.ndarray]]
@@ -64,10 +64,14 @@ def _result_node(builder: Builder, node: Node, result: Any) -> Node:
     return builder.const(node.dtype, result, node.span)
 
 
+Batches = Callable[[], Iterable[Mapping[str, np.ndarray]]]
+"""A re-iterable source of feeds: each call starts a new pass over the data, in any chunking."""
+
+
 def fit_program(
     program: Program, feed: Mapping[str, np.ndarray], builder: Builder, evaluate: Evaluator
 ) -> tuple[Program, list[FittedConstant]]:
-    """Fit every analyzer of `program` on `feed`, phase by phase, and fold the results in.
+    """Fit every analyzer of `program` on one in-memory `feed`: `fit_batches` with one batch.
 
     Args:
         program: a checked program whose features may contain `fitted` nodes.
@@ -75,6 +79,34 @@ def fit_program(
             non-float columns; see `featuredsl.ingest`), at least one row.
         builder: the IR builder that interned `program` (new constants are interned there).
         evaluate: computes IR nodes on the feed (the numpy backend's `evaluate`).
+
+    Returns and raises as `fit_batches`.
+    """
+    return fit_batches(program, lambda: (feed,), builder, evaluate)
+
+
+def fit_batches(
+    program: Program,
+    batches: Batches,
+    builder: Builder,
+    evaluate: Evaluator,
+    on_pass: Callable[[int, int], None] = lambda phase, phases: None,
+) -> tuple[Program, list[FittedConstant]]:
+    """Fit every analyzer of `program` on a stream of feeds, phase by phase, and fold them in.
+
+    Each phase (the analyzers whose inputs hold no unfitted analyzer) is one pass over the
+    data: every batch is evaluated by the module's own code and added to each analyzer's
+    accumulator; the accumulators are merged and extracted once the pass ends. The analyzers
+    are exact and order-independent (`featuredsl.fit.analyzers`), so the constants are
+    bit-identical whatever the batch sizes and the order of the batches, and equal to a fit on
+    all the rows at once.
+
+    Args:
+        program: a checked program whose features may contain `fitted` nodes.
+        batches: called once per phase; returns the canonical feeds (see `featuredsl.ingest`).
+        builder: the IR builder that interned `program` (new constants are interned there).
+        evaluate: computes IR nodes on a feed (the numpy backend's `evaluate`).
+        on_pass: called with (phase number from 1, phases known so far) before each pass.
 
     Returns:
         The program with every `fitted` node replaced by its constant (one-hot features get
@@ -86,16 +118,18 @@ def fit_program(
     """
     roots = list(program.roots)
     constants: list[FittedConstant] = []
+    phase = 0
     while True:
         pending = [n for n in walk(roots) if n.op == "fitted"]
         if not pending:
             break
         ready = [n for n in pending if not any(m.op == "fitted" for m in walk(n.args))]
-        inputs = list(dict.fromkeys(arg for node in ready for arg in node.args))
-        values = evaluate(program, inputs, feed)
+        phase += 1
+        on_pass(phase, phase + (len(pending) > len(ready)))
+        results = _run_phase(program, ready, batches, evaluate)
         replacements: dict[Node, Node] = {}
         for node in ready:
-            result = _run_analyzer(program, node, values)
+            result = results[node]
             replacements[node] = _result_node(builder, node, result)
             constants.append(
                 FittedConstant(
@@ -115,6 +149,49 @@ def fit_program(
         for feature, node in zip(program.features, roots, strict=True)
     )
     return replace(program, features=features), constants
+
+
+class Merger:
+    """Merges a stream of accumulators in a balanced binary tree (a binary counter): each value
+    takes part in O(log batches) merges, so a growing accumulator (the distinct values of a
+    quantile) is not re-merged with every batch. The analyzers' merge is associative and
+    order-independent, so the tree shape never changes a result."""
+
+    def __init__(self, analyzer: Analyzer) -> None:
+        self.analyzer = analyzer
+        self.stack: list[tuple[int, Any]] = []
+
+    def add(self, acc: Any) -> None:
+        weight = 1
+        while self.stack and self.stack[-1][0] == weight:
+            _, top = self.stack.pop()
+            acc = self.analyzer.merge_accumulators([top, acc])
+            weight *= 2
+        self.stack.append((weight, acc))
+
+    def result(self) -> Any:
+        accs = [acc for _, acc in self.stack] or [self.analyzer.create_accumulator()]
+        return self.analyzer.merge_accumulators(accs)
+
+
+def _run_phase(
+    program: Program, ready: list[Node], batches: Batches, evaluate: Evaluator
+) -> dict[Node, Any]:
+    """One pass: accumulate every ready analyzer over every batch, then extract the results."""
+    inputs = list(dict.fromkeys(arg for node in ready for arg in node.args))
+    analyzers = {node: make_analyzer(node.attr("analyzer"), _params(node)) for node in ready}
+    mergers = {node: Merger(analyzer) for node, analyzer in analyzers.items()}
+    for feed in batches():
+        values = evaluate(program, inputs, feed)
+        for node in ready:
+            data = np.asarray(values[node.args[0]])
+            mask = np.asarray(values[node.args[1]]) if len(node.args) > 1 else None
+            if mask is not None and mask.shape != data.shape:
+                # A mask can be a scalar where nullness is constant, e.g. `if c then x else null`.
+                mask = np.broadcast_to(mask, data.shape)
+            analyzer = analyzers[node]
+            mergers[node].add(analyzer.add_input(analyzer.create_accumulator(), data, mask))
+    return {node: _extract(program, node, analyzers[node], mergers[node]) for node in ready}
 
 
 LEAVES = frozenset({"const", "list_const"})
@@ -173,16 +250,9 @@ def _scalar_const(builder: Builder, node: Node, value: Any) -> Node:
     return builder.const(node.dtype, int(item), node.span)
 
 
-def _run_analyzer(program: Program, node: Node, values: dict[Node, np.ndarray]) -> Any:
-    data = np.asarray(values[node.args[0]])
-    mask = np.asarray(values[node.args[1]]) if len(node.args) > 1 else None
-    if mask is not None and mask.shape != data.shape:
-        # A mask can be a scalar where nullness is constant, e.g. `if c then x else null`.
-        mask = np.broadcast_to(mask, data.shape)
-    analyzer = make_analyzer(node.attr("analyzer"), _params(node))
+def _extract(program: Program, node: Node, analyzer: Analyzer, merger: Merger) -> Any:
     try:
-        accumulator = analyzer.add_input(analyzer.create_accumulator(), data, mask)
-        result = analyzer.extract_output(accumulator)
+        result = analyzer.extract_output(merger.result())
     except EmptyAnalyzerError as error:
         diagnostic = Diagnostic(
             f"cannot fit {_span_text(program, node)}: {error}",
@@ -244,4 +314,12 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-__all__ = ["Evaluator", "FittedConstant", "decode_constant", "fit_program"]
+__all__ = [
+    "Batches",
+    "Evaluator",
+    "FittedConstant",
+    "Merger",
+    "decode_constant",
+    "fit_batches",
+    "fit_program",
+]

@@ -43,10 +43,13 @@ def to_feed(
     *,
     source: str = "data",
     extra: str = "ignore",
+    row_offset: int = 0,
 ) -> Feed:
     """Convert `data` into the feed for `inputs`; raise DataError on anything that does not fit.
 
     `extra="ignore"` (training) skips undeclared columns; `extra="error"` (serving) rejects them.
+    `row_offset` is the source row of `data`'s first row when `data` is one batch of a larger
+    source (see `featuredsl.ingest.batches`): errors then name the row of the whole source.
     """
     if extra not in ("ignore", "error"):
         raise ValueError(f"extra must be 'ignore' or 'error', not {extra!r}")
@@ -61,7 +64,7 @@ def to_feed(
         try:
             values, null = convert(columns[col.name](), col)
         except Problem as problem:
-            problems.append(problem.render(col.name))
+            problems.append(problem.render(col.name, row_offset))
             continue
         if len(values) != length:  # a defensive check: every adapter keeps the row count
             problems.append(f"column {col.name!r} has {len(values)} rows, expected {length}")
@@ -72,7 +75,7 @@ def to_feed(
             try:
                 given = given_mask(columns[col.mask_name](), col.mask_name, length)
             except Problem as problem:
-                problems.append(problem.render(col.mask_name))
+                problems.append(problem.render(col.mask_name, row_offset))
                 continue
             null = given if null is None else (null | given)
             values = values.copy()

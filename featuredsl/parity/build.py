@@ -17,8 +17,9 @@ import numpy as np
 
 from featuredsl.artifact.contract import FAILED_FILE, MANIFEST_FILE
 from featuredsl.artifact.load import build_files, remove_stale
-from featuredsl.artifact.spec import FittedSpec, SpecLike, as_spec
+from featuredsl.artifact.spec import FittedSpec, RowsHook, SpecLike, as_spec
 from featuredsl.errors import DataError, FeatureDSLError
+from featuredsl.ingest.batches import open_source
 from featuredsl.parity.runner import ParityReport, run_parity
 
 SAMPLE_ROWS = 2_000
@@ -34,6 +35,10 @@ class BuildReport:
     files: dict[str, Path]
     fit_seconds: float
     parity: ParityReport
+
+
+def _quiet(what: str, done: int, total: int) -> None:
+    return None
 
 
 def sample_indices(rows: int, limit: int = SAMPLE_ROWS) -> np.ndarray:
@@ -54,6 +59,9 @@ def build(
     float32: bool = False,
     progress: Callable[[str], None] = lambda _: None,
     strict: bool = False,
+    batch_rows: int | None = None,
+    null_values: tuple[str, ...] = (),
+    rows_progress: RowsHook | None = None,
 ) -> BuildReport:
     """The verified build behind `featuredsl build`: check, fit, write, prove parity, publish.
 
@@ -68,6 +76,11 @@ def build(
         float32: also write features.f32.onnx (output rounded once to float32).
         progress: called with a short description of each step.
         strict: refuse to build when the data-quality report has findings.
+        batch_rows: a path (file, directory, glob, partitioned Parquet) is streamed in batches
+            of this many rows (default DEFAULT_BATCH_ROWS); memory is bounded by it and the
+            artifacts do not depend on it, byte for byte.
+        null_values: extra null tokens of text files.
+        rows_progress: called after every streamed batch with (pass, rows done, rows).
 
     Returns:
         A BuildReport: the fitted spec, the written files, the fit time (seconds) and the
@@ -79,11 +92,20 @@ def build(
     """
     progress("checking spec")
     spec = as_spec(spec_path, "build(spec)")
-    progress("reading training data")
-    feed = spec.feed(data, source=str(data) if isinstance(data, (str, Path)) else "training data")
     started = time.perf_counter()
-    progress("fitting analyzers")
-    fitted = spec.fit_feed(feed)
+    if isinstance(data, (str, Path)):
+        progress("fitting analyzers")
+        stream = open_source(
+            data, spec.inputs, null_values=null_values, **({"batch_rows": batch_rows} if batch_rows else {})
+        )
+        rows = sample_indices(stream.rows)
+        fitted, sample = spec.fit_stream(stream, keep=rows, progress=rows_progress or _quiet)
+    else:
+        progress("reading training data")
+        feed = spec.feed(data, source="training data")
+        progress("fitting analyzers")
+        fitted = spec.fit_feed(feed)
+        sample = take(feed, sample_indices(len(next(iter(feed.values())))))
     fit_seconds = time.perf_counter() - started
     findings = fitted.quality.findings if fitted.quality else ()
     if strict and findings:
@@ -102,8 +124,7 @@ def build(
         progress("writing artifacts")
         fitted.save(staging, float32=float32)
         progress("checking parity on a data sample and the edge cases")
-        rows = sample_indices(len(next(iter(feed.values()))))
-        report = run_parity(staging, data_feed=take(feed, rows))
+        report = run_parity(staging, data_feed=sample)
         report.directory = str(out)
         if not report.ok:
             failed = _keep_failed(staging, out, report.format())
