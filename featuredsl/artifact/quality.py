@@ -102,6 +102,33 @@ class QualityTally:
             elif column.dtype.value == "float":
                 self.nulls[column.name] += int(np.isnan(values).sum())
 
+    def counts(self) -> dict[str, Any]:
+        """The tally as plain data (what a worker sends back): see `merge_counts`."""
+        return {
+            "rows": self.rows,
+            "nan": self.nan,
+            "posinf": self.posinf,
+            "neginf": self.neginf,
+            "finite": self.finite,
+            "first": self.first,
+            "same": self.same,
+            "nulls": dict(self.nulls),
+        }
+
+    def merge_counts(self, other: Mapping[str, Any]) -> None:
+        """Add the `counts()` of a tally over other rows (of the same program); the result
+        does not depend on the order of merging."""
+        self.rows += int(other["rows"])
+        for key in ("nan", "posinf", "neginf", "finite"):
+            setattr(self, key, getattr(self, key) + other[key])
+        mine, theirs = ~np.isnan(self.first), ~np.isnan(other["first"])
+        both = mine & theirs
+        self.same = self.same & other["same"]
+        self.same[both] &= self.first[both] == other["first"][both]
+        self.first = np.where(mine, self.first, other["first"])
+        for name, count in other["nulls"].items():
+            self.nulls[name] += int(count)
+
     def result(self) -> DataQuality:
         """The DataQuality of every row counted so far."""
         rows = self.rows

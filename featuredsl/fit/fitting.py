@@ -85,6 +85,12 @@ def fit_program(
     return fit_batches(program, lambda: (feed,), builder, evaluate)
 
 
+PhaseRunner = Callable[[Program, list[Node]], list[Any]]
+"""Runs one phase: (program so far, the analyzers' `fitted` nodes) -> their results, in order.
+`fit_batches` runs it in process; a distributed engine runs `accumulate` per partition on its
+workers and `merge_extract` on the merged accumulators."""
+
+
 def fit_batches(
     program: Program,
     batches: Batches,
@@ -116,6 +122,24 @@ def fit_batches(
         DiagnosticError: an analyzer has nothing to fit on (for example every value is null),
             pointing at the analyzer call in the spec.
     """
+
+    def run_phase(program: Program, ready: list[Node]) -> list[Any]:
+        accumulators = accumulate(program, ready, batches(), evaluate)
+        return merge_extract(program, ready, [accumulators])
+
+    return fit_phases(program, run_phase, builder, evaluate, on_pass)
+
+
+def fit_phases(
+    program: Program,
+    run_phase: PhaseRunner,
+    builder: Builder,
+    evaluate: Evaluator,
+    on_pass: Callable[[int, int], None] = lambda phase, phases: None,
+) -> tuple[Program, list[FittedConstant]]:
+    """The phase loop of `fit_batches` with the pass itself left to `run_phase`: find the
+    analyzers whose inputs are fitted, run them, fold their results in, repeat; then fold
+    constant expressions. Arguments, result and errors as `fit_batches`."""
     roots = list(program.roots)
     constants: list[FittedConstant] = []
     phase = 0
@@ -126,7 +150,7 @@ def fit_batches(
         ready = [n for n in pending if not any(m.op == "fitted" for m in walk(n.args))]
         phase += 1
         on_pass(phase, phase + (len(pending) > len(ready)))
-        results = _run_phase(program, ready, batches, evaluate)
+        results = dict(zip(ready, run_phase(program, ready), strict=True))
         replacements: dict[Node, Node] = {}
         for node in ready:
             result = results[node]
@@ -172,26 +196,6 @@ class Merger:
     def result(self) -> Any:
         accs = [acc for _, acc in self.stack] or [self.analyzer.create_accumulator()]
         return self.analyzer.merge_accumulators(accs)
-
-
-def _run_phase(
-    program: Program, ready: list[Node], batches: Batches, evaluate: Evaluator
-) -> dict[Node, Any]:
-    """One pass: accumulate every ready analyzer over every batch, then extract the results."""
-    inputs = list(dict.fromkeys(arg for node in ready for arg in node.args))
-    analyzers = {node: make_analyzer(node.attr("analyzer"), _params(node)) for node in ready}
-    mergers = {node: Merger(analyzer) for node, analyzer in analyzers.items()}
-    for feed in batches():
-        values = evaluate(program, inputs, feed)
-        for node in ready:
-            data = np.asarray(values[node.args[0]])
-            mask = np.asarray(values[node.args[1]]) if len(node.args) > 1 else None
-            if mask is not None and mask.shape != data.shape:
-                # A mask can be a scalar where nullness is constant, e.g. `if c then x else null`.
-                mask = np.broadcast_to(mask, data.shape)
-            analyzer = analyzers[node]
-            mergers[node].add(analyzer.add_input(analyzer.create_accumulator(), data, mask))
-    return {node: _extract(program, node, analyzers[node], mergers[node]) for node in ready}
 
 
 LEAVES = frozenset({"const", "list_const"})
@@ -248,6 +252,49 @@ def _scalar_const(builder: Builder, node: Node, value: Any) -> Node:
     if node.dtype is DType.STRING:
         return builder.const(DType.STRING, str(item), node.span)
     return builder.const(node.dtype, int(item), node.span)
+
+
+def analyzer_of(node: Node) -> Analyzer:
+    """The analyzer of a `fitted` node."""
+    return make_analyzer(node.attr("analyzer"), _params(node))
+
+
+def accumulate(
+    program: Program,
+    ready: list[Node],
+    feeds: Iterable[Mapping[str, np.ndarray]],
+    evaluate: Evaluator,
+) -> list[Any]:
+    """One pass over `feeds`: the accumulator of each `ready` analyzer (in order), every batch
+    evaluated by the module's own code and added, the per-batch accumulators merged in a tree."""
+    inputs = list(dict.fromkeys(arg for node in ready for arg in node.args))
+    analyzers = [analyzer_of(node) for node in ready]
+    mergers = [Merger(analyzer) for analyzer in analyzers]
+    for feed in feeds:
+        values = evaluate(program, inputs, feed)
+        for node, analyzer, merger in zip(ready, analyzers, mergers, strict=True):
+            data = np.asarray(values[node.args[0]])
+            mask = np.asarray(values[node.args[1]]) if len(node.args) > 1 else None
+            if mask is not None and mask.shape != data.shape:
+                # A mask can be a scalar where nullness is constant, e.g. `if c then x else null`.
+                mask = np.broadcast_to(mask, data.shape)
+            merger.add(analyzer.add_input(analyzer.create_accumulator(), data, mask))
+    return [merger.result() for merger in mergers]
+
+
+def merge_extract(program: Program, ready: list[Node], parts: list[list[Any]]) -> list[Any]:
+    """The results of the `ready` analyzers from the accumulators of several passes or
+    partitions (`parts[i][j]`: partition i, analyzer j), merged in a tree.
+
+    Raises DiagnosticError when an analyzer saw nothing, or a vocabulary kept nothing."""
+    results = []
+    for j, node in enumerate(ready):
+        analyzer = analyzer_of(node)
+        merger = Merger(analyzer)
+        for part in parts:
+            merger.add(part[j])
+        results.append(_extract(program, node, analyzer, merger))
+    return results
 
 
 def _extract(program: Program, node: Node, analyzer: Analyzer, merger: Merger) -> Any:
@@ -319,7 +366,12 @@ __all__ = [
     "Evaluator",
     "FittedConstant",
     "Merger",
+    "PhaseRunner",
+    "accumulate",
+    "analyzer_of",
     "decode_constant",
     "fit_batches",
+    "fit_phases",
+    "merge_extract",
     "fit_program",
 ]

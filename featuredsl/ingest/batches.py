@@ -95,6 +95,22 @@ def is_stream_path(data: Any) -> bool:
     return isinstance(data, (str, Path)) and (is_glob(data) or Path(data).is_dir())
 
 
+DEFAULT_PARTITION_ROWS = 1_000_000
+"""Rows per unit of work of a distributed engine (row groups are never split)."""
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One unit of work: row groups `row_groups` of file number `file` (None: the whole file),
+    whose first row is row `offset` of the whole source (None: unknown, a CSV/TSV file)."""
+
+    index: int
+    file: int
+    row_groups: tuple[int, ...] | None
+    offset: int | None
+    rows: int | None = None  # known for Parquet (from the footers)
+
+
 @dataclass
 class BatchSource:
     """A re-iterable stream of feeds over a file, directory, glob or partitioned dataset.
@@ -156,6 +172,54 @@ class BatchSource:
         """The feeds of `batches()` without their offsets."""
         for _, feed in self.batches():
             yield feed
+
+    def units(self, partition_rows: int = DEFAULT_PARTITION_ROWS) -> list[Unit]:
+        """The source cut into units of work for a distributed engine, in source order: runs
+        of consecutive Parquet row groups of about `partition_rows` rows (never splitting a row
+        group), or one unit per CSV/TSV file (whose rows are counted per file)."""
+        if self.kind != "parquet":
+            return [Unit(i, i, None, None) for i in range(len(self.files))]
+        out: list[Unit] = []
+        offset = 0
+        for i, fragment in enumerate(self._dataset().get_fragments()):
+            metadata = fragment.metadata
+            groups: list[int] = []
+            start = offset
+            for g in range(metadata.num_row_groups):
+                groups.append(g)
+                offset += metadata.row_group(g).num_rows
+                if offset - start >= partition_rows:
+                    out.append(Unit(len(out), i, tuple(groups), start, offset - start))
+                    groups, start = [], offset
+            if groups:
+                out.append(Unit(len(out), i, tuple(groups), start, offset - start))
+        return out
+
+    def unit_batches(self, unit: Unit) -> Iterator[tuple[int, Feed]]:
+        """(row offset, feed) pairs of one unit (see `units`). Offsets count from the start of
+        the whole source for Parquet, from the start of the file for CSV/TSV, whose errors then
+        name the file."""
+        if self.kind == "parquet":
+            dataset = self._dataset()
+            fragment = list(dataset.get_fragments())[unit.file]
+            columns = self._wanted(dataset.schema.names)
+            part = fragment.subset(row_group_ids=list(unit.row_groups or ()))
+            offset = unit.offset or 0
+            try:
+                for batch in part.to_batches(
+                    schema=dataset.schema, columns=columns, batch_size=self.batch_rows
+                ):
+                    yield offset, to_feed(
+                        batch, self.inputs, source=self.source, row_offset=offset
+                    )
+                    offset += batch.num_rows
+            except (pa.ArrowException, OSError) as err:
+                raise DataError(f"{self.source}: cannot read Parquet ({err})") from None
+            return
+        one = BatchSource(
+            self.files[unit.file], self.inputs, self.batch_rows, self.null_values, str(self.files[unit.file])
+        )
+        yield from one.batches()
 
     def _wanted(self, names: Sequence[str]) -> list[str]:
         check_names(list(names), self.inputs, self.source, "ignore")
@@ -232,7 +296,9 @@ def open_source(
 
 __all__ = [
     "DEFAULT_BATCH_ROWS",
+    "DEFAULT_PARTITION_ROWS",
     "BatchSource",
+    "Unit",
     "data_files",
     "is_glob",
     "is_stream_path",

@@ -107,6 +107,21 @@ def build(
         fitted = spec.fit_feed(feed)
         sample = take(feed, sample_indices(len(next(iter(feed.values())))))
     fit_seconds = time.perf_counter() - started
+    return finish_build(fitted, sample, out, fit_seconds, float32, strict, progress)
+
+
+def finish_build(
+    fitted: FittedSpec,
+    sample: dict[str, np.ndarray],
+    out: str | Path,
+    fit_seconds: float,
+    float32: bool = False,
+    strict: bool = False,
+    progress: Callable[[str], None] = lambda _: None,
+) -> BuildReport:
+    """The steps of `build` after the fit: the data-quality gate (`strict`), write to a staging
+    directory, prove parity on `sample` (training rows as a feed) and the edge cases, publish.
+    Raises as `build`."""
     findings = fitted.quality.findings if fitted.quality else ()
     if strict and findings:
         raise DataError(
