@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from test_streaming import SPEC, frame, write_dataset
 
 import featuredsl
 from featuredsl.artifact.spec import Spec
-from test_streaming import SPEC, frame, write_dataset
 
 distributed = pytest.importorskip("distributed")
 dd = pytest.importorskip("dask.dataframe")

@@ -4,6 +4,7 @@ bit, whatever the batch size, the chunking and the order of the batches."""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -78,8 +79,7 @@ def test_any_chunking_and_order_gives_the_same_constants(
     whole = fit_program(spec.program, feed, spec.builder, evaluate)[1]
     bounds = sorted({0, rows, *(c % (rows + 1) for c in cuts)})
     chunks = [
-        {name: values[a:b] for name, values in feed.items()}
-        for a, b in zip(bounds, bounds[1:], strict=False)
+        {name: values[a:b] for name, values in feed.items()} for a, b in itertools.pairwise(bounds)
     ]
     np.random.default_rng(order_seed).shuffle(chunks)  # type: ignore[arg-type]
     other = Spec(SPEC)
@@ -133,7 +133,9 @@ def test_a_bad_value_names_its_row_in_the_whole_source(tmp_path: Path) -> None:
     text.loc[237, "clicks"] = "12x"
     text.iloc[:150].to_csv(tmp_path / "a.csv", index=False)
     text.iloc[150:].to_csv(tmp_path / "b.csv", index=False)
-    with pytest.raises(DataError, match=r"column 'clicks', row 237: '12x' is not a decimal integer"):
+    with pytest.raises(
+        DataError, match=r"column 'clicks', row 237: '12x' is not a decimal integer"
+    ):
         Spec(SPEC).fit(str(tmp_path / "*.csv"), batch_rows=16)
     clicks = data["clicks"].astype("Int64")
     clicks[201] = pd.NA  # clicks is declared `int`, not `int?`

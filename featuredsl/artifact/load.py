@@ -232,10 +232,19 @@ class Artifacts:
             raise DataError(str(error)) from None
         return result
 
-    def transform(self, data: Any, float32: bool = False, as_frame: bool = False) -> Any:
+    def transform(
+        self, data: Any, float32: bool = False, as_frame: bool = False, sparse: bool = False
+    ) -> Any:
         """The features of `data` (as `FittedSpec.transform` takes it) from the build's numpy
-        module: float64 [rows, features] (see `FittedSpec.transform` for `float32`, `as_frame`);
-        DataError for bad data."""
+        module: float64 [rows, features] (see `FittedSpec.transform` for `float32`, `as_frame`
+        and `sparse`, a scipy.sparse CSR matrix); DataError for bad data."""
+        if sparse:
+            from featuredsl.artifact.transform import sparse_features
+
+            if as_frame:
+                raise ValueError("transform: choose as_frame=True or sparse=True, not both")
+            width = len(self.feature_names)
+            return sparse_features(self.transform_feed, self.feed(data), width, float32)
         out = self.transform_feed(self.feed(data), float32=float32)
         return features_out(out, self.feature_names, as_frame)
 

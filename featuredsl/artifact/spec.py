@@ -31,6 +31,7 @@ from featuredsl.artifact.fingerprint import fingerprint_of, tzdata_of
 from featuredsl.artifact.load import build_files, features_out, remove_stale
 from featuredsl.artifact.manifest import encode_pool, manifest_text
 from featuredsl.artifact.quality import DataQuality, QualityTally, assess
+from featuredsl.artifact.transform import sparse_features, width_slices
 from featuredsl.backends.numpy import codegen as numpy_backend
 from featuredsl.backends.numpy.evaluate import evaluate, execute_module
 from featuredsl.backends.onnx import graph as onnx_backend
@@ -60,8 +61,9 @@ def feed_rows(feed: Mapping[str, np.ndarray]) -> int:
     return len(next(iter(feed.values()), ()))
 
 
-def _rows_arg(batch_rows: int | None) -> dict[str, int]:
-    return {} if batch_rows is None else {"batch_rows": batch_rows}
+def _no_frame(as_frame: bool) -> None:
+    if as_frame:
+        raise ValueError("transform: choose as_frame=True or sparse=True, not both")
 
 
 def null_encoding(column: Any) -> str:
@@ -147,7 +149,7 @@ class Spec:
                 pointing at the analyzer in the spec.
         """
         if isinstance(data, (str, os.PathLike)):
-            stream = open_source(data, self.inputs, **_rows_arg(batch_rows))
+            stream = open_source(data, self.inputs, batch_rows=batch_rows)
             return self.fit_stream(stream)[0]
         return self.fit_feed(self.feed(data, source))
 
@@ -192,9 +194,11 @@ class Spec:
         wanted = np.union1d(kit_rows, keep if keep is not None else np.zeros(0, np.int64))
         tally = QualityTally(program, fitted.feature_names)
         parts = []
+        width = len(fitted.feature_names)
         for offset, feed in stream.batches():
             n = feed_rows(feed)
-            tally.add(feed, fitted.transform_feed(feed))
+            for piece in width_slices(feed, width):
+                tally.add(piece, fitted.transform_feed(piece))
             local = wanted[(wanted >= offset) & (wanted < offset + n)] - offset
             parts.append({name: values[local] for name, values in feed.items()})
             progress("measuring data quality", offset + n, rows)
@@ -353,7 +357,9 @@ class FittedSpec:
         result: np.ndarray = execute_module(self.numpy_source, dict(feed), beside, float32=float32)
         return result
 
-    def transform(self, data: Any, float32: bool = False, as_frame: bool = False) -> Any:
+    def transform(
+        self, data: Any, float32: bool = False, as_frame: bool = False, sparse: bool = False
+    ) -> Any:
         """The features of `data`: float64 [rows, len(feature_names)] in `feature_names` order.
 
         Args:
@@ -364,11 +370,18 @@ class FittedSpec:
                 tz-aware datetimes or int64 microseconds since the epoch, UTC; text in NFC).
             float32: the values rounded once to float32 (what a float32 model is fed).
             as_frame: a pandas DataFrame with the feature names as columns instead.
+            sparse: a scipy.sparse CSR matrix instead (for wide one-hot and hashed features:
+                computed in bounded row slices, the dense matrix never exists).
 
         Raises:
             DataError: a column is missing or a value does not fit its declared type.
+            ValueError: both `as_frame` and `sparse`.
         """
-        out = self.transform_feed(self.feed(data), float32=float32)
+        feed = self.feed(data)
+        if sparse:
+            _no_frame(as_frame)
+            return sparse_features(self.transform_feed, feed, len(self.feature_names), float32)
+        out = self.transform_feed(feed, float32=float32)
         return features_out(out, self.feature_names, as_frame)
 
     def manifest(self, float32: bool = False) -> dict[str, Any]:

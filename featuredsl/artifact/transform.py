@@ -8,7 +8,7 @@ time. The Parquet file carries the build's fingerprint and spec name in its sche
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,6 +20,22 @@ from featuredsl.ingest.batches import DEFAULT_BATCH_ROWS, BatchSource, open_sour
 
 RowsHook = Callable[[str, int, int], None]
 
+FEATURE_CELLS = 1 << 22
+"""At most this many feature values (32 MiB of float64) are computed in one call: a batch of a
+wide spec (a one-hot of thousands of columns) is cut into slices of FEATURE_CELLS // width
+rows, so memory stays bounded by the batch size whatever the output width."""
+
+
+def width_slices(feed: Mapping[str, np.ndarray], width: int) -> Iterator[Mapping[str, np.ndarray]]:
+    """`feed` cut into consecutive slices of at most max(1, FEATURE_CELLS // width) rows."""
+    rows = len(next(iter(feed.values()), ()))
+    step = max(1, FEATURE_CELLS // max(width, 1))
+    if rows <= step:
+        yield feed
+        return
+    for start in range(0, rows, step):
+        yield {name: values[start : start + step] for name, values in feed.items()}
+
 
 class Transformer(Protocol):
     """What a streaming transform needs: a loaded build (`featuredsl.load`) or a FittedSpec."""
@@ -30,6 +46,27 @@ class Transformer(Protocol):
     def transform_feed(
         self, feed: Mapping[str, np.ndarray], float32: bool = False
     ) -> np.ndarray: ...
+
+
+def sparse_features(
+    transform_feed: Callable[..., np.ndarray],
+    feed: Mapping[str, np.ndarray],
+    width: int,
+    float32: bool = False,
+) -> Any:
+    """The features of `feed` as a scipy.sparse CSR matrix [rows, width] (float64, or float32
+    with `float32`): the module runs on row slices of at most FEATURE_CELLS values, each slice
+    is kept as CSR, so the dense matrix never exists. Stored entries are the non-zero values
+    (NaN and infinities included); every value equals the dense output's, bit for bit."""
+    from scipy import sparse
+
+    parts = [
+        sparse.csr_matrix(transform_feed(piece, float32=float32))
+        for piece in width_slices(feed, width)
+    ]
+    if not parts:
+        return sparse.csr_matrix((0, width), dtype=np.float32 if float32 else np.float64)
+    return sparse.vstack(parts, format="csr") if len(parts) > 1 else parts[0]
 
 
 def output_schema(names: Sequence[str], float32: bool, metadata: Mapping[str, str]) -> pa.Schema:
@@ -72,10 +109,12 @@ def transform_batches(
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with pq.ParquetWriter(partial, schema) as writer:
-            for _, feed in stream.batches():
-                values = transformer.transform_feed(feed, float32=float32)
-                writer.write_table(features_table(values, schema))
-                written += values.shape[0]
+            width = len(transformer.feature_names)
+            for _, batch in stream.batches():
+                for feed in width_slices(batch, width):
+                    values = transformer.transform_feed(feed, float32=float32)
+                    writer.write_table(features_table(values, schema))
+                    written += values.shape[0]
                 if progress is not None:
                     progress("transforming", written, max(rows, written))
         partial.replace(out)
@@ -106,4 +145,13 @@ def transform_path(
     )
 
 
-__all__ = ["Transformer", "features_table", "output_schema", "transform_batches", "transform_path"]
+__all__ = [
+    "FEATURE_CELLS",
+    "Transformer",
+    "features_table",
+    "output_schema",
+    "sparse_features",
+    "transform_batches",
+    "transform_path",
+    "width_slices",
+]

@@ -53,7 +53,10 @@ batch_rows_option = click.option(
 )
 
 quiet_option = click.option(
-    "--quiet", "-q", is_flag=True, help="No progress bar (there is none when stderr is not a terminal)."
+    "--quiet",
+    "-q",
+    is_flag=True,
+    help="No progress bar (there is none when stderr is not a terminal).",
 )
 
 

@@ -32,6 +32,7 @@ import numpy as np
 from featuredsl.artifact.conformance import kit
 from featuredsl.artifact.quality import QualityTally
 from featuredsl.artifact.spec import FittedSpec, Spec, SpecLike, as_spec
+from featuredsl.artifact.transform import width_slices
 from featuredsl.backends.numpy.evaluate import evaluate
 from featuredsl.compiler.ir import Node, Program
 from featuredsl.errors import FeatureDSLError
@@ -41,7 +42,6 @@ from featuredsl.ingest.batches import (
     DEFAULT_BATCH_ROWS,
     DEFAULT_PARTITION_ROWS,
     BatchSource,
-    Unit,
     open_source,
 )
 from featuredsl.ingest.feed import Feed, to_feed
@@ -86,7 +86,14 @@ class _Source:
     """What a worker reads: a path's BatchSource with its units, or one dask DataFrame
     partition per unit (the partitions travel as tasks' results, never through the client)."""
 
-    def __init__(self, data: Any, inputs: Sequence[Any], batch_rows: int, null_values: Sequence[str], partition_rows: int) -> None:
+    def __init__(
+        self,
+        data: Any,
+        inputs: Sequence[Any],
+        batch_rows: int,
+        null_values: Sequence[str],
+        partition_rows: int,
+    ) -> None:
         self.frame = None
         if isinstance(data, (str, Path)):
             self.stream: BatchSource | None = open_source(
@@ -115,7 +122,9 @@ class _Source:
         return [int(n) for n in client.gather(futures)]
 
 
-def _unit_feeds(stream: BatchSource | None, piece: Any, inputs: Sequence[Any], index: int) -> Iterator[tuple[int, Feed]]:
+def _unit_feeds(
+    stream: BatchSource | None, piece: Any, inputs: Sequence[Any], index: int
+) -> Iterator[tuple[int, Feed]]:
     """(row offset in the unit, feed) pairs of one unit."""
     if stream is not None:
         start = None
@@ -157,7 +166,12 @@ def _program_at(spec: Spec, known: list[list[Any]]) -> tuple[Program, list[Node]
 
 
 def _phase_task(
-    text: str, filename: str, known: list[list[Any]], stream: BatchSource | None, piece: Any, index: int
+    text: str,
+    filename: str,
+    known: list[list[Any]],
+    stream: BatchSource | None,
+    piece: Any,
+    index: int,
 ) -> list[dict[str, Any]]:
     """Worker: the JSON accumulators of the next phase's analyzers over one unit."""
     spec = Spec(text, filename)
@@ -200,12 +214,11 @@ def _quality_task(
     parts = []
     for offset, feed in _unit_feeds(stream, piece, fitted.program.inputs, index):
         n = len(next(iter(feed.values()), ()))
-        tally.add(feed, fitted.transform_feed(feed))
+        for piece in width_slices(feed, len(fitted.feature_names)):
+            tally.add(piece, fitted.transform_feed(piece))
         local = wanted[(wanted >= offset) & (wanted < offset + n)] - offset
         parts.append({name: values[local] for name, values in feed.items()})
-    sample = (
-        {name: np.concatenate([p[name] for p in parts]) for name in parts[0]} if parts else {}
-    )
+    sample = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]} if parts else {}
     return tally.counts(), sample
 
 
@@ -213,10 +226,10 @@ def _transform_task(
     build_dir: str, stream: BatchSource | None, piece: Any, index: int, out: str, float32: bool
 ) -> int:
     """Worker: the features of one unit written to out/part-NNNNN.parquet; -> rows written."""
-    from featuredsl.artifact.load import load
-    from featuredsl.artifact.transform import features_table, output_schema
-
     import pyarrow.parquet as pq
+
+    from featuredsl.artifact.load import load
+    from featuredsl.artifact.transform import features_table, output_schema, width_slices
 
     artifacts = load(build_dir)
     metadata = {
@@ -227,10 +240,11 @@ def _transform_task(
     path = Path(out) / f"part-{index:05d}.parquet"
     rows = 0
     with pq.ParquetWriter(path, schema) as writer:
-        for _, feed in _unit_feeds(stream, piece, artifacts.program_inputs, index):
-            values = artifacts.transform_feed(feed, float32=float32)
-            writer.write_table(features_table(values, schema))
-            rows += values.shape[0]
+        for _, batch in _unit_feeds(stream, piece, artifacts.program_inputs, index):
+            for feed in width_slices(batch, len(artifacts.feature_names)):
+                values = artifacts.transform_feed(feed, float32=float32)
+                writer.write_table(features_table(values, schema))
+                rows += values.shape[0]
     return rows
 
 
@@ -312,9 +326,7 @@ def _fit(
     kit_rows = kit.spread(rows, kit.DATA_ROWS)
     kept = keep(rows) if keep is not None else np.zeros(0, np.int64)
     wanted = np.union1d(kit_rows, kept)
-    local = [
-        wanted[(wanted >= starts[i]) & (wanted < starts[i + 1])] - starts[i] for i in indices
-    ]
+    local = [wanted[(wanted >= starts[i]) & (wanted < starts[i + 1])] - starts[i] for i in indices]
     futures = client.map(
         _quality_task,
         [text] * len(pieces),

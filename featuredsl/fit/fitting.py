@@ -372,6 +372,6 @@ __all__ = [
     "decode_constant",
     "fit_batches",
     "fit_phases",
-    "merge_extract",
     "fit_program",
+    "merge_extract",
 ]

@@ -209,15 +209,17 @@ class BatchSource:
                 for batch in part.to_batches(
                     schema=dataset.schema, columns=columns, batch_size=self.batch_rows
                 ):
-                    yield offset, to_feed(
-                        batch, self.inputs, source=self.source, row_offset=offset
-                    )
+                    yield offset, to_feed(batch, self.inputs, source=self.source, row_offset=offset)
                     offset += batch.num_rows
             except (pa.ArrowException, OSError) as err:
                 raise DataError(f"{self.source}: cannot read Parquet ({err})") from None
             return
         one = BatchSource(
-            self.files[unit.file], self.inputs, self.batch_rows, self.null_values, str(self.files[unit.file])
+            self.files[unit.file],
+            self.inputs,
+            self.batch_rows,
+            self.null_values,
+            str(self.files[unit.file]),
         )
         yield from one.batches()
 
@@ -286,12 +288,14 @@ def open_source(
     data: Any,
     inputs: Sequence[InputColumn],
     *,
-    batch_rows: int = DEFAULT_BATCH_ROWS,
+    batch_rows: int | None = None,
     null_values: Sequence[str] = (),
     source: str = "",
 ) -> BatchSource:
-    """A BatchSource over a path (file, directory, glob); see BatchSource."""
-    return BatchSource(data, inputs, batch_rows, tuple(null_values), source)
+    """A BatchSource over a path (file, directory, glob); see BatchSource. `batch_rows` None
+    is DEFAULT_BATCH_ROWS."""
+    rows = DEFAULT_BATCH_ROWS if batch_rows is None else batch_rows
+    return BatchSource(data, inputs, rows, tuple(null_values), source)
 
 
 __all__ = [

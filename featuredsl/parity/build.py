@@ -95,9 +95,7 @@ def build(
     started = time.perf_counter()
     if isinstance(data, (str, Path)):
         progress("fitting analyzers")
-        stream = open_source(
-            data, spec.inputs, null_values=null_values, **({"batch_rows": batch_rows} if batch_rows else {})
-        )
+        stream = open_source(data, spec.inputs, batch_rows=batch_rows, null_values=null_values)
         rows = sample_indices(stream.rows)
         fitted, sample = spec.fit_stream(stream, keep=rows, progress=rows_progress or _quiet)
     else:
