@@ -214,3 +214,56 @@ def test_build_and_transform_commands_stream_a_dataset(tmp_path: Path) -> None:
     assert list(got.columns) == list(expected.columns)
     np.testing.assert_array_equal(got.to_numpy(), expected.to_numpy())
     assert pq.read_schema(tmp_path / "f.parquet").metadata[b"featuredsl.spec"] == b"stream"
+
+
+WIDE = """spec wide
+input { tail: string, dist: float }
+feature tail_oh = one_hot(tail, vocab(tail))
+feature dist_z = zscore(dist)
+"""
+
+
+def wide_frame(rows: int, categories: int) -> pd.DataFrame:
+    rng = np.random.default_rng(4)
+    names = np.array([f"N{i:04d}" for i in range(categories)], dtype=object)
+    return pd.DataFrame(
+        {"tail": names[rng.integers(0, categories, rows)], "dist": rng.random(rows)}
+    )
+
+
+def test_sparse_transform_equals_the_dense_one(tmp_path: Path) -> None:
+    from scipy import sparse
+
+    from featuredsl.runtime.sklearn import FeatureTransformer
+
+    data = wide_frame(3000, 1500)
+    fitted = Spec(WIDE).fit(data)
+    dense = fitted.transform(data)
+    got = fitted.transform(data, sparse=True)
+    assert sparse.isspmatrix_csr(got) and got.shape == dense.shape
+    assert got.nnz == np.count_nonzero(dense)
+    np.testing.assert_array_equal(got.toarray(), dense)
+    transformer = FeatureTransformer(WIDE, sparse=True).fit(data)
+    np.testing.assert_array_equal(transformer.transform(data).toarray(), dense)
+    fitted.save(tmp_path / "b")
+    import featuredsl
+
+    loaded = featuredsl.load(tmp_path / "b").transform(data, sparse=True, float32=True)
+    np.testing.assert_array_equal(loaded.toarray(), dense.astype(np.float32))
+    with pytest.raises(ValueError, match="not both"):
+        fitted.transform(data, sparse=True, as_frame=True)
+
+
+def test_a_wide_feature_gets_a_build_warning(tmp_path: Path) -> None:
+    wide_frame(8000, 1200).to_parquet(tmp_path / "w.parquet")
+    (tmp_path / "w.fdsl").write_text(WIDE)
+    built = run(
+        "build",
+        str(tmp_path / "w.fdsl"),
+        "--data",
+        str(tmp_path / "w.parquet"),
+        "--out",
+        str(tmp_path / "b"),
+    )
+    assert built.returncode == 0, built.stderr
+    assert "warning: feature 'tail_oh' has 1,200 columns (more than 1,000)" in built.stdout

@@ -122,6 +122,8 @@ def build(
             else f"; {exact} of {len(columns)} columns bit-identical, the rest within their ULP bound"
         )
     )
+    for warning in report.warnings:
+        out_console.print(f"warning: {warning}", markup=False, soft_wrap=True)
     quality = fitted.quality
     if quality is not None and quality.findings:
         out_console.print(
