@@ -267,3 +267,45 @@ def test_a_wide_feature_gets_a_build_warning(tmp_path: Path) -> None:
     )
     assert built.returncode == 0, built.stderr
     assert "warning: feature 'tail_oh' has 1,200 columns (more than 1,000)" in built.stdout
+
+
+def test_profile_skew_parity_and_shadow_read_a_dataset_directory(tmp_path: Path) -> None:
+    data = frame(600, seed=21)
+    write_dataset(tmp_path / "ds", data, parts=3, row_group=50)
+    data.to_parquet(tmp_path / "all.parquet")
+    (tmp_path / "s.fdsl").write_text(SPEC)
+    build_dir = str(tmp_path / "b")
+    assert (
+        run(
+            "build", str(tmp_path / "s.fdsl"), "--data", str(tmp_path / "ds"), "--out", build_dir
+        ).returncode
+        == 0
+    )
+    ds = str(tmp_path / "ds")
+    whole = run(
+        "profile",
+        build_dir,
+        "--data",
+        str(tmp_path / "all.parquet"),
+        "--out",
+        str(tmp_path / "p1.json"),
+    )
+    parts = run(
+        "profile", build_dir, "--data", ds, "--out", str(tmp_path / "p2.json"), "--batch-rows", "64"
+    )
+    assert whole.returncode == 0 and parts.returncode == 0, parts.stderr
+    assert "600 rows" in parts.stdout
+    # (the profile's moments are merged with Chan's formula: their last bits follow the slicing)
+    import json
+
+    one, two = (json.loads((tmp_path / f"p{i}.json").read_text()) for i in (1, 2))
+    assert one["groups"].keys() == two["groups"].keys()
+    skew = run(
+        "skew", "--profile", str(tmp_path / "p1.json"), "--current", ds, "--build", build_dir
+    )
+    assert skew.returncode == 0, skew.stderr
+    parity = run("parity", build_dir, "--data", str(tmp_path / "ds" / "*" / "*.parquet"))
+    assert parity.returncode == 0, parity.stderr
+    assert "rows: data 600," in parity.stdout
+    shadow = run("shadow", build_dir, build_dir, "--data", ds)
+    assert shadow.returncode == 0, shadow.stderr

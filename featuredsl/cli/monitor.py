@@ -35,8 +35,9 @@ def _load_artifact(build_dir: str) -> Any:
     "--data",
     "data_paths",
     multiple=True,
-    type=click.Path(dir_okay=False),
-    help="Training data (Parquet or CSV); repeat for partitions, which are profiled and merged.",
+    type=click.Path(),
+    help="Training data (Parquet or CSV file, directory or glob, read in slices); repeat for "
+    "partitions, which are profiled and merged.",
 )
 @click.option(
     "--merge",
@@ -111,7 +112,7 @@ def profile(
 @click.option(
     "--reference",
     "reference_path",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     help="Training features: Parquet, CSV, a serving log or a profile JSON.",
 )
 @click.option(
@@ -121,7 +122,7 @@ def profile(
     "--current",
     "current_path",
     required=True,
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     help="Served features: Parquet, CSV or a serving log.",
 )
 @click.option(
@@ -203,6 +204,8 @@ def skew(
 def _is_log(path: str) -> bool:
     from featuredsl.monitor.sources import SQLITE_MAGIC
 
+    if not Path(path).is_file():  # a directory or glob of data files
+        return False
     with open(path, "rb") as handle:
         return handle.read(16) == SQLITE_MAGIC
 

@@ -55,6 +55,11 @@ def to_feed(
         raise ValueError(f"extra must be 'ignore' or 'error', not {extra!r}")
     if isinstance(data, (str, Path)):
         source = str(data) if source == "data" else source
+        from featuredsl.ingest.batches import is_stream_path, open_source
+
+        if is_stream_path(data):  # a directory or glob: every batch, in source order
+            stream = open_source(data, inputs, source=source)
+            return concat_feeds([feed for _, feed in stream.batches()], inputs)
         data = read_table(data, inputs, source=source)
     columns, length = raw_columns(data, source, inputs)
     check_names(list(columns), inputs, source, extra)
@@ -86,6 +91,13 @@ def to_feed(
     if problems:
         raise DataError(join_problems(source, problems))
     return feed
+
+
+def concat_feeds(feeds: Sequence[Mapping[str, np.ndarray]], inputs: Sequence[InputColumn]) -> Feed:
+    """The feeds one after the other (an empty feed of `inputs` when there are none)."""
+    if not feeds:
+        return to_feed({c.name: [] for c in inputs}, inputs)
+    return {name: np.concatenate([feed[name] for feed in feeds]) for name in feeds[0]}
 
 
 def feed_length(feed: Mapping[str, np.ndarray]) -> int:

@@ -28,7 +28,8 @@ def read_table(
     source: str | None = None,
     null_values: Sequence[str] = (),
 ) -> pa.Table:
-    """Read a Parquet, CSV or TSV file into a pyarrow Table.
+    """Read a Parquet, CSV or TSV file into a pyarrow Table (a directory or glob of them:
+    concatenated in path order, all in memory; `featuredsl.ingest.batches` streams instead).
 
     Text columns declared in `inputs` are read as text and parsed by their declared type (so a
     string column keeps "00123"); an empty cell is null, a quoted empty cell `""` is the empty
@@ -38,6 +39,12 @@ def read_table(
     row holding a null).
     """
     where = source or str(path)
+    from featuredsl.ingest.batches import data_files, is_stream_path
+
+    if is_stream_path(path):  # a directory or glob: the files concatenated in path order
+        files = data_files(path)[1]
+        tables = [read_table(f, inputs, source=where, null_values=null_values) for f in files]
+        return pa.concat_tables(tables, promote_options="default")
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{where}: no such file; check the path")
