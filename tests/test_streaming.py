@@ -309,3 +309,86 @@ def test_profile_skew_parity_and_shadow_read_a_dataset_directory(tmp_path: Path)
     assert "rows: data 600," in parity.stdout
     shadow = run("shadow", build_dir, build_dir, "--data", ds)
     assert shadow.returncode == 0, shadow.stderr
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(
+            st.floats(allow_nan=True, allow_infinity=True),
+            st.sampled_from([0.0, -0.0, 1.5, 1.5000000000000002, -3.0, 1e300, 5e-324]),
+        ),
+        min_size=1,
+        max_size=300,
+    ),
+    cap=st.integers(min_value=1, max_value=8),
+    cuts=st.lists(st.integers(min_value=0, max_value=300), max_size=6),
+    level=st.floats(min_value=0.0, max_value=1.0),
+)
+def test_quantiles_over_more_distinct_values_than_the_cap_are_still_exact(
+    values: list[float], cap: int, cuts: list[int], level: float
+) -> None:
+    """Over DISTINCT_CAP distinct values the quantile analyzers bracket their ranks with extra
+    passes (each accumulator through JSON, as Dask ships it): same bits as np.quantile."""
+    import json
+
+    from featuredsl.fit import analyzers
+    from featuredsl.fit.analyzers import NextPass, from_json, make_analyzer, to_json
+
+    data = np.array(values, dtype=np.float64)
+    present = data[~np.isnan(data)] + 0.0
+    bounds = sorted({0, len(data), *(c % (len(data) + 1) for c in cuts)})
+    saved = analyzers.DISTINCT_CAP
+    analyzers.DISTINCT_CAP = cap
+    try:
+        for name, params, expected in (
+            ("median", {}, lambda v: float(np.quantile(v, 0.5))),
+            ("quantile", {"q": level}, lambda v: float(np.quantile(v, level))),
+            (
+                "quantiles",
+                {"n": 4},
+                lambda v: tuple(np.unique(np.quantile(v, [0.25, 0.5, 0.75])).tolist()),
+            ),
+        ):
+            analyzer = make_analyzer(name, params)
+            plan, passes = None, 0
+            while True:
+                passes += 1
+                parts = []
+                for a, b in itertools.pairwise(bounds):
+                    empty = (
+                        analyzer.create_accumulator()
+                        if plan is None
+                        else analyzer.refined_accumulator(plan)
+                    )
+                    acc = analyzer.add_input(empty, data[a:b])
+                    parts.append(from_json(json.loads(json.dumps(to_json(acc)))))
+                result = analyzer.extract_output(analyzer.merge_accumulators(parts[::-1]))
+                if not isinstance(result, NextPass):
+                    break
+                plan = result.plan
+            assert passes <= 5
+            if not present.size:
+                continue
+            with np.errstate(invalid="ignore"):
+                want = expected(present)
+            assert np.array_equal(np.array(result), np.array(want), equal_nan=True), (
+                name,
+                result,
+                want,
+            )
+    finally:
+        analyzers.DISTINCT_CAP = saved
+
+
+def test_a_fit_that_brackets_its_quantiles_builds_the_same_artifacts(
+    tmp_path: Path,
+    reference: tuple[pd.DataFrame, dict[str, bytes]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from featuredsl.fit import analyzers
+
+    data, files = reference
+    write_dataset(tmp_path / "ds", data, parts=2, row_group=64)
+    monkeypatch.setattr(analyzers, "DISTINCT_CAP", 16)  # far fewer than the 600+ distinct ages
+    assert Spec(SPEC).fit(tmp_path / "ds", batch_rows=50).files() == files

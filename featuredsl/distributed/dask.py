@@ -36,8 +36,8 @@ from featuredsl.artifact.transform import width_slices
 from featuredsl.backends.numpy.evaluate import evaluate
 from featuredsl.compiler.ir import Node, Program
 from featuredsl.errors import FeatureDSLError
-from featuredsl.fit.analyzers import from_json, to_json
-from featuredsl.fit.fitting import accumulate, fit_phases, merge_extract
+from featuredsl.fit.analyzers import from_json, plan_from_json, plan_to_json, to_json
+from featuredsl.fit.fitting import accumulate, fit_phases, run_passes
 from featuredsl.ingest.batches import (
     DEFAULT_BATCH_ROWS,
     DEFAULT_PARTITION_ROWS,
@@ -169,15 +169,20 @@ def _phase_task(
     text: str,
     filename: str,
     known: list[list[Any]],
+    todo: list[int],
+    plans: list[Any],
     stream: BatchSource | None,
     piece: Any,
     index: int,
 ) -> list[dict[str, Any]]:
-    """Worker: the JSON accumulators of the next phase's analyzers over one unit."""
+    """Worker: the JSON accumulators over one unit of the next phase's analyzers number
+    `todo`, with their plans (JSON; None for a first pass)."""
     spec = Spec(text, filename)
     program, ready = _program_at(spec, known)
+    nodes = [ready[i] for i in todo]
+    decoded = [None if plan is None else plan_from_json(plan) for plan in plans]
     feeds = (feed for _, feed in _unit_feeds(stream, piece, spec.inputs, index))
-    return [to_json(acc) for acc in accumulate(program, ready, feeds, evaluate)]
+    return [to_json(acc) for acc in accumulate(program, nodes, feeds, evaluate, decoded)]
 
 
 _FITTED_CACHE: dict[tuple[str, str, str], FittedSpec] = {}
@@ -303,18 +308,25 @@ def _fit(
     known: list[list[Any]] = []
 
     def run_phase(program: Program, ready: list[Node]) -> list[Any]:
-        futures = client.map(
-            _phase_task,
-            [text] * len(pieces),
-            [filename] * len(pieces),
-            [list(known)] * len(pieces),
-            [stream] * len(pieces),
-            pieces,
-            indices,
-            pure=False,
-        )
-        parts = [[from_json(acc) for acc in accs] for accs in client.gather(futures)]
-        results = merge_extract(program, ready, parts)
+        def one_pass(nodes: list[Node], plans: list[Any]) -> list[list[Any]]:
+            todo = [ready.index(node) for node in nodes]
+            encoded = [None if plan is None else plan_to_json(plan) for plan in plans]
+            n = len(pieces)
+            futures = client.map(
+                _phase_task,
+                [text] * n,
+                [filename] * n,
+                [list(known)] * n,
+                [todo] * n,
+                [encoded] * n,
+                [stream] * n,
+                pieces,
+                indices,
+                pure=False,
+            )
+            return [[from_json(acc) for acc in accs] for accs in client.gather(futures)]
+
+        results = run_passes(program, ready, one_pass)
         known.append(results)
         return results
 

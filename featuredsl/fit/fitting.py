@@ -18,7 +18,7 @@ import numpy as np
 from featuredsl.compiler.ir import Builder, Node, Program, constant_value, decode_constant, walk
 from featuredsl.compiler.ops.categorical import column_names
 from featuredsl.compiler.types import DType, Shape, Type
-from featuredsl.fit.analyzers import Analyzer, EmptyAnalyzerError, make_analyzer
+from featuredsl.fit.analyzers import Analyzer, EmptyAnalyzerError, NextPass, make_analyzer
 from featuredsl.language.diagnostics import Diagnostic, DiagnosticError
 
 Evaluator = Callable[[Program, list[Node], Mapping[str, np.ndarray]], dict[Node, np.ndarray]]
@@ -124,8 +124,10 @@ def fit_batches(
     """
 
     def run_phase(program: Program, ready: list[Node]) -> list[Any]:
-        accumulators = accumulate(program, ready, batches(), evaluate)
-        return merge_extract(program, ready, [accumulators])
+        def one_pass(nodes: list[Node], plans: list[Any]) -> list[list[Any]]:
+            return [accumulate(program, nodes, batches(), evaluate, plans)]
+
+        return run_passes(program, ready, one_pass)
 
     return fit_phases(program, run_phase, builder, evaluate, on_pass)
 
@@ -193,9 +195,11 @@ class Merger:
             weight *= 2
         self.stack.append((weight, acc))
 
-    def result(self) -> Any:
-        accs = [acc for _, acc in self.stack] or [self.analyzer.create_accumulator()]
-        return self.analyzer.merge_accumulators(accs)
+    def result(self, empty: Any = None) -> Any:
+        """The merge of everything added (`empty`, or a new accumulator, when nothing was)."""
+        if not self.stack:
+            return self.analyzer.create_accumulator() if empty is None else empty
+        return self.analyzer.merge_accumulators([acc for _, acc in self.stack])
 
 
 LEAVES = frozenset({"const", "list_const"})
@@ -259,27 +263,59 @@ def analyzer_of(node: Node) -> Analyzer:
     return make_analyzer(node.attr("analyzer"), _params(node))
 
 
+OnePass = Callable[[list[Node], list[Any]], list[list[Any]]]
+"""One pass over the data for some analyzers with their plans (None: a first pass) -> the
+accumulators of each partition (`parts[i][j]`: partition i, analyzer j)."""
+
+
+def run_passes(program: Program, ready: list[Node], one_pass: OnePass) -> list[Any]:
+    """The results of the `ready` analyzers, running passes until none asks for another
+    (`NextPass`: a quantile over more distinct values than DISTINCT_CAP brackets its ranks)."""
+    plans: list[Any] = [None] * len(ready)
+    results: list[Any] = [None] * len(ready)
+    todo = list(range(len(ready)))
+    while todo:
+        nodes = [ready[i] for i in todo]
+        outs = merge_extract(program, nodes, one_pass(nodes, [plans[i] for i in todo]))
+        again = []
+        for i, out in zip(todo, outs, strict=True):
+            if isinstance(out, NextPass):
+                plans[i] = out.plan
+                again.append(i)
+            else:
+                results[i] = out
+        todo = again
+    return results
+
+
 def accumulate(
     program: Program,
     ready: list[Node],
     feeds: Iterable[Mapping[str, np.ndarray]],
     evaluate: Evaluator,
+    plans: list[Any] | None = None,
 ) -> list[Any]:
     """One pass over `feeds`: the accumulator of each `ready` analyzer (in order), every batch
-    evaluated by the module's own code and added, the per-batch accumulators merged in a tree."""
+    evaluated by the module's own code and added, the per-batch accumulators merged in a tree.
+    `plans[j]` (None: a first pass) is the plan of analyzer j's further pass (`NextPass`)."""
     inputs = list(dict.fromkeys(arg for node in ready for arg in node.args))
     analyzers = [analyzer_of(node) for node in ready]
+    plans = plans or [None] * len(ready)
     mergers = [Merger(analyzer) for analyzer in analyzers]
+    empties = [
+        a.create_accumulator() if plan is None else a.refined_accumulator(plan)
+        for a, plan in zip(analyzers, plans, strict=True)
+    ]
     for feed in feeds:
         values = evaluate(program, inputs, feed)
-        for node, analyzer, merger in zip(ready, analyzers, mergers, strict=True):
+        for node, analyzer, merger, empty in zip(ready, analyzers, mergers, empties, strict=True):
             data = np.asarray(values[node.args[0]])
             mask = np.asarray(values[node.args[1]]) if len(node.args) > 1 else None
             if mask is not None and mask.shape != data.shape:
                 # A mask can be a scalar where nullness is constant, e.g. `if c then x else null`.
                 mask = np.broadcast_to(mask, data.shape)
-            merger.add(analyzer.add_input(analyzer.create_accumulator(), data, mask))
-    return [merger.result() for merger in mergers]
+            merger.add(analyzer.add_input(empty, data, mask))
+    return [merger.result(empty) for merger in mergers]
 
 
 def merge_extract(program: Program, ready: list[Node], parts: list[list[Any]]) -> list[Any]:
@@ -300,6 +336,8 @@ def merge_extract(program: Program, ready: list[Node], parts: list[list[Any]]) -
 def _extract(program: Program, node: Node, analyzer: Analyzer, merger: Merger) -> Any:
     try:
         result = analyzer.extract_output(merger.result())
+        if isinstance(result, NextPass):
+            return result
     except EmptyAnalyzerError as error:
         diagnostic = Diagnostic(
             f"cannot fit {_span_text(program, node)}: {error}",
@@ -366,6 +404,7 @@ __all__ = [
     "Evaluator",
     "FittedConstant",
     "Merger",
+    "OnePass",
     "PhaseRunner",
     "accumulate",
     "analyzer_of",
@@ -374,4 +413,5 @@ __all__ = [
     "fit_phases",
     "fit_program",
     "merge_extract",
+    "run_passes",
 ]

@@ -95,7 +95,7 @@ def is_stream_path(data: Any) -> bool:
     return isinstance(data, (str, Path)) and (is_glob(data) or Path(data).is_dir())
 
 
-DEFAULT_PARTITION_ROWS = 1_000_000
+DEFAULT_PARTITION_ROWS = 262_144
 """Rows per unit of work of a distributed engine (row groups are never split)."""
 
 
