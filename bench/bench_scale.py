@@ -32,7 +32,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -186,7 +185,13 @@ def main() -> None:
         equal = len(constants) == 1
         rows_out.append((size, generated, runs, equal))
         loads.append(load_line())
-        print(f"{size:,} rows: " + json.dumps({m: {k: v for k, v in r.items() if k != 'constants'} for m, r in runs.items()}), flush=True)
+        print(
+            f"{size:,} rows: "
+            + json.dumps(
+                {m: {k: v for k, v in r.items() if k != "constants"} for m, r in runs.items()}
+            ),
+            flush=True,
+        )
     report = render(rows_out, started, loads, args)
     if args.out:
         args.out.write_text(report)

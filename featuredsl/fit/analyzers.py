@@ -22,8 +22,10 @@ Results are exact and deterministic: they do not depend on how the data is split
   Integer inputs are converted to float64 first, as the IR's to_float does.
 - min / max: smallest / largest value, of the input's own type (int stays int).
 - quantile(q): numpy's default 'linear' method (Hyndman-Fan 7), bit-identical to
-  np.quantile(values, q) including its arithmetic with infinities. Accumulator: the distinct
-  values with their counts. median = quantile(0.5). quantiles(n): the sorted distinct values of
+  np.quantile(values, q) including its arithmetic with infinities. Accumulator: RankAcc, the
+  distinct values with their counts up to DISTINCT_CAP of them, beyond that a histogram of the
+  values' bit patterns that brackets the ranks needed for a further pass (extract_output then
+  returns NextPass; the fitting loop runs it). Exact either way, in bounded memory. median = quantile(0.5). quantiles(n): the sorted distinct values of
   quantile(i / n) for i = 1..n-1, as a tuple of floats.
 - mode: the most frequent value; ties go to the smallest (code-point order for str).
 - count: the number of non-null values.
