@@ -41,6 +41,7 @@ An analyzer that saw no non-null value raises EmptyAnalyzerError from extract_ou
 
 from __future__ import annotations
 
+import base64
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -499,6 +500,17 @@ def _decode(kind: str, value: Any) -> Any:
 
 
 _KEY_DTYPES = {"float": np.float64, "int": np.int64, "bool": bool, "str": object}
+_PACKED = {"float": "<f8", "int": "<i8"}
+
+
+def _pack(values: np.ndarray, dtype: str) -> str:
+    """An array as base64 of its little-endian bytes (every bit kept; NaN and inf too)."""
+    return base64.b64encode(np.ascontiguousarray(values, dtype=dtype).tobytes()).decode("ascii")
+
+
+def _unpack(text: str, dtype: str) -> np.ndarray:
+    native = np.dtype(dtype).newbyteorder("=")
+    return np.frombuffer(base64.b64decode(text), dtype=dtype).astype(native)
 
 
 def to_json(acc: Any) -> dict[str, Any]:
@@ -514,6 +526,13 @@ def to_json(acc: Any) -> dict[str, Any]:
         }
     if isinstance(acc, CountsAcc):
         kind = acc.kind
+        if kind in _PACKED:  # numbers as little-endian bytes in base64: exact, and compact
+            return {
+                "type": "counts",
+                "kind": kind,
+                "keys_le64": _pack(acc.keys, _PACKED[kind]),
+                "counts_le64": _pack(acc.counts, "<i8"),
+            }
         keys = [] if kind is None else [_encode(kind, k) for k in acc.keys.tolist()]
         return {"type": "counts", "kind": kind, "keys": keys, "counts": acc.counts.tolist()}
     if isinstance(acc, ExtremesAcc):
@@ -529,8 +548,8 @@ def to_json(acc: Any) -> dict[str, Any]:
             "plan": None if acc.plan is None else plan_to_json(acc.plan),
             "n": acc.n,
             "values": None if acc.values is None else to_json(acc.values),
-            "hist_keys": [str(k) for k in acc.hist_keys.tolist()],
-            "hist_counts": acc.hist_counts.tolist(),
+            "hist_keys_le64": _pack(acc.hist_keys, "<u8"),
+            "hist_counts_le64": _pack(acc.hist_counts, "<i8"),
         }
     raise TypeError(f"not an accumulator: {type(acc).__name__}")
 
@@ -569,6 +588,12 @@ def from_json(data: dict[str, Any]) -> Any:
     if data["type"] == "counts":
         if kind is None:
             return CountsAcc()
+        if "keys_le64" in data:
+            return CountsAcc(
+                kind,
+                _unpack(data["keys_le64"], _PACKED[kind]),
+                _unpack(data["counts_le64"], "<i8"),
+            )
         keys = [_decode(kind, k) for k in data["keys"]]
         return CountsAcc(
             kind,
@@ -586,8 +611,8 @@ def from_json(data: dict[str, Any]) -> Any:
             None if data["plan"] is None else plan_from_json(data["plan"]),
             int(data["n"]),
             None if data["values"] is None else from_json(data["values"]),
-            np.array([int(k) for k in data["hist_keys"]], dtype=np.uint64),
-            np.array(data["hist_counts"], dtype=np.int64),
+            _unpack(data["hist_keys_le64"], "<u8"),
+            _unpack(data["hist_counts_le64"], "<i8"),
         )
     raise ValueError(f"unknown accumulator type {data.get('type')!r}")
 
