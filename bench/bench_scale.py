@@ -91,7 +91,7 @@ if __name__ == "__main__":
         import distributed
         from featuredsl.distributed.dask import fit_dask, transform_on_dask
         with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                      dashboard_address=None) as cluster, \
+                                      dashboard_address=":0") as cluster, \
                 distributed.Client(cluster) as client:
             client.run(lambda: None)  # workers are up before the clock starts
             start_wall, start_cpu = time.perf_counter(), time.process_time()

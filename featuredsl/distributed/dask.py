@@ -72,7 +72,7 @@ def connect(scheduler: Any = None, n_workers: int = 2) -> Iterator[Any]:
         return
     with (
         distributed.LocalCluster(
-            n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
