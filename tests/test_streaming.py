@@ -392,3 +392,13 @@ def test_a_fit_that_brackets_its_quantiles_builds_the_same_artifacts(
     write_dataset(tmp_path / "ds", data, parts=2, row_group=64)
     monkeypatch.setattr(analyzers, "DISTINCT_CAP", 16)  # far fewer than the 600+ distinct ages
     assert Spec(SPEC).fit(tmp_path / "ds", batch_rows=50).files() == files
+
+
+def test_an_undeclared_csv_column_whose_type_changes_between_blocks_is_not_read(
+    tmp_path: Path,
+) -> None:
+    rows = 300_000  # more than one 4 MiB block of the streaming CSV reader
+    lines = [f"{i * 0.5},{i if i < rows - 5 else 'word'}" for i in range(rows)]
+    (tmp_path / "a.csv").write_text("x,extra\n" + "\n".join(lines) + "\n")
+    spec = Spec("spec m\ninput { x: float }\nfeature z = zscore(x)\n")
+    assert spec.fit(tmp_path / "a.csv", batch_rows=50_000).constants[0].value == 74999.75

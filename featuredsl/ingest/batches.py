@@ -269,14 +269,18 @@ class BatchSource:
                 delimiter, tuple(self.null_values), {c.name: pa.string() for c in self.inputs}
             )
             where = self.source
+            read = pcsv.ReadOptions(block_size=1 << 22)
             try:
-                reader = pcsv.open_csv(
-                    path,
-                    read_options=pcsv.ReadOptions(block_size=1 << 22),
-                    parse_options=parse,
-                    convert_options=convert,
+                # The header first, then only the declared columns: an undeclared column whose
+                # inferred type would change from one block to the next is never converted.
+                header = pcsv.open_csv(
+                    path, read_options=read, parse_options=parse, convert_options=convert
                 )
-                self._wanted(reader.schema.names)
+                convert.include_columns = self._wanted(header.schema.names)
+                header.close()
+                reader = pcsv.open_csv(
+                    path, read_options=read, parse_options=parse, convert_options=convert
+                )
                 for batch in reader:
                     yield offset, parse_declared(batch, self.inputs, where, offset).combine_chunks()
                     offset += batch.num_rows
