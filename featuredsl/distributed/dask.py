@@ -37,7 +37,7 @@ from featuredsl.backends.numpy.evaluate import evaluate
 from featuredsl.compiler.ir import Node, Program
 from featuredsl.errors import FeatureDSLError
 from featuredsl.fit.analyzers import from_json, plan_from_json, plan_to_json, to_json
-from featuredsl.fit.fitting import accumulate, fit_phases, run_passes
+from featuredsl.fit.fitting import Merger, accumulate, analyzer_of, fit_phases, run_passes
 from featuredsl.ingest.batches import (
     DEFAULT_BATCH_ROWS,
     DEFAULT_PARTITION_ROWS,
@@ -324,7 +324,14 @@ def _fit(
                 indices,
                 pure=False,
             )
-            return [[from_json(acc) for acc in accs] for accs in client.gather(futures)]
+            # Merged as they arrive (in any order: the merge is order-independent), so the
+            # client holds one decoded accumulator per analyzer, not one per unit.
+            mergers = [Merger(analyzer_of(node)) for node in nodes]
+            for future in _distributed().as_completed(futures):
+                for merger, acc in zip(mergers, future.result(), strict=True):
+                    merger.add(from_json(acc))
+                future.release()
+            return [[merger.result() for merger in mergers]] if pieces else []
 
         results = run_passes(program, ready, one_pass)
         known.append(results)
