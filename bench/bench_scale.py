@@ -161,6 +161,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="Markdown report (else stdout).")
     parser.add_argument("--no-dask", action="store_true", help="Single process only.")
     parser.add_argument("--quick", action="store_true", help="No equality re-fit.")
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        default=["fit", "transform", "dask-fit", "dask-transform"],
+        help="Steps to measure (transform needs a build: run fit first once).",
+    )
     args = parser.parse_args()
     spec = str(HERE / "bench.fdsl")
     rows_out = []
@@ -173,12 +179,15 @@ def main() -> None:
         work = args.data_dir / f"work-{size}"
         work.mkdir(parents=True, exist_ok=True)
         build = work / "build"
-        runs = {"fit": measure("fit", spec, data, build, args.batch_rows)}
-        runs["transform"] = measure("transform", spec, data, build, args.batch_rows)
-        if not args.no_dask:
-            runs["dask-fit"] = measure("dask-fit", spec, data, build, args.batch_rows)
-            runs["dask-transform"] = measure("dask-transform", spec, data, build, args.batch_rows)
+        modes = [m for m in args.modes if not (args.no_dask and m.startswith("dask"))]
+        runs = {mode: measure(mode, spec, data, build, args.batch_rows) for mode in modes}
         constants = {runs[m]["constants"] for m in runs if runs[m]["constants"] is not None}
+        manifest = build / "manifest.json"
+        if (
+            manifest.exists()
+        ):  # the single-process build of this size (mode fit, this run or before)
+            values = [c["value"] for c in json.loads(manifest.read_text())["constants"]]
+            constants.add(json.dumps(values))
         if not args.quick:
             again = measure("fit", spec, data, work / "build-b", args.batch_rows // 4 + 1)
             constants.add(again["constants"])
