@@ -9,7 +9,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from featuredsl.cli.console import make_console, null_token_option
+from featuredsl.cli.console import RowsProgress, make_console, null_token_option, quiet_option
 from featuredsl.errors import ArtifactError, DataError
 from featuredsl.monitor.severity import SEVERITIES
 
@@ -54,6 +54,7 @@ def _load_artifact(build_dir: str) -> Any:
 )
 @click.option("--batch-rows", default=262_144, show_default=True, help="Rows read per slice.")
 @null_token_option
+@quiet_option
 def profile(
     build_dir: str | None,
     data_paths: tuple[str, ...],
@@ -62,17 +63,10 @@ def profile(
     inputs: bool,
     batch_rows: int,
     null_tokens: tuple[str, ...],
+    quiet: bool,
 ) -> int:
     """Store a reference profile of BUILD_DIR's features on training data (no raw data kept)."""
-    from featuredsl.monitor.columns import (
-        FEATURES,
-        INPUTS,
-        Dataset,
-        columns_from_feed,
-        columns_from_matrix,
-    )
-    from featuredsl.monitor.profile import Profile, profile_dataset
-    from featuredsl.monitor.sources import iter_batches
+    from featuredsl.monitor.profile import Profile
 
     if not data_paths and not merge_paths:
         raise click.UsageError("give --data (with BUILD_DIR) and/or --merge profiles")
@@ -81,20 +75,8 @@ def profile(
     result: Profile | None = None
     if data_paths:
         artifact = _load_artifact(str(build_dir))
-        for path in data_paths:
-            for table in iter_batches(path, batch_rows, null_tokens):
-                where = f"{path}: "
-                feed = artifact.feed(table)
-                features = artifact.transform_feed(feed)
-                groups = {
-                    FEATURES: columns_from_matrix(artifact.feature_names, features, where=where)
-                }
-                if inputs:
-                    groups[INPUTS] = columns_from_feed(feed, where=where)
-                part = profile_dataset(
-                    Dataset(groups, source=path), fingerprint=artifact.fingerprint
-                )
-                result = part if result is None else result.merge(part)
+        with RowsProgress(quiet) as bar:
+            result = _profile_paths(artifact, data_paths, batch_rows, null_tokens, inputs, bar)
     for path in merge_paths:
         other = Profile.load(path)
         result = other if result is None else result.merge(other)
@@ -106,6 +88,44 @@ def profile(
         + (f", {len(result.groups['inputs'])} inputs" if "inputs" in result.groups else "")
     )
     return 0
+
+
+def _profile_paths(
+    artifact: Any,
+    paths: tuple[str, ...],
+    batch_rows: int,
+    null_tokens: tuple[str, ...],
+    inputs: bool,
+    bar: RowsProgress,
+) -> Any:
+    """The merged profile of every slice of every path (a progress bar per path on a terminal)."""
+    from featuredsl.ingest.batches import open_source
+    from featuredsl.monitor.columns import (
+        FEATURES,
+        INPUTS,
+        Dataset,
+        columns_from_feed,
+        columns_from_matrix,
+    )
+    from featuredsl.monitor.profile import profile_dataset
+    from featuredsl.monitor.sources import iter_batches
+
+    result = None
+    for path in paths:
+        total = open_source(path, artifact.program_inputs).rows if bar.enabled else 0
+        done = 0
+        for table in iter_batches(path, batch_rows, null_tokens):
+            where = f"{path}: "
+            feed = artifact.feed(table)
+            features = artifact.transform_feed(feed)
+            groups = {FEATURES: columns_from_matrix(artifact.feature_names, features, where=where)}
+            if inputs:
+                groups[INPUTS] = columns_from_feed(feed, where=where)
+            part = profile_dataset(Dataset(groups, source=path), fingerprint=artifact.fingerprint)
+            result = part if result is None else result.merge(part)
+            done += table.num_rows
+            bar.update(f"profiling {path}", done, max(total, done))
+    return result
 
 
 @click.command()
