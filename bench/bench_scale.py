@@ -224,6 +224,8 @@ def render(results: list, started: dt.datetime, loads: list[str], args: argparse
         "- Data: bench/data.py's seeded churn table as hive-partitioned Parquet (1M rows per "
         "file, row groups of 131,072), spec bench/bench.fdsl (36 output columns, 2 medians, "
         "2 quantile sets, 2 vocabularies, means and standard deviations).",
+        "- `fit` includes writing the build directory (module, graph, manifest, conformance "
+        "kit); `dask-fit` does not (it returns the FittedSpec). `transform` uses that build.",
         "- Each cell is one run in a fresh process. CPU = user + system time of the process "
         "(Dask: plus its 2 workers). Peak RSS = ru_maxrss (Dask: client / largest worker).",
         "",
