@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXAMPLES := $(wildcard examples/*/*.fdsl)
 
-.PHONY: demo test conformance lint fmt fuzz bench golden clean
+.PHONY: demo test conformance lint fmt fuzz bench bench-scale golden clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ bench: $(STAMP)
 	$(PY) bench/run.py --rows 1000000 --out bench/RESULTS.md
 	$(PY) bench/bench_pit.py --labels 10000000 --features 1000000 --out bench/PIT_RESULTS.md
 	$(PY) bench/bench_serve.py --rounds 15 --calls 200 --out bench/SERVE_RESULTS.md
+
+# Streaming fit/transform at 1M / 10M / 50M rows of generated partitioned Parquet (under
+# build/scale-data, generated once from a seed), single process and Dask with 2 workers.
+bench-scale: $(STAMP)
+	$(PY) bench/bench_scale.py --sizes 1000000 10000000 50000000 --out bench/SCALE.md
 
 golden: $(STAMP)
 	$(PY) -m pytest -q tests/test_golden.py --update-golden

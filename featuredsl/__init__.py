@@ -32,6 +32,10 @@ _API = {
     "shadow": "featuredsl.runtime.shadow",
     "to_feed": "featuredsl.ingest",
     "read_table": "featuredsl.ingest",
+    "open_source": "featuredsl.ingest.batches",
+    "transform_path": "featuredsl.artifact.transform",
+    "fit_dask": "featuredsl.distributed.dask",
+    "transform_on_dask": "featuredsl.distributed.dask",
 }
 __all__ = ["__version__", *_API]
 

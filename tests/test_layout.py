@@ -37,9 +37,13 @@ ALLOWED: dict[str, frozenset[str]] = {
     "runtime": frozenset(
         {"monitor", "artifact", "backends.onnx", "ingest", "compiler", "language", "parity"}
     ),
+    "distributed": frozenset(
+        {"parity", "artifact", "fit", "backends.numpy", "ingest", "compiler", "language"}
+    ),
     "joins": frozenset(),
     "cli": frozenset(
         {
+            "distributed",
             "runtime",
             "monitor",
             "parity",

@@ -143,7 +143,12 @@ def test_build_and_golden_take_a_loaded_spec(tmp_path: Any) -> None:
 
 def test_clone_and_get_params_keep_the_constructor_arguments() -> None:
     ft = FeatureTransformer(SMALL_SPEC, float32=True)
-    assert ft.get_params() == {"spec": SMALL_SPEC, "float32": True, "timestamp_unit": None}
+    assert ft.get_params() == {
+        "spec": SMALL_SPEC,
+        "float32": True,
+        "timestamp_unit": None,
+        "sparse": False,
+    }
     copy = clone(ft)
     assert copy.spec is SMALL_SPEC and copy.float32 is True
     assert not hasattr(copy, "fitted_spec_")

@@ -253,12 +253,21 @@ class Artifacts:
         data: Any,
         float32: bool = False,
         as_frame: bool = False,
+        sparse: bool = False,
         timestamp_unit: str | None = None,
     ) -> Any:
         """The features of `data` (as `FittedSpec.transform` takes it) from the build's numpy
         module: float64 [rows, features] (see `FittedSpec.transform` for `float32`, `as_frame`,
-        `timestamp_unit`); DataError for bad data."""
-        out = self.transform_feed(self.feed(data, timestamp_unit=timestamp_unit), float32=float32)
+        `sparse`, a scipy.sparse CSR matrix, and `timestamp_unit`); DataError for bad data."""
+        feed = self.feed(data, timestamp_unit=timestamp_unit)
+        if sparse:
+            from featuredsl.artifact.transform import sparse_features
+
+            if as_frame:
+                raise ValueError("transform: choose as_frame=True or sparse=True, not both")
+            width = len(self.feature_names)
+            return sparse_features(self.transform_feed, feed, width, float32)
+        out = self.transform_feed(feed, float32=float32)
         return features_out(out, self.feature_names, as_frame)
 
     def run_onnx(self, feed: Mapping[str, np.ndarray]) -> np.ndarray:

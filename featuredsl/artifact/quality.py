@@ -58,46 +58,130 @@ def assess(
         features: the numpy module's output on `feed`, float64 [rows, len(names)].
         names: the output column names.
     """
-    rows = int(features.shape[0])
-    findings: list[str] = []
-    if rows == 0:
-        findings.append("the training data has 0 rows: every statistic is undefined")
-    columns: dict[str, dict[str, Any]] = {}
-    for index, name in enumerate(names):
-        values = features[:, index]
-        nan = int(np.isnan(values).sum())
-        posinf = int(np.isposinf(values).sum())
-        neginf = int(np.isneginf(values).sum())
-        finite = values[np.isfinite(values)]
-        constant = rows > 1 and finite.size == rows and bool(np.all(finite == finite[0]))
-        columns[name] = {
-            "nan": _share(nan, rows),
-            "posinf": _share(posinf, rows),
-            "neginf": _share(neginf, rows),
-            "constant": constant,
+    tally = QualityTally(program, names)
+    tally.add(feed, features)
+    return tally.result()
+
+
+class QualityTally:
+    """The data-quality measures accumulated batch by batch (what `assess` reports on all the
+    rows at once): counts of NaN, +inf, -inf and finite values per output column, whether the
+    finite values all equal the first one, and null counts per input. The result does not
+    depend on how the rows are split into batches."""
+
+    def __init__(self, program: Program, names: Sequence[str]) -> None:
+        self.program = program
+        self.names = list(names)
+        width = len(self.names)
+        self.rows = 0
+        self.nan = np.zeros(width, dtype=np.int64)
+        self.posinf = np.zeros(width, dtype=np.int64)
+        self.neginf = np.zeros(width, dtype=np.int64)
+        self.finite = np.zeros(width, dtype=np.int64)
+        self.first = np.full(width, np.nan)  # the first finite value seen per column
+        self.same = np.ones(width, dtype=bool)  # every finite value equals `first`
+        self.nulls = {column.name: 0 for column in program.inputs}
+        # (one-hot feature, nullable input) -> [rows where the input is null, those of them
+        # hot in an <oov> column]
+        self.null_oov = {pair: [0, 0] for pair in _oov_pairs(program)}
+
+    def add(self, feed: Mapping[str, np.ndarray], features: np.ndarray) -> None:
+        """Count one batch: its feed and the numpy module's output on it [rows, width]."""
+        self.rows += int(features.shape[0])
+        finite = np.isfinite(features)
+        self.nan += np.isnan(features).sum(axis=0)
+        self.posinf += np.isposinf(features).sum(axis=0)
+        self.neginf += np.isneginf(features).sum(axis=0)
+        self.finite += finite.sum(axis=0)
+        if features.shape[0]:
+            unset = np.isnan(self.first) & finite.any(axis=0)
+            firsts = features[np.argmax(finite, axis=0), np.arange(features.shape[1])]
+            self.first[unset] = firsts[unset]
+            self.same &= np.all(~finite | (features == self.first), axis=0)
+        index = {name: i for i, name in enumerate(self.names)}
+        for (feature, name), tally in self.null_oov.items():
+            null = _null_mask(self.program, feed, name)
+            oov = [index[n] for n in _oov_columns(self.program, feature)]
+            tally[0] += int(np.count_nonzero(null))
+            tally[1] += int(np.count_nonzero((features[null][:, oov] == 1.0).any(axis=1)))
+        for column in self.program.inputs:
+            values = feed[column.name]
+            if column.mask_name:
+                self.nulls[column.name] += int(np.asarray(feed[column.mask_name]).sum())
+            elif column.dtype.value == "float":
+                self.nulls[column.name] += int(np.isnan(values).sum())
+
+    def counts(self) -> dict[str, Any]:
+        """The tally as plain data (what a worker sends back): see `merge_counts`."""
+        return {
+            "rows": self.rows,
+            "nan": self.nan,
+            "posinf": self.posinf,
+            "neginf": self.neginf,
+            "finite": self.finite,
+            "first": self.first,
+            "same": self.same,
+            "nulls": dict(self.nulls),
+            "null_oov": [[f, n, *t] for (f, n), t in self.null_oov.items()],
         }
-        for what, count in (("NaN", nan), ("+inf", posinf), ("-inf", neginf)):
-            if rows and count / rows > SHARE_WARN:
-                findings.append(
-                    f"feature column {name!r} is {what} on {count / rows:.1%} of the training rows"
-                )
-        if constant and not _in_one_hot(program, name):
-            findings.append(
-                f"feature column {name!r} is constant ({float(finite[0])!r} on every row)"
+
+    def merge_counts(self, other: Mapping[str, Any]) -> None:
+        """Add the `counts()` of a tally over other rows (of the same program); the result
+        does not depend on the order of merging."""
+        self.rows += int(other["rows"])
+        for key in ("nan", "posinf", "neginf", "finite"):
+            setattr(self, key, getattr(self, key) + other[key])
+        mine, theirs = ~np.isnan(self.first), ~np.isnan(other["first"])
+        both = mine & theirs
+        self.same = self.same & other["same"]
+        self.same[both] &= self.first[both] == other["first"][both]
+        self.first = np.where(mine, self.first, other["first"])
+        for name, count in other["nulls"].items():
+            self.nulls[name] += int(count)
+        for feature, name, nulls, hot in other["null_oov"]:
+            self.null_oov[(feature, name)][0] += int(nulls)
+            self.null_oov[(feature, name)][1] += int(hot)
+
+    def result(self) -> DataQuality:
+        """The DataQuality of every row counted so far."""
+        rows = self.rows
+        findings: list[str] = []
+        if rows == 0:
+            findings.append("the training data has 0 rows: every statistic is undefined")
+        columns: dict[str, dict[str, Any]] = {}
+        for index, name in enumerate(self.names):
+            nan, posinf, neginf = (
+                int(self.nan[index]),
+                int(self.posinf[index]),
+                int(self.neginf[index]),
             )
-    findings += _one_hot_findings(program, columns, rows)
-    findings += _nulls_in_oov(program, feed, features, names)
-    inputs: dict[str, float] = {}
-    for column in program.inputs:
-        values = feed[column.name]
-        null = feed[column.mask_name] if column.mask_name else None
-        count = int(np.isnan(values).sum()) if column.dtype.value == "float" else 0
-        if null is not None:
-            count = int(np.asarray(null).sum())
-        inputs[column.name] = _share(count, rows)
-        if rows and count == rows:
-            findings.append(f"input {column.name!r} is null on every training row")
-    return DataQuality(rows, columns, inputs, tuple(findings))
+            constant = rows > 1 and int(self.finite[index]) == rows and bool(self.same[index])
+            columns[name] = {
+                "nan": _share(nan, rows),
+                "posinf": _share(posinf, rows),
+                "neginf": _share(neginf, rows),
+                "constant": constant,
+            }
+            for what, count in (("NaN", nan), ("+inf", posinf), ("-inf", neginf)):
+                if rows and count / rows > SHARE_WARN:
+                    findings.append(
+                        f"feature column {name!r} is {what} on {count / rows:.1%} of the "
+                        "training rows"
+                    )
+            if constant and not _in_one_hot(self.program, name):
+                findings.append(
+                    f"feature column {name!r} is constant ({float(self.first[index])!r} on "
+                    "every row)"
+                )
+        findings += _one_hot_findings(self.program, columns, rows)
+        findings += _nulls_in_oov(self.null_oov)
+        inputs: dict[str, float] = {}
+        for column in self.program.inputs:
+            count = self.nulls[column.name]
+            inputs[column.name] = _share(count, rows)
+            if rows and count == rows:
+                findings.append(f"input {column.name!r} is null on every training row")
+        return DataQuality(rows, columns, inputs, tuple(findings))
 
 
 def _in_one_hot(program: Program, column: str) -> bool:
@@ -106,39 +190,44 @@ def _in_one_hot(program: Program, column: str) -> bool:
     )
 
 
-def _nulls_in_oov(
-    program: Program,
-    feed: Mapping[str, np.ndarray],
-    features: np.ndarray,
-    names: Sequence[str],
-) -> list[str]:
+def _oov_columns(program: Program, feature: str) -> list[str]:
+    (found,) = [f for f in program.features if f.name == feature]
+    return [n for n in found.column_names or () if n.startswith(f"{feature}[<oov")]
+
+
+def _oov_pairs(program: Program) -> list[tuple[str, str]]:
+    """(one-hot feature, nullable input it uses) pairs: where a null can land in <oov>."""
+    nullable = {c.name for c in program.inputs if c.nullable}
+    return [
+        (feature.name, name)
+        for feature in program.features
+        if len(feature.column_names or ()) > 1 and _oov_columns(program, feature.name)
+        for name in feature.nullable_inputs_used
+        if name in nullable
+    ]
+
+
+def _null_mask(program: Program, feed: Mapping[str, np.ndarray], name: str) -> np.ndarray:
+    (column,) = [c for c in program.inputs if c.name == name]
+    if column.mask_name:
+        return np.asarray(feed[column.mask_name], dtype=bool)
+    return np.isnan(feed[name])
+
+
+def _nulls_in_oov(null_oov: Mapping[tuple[str, str], list[int]]) -> list[str]:
     """One-hots that file every null of an input under `<oov>` with the unseen values.
 
     `one_hot(fill_null(plan, "none"), vocab(plan))` fits the vocabulary on the non-null values
     only, so the filled nulls are out of vocabulary and the model cannot tell a missing plan
     from a plan it never saw. Measured, not guessed from the spec: the finding is made when
     every training row where the input is null is hot in an `<oov>` column."""
-    index = {name: i for i, name in enumerate(names)}
-    nullable = {c.name: c for c in program.inputs if c.nullable}
-    out = []
-    for feature in program.features:
-        columns = feature.column_names or ()
-        oov = [index[n] for n in columns if n.startswith(f"{feature.name}[<oov")]
-        if len(columns) <= 1 or not oov:
-            continue
-        hot = (features[:, oov] == 1.0).any(axis=1)
-        for name in feature.nullable_inputs_used:
-            column = nullable[name]
-            null = feed[column.mask_name] if column.mask_name else np.isnan(feed[name])
-            count = int(np.count_nonzero(null))
-            if count and bool(hot[null].all()):
-                out.append(
-                    f"one-hot feature {feature.name!r} puts the {count} training rows where "
-                    f"{name!r} is null in its <oov> column, together with values it never saw; "
-                    f"to give nulls their own column, fit the vocabulary on the filled column, "
-                    f'e.g. vocab(fill_null({name}, "none"))'
-                )
-    return out
+    return [
+        f"one-hot feature {feature!r} puts the {nulls} training rows where {name!r} is null "
+        "in its <oov> column, together with values it never saw; to give nulls their own "
+        f'column, fit the vocabulary on the filled column, e.g. vocab(fill_null({name}, "none"))'
+        for (feature, name), (nulls, hot) in null_oov.items()
+        if nulls and hot == nulls
+    ]
 
 
 def _one_hot_findings(

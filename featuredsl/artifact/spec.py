@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -30,7 +30,8 @@ from featuredsl.artifact.contract import (
 from featuredsl.artifact.fingerprint import fingerprint_of, tzdata_of
 from featuredsl.artifact.load import build_files, features_out, remove_stale
 from featuredsl.artifact.manifest import encode_pool, manifest_text
-from featuredsl.artifact.quality import DataQuality, assess
+from featuredsl.artifact.quality import DataQuality, QualityTally, assess
+from featuredsl.artifact.transform import sparse_features, width_slices
 from featuredsl.backends.numpy import codegen as numpy_backend
 from featuredsl.backends.numpy.evaluate import evaluate, execute_module
 from featuredsl.backends.onnx import graph as onnx_backend
@@ -38,7 +39,15 @@ from featuredsl.compiler.boundaries import constant_pool, feature_bounds
 from featuredsl.compiler.frontend import check_source, read_spec
 from featuredsl.compiler.ir import Builder, Program, walk
 from featuredsl.errors import ArtifactError
-from featuredsl.fit.fitting import FittedConstant, fit_program
+from featuredsl.fit.fitting import FittedConstant, fit_batches, fit_program
+from featuredsl.ingest.batches import BatchSource, open_source
+
+RowsHook = Callable[[str, int, int], None]
+"""Progress of a pass over streamed data: (what, rows done, rows in all); called per batch."""
+
+
+def _quiet(what: str, done: int, total: int) -> None:
+    return None
 
 
 def _feed(
@@ -51,6 +60,16 @@ def _feed(
     from featuredsl.ingest import to_feed
 
     return to_feed(data, program.inputs, source=source, extra=extra, timestamp_unit=timestamp_unit)
+
+
+def feed_rows(feed: Mapping[str, np.ndarray]) -> int:
+    """Rows of a feed (0 when it has no column)."""
+    return len(next(iter(feed.values()), ()))
+
+
+def _no_frame(as_frame: bool) -> None:
+    if as_frame:
+        raise ValueError("transform: choose as_frame=True or sparse=True, not both")
 
 
 def null_encoding(column: Any) -> str:
@@ -112,17 +131,25 @@ class Spec:
         return _feed(data, self.program, source, timestamp_unit=timestamp_unit)
 
     def fit(
-        self, data: Any, source: str = "training data", timestamp_unit: str | None = None
+        self,
+        data: Any,
+        source: str = "training data",
+        batch_rows: int | None = None,
+        timestamp_unit: str | None = None,
     ) -> FittedSpec:
         """Fit every analyzer (mean, quantiles, vocab, ...) on the training data.
 
         Args:
             data: a pandas DataFrame, a pyarrow Table or RecordBatch, a dict of 1-D columns (numpy
-            arrays, lists, Series, Arrow arrays), a list of row dicts, or a path to a Parquet or
-            CSV file; it needs every declared input column (others are ignored), typed as the spec
-            declares (floats float64 with NaN as null; ints int64; timestamps tz-aware datetimes,
-            numpy datetime64, or integers in `timestamp_unit`; text in Unicode NFC).
-            source: how errors name the data.
+            arrays, lists, Series, Arrow arrays), a list of row dicts, or a path: a Parquet, CSV or
+            TSV file, a directory of them (hive-partitioned Parquet too) or a glob, which is
+            streamed in batches of `batch_rows` rows (see `featuredsl.ingest.batches`); it needs
+            every declared input column (others are ignored), typed as the spec declares (floats
+            float64 with NaN as null; ints int64; timestamps tz-aware datetimes, numpy
+            datetime64, or integers in `timestamp_unit`; text in Unicode NFC).
+            source: how errors name the data (a path names itself).
+            batch_rows: rows per batch when streaming a path (default DEFAULT_BATCH_ROWS). The
+                constants do not depend on it, bit for bit.
             timestamp_unit: the unit of bare integers in timestamp columns ("s", "ms", "us",
                 "ns"); without it they are refused (typed datetimes carry their own unit).
 
@@ -135,13 +162,74 @@ class Spec:
             DiagnosticError: an analyzer has nothing to fit on (e.g. every value is null),
                 pointing at the analyzer in the spec.
         """
+        if isinstance(data, (str, os.PathLike)):
+            stream = open_source(
+                data, self.inputs, batch_rows=batch_rows, timestamp_unit=timestamp_unit
+            )
+            return self.fit_stream(stream)[0]
         return self.fit_feed(self.feed(data, source, timestamp_unit))
 
-    def fit_feed(self, feed: dict[str, np.ndarray]) -> FittedSpec:
-        """`fit` on a canonical feed (`featuredsl.ingest.to_feed`), with no conversion."""
-        program, constants = fit_program(self.program, feed, self.builder, evaluate)
-        sample = kit.spread(len(next(iter(feed.values()), ())), kit.DATA_ROWS)
-        fitted = FittedSpec(
+    def fit_stream(
+        self,
+        stream: BatchSource,
+        keep: np.ndarray | None = None,
+        progress: RowsHook = _quiet,
+    ) -> tuple[FittedSpec, dict[str, np.ndarray]]:
+        """`fit` on a stream of batches: one pass per phase of analyzers, then one pass that
+        measures data quality and keeps the sample rows. Memory is bounded by the batch size
+        plus the accumulators (see docs/scale.md); the result is the FittedSpec `fit_feed`
+        gives on all the rows at once, byte for byte.
+
+        Args:
+            stream: the BatchSource (`featuredsl.ingest.batches.open_source`).
+            keep: sorted source row numbers (int64) to return as a feed, e.g. a parity sample.
+            progress: called after every batch with (pass description, rows done, rows).
+
+        Returns:
+            (the FittedSpec, the feed of the `keep` rows).
+
+        Raises:
+            DataError: bad data (column and source row named). DiagnosticError: an analyzer
+                has nothing to fit on.
+        """
+        rows = stream.rows
+        passes: list[str] = []
+
+        def feeds() -> Any:
+            what = passes[-1]
+            for offset, feed in stream.batches():
+                yield feed
+                progress(what, offset + feed_rows(feed), rows)
+
+        def on_pass(phase: int, phases: int) -> None:
+            passes.append(f"fitting (pass {phase})")
+
+        program, constants = fit_batches(self.program, feeds, self.builder, evaluate, on_pass)
+        fitted = self._fitted(program, constants)
+        kit_rows = kit.spread(rows, kit.DATA_ROWS)
+        wanted = np.union1d(kit_rows, keep if keep is not None else np.zeros(0, np.int64))
+        tally = QualityTally(program, fitted.feature_names)
+        parts = []
+        width = len(fitted.feature_names)
+        for offset, feed in stream.batches():
+            n = feed_rows(feed)
+            for piece in width_slices(feed, width):
+                tally.add(piece, fitted.transform_feed(piece))
+            local = wanted[(wanted >= offset) & (wanted < offset + n)] - offset
+            parts.append({name: values[local] for name, values in feed.items()})
+            progress("measuring data quality", offset + n, rows)
+        fitted.quality = tally.result()
+        if not parts:
+            return fitted, {}
+        sample = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+        fitted.kit_sample = {
+            name: values[np.searchsorted(wanted, kit_rows)] for name, values in sample.items()
+        }
+        kept = np.searchsorted(wanted, keep) if keep is not None else np.zeros(0, np.int64)
+        return fitted, {name: values[kept] for name, values in sample.items()}
+
+    def _fitted(self, program: Program, constants: list[FittedConstant]) -> FittedSpec:
+        return FittedSpec(
             program,
             constants,
             fingerprint_of(
@@ -150,8 +238,14 @@ class Spec:
                 [c.params for c in constants],
                 tzdata_of(program),
             ),
-            kit_sample={name: values[sample] for name, values in feed.items()},
         )
+
+    def fit_feed(self, feed: dict[str, np.ndarray]) -> FittedSpec:
+        """`fit` on a canonical feed (`featuredsl.ingest.to_feed`), with no conversion."""
+        program, constants = fit_program(self.program, feed, self.builder, evaluate)
+        sample = kit.spread(len(next(iter(feed.values()), ())), kit.DATA_ROWS)
+        fitted = self._fitted(program, constants)
+        fitted.kit_sample = {name: values[sample] for name, values in feed.items()}
         names = [n for c in program.inputs for n in (c.name, c.mask_name) if n is not None]
         if all(name in feed for name in names):  # a partial feed fits what it can, unassessed
             features = fitted.transform_feed(feed)
@@ -287,6 +381,7 @@ class FittedSpec:
         data: Any,
         float32: bool = False,
         as_frame: bool = False,
+        sparse: bool = False,
         timestamp_unit: str | None = None,
     ) -> Any:
         """The features of `data`: float64 [rows, len(feature_names)] in `feature_names` order.
@@ -299,12 +394,19 @@ class FittedSpec:
                 tz-aware datetimes, numpy datetime64, or integers in `timestamp_unit`; text in NFC).
             float32: the values rounded once to float32 (what a float32 model is fed).
             as_frame: a pandas DataFrame with the feature names as columns instead.
+            sparse: a scipy.sparse CSR matrix instead (for wide one-hot and hashed features:
+                computed in bounded row slices, the dense matrix never exists).
             timestamp_unit: the unit of bare integers in timestamp columns (see `Spec.fit`).
 
         Raises:
             DataError: a column is missing or a value does not fit its declared type.
+            ValueError: both `as_frame` and `sparse`.
         """
-        out = self.transform_feed(self.feed(data, timestamp_unit=timestamp_unit), float32=float32)
+        feed = self.feed(data, timestamp_unit=timestamp_unit)
+        if sparse:
+            _no_frame(as_frame)
+            return sparse_features(self.transform_feed, feed, len(self.feature_names), float32)
+        out = self.transform_feed(feed, float32=float32)
         return features_out(out, self.feature_names, as_frame)
 
     def _repr_html_(self) -> str:

@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.table import Table
 
 from featuredsl.artifact.conformance.kit import KIT_DIR
-from featuredsl.cli.console import make_console, null_token_option, timestamp_unit_option
+from featuredsl.cli.console import (
+    RowsProgress,
+    batch_rows_option,
+    engine_options,
+    make_console,
+    null_token_option,
+    quiet_option,
+    timestamp_unit_option,
+)
 from featuredsl.parity.build import build as run_build
 
 
 @click.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option(
-    "--data", "data", required=True, type=click.Path(), help="Training data: Parquet, CSV or TSV."
+    "--data",
+    "data",
+    required=True,
+    type=click.Path(),
+    help="Training data: a Parquet, CSV or TSV file, a directory of them (hive-partitioned "
+    "Parquet too) or a quoted glob; streamed in batches.",
 )
 @click.option(
     "--out",
@@ -33,6 +45,9 @@ from featuredsl.parity.build import build as run_build
     "all-null inputs, zero rows) instead of reporting them.",
 )
 @null_token_option
+@batch_rows_option
+@engine_options
+@quiet_option
 @timestamp_unit_option
 def build(
     spec: str,
@@ -41,28 +56,40 @@ def build(
     float32: bool,
     strict: bool,
     null_tokens: tuple[str, ...],
+    batch_rows: int | None,
+    engine: str,
+    scheduler: str | None,
+    quiet: bool,
     timestamp_unit: str | None,
 ) -> int:
     """Fit SPEC on DATA and write the numpy module, the ONNX graph and the manifest to OUT."""
-    console = make_console(stderr=True)
-    source: Any = data
-    loaded: Any = spec
-    if null_tokens:
-        from featuredsl.artifact.spec import as_spec
-        from featuredsl.ingest import read_table
+    if engine == "dask":
+        from featuredsl.distributed.dask import build_on_dask
 
-        loaded = as_spec(spec)
-        source = read_table(data, loaded.inputs, null_values=null_tokens)
-    with console.status("building") as status:
-        report = run_build(
-            loaded,
-            source,
+        report = build_on_dask(
+            spec,
+            data,
             out,
+            scheduler=scheduler,
             float32=float32,
             strict=strict,
-            progress=lambda step: status.update(step),
+            batch_rows=batch_rows,
+            null_values=null_tokens,
             timestamp_unit=timestamp_unit,
         )
+    else:
+        with RowsProgress(quiet) as bar:
+            report = run_build(
+                spec,
+                data,
+                out,
+                float32=float32,
+                strict=strict,
+                batch_rows=batch_rows,
+                null_values=null_tokens,
+                rows_progress=bar.update,
+                timestamp_unit=timestamp_unit,
+            )
     fitted = report.fitted
     table = Table(title=f"spec {fitted.program.name} -> {out}", title_justify="left")
     for header in ("feature", "dtype", "columns", "inputs"):
@@ -100,6 +127,8 @@ def build(
             else f"; {exact} of {len(columns)} columns bit-identical, the rest within their ULP bound"
         )
     )
+    for warning in report.warnings:
+        out_console.print(f"warning: {warning}", markup=False, soft_wrap=True)
     quality = fitted.quality
     if quality is not None and quality.findings:
         out_console.print(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import click
 from rich.console import Console
@@ -50,3 +51,90 @@ null_token_option = click.option(
     help="A CSV/TSV cell text that means null in every column, strings included (e.g. NA, "
     "NULL); repeatable. By default only an empty field is null, and 'NA' is a string.",
 )
+
+
+batch_rows_option = click.option(
+    "--batch-rows",
+    "batch_rows",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Rows per streamed batch (default 65,536): memory is bounded by it, results do not "
+    "depend on it.",
+)
+
+quiet_option = click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    help="No progress bar (there is none when stderr is not a terminal).",
+)
+
+
+class RowsProgress:
+    """A rich progress bar per pass over streamed data, with rows/s and the time left; silent
+    when stderr is not a terminal or `quiet`. Use as a context manager; `update` is the
+    `RowsHook` the streaming APIs call after each batch: (pass, rows done, rows in all)."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.enabled = not quiet and _is_terminal(sys.stderr)
+        self.progress: Any = None
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> RowsProgress:
+        if self.enabled:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            self.progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("rows"),
+                TextColumn("{task.fields[rate]}"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def update(self, what: str, done: int, total: int) -> None:
+        if self.progress is None:
+            return
+        task = self.tasks.get(what)
+        if task is None:
+            task = self.tasks[what] = self.progress.add_task(what, total=total, rate="")
+        speed = self.progress.tasks[task].speed
+        rate = f"{speed:,.0f} rows/s" if speed else ""
+        self.progress.update(task, completed=done, total=total, rate=rate)
+
+
+def engine_options(command: Any) -> Any:
+    """--engine local|dask and --scheduler ADDRESS (a dask.distributed scheduler)."""
+    command = click.option(
+        "--scheduler",
+        "scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="With --engine dask: the scheduler to use (tcp://host:8786); none starts a "
+        "LocalCluster of processes.",
+    )(command)
+    return click.option(
+        "--engine",
+        "engine",
+        type=click.Choice(["local", "dask"]),
+        default="local",
+        show_default=True,
+        help="local streams in this process; dask runs partitions on a dask.distributed "
+        "cluster (extra featuredsl[dask]).",
+    )(command)

@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "check": ("featuredsl.cli.language", "check", "Check specs and list their features."),
     "fmt": ("featuredsl.cli.language", "fmt", "Format specs canonically."),
     "build": ("featuredsl.cli.build", "build", "Fit a spec on data and write both artifacts."),
+    "transform": ("featuredsl.cli.transform", "transform", "Features of a dataset to Parquet."),
     "parity": ("featuredsl.cli.parity", "parity", "Compare numpy and ONNX artifacts."),
     "golden": ("featuredsl.cli.parity", "golden", "Check or update golden files."),
     "verify": ("featuredsl.cli.verify", "verify", "Run a build's conformance kit on a runtime."),

@@ -10,7 +10,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from featuredsl.cli.console import make_console, null_token_option
+from featuredsl.cli.console import RowsProgress, make_console, null_token_option, quiet_option
 from featuredsl.errors import ArtifactError, DataError
 from featuredsl.monitor.severity import SEVERITIES
 
@@ -36,8 +36,9 @@ def _load_artifact(build_dir: str) -> Any:
     "--data",
     "data_paths",
     multiple=True,
-    type=click.Path(dir_okay=False),
-    help="Training data (Parquet or CSV); repeat for partitions, which are profiled and merged.",
+    type=click.Path(),
+    help="Training data (Parquet or CSV file, directory or glob, read in slices); repeat for "
+    "partitions, which are profiled and merged.",
 )
 @click.option(
     "--merge",
@@ -54,6 +55,7 @@ def _load_artifact(build_dir: str) -> Any:
 )
 @click.option("--batch-rows", default=262_144, show_default=True, help="Rows read per slice.")
 @null_token_option
+@quiet_option
 def profile(
     build_dir: str | None,
     data_paths: tuple[str, ...],
@@ -62,18 +64,10 @@ def profile(
     inputs: bool,
     batch_rows: int,
     null_tokens: tuple[str, ...],
+    quiet: bool,
 ) -> int:
     """Store a reference profile of BUILD_DIR's features on training data (no raw data kept)."""
-    from featuredsl.monitor.columns import (
-        FEATURES,
-        INPUTS,
-        Dataset,
-        columns_from_feed,
-        columns_from_matrix,
-    )
-    from featuredsl.monitor.freshness import with_ages
-    from featuredsl.monitor.profile import Profile, profile_dataset
-    from featuredsl.monitor.sources import iter_batches
+    from featuredsl.monitor.profile import Profile
 
     if not data_paths and not merge_paths:
         raise click.UsageError("give --data (with BUILD_DIR) and/or --merge profiles")
@@ -82,19 +76,8 @@ def profile(
     result: Profile | None = None
     if data_paths:
         artifact = _load_artifact(str(build_dir))
-        for path in data_paths:
-            for table in iter_batches(path, batch_rows, null_tokens):
-                where = f"{path}: "
-                feed = artifact.feed(table)
-                features = artifact.transform_feed(feed)
-                groups = {
-                    FEATURES: columns_from_matrix(artifact.feature_names, features, where=where)
-                }
-                if inputs:
-                    groups[INPUTS] = columns_from_feed(feed, where=where)
-                ages = with_ages(Dataset(groups, source=path), _freshness_of(artifact))
-                part = profile_dataset(ages, fingerprint=artifact.fingerprint)
-                result = part if result is None else result.merge(part)
+        with RowsProgress(quiet) as bar:
+            result = _profile_paths(artifact, data_paths, batch_rows, null_tokens, inputs, bar)
     for path in merge_paths:
         other = Profile.load(path)
         result = other if result is None else result.merge(other)
@@ -108,11 +91,51 @@ def profile(
     return 0
 
 
+def _profile_paths(
+    artifact: Any,
+    paths: tuple[str, ...],
+    batch_rows: int,
+    null_tokens: tuple[str, ...],
+    inputs: bool,
+    bar: RowsProgress,
+) -> Any:
+    """The merged profile of every slice of every path (a progress bar per path on a terminal)."""
+    from featuredsl.ingest.batches import open_source
+    from featuredsl.monitor.columns import (
+        FEATURES,
+        INPUTS,
+        Dataset,
+        columns_from_feed,
+        columns_from_matrix,
+    )
+    from featuredsl.monitor.freshness import with_ages
+    from featuredsl.monitor.profile import profile_dataset
+    from featuredsl.monitor.sources import iter_batches
+
+    result = None
+    for path in paths:
+        total = open_source(path, artifact.program_inputs).rows if bar.enabled else 0
+        done = 0
+        for table in iter_batches(path, batch_rows, null_tokens):
+            where = f"{path}: "
+            feed = artifact.feed(table)
+            features = artifact.transform_feed(feed)
+            groups = {FEATURES: columns_from_matrix(artifact.feature_names, features, where=where)}
+            if inputs:
+                groups[INPUTS] = columns_from_feed(feed, where=where)
+            ages = with_ages(Dataset(groups, source=path), _freshness_of(artifact))
+            part = profile_dataset(ages, fingerprint=artifact.fingerprint)
+            result = part if result is None else result.merge(part)
+            done += table.num_rows
+            bar.update(f"profiling {path}", done, max(total, done))
+    return result
+
+
 @click.command()
 @click.option(
     "--reference",
     "reference_path",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     help="Training features: Parquet, CSV, a serving log or a profile JSON.",
 )
 @click.option(
@@ -122,7 +145,7 @@ def profile(
     "--current",
     "current_path",
     required=True,
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     help="Served features: Parquet, CSV or a serving log.",
 )
 @click.option(
@@ -253,6 +276,8 @@ def _freshness_of(artifact: Any) -> Any:
 def _is_log(path: str) -> bool:
     from featuredsl.monitor.sources import SQLITE_MAGIC
 
+    if not Path(path).is_file():  # a directory or glob of data files
+        return False
     with open(path, "rb") as handle:
         return handle.read(16) == SQLITE_MAGIC
 

@@ -13,7 +13,9 @@ from featuredsl.parity.runner import run_parity, write_json
 @click.command()
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option(
-    "--data", type=click.Path(dir_okay=False), help="Also compare on this data (Parquet or CSV)."
+    "--data",
+    type=click.Path(),
+    help="Also compare on this data (Parquet or CSV file, directory or glob).",
 )
 @click.option(
     "--json", "json_out", type=click.Path(dir_okay=False), help="Write the report as JSON."

@@ -65,7 +65,9 @@ def bundle(build_dir: str, model: str, out: str, by_order: bool, assume_order: b
 @click.command()
 @click.argument("a", type=click.Path(exists=True), required=False)
 @click.argument("b", type=click.Path(exists=True), required=False)
-@click.option("--data", type=click.Path(dir_okay=False), help="Rows to run: a CSV or Parquet file.")
+@click.option(
+    "--data", type=click.Path(), help="Rows to run: a CSV or Parquet file, directory or glob."
+)
 @click.option(
     "--log", "log", type=click.Path(dir_okay=False), help="Rows to run: a serving log's requests."
 )

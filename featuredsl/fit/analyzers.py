@@ -22,8 +22,10 @@ Results are exact and deterministic: they do not depend on how the data is split
   Integer inputs are converted to float64 first, as the IR's to_float does.
 - min / max: smallest / largest value, of the input's own type (int stays int).
 - quantile(q): numpy's default 'linear' method (Hyndman-Fan 7), bit-identical to
-  np.quantile(values, q) including its arithmetic with infinities. Accumulator: the distinct
-  values with their counts. median = quantile(0.5). quantiles(n): the sorted distinct values of
+  np.quantile(values, q) including its arithmetic with infinities. Accumulator: RankAcc, the
+  distinct values with their counts up to DISTINCT_CAP of them, beyond that a histogram of the
+  values' bit patterns that brackets the ranks needed for a further pass (extract_output then
+  returns NextPass; the fitting loop runs it). Exact either way, in bounded memory. median = quantile(0.5). quantiles(n): the sorted distinct values of
   quantile(i / n) for i = 1..n-1, as a tuple of floats.
 - mode: the most frequent value; ties go to the smallest (code-point order for str).
 - count: the number of non-null values.
@@ -39,6 +41,7 @@ An analyzer that saw no non-null value raises EmptyAnalyzerError from extract_ou
 
 from __future__ import annotations
 
+import base64
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -271,26 +274,174 @@ def _merge_counts(accs: Iterable[CountsAcc]) -> CountsAcc:
     return CountsAcc(kind, keys, counts)
 
 
-def _linear_quantile(keys: np.ndarray, cum: np.ndarray, q: float) -> float:
-    """np.quantile(values, q) with method='linear', replayed on the value counts.
-
-    The steps and float operations are numpy's (_quantile, _get_indexes, _lerp) in its order:
-    virtual index (n-1)*q; both neighbours become the last value at or beyond n-1; gamma is the
-    virtual index minus the (possibly replaced) lower index; lerp switches form at gamma 0.5.
-    """
-    n = int(cum[-1])
+def _quantile_ranks(n: int, q: float) -> tuple[int, int, float]:
+    """The two sorted positions (0-based) and the weight np.quantile's 'linear' method reads
+    for level q of n values: numpy's _get_indexes in its order (virtual index (n-1)*q; both
+    neighbours become the last value at or beyond n-1; gamma is the virtual index minus the
+    possibly replaced lower index)."""
     virtual = float(n - 1) * q
     below = math.floor(virtual)
     lower, upper = (-1, -1) if virtual >= n - 1 else (below, below + 1)
     gamma = virtual - lower
-    a = float(keys[np.searchsorted(cum, lower % n, side="right")])
-    b = float(keys[np.searchsorted(cum, upper % n, side="right")])
+    return lower % n, upper % n, gamma
+
+
+def _lerp(a: float, b: float, gamma: float) -> float:
+    """numpy's _lerp: the form switches at gamma 0.5."""
     diff = b - a
     return b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma
 
 
-def _quantile(acc: CountsAcc, q: float) -> float:
-    return _linear_quantile(acc.keys, np.cumsum(acc.counts), q)
+# ----------------------------------------------------------------------------- ranks
+
+DISTINCT_CAP = 1 << 20
+"""A quantile-type accumulator keeps at most this many distinct values (16 MiB). Beyond it,
+the values are dropped and the histogram of their bit patterns brackets the ranks needed; a
+further pass over the data keeps only the values in the bracketing buckets (see RankAcc)."""
+
+RADIX_SHIFTS = (44, 24, 4, 0)
+"""Bucket widths of the successive passes, as right shifts of the order-preserving 64-bit key:
+2^20 buckets first, then 2^20 sub-buckets of a selected bucket, then 2^20, then single values."""
+
+
+def ordered_keys(values: np.ndarray) -> np.ndarray:
+    """uint64 keys in the order of the float64 values (no NaN; -0.0 already made 0.0)."""
+    bits = values.view(np.int64)
+    unsigned = values.view(np.uint64)
+    return np.where(bits < 0, ~unsigned, unsigned | np.uint64(1 << 63))
+
+
+@dataclass(frozen=True)
+class Bracket:
+    """The plan of a refinement pass: keep the values whose key >> shift is one of `prefixes`
+    (sorted uint64); below[i] values of the whole data lie before prefix i; n values in all."""
+
+    shift: int
+    prefixes: np.ndarray
+    below: np.ndarray
+    n: int
+
+
+@dataclass(frozen=True)
+class NextPass:
+    """extract_output's answer when it needs another pass over the data with this plan."""
+
+    plan: Bracket
+
+
+@dataclass(frozen=True)
+class RankAcc:
+    """Exact order statistics in bounded memory. Pass 1 (plan None) counts every value, keeps
+    the distinct values with their counts while there are at most DISTINCT_CAP of them, and
+    counts the values per bucket of their key's top 20 bits. If the distinct values fit, the
+    quantiles come from them (one pass). If not, the histogram says which buckets hold the ranks
+    the quantiles need; the next pass (plan: those buckets) keeps only their values, with a
+    histogram of the next 20 bits, and so on; the last level is single values, so at most 4
+    extra passes, each with memory bounded by DISTINCT_CAP plus the histograms. The result is
+    the same number either way: the values at those ranks, exactly."""
+
+    plan: Bracket | None = None
+    n: int = 0
+    values: CountsAcc | None = field(default_factory=CountsAcc)  # None: over DISTINCT_CAP
+    hist_keys: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
+    hist_counts: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+
+def _next_shift(plan: Bracket | None) -> int | None:
+    if plan is None:
+        return RADIX_SHIFTS[0]
+    later = [s for s in RADIX_SHIFTS if s < plan.shift]
+    return later[0] if later else None
+
+
+def _cap(plan: Bracket | None) -> int:
+    """Distinct values kept: DISTINCT_CAP, and all at the last level (single values: at most
+    one per rank needed)."""
+    return DISTINCT_CAP if plan is None or plan.shift else len(plan.prefixes)
+
+
+def _rank_part(plan: Bracket | None, v: np.ndarray) -> RankAcc:
+    """The accumulator of one batch of present float64 values under `plan`."""
+    keys = ordered_keys(v)
+    if plan is not None:
+        keep = np.isin(keys >> np.uint64(plan.shift), plan.prefixes)
+        v, keys = v[keep], keys[keep]
+    shift = _next_shift(plan)
+    hist_keys, hist_counts = np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
+    if shift is not None and len(keys):
+        hist_keys, counts = np.unique(keys >> np.uint64(shift), return_counts=True)
+        hist_counts = counts.astype(np.int64)
+    values: CountsAcc | None = _counts_of(v)
+    if values is not None and len(values.keys) > _cap(plan):
+        values = None
+    return RankAcc(plan, len(v), values, hist_keys, hist_counts)
+
+
+def _merge_ranks(accs: Iterable[RankAcc]) -> RankAcc:
+    parts = list(accs)
+    if len(parts) == 1:
+        return parts[0]
+    values: CountsAcc | None = None
+    if all(a.values is not None for a in parts):
+        values = _merge_counts(a.values for a in parts if a.values is not None)
+        if len(values.keys) > _cap(parts[0].plan):
+            values = None
+    hist_keys, inverse = np.unique(
+        np.concatenate([a.hist_keys for a in parts]), return_inverse=True
+    )
+    hist_counts = np.zeros(len(hist_keys), dtype=np.int64)
+    np.add.at(hist_counts, inverse, np.concatenate([a.hist_counts for a in parts]))
+    return RankAcc(parts[0].plan, sum(a.n for a in parts), values, hist_keys, hist_counts)
+
+
+def _rank_total(acc: RankAcc) -> int:
+    return acc.plan.n if acc.plan is not None else acc.n
+
+
+def _needed_ranks(n: int, levels: Iterable[float]) -> np.ndarray:
+    ranks: set[int] = set()
+    for q in levels:
+        lower, upper, _ = _quantile_ranks(n, q)
+        ranks.update((lower, upper))
+    return np.array(sorted(ranks), dtype=np.int64)
+
+
+def _starts(acc: RankAcc, keys: np.ndarray, counts: np.ndarray, shift: int) -> np.ndarray:
+    """The rank (in the whole data) of the first value of each group of sorted kept values:
+    `keys` are their order-preserving keys at `shift` (full keys when shift is 0)."""
+    plan = acc.plan
+    if plan is None:
+        return np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    parent = keys >> np.uint64(plan.shift - shift)
+    index = np.searchsorted(plan.prefixes, parent)
+    cum = np.cumsum(counts) - counts  # kept values before each group
+    first_of_parent = np.searchsorted(parent, parent, side="left")
+    return plan.below[index] + cum - cum[first_of_parent]
+
+
+def _rank_values(acc: RankAcc, levels: list[float]) -> list[float] | NextPass:
+    """The quantile levels' values, or the plan of the pass that brackets them."""
+    n = _rank_total(acc)
+    if acc.values is not None:
+        values = acc.values
+        starts = _starts(acc, ordered_keys(values.keys.astype(np.float64)), values.counts, 0)
+        ends = starts + values.counts
+
+        def value_at(rank: int) -> float:
+            return float(values.keys[np.searchsorted(ends, rank, side="right")])
+
+        out = []
+        for q in levels:
+            lower, upper, gamma = _quantile_ranks(n, q)
+            out.append(_lerp(value_at(lower), value_at(upper), gamma))
+        return out
+    shift = _next_shift(acc.plan)
+    if shift is None:  # pragma: no cover - single values cannot exceed the cap
+        raise RuntimeError("rank refinement ran out of levels")
+    starts = _starts(acc, acc.hist_keys, acc.hist_counts, shift)
+    ends = starts + acc.hist_counts
+    chosen = np.unique(np.searchsorted(ends, _needed_ranks(n, levels), side="right"))
+    return NextPass(Bracket(shift, acc.hist_keys[chosen], starts[chosen], n))
 
 
 # ----------------------------------------------------------------------------- extremes
@@ -349,6 +500,17 @@ def _decode(kind: str, value: Any) -> Any:
 
 
 _KEY_DTYPES = {"float": np.float64, "int": np.int64, "bool": bool, "str": object}
+_PACKED = {"float": "<f8", "int": "<i8"}
+
+
+def _pack(values: np.ndarray, dtype: str) -> str:
+    """An array as base64 of its little-endian bytes (every bit kept; NaN and inf too)."""
+    return base64.b64encode(np.ascontiguousarray(values, dtype=dtype).tobytes()).decode("ascii")
+
+
+def _unpack(text: str, dtype: str) -> np.ndarray:
+    native = np.dtype(dtype).newbyteorder("=")
+    return np.frombuffer(base64.b64decode(text), dtype=dtype).astype(native)
 
 
 def to_json(acc: Any) -> dict[str, Any]:
@@ -364,6 +526,13 @@ def to_json(acc: Any) -> dict[str, Any]:
         }
     if isinstance(acc, CountsAcc):
         kind = acc.kind
+        if kind in _PACKED:  # numbers as little-endian bytes in base64: exact, and compact
+            return {
+                "type": "counts",
+                "kind": kind,
+                "keys_le64": _pack(acc.keys, _PACKED[kind]),
+                "counts_le64": _pack(acc.counts, "<i8"),
+            }
         keys = [] if kind is None else [_encode(kind, k) for k in acc.keys.tolist()]
         return {"type": "counts", "kind": kind, "keys": keys, "counts": acc.counts.tolist()}
     if isinstance(acc, ExtremesAcc):
@@ -373,7 +542,36 @@ def to_json(acc: Any) -> dict[str, Any]:
         return {"type": "extremes", "kind": acc.kind, "min": lo, "max": hi}
     if isinstance(acc, TallyAcc):
         return {"type": "tally", "n": acc.n}
+    if isinstance(acc, RankAcc):
+        return {
+            "type": "ranks",
+            "plan": None if acc.plan is None else plan_to_json(acc.plan),
+            "n": acc.n,
+            "values": None if acc.values is None else to_json(acc.values),
+            "hist_keys_le64": _pack(acc.hist_keys, "<u8"),
+            "hist_counts_le64": _pack(acc.hist_counts, "<i8"),
+        }
     raise TypeError(f"not an accumulator: {type(acc).__name__}")
+
+
+def plan_to_json(plan: Bracket) -> dict[str, Any]:
+    """A refinement plan as JSON (uint64 keys as decimal strings)."""
+    return {
+        "shift": plan.shift,
+        "prefixes": [str(p) for p in plan.prefixes.tolist()],
+        "below": plan.below.tolist(),
+        "n": plan.n,
+    }
+
+
+def plan_from_json(data: dict[str, Any]) -> Bracket:
+    """The plan plan_to_json encoded."""
+    return Bracket(
+        int(data["shift"]),
+        np.array([int(p) for p in data["prefixes"]], dtype=np.uint64),
+        np.array(data["below"], dtype=np.int64),
+        int(data["n"]),
+    )
 
 
 def from_json(data: dict[str, Any]) -> Any:
@@ -390,6 +588,12 @@ def from_json(data: dict[str, Any]) -> Any:
     if data["type"] == "counts":
         if kind is None:
             return CountsAcc()
+        if "keys_le64" in data:
+            return CountsAcc(
+                kind,
+                _unpack(data["keys_le64"], _PACKED[kind]),
+                _unpack(data["counts_le64"], "<i8"),
+            )
         keys = [_decode(kind, k) for k in data["keys"]]
         return CountsAcc(
             kind,
@@ -402,6 +606,14 @@ def from_json(data: dict[str, Any]) -> Any:
         return ExtremesAcc(kind, _decode(kind, data["min"]), _decode(kind, data["max"]))
     if data["type"] == "tally":
         return TallyAcc(int(data["n"]))
+    if data["type"] == "ranks":
+        return RankAcc(
+            None if data["plan"] is None else plan_from_json(data["plan"]),
+            int(data["n"]),
+            None if data["values"] is None else from_json(data["values"]),
+            _unpack(data["hist_keys_le64"], "<u8"),
+            _unpack(data["hist_counts_le64"], "<i8"),
+        )
     raise ValueError(f"unknown accumulator type {data.get('type')!r}")
 
 
@@ -415,6 +627,10 @@ class Analyzer:
 
     def create_accumulator(self) -> Any:
         raise NotImplementedError
+
+    def refined_accumulator(self, plan: Any) -> Any:
+        """The empty accumulator of a further pass (after extract_output gave NextPass)."""
+        raise NotImplementedError(f"{self.name} needs one pass")
 
     def add_input(self, acc: Any, values: Any, null_mask: Any = None) -> Any:
         raise NotImplementedError
@@ -511,7 +727,38 @@ class _CountsAnalyzer(Analyzer):
         return acc
 
 
-class Quantile(_CountsAnalyzer):
+class _RankAnalyzer(Analyzer):
+    """Quantile-type analyzers: exact order statistics in bounded memory (RankAcc). extract_output
+    gives the result, or NextPass when the data has more than DISTINCT_CAP distinct values and
+    another pass must bracket the ranks (the fitting loop runs it)."""
+
+    def levels(self) -> list[float]:
+        raise NotImplementedError
+
+    def finish(self, values: list[float]) -> Any:
+        raise NotImplementedError
+
+    def create_accumulator(self) -> RankAcc:
+        return RankAcc()
+
+    def refined_accumulator(self, plan: Bracket) -> RankAcc:
+        return RankAcc(plan)
+
+    def add_input(self, acc: RankAcc, values: Any, null_mask: Any = None) -> RankAcc:
+        part = _rank_part(acc.plan, _as_float(_present(values, null_mask)))
+        return _merge_ranks([acc, part])
+
+    def merge_accumulators(self, accs: Iterable[RankAcc]) -> RankAcc:
+        return _merge_ranks(accs)
+
+    def extract_output(self, acc: RankAcc) -> Any:
+        if _rank_total(acc) == 0:
+            raise self._empty()
+        values = _rank_values(acc, self.levels())
+        return values if isinstance(values, NextPass) else self.finish(values)
+
+
+class Quantile(_RankAnalyzer):
     name = "quantile"
 
     def __init__(self, q: float) -> None:
@@ -519,18 +766,24 @@ class Quantile(_CountsAnalyzer):
             raise ValueError(f"quantile level must be in [0, 1], got {q!r}")
         self.q = q
 
-    def extract_output(self, acc: CountsAcc) -> float:
-        return _quantile(self._checked(acc), self.q)
+    def levels(self) -> list[float]:
+        return [self.q]
+
+    def finish(self, values: list[float]) -> float:
+        return values[0]
 
 
-class Median(_CountsAnalyzer):
+class Median(_RankAnalyzer):
     name = "median"
 
-    def extract_output(self, acc: CountsAcc) -> float:
-        return _quantile(self._checked(acc), 0.5)
+    def levels(self) -> list[float]:
+        return [0.5]
+
+    def finish(self, values: list[float]) -> float:
+        return values[0]
 
 
-class Quantiles(_CountsAnalyzer):
+class Quantiles(_RankAnalyzer):
     name = "quantiles"
 
     def __init__(self, n: int) -> None:
@@ -538,19 +791,21 @@ class Quantiles(_CountsAnalyzer):
             raise ValueError(f"quantiles needs n >= 2, got {n!r}")
         self.n = n
 
-    def extract_output(self, acc: CountsAcc) -> tuple[float, ...]:
-        acc = self._checked(acc)
-        cum = np.cumsum(acc.counts)
-        levels = [_linear_quantile(acc.keys, cum, i / self.n) for i in range(1, self.n)]
-        return tuple(np.unique(np.array(levels, dtype=np.float64)).tolist())
+    def levels(self) -> list[float]:
+        return [i / self.n for i in range(1, self.n)]
+
+    def finish(self, values: list[float]) -> tuple[float, ...]:
+        return tuple(np.unique(np.array(values, dtype=np.float64)).tolist())
 
 
-class ScaleIqr(_CountsAnalyzer):
+class ScaleIqr(_RankAnalyzer):
     name = "scale_iqr"
 
-    def extract_output(self, acc: CountsAcc) -> float:
-        acc = self._checked(acc)
-        return _or_one(_quantile(acc, 0.75) - _quantile(acc, 0.25))
+    def levels(self) -> list[float]:
+        return [0.25, 0.75]
+
+    def finish(self, values: list[float]) -> float:
+        return _or_one(values[1] - values[0])
 
 
 class Mode(_CountsAnalyzer):
@@ -699,13 +954,19 @@ def make_analyzer(name: str, params: dict[str, Any] | None = None) -> Analyzer:
 
 __all__ = [
     "ANALYZER_NAMES",
+    "DISTINCT_CAP",
     "Analyzer",
+    "Bracket",
     "CountsAcc",
     "EmptyAnalyzerError",
     "ExtremesAcc",
+    "NextPass",
+    "RankAcc",
     "SumsAcc",
     "TallyAcc",
     "from_json",
     "make_analyzer",
+    "plan_from_json",
+    "plan_to_json",
     "to_json",
 ]

@@ -9,7 +9,7 @@ and the results replace the `fitted` nodes as constants.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -18,7 +18,7 @@ import numpy as np
 from featuredsl.compiler.ir import Builder, Node, Program, constant_value, decode_constant, walk
 from featuredsl.compiler.ops.categorical import column_names
 from featuredsl.compiler.types import DType, Shape, Type
-from featuredsl.fit.analyzers import EmptyAnalyzerError, Vocab, make_analyzer
+from featuredsl.fit.analyzers import Analyzer, EmptyAnalyzerError, NextPass, Vocab, make_analyzer
 from featuredsl.language.diagnostics import Diagnostic, DiagnosticError
 
 Evaluator = Callable[[Program, list[Node], Mapping[str, np.ndarray]], dict[Node, np.ndarray]]
@@ -65,10 +65,14 @@ def _result_node(builder: Builder, node: Node, result: Any) -> Node:
     return builder.const(node.dtype, result, node.span)
 
 
+Batches = Callable[[], Iterable[Mapping[str, np.ndarray]]]
+"""A re-iterable source of feeds: each call starts a new pass over the data, in any chunking."""
+
+
 def fit_program(
     program: Program, feed: Mapping[str, np.ndarray], builder: Builder, evaluate: Evaluator
 ) -> tuple[Program, list[FittedConstant]]:
-    """Fit every analyzer of `program` on `feed`, phase by phase, and fold the results in.
+    """Fit every analyzer of `program` on one in-memory `feed`: `fit_batches` with one batch.
 
     Args:
         program: a checked program whose features may contain `fitted` nodes.
@@ -76,6 +80,40 @@ def fit_program(
             non-float columns; see `featuredsl.ingest`), at least one row.
         builder: the IR builder that interned `program` (new constants are interned there).
         evaluate: computes IR nodes on the feed (the numpy backend's `evaluate`).
+
+    Returns and raises as `fit_batches`.
+    """
+    return fit_batches(program, lambda: (feed,), builder, evaluate)
+
+
+PhaseRunner = Callable[[Program, list[Node]], list[Any]]
+"""Runs one phase: (program so far, the analyzers' `fitted` nodes) -> their results, in order.
+`fit_batches` runs it in process; a distributed engine runs `accumulate` per partition on its
+workers and `merge_extract` on the merged accumulators."""
+
+
+def fit_batches(
+    program: Program,
+    batches: Batches,
+    builder: Builder,
+    evaluate: Evaluator,
+    on_pass: Callable[[int, int], None] = lambda phase, phases: None,
+) -> tuple[Program, list[FittedConstant]]:
+    """Fit every analyzer of `program` on a stream of feeds, phase by phase, and fold them in.
+
+    Each phase (the analyzers whose inputs hold no unfitted analyzer) is one pass over the
+    data: every batch is evaluated by the module's own code and added to each analyzer's
+    accumulator; the accumulators are merged and extracted once the pass ends. The analyzers
+    are exact and order-independent (`featuredsl.fit.analyzers`), so the constants are
+    bit-identical whatever the batch sizes and the order of the batches, and equal to a fit on
+    all the rows at once.
+
+    Args:
+        program: a checked program whose features may contain `fitted` nodes.
+        batches: called once per phase; returns the canonical feeds (see `featuredsl.ingest`).
+        builder: the IR builder that interned `program` (new constants are interned there).
+        evaluate: computes IR nodes on a feed (the numpy backend's `evaluate`).
+        on_pass: called with (phase number from 1, phases known so far) before each pass.
 
     Returns:
         The program with every `fitted` node replaced by its constant (one-hot features get
@@ -85,18 +123,40 @@ def fit_program(
         DiagnosticError: an analyzer has nothing to fit on (for example every value is null),
             pointing at the analyzer call in the spec.
     """
+
+    def run_phase(program: Program, ready: list[Node]) -> list[Any]:
+        def one_pass(nodes: list[Node], plans: list[Any]) -> list[list[Any]]:
+            return [accumulate(program, nodes, batches(), evaluate, plans)]
+
+        return run_passes(program, ready, one_pass)
+
+    return fit_phases(program, run_phase, builder, evaluate, on_pass)
+
+
+def fit_phases(
+    program: Program,
+    run_phase: PhaseRunner,
+    builder: Builder,
+    evaluate: Evaluator,
+    on_pass: Callable[[int, int], None] = lambda phase, phases: None,
+) -> tuple[Program, list[FittedConstant]]:
+    """The phase loop of `fit_batches` with the pass itself left to `run_phase`: find the
+    analyzers whose inputs are fitted, run them, fold their results in, repeat; then fold
+    constant expressions. Arguments, result and errors as `fit_batches`."""
     roots = list(program.roots)
     constants: list[FittedConstant] = []
+    phase = 0
     while True:
         pending = [n for n in walk(roots) if n.op == "fitted"]
         if not pending:
             break
         ready = [n for n in pending if not any(m.op == "fitted" for m in walk(n.args))]
-        inputs = list(dict.fromkeys(arg for node in ready for arg in node.args))
-        values = evaluate(program, inputs, feed)
+        phase += 1
+        on_pass(phase, phase + (len(pending) > len(ready)))
+        results = dict(zip(ready, run_phase(program, ready), strict=True))
         replacements: dict[Node, Node] = {}
         for node in ready:
-            result, counts = _run_analyzer(program, node, values)
+            result, counts = results[node]
             replacements[node] = _result_node(builder, node, result)
             constants.append(
                 FittedConstant(
@@ -117,6 +177,31 @@ def fit_program(
         for feature, node in zip(program.features, roots, strict=True)
     )
     return replace(program, features=features), constants
+
+
+class Merger:
+    """Merges a stream of accumulators in a balanced binary tree (a binary counter): each value
+    takes part in O(log batches) merges, so a growing accumulator (the distinct values of a
+    quantile) is not re-merged with every batch. The analyzers' merge is associative and
+    order-independent, so the tree shape never changes a result."""
+
+    def __init__(self, analyzer: Analyzer) -> None:
+        self.analyzer = analyzer
+        self.stack: list[tuple[int, Any]] = []
+
+    def add(self, acc: Any) -> None:
+        weight = 1
+        while self.stack and self.stack[-1][0] == weight:
+            _, top = self.stack.pop()
+            acc = self.analyzer.merge_accumulators([top, acc])
+            weight *= 2
+        self.stack.append((weight, acc))
+
+    def result(self, empty: Any = None) -> Any:
+        """The merge of everything added (`empty`, or a new accumulator, when nothing was)."""
+        if not self.stack:
+            return self.analyzer.create_accumulator() if empty is None else empty
+        return self.analyzer.merge_accumulators([acc for _, acc in self.stack])
 
 
 LEAVES = frozenset({"const", "list_const"})
@@ -175,24 +260,94 @@ def _scalar_const(builder: Builder, node: Node, value: Any) -> Node:
     return builder.const(node.dtype, int(item), node.span)
 
 
-def _run_analyzer(
-    program: Program, node: Node, values: dict[Node, np.ndarray]
-) -> tuple[Any, tuple[int, ...] | None]:
-    """The analyzer's result, and for a vocabulary the count of each kept value (what
-    `featuredsl show` lists; the counts are not part of the fingerprint)."""
-    data = np.asarray(values[node.args[0]])
-    mask = np.asarray(values[node.args[1]]) if len(node.args) > 1 else None
-    if mask is not None and mask.shape != data.shape:
-        # A mask can be a scalar where nullness is constant, e.g. `if c then x else null`.
-        mask = np.broadcast_to(mask, data.shape)
-    analyzer = make_analyzer(node.attr("analyzer"), _params(node))
+def analyzer_of(node: Node) -> Analyzer:
+    """The analyzer of a `fitted` node."""
+    return make_analyzer(node.attr("analyzer"), _params(node))
+
+
+OnePass = Callable[[list[Node], list[Any]], list[list[Any]]]
+"""One pass over the data for some analyzers with their plans (None: a first pass) -> the
+accumulators of each partition (`parts[i][j]`: partition i, analyzer j)."""
+
+
+def run_passes(program: Program, ready: list[Node], one_pass: OnePass) -> list[Any]:
+    """The results of the `ready` analyzers, running passes until none asks for another
+    (`NextPass`: a quantile over more distinct values than DISTINCT_CAP brackets its ranks)."""
+    plans: list[Any] = [None] * len(ready)
+    results: list[Any] = [None] * len(ready)
+    todo = list(range(len(ready)))
+    while todo:
+        nodes = [ready[i] for i in todo]
+        outs = merge_extract(program, nodes, one_pass(nodes, [plans[i] for i in todo]))
+        again = []
+        for i, out in zip(todo, outs, strict=True):
+            if isinstance(out, NextPass):
+                plans[i] = out.plan
+                again.append(i)
+            else:
+                results[i] = out
+        todo = again
+    return results
+
+
+def accumulate(
+    program: Program,
+    ready: list[Node],
+    feeds: Iterable[Mapping[str, np.ndarray]],
+    evaluate: Evaluator,
+    plans: list[Any] | None = None,
+) -> list[Any]:
+    """One pass over `feeds`: the accumulator of each `ready` analyzer (in order), every batch
+    evaluated by the module's own code and added, the per-batch accumulators merged in a tree.
+    `plans[j]` (None: a first pass) is the plan of analyzer j's further pass (`NextPass`)."""
+    inputs = list(dict.fromkeys(arg for node in ready for arg in node.args))
+    analyzers = [analyzer_of(node) for node in ready]
+    plans = plans or [None] * len(ready)
+    mergers = [Merger(analyzer) for analyzer in analyzers]
+    empties = [
+        a.create_accumulator() if plan is None else a.refined_accumulator(plan)
+        for a, plan in zip(analyzers, plans, strict=True)
+    ]
+    for feed in feeds:
+        values = evaluate(program, inputs, feed)
+        for node, analyzer, merger, empty in zip(ready, analyzers, mergers, empties, strict=True):
+            data = np.asarray(values[node.args[0]])
+            mask = np.asarray(values[node.args[1]]) if len(node.args) > 1 else None
+            if mask is not None and mask.shape != data.shape:
+                # A mask can be a scalar where nullness is constant, e.g. `if c then x else null`.
+                mask = np.broadcast_to(mask, data.shape)
+            merger.add(analyzer.add_input(empty, data, mask))
+    return [merger.result(empty) for merger in mergers]
+
+
+def merge_extract(program: Program, ready: list[Node], parts: list[list[Any]]) -> list[Any]:
+    """The results of the `ready` analyzers from the accumulators of several passes or
+    partitions (`parts[i][j]`: partition i, analyzer j), merged in a tree.
+
+    Raises DiagnosticError when an analyzer saw nothing, or a vocabulary kept nothing."""
+    results = []
+    for j, node in enumerate(ready):
+        analyzer = analyzer_of(node)
+        merger = Merger(analyzer)
+        for part in parts:
+            merger.add(part[j])
+        results.append(_extract(program, node, analyzer, merger))
+    return results
+
+
+def _extract(program: Program, node: Node, analyzer: Analyzer, merger: Merger) -> Any:
+    """The analyzer's (result, counts), counts being the training count of each value a
+    vocabulary keeps (what `featuredsl show` lists; not part of the fingerprint) and None for
+    other analyzers; or its NextPass when it needs another pass."""
     try:
-        accumulator = analyzer.add_input(analyzer.create_accumulator(), data, mask)
+        accumulator = merger.result()
         counts = None
         if isinstance(analyzer, Vocab):
             result, counts = analyzer.extract_with_counts(accumulator)
         else:
             result = analyzer.extract_output(accumulator)
+        if isinstance(result, NextPass):
+            return result
     except EmptyAnalyzerError as error:
         diagnostic = Diagnostic(
             f"cannot fit {_span_text(program, node)}: {error}",
@@ -254,4 +409,19 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-__all__ = ["Evaluator", "FittedConstant", "decode_constant", "fit_program"]
+__all__ = [
+    "Batches",
+    "Evaluator",
+    "FittedConstant",
+    "Merger",
+    "OnePass",
+    "PhaseRunner",
+    "accumulate",
+    "analyzer_of",
+    "decode_constant",
+    "fit_batches",
+    "fit_phases",
+    "fit_program",
+    "merge_extract",
+    "run_passes",
+]

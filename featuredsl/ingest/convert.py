@@ -618,8 +618,9 @@ def _datetime_micros(value: _dt.datetime, row: int, issues: Issues) -> int | Non
     if nanos:
         issues.add(
             row,
-            f"{show_value(value)} has sub-microsecond precision, which featuredsl does not keep",
+            "{value} has sub-microsecond precision, which featuredsl does not keep",
             "round it explicitly, e.g. df['{name}'].dt.floor('us')",
+            show_value(value),
         )
         return None
     micros = (value - _EPOCH) // _ONE_MICROSECOND

@@ -44,17 +44,25 @@ def to_feed(
     source: str = "data",
     extra: str = "ignore",
     timestamp_unit: str | None = None,
+    row_offset: int = 0,
 ) -> Feed:
     """Convert `data` into the feed for `inputs`; raise DataError on anything that does not fit.
 
     `extra="ignore"` (training) skips undeclared columns; `extra="error"` (serving) rejects them.
     `timestamp_unit` ("s", "ms", "us", "ns") is the unit of bare integers in timestamp columns;
     without it they are refused (typed datetimes carry their own unit).
+    `row_offset` is the source row of `data`'s first row when `data` is one batch of a larger
+    source (see `featuredsl.ingest.batches`): errors then name the row of the whole source.
     """
     if extra not in ("ignore", "error"):
         raise ValueError(f"extra must be 'ignore' or 'error', not {extra!r}")
     if isinstance(data, (str, Path)):
         source = str(data) if source == "data" else source
+        from featuredsl.ingest.batches import is_stream_path, open_source
+
+        if is_stream_path(data):  # a directory or glob: every batch, in source order
+            stream = open_source(data, inputs, source=source, timestamp_unit=timestamp_unit)
+            return concat_feeds([feed for _, feed in stream.batches()], inputs)
         data = read_table(data, inputs, source=source)
     columns, length = raw_columns(data, source, inputs)
     check_names(list(columns), inputs, source, extra)
@@ -64,7 +72,7 @@ def to_feed(
         try:
             values, null = convert(columns[col.name](), col, timestamp_unit)
         except Problem as problem:
-            problems.append(problem.render(col.name))
+            problems.append(problem.render(col.name, row_offset))
             continue
         if len(values) != length:  # a defensive check: every adapter keeps the row count
             problems.append(f"column {col.name!r} has {len(values)} rows, expected {length}")
@@ -75,7 +83,7 @@ def to_feed(
             try:
                 given = given_mask(columns[col.mask_name](), col.mask_name, length)
             except Problem as problem:
-                problems.append(problem.render(col.mask_name))
+                problems.append(problem.render(col.mask_name, row_offset))
                 continue
             null = given if null is None else (null | given)
             values = values.copy()
@@ -86,6 +94,13 @@ def to_feed(
     if problems:
         raise DataError(join_problems(source, problems))
     return feed
+
+
+def concat_feeds(feeds: Sequence[Mapping[str, np.ndarray]], inputs: Sequence[InputColumn]) -> Feed:
+    """The feeds one after the other (an empty feed of `inputs` when there are none)."""
+    if not feeds:
+        return to_feed({c.name: [] for c in inputs}, inputs)
+    return {name: np.concatenate([feed[name] for feed in feeds]) for name in feeds[0]}
 
 
 def feed_length(feed: Mapping[str, np.ndarray]) -> int:

@@ -28,7 +28,8 @@ def read_table(
     source: str | None = None,
     null_values: Sequence[str] = (),
 ) -> pa.Table:
-    """Read a Parquet, CSV or TSV file into a pyarrow Table.
+    """Read a Parquet, CSV or TSV file into a pyarrow Table (a directory or glob of them:
+    concatenated in path order, all in memory; `featuredsl.ingest.batches` streams instead).
 
     Text columns declared in `inputs` are read as text and parsed by their declared type (so a
     string column keeps "00123"); an empty cell is null, a quoted empty cell `""` is the empty
@@ -39,6 +40,12 @@ def read_table(
     row holding a null).
     """
     where = source or str(path)
+    from featuredsl.ingest.batches import data_files, is_stream_path
+
+    if is_stream_path(path):  # a directory or glob: the files concatenated in path order
+        files = data_files(path)[1]
+        tables = [read_table(f, inputs, source=where, null_values=null_values) for f in files]
+        return pa.concat_tables(tables, promote_options="default")
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{where}: no such file; check the path")
@@ -116,6 +123,22 @@ def _read_csv(
         table = pcsv.read_csv(path, parse_options=parse, convert_options=convert)
     except (pa.ArrowException, OSError) as err:
         raise DataError(f"{where}: cannot read {kind} ({err})") from None
+    return parse_declared(table, inputs, where)
+
+
+def parse_declared(
+    table: pa.Table | pa.RecordBatch,
+    inputs: Sequence[InputColumn],
+    where: str,
+    row_offset: int = 0,
+) -> pa.Table:
+    """Parse the text columns of a CSV/TSV table (or one batch of it) by their declared types.
+
+    String columns stay text; every other declared column is cast, and the first cell that
+    does not parse is a DataError naming the column and its row (`row_offset` plus the row
+    in `table`: the row of the whole file when `table` is one batch of it)."""
+    if isinstance(table, pa.RecordBatch):
+        table = pa.Table.from_batches([table])
     problems = []
     for col in inputs:
         if col.name not in table.schema.names or col.dtype is DType.STRING:
@@ -128,7 +151,7 @@ def _read_csv(
         try:
             parsed = _parse_text(text, col.dtype)
         except Problem as problem:
-            problems.append(problem.render(col.name))
+            problems.append(problem.render(col.name, row_offset))
             continue
         table = table.set_column(i, col.name, parsed)
     if problems:
@@ -149,14 +172,14 @@ def _parse_text(text: Any, dtype: DType) -> Any:
     row = _first_unparsable(text, _CSV_PARSE[dtype])
     value = text[row].as_py()
     if dtype is DType.TIMESTAMP:
-        message, hint = _timestamp_text_problem(value)
-        raise Problem(row, message.replace("{row}", str(row)), hint)
+        message, hint, shown = _timestamp_text_problem(value)
+        raise Problem(row, message, hint, shown)
     spelled = {
         DType.FLOAT: "a number",
         DType.INT: "an int64 integer",
         DType.BOOL: "a bool (true/false/1/0)",
     }[dtype]
-    raise Problem(row, f"{value!r} is not {spelled}", "fix the value in the file")
+    raise Problem(row, f"{{value}} is not {spelled}", "fix the value in the file", repr(value))
 
 
 def _all_integers(text: Any) -> bool:
@@ -195,28 +218,30 @@ def _whole(value: str, row: int) -> str:
             return str(int(number))
         raise Problem(
             row,
-            f"{value!r} has a fractional part but the column is int",
+            "{value} has a fractional part but the column is int",
             "round it in the file, or declare the column float",
+            repr(value),
         )
-    raise Problem(row, f"{value!r} is not a decimal integer", "fix the value in the file")
+    raise Problem(row, "{value} is not a decimal integer", "fix the value in the file", repr(value))
 
 
-def _timestamp_text_problem(value: str) -> tuple[str, str]:
+def _timestamp_text_problem(value: str) -> tuple[str, str, str]:
+    """(message, hint, the value as shown) for a timestamp text that does not parse."""
     try:
         pc.cast(pa.array([value]), pa.timestamp("ns"))
     except pa.ArrowInvalid:
         return (
-            f"{value!r} is not an ISO-8601 timestamp with a UTC offset",
+            "{value} is not an ISO-8601 timestamp with a UTC offset",
             "write instants like 2024-05-01T12:00:00Z or 2024-05-01T13:00:00+01:00, "
             "with at most 6 fractional digits",
+            repr(value),
         )
     return (
-        "holds time-zone-naive timestamps (first at row {row}: "
-        + show_value(value)
-        + "); featuredsl "
+        "holds time-zone-naive timestamps (first at row {row}: {value}); featuredsl "
         "needs instants: write them with an offset, e.g. 2024-05-01T12:00:00Z or "
         "2024-05-01T13:00:00+01:00",
         "",
+        show_value(value),
     )
 
 

@@ -11,22 +11,32 @@ _MAX_SHOWN_PROBLEMS = 20
 
 
 class Problem(Exception):
-    """One column's first bad row: rendered into the DataError the caller raises."""
+    """One column's first bad row: rendered into the DataError the caller raises.
 
-    def __init__(self, row: int | None, message: str, hint: str) -> None:
+    `message` may say {row} (filled with the row at render time, so that a reader streaming
+    batches can report the row of the whole source: `render(name, offset)`) and {value} (the
+    bad value, filled last so that text inside it is never substituted)."""
+
+    def __init__(self, row: int | None, message: str, hint: str, value: str | None = None) -> None:
         super().__init__(message)
         self.row = row
         self.message = message
         self.hint = hint
+        self.value = value
 
-    def render(self, name: str) -> str:
+    def render(self, name: str, offset: int = 0) -> str:
+        """The problem in words; `offset` is the source row of the batch's first row."""
+        row = None if self.row is None else self.row + offset
+        message = self.message.replace("{row}", str(row))
+        if self.value is not None:
+            message = message.replace("{value}", self.value)
         # A message about the whole column ("holds ...") names its first bad row itself.
-        column_level = self.row is None or self.message.startswith("holds ")
-        where = f"column {name!r}" if column_level else f"column {name!r}, row {self.row}"
-        if self.message.startswith("holds "):
-            return f"{where} {self.message}"
+        column_level = row is None or message.startswith("holds ")
+        where = f"column {name!r}" if column_level else f"column {name!r}, row {row}"
+        if message.startswith("holds "):
+            return f"{where} {message}"
         hint = self.hint.replace("{name}", name)
-        return f"{where}: {self.message}" + (f"; {hint}" if hint else "")
+        return f"{where}: {message}" + (f"; {hint}" if hint else "")
 
 
 class Issues:
@@ -41,10 +51,7 @@ class Issues:
         self.found: list[Problem] = []
 
     def add(self, row: int | None, message: str, hint: str, value: str | None = None) -> None:
-        text = message.replace("{name}", self.name).replace("{row}", str(row))
-        if value is not None:  # last, so that text inside the value is never substituted
-            text = text.replace("{value}", value)
-        self.found.append(Problem(row, text, hint))
+        self.found.append(Problem(row, message.replace("{name}", self.name), hint, value))
 
     def at(
         self,

@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from featuredsl.artifact.contract import OUTPUT
 from featuredsl.errors import DataError
+from featuredsl.ingest.batches import data_files, is_stream_path
 from featuredsl.ingest.files import text_delimiter, text_options
 from featuredsl.monitor.columns import (
     FEATURES,
@@ -50,7 +51,21 @@ def _kind_of(path: Path) -> str:
     )
 
 
+def _files(path: str | Path) -> list[Path] | None:
+    """The data files of a directory or glob (featuredsl.ingest.batches.data_files), in path
+    order; None for a single path (read as before)."""
+    if not is_stream_path(path):
+        return None
+    return data_files(path)[1]
+
+
 def read_table(path: str | Path, null_values: Sequence[str] = ()) -> pa.Table:
+    """A Parquet/CSV file, or every file of a directory or glob concatenated in path order."""
+    files = _files(path)
+    if files is not None:
+        return pa.concat_tables(
+            [read_table(f, null_values) for f in files], promote_options="default"
+        )
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -73,7 +88,13 @@ def read_table(path: str | Path, null_values: Sequence[str] = ()) -> pa.Table:
 def iter_batches(
     path: str | Path, batch_rows: int = 262_144, null_values: Sequence[str] = ()
 ) -> Iterator[pa.Table]:
-    """Parquet/CSV in slices of about batch_rows, so a profile of a large file stays in memory."""
+    """Parquet/CSV in slices of about batch_rows, so a profile of a large file stays in memory;
+    a directory or glob is read file by file, in path order."""
+    files = _files(path)
+    if files is not None:
+        for file in files:
+            yield from iter_batches(file, batch_rows, null_values)
+        return
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -106,6 +127,12 @@ def iter_batches(
 def load_source(
     path: str | Path, *, label: str | None = None, null_values: Sequence[str] = ()
 ) -> Dataset | Profile:
+    if is_stream_path(path):  # a directory or glob of Parquet/CSV files
+        table = read_table(path, null_values)
+        where = f"{path}: "
+        return Dataset(
+            {FEATURES: columns_from_table(table, where=where)}, source=label or str(path)
+        )
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")

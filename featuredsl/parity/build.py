@@ -17,8 +17,9 @@ import numpy as np
 
 from featuredsl.artifact.contract import FAILED_FILE, MANIFEST_FILE
 from featuredsl.artifact.load import build_files, remove_stale
-from featuredsl.artifact.spec import FittedSpec, SpecLike, as_spec
+from featuredsl.artifact.spec import FittedSpec, RowsHook, SpecLike, as_spec
 from featuredsl.errors import DataError, FeatureDSLError
+from featuredsl.ingest.batches import open_source
 from featuredsl.parity.runner import ParityReport, run_parity
 
 SAMPLE_ROWS = 2_000
@@ -28,12 +29,37 @@ class ParityError(FeatureDSLError):
     """The two artifacts disagree: the build is not usable."""
 
 
+WIDE_FEATURE = 1_000
+"""A feature with more output columns than this gets a build warning: its dense output costs
+8 bytes x rows x columns (a one-hot of 4,045 categories: 10.9 GB for 336k rows); take it as
+scipy.sparse CSR with transform(..., sparse=True) or FeatureTransformer(sparse=True)."""
+
+
 @dataclass(frozen=True)
 class BuildReport:
     fitted: FittedSpec
     files: dict[str, Path]
     fit_seconds: float
     parity: ParityReport
+    warnings: tuple[str, ...] = ()
+
+
+def width_warnings(fitted: FittedSpec) -> tuple[str, ...]:
+    """A warning per feature wider than WIDE_FEATURE output columns."""
+    out = []
+    for feature in fitted.program.features:
+        width = len(feature.column_names or ())
+        if width > WIDE_FEATURE:
+            out.append(
+                f"feature {feature.name!r} has {width:,} columns (more than {WIDE_FEATURE:,}): "
+                f"dense, it takes {8 * width:,} bytes per row; use transform(..., sparse=True) "
+                "or FeatureTransformer(sparse=True) for a scipy.sparse CSR matrix"
+            )
+    return tuple(out)
+
+
+def _quiet(what: str, done: int, total: int) -> None:
+    return None
 
 
 def sample_indices(rows: int, limit: int = SAMPLE_ROWS) -> np.ndarray:
@@ -54,6 +80,9 @@ def build(
     float32: bool = False,
     progress: Callable[[str], None] = lambda _: None,
     strict: bool = False,
+    batch_rows: int | None = None,
+    null_values: tuple[str, ...] = (),
+    rows_progress: RowsHook | None = None,
     timestamp_unit: str | None = None,
 ) -> BuildReport:
     """The verified build behind `featuredsl build`: check, fit, write, prove parity, publish.
@@ -69,6 +98,11 @@ def build(
         float32: also write features.f32.onnx (output rounded once to float32).
         progress: called with a short description of each step.
         strict: refuse to build when the data-quality report has findings.
+        batch_rows: a path (file, directory, glob, partitioned Parquet) is streamed in batches
+            of this many rows (default DEFAULT_BATCH_ROWS); memory is bounded by it and the
+            artifacts do not depend on it, byte for byte.
+        null_values: extra null tokens of text files.
+        rows_progress: called after every streamed batch with (pass, rows done, rows).
         timestamp_unit: the unit of bare integers in timestamp columns ("s", "ms", "us",
             "ns"); without it they are refused (see `Spec.fit`).
 
@@ -82,13 +116,40 @@ def build(
     """
     progress("checking spec")
     spec = as_spec(spec_path, "build(spec)")
-    progress("reading training data")
-    source = str(data) if isinstance(data, (str, Path)) else "training data"
-    feed = spec.feed(data, source=source, timestamp_unit=timestamp_unit)
     started = time.perf_counter()
-    progress("fitting analyzers")
-    fitted = spec.fit_feed(feed)
+    if isinstance(data, (str, Path)):
+        progress("fitting analyzers")
+        stream = open_source(
+            data,
+            spec.inputs,
+            batch_rows=batch_rows,
+            null_values=null_values,
+            timestamp_unit=timestamp_unit,
+        )
+        rows = sample_indices(stream.rows)
+        fitted, sample = spec.fit_stream(stream, keep=rows, progress=rows_progress or _quiet)
+    else:
+        progress("reading training data")
+        feed = spec.feed(data, source="training data", timestamp_unit=timestamp_unit)
+        progress("fitting analyzers")
+        fitted = spec.fit_feed(feed)
+        sample = take(feed, sample_indices(len(next(iter(feed.values())))))
     fit_seconds = time.perf_counter() - started
+    return finish_build(fitted, sample, out, fit_seconds, float32, strict, progress)
+
+
+def finish_build(
+    fitted: FittedSpec,
+    sample: dict[str, np.ndarray],
+    out: str | Path,
+    fit_seconds: float,
+    float32: bool = False,
+    strict: bool = False,
+    progress: Callable[[str], None] = lambda _: None,
+) -> BuildReport:
+    """The steps of `build` after the fit: the data-quality gate (`strict`), write to a staging
+    directory, prove parity on `sample` (training rows as a feed) and the edge cases, publish.
+    Raises as `build`."""
     findings = fitted.quality.findings if fitted.quality else ()
     if strict and findings:
         raise DataError(
@@ -106,8 +167,7 @@ def build(
         progress("writing artifacts")
         fitted.save(staging, float32=float32)
         progress("checking parity on a data sample and the edge cases")
-        rows = sample_indices(len(next(iter(feed.values()))))
-        report = run_parity(staging, data_feed=take(feed, rows))
+        report = run_parity(staging, data_feed=sample)
         report.directory = str(out)
         if not report.ok:
             failed = _keep_failed(staging, out, report.format())
@@ -119,7 +179,7 @@ def build(
         files = publish(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return BuildReport(fitted, files, fit_seconds, report)
+    return BuildReport(fitted, files, fit_seconds, report, width_warnings(fitted))
 
 
 def publish(staging: Path, out: Path) -> dict[str, Path]:

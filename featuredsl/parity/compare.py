@@ -69,6 +69,42 @@ class Comparison:
         return sum(c.violations for c in self.columns)
 
 
+BLOCK_CELLS = 1 << 22  # values compared per block of columns
+
+
+def _compare_block(
+    names: Sequence[str],
+    expected: np.ndarray,
+    actual: np.ndarray,
+    limits: np.ndarray,
+    worst: int,
+) -> list[ColumnResult]:
+    distance = ulp_distance(expected, actual)
+    allowed = distance <= limits
+    for bounded in np.flatnonzero(limits):
+        # After cancellation, compare against the column's scale rather than each value
+        # (a zero's sign still counts: -0.0 vs 0.0 is 1 ULP, within any bound).
+        a, b = expected[:, bounded], actual[:, bounded]
+        finite = np.abs(a[np.isfinite(a)])
+        scale = float(finite.max()) if finite.size else 0.0
+        tolerance = limits[bounded] * np.spacing(scale) if scale else 0.0
+        with np.errstate(invalid="ignore"):
+            allowed[:, bounded] |= np.abs(a - b) <= tolerance
+    violations = [int(n) for n in (~allowed).sum(axis=0)]
+    max_ulps = distance.max(axis=0) if expected.shape[0] else np.zeros(expected.shape[1])
+    columns = []
+    for index, name in enumerate(names):
+        order: tuple[int, ...] = ()
+        if violations[index]:
+            column = distance[:, index]
+            bad = np.flatnonzero(~allowed[:, index])
+            order = tuple(int(i) for i in bad[np.argsort(-column[bad], kind="stable")][:worst])
+        columns.append(
+            ColumnResult(name, int(limits[index]), violations[index], float(max_ulps[index]), order)
+        )
+    return columns
+
+
 def compare(
     names: Sequence[str],
     expected: np.ndarray,
@@ -78,27 +114,16 @@ def compare(
 ) -> Comparison:
     if expected.shape != actual.shape:
         raise ValueError(f"shape mismatch: {expected.shape} vs {actual.shape}")
-    columns = []
-    for index, (name, bound) in enumerate(zip(names, bounds, strict=True)):
-        a = expected[:, index]
-        b = actual[:, index]
-        distance = ulp_distance(a, b)
-        allowed = distance <= bound
-        if bound:
-            # After cancellation, compare against the column's scale rather than each value
-            # (a zero's sign still counts: -0.0 vs 0.0 is 1 ULP, within any bound).
-            finite = np.abs(a[np.isfinite(a)])
-            scale = float(finite.max()) if finite.size else 0.0
-            tolerance = bound * np.spacing(scale) if scale else 0.0
-            with np.errstate(invalid="ignore"):
-                allowed |= np.abs(a - b) <= tolerance
-        bad = np.flatnonzero(~allowed)
-        order = bad[np.argsort(-distance[bad], kind="stable")][:worst] if bad.size else bad
-        finite_distance = distance[np.isfinite(distance)]
-        max_ulp = float(distance.max()) if distance.size else 0.0
-        if not np.isfinite(max_ulp):
-            max_ulp = float("inf") if finite_distance.size != distance.size else max_ulp
-        columns.append(
-            ColumnResult(name, bound, int(bad.size), max_ulp, tuple(int(i) for i in order))
+    limits = np.asarray(bounds, dtype=np.float64)
+    if limits.shape != (expected.shape[1],) or len(names) != expected.shape[1]:
+        raise ValueError(f"{expected.shape[1]} columns, {len(names)} names, {len(limits)} bounds")
+    # Blocks of columns at once: a one-hot of thousands of columns is a few array operations,
+    # and the temporaries stay within BLOCK_CELLS values whatever the width.
+    step = max(1, BLOCK_CELLS // max(expected.shape[0], 1))
+    columns: list[ColumnResult] = []
+    for start in range(0, expected.shape[1], step):
+        block = slice(start, start + step)
+        columns += _compare_block(
+            names[block], expected[:, block], actual[:, block], limits[block], worst
         )
     return Comparison(tuple(columns), int(expected.shape[0]))

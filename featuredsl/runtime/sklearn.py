@@ -11,7 +11,6 @@ core package never imports this module.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -33,6 +32,7 @@ except ImportError as err:  # pragma: no cover - depends on the installation
 
 import onnx
 
+from featuredsl.artifact.transform import sparse_features
 from featuredsl.errors import ArtifactError, DataError, FeatureDSLError
 from featuredsl.runtime.bundle import (
     KEY_FEATURE_NAMES,
@@ -48,15 +48,6 @@ T = TypeVar("T")
 
 # Default-domain and ML opsets the feature graph uses: the model is exported at the same ones.
 TARGET_OPSET = {"": 21, "ai.onnx.ml": 3}
-
-
-@functools.lru_cache(maxsize=32)
-def _compiled(source: str) -> Callable[..., np.ndarray]:
-    """The generated module's transform(); compiled once per module text (our own codegen)."""
-    namespace: dict[str, Any] = {"__name__": "featuredsl_generated"}
-    exec(compile(source, "<featuredsl generated module>", "exec"), namespace)
-    transform: Callable[..., np.ndarray] = namespace["transform"]
-    return transform
 
 
 def _spec_from_param(spec: Any) -> Any:
@@ -125,6 +116,8 @@ class FeatureTransformer(TransformerMixin, BaseEstimator):
             model), so that trees trained on them take the same decisions in serving.
         timestamp_unit: the unit of bare integers in timestamp columns ("s", "ms", "us", "ns");
             without it they are refused (tz-aware datetimes carry their own unit).
+        sparse: emit a scipy.sparse CSR matrix (same values; for wide one-hot and hashed
+            features, computed in bounded row slices so the dense matrix never exists).
 
     Input `X` (fit and transform): a pandas DataFrame, a pyarrow Table or a dict of 1-D columns
     with at least the spec's input columns (other columns are ignored), typed as the spec
@@ -139,10 +132,17 @@ class FeatureTransformer(TransformerMixin, BaseEstimator):
             (the column, row and value are named).
     """
 
-    def __init__(self, spec: Any, float32: bool = False, timestamp_unit: str | None = None) -> None:
+    def __init__(
+        self,
+        spec: Any,
+        float32: bool = False,
+        timestamp_unit: str | None = None,
+        sparse: bool = False,
+    ) -> None:
         self.spec = spec
         self.float32 = float32
         self.timestamp_unit = timestamp_unit
+        self.sparse = sparse
 
     def fit(self, X: Any, y: Any = None) -> FeatureTransformer:
         """Fit the spec's statistics on `X` (see the class docstring); `y` is ignored. Returns self."""
@@ -156,8 +156,9 @@ class FeatureTransformer(TransformerMixin, BaseEstimator):
         self.feature_names_out_ = np.array(fitted.feature_names, dtype=object)
         return self
 
-    def transform(self, X: Any) -> np.ndarray:
-        """The features of `X`: float64 [n_rows, n_features]. NotFittedError before fit()."""
+    def transform(self, X: Any) -> Any:
+        """The features of `X`: float64 [n_rows, n_features] (a scipy.sparse CSR matrix with
+        `sparse=True`). NotFittedError before fit()."""
         check_is_fitted(self, "fitted_spec_")
         unit = self.timestamp_unit
         feed = _reading(
@@ -165,7 +166,12 @@ class FeatureTransformer(TransformerMixin, BaseEstimator):
             X,
             "transform",
         )
-        return _compiled(self.fitted_spec_.numpy_source)(feed, float32=bool(self.float32))
+        # The module with its constants file, if it has one (a long vocabulary), compiled once.
+        module = self.fitted_spec_.transform_feed
+        if self.sparse:
+            width = len(self.feature_names_out_)
+            return sparse_features(module, feed, width, float32=bool(self.float32))
+        return module(feed, float32=bool(self.float32))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Output column names (object array; a one_hot feature has one name per column).

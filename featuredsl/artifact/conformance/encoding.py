@@ -185,7 +185,14 @@ def encode_matrix(matrix: np.ndarray) -> list[list[float | str]]:
     """A float64 [N, F] matrix (the `features` output) as N lists of encoded floats."""
     if matrix.ndim != 2 or matrix.dtype != np.float64:
         raise EncodingError(f"expected a float64 [N, F] matrix, got {matrix.dtype} {matrix.shape}")
-    return [[encode_float(v) for v in row] for row in matrix.tolist()]
+    # Vectorised encode_float: Python floats everywhere, tags where a number cannot stand.
+    cells = matrix.astype(object)
+    cells[np.isnan(matrix)] = "NaN"
+    cells[np.isposinf(matrix)] = "Infinity"
+    cells[np.isneginf(matrix)] = "-Infinity"
+    cells[(matrix == 0.0) & np.signbit(matrix)] = "-0.0"
+    out: list[list[float | str]] = cells.tolist()
+    return out
 
 
 def decode_matrix(rows: Sequence[Sequence[Any]], width: int) -> np.ndarray:

@@ -24,6 +24,20 @@ def execute_module(
     `files` are the files the module reads from its own directory (its constants file): they
     are written with the module into a scratch directory, so that it reads and checks them as
     it does in a build directory. `float32` asks the module for its float32-rounded output."""
+    transform = load_transform(source, files)
+    if float32:
+        return transform(feed, float32=True)
+    return transform(feed)
+
+
+def load_transform(source: str, files: Mapping[str, bytes] | None = None) -> Any:
+    """The `transform` function of generated module text, compiled once and kept (a streamed
+    fit or transform calls it once per batch). `files` as `execute_module`; the module reads
+    them when it is loaded, so the scratch directory is gone when this returns."""
+    key = (source, tuple(sorted((files or {}).items())))
+    cached = _LOADED.get(key)
+    if cached is not None:
+        return cached
     namespace: dict[str, Any] = {"__name__": "featuredsl_generated"}
     if not files:
         exec(compile(source, "<featuredsl generated module>", "exec"), namespace)
@@ -35,9 +49,14 @@ def execute_module(
                 (Path(scratch) / name).write_bytes(data)
             namespace["__file__"] = str(path)
             exec(compile(source, str(path), "exec"), namespace)
-    if float32:
-        return namespace["transform"](feed, float32=True)
-    return namespace["transform"](feed)
+    if len(_LOADED) >= _LOADED_MAX:
+        _LOADED.pop(next(iter(_LOADED)))
+    _LOADED[key] = namespace["transform"]
+    return namespace["transform"]
+
+
+_LOADED: dict[Any, Any] = {}
+_LOADED_MAX = 8  # modules kept: a streamed fit needs one per phase, a transform one
 
 
 def evaluate(
@@ -53,5 +72,5 @@ def evaluate(
         widths=tuple(1 for _ in nodes),
         stack=False,
     )
-    values = execute_module(render_module(module), feed)
+    values = load_transform(render_module(module))(feed)
     return dict(zip(nodes, values, strict=True))

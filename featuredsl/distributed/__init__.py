@@ -1,0 +1,1 @@
+"""Distributed engines: fit and transform on a cluster (featuredsl.distributed.dask)."""
