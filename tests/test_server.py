@@ -267,15 +267,20 @@ def test_eight_concurrent_clients_with_a_shadow_lose_no_record(
         answered = _load(url, clients, per_client)
         live = metrics(url)
     assert len(answered) == len(set(answered)) == clients * per_client
-    # Every answered request is logged exactly once, and (after the drain at shutdown) shadowed.
+    # Every answered request is logged exactly once. Each is shadowed (after the drain at
+    # shutdown) unless the candidate fell a full backlog behind (a loaded machine): then it is
+    # skipped, counted in featuredsl_shadow_skipped_total, and the report counts it unshadowed.
     logged = [r.request_id for r in read_log(log)]
     assert sorted(logged) == sorted(answered)
+    skipped = int(live.get(("featuredsl_shadow_skipped_total", ()), 0))
     (pair,) = read_pairs(log)
-    assert sorted(r.request_id for r in pair.records) == sorted(answered)
-    assert pair.unshadowed == 0 and all(r.candidate is not None for r in pair.records)
+    shadowed = [r.request_id for r in pair.records]
+    assert len(shadowed) == len(set(shadowed)) and set(shadowed) <= set(answered)
+    assert len(shadowed) + skipped == len(answered) and pair.unshadowed == skipped
+    assert skipped < len(answered) // 2 and all(r.candidate is not None for r in pair.records)
     # B was fitted on other data: its age_z differs on every row, and the report says so.
     (report,) = live_shadow(log)
-    assert report.rows == clients * per_client and report.rows_differ == report.rows
+    assert report.rows == len(shadowed) and report.rows_differ == report.rows
     (features,) = report.outputs
     assert dict(features.worst_columns)["age_z"] > 0
     assert live[("featuredsl_shadow_rows_total", ())] <= clients * per_client
@@ -283,7 +288,7 @@ def test_eight_concurrent_clients_with_a_shadow_lose_no_record(
     # The CLI: `featuredsl shadow --log` reports the same, and gates with --fail-above.
     out = tmp_path / "live.json"
     assert run_cli(["shadow", "--log", str(log), "--json", str(out)]) == 0
-    assert json.loads(out.read_text())[0]["rows_differ"] == clients * per_client
+    assert json.loads(out.read_text())[0]["rows_differ"] == len(shadowed)
     assert run_cli(["shadow", "--log", str(log), "--fail-above", "0.5"]) == 1
 
 
