@@ -47,8 +47,10 @@ _ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRST
 _CONST0 = np.array([23.0, 29.0, 33.4, 36.7, 38.3, 40.3, 43.9, 47.7, 53.210000000000015], dtype=np.float64)
 _VOCAB2 = np.array(['DE', 'US', 'FR', 'GB', 'IT', 'ES', 'BR', 'NL', 'JP', 'PL'], dtype=_STRING)
 _VOCAB2_INDEX = {value: i for i, value in enumerate(_VOCAB2.tolist())}
-_VOCAB4 = np.array(['free', 'basic', 'pro', 'team', 'família'], dtype=_STRING)
-_VOCAB4_INDEX = {value: i for i, value in enumerate(_VOCAB4.tolist())}
+_CONST3 = np.array([10.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0], dtype=np.float64)
+_VOCAB5 = np.array(['free', 'basic', 'pro', 'team', 'família'], dtype=_STRING)
+_VOCAB5_INDEX = {value: i for i, value in enumerate(_VOCAB5.tolist())}
+_CONST6 = np.array([0.0, 0.25881904510252074, 0.49999999999999994, 0.7071067811865475, 0.8660254037844386, 0.9659258262890683, 1.0, 0.9659258262890683, 0.8660254037844388, 0.7071067811865476, 0.49999999999999994, 0.258819045102521, 1.2246467991473515e-16, -0.2588190451025208, -0.4999999999999998, -0.7071067811865471, -0.8660254037844384, -0.9659258262890683, -1.0, -0.9659258262890684, -0.8660254037844386, -0.7071067811865477, -0.5000000000000004, -0.2588190451025215], dtype=np.float64)
 
 
 class InputError(ValueError):
@@ -409,145 +411,48 @@ def transform(columns, float32=False):
         out[:, 3] = v159
         del v158, v159
         v160 = _lookup(in_country, _VOCAB2_INDEX)
-        v161 = np.equal(v160, np.int64(-1))
-        v162 = np.where(v161, np.int64(10), v160)
-        del v160, v161
+        v161 = np.subtract(v160, np.int64(-1))
+        del v160
         # feature country_idx
-        v163 = np.asarray(v162).astype(np.float64)
-        out[:, 4] = v163
-        del v162, v163
-        v164 = np.where(null_plan, np.asarray('none', dtype=_STRING), in_plan)
-        v165 = _lookup(v164, _VOCAB4_INDEX)
-        del v164
-        v166 = np.equal(v165, np.int64(-1))
-        v167 = np.where(v166, np.int64(5), v165)
-        del v165, v166
+        v162 = _CONST3[v161]
+        out[:, 4] = v162
+        del v161, v162
+        v163 = np.where(null_plan, np.asarray('none', dtype=_STRING), in_plan)
+        v164 = _lookup(v163, _VOCAB5_INDEX)
+        del v163
+        v165 = np.equal(v164, np.int64(-1))
+        v166 = np.where(v165, np.int64(5), v164)
+        del v164, v165
         # feature plan_oh
-        v168 = _one_hot(v167, 6)
-        out[:, 5:11] = v168
-        del v167, v168
-        v169 = np.asarray(in_clicks_7d).astype(np.float64)
-        v170 = np.maximum(in_impressions_7d, np.int64(1))
-        v171 = np.asarray(v170).astype(np.float64)
-        del v170
+        v167 = _one_hot(v166, 6)
+        out[:, 5:11] = v167
+        del v166, v167
+        v168 = np.asarray(in_clicks_7d).astype(np.float64)
+        v169 = np.maximum(in_impressions_7d, np.int64(1))
+        v170 = np.asarray(v169).astype(np.float64)
+        del v169
         # feature ctr
-        v172 = np.divide(v169, v171)
-        out[:, 11] = v172
-        del v169, v171, v172
-        v173 = np.asarray(in_event_ts).astype(np.int64)
-        v174 = np.asarray(in_signup_ts).astype(np.int64)
-        v175 = np.subtract(v173, v174)
-        del v174
-        v176 = np.floor_divide(v175, np.int64(86400000000))
-        del v175
-        # feature tenure_days
-        v177 = np.asarray(v176).astype(np.float64)
-        out[:, 12] = v177
-        del v176, v177
-        v178 = np.mod(v173, np.int64(86400000000))
+        v171 = np.divide(v168, v170)
+        out[:, 11] = v171
+        del v168, v170, v171
+        v172 = np.asarray(in_event_ts).astype(np.int64)
+        v173 = np.asarray(in_signup_ts).astype(np.int64)
+        v174 = np.subtract(v172, v173)
         del v173
-        v179 = np.floor_divide(v178, np.int64(3600000000))
-        del v178
-        v180 = np.asarray(v179).astype(np.float64)
-        del v179
-        v181 = np.multiply(np.float64(6.283185307179586), v180)
-        del v180
-        v182 = np.divide(v181, np.float64(24.0))
-        del v181
-        v183 = np.abs(v182)
-        v184 = np.greater_equal(v183, np.float64(4503599627370496.0))
-        del v183
-        v185 = np.equal(v182, np.float64(0.0))
-        v186 = np.multiply(v182, np.float64(0.6366197723675814))
-        v187 = np.rint(v186)
-        del v186
-        v188 = np.multiply(v187, np.float64(0.25))
-        v189 = np.floor(v188)
-        del v188
-        v190 = np.multiply(np.float64(4.0), v189)
-        del v189
-        v191 = np.subtract(v187, v190)
-        del v190
-        v192 = np.equal(v191, np.float64(0.0))
-        v193 = np.multiply(v187, np.float64(1.5707963267341256))
-        v194 = np.subtract(v182, v193)
-        del v193
-        v195 = np.multiply(v187, np.float64(6.077100506303966e-11))
-        v196 = np.subtract(v194, v195)
-        del v194, v195
-        v197 = np.multiply(v187, np.float64(2.0222662487111665e-21))
-        del v187
-        v198 = np.subtract(v196, v197)
-        del v196, v197
-        v199 = np.multiply(v198, v198)
-        v200 = np.multiply(v199, v198)
-        v201 = np.multiply(v199, np.float64(1.58969099521155e-10))
-        v202 = np.add(np.float64(-2.5050760253406863e-08), v201)
-        del v201
-        v203 = np.multiply(v199, v202)
-        del v202
-        v204 = np.add(np.float64(2.7557313707070068e-06), v203)
-        del v203
-        v205 = np.multiply(v199, v204)
-        del v204
-        v206 = np.add(np.float64(-0.0001984126982985795), v205)
-        del v205
-        v207 = np.multiply(v199, v206)
-        del v206
-        v208 = np.add(np.float64(0.00833333333332249), v207)
-        del v207
-        v209 = np.multiply(v199, v208)
-        del v208
-        v210 = np.add(np.float64(-0.16666666666666632), v209)
-        del v209
-        v211 = np.multiply(v200, v210)
-        del v200, v210
-        v212 = np.add(v198, v211)
-        del v198, v211
-        v213 = np.equal(v191, np.float64(1.0))
-        v214 = np.multiply(np.float64(0.5), v199)
-        v215 = np.multiply(v199, v199)
-        v216 = np.multiply(v199, np.float64(-1.1359647557788195e-11))
-        v217 = np.add(np.float64(2.087572321298175e-09), v216)
-        del v216
-        v218 = np.multiply(v199, v217)
-        del v217
-        v219 = np.add(np.float64(-2.7557314351390663e-07), v218)
-        del v218
-        v220 = np.multiply(v199, v219)
-        del v219
-        v221 = np.add(np.float64(2.480158728947673e-05), v220)
-        del v220
-        v222 = np.multiply(v199, v221)
-        del v221
-        v223 = np.add(np.float64(-0.001388888888887411), v222)
-        del v222
-        v224 = np.multiply(v199, v223)
-        del v199, v223
-        v225 = np.add(np.float64(0.0416666666666666), v224)
-        del v224
-        v226 = np.multiply(v215, v225)
-        del v215, v225
-        v227 = np.subtract(v214, v226)
-        del v214, v226
-        v228 = np.subtract(np.float64(1.0), v227)
-        del v227
-        v229 = np.equal(v191, np.float64(2.0))
-        del v191
-        v230 = np.negative(v212)
-        v231 = np.negative(v228)
-        v232 = np.where(v229, v230, v231)
-        del v229, v230, v231
-        v233 = np.where(v213, v228, v232)
-        del v213, v228, v232
-        v234 = np.where(v192, v212, v233)
-        del v192, v212, v233
-        v235 = np.where(v185, v182, v234)
-        del v182, v185, v234
+        v175 = np.floor_divide(v174, np.int64(86400000000))
+        del v174
+        # feature tenure_days
+        v176 = np.asarray(v175).astype(np.float64)
+        out[:, 12] = v176
+        del v175, v176
+        v177 = np.mod(v172, np.int64(86400000000))
+        del v172
+        v178 = np.floor_divide(v177, np.int64(3600000000))
+        del v177
         # feature hour_sin
-        v236 = np.where(v184, np.float64("nan"), v235)
-        out[:, 13] = v236
-        del v184, v235, v236
+        v179 = _CONST6[v178]
+        out[:, 13] = v179
+        del v178, v179
     if float32:
         with np.errstate(over="ignore"):
             return out.astype(np.float32)

@@ -63,6 +63,9 @@ _ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRST
 _CONST0 = np.array([1.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0], dtype=np.float64)
 _VOCAB2 = np.array(['Rewe', 'Aldi Süd', 'Amazon', 'Café Müller', 'Shell', 'Zalando', 'Deutsche Bahn', 'Steam', 'Lufthansa', 'Łódź Market', '東京ストア', 'CryptoXchange'], dtype=_STRING)
 _VOCAB2_INDEX = {value: i for i, value in enumerate(_VOCAB2.tolist())}
+_CONST3 = np.array([12.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0], dtype=np.float64)
+_CONST4 = np.array([0.0, 0.25881904510252074, 0.49999999999999994, 0.7071067811865475, 0.8660254037844386, 0.9659258262890683, 1.0, 0.9659258262890683, 0.8660254037844388, 0.7071067811865476, 0.49999999999999994, 0.258819045102521, 1.2246467991473515e-16, -0.2588190451025208, -0.4999999999999998, -0.7071067811865471, -0.8660254037844384, -0.9659258262890683, -1.0, -0.9659258262890684, -0.8660254037844386, -0.7071067811865477, -0.5000000000000004, -0.2588190451025215], dtype=np.float64)
+_CONST5 = np.array([1.0, 0.9659258262890683, 0.8660254037844387, 0.7071067811865476, 0.5000000000000001, 0.25881904510252074, 6.123233995736757e-17, -0.25881904510252063, -0.4999999999999998, -0.7071067811865475, -0.8660254037844387, -0.9659258262890682, -1.0, -0.9659258262890683, -0.8660254037844388, -0.7071067811865479, -0.5000000000000004, -0.25881904510252063, -1.8369701987210272e-16, 0.2588190451025203, 0.5, 0.7071067811865475, 0.8660254037844384, 0.9659258262890681], dtype=np.float64)
 
 
 class InputError(ValueError):
@@ -520,468 +523,368 @@ def transform(columns, float32=False):
         out[:, 4] = v168
         del v167, v168
         v169 = _lookup(in_merchant, _VOCAB2_INDEX)
-        v170 = np.equal(v169, np.int64(-1))
-        v171 = np.where(v170, np.int64(12), v169)
-        del v169, v170
+        v170 = np.subtract(v169, np.int64(-1))
+        del v169
         # feature merchant_idx
-        v172 = np.asarray(v171).astype(np.float64)
-        out[:, 5] = v172
-        del v171, v172
-        v173 = np.strings.add(np.asarray(in_merchant_category, dtype=_STRING), np.asarray(np.asarray('\x1f', dtype=_STRING), dtype=_STRING))
-        v174 = np.strings.add(np.asarray(v173, dtype=_STRING), np.asarray(in_card_country, dtype=_STRING))
+        v171 = _CONST3[v170]
+        out[:, 5] = v171
+        del v170, v171
+        v172 = np.strings.add(np.asarray(in_merchant_category, dtype=_STRING), np.asarray(np.asarray('\x1f', dtype=_STRING), dtype=_STRING))
+        v173 = np.strings.add(np.asarray(v172, dtype=_STRING), np.asarray(in_card_country, dtype=_STRING))
+        del v172
+        v174 = _murmur3(v173)
         del v173
-        v175 = _murmur3(v174)
+        v175 = np.mod(v174, np.int64(4096))
         del v174
-        v176 = np.mod(v175, np.int64(4096))
-        del v175
         # feature category_country
-        v177 = np.asarray(v176).astype(np.float64)
-        out[:, 6] = v177
-        del v176, v177
+        v176 = np.asarray(v175).astype(np.float64)
+        out[:, 6] = v176
+        del v175, v176
         # feature ip_missing
-        v178 = np.asarray(null_ip_country).astype(np.float64)
-        out[:, 7] = v178
+        v177 = np.asarray(null_ip_country).astype(np.float64)
+        out[:, 7] = v177
+        del v177
+        v178 = np.where(null_ip_country, in_card_country, in_ip_country)
+        v179 = np.not_equal(v178, in_card_country)
         del v178
-        v179 = np.where(null_ip_country, in_card_country, in_ip_country)
-        v180 = np.not_equal(v179, in_card_country)
-        del v179
         # feature country_mismatch
-        v181 = np.asarray(v180).astype(np.float64)
-        out[:, 8] = v181
-        del v180, v181
-        v182 = np.where(null_device_id, np.asarray('<none>', dtype=_STRING), in_device_id)
-        v183 = _murmur3(v182)
+        v180 = np.asarray(v179).astype(np.float64)
+        out[:, 8] = v180
+        del v179, v180
+        v181 = np.where(null_device_id, np.asarray('<none>', dtype=_STRING), in_device_id)
+        v182 = _murmur3(v181)
+        del v181
+        v183 = np.mod(v182, np.int64(1024))
         del v182
-        v184 = np.mod(v183, np.int64(1024))
-        del v183
         # feature device_bucket
-        v185 = np.asarray(v184).astype(np.float64)
-        out[:, 9] = v185
-        del v184, v185
+        v184 = np.asarray(v183).astype(np.float64)
+        out[:, 9] = v184
+        del v183, v184
         # feature device_missing
-        v186 = np.asarray(null_device_id).astype(np.float64)
-        out[:, 10] = v186
-        del v186
+        v185 = np.asarray(null_device_id).astype(np.float64)
+        out[:, 10] = v185
+        del v185
         # feature card_present_f
-        v187 = np.asarray(in_card_present).astype(np.float64)
-        out[:, 11] = v187
-        del v187
-        v188 = np.asarray(in_txn_ts).astype(np.int64)
-        v189 = np.mod(v188, np.int64(86400000000))
-        v190 = np.floor_divide(v189, np.int64(3600000000))
-        del v189
+        v186 = np.asarray(in_card_present).astype(np.float64)
+        out[:, 11] = v186
+        del v186
+        v187 = np.asarray(in_txn_ts).astype(np.int64)
+        v188 = np.mod(v187, np.int64(86400000000))
+        v189 = np.floor_divide(v188, np.int64(3600000000))
+        del v188
         # feature hour_of_day
-        v191 = np.asarray(v190).astype(np.float64)
-        out[:, 12] = v191
-        v192 = np.less(v190, np.int64(6))
+        v190 = np.asarray(v189).astype(np.float64)
+        out[:, 12] = v190
         del v190
+        v191 = np.less(v189, np.int64(6))
         # feature night
-        v193 = np.asarray(v192).astype(np.float64)
-        out[:, 13] = v193
-        del v192, v193
-        v194 = np.floor_divide(v188, np.int64(86400000000))
-        v195 = np.add(v194, np.int64(3))
+        v192 = np.asarray(v191).astype(np.float64)
+        out[:, 13] = v192
+        del v191, v192
+        v193 = np.floor_divide(v187, np.int64(86400000000))
+        v194 = np.add(v193, np.int64(3))
+        del v193
+        v195 = np.mod(v194, np.int64(7))
         del v194
-        v196 = np.mod(v195, np.int64(7))
-        del v195
         # feature day_of_week
-        v197 = np.asarray(v196).astype(np.float64)
-        out[:, 14] = v197
-        del v196, v197
-        v198 = np.multiply(np.float64(6.283185307179586), v191)
-        del v191
-        v199 = np.divide(v198, np.float64(24.0))
-        del v198
-        v200 = np.abs(v199)
-        v201 = np.greater_equal(v200, np.float64(4503599627370496.0))
-        del v200
-        v202 = np.equal(v199, np.float64(0.0))
-        v203 = np.multiply(v199, np.float64(0.6366197723675814))
-        v204 = np.rint(v203)
-        del v203
-        v205 = np.multiply(v204, np.float64(0.25))
-        v206 = np.floor(v205)
-        del v205
-        v207 = np.multiply(np.float64(4.0), v206)
-        del v206
-        v208 = np.subtract(v204, v207)
-        del v207
-        v209 = np.equal(v208, np.float64(0.0))
-        v210 = np.multiply(v204, np.float64(1.5707963267341256))
-        v211 = np.subtract(v199, v210)
-        del v210
-        v212 = np.multiply(v204, np.float64(6.077100506303966e-11))
-        v213 = np.subtract(v211, v212)
-        del v211, v212
-        v214 = np.multiply(v204, np.float64(2.0222662487111665e-21))
-        del v204
-        v215 = np.subtract(v213, v214)
-        del v213, v214
-        v216 = np.multiply(v215, v215)
-        v217 = np.multiply(v216, v215)
-        v218 = np.multiply(v216, np.float64(1.58969099521155e-10))
-        v219 = np.add(np.float64(-2.5050760253406863e-08), v218)
-        del v218
-        v220 = np.multiply(v216, v219)
-        del v219
-        v221 = np.add(np.float64(2.7557313707070068e-06), v220)
-        del v220
-        v222 = np.multiply(v216, v221)
-        del v221
-        v223 = np.add(np.float64(-0.0001984126982985795), v222)
-        del v222
-        v224 = np.multiply(v216, v223)
-        del v223
-        v225 = np.add(np.float64(0.00833333333332249), v224)
-        del v224
-        v226 = np.multiply(v216, v225)
-        del v225
-        v227 = np.add(np.float64(-0.16666666666666632), v226)
-        del v226
-        v228 = np.multiply(v217, v227)
-        del v217, v227
-        v229 = np.add(v215, v228)
-        del v215, v228
-        v230 = np.equal(v208, np.float64(1.0))
-        v231 = np.multiply(np.float64(0.5), v216)
-        v232 = np.multiply(v216, v216)
-        v233 = np.multiply(v216, np.float64(-1.1359647557788195e-11))
-        v234 = np.add(np.float64(2.087572321298175e-09), v233)
-        del v233
-        v235 = np.multiply(v216, v234)
-        del v234
-        v236 = np.add(np.float64(-2.7557314351390663e-07), v235)
-        del v235
-        v237 = np.multiply(v216, v236)
-        del v236
-        v238 = np.add(np.float64(2.480158728947673e-05), v237)
-        del v237
-        v239 = np.multiply(v216, v238)
-        del v238
-        v240 = np.add(np.float64(-0.001388888888887411), v239)
-        del v239
-        v241 = np.multiply(v216, v240)
-        del v216, v240
-        v242 = np.add(np.float64(0.0416666666666666), v241)
-        del v241
-        v243 = np.multiply(v232, v242)
-        del v232, v242
-        v244 = np.subtract(v231, v243)
-        del v231, v243
-        v245 = np.subtract(np.float64(1.0), v244)
-        del v244
-        v246 = np.equal(v208, np.float64(2.0))
-        del v208
-        v247 = np.negative(v229)
-        v248 = np.negative(v245)
-        v249 = np.where(v246, v247, v248)
-        v250 = np.where(v230, v245, v249)
-        del v249
-        v251 = np.where(v209, v229, v250)
-        del v250
-        v252 = np.where(v202, v199, v251)
-        del v199, v202, v251
+        v196 = np.asarray(v195).astype(np.float64)
+        out[:, 14] = v196
+        del v195, v196
         # feature hour_sin
-        v253 = np.where(v201, np.float64("nan"), v252)
-        out[:, 15] = v253
-        del v252, v253
-        v254 = np.where(v246, v248, v229)
-        del v229, v246, v248
-        v255 = np.where(v230, v247, v254)
-        del v230, v247, v254
-        v256 = np.where(v209, v245, v255)
-        del v209, v245, v255
+        v197 = _CONST4[v189]
+        out[:, 15] = v197
+        del v197
         # feature hour_cos
-        v257 = np.where(v201, np.float64("nan"), v256)
-        out[:, 16] = v257
-        del v201, v256, v257
+        v198 = _CONST5[v189]
+        out[:, 16] = v198
+        del v189, v198
         # feature first_txn
-        v258 = np.asarray(null_prev_txn_ts).astype(np.float64)
-        out[:, 17] = v258
-        del v258
-        v259 = np.asarray(in_prev_txn_ts).astype(np.int64)
-        v260 = np.subtract(v188, v259)
-        del v259
-        v261 = np.floor_divide(v260, np.int64(1000000))
-        del v260
-        v262 = np.maximum(v261, np.int64(0))
-        v263 = np.asarray(v262).astype(np.float64)
-        del v262
-        v264 = np.where(null_prev_txn_ts, np.float64("nan"), v263)
-        del v263
-        v265 = np.add(np.float64(1.0), v264)
-        v266 = np.equal(v265, np.float64(1.0))
-        v267 = np.equal(v265, np.float64("inf"))
-        v268 = np.less(v265, np.float64(0.0))
-        v269 = np.equal(v265, np.float64(0.0))
-        v270 = np.abs(v265)
-        v271 = np.greater_equal(v270, np.float64(1.3407807929942597e+154))
-        v272 = np.multiply(v270, np.float64(7.458340731200207e-155))
-        v273 = np.where(v271, v272, v270)
-        del v270, v272
-        v274 = np.greater_equal(v273, np.float64(1.157920892373162e+77))
-        v275 = np.multiply(v273, np.float64(8.636168555094445e-78))
-        v276 = np.where(v274, v275, v273)
-        del v273, v275
-        v277 = np.greater_equal(v276, np.float64(3.402823669209385e+38))
-        v278 = np.multiply(v276, np.float64(2.938735877055719e-39))
-        v279 = np.where(v277, v278, v276)
-        del v276, v278
-        v280 = np.greater_equal(v279, np.float64(1.8446744073709552e+19))
-        v281 = np.multiply(v279, np.float64(5.421010862427522e-20))
-        v282 = np.where(v280, v281, v279)
-        del v279, v281
-        v283 = np.greater_equal(v282, np.float64(4294967296.0))
-        v284 = np.multiply(v282, np.float64(2.3283064365386963e-10))
-        v285 = np.where(v283, v284, v282)
-        del v282, v284
-        v286 = np.greater_equal(v285, np.float64(65536.0))
-        v287 = np.multiply(v285, np.float64(1.52587890625e-05))
-        v288 = np.where(v286, v287, v285)
-        del v285, v287
-        v289 = np.greater_equal(v288, np.float64(256.0))
-        v290 = np.multiply(v288, np.float64(0.00390625))
-        v291 = np.where(v289, v290, v288)
-        del v288, v290
-        v292 = np.greater_equal(v291, np.float64(16.0))
-        v293 = np.multiply(v291, np.float64(0.0625))
-        v294 = np.where(v292, v293, v291)
-        del v291, v293
-        v295 = np.greater_equal(v294, np.float64(4.0))
-        v296 = np.multiply(v294, np.float64(0.25))
-        v297 = np.where(v295, v296, v294)
-        del v294, v296
-        v298 = np.greater_equal(v297, np.float64(2.0))
-        v299 = np.multiply(v297, np.float64(0.5))
-        v300 = np.where(v298, v299, v297)
-        del v297, v299
-        v301 = np.less(v300, np.float64(1.4916681462400413e-154))
-        v302 = np.multiply(v300, np.float64(1.3407807929942597e+154))
-        v303 = np.where(v301, v302, v300)
-        del v300, v302
-        v304 = np.less(v303, np.float64(1.4916681462400413e-154))
-        v305 = np.multiply(v303, np.float64(1.3407807929942597e+154))
-        v306 = np.where(v304, v305, v303)
-        del v303, v305
-        v307 = np.less(v306, np.float64(1.727233711018889e-77))
-        v308 = np.multiply(v306, np.float64(1.157920892373162e+77))
-        v309 = np.where(v307, v308, v306)
-        del v306, v308
-        v310 = np.less(v309, np.float64(5.877471754111438e-39))
-        v311 = np.multiply(v309, np.float64(3.402823669209385e+38))
-        v312 = np.where(v310, v311, v309)
-        del v309, v311
-        v313 = np.less(v312, np.float64(1.0842021724855044e-19))
-        v314 = np.multiply(v312, np.float64(1.8446744073709552e+19))
-        v315 = np.where(v313, v314, v312)
-        del v312, v314
-        v316 = np.less(v315, np.float64(4.656612873077393e-10))
-        v317 = np.multiply(v315, np.float64(4294967296.0))
-        v318 = np.where(v316, v317, v315)
-        del v315, v317
-        v319 = np.less(v318, np.float64(3.0517578125e-05))
-        v320 = np.multiply(v318, np.float64(65536.0))
-        v321 = np.where(v319, v320, v318)
-        del v318, v320
-        v322 = np.less(v321, np.float64(0.0078125))
-        v323 = np.multiply(v321, np.float64(256.0))
-        v324 = np.where(v322, v323, v321)
-        del v321, v323
-        v325 = np.less(v324, np.float64(0.125))
-        v326 = np.multiply(v324, np.float64(16.0))
-        v327 = np.where(v325, v326, v324)
-        del v324, v326
-        v328 = np.less(v327, np.float64(0.5))
-        v329 = np.multiply(v327, np.float64(4.0))
-        v330 = np.where(v328, v329, v327)
-        del v327, v329
-        v331 = np.less(v330, np.float64(1.0))
-        v332 = np.multiply(v330, np.float64(2.0))
-        v333 = np.where(v331, v332, v330)
-        del v330, v332
-        v334 = np.greater(v333, np.float64(1.4142135623730951))
-        v335 = np.where(v271, np.float64(512.0), np.float64(0.0))
-        del v271
-        v336 = np.add(v335, np.float64(256.0))
-        v337 = np.where(v274, v336, v335)
-        del v274, v335, v336
-        v338 = np.add(v337, np.float64(128.0))
-        v339 = np.where(v277, v338, v337)
-        del v277, v337, v338
-        v340 = np.add(v339, np.float64(64.0))
-        v341 = np.where(v280, v340, v339)
-        del v280, v339, v340
-        v342 = np.add(v341, np.float64(32.0))
-        v343 = np.where(v283, v342, v341)
-        del v283, v341, v342
-        v344 = np.add(v343, np.float64(16.0))
-        v345 = np.where(v286, v344, v343)
-        del v286, v343, v344
-        v346 = np.add(v345, np.float64(8.0))
-        v347 = np.where(v289, v346, v345)
-        del v289, v345, v346
-        v348 = np.add(v347, np.float64(4.0))
-        v349 = np.where(v292, v348, v347)
-        del v292, v347, v348
-        v350 = np.add(v349, np.float64(2.0))
-        v351 = np.where(v295, v350, v349)
-        del v295, v349, v350
-        v352 = np.add(v351, np.float64(1.0))
-        v353 = np.where(v298, v352, v351)
-        del v298, v351, v352
-        v354 = np.subtract(v353, np.float64(512.0))
-        v355 = np.where(v301, v354, v353)
-        del v301, v353, v354
-        v356 = np.subtract(v355, np.float64(512.0))
-        v357 = np.where(v304, v356, v355)
-        del v304, v355, v356
-        v358 = np.subtract(v357, np.float64(256.0))
-        v359 = np.where(v307, v358, v357)
-        del v307, v357, v358
-        v360 = np.subtract(v359, np.float64(128.0))
-        v361 = np.where(v310, v360, v359)
-        del v310, v359, v360
-        v362 = np.subtract(v361, np.float64(64.0))
-        v363 = np.where(v313, v362, v361)
-        del v313, v361, v362
-        v364 = np.subtract(v363, np.float64(32.0))
-        v365 = np.where(v316, v364, v363)
-        del v316, v363, v364
-        v366 = np.subtract(v365, np.float64(16.0))
-        v367 = np.where(v319, v366, v365)
-        del v319, v365, v366
-        v368 = np.subtract(v367, np.float64(8.0))
-        v369 = np.where(v322, v368, v367)
-        del v322, v367, v368
-        v370 = np.subtract(v369, np.float64(4.0))
-        v371 = np.where(v325, v370, v369)
-        del v325, v369, v370
-        v372 = np.subtract(v371, np.float64(2.0))
-        v373 = np.where(v328, v372, v371)
-        del v328, v371, v372
-        v374 = np.subtract(v373, np.float64(1.0))
-        v375 = np.where(v331, v374, v373)
-        del v331, v373, v374
-        v376 = np.add(v375, np.float64(1.0))
-        v377 = np.where(v334, v376, v375)
-        del v375, v376
-        v378 = np.multiply(v377, np.float64(0.6931471803691238))
-        v379 = np.multiply(v333, np.float64(0.5))
-        v380 = np.where(v334, v379, v333)
-        del v333, v334, v379
-        v381 = np.subtract(v380, np.float64(1.0))
-        del v380
-        v382 = np.multiply(np.float64(0.5), v381)
-        v383 = np.multiply(v382, v381)
-        del v382
-        v384 = np.add(np.float64(2.0), v381)
-        v385 = np.divide(v381, v384)
-        del v384
-        v386 = np.multiply(v385, v385)
-        v387 = np.multiply(v386, v386)
-        v388 = np.multiply(v387, np.float64(0.14798198605116586))
-        v389 = np.add(np.float64(0.1818357216161805), v388)
-        del v388
-        v390 = np.multiply(v387, v389)
-        del v389
-        v391 = np.add(np.float64(0.2857142874366239), v390)
-        del v390
-        v392 = np.multiply(v387, v391)
-        del v391
-        v393 = np.add(np.float64(0.6666666666666735), v392)
-        del v392
-        v394 = np.multiply(v386, v393)
-        del v386, v393
-        v395 = np.multiply(v387, np.float64(0.15313837699209373))
-        v396 = np.add(np.float64(0.22222198432149784), v395)
-        del v395
-        v397 = np.multiply(v387, v396)
-        del v396
-        v398 = np.add(np.float64(0.3999999999940942), v397)
-        del v397
-        v399 = np.multiply(v387, v398)
-        del v387, v398
-        v400 = np.add(v394, v399)
-        del v394, v399
-        v401 = np.add(v383, v400)
-        del v400
-        v402 = np.multiply(v385, v401)
-        del v385, v401
-        v403 = np.multiply(v377, np.float64(1.9082149292705877e-10))
-        del v377
-        v404 = np.add(v402, v403)
-        del v402, v403
-        v405 = np.subtract(v383, v404)
-        del v383, v404
-        v406 = np.subtract(v405, v381)
-        del v381, v405
-        v407 = np.subtract(v378, v406)
-        del v378, v406
-        v408 = np.where(v267, v265, v407)
-        del v407
-        v409 = np.where(v269, np.float64("-inf"), v408)
-        del v269, v408
-        v410 = np.where(v268, np.float64("nan"), v409)
-        del v268, v409
-        v411 = np.subtract(v265, np.float64(1.0))
-        del v265
-        v412 = np.divide(v264, v411)
-        del v411
-        v413 = np.multiply(v410, v412)
-        del v410, v412
-        v414 = np.where(v267, np.float64("inf"), v413)
-        del v267, v413
-        v415 = np.where(v266, v264, v414)
-        del v264, v266, v414
-        v416 = np.isnan(v415)
+        v199 = np.asarray(null_prev_txn_ts).astype(np.float64)
+        out[:, 17] = v199
+        del v199
+        v200 = np.asarray(in_prev_txn_ts).astype(np.int64)
+        v201 = np.subtract(v187, v200)
+        del v200
+        v202 = np.floor_divide(v201, np.int64(1000000))
+        del v201
+        v203 = np.maximum(v202, np.int64(0))
+        v204 = np.asarray(v203).astype(np.float64)
+        del v203
+        v205 = np.where(null_prev_txn_ts, np.float64("nan"), v204)
+        del v204
+        v206 = np.add(np.float64(1.0), v205)
+        v207 = np.equal(v206, np.float64(1.0))
+        v208 = np.equal(v206, np.float64("inf"))
+        v209 = np.less(v206, np.float64(0.0))
+        v210 = np.equal(v206, np.float64(0.0))
+        v211 = np.abs(v206)
+        v212 = np.greater_equal(v211, np.float64(1.3407807929942597e+154))
+        v213 = np.multiply(v211, np.float64(7.458340731200207e-155))
+        v214 = np.where(v212, v213, v211)
+        del v211, v213
+        v215 = np.greater_equal(v214, np.float64(1.157920892373162e+77))
+        v216 = np.multiply(v214, np.float64(8.636168555094445e-78))
+        v217 = np.where(v215, v216, v214)
+        del v214, v216
+        v218 = np.greater_equal(v217, np.float64(3.402823669209385e+38))
+        v219 = np.multiply(v217, np.float64(2.938735877055719e-39))
+        v220 = np.where(v218, v219, v217)
+        del v217, v219
+        v221 = np.greater_equal(v220, np.float64(1.8446744073709552e+19))
+        v222 = np.multiply(v220, np.float64(5.421010862427522e-20))
+        v223 = np.where(v221, v222, v220)
+        del v220, v222
+        v224 = np.greater_equal(v223, np.float64(4294967296.0))
+        v225 = np.multiply(v223, np.float64(2.3283064365386963e-10))
+        v226 = np.where(v224, v225, v223)
+        del v223, v225
+        v227 = np.greater_equal(v226, np.float64(65536.0))
+        v228 = np.multiply(v226, np.float64(1.52587890625e-05))
+        v229 = np.where(v227, v228, v226)
+        del v226, v228
+        v230 = np.greater_equal(v229, np.float64(256.0))
+        v231 = np.multiply(v229, np.float64(0.00390625))
+        v232 = np.where(v230, v231, v229)
+        del v229, v231
+        v233 = np.greater_equal(v232, np.float64(16.0))
+        v234 = np.multiply(v232, np.float64(0.0625))
+        v235 = np.where(v233, v234, v232)
+        del v232, v234
+        v236 = np.greater_equal(v235, np.float64(4.0))
+        v237 = np.multiply(v235, np.float64(0.25))
+        v238 = np.where(v236, v237, v235)
+        del v235, v237
+        v239 = np.greater_equal(v238, np.float64(2.0))
+        v240 = np.multiply(v238, np.float64(0.5))
+        v241 = np.where(v239, v240, v238)
+        del v238, v240
+        v242 = np.less(v241, np.float64(1.4916681462400413e-154))
+        v243 = np.multiply(v241, np.float64(1.3407807929942597e+154))
+        v244 = np.where(v242, v243, v241)
+        del v241, v243
+        v245 = np.less(v244, np.float64(1.4916681462400413e-154))
+        v246 = np.multiply(v244, np.float64(1.3407807929942597e+154))
+        v247 = np.where(v245, v246, v244)
+        del v244, v246
+        v248 = np.less(v247, np.float64(1.727233711018889e-77))
+        v249 = np.multiply(v247, np.float64(1.157920892373162e+77))
+        v250 = np.where(v248, v249, v247)
+        del v247, v249
+        v251 = np.less(v250, np.float64(5.877471754111438e-39))
+        v252 = np.multiply(v250, np.float64(3.402823669209385e+38))
+        v253 = np.where(v251, v252, v250)
+        del v250, v252
+        v254 = np.less(v253, np.float64(1.0842021724855044e-19))
+        v255 = np.multiply(v253, np.float64(1.8446744073709552e+19))
+        v256 = np.where(v254, v255, v253)
+        del v253, v255
+        v257 = np.less(v256, np.float64(4.656612873077393e-10))
+        v258 = np.multiply(v256, np.float64(4294967296.0))
+        v259 = np.where(v257, v258, v256)
+        del v256, v258
+        v260 = np.less(v259, np.float64(3.0517578125e-05))
+        v261 = np.multiply(v259, np.float64(65536.0))
+        v262 = np.where(v260, v261, v259)
+        del v259, v261
+        v263 = np.less(v262, np.float64(0.0078125))
+        v264 = np.multiply(v262, np.float64(256.0))
+        v265 = np.where(v263, v264, v262)
+        del v262, v264
+        v266 = np.less(v265, np.float64(0.125))
+        v267 = np.multiply(v265, np.float64(16.0))
+        v268 = np.where(v266, v267, v265)
+        del v265, v267
+        v269 = np.less(v268, np.float64(0.5))
+        v270 = np.multiply(v268, np.float64(4.0))
+        v271 = np.where(v269, v270, v268)
+        del v268, v270
+        v272 = np.less(v271, np.float64(1.0))
+        v273 = np.multiply(v271, np.float64(2.0))
+        v274 = np.where(v272, v273, v271)
+        del v271, v273
+        v275 = np.greater(v274, np.float64(1.4142135623730951))
+        v276 = np.where(v212, np.float64(512.0), np.float64(0.0))
+        del v212
+        v277 = np.add(v276, np.float64(256.0))
+        v278 = np.where(v215, v277, v276)
+        del v215, v276, v277
+        v279 = np.add(v278, np.float64(128.0))
+        v280 = np.where(v218, v279, v278)
+        del v218, v278, v279
+        v281 = np.add(v280, np.float64(64.0))
+        v282 = np.where(v221, v281, v280)
+        del v221, v280, v281
+        v283 = np.add(v282, np.float64(32.0))
+        v284 = np.where(v224, v283, v282)
+        del v224, v282, v283
+        v285 = np.add(v284, np.float64(16.0))
+        v286 = np.where(v227, v285, v284)
+        del v227, v284, v285
+        v287 = np.add(v286, np.float64(8.0))
+        v288 = np.where(v230, v287, v286)
+        del v230, v286, v287
+        v289 = np.add(v288, np.float64(4.0))
+        v290 = np.where(v233, v289, v288)
+        del v233, v288, v289
+        v291 = np.add(v290, np.float64(2.0))
+        v292 = np.where(v236, v291, v290)
+        del v236, v290, v291
+        v293 = np.add(v292, np.float64(1.0))
+        v294 = np.where(v239, v293, v292)
+        del v239, v292, v293
+        v295 = np.subtract(v294, np.float64(512.0))
+        v296 = np.where(v242, v295, v294)
+        del v242, v294, v295
+        v297 = np.subtract(v296, np.float64(512.0))
+        v298 = np.where(v245, v297, v296)
+        del v245, v296, v297
+        v299 = np.subtract(v298, np.float64(256.0))
+        v300 = np.where(v248, v299, v298)
+        del v248, v298, v299
+        v301 = np.subtract(v300, np.float64(128.0))
+        v302 = np.where(v251, v301, v300)
+        del v251, v300, v301
+        v303 = np.subtract(v302, np.float64(64.0))
+        v304 = np.where(v254, v303, v302)
+        del v254, v302, v303
+        v305 = np.subtract(v304, np.float64(32.0))
+        v306 = np.where(v257, v305, v304)
+        del v257, v304, v305
+        v307 = np.subtract(v306, np.float64(16.0))
+        v308 = np.where(v260, v307, v306)
+        del v260, v306, v307
+        v309 = np.subtract(v308, np.float64(8.0))
+        v310 = np.where(v263, v309, v308)
+        del v263, v308, v309
+        v311 = np.subtract(v310, np.float64(4.0))
+        v312 = np.where(v266, v311, v310)
+        del v266, v310, v311
+        v313 = np.subtract(v312, np.float64(2.0))
+        v314 = np.where(v269, v313, v312)
+        del v269, v312, v313
+        v315 = np.subtract(v314, np.float64(1.0))
+        v316 = np.where(v272, v315, v314)
+        del v272, v314, v315
+        v317 = np.add(v316, np.float64(1.0))
+        v318 = np.where(v275, v317, v316)
+        del v316, v317
+        v319 = np.multiply(v318, np.float64(0.6931471803691238))
+        v320 = np.multiply(v274, np.float64(0.5))
+        v321 = np.where(v275, v320, v274)
+        del v274, v275, v320
+        v322 = np.subtract(v321, np.float64(1.0))
+        del v321
+        v323 = np.multiply(np.float64(0.5), v322)
+        v324 = np.multiply(v323, v322)
+        del v323
+        v325 = np.add(np.float64(2.0), v322)
+        v326 = np.divide(v322, v325)
+        del v325
+        v327 = np.multiply(v326, v326)
+        v328 = np.multiply(v327, v327)
+        v329 = np.multiply(v328, np.float64(0.14798198605116586))
+        v330 = np.add(np.float64(0.1818357216161805), v329)
+        del v329
+        v331 = np.multiply(v328, v330)
+        del v330
+        v332 = np.add(np.float64(0.2857142874366239), v331)
+        del v331
+        v333 = np.multiply(v328, v332)
+        del v332
+        v334 = np.add(np.float64(0.6666666666666735), v333)
+        del v333
+        v335 = np.multiply(v327, v334)
+        del v327, v334
+        v336 = np.multiply(v328, np.float64(0.15313837699209373))
+        v337 = np.add(np.float64(0.22222198432149784), v336)
+        del v336
+        v338 = np.multiply(v328, v337)
+        del v337
+        v339 = np.add(np.float64(0.3999999999940942), v338)
+        del v338
+        v340 = np.multiply(v328, v339)
+        del v328, v339
+        v341 = np.add(v335, v340)
+        del v335, v340
+        v342 = np.add(v324, v341)
+        del v341
+        v343 = np.multiply(v326, v342)
+        del v326, v342
+        v344 = np.multiply(v318, np.float64(1.9082149292705877e-10))
+        del v318
+        v345 = np.add(v343, v344)
+        del v343, v344
+        v346 = np.subtract(v324, v345)
+        del v324, v345
+        v347 = np.subtract(v346, v322)
+        del v322, v346
+        v348 = np.subtract(v319, v347)
+        del v319, v347
+        v349 = np.where(v208, v206, v348)
+        del v348
+        v350 = np.where(v210, np.float64("-inf"), v349)
+        del v210, v349
+        v351 = np.where(v209, np.float64("nan"), v350)
+        del v209, v350
+        v352 = np.subtract(v206, np.float64(1.0))
+        del v206
+        v353 = np.divide(v205, v352)
+        del v352
+        v354 = np.multiply(v351, v353)
+        del v351, v353
+        v355 = np.where(v208, np.float64("inf"), v354)
+        del v208, v354
+        v356 = np.where(v207, v205, v355)
+        del v205, v207, v355
+        v357 = np.isnan(v356)
         # feature since_last_log
-        v417 = np.where(v416, np.float64(-1.0), v415)
-        out[:, 18] = v417
-        del v415, v416, v417
-        v418 = np.where(null_prev_txn_ts, np.int64(86400), v261)
-        del v261
-        v419 = np.less(v418, np.int64(60))
-        del v418
+        v358 = np.where(v357, np.float64(-1.0), v356)
+        out[:, 18] = v358
+        del v356, v357, v358
+        v359 = np.where(null_prev_txn_ts, np.int64(86400), v202)
+        del v202
+        v360 = np.less(v359, np.int64(60))
+        del v359
         # feature rapid_repeat
-        v420 = np.asarray(v419).astype(np.float64)
-        out[:, 19] = v420
-        del v419, v420
-        v421 = np.asarray(in_account_open_ts).astype(np.int64)
-        v422 = np.subtract(v188, v421)
-        del v188, v421
-        v423 = np.floor_divide(v422, np.int64(86400000000))
-        del v422
+        v361 = np.asarray(v360).astype(np.float64)
+        out[:, 19] = v361
+        del v360, v361
+        v362 = np.asarray(in_account_open_ts).astype(np.int64)
+        v363 = np.subtract(v187, v362)
+        del v187, v362
+        v364 = np.floor_divide(v363, np.int64(86400000000))
+        del v363
         # feature account_age_days
-        v424 = np.asarray(v423).astype(np.float64)
-        out[:, 20] = v424
-        del v423, v424
-        v425 = np.minimum(in_attempts_24h, np.int64(20))
+        v365 = np.asarray(v364).astype(np.float64)
+        out[:, 20] = v365
+        del v364, v365
+        v366 = np.minimum(in_attempts_24h, np.int64(20))
         # feature attempts
-        v426 = np.asarray(v425).astype(np.float64)
-        out[:, 21] = v426
-        del v425, v426
-        v427 = np.strings.strip(np.asarray(in_email, dtype=_STRING), " ")
-        v428 = np.strings.translate(np.asarray(v427, dtype=_STRING), _ASCII_LOWER)
-        del v427
-        v429 = _matches(v428, '[a-z0-9._%+-]+@(gmail|yahoo|hotmail|outlook)\\.com')
+        v367 = np.asarray(v366).astype(np.float64)
+        out[:, 21] = v367
+        del v366, v367
+        v368 = np.strings.strip(np.asarray(in_email, dtype=_STRING), " ")
+        v369 = np.strings.translate(np.asarray(v368, dtype=_STRING), _ASCII_LOWER)
+        del v368
+        v370 = _matches(v369, '[a-z0-9._%+-]+@(gmail|yahoo|hotmail|outlook)\\.com')
         # feature freemail
-        v430 = np.asarray(v429).astype(np.float64)
-        out[:, 22] = v430
-        del v429, v430
-        v431 = np.strings.endswith(np.asarray(v428, dtype=_STRING), '@mailinator.com')
-        v432 = np.strings.endswith(np.asarray(v428, dtype=_STRING), '@yopmail.com')
-        v433 = np.logical_or(v431, v432)
-        del v431, v432
+        v371 = np.asarray(v370).astype(np.float64)
+        out[:, 22] = v371
+        del v370, v371
+        v372 = np.strings.endswith(np.asarray(v369, dtype=_STRING), '@mailinator.com')
+        v373 = np.strings.endswith(np.asarray(v369, dtype=_STRING), '@yopmail.com')
+        v374 = np.logical_or(v372, v373)
+        del v372, v373
         # feature disposable
-        v434 = np.asarray(v433).astype(np.float64)
-        out[:, 23] = v434
-        del v433, v434
-        v435 = _matches(v428, '[^@]*\\d{4,}[^@]*@.+')
-        del v428
+        v375 = np.asarray(v374).astype(np.float64)
+        out[:, 23] = v375
+        del v374, v375
+        v376 = _matches(v369, '[^@]*\\d{4,}[^@]*@.+')
+        del v369
         # feature email_digits
-        v436 = np.asarray(v435).astype(np.float64)
-        out[:, 24] = v436
-        del v435, v436
+        v377 = np.asarray(v376).astype(np.float64)
+        out[:, 24] = v377
+        del v376, v377
     if float32:
         with np.errstate(over="ignore"):
             return out.astype(np.float32)

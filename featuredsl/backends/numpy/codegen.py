@@ -378,6 +378,9 @@ class ModuleSpec:
     widths: tuple[int, ...]
     stack: bool = True  # False: return the list of output arrays (used by fit)
     constants_file: str | None = None  # where long list constants go (None: all in the code)
+    # True: one statement per IR node, strings not coded once per column: the reference the
+    # fuzzer holds the built module to (featuredsl.parity.fuzz.runner.check_plain_module).
+    plain: bool = False
 
 
 def render_module(module: ModuleSpec) -> str:
