@@ -99,23 +99,52 @@ def _column(columns, name, dtype, nullable, rows):
     if dtype == "string":
         if values.dtype.kind not in "OUT":
             raise InputError(f"column {name!r} must hold strings, got {values.dtype}")
-        try:
-            text = "".join(values.tolist())  # one pass: every value is a str ...
-        except TypeError:
-            raise InputError(f"column {name!r} must hold only str values") from None
-        if "\x00" in text:  # ... with no NUL (numpy strings cannot hold one reliably) ...
-            raise InputError(f"column {name!r} holds a NUL character (U+0000), which is not allowed")
-        try:
-            text.encode("utf-8")  # ... and no lone surrogate (onnxruntime needs UTF-8) ...
-        except UnicodeEncodeError:
-            raise InputError(f"column {name!r} holds text that is not valid Unicode") from None
-        if not unicodedata.is_normalized("NFC", text):  # ... and in Unicode NFC.
-            _check_nfc(name, values)
         return values.astype(object, copy=False)
     expected = {"int": "iu", "timestamp": "iu", "bool": "b"}[dtype]
     if values.dtype.kind not in expected:
         raise InputError(f"column {name!r} must be {dtype}, got {values.dtype}")
     return values.astype(np.bool_ if dtype == "bool" else np.int64, copy=False)
+
+
+def _check_text(name, values, distinct=None):
+    """Every value is a str with no NUL, valid Unicode, in NFC (checked over `distinct`, the
+    column's distinct values, when given)."""
+    try:
+        text = "".join(values.tolist() if distinct is None else distinct)  # every value a str ...
+    except TypeError:
+        raise InputError(f"column {name!r} must hold only str values") from None
+    if "\x00" in text:  # ... with no NUL (numpy strings cannot hold one reliably) ...
+        raise InputError(f"column {name!r} holds a NUL character (U+0000), which is not allowed")
+    try:
+        text.encode("utf-8")  # ... and no lone surrogate (onnxruntime needs UTF-8) ...
+    except UnicodeEncodeError:
+        raise InputError(f"column {name!r} holds text that is not valid Unicode") from None
+    if not unicodedata.is_normalized("NFC", text):  # ... and in Unicode NFC.
+        _check_nfc(name, values)
+
+
+def _text_codes(name, values):
+    """A text column's distinct values (in first-seen order, each checked once) and the index of
+    each row's value among them: text operations then run once per distinct value."""
+    items = values.tolist()
+    try:
+        index = {value: i for i, value in enumerate(dict.fromkeys(items))}
+    except TypeError:  # an unhashable value: not a str
+        raise InputError(f"column {name!r} must hold only str values") from None
+    distinct = list(index)
+    _check_text(name, values, distinct)
+    codes = np.fromiter(map(index.__getitem__, items), dtype=np.int64, count=len(items))
+    return np.array(distinct + [""], dtype=object)[:-1], codes
+
+
+def _with_nulls(distinct, codes, mask):
+    """Codes of (value, is null) pairs: the distinct pairs of the column and each row's index."""
+    size = len(distinct)
+    pairs = codes + mask * size
+    used = np.flatnonzero(np.bincount(pairs, minlength=2 * size))
+    renumber = np.zeros(2 * size, dtype=np.int64)
+    renumber[used] = np.arange(len(used))
+    return np.concatenate([distinct, distinct])[used], used >= size, renumber[pairs]
 
 
 def _check_nfc(name, values):
@@ -236,18 +265,25 @@ def transform(columns, float32=False):
     """
     rows = None
     in_query = _column(columns, 'query', 'string', False, rows)
+    in_query_distinct, in_query_codes = _text_codes('query', in_query)
     rows = len(in_query)
     in_ad_id = _column(columns, 'ad_id', 'string', False, rows)
+    in_ad_id_distinct, in_ad_id_codes = _text_codes('ad_id', in_ad_id)
     rows = len(in_ad_id)
     in_advertiser = _column(columns, 'advertiser', 'string', False, rows)
+    in_advertiser_distinct, in_advertiser_codes = _text_codes('advertiser', in_advertiser)
     rows = len(in_advertiser)
     in_ad_category = _column(columns, 'ad_category', 'string', False, rows)
+    in_ad_category_distinct, in_ad_category_codes = _text_codes('ad_category', in_ad_category)
     rows = len(in_ad_category)
     in_device = _column(columns, 'device', 'string', False, rows)
+    in_device_distinct, in_device_codes = _text_codes('device', in_device)
     rows = len(in_device)
     in_country = _column(columns, 'country', 'string', True, rows)
+    in_country_distinct, in_country_codes = _text_codes('country', in_country)
     rows = len(in_country)
     null_country = _mask(columns, 'country', rows)
+    in_country_distinct, null_country_distinct, in_country_codes = _with_nulls(in_country_distinct, in_country_codes, null_country)
     in_position = _column(columns, 'position', 'int', False, rows)
     rows = len(in_position)
     in_user_age = _column(columns, 'user_age', 'float', True, rows)
@@ -262,604 +298,620 @@ def transform(columns, float32=False):
     rows = len(in_request_ts)
     out = np.empty((rows, 26), dtype=np.float64)
     with np.errstate(all="ignore"):
-        v0 = np.strings.strip(np.asarray(in_query, dtype=_STRING), " ")
+        v0 = np.strings.strip(np.asarray(in_query_distinct, dtype=_STRING), " ")
         v1 = np.strings.translate(np.asarray(v0, dtype=_STRING), _ASCII_LOWER)
         del v0
         v2 = _murmur3(v1)
         v3 = np.mod(v2, np.int64(100000))
         del v2
-        # feature query_hash
         v4 = np.asarray(v3).astype(np.float64)
-        out[:, 0] = v4
-        del v3, v4
-        v5 = np.strings.add(np.asarray(v1, dtype=_STRING), np.asarray(np.asarray('\x1f', dtype=_STRING), dtype=_STRING))
-        v6 = np.strings.add(np.asarray(v5, dtype=_STRING), np.asarray(in_ad_id, dtype=_STRING))
-        del v5
-        v7 = _murmur3(v6)
+        del v3
+        # feature query_hash
+        v5 = v4[in_query_codes]
+        out[:, 0] = v5
+        del v4, v5
+        v6 = np.strings.add(np.asarray(v1, dtype=_STRING), np.asarray(np.asarray('\x1f', dtype=_STRING), dtype=_STRING))
+        v7 = v6[in_query_codes]
         del v6
-        v8 = np.mod(v7, np.int64(1000000))
+        v8 = np.strings.add(np.asarray(v7, dtype=_STRING), np.asarray(in_ad_id, dtype=_STRING))
         del v7
+        v9 = _murmur3(v8)
+        del v8
+        v10 = np.mod(v9, np.int64(1000000))
+        del v9
         # feature query_x_ad
-        v9 = np.asarray(v8).astype(np.float64)
-        out[:, 1] = v9
-        del v8, v9
-        v10 = _lookup(in_ad_id, _VOCAB1_INDEX)
-        v11 = np.subtract(v10, np.int64(-1))
-        del v10
+        v11 = np.asarray(v10).astype(np.float64)
+        out[:, 1] = v11
+        del v10, v11
+        v12 = _lookup(in_ad_id_distinct, _VOCAB1_INDEX)
+        v13 = np.subtract(v12, np.int64(-1))
+        del v12
+        v14 = _CONST2[v13]
+        del v13
         # feature ad_idx
-        v12 = _CONST2[v11]
-        out[:, 2] = v12
-        del v11, v12
-        v13 = _lookup(in_advertiser, _VOCAB4_INDEX)
-        v14 = np.equal(v13, np.int64(-1))
-        v15 = _murmur3(in_advertiser)
-        v16 = np.mod(v15, np.int64(4))
-        del v15
-        v17 = np.add(np.int64(54), v16)
-        del v16
-        v18 = np.where(v14, v17, v13)
-        del v13, v14, v17
+        v15 = v14[in_ad_id_codes]
+        out[:, 2] = v15
+        del v14, v15
+        v16 = _lookup(in_advertiser_distinct, _VOCAB4_INDEX)
+        v17 = np.equal(v16, np.int64(-1))
+        v18 = _murmur3(in_advertiser_distinct)
+        v19 = np.mod(v18, np.int64(4))
+        del v18
+        v20 = np.add(np.int64(54), v19)
+        del v19
+        v21 = np.where(v17, v20, v16)
+        del v16, v17, v20
+        v22 = np.asarray(v21).astype(np.float64)
+        del v21
         # feature advertiser_idx
-        v19 = np.asarray(v18).astype(np.float64)
-        out[:, 3] = v19
-        del v18, v19
-        v20 = _lookup(in_ad_category, _VOCAB6_INDEX)
-        v21 = np.equal(v20, np.int64(-1))
-        v22 = np.where(v21, np.int64(5), v20)
-        del v20, v21
-        # feature category_oh
-        v23 = _one_hot(v22, 6)
-        out[:, 4:10] = v23
+        v23 = v22[in_advertiser_codes]
+        out[:, 3] = v23
         del v22, v23
-        v24 = _lookup(in_device, _VOCAB8_INDEX)
+        v24 = _lookup(in_ad_category_distinct, _VOCAB6_INDEX)
         v25 = np.equal(v24, np.int64(-1))
-        v26 = np.where(v25, np.int64(3), v24)
+        v26 = np.where(v25, np.int64(5), v24)
         del v24, v25
-        # feature device_oh
-        v27 = _one_hot(v26, 4)
-        out[:, 10:14] = v27
-        del v26, v27
-        v28 = np.where(null_country, np.asarray('??', dtype=_STRING), in_country)
-        v29 = np.strings.add(np.asarray(v28, dtype=_STRING), np.asarray(np.asarray('\x1f', dtype=_STRING), dtype=_STRING))
-        del v28
-        v30 = np.strings.add(np.asarray(v29, dtype=_STRING), np.asarray(in_device, dtype=_STRING))
-        del v29
-        v31 = _murmur3(v30)
-        del v30
-        v32 = np.mod(v31, np.int64(512))
+        v27 = _one_hot(v26, 6)
+        del v26
+        # feature category_oh
+        v28 = v27[in_ad_category_codes]
+        out[:, 4:10] = v28
+        del v27, v28
+        v29 = _lookup(in_device_distinct, _VOCAB8_INDEX)
+        v30 = np.equal(v29, np.int64(-1))
+        v31 = np.where(v30, np.int64(3), v29)
+        del v29, v30
+        v32 = _one_hot(v31, 4)
         del v31
-        # feature country_x_device
-        v33 = np.asarray(v32).astype(np.float64)
-        out[:, 14] = v33
+        # feature device_oh
+        v33 = v32[in_device_codes]
+        out[:, 10:14] = v33
         del v32, v33
-        v34 = _matches(v1, '.*(buy|cheap|deal|sale|price).*')
+        v34 = np.where(null_country_distinct, np.asarray('??', dtype=_STRING), in_country_distinct)
+        v35 = np.strings.add(np.asarray(v34, dtype=_STRING), np.asarray(np.asarray('\x1f', dtype=_STRING), dtype=_STRING))
+        del v34
+        v36 = v35[in_country_codes]
+        del v35
+        v37 = np.strings.add(np.asarray(v36, dtype=_STRING), np.asarray(in_device, dtype=_STRING))
+        del v36
+        v38 = _murmur3(v37)
+        del v37
+        v39 = np.mod(v38, np.int64(512))
+        del v38
+        # feature country_x_device
+        v40 = np.asarray(v39).astype(np.float64)
+        out[:, 14] = v40
+        del v39, v40
+        v41 = _matches(v1, '.*(buy|cheap|deal|sale|price).*')
         del v1
+        v42 = np.asarray(v41).astype(np.float64)
+        del v41
         # feature commercial_query
-        v35 = np.asarray(v34).astype(np.float64)
-        out[:, 15] = v35
-        del v34, v35
-        v36 = np.minimum(in_position, np.int64(10))
+        v43 = v42[in_query_codes]
+        out[:, 15] = v43
+        del v42, v43
+        v44 = np.minimum(in_position, np.int64(10))
         # feature position_capped
-        v37 = np.asarray(v36).astype(np.float64)
-        out[:, 16] = v37
-        del v36, v37
-        v38 = np.equal(in_position, np.int64(1))
+        v45 = np.asarray(v44).astype(np.float64)
+        out[:, 16] = v45
+        del v44, v45
+        v46 = np.equal(in_position, np.int64(1))
         # feature top_slot
-        v39 = np.asarray(v38).astype(np.float64)
-        out[:, 17] = v39
-        del v38, v39
-        v40 = np.asarray(in_clicks_30d).astype(np.float64)
-        v41 = np.add(v40, np.float64(0.4749323404659407))
-        del v40
-        v42 = np.add(in_impressions_30d, np.int64(20))
-        v43 = np.asarray(v42).astype(np.float64)
-        del v42
-        # feature ctr_smoothed
-        v44 = np.divide(v41, v43)
-        out[:, 18] = v44
-        del v41, v43
-        v45 = _bucketize(v44, _CONST9)
-        del v44
-        # feature ctr_bucket
-        v46 = np.asarray(v45).astype(np.float64)
-        out[:, 19] = v46
-        del v45, v46
-        v47 = np.asarray(in_impressions_30d).astype(np.float64)
-        v48 = np.add(np.float64(1.0), v47)
-        v49 = np.equal(v48, np.float64(1.0))
-        v50 = np.equal(v48, np.float64("inf"))
-        v51 = np.less(v48, np.float64(0.0))
-        v52 = np.equal(v48, np.float64(0.0))
-        v53 = np.abs(v48)
-        v54 = np.greater_equal(v53, np.float64(1.3407807929942597e+154))
-        v55 = np.multiply(v53, np.float64(7.458340731200207e-155))
-        v56 = np.where(v54, v55, v53)
-        del v53, v55
-        v57 = np.greater_equal(v56, np.float64(1.157920892373162e+77))
-        v58 = np.multiply(v56, np.float64(8.636168555094445e-78))
-        v59 = np.where(v57, v58, v56)
-        del v56, v58
-        v60 = np.greater_equal(v59, np.float64(3.402823669209385e+38))
-        v61 = np.multiply(v59, np.float64(2.938735877055719e-39))
-        v62 = np.where(v60, v61, v59)
-        del v59, v61
-        v63 = np.greater_equal(v62, np.float64(1.8446744073709552e+19))
-        v64 = np.multiply(v62, np.float64(5.421010862427522e-20))
-        v65 = np.where(v63, v64, v62)
-        del v62, v64
-        v66 = np.greater_equal(v65, np.float64(4294967296.0))
-        v67 = np.multiply(v65, np.float64(2.3283064365386963e-10))
-        v68 = np.where(v66, v67, v65)
-        del v65, v67
-        v69 = np.greater_equal(v68, np.float64(65536.0))
-        v70 = np.multiply(v68, np.float64(1.52587890625e-05))
-        v71 = np.where(v69, v70, v68)
-        del v68, v70
-        v72 = np.greater_equal(v71, np.float64(256.0))
-        v73 = np.multiply(v71, np.float64(0.00390625))
-        v74 = np.where(v72, v73, v71)
-        del v71, v73
-        v75 = np.greater_equal(v74, np.float64(16.0))
-        v76 = np.multiply(v74, np.float64(0.0625))
-        v77 = np.where(v75, v76, v74)
-        del v74, v76
-        v78 = np.greater_equal(v77, np.float64(4.0))
-        v79 = np.multiply(v77, np.float64(0.25))
-        v80 = np.where(v78, v79, v77)
-        del v77, v79
-        v81 = np.greater_equal(v80, np.float64(2.0))
-        v82 = np.multiply(v80, np.float64(0.5))
-        v83 = np.where(v81, v82, v80)
-        del v80, v82
-        v84 = np.less(v83, np.float64(1.4916681462400413e-154))
-        v85 = np.multiply(v83, np.float64(1.3407807929942597e+154))
-        v86 = np.where(v84, v85, v83)
-        del v83, v85
-        v87 = np.less(v86, np.float64(1.4916681462400413e-154))
-        v88 = np.multiply(v86, np.float64(1.3407807929942597e+154))
-        v89 = np.where(v87, v88, v86)
-        del v86, v88
-        v90 = np.less(v89, np.float64(1.727233711018889e-77))
-        v91 = np.multiply(v89, np.float64(1.157920892373162e+77))
-        v92 = np.where(v90, v91, v89)
-        del v89, v91
-        v93 = np.less(v92, np.float64(5.877471754111438e-39))
-        v94 = np.multiply(v92, np.float64(3.402823669209385e+38))
-        v95 = np.where(v93, v94, v92)
-        del v92, v94
-        v96 = np.less(v95, np.float64(1.0842021724855044e-19))
-        v97 = np.multiply(v95, np.float64(1.8446744073709552e+19))
-        v98 = np.where(v96, v97, v95)
-        del v95, v97
-        v99 = np.less(v98, np.float64(4.656612873077393e-10))
-        v100 = np.multiply(v98, np.float64(4294967296.0))
-        v101 = np.where(v99, v100, v98)
-        del v98, v100
-        v102 = np.less(v101, np.float64(3.0517578125e-05))
-        v103 = np.multiply(v101, np.float64(65536.0))
-        v104 = np.where(v102, v103, v101)
-        del v101, v103
-        v105 = np.less(v104, np.float64(0.0078125))
-        v106 = np.multiply(v104, np.float64(256.0))
-        v107 = np.where(v105, v106, v104)
-        del v104, v106
-        v108 = np.less(v107, np.float64(0.125))
-        v109 = np.multiply(v107, np.float64(16.0))
-        v110 = np.where(v108, v109, v107)
-        del v107, v109
-        v111 = np.less(v110, np.float64(0.5))
-        v112 = np.multiply(v110, np.float64(4.0))
-        v113 = np.where(v111, v112, v110)
-        del v110, v112
-        v114 = np.less(v113, np.float64(1.0))
-        v115 = np.multiply(v113, np.float64(2.0))
-        v116 = np.where(v114, v115, v113)
-        del v113, v115
-        v117 = np.greater(v116, np.float64(1.4142135623730951))
-        v118 = np.where(v54, np.float64(512.0), np.float64(0.0))
-        del v54
-        v119 = np.add(v118, np.float64(256.0))
-        v120 = np.where(v57, v119, v118)
-        del v57, v118, v119
-        v121 = np.add(v120, np.float64(128.0))
-        v122 = np.where(v60, v121, v120)
-        del v60, v120, v121
-        v123 = np.add(v122, np.float64(64.0))
-        v124 = np.where(v63, v123, v122)
-        del v63, v122, v123
-        v125 = np.add(v124, np.float64(32.0))
-        v126 = np.where(v66, v125, v124)
-        del v66, v124, v125
-        v127 = np.add(v126, np.float64(16.0))
-        v128 = np.where(v69, v127, v126)
-        del v69, v126, v127
-        v129 = np.add(v128, np.float64(8.0))
-        v130 = np.where(v72, v129, v128)
-        del v72, v128, v129
-        v131 = np.add(v130, np.float64(4.0))
-        v132 = np.where(v75, v131, v130)
-        del v75, v130, v131
-        v133 = np.add(v132, np.float64(2.0))
-        v134 = np.where(v78, v133, v132)
-        del v78, v132, v133
-        v135 = np.add(v134, np.float64(1.0))
-        v136 = np.where(v81, v135, v134)
-        del v81, v134, v135
-        v137 = np.subtract(v136, np.float64(512.0))
-        v138 = np.where(v84, v137, v136)
-        del v84, v136, v137
-        v139 = np.subtract(v138, np.float64(512.0))
-        v140 = np.where(v87, v139, v138)
-        del v87, v138, v139
-        v141 = np.subtract(v140, np.float64(256.0))
-        v142 = np.where(v90, v141, v140)
-        del v90, v140, v141
-        v143 = np.subtract(v142, np.float64(128.0))
-        v144 = np.where(v93, v143, v142)
-        del v93, v142, v143
-        v145 = np.subtract(v144, np.float64(64.0))
-        v146 = np.where(v96, v145, v144)
-        del v96, v144, v145
-        v147 = np.subtract(v146, np.float64(32.0))
-        v148 = np.where(v99, v147, v146)
-        del v99, v146, v147
-        v149 = np.subtract(v148, np.float64(16.0))
-        v150 = np.where(v102, v149, v148)
-        del v102, v148, v149
-        v151 = np.subtract(v150, np.float64(8.0))
-        v152 = np.where(v105, v151, v150)
-        del v105, v150, v151
-        v153 = np.subtract(v152, np.float64(4.0))
-        v154 = np.where(v108, v153, v152)
-        del v108, v152, v153
-        v155 = np.subtract(v154, np.float64(2.0))
-        v156 = np.where(v111, v155, v154)
-        del v111, v154, v155
-        v157 = np.subtract(v156, np.float64(1.0))
-        v158 = np.where(v114, v157, v156)
-        del v114, v156, v157
-        v159 = np.add(v158, np.float64(1.0))
-        v160 = np.where(v117, v159, v158)
-        del v158, v159
-        v161 = np.multiply(v160, np.float64(0.6931471803691238))
-        v162 = np.multiply(v116, np.float64(0.5))
-        v163 = np.where(v117, v162, v116)
-        del v116, v117, v162
-        v164 = np.subtract(v163, np.float64(1.0))
-        del v163
-        v165 = np.multiply(np.float64(0.5), v164)
-        v166 = np.multiply(v165, v164)
-        del v165
-        v167 = np.add(np.float64(2.0), v164)
-        v168 = np.divide(v164, v167)
-        del v167
-        v169 = np.multiply(v168, v168)
-        v170 = np.multiply(v169, v169)
-        v171 = np.multiply(v170, np.float64(0.14798198605116586))
-        v172 = np.add(np.float64(0.1818357216161805), v171)
-        del v171
-        v173 = np.multiply(v170, v172)
-        del v172
-        v174 = np.add(np.float64(0.2857142874366239), v173)
-        del v173
-        v175 = np.multiply(v170, v174)
-        del v174
-        v176 = np.add(np.float64(0.6666666666666735), v175)
-        del v175
-        v177 = np.multiply(v169, v176)
-        del v169, v176
-        v178 = np.multiply(v170, np.float64(0.15313837699209373))
-        v179 = np.add(np.float64(0.22222198432149784), v178)
-        del v178
-        v180 = np.multiply(v170, v179)
-        del v179
-        v181 = np.add(np.float64(0.3999999999940942), v180)
-        del v180
-        v182 = np.multiply(v170, v181)
-        del v170, v181
-        v183 = np.add(v177, v182)
-        del v177, v182
-        v184 = np.add(v166, v183)
-        del v183
-        v185 = np.multiply(v168, v184)
-        del v168, v184
-        v186 = np.multiply(v160, np.float64(1.9082149292705877e-10))
-        del v160
-        v187 = np.add(v185, v186)
-        del v185, v186
-        v188 = np.subtract(v166, v187)
-        del v166, v187
-        v189 = np.subtract(v188, v164)
-        del v164, v188
-        v190 = np.subtract(v161, v189)
-        del v161, v189
-        v191 = np.where(v50, v48, v190)
-        del v190
-        v192 = np.where(v52, np.float64("-inf"), v191)
-        del v52, v191
-        v193 = np.where(v51, np.float64("nan"), v192)
-        del v51, v192
-        v194 = np.subtract(v48, np.float64(1.0))
+        v47 = np.asarray(v46).astype(np.float64)
+        out[:, 17] = v47
+        del v46, v47
+        v48 = np.asarray(in_clicks_30d).astype(np.float64)
+        v49 = np.add(v48, np.float64(0.4749323404659407))
         del v48
-        v195 = np.divide(v47, v194)
-        del v194
-        v196 = np.multiply(v193, v195)
-        del v193, v195
-        v197 = np.where(v50, np.float64("inf"), v196)
-        del v50, v196
+        v50 = np.add(in_impressions_30d, np.int64(20))
+        v51 = np.asarray(v50).astype(np.float64)
+        del v50
+        # feature ctr_smoothed
+        v52 = np.divide(v49, v51)
+        out[:, 18] = v52
+        del v49, v51
+        v53 = _bucketize(v52, _CONST9)
+        del v52
+        # feature ctr_bucket
+        v54 = np.asarray(v53).astype(np.float64)
+        out[:, 19] = v54
+        del v53, v54
+        v55 = np.asarray(in_impressions_30d).astype(np.float64)
+        v56 = np.add(np.float64(1.0), v55)
+        v57 = np.equal(v56, np.float64(1.0))
+        v58 = np.equal(v56, np.float64("inf"))
+        v59 = np.less(v56, np.float64(0.0))
+        v60 = np.equal(v56, np.float64(0.0))
+        v61 = np.abs(v56)
+        v62 = np.greater_equal(v61, np.float64(1.3407807929942597e+154))
+        v63 = np.multiply(v61, np.float64(7.458340731200207e-155))
+        v64 = np.where(v62, v63, v61)
+        del v61, v63
+        v65 = np.greater_equal(v64, np.float64(1.157920892373162e+77))
+        v66 = np.multiply(v64, np.float64(8.636168555094445e-78))
+        v67 = np.where(v65, v66, v64)
+        del v64, v66
+        v68 = np.greater_equal(v67, np.float64(3.402823669209385e+38))
+        v69 = np.multiply(v67, np.float64(2.938735877055719e-39))
+        v70 = np.where(v68, v69, v67)
+        del v67, v69
+        v71 = np.greater_equal(v70, np.float64(1.8446744073709552e+19))
+        v72 = np.multiply(v70, np.float64(5.421010862427522e-20))
+        v73 = np.where(v71, v72, v70)
+        del v70, v72
+        v74 = np.greater_equal(v73, np.float64(4294967296.0))
+        v75 = np.multiply(v73, np.float64(2.3283064365386963e-10))
+        v76 = np.where(v74, v75, v73)
+        del v73, v75
+        v77 = np.greater_equal(v76, np.float64(65536.0))
+        v78 = np.multiply(v76, np.float64(1.52587890625e-05))
+        v79 = np.where(v77, v78, v76)
+        del v76, v78
+        v80 = np.greater_equal(v79, np.float64(256.0))
+        v81 = np.multiply(v79, np.float64(0.00390625))
+        v82 = np.where(v80, v81, v79)
+        del v79, v81
+        v83 = np.greater_equal(v82, np.float64(16.0))
+        v84 = np.multiply(v82, np.float64(0.0625))
+        v85 = np.where(v83, v84, v82)
+        del v82, v84
+        v86 = np.greater_equal(v85, np.float64(4.0))
+        v87 = np.multiply(v85, np.float64(0.25))
+        v88 = np.where(v86, v87, v85)
+        del v85, v87
+        v89 = np.greater_equal(v88, np.float64(2.0))
+        v90 = np.multiply(v88, np.float64(0.5))
+        v91 = np.where(v89, v90, v88)
+        del v88, v90
+        v92 = np.less(v91, np.float64(1.4916681462400413e-154))
+        v93 = np.multiply(v91, np.float64(1.3407807929942597e+154))
+        v94 = np.where(v92, v93, v91)
+        del v91, v93
+        v95 = np.less(v94, np.float64(1.4916681462400413e-154))
+        v96 = np.multiply(v94, np.float64(1.3407807929942597e+154))
+        v97 = np.where(v95, v96, v94)
+        del v94, v96
+        v98 = np.less(v97, np.float64(1.727233711018889e-77))
+        v99 = np.multiply(v97, np.float64(1.157920892373162e+77))
+        v100 = np.where(v98, v99, v97)
+        del v97, v99
+        v101 = np.less(v100, np.float64(5.877471754111438e-39))
+        v102 = np.multiply(v100, np.float64(3.402823669209385e+38))
+        v103 = np.where(v101, v102, v100)
+        del v100, v102
+        v104 = np.less(v103, np.float64(1.0842021724855044e-19))
+        v105 = np.multiply(v103, np.float64(1.8446744073709552e+19))
+        v106 = np.where(v104, v105, v103)
+        del v103, v105
+        v107 = np.less(v106, np.float64(4.656612873077393e-10))
+        v108 = np.multiply(v106, np.float64(4294967296.0))
+        v109 = np.where(v107, v108, v106)
+        del v106, v108
+        v110 = np.less(v109, np.float64(3.0517578125e-05))
+        v111 = np.multiply(v109, np.float64(65536.0))
+        v112 = np.where(v110, v111, v109)
+        del v109, v111
+        v113 = np.less(v112, np.float64(0.0078125))
+        v114 = np.multiply(v112, np.float64(256.0))
+        v115 = np.where(v113, v114, v112)
+        del v112, v114
+        v116 = np.less(v115, np.float64(0.125))
+        v117 = np.multiply(v115, np.float64(16.0))
+        v118 = np.where(v116, v117, v115)
+        del v115, v117
+        v119 = np.less(v118, np.float64(0.5))
+        v120 = np.multiply(v118, np.float64(4.0))
+        v121 = np.where(v119, v120, v118)
+        del v118, v120
+        v122 = np.less(v121, np.float64(1.0))
+        v123 = np.multiply(v121, np.float64(2.0))
+        v124 = np.where(v122, v123, v121)
+        del v121, v123
+        v125 = np.greater(v124, np.float64(1.4142135623730951))
+        v126 = np.where(v62, np.float64(512.0), np.float64(0.0))
+        del v62
+        v127 = np.add(v126, np.float64(256.0))
+        v128 = np.where(v65, v127, v126)
+        del v65, v126, v127
+        v129 = np.add(v128, np.float64(128.0))
+        v130 = np.where(v68, v129, v128)
+        del v68, v128, v129
+        v131 = np.add(v130, np.float64(64.0))
+        v132 = np.where(v71, v131, v130)
+        del v71, v130, v131
+        v133 = np.add(v132, np.float64(32.0))
+        v134 = np.where(v74, v133, v132)
+        del v74, v132, v133
+        v135 = np.add(v134, np.float64(16.0))
+        v136 = np.where(v77, v135, v134)
+        del v77, v134, v135
+        v137 = np.add(v136, np.float64(8.0))
+        v138 = np.where(v80, v137, v136)
+        del v80, v136, v137
+        v139 = np.add(v138, np.float64(4.0))
+        v140 = np.where(v83, v139, v138)
+        del v83, v138, v139
+        v141 = np.add(v140, np.float64(2.0))
+        v142 = np.where(v86, v141, v140)
+        del v86, v140, v141
+        v143 = np.add(v142, np.float64(1.0))
+        v144 = np.where(v89, v143, v142)
+        del v89, v142, v143
+        v145 = np.subtract(v144, np.float64(512.0))
+        v146 = np.where(v92, v145, v144)
+        del v92, v144, v145
+        v147 = np.subtract(v146, np.float64(512.0))
+        v148 = np.where(v95, v147, v146)
+        del v95, v146, v147
+        v149 = np.subtract(v148, np.float64(256.0))
+        v150 = np.where(v98, v149, v148)
+        del v98, v148, v149
+        v151 = np.subtract(v150, np.float64(128.0))
+        v152 = np.where(v101, v151, v150)
+        del v101, v150, v151
+        v153 = np.subtract(v152, np.float64(64.0))
+        v154 = np.where(v104, v153, v152)
+        del v104, v152, v153
+        v155 = np.subtract(v154, np.float64(32.0))
+        v156 = np.where(v107, v155, v154)
+        del v107, v154, v155
+        v157 = np.subtract(v156, np.float64(16.0))
+        v158 = np.where(v110, v157, v156)
+        del v110, v156, v157
+        v159 = np.subtract(v158, np.float64(8.0))
+        v160 = np.where(v113, v159, v158)
+        del v113, v158, v159
+        v161 = np.subtract(v160, np.float64(4.0))
+        v162 = np.where(v116, v161, v160)
+        del v116, v160, v161
+        v163 = np.subtract(v162, np.float64(2.0))
+        v164 = np.where(v119, v163, v162)
+        del v119, v162, v163
+        v165 = np.subtract(v164, np.float64(1.0))
+        v166 = np.where(v122, v165, v164)
+        del v122, v164, v165
+        v167 = np.add(v166, np.float64(1.0))
+        v168 = np.where(v125, v167, v166)
+        del v166, v167
+        v169 = np.multiply(v168, np.float64(0.6931471803691238))
+        v170 = np.multiply(v124, np.float64(0.5))
+        v171 = np.where(v125, v170, v124)
+        del v124, v125, v170
+        v172 = np.subtract(v171, np.float64(1.0))
+        del v171
+        v173 = np.multiply(np.float64(0.5), v172)
+        v174 = np.multiply(v173, v172)
+        del v173
+        v175 = np.add(np.float64(2.0), v172)
+        v176 = np.divide(v172, v175)
+        del v175
+        v177 = np.multiply(v176, v176)
+        v178 = np.multiply(v177, v177)
+        v179 = np.multiply(v178, np.float64(0.14798198605116586))
+        v180 = np.add(np.float64(0.1818357216161805), v179)
+        del v179
+        v181 = np.multiply(v178, v180)
+        del v180
+        v182 = np.add(np.float64(0.2857142874366239), v181)
+        del v181
+        v183 = np.multiply(v178, v182)
+        del v182
+        v184 = np.add(np.float64(0.6666666666666735), v183)
+        del v183
+        v185 = np.multiply(v177, v184)
+        del v177, v184
+        v186 = np.multiply(v178, np.float64(0.15313837699209373))
+        v187 = np.add(np.float64(0.22222198432149784), v186)
+        del v186
+        v188 = np.multiply(v178, v187)
+        del v187
+        v189 = np.add(np.float64(0.3999999999940942), v188)
+        del v188
+        v190 = np.multiply(v178, v189)
+        del v178, v189
+        v191 = np.add(v185, v190)
+        del v185, v190
+        v192 = np.add(v174, v191)
+        del v191
+        v193 = np.multiply(v176, v192)
+        del v176, v192
+        v194 = np.multiply(v168, np.float64(1.9082149292705877e-10))
+        del v168
+        v195 = np.add(v193, v194)
+        del v193, v194
+        v196 = np.subtract(v174, v195)
+        del v174, v195
+        v197 = np.subtract(v196, v172)
+        del v172, v196
+        v198 = np.subtract(v169, v197)
+        del v169, v197
+        v199 = np.where(v58, v56, v198)
+        del v198
+        v200 = np.where(v60, np.float64("-inf"), v199)
+        del v60, v199
+        v201 = np.where(v59, np.float64("nan"), v200)
+        del v59, v200
+        v202 = np.subtract(v56, np.float64(1.0))
+        del v56
+        v203 = np.divide(v55, v202)
+        del v202
+        v204 = np.multiply(v201, v203)
+        del v201, v203
+        v205 = np.where(v58, np.float64("inf"), v204)
+        del v58, v204
         # feature log_impressions
-        v198 = np.where(v49, v47, v197)
-        out[:, 20] = v198
-        del v47, v49, v197, v198
-        v199 = np.add(np.float64(1.0), in_bid)
-        v200 = np.equal(v199, np.float64(1.0))
-        v201 = np.equal(v199, np.float64("inf"))
-        v202 = np.less(v199, np.float64(0.0))
-        v203 = np.equal(v199, np.float64(0.0))
-        v204 = np.abs(v199)
-        v205 = np.greater_equal(v204, np.float64(1.3407807929942597e+154))
-        v206 = np.multiply(v204, np.float64(7.458340731200207e-155))
-        v207 = np.where(v205, v206, v204)
-        del v204, v206
-        v208 = np.greater_equal(v207, np.float64(1.157920892373162e+77))
-        v209 = np.multiply(v207, np.float64(8.636168555094445e-78))
-        v210 = np.where(v208, v209, v207)
-        del v207, v209
-        v211 = np.greater_equal(v210, np.float64(3.402823669209385e+38))
-        v212 = np.multiply(v210, np.float64(2.938735877055719e-39))
-        v213 = np.where(v211, v212, v210)
-        del v210, v212
-        v214 = np.greater_equal(v213, np.float64(1.8446744073709552e+19))
-        v215 = np.multiply(v213, np.float64(5.421010862427522e-20))
-        v216 = np.where(v214, v215, v213)
-        del v213, v215
-        v217 = np.greater_equal(v216, np.float64(4294967296.0))
-        v218 = np.multiply(v216, np.float64(2.3283064365386963e-10))
-        v219 = np.where(v217, v218, v216)
-        del v216, v218
-        v220 = np.greater_equal(v219, np.float64(65536.0))
-        v221 = np.multiply(v219, np.float64(1.52587890625e-05))
-        v222 = np.where(v220, v221, v219)
-        del v219, v221
-        v223 = np.greater_equal(v222, np.float64(256.0))
-        v224 = np.multiply(v222, np.float64(0.00390625))
-        v225 = np.where(v223, v224, v222)
-        del v222, v224
-        v226 = np.greater_equal(v225, np.float64(16.0))
-        v227 = np.multiply(v225, np.float64(0.0625))
-        v228 = np.where(v226, v227, v225)
-        del v225, v227
-        v229 = np.greater_equal(v228, np.float64(4.0))
-        v230 = np.multiply(v228, np.float64(0.25))
-        v231 = np.where(v229, v230, v228)
-        del v228, v230
-        v232 = np.greater_equal(v231, np.float64(2.0))
-        v233 = np.multiply(v231, np.float64(0.5))
-        v234 = np.where(v232, v233, v231)
-        del v231, v233
-        v235 = np.less(v234, np.float64(1.4916681462400413e-154))
-        v236 = np.multiply(v234, np.float64(1.3407807929942597e+154))
-        v237 = np.where(v235, v236, v234)
-        del v234, v236
-        v238 = np.less(v237, np.float64(1.4916681462400413e-154))
-        v239 = np.multiply(v237, np.float64(1.3407807929942597e+154))
-        v240 = np.where(v238, v239, v237)
-        del v237, v239
-        v241 = np.less(v240, np.float64(1.727233711018889e-77))
-        v242 = np.multiply(v240, np.float64(1.157920892373162e+77))
-        v243 = np.where(v241, v242, v240)
-        del v240, v242
-        v244 = np.less(v243, np.float64(5.877471754111438e-39))
-        v245 = np.multiply(v243, np.float64(3.402823669209385e+38))
-        v246 = np.where(v244, v245, v243)
-        del v243, v245
-        v247 = np.less(v246, np.float64(1.0842021724855044e-19))
-        v248 = np.multiply(v246, np.float64(1.8446744073709552e+19))
-        v249 = np.where(v247, v248, v246)
-        del v246, v248
-        v250 = np.less(v249, np.float64(4.656612873077393e-10))
-        v251 = np.multiply(v249, np.float64(4294967296.0))
-        v252 = np.where(v250, v251, v249)
-        del v249, v251
-        v253 = np.less(v252, np.float64(3.0517578125e-05))
-        v254 = np.multiply(v252, np.float64(65536.0))
-        v255 = np.where(v253, v254, v252)
-        del v252, v254
-        v256 = np.less(v255, np.float64(0.0078125))
-        v257 = np.multiply(v255, np.float64(256.0))
-        v258 = np.where(v256, v257, v255)
-        del v255, v257
-        v259 = np.less(v258, np.float64(0.125))
-        v260 = np.multiply(v258, np.float64(16.0))
-        v261 = np.where(v259, v260, v258)
-        del v258, v260
-        v262 = np.less(v261, np.float64(0.5))
-        v263 = np.multiply(v261, np.float64(4.0))
-        v264 = np.where(v262, v263, v261)
-        del v261, v263
-        v265 = np.less(v264, np.float64(1.0))
-        v266 = np.multiply(v264, np.float64(2.0))
-        v267 = np.where(v265, v266, v264)
-        del v264, v266
-        v268 = np.greater(v267, np.float64(1.4142135623730951))
-        v269 = np.where(v205, np.float64(512.0), np.float64(0.0))
-        del v205
-        v270 = np.add(v269, np.float64(256.0))
-        v271 = np.where(v208, v270, v269)
-        del v208, v269, v270
-        v272 = np.add(v271, np.float64(128.0))
-        v273 = np.where(v211, v272, v271)
-        del v211, v271, v272
-        v274 = np.add(v273, np.float64(64.0))
-        v275 = np.where(v214, v274, v273)
-        del v214, v273, v274
-        v276 = np.add(v275, np.float64(32.0))
-        v277 = np.where(v217, v276, v275)
-        del v217, v275, v276
-        v278 = np.add(v277, np.float64(16.0))
-        v279 = np.where(v220, v278, v277)
-        del v220, v277, v278
-        v280 = np.add(v279, np.float64(8.0))
-        v281 = np.where(v223, v280, v279)
-        del v223, v279, v280
-        v282 = np.add(v281, np.float64(4.0))
-        v283 = np.where(v226, v282, v281)
-        del v226, v281, v282
-        v284 = np.add(v283, np.float64(2.0))
-        v285 = np.where(v229, v284, v283)
-        del v229, v283, v284
-        v286 = np.add(v285, np.float64(1.0))
-        v287 = np.where(v232, v286, v285)
-        del v232, v285, v286
-        v288 = np.subtract(v287, np.float64(512.0))
-        v289 = np.where(v235, v288, v287)
-        del v235, v287, v288
-        v290 = np.subtract(v289, np.float64(512.0))
-        v291 = np.where(v238, v290, v289)
-        del v238, v289, v290
-        v292 = np.subtract(v291, np.float64(256.0))
-        v293 = np.where(v241, v292, v291)
-        del v241, v291, v292
-        v294 = np.subtract(v293, np.float64(128.0))
-        v295 = np.where(v244, v294, v293)
-        del v244, v293, v294
-        v296 = np.subtract(v295, np.float64(64.0))
-        v297 = np.where(v247, v296, v295)
-        del v247, v295, v296
-        v298 = np.subtract(v297, np.float64(32.0))
-        v299 = np.where(v250, v298, v297)
-        del v250, v297, v298
-        v300 = np.subtract(v299, np.float64(16.0))
-        v301 = np.where(v253, v300, v299)
-        del v253, v299, v300
-        v302 = np.subtract(v301, np.float64(8.0))
-        v303 = np.where(v256, v302, v301)
-        del v256, v301, v302
-        v304 = np.subtract(v303, np.float64(4.0))
-        v305 = np.where(v259, v304, v303)
-        del v259, v303, v304
-        v306 = np.subtract(v305, np.float64(2.0))
-        v307 = np.where(v262, v306, v305)
-        del v262, v305, v306
-        v308 = np.subtract(v307, np.float64(1.0))
-        v309 = np.where(v265, v308, v307)
-        del v265, v307, v308
-        v310 = np.add(v309, np.float64(1.0))
-        v311 = np.where(v268, v310, v309)
-        del v309, v310
-        v312 = np.multiply(v311, np.float64(0.6931471803691238))
-        v313 = np.multiply(v267, np.float64(0.5))
-        v314 = np.where(v268, v313, v267)
-        del v267, v268, v313
-        v315 = np.subtract(v314, np.float64(1.0))
-        del v314
-        v316 = np.multiply(np.float64(0.5), v315)
-        v317 = np.multiply(v316, v315)
-        del v316
-        v318 = np.add(np.float64(2.0), v315)
-        v319 = np.divide(v315, v318)
-        del v318
-        v320 = np.multiply(v319, v319)
-        v321 = np.multiply(v320, v320)
-        v322 = np.multiply(v321, np.float64(0.14798198605116586))
-        v323 = np.add(np.float64(0.1818357216161805), v322)
+        v206 = np.where(v57, v55, v205)
+        out[:, 20] = v206
+        del v55, v57, v205, v206
+        v207 = np.add(np.float64(1.0), in_bid)
+        v208 = np.equal(v207, np.float64(1.0))
+        v209 = np.equal(v207, np.float64("inf"))
+        v210 = np.less(v207, np.float64(0.0))
+        v211 = np.equal(v207, np.float64(0.0))
+        v212 = np.abs(v207)
+        v213 = np.greater_equal(v212, np.float64(1.3407807929942597e+154))
+        v214 = np.multiply(v212, np.float64(7.458340731200207e-155))
+        v215 = np.where(v213, v214, v212)
+        del v212, v214
+        v216 = np.greater_equal(v215, np.float64(1.157920892373162e+77))
+        v217 = np.multiply(v215, np.float64(8.636168555094445e-78))
+        v218 = np.where(v216, v217, v215)
+        del v215, v217
+        v219 = np.greater_equal(v218, np.float64(3.402823669209385e+38))
+        v220 = np.multiply(v218, np.float64(2.938735877055719e-39))
+        v221 = np.where(v219, v220, v218)
+        del v218, v220
+        v222 = np.greater_equal(v221, np.float64(1.8446744073709552e+19))
+        v223 = np.multiply(v221, np.float64(5.421010862427522e-20))
+        v224 = np.where(v222, v223, v221)
+        del v221, v223
+        v225 = np.greater_equal(v224, np.float64(4294967296.0))
+        v226 = np.multiply(v224, np.float64(2.3283064365386963e-10))
+        v227 = np.where(v225, v226, v224)
+        del v224, v226
+        v228 = np.greater_equal(v227, np.float64(65536.0))
+        v229 = np.multiply(v227, np.float64(1.52587890625e-05))
+        v230 = np.where(v228, v229, v227)
+        del v227, v229
+        v231 = np.greater_equal(v230, np.float64(256.0))
+        v232 = np.multiply(v230, np.float64(0.00390625))
+        v233 = np.where(v231, v232, v230)
+        del v230, v232
+        v234 = np.greater_equal(v233, np.float64(16.0))
+        v235 = np.multiply(v233, np.float64(0.0625))
+        v236 = np.where(v234, v235, v233)
+        del v233, v235
+        v237 = np.greater_equal(v236, np.float64(4.0))
+        v238 = np.multiply(v236, np.float64(0.25))
+        v239 = np.where(v237, v238, v236)
+        del v236, v238
+        v240 = np.greater_equal(v239, np.float64(2.0))
+        v241 = np.multiply(v239, np.float64(0.5))
+        v242 = np.where(v240, v241, v239)
+        del v239, v241
+        v243 = np.less(v242, np.float64(1.4916681462400413e-154))
+        v244 = np.multiply(v242, np.float64(1.3407807929942597e+154))
+        v245 = np.where(v243, v244, v242)
+        del v242, v244
+        v246 = np.less(v245, np.float64(1.4916681462400413e-154))
+        v247 = np.multiply(v245, np.float64(1.3407807929942597e+154))
+        v248 = np.where(v246, v247, v245)
+        del v245, v247
+        v249 = np.less(v248, np.float64(1.727233711018889e-77))
+        v250 = np.multiply(v248, np.float64(1.157920892373162e+77))
+        v251 = np.where(v249, v250, v248)
+        del v248, v250
+        v252 = np.less(v251, np.float64(5.877471754111438e-39))
+        v253 = np.multiply(v251, np.float64(3.402823669209385e+38))
+        v254 = np.where(v252, v253, v251)
+        del v251, v253
+        v255 = np.less(v254, np.float64(1.0842021724855044e-19))
+        v256 = np.multiply(v254, np.float64(1.8446744073709552e+19))
+        v257 = np.where(v255, v256, v254)
+        del v254, v256
+        v258 = np.less(v257, np.float64(4.656612873077393e-10))
+        v259 = np.multiply(v257, np.float64(4294967296.0))
+        v260 = np.where(v258, v259, v257)
+        del v257, v259
+        v261 = np.less(v260, np.float64(3.0517578125e-05))
+        v262 = np.multiply(v260, np.float64(65536.0))
+        v263 = np.where(v261, v262, v260)
+        del v260, v262
+        v264 = np.less(v263, np.float64(0.0078125))
+        v265 = np.multiply(v263, np.float64(256.0))
+        v266 = np.where(v264, v265, v263)
+        del v263, v265
+        v267 = np.less(v266, np.float64(0.125))
+        v268 = np.multiply(v266, np.float64(16.0))
+        v269 = np.where(v267, v268, v266)
+        del v266, v268
+        v270 = np.less(v269, np.float64(0.5))
+        v271 = np.multiply(v269, np.float64(4.0))
+        v272 = np.where(v270, v271, v269)
+        del v269, v271
+        v273 = np.less(v272, np.float64(1.0))
+        v274 = np.multiply(v272, np.float64(2.0))
+        v275 = np.where(v273, v274, v272)
+        del v272, v274
+        v276 = np.greater(v275, np.float64(1.4142135623730951))
+        v277 = np.where(v213, np.float64(512.0), np.float64(0.0))
+        del v213
+        v278 = np.add(v277, np.float64(256.0))
+        v279 = np.where(v216, v278, v277)
+        del v216, v277, v278
+        v280 = np.add(v279, np.float64(128.0))
+        v281 = np.where(v219, v280, v279)
+        del v219, v279, v280
+        v282 = np.add(v281, np.float64(64.0))
+        v283 = np.where(v222, v282, v281)
+        del v222, v281, v282
+        v284 = np.add(v283, np.float64(32.0))
+        v285 = np.where(v225, v284, v283)
+        del v225, v283, v284
+        v286 = np.add(v285, np.float64(16.0))
+        v287 = np.where(v228, v286, v285)
+        del v228, v285, v286
+        v288 = np.add(v287, np.float64(8.0))
+        v289 = np.where(v231, v288, v287)
+        del v231, v287, v288
+        v290 = np.add(v289, np.float64(4.0))
+        v291 = np.where(v234, v290, v289)
+        del v234, v289, v290
+        v292 = np.add(v291, np.float64(2.0))
+        v293 = np.where(v237, v292, v291)
+        del v237, v291, v292
+        v294 = np.add(v293, np.float64(1.0))
+        v295 = np.where(v240, v294, v293)
+        del v240, v293, v294
+        v296 = np.subtract(v295, np.float64(512.0))
+        v297 = np.where(v243, v296, v295)
+        del v243, v295, v296
+        v298 = np.subtract(v297, np.float64(512.0))
+        v299 = np.where(v246, v298, v297)
+        del v246, v297, v298
+        v300 = np.subtract(v299, np.float64(256.0))
+        v301 = np.where(v249, v300, v299)
+        del v249, v299, v300
+        v302 = np.subtract(v301, np.float64(128.0))
+        v303 = np.where(v252, v302, v301)
+        del v252, v301, v302
+        v304 = np.subtract(v303, np.float64(64.0))
+        v305 = np.where(v255, v304, v303)
+        del v255, v303, v304
+        v306 = np.subtract(v305, np.float64(32.0))
+        v307 = np.where(v258, v306, v305)
+        del v258, v305, v306
+        v308 = np.subtract(v307, np.float64(16.0))
+        v309 = np.where(v261, v308, v307)
+        del v261, v307, v308
+        v310 = np.subtract(v309, np.float64(8.0))
+        v311 = np.where(v264, v310, v309)
+        del v264, v309, v310
+        v312 = np.subtract(v311, np.float64(4.0))
+        v313 = np.where(v267, v312, v311)
+        del v267, v311, v312
+        v314 = np.subtract(v313, np.float64(2.0))
+        v315 = np.where(v270, v314, v313)
+        del v270, v313, v314
+        v316 = np.subtract(v315, np.float64(1.0))
+        v317 = np.where(v273, v316, v315)
+        del v273, v315, v316
+        v318 = np.add(v317, np.float64(1.0))
+        v319 = np.where(v276, v318, v317)
+        del v317, v318
+        v320 = np.multiply(v319, np.float64(0.6931471803691238))
+        v321 = np.multiply(v275, np.float64(0.5))
+        v322 = np.where(v276, v321, v275)
+        del v275, v276, v321
+        v323 = np.subtract(v322, np.float64(1.0))
         del v322
-        v324 = np.multiply(v321, v323)
-        del v323
-        v325 = np.add(np.float64(0.2857142874366239), v324)
+        v324 = np.multiply(np.float64(0.5), v323)
+        v325 = np.multiply(v324, v323)
         del v324
-        v326 = np.multiply(v321, v325)
-        del v325
-        v327 = np.add(np.float64(0.6666666666666735), v326)
+        v326 = np.add(np.float64(2.0), v323)
+        v327 = np.divide(v323, v326)
         del v326
-        v328 = np.multiply(v320, v327)
-        del v320, v327
-        v329 = np.multiply(v321, np.float64(0.15313837699209373))
-        v330 = np.add(np.float64(0.22222198432149784), v329)
-        del v329
-        v331 = np.multiply(v321, v330)
+        v328 = np.multiply(v327, v327)
+        v329 = np.multiply(v328, v328)
+        v330 = np.multiply(v329, np.float64(0.14798198605116586))
+        v331 = np.add(np.float64(0.1818357216161805), v330)
         del v330
-        v332 = np.add(np.float64(0.3999999999940942), v331)
+        v332 = np.multiply(v329, v331)
         del v331
-        v333 = np.multiply(v321, v332)
-        del v321, v332
-        v334 = np.add(v328, v333)
-        del v328, v333
-        v335 = np.add(v317, v334)
+        v333 = np.add(np.float64(0.2857142874366239), v332)
+        del v332
+        v334 = np.multiply(v329, v333)
+        del v333
+        v335 = np.add(np.float64(0.6666666666666735), v334)
         del v334
-        v336 = np.multiply(v319, v335)
-        del v319, v335
-        v337 = np.multiply(v311, np.float64(1.9082149292705877e-10))
-        del v311
-        v338 = np.add(v336, v337)
-        del v336, v337
-        v339 = np.subtract(v317, v338)
-        del v317, v338
-        v340 = np.subtract(v339, v315)
-        del v315, v339
-        v341 = np.subtract(v312, v340)
-        del v312, v340
-        v342 = np.where(v201, v199, v341)
-        del v341
-        v343 = np.where(v203, np.float64("-inf"), v342)
-        del v203, v342
-        v344 = np.where(v202, np.float64("nan"), v343)
-        del v202, v343
-        v345 = np.subtract(v199, np.float64(1.0))
-        del v199
-        v346 = np.divide(in_bid, v345)
-        del v345
-        v347 = np.multiply(v344, v346)
-        del v344, v346
-        v348 = np.where(v201, np.float64("inf"), v347)
-        del v201, v347
-        v349 = np.where(v200, in_bid, v348)
-        del v200, v348
-        v350 = np.subtract(v349, np.float64(0.571121916219805))
+        v336 = np.multiply(v328, v335)
+        del v328, v335
+        v337 = np.multiply(v329, np.float64(0.15313837699209373))
+        v338 = np.add(np.float64(0.22222198432149784), v337)
+        del v337
+        v339 = np.multiply(v329, v338)
+        del v338
+        v340 = np.add(np.float64(0.3999999999940942), v339)
+        del v339
+        v341 = np.multiply(v329, v340)
+        del v329, v340
+        v342 = np.add(v336, v341)
+        del v336, v341
+        v343 = np.add(v325, v342)
+        del v342
+        v344 = np.multiply(v327, v343)
+        del v327, v343
+        v345 = np.multiply(v319, np.float64(1.9082149292705877e-10))
+        del v319
+        v346 = np.add(v344, v345)
+        del v344, v345
+        v347 = np.subtract(v325, v346)
+        del v325, v346
+        v348 = np.subtract(v347, v323)
+        del v323, v347
+        v349 = np.subtract(v320, v348)
+        del v320, v348
+        v350 = np.where(v209, v207, v349)
         del v349
-        # feature bid_z
-        v351 = np.divide(v350, np.float64(0.278531492053665))
-        out[:, 21] = v351
-        del v350, v351
-        v352 = np.isnan(in_user_age)
-        v353 = np.where(v352, np.float64(36.2), in_user_age)
-        v354 = _bucketize(v353, _CONST10)
+        v351 = np.where(v211, np.float64("-inf"), v350)
+        del v211, v350
+        v352 = np.where(v210, np.float64("nan"), v351)
+        del v210, v351
+        v353 = np.subtract(v207, np.float64(1.0))
+        del v207
+        v354 = np.divide(in_bid, v353)
         del v353
-        # feature age_bucket
-        v355 = np.asarray(v354).astype(np.float64)
-        out[:, 22] = v355
-        del v354, v355
-        # feature age_missing
-        v356 = np.asarray(v352).astype(np.float64)
-        out[:, 23] = v356
-        del v352, v356
-        v357 = np.asarray(in_request_ts).astype(np.int64)
-        v358 = np.asarray(v357).astype(np.float64)
-        v359 = _bucketize(v358, _CONST11)
-        del v358
-        v360 = _CONST12[v359]
-        del v359
-        v361 = np.add(v357, v360)
-        del v357, v360
-        v362 = np.mod(v361, np.int64(86400000000))
-        v363 = np.floor_divide(v362, np.int64(3600000000))
-        del v362
-        # feature hour_of_day
-        v364 = np.asarray(v363).astype(np.float64)
-        out[:, 24] = v364
-        del v363, v364
-        v365 = np.floor_divide(v361, np.int64(86400000000))
+        v355 = np.multiply(v352, v354)
+        del v352, v354
+        v356 = np.where(v209, np.float64("inf"), v355)
+        del v209, v355
+        v357 = np.where(v208, in_bid, v356)
+        del v208, v356
+        v358 = np.subtract(v357, np.float64(0.571121916219805))
+        del v357
+        # feature bid_z
+        v359 = np.divide(v358, np.float64(0.278531492053665))
+        out[:, 21] = v359
+        del v358, v359
+        v360 = np.isnan(in_user_age)
+        v361 = np.where(v360, np.float64(36.2), in_user_age)
+        v362 = _bucketize(v361, _CONST10)
         del v361
-        v366 = np.add(v365, np.int64(3))
-        del v365
-        v367 = np.mod(v366, np.int64(7))
+        # feature age_bucket
+        v363 = np.asarray(v362).astype(np.float64)
+        out[:, 22] = v363
+        del v362, v363
+        # feature age_missing
+        v364 = np.asarray(v360).astype(np.float64)
+        out[:, 23] = v364
+        del v360, v364
+        v365 = np.asarray(in_request_ts).astype(np.int64)
+        v366 = np.asarray(v365).astype(np.float64)
+        v367 = _bucketize(v366, _CONST11)
         del v366
-        v368 = np.greater_equal(v367, np.int64(5))
+        v368 = _CONST12[v367]
         del v367
+        v369 = np.add(v365, v368)
+        del v365, v368
+        v370 = np.mod(v369, np.int64(86400000000))
+        v371 = np.floor_divide(v370, np.int64(3600000000))
+        del v370
+        # feature hour_of_day
+        v372 = np.asarray(v371).astype(np.float64)
+        out[:, 24] = v372
+        del v371, v372
+        v373 = np.floor_divide(v369, np.int64(86400000000))
+        del v369
+        v374 = np.add(v373, np.int64(3))
+        del v373
+        v375 = np.mod(v374, np.int64(7))
+        del v374
+        v376 = np.greater_equal(v375, np.int64(5))
+        del v375
         # feature weekend
-        v369 = np.asarray(v368).astype(np.float64)
-        out[:, 25] = v369
-        del v368, v369
+        v377 = np.asarray(v376).astype(np.float64)
+        out[:, 25] = v377
+        del v376, v377
     if float32:
         with np.errstate(over="ignore"):
             return out.astype(np.float32)

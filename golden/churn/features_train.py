@@ -76,23 +76,52 @@ def _column(columns, name, dtype, nullable, rows):
     if dtype == "string":
         if values.dtype.kind not in "OUT":
             raise InputError(f"column {name!r} must hold strings, got {values.dtype}")
-        try:
-            text = "".join(values.tolist())  # one pass: every value is a str ...
-        except TypeError:
-            raise InputError(f"column {name!r} must hold only str values") from None
-        if "\x00" in text:  # ... with no NUL (numpy strings cannot hold one reliably) ...
-            raise InputError(f"column {name!r} holds a NUL character (U+0000), which is not allowed")
-        try:
-            text.encode("utf-8")  # ... and no lone surrogate (onnxruntime needs UTF-8) ...
-        except UnicodeEncodeError:
-            raise InputError(f"column {name!r} holds text that is not valid Unicode") from None
-        if not unicodedata.is_normalized("NFC", text):  # ... and in Unicode NFC.
-            _check_nfc(name, values)
         return values.astype(object, copy=False)
     expected = {"int": "iu", "timestamp": "iu", "bool": "b"}[dtype]
     if values.dtype.kind not in expected:
         raise InputError(f"column {name!r} must be {dtype}, got {values.dtype}")
     return values.astype(np.bool_ if dtype == "bool" else np.int64, copy=False)
+
+
+def _check_text(name, values, distinct=None):
+    """Every value is a str with no NUL, valid Unicode, in NFC (checked over `distinct`, the
+    column's distinct values, when given)."""
+    try:
+        text = "".join(values.tolist() if distinct is None else distinct)  # every value a str ...
+    except TypeError:
+        raise InputError(f"column {name!r} must hold only str values") from None
+    if "\x00" in text:  # ... with no NUL (numpy strings cannot hold one reliably) ...
+        raise InputError(f"column {name!r} holds a NUL character (U+0000), which is not allowed")
+    try:
+        text.encode("utf-8")  # ... and no lone surrogate (onnxruntime needs UTF-8) ...
+    except UnicodeEncodeError:
+        raise InputError(f"column {name!r} holds text that is not valid Unicode") from None
+    if not unicodedata.is_normalized("NFC", text):  # ... and in Unicode NFC.
+        _check_nfc(name, values)
+
+
+def _text_codes(name, values):
+    """A text column's distinct values (in first-seen order, each checked once) and the index of
+    each row's value among them: text operations then run once per distinct value."""
+    items = values.tolist()
+    try:
+        index = {value: i for i, value in enumerate(dict.fromkeys(items))}
+    except TypeError:  # an unhashable value: not a str
+        raise InputError(f"column {name!r} must hold only str values") from None
+    distinct = list(index)
+    _check_text(name, values, distinct)
+    codes = np.fromiter(map(index.__getitem__, items), dtype=np.int64, count=len(items))
+    return np.array(distinct + [""], dtype=object)[:-1], codes
+
+
+def _with_nulls(distinct, codes, mask):
+    """Codes of (value, is null) pairs: the distinct pairs of the column and each row's index."""
+    size = len(distinct)
+    pairs = codes + mask * size
+    used = np.flatnonzero(np.bincount(pairs, minlength=2 * size))
+    renumber = np.zeros(2 * size, dtype=np.int64)
+    renumber[used] = np.arange(len(used))
+    return np.concatenate([distinct, distinct])[used], used >= size, renumber[pairs]
 
 
 def _check_nfc(name, values):
@@ -154,10 +183,13 @@ def transform(columns, float32=False):
     in_impressions_7d = _column(columns, 'impressions_7d', 'int', False, rows)
     rows = len(in_impressions_7d)
     in_country = _column(columns, 'country', 'string', False, rows)
+    in_country_distinct, in_country_codes = _text_codes('country', in_country)
     rows = len(in_country)
     in_plan = _column(columns, 'plan', 'string', True, rows)
+    in_plan_distinct, in_plan_codes = _text_codes('plan', in_plan)
     rows = len(in_plan)
     null_plan = _mask(columns, 'plan', rows)
+    in_plan_distinct, null_plan_distinct, in_plan_codes = _with_nulls(in_plan_distinct, in_plan_codes, null_plan)
     in_event_ts = _column(columns, 'event_ts', 'timestamp', False, rows)
     rows = len(in_event_ts)
     in_signup_ts = _column(columns, 'signup_ts', 'timestamp', False, rows)
@@ -410,49 +442,53 @@ def transform(columns, float32=False):
         v159 = np.asarray(v158).astype(np.float64)
         out[:, 3] = v159
         del v158, v159
-        v160 = _lookup(in_country, _VOCAB2_INDEX)
+        v160 = _lookup(in_country_distinct, _VOCAB2_INDEX)
         v161 = np.subtract(v160, np.int64(-1))
         del v160
-        # feature country_idx
         v162 = _CONST3[v161]
-        out[:, 4] = v162
-        del v161, v162
-        v163 = np.where(null_plan, np.asarray('none', dtype=_STRING), in_plan)
-        v164 = _lookup(v163, _VOCAB5_INDEX)
-        del v163
-        v165 = np.equal(v164, np.int64(-1))
-        v166 = np.where(v165, np.int64(5), v164)
-        del v164, v165
+        del v161
+        # feature country_idx
+        v163 = v162[in_country_codes]
+        out[:, 4] = v163
+        del v162, v163
+        v164 = np.where(null_plan_distinct, np.asarray('none', dtype=_STRING), in_plan_distinct)
+        v165 = _lookup(v164, _VOCAB5_INDEX)
+        del v164
+        v166 = np.equal(v165, np.int64(-1))
+        v167 = np.where(v166, np.int64(5), v165)
+        del v165, v166
+        v168 = _one_hot(v167, 6)
+        del v167
         # feature plan_oh
-        v167 = _one_hot(v166, 6)
-        out[:, 5:11] = v167
-        del v166, v167
-        v168 = np.asarray(in_clicks_7d).astype(np.float64)
-        v169 = np.maximum(in_impressions_7d, np.int64(1))
-        v170 = np.asarray(v169).astype(np.float64)
-        del v169
+        v169 = v168[in_plan_codes]
+        out[:, 5:11] = v169
+        del v168, v169
+        v170 = np.asarray(in_clicks_7d).astype(np.float64)
+        v171 = np.maximum(in_impressions_7d, np.int64(1))
+        v172 = np.asarray(v171).astype(np.float64)
+        del v171
         # feature ctr
-        v171 = np.divide(v168, v170)
-        out[:, 11] = v171
-        del v168, v170, v171
-        v172 = np.asarray(in_event_ts).astype(np.int64)
-        v173 = np.asarray(in_signup_ts).astype(np.int64)
-        v174 = np.subtract(v172, v173)
-        del v173
-        v175 = np.floor_divide(v174, np.int64(86400000000))
-        del v174
+        v173 = np.divide(v170, v172)
+        out[:, 11] = v173
+        del v170, v172, v173
+        v174 = np.asarray(in_event_ts).astype(np.int64)
+        v175 = np.asarray(in_signup_ts).astype(np.int64)
+        v176 = np.subtract(v174, v175)
+        del v175
+        v177 = np.floor_divide(v176, np.int64(86400000000))
+        del v176
         # feature tenure_days
-        v176 = np.asarray(v175).astype(np.float64)
-        out[:, 12] = v176
-        del v175, v176
-        v177 = np.mod(v172, np.int64(86400000000))
-        del v172
-        v178 = np.floor_divide(v177, np.int64(3600000000))
-        del v177
+        v178 = np.asarray(v177).astype(np.float64)
+        out[:, 12] = v178
+        del v177, v178
+        v179 = np.mod(v174, np.int64(86400000000))
+        del v174
+        v180 = np.floor_divide(v179, np.int64(3600000000))
+        del v179
         # feature hour_sin
-        v179 = _CONST6[v178]
-        out[:, 13] = v179
-        del v178, v179
+        v181 = _CONST6[v180]
+        out[:, 13] = v181
+        del v180, v181
     if float32:
         with np.errstate(over="ignore"):
             return out.astype(np.float32)

@@ -91,23 +91,52 @@ def _column(columns, name, dtype, nullable, rows):
     if dtype == "string":
         if values.dtype.kind not in "OUT":
             raise InputError(f"column {name!r} must hold strings, got {values.dtype}")
-        try:
-            text = "".join(values.tolist())  # one pass: every value is a str ...
-        except TypeError:
-            raise InputError(f"column {name!r} must hold only str values") from None
-        if "\x00" in text:  # ... with no NUL (numpy strings cannot hold one reliably) ...
-            raise InputError(f"column {name!r} holds a NUL character (U+0000), which is not allowed")
-        try:
-            text.encode("utf-8")  # ... and no lone surrogate (onnxruntime needs UTF-8) ...
-        except UnicodeEncodeError:
-            raise InputError(f"column {name!r} holds text that is not valid Unicode") from None
-        if not unicodedata.is_normalized("NFC", text):  # ... and in Unicode NFC.
-            _check_nfc(name, values)
         return values.astype(object, copy=False)
     expected = {"int": "iu", "timestamp": "iu", "bool": "b"}[dtype]
     if values.dtype.kind not in expected:
         raise InputError(f"column {name!r} must be {dtype}, got {values.dtype}")
     return values.astype(np.bool_ if dtype == "bool" else np.int64, copy=False)
+
+
+def _check_text(name, values, distinct=None):
+    """Every value is a str with no NUL, valid Unicode, in NFC (checked over `distinct`, the
+    column's distinct values, when given)."""
+    try:
+        text = "".join(values.tolist() if distinct is None else distinct)  # every value a str ...
+    except TypeError:
+        raise InputError(f"column {name!r} must hold only str values") from None
+    if "\x00" in text:  # ... with no NUL (numpy strings cannot hold one reliably) ...
+        raise InputError(f"column {name!r} holds a NUL character (U+0000), which is not allowed")
+    try:
+        text.encode("utf-8")  # ... and no lone surrogate (onnxruntime needs UTF-8) ...
+    except UnicodeEncodeError:
+        raise InputError(f"column {name!r} holds text that is not valid Unicode") from None
+    if not unicodedata.is_normalized("NFC", text):  # ... and in Unicode NFC.
+        _check_nfc(name, values)
+
+
+def _text_codes(name, values):
+    """A text column's distinct values (in first-seen order, each checked once) and the index of
+    each row's value among them: text operations then run once per distinct value."""
+    items = values.tolist()
+    try:
+        index = {value: i for i, value in enumerate(dict.fromkeys(items))}
+    except TypeError:  # an unhashable value: not a str
+        raise InputError(f"column {name!r} must hold only str values") from None
+    distinct = list(index)
+    _check_text(name, values, distinct)
+    codes = np.fromiter(map(index.__getitem__, items), dtype=np.int64, count=len(items))
+    return np.array(distinct + [""], dtype=object)[:-1], codes
+
+
+def _with_nulls(distinct, codes, mask):
+    """Codes of (value, is null) pairs: the distinct pairs of the column and each row's index."""
+    size = len(distinct)
+    pairs = codes + mask * size
+    used = np.flatnonzero(np.bincount(pairs, minlength=2 * size))
+    renumber = np.zeros(2 * size, dtype=np.int64)
+    renumber[used] = np.arange(len(used))
+    return np.concatenate([distinct, distinct])[used], used >= size, renumber[pairs]
 
 
 def _check_nfc(name, values):
@@ -234,19 +263,26 @@ def transform(columns, float32=False):
     in_amount = _column(columns, 'amount', 'float', False, rows)
     rows = len(in_amount)
     in_merchant = _column(columns, 'merchant', 'string', False, rows)
+    in_merchant_distinct, in_merchant_codes = _text_codes('merchant', in_merchant)
     rows = len(in_merchant)
     in_merchant_category = _column(columns, 'merchant_category', 'string', False, rows)
+    in_merchant_category_distinct, in_merchant_category_codes = _text_codes('merchant_category', in_merchant_category)
     rows = len(in_merchant_category)
     in_card_country = _column(columns, 'card_country', 'string', False, rows)
+    _check_text('card_country', in_card_country)
     rows = len(in_card_country)
     in_ip_country = _column(columns, 'ip_country', 'string', True, rows)
+    _check_text('ip_country', in_ip_country)
     rows = len(in_ip_country)
     null_ip_country = _mask(columns, 'ip_country', rows)
     in_email = _column(columns, 'email', 'string', False, rows)
+    in_email_distinct, in_email_codes = _text_codes('email', in_email)
     rows = len(in_email)
     in_device_id = _column(columns, 'device_id', 'string', True, rows)
+    in_device_id_distinct, in_device_id_codes = _text_codes('device_id', in_device_id)
     rows = len(in_device_id)
     null_device_id = _mask(columns, 'device_id', rows)
+    in_device_id_distinct, null_device_id_distinct, in_device_id_codes = _with_nulls(in_device_id_distinct, in_device_id_codes, null_device_id)
     in_card_present = _column(columns, 'card_present', 'bool', False, rows)
     rows = len(in_card_present)
     in_attempts_24h = _column(columns, 'attempts_24h', 'int', False, rows)
@@ -522,369 +558,381 @@ def transform(columns, float32=False):
         v168 = np.asarray(v167).astype(np.float64)
         out[:, 4] = v168
         del v167, v168
-        v169 = _lookup(in_merchant, _VOCAB2_INDEX)
+        v169 = _lookup(in_merchant_distinct, _VOCAB2_INDEX)
         v170 = np.subtract(v169, np.int64(-1))
         del v169
-        # feature merchant_idx
         v171 = _CONST3[v170]
-        out[:, 5] = v171
-        del v170, v171
-        v172 = np.strings.add(np.asarray(in_merchant_category, dtype=_STRING), np.asarray(np.asarray('\x1f', dtype=_STRING), dtype=_STRING))
-        v173 = np.strings.add(np.asarray(v172, dtype=_STRING), np.asarray(in_card_country, dtype=_STRING))
-        del v172
-        v174 = _murmur3(v173)
+        del v170
+        # feature merchant_idx
+        v172 = v171[in_merchant_codes]
+        out[:, 5] = v172
+        del v171, v172
+        v173 = np.strings.add(np.asarray(in_merchant_category_distinct, dtype=_STRING), np.asarray(np.asarray('\x1f', dtype=_STRING), dtype=_STRING))
+        v174 = v173[in_merchant_category_codes]
         del v173
-        v175 = np.mod(v174, np.int64(4096))
+        v175 = np.strings.add(np.asarray(v174, dtype=_STRING), np.asarray(in_card_country, dtype=_STRING))
         del v174
+        v176 = _murmur3(v175)
+        del v175
+        v177 = np.mod(v176, np.int64(4096))
+        del v176
         # feature category_country
-        v176 = np.asarray(v175).astype(np.float64)
-        out[:, 6] = v176
-        del v175, v176
+        v178 = np.asarray(v177).astype(np.float64)
+        out[:, 6] = v178
+        del v177, v178
         # feature ip_missing
-        v177 = np.asarray(null_ip_country).astype(np.float64)
-        out[:, 7] = v177
-        del v177
-        v178 = np.where(null_ip_country, in_card_country, in_ip_country)
-        v179 = np.not_equal(v178, in_card_country)
-        del v178
+        v179 = np.asarray(null_ip_country).astype(np.float64)
+        out[:, 7] = v179
+        del v179
+        v180 = np.where(null_ip_country, in_card_country, in_ip_country)
+        v181 = np.not_equal(v180, in_card_country)
+        del v180
         # feature country_mismatch
-        v180 = np.asarray(v179).astype(np.float64)
-        out[:, 8] = v180
-        del v179, v180
-        v181 = np.where(null_device_id, np.asarray('<none>', dtype=_STRING), in_device_id)
-        v182 = _murmur3(v181)
-        del v181
-        v183 = np.mod(v182, np.int64(1024))
-        del v182
-        # feature device_bucket
-        v184 = np.asarray(v183).astype(np.float64)
-        out[:, 9] = v184
-        del v183, v184
-        # feature device_missing
-        v185 = np.asarray(null_device_id).astype(np.float64)
-        out[:, 10] = v185
+        v182 = np.asarray(v181).astype(np.float64)
+        out[:, 8] = v182
+        del v181, v182
+        v183 = np.where(null_device_id_distinct, np.asarray('<none>', dtype=_STRING), in_device_id_distinct)
+        v184 = _murmur3(v183)
+        del v183
+        v185 = np.mod(v184, np.int64(1024))
+        del v184
+        v186 = np.asarray(v185).astype(np.float64)
         del v185
-        # feature card_present_f
-        v186 = np.asarray(in_card_present).astype(np.float64)
-        out[:, 11] = v186
-        del v186
-        v187 = np.asarray(in_txn_ts).astype(np.int64)
-        v188 = np.mod(v187, np.int64(86400000000))
-        v189 = np.floor_divide(v188, np.int64(3600000000))
+        # feature device_bucket
+        v187 = v186[in_device_id_codes]
+        out[:, 9] = v187
+        del v186, v187
+        # feature device_missing
+        v188 = np.asarray(null_device_id).astype(np.float64)
+        out[:, 10] = v188
         del v188
+        # feature card_present_f
+        v189 = np.asarray(in_card_present).astype(np.float64)
+        out[:, 11] = v189
+        del v189
+        v190 = np.asarray(in_txn_ts).astype(np.int64)
+        v191 = np.mod(v190, np.int64(86400000000))
+        v192 = np.floor_divide(v191, np.int64(3600000000))
+        del v191
         # feature hour_of_day
-        v190 = np.asarray(v189).astype(np.float64)
-        out[:, 12] = v190
-        del v190
-        v191 = np.less(v189, np.int64(6))
-        # feature night
-        v192 = np.asarray(v191).astype(np.float64)
-        out[:, 13] = v192
-        del v191, v192
-        v193 = np.floor_divide(v187, np.int64(86400000000))
-        v194 = np.add(v193, np.int64(3))
+        v193 = np.asarray(v192).astype(np.float64)
+        out[:, 12] = v193
         del v193
-        v195 = np.mod(v194, np.int64(7))
-        del v194
-        # feature day_of_week
-        v196 = np.asarray(v195).astype(np.float64)
-        out[:, 14] = v196
-        del v195, v196
-        # feature hour_sin
-        v197 = _CONST4[v189]
-        out[:, 15] = v197
+        v194 = np.less(v192, np.int64(6))
+        # feature night
+        v195 = np.asarray(v194).astype(np.float64)
+        out[:, 13] = v195
+        del v194, v195
+        v196 = np.floor_divide(v190, np.int64(86400000000))
+        v197 = np.add(v196, np.int64(3))
+        del v196
+        v198 = np.mod(v197, np.int64(7))
         del v197
-        # feature hour_cos
-        v198 = _CONST5[v189]
-        out[:, 16] = v198
-        del v189, v198
-        # feature first_txn
-        v199 = np.asarray(null_prev_txn_ts).astype(np.float64)
-        out[:, 17] = v199
-        del v199
-        v200 = np.asarray(in_prev_txn_ts).astype(np.int64)
-        v201 = np.subtract(v187, v200)
+        # feature day_of_week
+        v199 = np.asarray(v198).astype(np.float64)
+        out[:, 14] = v199
+        del v198, v199
+        # feature hour_sin
+        v200 = _CONST4[v192]
+        out[:, 15] = v200
         del v200
-        v202 = np.floor_divide(v201, np.int64(1000000))
-        del v201
-        v203 = np.maximum(v202, np.int64(0))
-        v204 = np.asarray(v203).astype(np.float64)
+        # feature hour_cos
+        v201 = _CONST5[v192]
+        out[:, 16] = v201
+        del v192, v201
+        # feature first_txn
+        v202 = np.asarray(null_prev_txn_ts).astype(np.float64)
+        out[:, 17] = v202
+        del v202
+        v203 = np.asarray(in_prev_txn_ts).astype(np.int64)
+        v204 = np.subtract(v190, v203)
         del v203
-        v205 = np.where(null_prev_txn_ts, np.float64("nan"), v204)
+        v205 = np.floor_divide(v204, np.int64(1000000))
         del v204
-        v206 = np.add(np.float64(1.0), v205)
-        v207 = np.equal(v206, np.float64(1.0))
-        v208 = np.equal(v206, np.float64("inf"))
-        v209 = np.less(v206, np.float64(0.0))
-        v210 = np.equal(v206, np.float64(0.0))
-        v211 = np.abs(v206)
-        v212 = np.greater_equal(v211, np.float64(1.3407807929942597e+154))
-        v213 = np.multiply(v211, np.float64(7.458340731200207e-155))
-        v214 = np.where(v212, v213, v211)
-        del v211, v213
-        v215 = np.greater_equal(v214, np.float64(1.157920892373162e+77))
-        v216 = np.multiply(v214, np.float64(8.636168555094445e-78))
+        v206 = np.maximum(v205, np.int64(0))
+        v207 = np.asarray(v206).astype(np.float64)
+        del v206
+        v208 = np.where(null_prev_txn_ts, np.float64("nan"), v207)
+        del v207
+        v209 = np.add(np.float64(1.0), v208)
+        v210 = np.equal(v209, np.float64(1.0))
+        v211 = np.equal(v209, np.float64("inf"))
+        v212 = np.less(v209, np.float64(0.0))
+        v213 = np.equal(v209, np.float64(0.0))
+        v214 = np.abs(v209)
+        v215 = np.greater_equal(v214, np.float64(1.3407807929942597e+154))
+        v216 = np.multiply(v214, np.float64(7.458340731200207e-155))
         v217 = np.where(v215, v216, v214)
         del v214, v216
-        v218 = np.greater_equal(v217, np.float64(3.402823669209385e+38))
-        v219 = np.multiply(v217, np.float64(2.938735877055719e-39))
+        v218 = np.greater_equal(v217, np.float64(1.157920892373162e+77))
+        v219 = np.multiply(v217, np.float64(8.636168555094445e-78))
         v220 = np.where(v218, v219, v217)
         del v217, v219
-        v221 = np.greater_equal(v220, np.float64(1.8446744073709552e+19))
-        v222 = np.multiply(v220, np.float64(5.421010862427522e-20))
+        v221 = np.greater_equal(v220, np.float64(3.402823669209385e+38))
+        v222 = np.multiply(v220, np.float64(2.938735877055719e-39))
         v223 = np.where(v221, v222, v220)
         del v220, v222
-        v224 = np.greater_equal(v223, np.float64(4294967296.0))
-        v225 = np.multiply(v223, np.float64(2.3283064365386963e-10))
+        v224 = np.greater_equal(v223, np.float64(1.8446744073709552e+19))
+        v225 = np.multiply(v223, np.float64(5.421010862427522e-20))
         v226 = np.where(v224, v225, v223)
         del v223, v225
-        v227 = np.greater_equal(v226, np.float64(65536.0))
-        v228 = np.multiply(v226, np.float64(1.52587890625e-05))
+        v227 = np.greater_equal(v226, np.float64(4294967296.0))
+        v228 = np.multiply(v226, np.float64(2.3283064365386963e-10))
         v229 = np.where(v227, v228, v226)
         del v226, v228
-        v230 = np.greater_equal(v229, np.float64(256.0))
-        v231 = np.multiply(v229, np.float64(0.00390625))
+        v230 = np.greater_equal(v229, np.float64(65536.0))
+        v231 = np.multiply(v229, np.float64(1.52587890625e-05))
         v232 = np.where(v230, v231, v229)
         del v229, v231
-        v233 = np.greater_equal(v232, np.float64(16.0))
-        v234 = np.multiply(v232, np.float64(0.0625))
+        v233 = np.greater_equal(v232, np.float64(256.0))
+        v234 = np.multiply(v232, np.float64(0.00390625))
         v235 = np.where(v233, v234, v232)
         del v232, v234
-        v236 = np.greater_equal(v235, np.float64(4.0))
-        v237 = np.multiply(v235, np.float64(0.25))
+        v236 = np.greater_equal(v235, np.float64(16.0))
+        v237 = np.multiply(v235, np.float64(0.0625))
         v238 = np.where(v236, v237, v235)
         del v235, v237
-        v239 = np.greater_equal(v238, np.float64(2.0))
-        v240 = np.multiply(v238, np.float64(0.5))
+        v239 = np.greater_equal(v238, np.float64(4.0))
+        v240 = np.multiply(v238, np.float64(0.25))
         v241 = np.where(v239, v240, v238)
         del v238, v240
-        v242 = np.less(v241, np.float64(1.4916681462400413e-154))
-        v243 = np.multiply(v241, np.float64(1.3407807929942597e+154))
+        v242 = np.greater_equal(v241, np.float64(2.0))
+        v243 = np.multiply(v241, np.float64(0.5))
         v244 = np.where(v242, v243, v241)
         del v241, v243
         v245 = np.less(v244, np.float64(1.4916681462400413e-154))
         v246 = np.multiply(v244, np.float64(1.3407807929942597e+154))
         v247 = np.where(v245, v246, v244)
         del v244, v246
-        v248 = np.less(v247, np.float64(1.727233711018889e-77))
-        v249 = np.multiply(v247, np.float64(1.157920892373162e+77))
+        v248 = np.less(v247, np.float64(1.4916681462400413e-154))
+        v249 = np.multiply(v247, np.float64(1.3407807929942597e+154))
         v250 = np.where(v248, v249, v247)
         del v247, v249
-        v251 = np.less(v250, np.float64(5.877471754111438e-39))
-        v252 = np.multiply(v250, np.float64(3.402823669209385e+38))
+        v251 = np.less(v250, np.float64(1.727233711018889e-77))
+        v252 = np.multiply(v250, np.float64(1.157920892373162e+77))
         v253 = np.where(v251, v252, v250)
         del v250, v252
-        v254 = np.less(v253, np.float64(1.0842021724855044e-19))
-        v255 = np.multiply(v253, np.float64(1.8446744073709552e+19))
+        v254 = np.less(v253, np.float64(5.877471754111438e-39))
+        v255 = np.multiply(v253, np.float64(3.402823669209385e+38))
         v256 = np.where(v254, v255, v253)
         del v253, v255
-        v257 = np.less(v256, np.float64(4.656612873077393e-10))
-        v258 = np.multiply(v256, np.float64(4294967296.0))
+        v257 = np.less(v256, np.float64(1.0842021724855044e-19))
+        v258 = np.multiply(v256, np.float64(1.8446744073709552e+19))
         v259 = np.where(v257, v258, v256)
         del v256, v258
-        v260 = np.less(v259, np.float64(3.0517578125e-05))
-        v261 = np.multiply(v259, np.float64(65536.0))
+        v260 = np.less(v259, np.float64(4.656612873077393e-10))
+        v261 = np.multiply(v259, np.float64(4294967296.0))
         v262 = np.where(v260, v261, v259)
         del v259, v261
-        v263 = np.less(v262, np.float64(0.0078125))
-        v264 = np.multiply(v262, np.float64(256.0))
+        v263 = np.less(v262, np.float64(3.0517578125e-05))
+        v264 = np.multiply(v262, np.float64(65536.0))
         v265 = np.where(v263, v264, v262)
         del v262, v264
-        v266 = np.less(v265, np.float64(0.125))
-        v267 = np.multiply(v265, np.float64(16.0))
+        v266 = np.less(v265, np.float64(0.0078125))
+        v267 = np.multiply(v265, np.float64(256.0))
         v268 = np.where(v266, v267, v265)
         del v265, v267
-        v269 = np.less(v268, np.float64(0.5))
-        v270 = np.multiply(v268, np.float64(4.0))
+        v269 = np.less(v268, np.float64(0.125))
+        v270 = np.multiply(v268, np.float64(16.0))
         v271 = np.where(v269, v270, v268)
         del v268, v270
-        v272 = np.less(v271, np.float64(1.0))
-        v273 = np.multiply(v271, np.float64(2.0))
+        v272 = np.less(v271, np.float64(0.5))
+        v273 = np.multiply(v271, np.float64(4.0))
         v274 = np.where(v272, v273, v271)
         del v271, v273
-        v275 = np.greater(v274, np.float64(1.4142135623730951))
-        v276 = np.where(v212, np.float64(512.0), np.float64(0.0))
-        del v212
-        v277 = np.add(v276, np.float64(256.0))
-        v278 = np.where(v215, v277, v276)
-        del v215, v276, v277
-        v279 = np.add(v278, np.float64(128.0))
-        v280 = np.where(v218, v279, v278)
-        del v218, v278, v279
-        v281 = np.add(v280, np.float64(64.0))
-        v282 = np.where(v221, v281, v280)
-        del v221, v280, v281
-        v283 = np.add(v282, np.float64(32.0))
-        v284 = np.where(v224, v283, v282)
-        del v224, v282, v283
-        v285 = np.add(v284, np.float64(16.0))
-        v286 = np.where(v227, v285, v284)
-        del v227, v284, v285
-        v287 = np.add(v286, np.float64(8.0))
-        v288 = np.where(v230, v287, v286)
-        del v230, v286, v287
-        v289 = np.add(v288, np.float64(4.0))
-        v290 = np.where(v233, v289, v288)
-        del v233, v288, v289
-        v291 = np.add(v290, np.float64(2.0))
-        v292 = np.where(v236, v291, v290)
-        del v236, v290, v291
-        v293 = np.add(v292, np.float64(1.0))
-        v294 = np.where(v239, v293, v292)
-        del v239, v292, v293
-        v295 = np.subtract(v294, np.float64(512.0))
-        v296 = np.where(v242, v295, v294)
-        del v242, v294, v295
-        v297 = np.subtract(v296, np.float64(512.0))
-        v298 = np.where(v245, v297, v296)
-        del v245, v296, v297
-        v299 = np.subtract(v298, np.float64(256.0))
-        v300 = np.where(v248, v299, v298)
-        del v248, v298, v299
-        v301 = np.subtract(v300, np.float64(128.0))
-        v302 = np.where(v251, v301, v300)
-        del v251, v300, v301
-        v303 = np.subtract(v302, np.float64(64.0))
-        v304 = np.where(v254, v303, v302)
-        del v254, v302, v303
-        v305 = np.subtract(v304, np.float64(32.0))
-        v306 = np.where(v257, v305, v304)
-        del v257, v304, v305
-        v307 = np.subtract(v306, np.float64(16.0))
-        v308 = np.where(v260, v307, v306)
-        del v260, v306, v307
-        v309 = np.subtract(v308, np.float64(8.0))
-        v310 = np.where(v263, v309, v308)
-        del v263, v308, v309
-        v311 = np.subtract(v310, np.float64(4.0))
-        v312 = np.where(v266, v311, v310)
-        del v266, v310, v311
-        v313 = np.subtract(v312, np.float64(2.0))
-        v314 = np.where(v269, v313, v312)
-        del v269, v312, v313
-        v315 = np.subtract(v314, np.float64(1.0))
-        v316 = np.where(v272, v315, v314)
-        del v272, v314, v315
-        v317 = np.add(v316, np.float64(1.0))
-        v318 = np.where(v275, v317, v316)
-        del v316, v317
-        v319 = np.multiply(v318, np.float64(0.6931471803691238))
-        v320 = np.multiply(v274, np.float64(0.5))
-        v321 = np.where(v275, v320, v274)
-        del v274, v275, v320
-        v322 = np.subtract(v321, np.float64(1.0))
-        del v321
-        v323 = np.multiply(np.float64(0.5), v322)
-        v324 = np.multiply(v323, v322)
-        del v323
-        v325 = np.add(np.float64(2.0), v322)
-        v326 = np.divide(v322, v325)
-        del v325
-        v327 = np.multiply(v326, v326)
-        v328 = np.multiply(v327, v327)
-        v329 = np.multiply(v328, np.float64(0.14798198605116586))
-        v330 = np.add(np.float64(0.1818357216161805), v329)
-        del v329
-        v331 = np.multiply(v328, v330)
-        del v330
-        v332 = np.add(np.float64(0.2857142874366239), v331)
-        del v331
-        v333 = np.multiply(v328, v332)
+        v275 = np.less(v274, np.float64(1.0))
+        v276 = np.multiply(v274, np.float64(2.0))
+        v277 = np.where(v275, v276, v274)
+        del v274, v276
+        v278 = np.greater(v277, np.float64(1.4142135623730951))
+        v279 = np.where(v215, np.float64(512.0), np.float64(0.0))
+        del v215
+        v280 = np.add(v279, np.float64(256.0))
+        v281 = np.where(v218, v280, v279)
+        del v218, v279, v280
+        v282 = np.add(v281, np.float64(128.0))
+        v283 = np.where(v221, v282, v281)
+        del v221, v281, v282
+        v284 = np.add(v283, np.float64(64.0))
+        v285 = np.where(v224, v284, v283)
+        del v224, v283, v284
+        v286 = np.add(v285, np.float64(32.0))
+        v287 = np.where(v227, v286, v285)
+        del v227, v285, v286
+        v288 = np.add(v287, np.float64(16.0))
+        v289 = np.where(v230, v288, v287)
+        del v230, v287, v288
+        v290 = np.add(v289, np.float64(8.0))
+        v291 = np.where(v233, v290, v289)
+        del v233, v289, v290
+        v292 = np.add(v291, np.float64(4.0))
+        v293 = np.where(v236, v292, v291)
+        del v236, v291, v292
+        v294 = np.add(v293, np.float64(2.0))
+        v295 = np.where(v239, v294, v293)
+        del v239, v293, v294
+        v296 = np.add(v295, np.float64(1.0))
+        v297 = np.where(v242, v296, v295)
+        del v242, v295, v296
+        v298 = np.subtract(v297, np.float64(512.0))
+        v299 = np.where(v245, v298, v297)
+        del v245, v297, v298
+        v300 = np.subtract(v299, np.float64(512.0))
+        v301 = np.where(v248, v300, v299)
+        del v248, v299, v300
+        v302 = np.subtract(v301, np.float64(256.0))
+        v303 = np.where(v251, v302, v301)
+        del v251, v301, v302
+        v304 = np.subtract(v303, np.float64(128.0))
+        v305 = np.where(v254, v304, v303)
+        del v254, v303, v304
+        v306 = np.subtract(v305, np.float64(64.0))
+        v307 = np.where(v257, v306, v305)
+        del v257, v305, v306
+        v308 = np.subtract(v307, np.float64(32.0))
+        v309 = np.where(v260, v308, v307)
+        del v260, v307, v308
+        v310 = np.subtract(v309, np.float64(16.0))
+        v311 = np.where(v263, v310, v309)
+        del v263, v309, v310
+        v312 = np.subtract(v311, np.float64(8.0))
+        v313 = np.where(v266, v312, v311)
+        del v266, v311, v312
+        v314 = np.subtract(v313, np.float64(4.0))
+        v315 = np.where(v269, v314, v313)
+        del v269, v313, v314
+        v316 = np.subtract(v315, np.float64(2.0))
+        v317 = np.where(v272, v316, v315)
+        del v272, v315, v316
+        v318 = np.subtract(v317, np.float64(1.0))
+        v319 = np.where(v275, v318, v317)
+        del v275, v317, v318
+        v320 = np.add(v319, np.float64(1.0))
+        v321 = np.where(v278, v320, v319)
+        del v319, v320
+        v322 = np.multiply(v321, np.float64(0.6931471803691238))
+        v323 = np.multiply(v277, np.float64(0.5))
+        v324 = np.where(v278, v323, v277)
+        del v277, v278, v323
+        v325 = np.subtract(v324, np.float64(1.0))
+        del v324
+        v326 = np.multiply(np.float64(0.5), v325)
+        v327 = np.multiply(v326, v325)
+        del v326
+        v328 = np.add(np.float64(2.0), v325)
+        v329 = np.divide(v325, v328)
+        del v328
+        v330 = np.multiply(v329, v329)
+        v331 = np.multiply(v330, v330)
+        v332 = np.multiply(v331, np.float64(0.14798198605116586))
+        v333 = np.add(np.float64(0.1818357216161805), v332)
         del v332
-        v334 = np.add(np.float64(0.6666666666666735), v333)
+        v334 = np.multiply(v331, v333)
         del v333
-        v335 = np.multiply(v327, v334)
-        del v327, v334
-        v336 = np.multiply(v328, np.float64(0.15313837699209373))
-        v337 = np.add(np.float64(0.22222198432149784), v336)
+        v335 = np.add(np.float64(0.2857142874366239), v334)
+        del v334
+        v336 = np.multiply(v331, v335)
+        del v335
+        v337 = np.add(np.float64(0.6666666666666735), v336)
         del v336
-        v338 = np.multiply(v328, v337)
-        del v337
-        v339 = np.add(np.float64(0.3999999999940942), v338)
-        del v338
-        v340 = np.multiply(v328, v339)
-        del v328, v339
-        v341 = np.add(v335, v340)
-        del v335, v340
-        v342 = np.add(v324, v341)
+        v338 = np.multiply(v330, v337)
+        del v330, v337
+        v339 = np.multiply(v331, np.float64(0.15313837699209373))
+        v340 = np.add(np.float64(0.22222198432149784), v339)
+        del v339
+        v341 = np.multiply(v331, v340)
+        del v340
+        v342 = np.add(np.float64(0.3999999999940942), v341)
         del v341
-        v343 = np.multiply(v326, v342)
-        del v326, v342
-        v344 = np.multiply(v318, np.float64(1.9082149292705877e-10))
-        del v318
-        v345 = np.add(v343, v344)
-        del v343, v344
-        v346 = np.subtract(v324, v345)
-        del v324, v345
-        v347 = np.subtract(v346, v322)
-        del v322, v346
-        v348 = np.subtract(v319, v347)
-        del v319, v347
-        v349 = np.where(v208, v206, v348)
-        del v348
-        v350 = np.where(v210, np.float64("-inf"), v349)
-        del v210, v349
-        v351 = np.where(v209, np.float64("nan"), v350)
-        del v209, v350
-        v352 = np.subtract(v206, np.float64(1.0))
-        del v206
-        v353 = np.divide(v205, v352)
-        del v352
-        v354 = np.multiply(v351, v353)
-        del v351, v353
-        v355 = np.where(v208, np.float64("inf"), v354)
-        del v208, v354
-        v356 = np.where(v207, v205, v355)
-        del v205, v207, v355
-        v357 = np.isnan(v356)
+        v343 = np.multiply(v331, v342)
+        del v331, v342
+        v344 = np.add(v338, v343)
+        del v338, v343
+        v345 = np.add(v327, v344)
+        del v344
+        v346 = np.multiply(v329, v345)
+        del v329, v345
+        v347 = np.multiply(v321, np.float64(1.9082149292705877e-10))
+        del v321
+        v348 = np.add(v346, v347)
+        del v346, v347
+        v349 = np.subtract(v327, v348)
+        del v327, v348
+        v350 = np.subtract(v349, v325)
+        del v325, v349
+        v351 = np.subtract(v322, v350)
+        del v322, v350
+        v352 = np.where(v211, v209, v351)
+        del v351
+        v353 = np.where(v213, np.float64("-inf"), v352)
+        del v213, v352
+        v354 = np.where(v212, np.float64("nan"), v353)
+        del v212, v353
+        v355 = np.subtract(v209, np.float64(1.0))
+        del v209
+        v356 = np.divide(v208, v355)
+        del v355
+        v357 = np.multiply(v354, v356)
+        del v354, v356
+        v358 = np.where(v211, np.float64("inf"), v357)
+        del v211, v357
+        v359 = np.where(v210, v208, v358)
+        del v208, v210, v358
+        v360 = np.isnan(v359)
         # feature since_last_log
-        v358 = np.where(v357, np.float64(-1.0), v356)
-        out[:, 18] = v358
-        del v356, v357, v358
-        v359 = np.where(null_prev_txn_ts, np.int64(86400), v202)
-        del v202
-        v360 = np.less(v359, np.int64(60))
-        del v359
+        v361 = np.where(v360, np.float64(-1.0), v359)
+        out[:, 18] = v361
+        del v359, v360, v361
+        v362 = np.where(null_prev_txn_ts, np.int64(86400), v205)
+        del v205
+        v363 = np.less(v362, np.int64(60))
+        del v362
         # feature rapid_repeat
-        v361 = np.asarray(v360).astype(np.float64)
-        out[:, 19] = v361
-        del v360, v361
-        v362 = np.asarray(in_account_open_ts).astype(np.int64)
-        v363 = np.subtract(v187, v362)
-        del v187, v362
-        v364 = np.floor_divide(v363, np.int64(86400000000))
-        del v363
+        v364 = np.asarray(v363).astype(np.float64)
+        out[:, 19] = v364
+        del v363, v364
+        v365 = np.asarray(in_account_open_ts).astype(np.int64)
+        v366 = np.subtract(v190, v365)
+        del v190, v365
+        v367 = np.floor_divide(v366, np.int64(86400000000))
+        del v366
         # feature account_age_days
-        v365 = np.asarray(v364).astype(np.float64)
-        out[:, 20] = v365
-        del v364, v365
-        v366 = np.minimum(in_attempts_24h, np.int64(20))
+        v368 = np.asarray(v367).astype(np.float64)
+        out[:, 20] = v368
+        del v367, v368
+        v369 = np.minimum(in_attempts_24h, np.int64(20))
         # feature attempts
-        v367 = np.asarray(v366).astype(np.float64)
-        out[:, 21] = v367
-        del v366, v367
-        v368 = np.strings.strip(np.asarray(in_email, dtype=_STRING), " ")
-        v369 = np.strings.translate(np.asarray(v368, dtype=_STRING), _ASCII_LOWER)
-        del v368
-        v370 = _matches(v369, '[a-z0-9._%+-]+@(gmail|yahoo|hotmail|outlook)\\.com')
+        v370 = np.asarray(v369).astype(np.float64)
+        out[:, 21] = v370
+        del v369, v370
+        v371 = np.strings.strip(np.asarray(in_email_distinct, dtype=_STRING), " ")
+        v372 = np.strings.translate(np.asarray(v371, dtype=_STRING), _ASCII_LOWER)
+        del v371
+        v373 = _matches(v372, '[a-z0-9._%+-]+@(gmail|yahoo|hotmail|outlook)\\.com')
+        v374 = np.asarray(v373).astype(np.float64)
+        del v373
         # feature freemail
-        v371 = np.asarray(v370).astype(np.float64)
-        out[:, 22] = v371
-        del v370, v371
-        v372 = np.strings.endswith(np.asarray(v369, dtype=_STRING), '@mailinator.com')
-        v373 = np.strings.endswith(np.asarray(v369, dtype=_STRING), '@yopmail.com')
-        v374 = np.logical_or(v372, v373)
-        del v372, v373
-        # feature disposable
-        v375 = np.asarray(v374).astype(np.float64)
-        out[:, 23] = v375
+        v375 = v374[in_email_codes]
+        out[:, 22] = v375
         del v374, v375
-        v376 = _matches(v369, '[^@]*\\d{4,}[^@]*@.+')
-        del v369
-        # feature email_digits
-        v377 = np.asarray(v376).astype(np.float64)
-        out[:, 24] = v377
+        v376 = np.strings.endswith(np.asarray(v372, dtype=_STRING), '@mailinator.com')
+        v377 = np.strings.endswith(np.asarray(v372, dtype=_STRING), '@yopmail.com')
+        v378 = np.logical_or(v376, v377)
         del v376, v377
+        v379 = np.asarray(v378).astype(np.float64)
+        del v378
+        # feature disposable
+        v380 = v379[in_email_codes]
+        out[:, 23] = v380
+        del v379, v380
+        v381 = _matches(v372, '[^@]*\\d{4,}[^@]*@.+')
+        del v372
+        v382 = np.asarray(v381).astype(np.float64)
+        del v381
+        # feature email_digits
+        v383 = v382[in_email_codes]
+        out[:, 24] = v383
+        del v382, v383
     if float32:
         with np.errstate(over="ignore"):
             return out.astype(np.float32)

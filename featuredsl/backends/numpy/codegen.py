@@ -22,6 +22,7 @@ import jinja2
 from featuredsl import __version__
 from featuredsl.backends.numpy import runtime as numpy_runtime
 from featuredsl.compiler.ir import InputColumn, Node, constant_value, walk
+from featuredsl.compiler.primitives import ULP_BOUND
 from featuredsl.compiler.types import DType, Shape
 
 NUMPY_DTYPE = {
@@ -267,25 +268,100 @@ class Statement:
 
 
 def render_body(
-    roots: Sequence[Node], ctx: ModuleContext, labels: dict[Node, str]
-) -> tuple[list[Statement], dict[Node, str]]:
-    """One statement per node in dependency order; constants are inlined."""
+    roots: Sequence[Node], ctx: ModuleContext, labels: dict[Node, str], plain: bool = False
+) -> tuple[list[Statement], dict[Node, str], dict[str, bool]]:
+    """One statement per node in dependency order; constants are inlined.
+
+    Text is computed once per distinct value (unless `plain`): a node whose only varying inputs
+    are one text column (its values and null mask) and that reads text is computed over the
+    column's distinct values, and a row-level use gathers it by the column's codes. Returns
+    (statements, the row-level variable of each node, coded columns: name -> codes with mask)."""
+    order = list(walk(roots))
+    column = {} if plain else text_columns(order)
+    distinct, row = _levels(order, roots, column)
     names: dict[Node, str] = {}
+    distinct_names: dict[Node, str] = {}
+    coded: dict[str, bool] = {}
     statements: list[Statement] = []
-    for node in walk(roots):
+
+    def add(expression: str, comment: str = "") -> str:
+        variable = f"v{len(statements)}"
+        statements.append(Statement(variable, expression, comment))
+        return variable
+
+    for node in order:
         if node.op == "input":
             names[node] = _input_variable(node)
+            if node in distinct:
+                mask = node.attr("role") == "mask"
+                coded[node.attr("name")] = coded.get(node.attr("name"), False) or mask
+                distinct_names[node] = names[node] + "_distinct"
             continue
         if node.op in UNSUPPORTED:
             raise ValueError(f"numpy backend cannot emit {node.op!r}: {UNSUPPORTED[node.op]}")
-        expression = EMITTERS[node.op](node, [names[a] for a in node.args], ctx)
         if node.op in INLINE_OPS or node.op == "list_const":
-            names[node] = expression
+            names[node] = distinct_names[node] = EMITTERS[node.op](node, [], ctx)
             continue
-        variable = f"v{len(statements)}"
-        names[node] = variable
-        statements.append(Statement(variable, expression, labels.get(node, "")))
-    return statements, names
+        label = labels.get(node, "")
+        if node in distinct:
+            args = [distinct_names[a] for a in node.args]
+            distinct_names[node] = add(EMITTERS[node.op](node, args, ctx))
+            if node in row:
+                codes = input_variable(column[node]) + "_codes"
+                names[node] = add(f"{distinct_names[node]}[{codes}]", label)
+        elif node in row:
+            names[node] = add(EMITTERS[node.op](node, [names[a] for a in node.args], ctx), label)
+    return statements, names, coded
+
+
+def text_columns(order: Sequence[Node]) -> dict[Node, str]:
+    """The text column each node is a function of, when it is one text column's values and null
+    mask (and constants) only. Inexact primitives are left out (their bits may depend on the
+    number of elements)."""
+    texts = {
+        n.attr("name")
+        for n in order
+        if n.op == "input" and n.attr("role") == "value" and n.dtype is DType.STRING
+    }
+    column: dict[Node, str] = {}
+    for node in order:
+        if node.op == "input":
+            if node.attr("name") in texts:
+                column[node] = node.attr("name")
+            continue
+        if node.op in ULP_BOUND or _is_constant(node):
+            continue
+        found = {column.get(a) for a in node.args if not _is_constant(a)}
+        if len(found) == 1 and None not in found:
+            column[node] = found.pop()  # type: ignore[assignment]
+    return column
+
+
+def _is_constant(node: Node) -> bool:
+    return node.op in INLINE_OPS or node.op == "list_const"
+
+
+def _levels(
+    order: Sequence[Node], roots: Sequence[Node], column: dict[Node, str]
+) -> tuple[set[Node], set[Node]]:
+    """(nodes computed over distinct values, nodes needed per row): a node that reads text goes
+    to the distinct level, and so do the nodes of its column it reads."""
+    distinct = {  # reads text, or what was computed from text: once per distinct value
+        node
+        for node in order
+        if node in column and node.op != "input" and any(a.dtype is DType.STRING for a in node.args)
+    }
+    for node in order:
+        if node in column and any(a in distinct for a in node.args):
+            distinct.add(node)
+    for node in reversed(order):  # and the nodes of the column those read
+        if node in distinct:
+            distinct.update(a for a in node.args if a in column)
+    row: set[Node] = set(roots)
+    for node in reversed(order):  # a row-level use of a distinct node is a gather
+        if node in row and node not in distinct:
+            row.update(node.args)
+    return distinct, row
 
 
 VARIABLE = re.compile(r"\bv\d+\b")
@@ -394,7 +470,9 @@ def render_module_files(module: ModuleSpec) -> tuple[str, bytes | None]:
     module.constants_file, which the module reads from its own directory."""
     ctx = ModuleContext(module.constants_file)
     labels = {node: f"feature {label}" for label, node in module.outputs}
-    statements, names = render_body([node for _, node in module.outputs], ctx, labels)
+    statements, names, coded = render_body(
+        [node for _, node in module.outputs], ctx, labels, module.plain
+    )
     output_variables = [
         (names[node], width, node.op == "one_hot")
         for (_, node), width in zip(module.outputs, module.widths, strict=True)
@@ -423,6 +501,8 @@ def render_module_files(module: ModuleSpec) -> tuple[str, bytes | None]:
                 "variable": input_variable(column.name),
                 "mask_variable": input_variable(column.name, mask=True),
                 "used": column.name in used_inputs,
+                # None: not coded; False: codes of the values; True: of (value, null) pairs
+                "coded": coded.get(column.name),
             }
             for column in module.inputs
         ],
