@@ -23,6 +23,7 @@ from featuredsl import __version__
 from featuredsl.artifact import contract
 from featuredsl.backends.onnx.signs import Signs, signs_of
 from featuredsl.compiler.ir import InputColumn, Node, constant_value, walk
+from featuredsl.compiler.tables import Range, int_range
 from featuredsl.compiler.types import DType
 
 OPSET = 21  # default domain; needs onnxruntime >= 1.20
@@ -53,6 +54,7 @@ class GraphContext:
     # vocabulary that lives in a LabelEncoder's attributes is never serialized twice.
     initializers: list[tuple[str, np.ndarray]] = field(default_factory=list)
     signs: dict[Node, Signs] = field(default_factory=dict)  # which floats may be -0.0
+    ranges: dict[Node, Range | None] = field(default_factory=dict)  # known int ranges
     # Types onnx cannot infer (outputs of com.microsoft ops that other ops' inference reads).
     value_infos: list[onnx.ValueInfoProto] = field(default_factory=list)
     # The graph's input names (columns and masks): no generated name may take one (a column
@@ -116,7 +118,7 @@ def _op(op_type: str) -> Emitter:
 
 def _cast(node: Node, args: list[str], ctx: GraphContext) -> str:
     if node.args[0].dtype is DType.TIMESTAMP and node.dtype is DType.INT:
-        return ctx.add("Identity", args)
+        return args[0]  # both are int64 microseconds: nothing to compute
     return ctx.add("Cast", args, to=ELEMENT_TYPE[node.dtype])
 
 
@@ -287,7 +289,14 @@ def _positive_constant_divisor(node: Node) -> bool:
     return divisor.op == "const" and constant_value(divisor) > 0
 
 
+def _non_negative(node: Node, ctx: GraphContext) -> bool:
+    known = ctx.ranges.get(node)
+    return known is not None and known[0] >= 0
+
+
 def _int_floordiv(node: Node, args: list[str], ctx: GraphContext) -> str:
+    if _positive_constant_divisor(node) and _non_negative(node.args[0], ctx):
+        return ctx.add("Div", args, hint="floordiv")  # truncation is floor for a >= 0
     if _positive_constant_divisor(node):
         # Div truncates; step down by one for a negative a that b does not divide. (Not the sign
         # of Mod(fmod=1): onnxruntime 1.20-1.31 compute int64 fmod through double, wrong beyond
@@ -642,6 +651,7 @@ def emit_nodes(roots: Sequence[Node], ctx: GraphContext) -> dict[Node, str]:
     names: dict[Node, str] = {}
     for node in walk(roots):
         ctx.signs[node] = signs_of(node, ctx.signs)
+        ctx.ranges[node] = int_range(node, ctx.ranges)
         if node.op == "input":
             column = node.attr("name")
             names[node] = column if node.attr("role") == "value" else contract.mask_name(column)
@@ -711,13 +721,7 @@ def input_names(inputs: Sequence[InputColumn]) -> frozenset[str]:
 def build_model(spec: GraphSpec) -> onnx.ModelProto:
     ctx = GraphContext(reserved=input_names(spec.inputs))
     names = emit_nodes([node for _, node in spec.outputs], ctx)
-    columns = []
-    for _, node in spec.outputs:
-        value = names[node]
-        if node.op != "one_hot":  # one_hot is already a matrix, even with one column
-            value = ctx.add("Unsqueeze", [value, ctx.int64s(-1)])
-        columns.append(value)
-    stacked = ctx.add("Concat", columns, axis=1) if len(columns) > 1 else columns[0]
+    stacked = _stack_columns([(names[node], node.op == "one_hot") for _, node in spec.outputs], ctx)
     if spec.float32:
         ctx.nodes.append(
             helper.make_node("Cast", [stacked], [contract.OUTPUT], to=TensorProto.FLOAT)
@@ -751,6 +755,34 @@ def build_model(spec: GraphSpec) -> onnx.ModelProto:
     }
     helper.set_model_props(model, metadata)
     return model
+
+
+def _stack_columns(columns: Sequence[tuple[str, bool]], ctx: GraphContext) -> str:
+    """The [N, F] output from the feature values in order: [N] columns, or [N, k] matrices
+    (one_hot) where the flag is set. Each run of [N] columns is one Concat into a [k * N] vector
+    reshaped to [k, N]; matrices are transposed to [k, N]; the blocks are stacked and the [F, N]
+    result transposed once: a few nodes for the whole output instead of an Unsqueeze per column
+    (each node costs a kernel launch on every call, which dominates a one-row request)."""
+    blocks: list[str] = []
+    run: list[str] = []
+
+    def close_run() -> None:
+        if run:
+            flat = ctx.add("Concat", run, hint="columns", axis=0) if len(run) > 1 else run[0]
+            blocks.append(ctx.add("Reshape", [flat, ctx.int64s(len(run), -1)], hint="block"))
+            run.clear()
+
+    for value, matrix in columns:
+        if matrix:
+            close_run()
+            blocks.append(ctx.add("Transpose", [value], hint="block", perm=[1, 0]))
+        else:
+            run.append(value)
+    close_run()
+    by_feature = (
+        ctx.add("Concat", blocks, hint="by_feature", axis=0) if len(blocks) > 1 else blocks[0]
+    )
+    return ctx.add("Transpose", [by_feature], hint="stacked", perm=[1, 0])
 
 
 def _graph_name(spec_name: str) -> str:
