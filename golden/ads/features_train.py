@@ -257,6 +257,170 @@ def _one_hot(index, width):
     valid = (positions >= 0) & (positions < width)
     flat[np.flatnonzero(valid), positions[valid]] = 1.0
     return out
+
+
+def _log(x):
+    """log(x), fdlibm's e_log.c; -inf at 0, NaN below 0."""
+    v0 = np.less(x, np.float64(0.0))
+    v1 = np.equal(x, np.float64(0.0))
+    v2 = np.equal(x, np.float64("inf"))
+    v3 = np.abs(x)
+    v4 = np.greater_equal(v3, np.float64(1.3407807929942597e+154))
+    v5 = np.multiply(v3, np.float64(7.458340731200207e-155))
+    v6 = np.where(v4, v5, v3)
+    v7 = np.greater_equal(v6, np.float64(1.157920892373162e+77))
+    v8 = np.multiply(v6, np.float64(8.636168555094445e-78))
+    v9 = np.where(v7, v8, v6)
+    v10 = np.greater_equal(v9, np.float64(3.402823669209385e+38))
+    v11 = np.multiply(v9, np.float64(2.938735877055719e-39))
+    v12 = np.where(v10, v11, v9)
+    v13 = np.greater_equal(v12, np.float64(1.8446744073709552e+19))
+    v14 = np.multiply(v12, np.float64(5.421010862427522e-20))
+    v15 = np.where(v13, v14, v12)
+    v16 = np.greater_equal(v15, np.float64(4294967296.0))
+    v17 = np.multiply(v15, np.float64(2.3283064365386963e-10))
+    v18 = np.where(v16, v17, v15)
+    v19 = np.greater_equal(v18, np.float64(65536.0))
+    v20 = np.multiply(v18, np.float64(1.52587890625e-05))
+    v21 = np.where(v19, v20, v18)
+    v22 = np.greater_equal(v21, np.float64(256.0))
+    v23 = np.multiply(v21, np.float64(0.00390625))
+    v24 = np.where(v22, v23, v21)
+    v25 = np.greater_equal(v24, np.float64(16.0))
+    v26 = np.multiply(v24, np.float64(0.0625))
+    v27 = np.where(v25, v26, v24)
+    v28 = np.greater_equal(v27, np.float64(4.0))
+    v29 = np.multiply(v27, np.float64(0.25))
+    v30 = np.where(v28, v29, v27)
+    v31 = np.greater_equal(v30, np.float64(2.0))
+    v32 = np.multiply(v30, np.float64(0.5))
+    v33 = np.where(v31, v32, v30)
+    v34 = np.less(v33, np.float64(1.4916681462400413e-154))
+    v35 = np.multiply(v33, np.float64(1.3407807929942597e+154))
+    v36 = np.where(v34, v35, v33)
+    v37 = np.less(v36, np.float64(1.4916681462400413e-154))
+    v38 = np.multiply(v36, np.float64(1.3407807929942597e+154))
+    v39 = np.where(v37, v38, v36)
+    v40 = np.less(v39, np.float64(1.727233711018889e-77))
+    v41 = np.multiply(v39, np.float64(1.157920892373162e+77))
+    v42 = np.where(v40, v41, v39)
+    v43 = np.less(v42, np.float64(5.877471754111438e-39))
+    v44 = np.multiply(v42, np.float64(3.402823669209385e+38))
+    v45 = np.where(v43, v44, v42)
+    v46 = np.less(v45, np.float64(1.0842021724855044e-19))
+    v47 = np.multiply(v45, np.float64(1.8446744073709552e+19))
+    v48 = np.where(v46, v47, v45)
+    v49 = np.less(v48, np.float64(4.656612873077393e-10))
+    v50 = np.multiply(v48, np.float64(4294967296.0))
+    v51 = np.where(v49, v50, v48)
+    v52 = np.less(v51, np.float64(3.0517578125e-05))
+    v53 = np.multiply(v51, np.float64(65536.0))
+    v54 = np.where(v52, v53, v51)
+    v55 = np.less(v54, np.float64(0.0078125))
+    v56 = np.multiply(v54, np.float64(256.0))
+    v57 = np.where(v55, v56, v54)
+    v58 = np.less(v57, np.float64(0.125))
+    v59 = np.multiply(v57, np.float64(16.0))
+    v60 = np.where(v58, v59, v57)
+    v61 = np.less(v60, np.float64(0.5))
+    v62 = np.multiply(v60, np.float64(4.0))
+    v63 = np.where(v61, v62, v60)
+    v64 = np.less(v63, np.float64(1.0))
+    v65 = np.multiply(v63, np.float64(2.0))
+    v66 = np.where(v64, v65, v63)
+    v67 = np.greater(v66, np.float64(1.4142135623730951))
+    v68 = np.add(np.float64(0.0), np.float64(512.0))
+    v69 = np.where(v4, v68, np.float64(0.0))
+    v70 = np.add(v69, np.float64(256.0))
+    v71 = np.where(v7, v70, v69)
+    v72 = np.add(v71, np.float64(128.0))
+    v73 = np.where(v10, v72, v71)
+    v74 = np.add(v73, np.float64(64.0))
+    v75 = np.where(v13, v74, v73)
+    v76 = np.add(v75, np.float64(32.0))
+    v77 = np.where(v16, v76, v75)
+    v78 = np.add(v77, np.float64(16.0))
+    v79 = np.where(v19, v78, v77)
+    v80 = np.add(v79, np.float64(8.0))
+    v81 = np.where(v22, v80, v79)
+    v82 = np.add(v81, np.float64(4.0))
+    v83 = np.where(v25, v82, v81)
+    v84 = np.add(v83, np.float64(2.0))
+    v85 = np.where(v28, v84, v83)
+    v86 = np.add(v85, np.float64(1.0))
+    v87 = np.where(v31, v86, v85)
+    v88 = np.subtract(v87, np.float64(512.0))
+    v89 = np.where(v34, v88, v87)
+    v90 = np.subtract(v89, np.float64(512.0))
+    v91 = np.where(v37, v90, v89)
+    v92 = np.subtract(v91, np.float64(256.0))
+    v93 = np.where(v40, v92, v91)
+    v94 = np.subtract(v93, np.float64(128.0))
+    v95 = np.where(v43, v94, v93)
+    v96 = np.subtract(v95, np.float64(64.0))
+    v97 = np.where(v46, v96, v95)
+    v98 = np.subtract(v97, np.float64(32.0))
+    v99 = np.where(v49, v98, v97)
+    v100 = np.subtract(v99, np.float64(16.0))
+    v101 = np.where(v52, v100, v99)
+    v102 = np.subtract(v101, np.float64(8.0))
+    v103 = np.where(v55, v102, v101)
+    v104 = np.subtract(v103, np.float64(4.0))
+    v105 = np.where(v58, v104, v103)
+    v106 = np.subtract(v105, np.float64(2.0))
+    v107 = np.where(v61, v106, v105)
+    v108 = np.subtract(v107, np.float64(1.0))
+    v109 = np.where(v64, v108, v107)
+    v110 = np.add(v109, np.float64(1.0))
+    v111 = np.where(v67, v110, v109)
+    v112 = np.multiply(v111, np.float64(0.6931471803691238))
+    v113 = np.multiply(v66, np.float64(0.5))
+    v114 = np.where(v67, v113, v66)
+    v115 = np.subtract(v114, np.float64(1.0))
+    v116 = np.multiply(np.float64(0.5), v115)
+    v117 = np.multiply(v116, v115)
+    v118 = np.add(np.float64(2.0), v115)
+    v119 = np.divide(v115, v118)
+    v120 = np.multiply(v119, v119)
+    v121 = np.multiply(v120, v120)
+    v122 = np.multiply(v121, np.float64(0.14798198605116586))
+    v123 = np.add(np.float64(0.1818357216161805), v122)
+    v124 = np.multiply(v121, v123)
+    v125 = np.add(np.float64(0.2857142874366239), v124)
+    v126 = np.multiply(v121, v125)
+    v127 = np.add(np.float64(0.6666666666666735), v126)
+    v128 = np.multiply(v120, v127)
+    v129 = np.multiply(v121, np.float64(0.15313837699209373))
+    v130 = np.add(np.float64(0.22222198432149784), v129)
+    v131 = np.multiply(v121, v130)
+    v132 = np.add(np.float64(0.3999999999940942), v131)
+    v133 = np.multiply(v121, v132)
+    v134 = np.add(v128, v133)
+    v135 = np.add(v117, v134)
+    v136 = np.multiply(v119, v135)
+    v137 = np.multiply(v111, np.float64(1.9082149292705877e-10))
+    v138 = np.add(v136, v137)
+    v139 = np.subtract(v117, v138)
+    v140 = np.subtract(v139, v115)
+    v141 = np.subtract(v112, v140)
+    v142 = np.where(v2, x, v141)
+    v143 = np.where(v1, np.float64("-inf"), v142)
+    v144 = np.where(v0, np.float64("nan"), v143)
+    return v144
+
+
+def _log1p(x):
+    """log(1 + a), accurate near 0: Goldberg's formula (1991, theorem 4) over the exact log."""
+    v0 = np.add(np.float64(1.0), x)
+    v1 = np.equal(v0, np.float64(1.0))
+    v2 = np.equal(v0, np.float64("inf"))
+    v3 = _log(v0)
+    v4 = np.subtract(v0, np.float64(1.0))
+    v5 = np.divide(x, v4)
+    v6 = np.multiply(v3, v5)
+    v7 = np.where(v2, np.float64("inf"), v6)
+    v8 = np.where(v1, x, v7)
+    return v8
 def transform(columns, float32=False):
     """Compute the features: a float64 array of shape (rows, 26).
 
@@ -417,501 +581,56 @@ def transform(columns, float32=False):
         out[:, 19] = v54
         del v53, v54
         v55 = np.asarray(in_impressions_30d).astype(np.float64)
-        v56 = np.add(np.float64(1.0), v55)
-        v57 = np.equal(v56, np.float64(1.0))
-        v58 = np.equal(v56, np.float64("inf"))
-        v59 = np.less(v56, np.float64(0.0))
-        v60 = np.equal(v56, np.float64(0.0))
-        v61 = np.abs(v56)
-        v62 = np.greater_equal(v61, np.float64(1.3407807929942597e+154))
-        v63 = np.multiply(v61, np.float64(7.458340731200207e-155))
-        v64 = np.where(v62, v63, v61)
-        del v61, v63
-        v65 = np.greater_equal(v64, np.float64(1.157920892373162e+77))
-        v66 = np.multiply(v64, np.float64(8.636168555094445e-78))
-        v67 = np.where(v65, v66, v64)
-        del v64, v66
-        v68 = np.greater_equal(v67, np.float64(3.402823669209385e+38))
-        v69 = np.multiply(v67, np.float64(2.938735877055719e-39))
-        v70 = np.where(v68, v69, v67)
-        del v67, v69
-        v71 = np.greater_equal(v70, np.float64(1.8446744073709552e+19))
-        v72 = np.multiply(v70, np.float64(5.421010862427522e-20))
-        v73 = np.where(v71, v72, v70)
-        del v70, v72
-        v74 = np.greater_equal(v73, np.float64(4294967296.0))
-        v75 = np.multiply(v73, np.float64(2.3283064365386963e-10))
-        v76 = np.where(v74, v75, v73)
-        del v73, v75
-        v77 = np.greater_equal(v76, np.float64(65536.0))
-        v78 = np.multiply(v76, np.float64(1.52587890625e-05))
-        v79 = np.where(v77, v78, v76)
-        del v76, v78
-        v80 = np.greater_equal(v79, np.float64(256.0))
-        v81 = np.multiply(v79, np.float64(0.00390625))
-        v82 = np.where(v80, v81, v79)
-        del v79, v81
-        v83 = np.greater_equal(v82, np.float64(16.0))
-        v84 = np.multiply(v82, np.float64(0.0625))
-        v85 = np.where(v83, v84, v82)
-        del v82, v84
-        v86 = np.greater_equal(v85, np.float64(4.0))
-        v87 = np.multiply(v85, np.float64(0.25))
-        v88 = np.where(v86, v87, v85)
-        del v85, v87
-        v89 = np.greater_equal(v88, np.float64(2.0))
-        v90 = np.multiply(v88, np.float64(0.5))
-        v91 = np.where(v89, v90, v88)
-        del v88, v90
-        v92 = np.less(v91, np.float64(1.4916681462400413e-154))
-        v93 = np.multiply(v91, np.float64(1.3407807929942597e+154))
-        v94 = np.where(v92, v93, v91)
-        del v91, v93
-        v95 = np.less(v94, np.float64(1.4916681462400413e-154))
-        v96 = np.multiply(v94, np.float64(1.3407807929942597e+154))
-        v97 = np.where(v95, v96, v94)
-        del v94, v96
-        v98 = np.less(v97, np.float64(1.727233711018889e-77))
-        v99 = np.multiply(v97, np.float64(1.157920892373162e+77))
-        v100 = np.where(v98, v99, v97)
-        del v97, v99
-        v101 = np.less(v100, np.float64(5.877471754111438e-39))
-        v102 = np.multiply(v100, np.float64(3.402823669209385e+38))
-        v103 = np.where(v101, v102, v100)
-        del v100, v102
-        v104 = np.less(v103, np.float64(1.0842021724855044e-19))
-        v105 = np.multiply(v103, np.float64(1.8446744073709552e+19))
-        v106 = np.where(v104, v105, v103)
-        del v103, v105
-        v107 = np.less(v106, np.float64(4.656612873077393e-10))
-        v108 = np.multiply(v106, np.float64(4294967296.0))
-        v109 = np.where(v107, v108, v106)
-        del v106, v108
-        v110 = np.less(v109, np.float64(3.0517578125e-05))
-        v111 = np.multiply(v109, np.float64(65536.0))
-        v112 = np.where(v110, v111, v109)
-        del v109, v111
-        v113 = np.less(v112, np.float64(0.0078125))
-        v114 = np.multiply(v112, np.float64(256.0))
-        v115 = np.where(v113, v114, v112)
-        del v112, v114
-        v116 = np.less(v115, np.float64(0.125))
-        v117 = np.multiply(v115, np.float64(16.0))
-        v118 = np.where(v116, v117, v115)
-        del v115, v117
-        v119 = np.less(v118, np.float64(0.5))
-        v120 = np.multiply(v118, np.float64(4.0))
-        v121 = np.where(v119, v120, v118)
-        del v118, v120
-        v122 = np.less(v121, np.float64(1.0))
-        v123 = np.multiply(v121, np.float64(2.0))
-        v124 = np.where(v122, v123, v121)
-        del v121, v123
-        v125 = np.greater(v124, np.float64(1.4142135623730951))
-        v126 = np.where(v62, np.float64(512.0), np.float64(0.0))
-        del v62
-        v127 = np.add(v126, np.float64(256.0))
-        v128 = np.where(v65, v127, v126)
-        del v65, v126, v127
-        v129 = np.add(v128, np.float64(128.0))
-        v130 = np.where(v68, v129, v128)
-        del v68, v128, v129
-        v131 = np.add(v130, np.float64(64.0))
-        v132 = np.where(v71, v131, v130)
-        del v71, v130, v131
-        v133 = np.add(v132, np.float64(32.0))
-        v134 = np.where(v74, v133, v132)
-        del v74, v132, v133
-        v135 = np.add(v134, np.float64(16.0))
-        v136 = np.where(v77, v135, v134)
-        del v77, v134, v135
-        v137 = np.add(v136, np.float64(8.0))
-        v138 = np.where(v80, v137, v136)
-        del v80, v136, v137
-        v139 = np.add(v138, np.float64(4.0))
-        v140 = np.where(v83, v139, v138)
-        del v83, v138, v139
-        v141 = np.add(v140, np.float64(2.0))
-        v142 = np.where(v86, v141, v140)
-        del v86, v140, v141
-        v143 = np.add(v142, np.float64(1.0))
-        v144 = np.where(v89, v143, v142)
-        del v89, v142, v143
-        v145 = np.subtract(v144, np.float64(512.0))
-        v146 = np.where(v92, v145, v144)
-        del v92, v144, v145
-        v147 = np.subtract(v146, np.float64(512.0))
-        v148 = np.where(v95, v147, v146)
-        del v95, v146, v147
-        v149 = np.subtract(v148, np.float64(256.0))
-        v150 = np.where(v98, v149, v148)
-        del v98, v148, v149
-        v151 = np.subtract(v150, np.float64(128.0))
-        v152 = np.where(v101, v151, v150)
-        del v101, v150, v151
-        v153 = np.subtract(v152, np.float64(64.0))
-        v154 = np.where(v104, v153, v152)
-        del v104, v152, v153
-        v155 = np.subtract(v154, np.float64(32.0))
-        v156 = np.where(v107, v155, v154)
-        del v107, v154, v155
-        v157 = np.subtract(v156, np.float64(16.0))
-        v158 = np.where(v110, v157, v156)
-        del v110, v156, v157
-        v159 = np.subtract(v158, np.float64(8.0))
-        v160 = np.where(v113, v159, v158)
-        del v113, v158, v159
-        v161 = np.subtract(v160, np.float64(4.0))
-        v162 = np.where(v116, v161, v160)
-        del v116, v160, v161
-        v163 = np.subtract(v162, np.float64(2.0))
-        v164 = np.where(v119, v163, v162)
-        del v119, v162, v163
-        v165 = np.subtract(v164, np.float64(1.0))
-        v166 = np.where(v122, v165, v164)
-        del v122, v164, v165
-        v167 = np.add(v166, np.float64(1.0))
-        v168 = np.where(v125, v167, v166)
-        del v166, v167
-        v169 = np.multiply(v168, np.float64(0.6931471803691238))
-        v170 = np.multiply(v124, np.float64(0.5))
-        v171 = np.where(v125, v170, v124)
-        del v124, v125, v170
-        v172 = np.subtract(v171, np.float64(1.0))
-        del v171
-        v173 = np.multiply(np.float64(0.5), v172)
-        v174 = np.multiply(v173, v172)
-        del v173
-        v175 = np.add(np.float64(2.0), v172)
-        v176 = np.divide(v172, v175)
-        del v175
-        v177 = np.multiply(v176, v176)
-        v178 = np.multiply(v177, v177)
-        v179 = np.multiply(v178, np.float64(0.14798198605116586))
-        v180 = np.add(np.float64(0.1818357216161805), v179)
-        del v179
-        v181 = np.multiply(v178, v180)
-        del v180
-        v182 = np.add(np.float64(0.2857142874366239), v181)
-        del v181
-        v183 = np.multiply(v178, v182)
-        del v182
-        v184 = np.add(np.float64(0.6666666666666735), v183)
-        del v183
-        v185 = np.multiply(v177, v184)
-        del v177, v184
-        v186 = np.multiply(v178, np.float64(0.15313837699209373))
-        v187 = np.add(np.float64(0.22222198432149784), v186)
-        del v186
-        v188 = np.multiply(v178, v187)
-        del v187
-        v189 = np.add(np.float64(0.3999999999940942), v188)
-        del v188
-        v190 = np.multiply(v178, v189)
-        del v178, v189
-        v191 = np.add(v185, v190)
-        del v185, v190
-        v192 = np.add(v174, v191)
-        del v191
-        v193 = np.multiply(v176, v192)
-        del v176, v192
-        v194 = np.multiply(v168, np.float64(1.9082149292705877e-10))
-        del v168
-        v195 = np.add(v193, v194)
-        del v193, v194
-        v196 = np.subtract(v174, v195)
-        del v174, v195
-        v197 = np.subtract(v196, v172)
-        del v172, v196
-        v198 = np.subtract(v169, v197)
-        del v169, v197
-        v199 = np.where(v58, v56, v198)
-        del v198
-        v200 = np.where(v60, np.float64("-inf"), v199)
-        del v60, v199
-        v201 = np.where(v59, np.float64("nan"), v200)
-        del v59, v200
-        v202 = np.subtract(v56, np.float64(1.0))
-        del v56
-        v203 = np.divide(v55, v202)
-        del v202
-        v204 = np.multiply(v201, v203)
-        del v201, v203
-        v205 = np.where(v58, np.float64("inf"), v204)
-        del v58, v204
         # feature log_impressions
-        v206 = np.where(v57, v55, v205)
-        out[:, 20] = v206
-        del v55, v57, v205, v206
-        v207 = np.add(np.float64(1.0), in_bid)
-        v208 = np.equal(v207, np.float64(1.0))
-        v209 = np.equal(v207, np.float64("inf"))
-        v210 = np.less(v207, np.float64(0.0))
-        v211 = np.equal(v207, np.float64(0.0))
-        v212 = np.abs(v207)
-        v213 = np.greater_equal(v212, np.float64(1.3407807929942597e+154))
-        v214 = np.multiply(v212, np.float64(7.458340731200207e-155))
-        v215 = np.where(v213, v214, v212)
-        del v212, v214
-        v216 = np.greater_equal(v215, np.float64(1.157920892373162e+77))
-        v217 = np.multiply(v215, np.float64(8.636168555094445e-78))
-        v218 = np.where(v216, v217, v215)
-        del v215, v217
-        v219 = np.greater_equal(v218, np.float64(3.402823669209385e+38))
-        v220 = np.multiply(v218, np.float64(2.938735877055719e-39))
-        v221 = np.where(v219, v220, v218)
-        del v218, v220
-        v222 = np.greater_equal(v221, np.float64(1.8446744073709552e+19))
-        v223 = np.multiply(v221, np.float64(5.421010862427522e-20))
-        v224 = np.where(v222, v223, v221)
-        del v221, v223
-        v225 = np.greater_equal(v224, np.float64(4294967296.0))
-        v226 = np.multiply(v224, np.float64(2.3283064365386963e-10))
-        v227 = np.where(v225, v226, v224)
-        del v224, v226
-        v228 = np.greater_equal(v227, np.float64(65536.0))
-        v229 = np.multiply(v227, np.float64(1.52587890625e-05))
-        v230 = np.where(v228, v229, v227)
-        del v227, v229
-        v231 = np.greater_equal(v230, np.float64(256.0))
-        v232 = np.multiply(v230, np.float64(0.00390625))
-        v233 = np.where(v231, v232, v230)
-        del v230, v232
-        v234 = np.greater_equal(v233, np.float64(16.0))
-        v235 = np.multiply(v233, np.float64(0.0625))
-        v236 = np.where(v234, v235, v233)
-        del v233, v235
-        v237 = np.greater_equal(v236, np.float64(4.0))
-        v238 = np.multiply(v236, np.float64(0.25))
-        v239 = np.where(v237, v238, v236)
-        del v236, v238
-        v240 = np.greater_equal(v239, np.float64(2.0))
-        v241 = np.multiply(v239, np.float64(0.5))
-        v242 = np.where(v240, v241, v239)
-        del v239, v241
-        v243 = np.less(v242, np.float64(1.4916681462400413e-154))
-        v244 = np.multiply(v242, np.float64(1.3407807929942597e+154))
-        v245 = np.where(v243, v244, v242)
-        del v242, v244
-        v246 = np.less(v245, np.float64(1.4916681462400413e-154))
-        v247 = np.multiply(v245, np.float64(1.3407807929942597e+154))
-        v248 = np.where(v246, v247, v245)
-        del v245, v247
-        v249 = np.less(v248, np.float64(1.727233711018889e-77))
-        v250 = np.multiply(v248, np.float64(1.157920892373162e+77))
-        v251 = np.where(v249, v250, v248)
-        del v248, v250
-        v252 = np.less(v251, np.float64(5.877471754111438e-39))
-        v253 = np.multiply(v251, np.float64(3.402823669209385e+38))
-        v254 = np.where(v252, v253, v251)
-        del v251, v253
-        v255 = np.less(v254, np.float64(1.0842021724855044e-19))
-        v256 = np.multiply(v254, np.float64(1.8446744073709552e+19))
-        v257 = np.where(v255, v256, v254)
-        del v254, v256
-        v258 = np.less(v257, np.float64(4.656612873077393e-10))
-        v259 = np.multiply(v257, np.float64(4294967296.0))
-        v260 = np.where(v258, v259, v257)
-        del v257, v259
-        v261 = np.less(v260, np.float64(3.0517578125e-05))
-        v262 = np.multiply(v260, np.float64(65536.0))
-        v263 = np.where(v261, v262, v260)
-        del v260, v262
-        v264 = np.less(v263, np.float64(0.0078125))
-        v265 = np.multiply(v263, np.float64(256.0))
-        v266 = np.where(v264, v265, v263)
-        del v263, v265
-        v267 = np.less(v266, np.float64(0.125))
-        v268 = np.multiply(v266, np.float64(16.0))
-        v269 = np.where(v267, v268, v266)
-        del v266, v268
-        v270 = np.less(v269, np.float64(0.5))
-        v271 = np.multiply(v269, np.float64(4.0))
-        v272 = np.where(v270, v271, v269)
-        del v269, v271
-        v273 = np.less(v272, np.float64(1.0))
-        v274 = np.multiply(v272, np.float64(2.0))
-        v275 = np.where(v273, v274, v272)
-        del v272, v274
-        v276 = np.greater(v275, np.float64(1.4142135623730951))
-        v277 = np.where(v213, np.float64(512.0), np.float64(0.0))
-        del v213
-        v278 = np.add(v277, np.float64(256.0))
-        v279 = np.where(v216, v278, v277)
-        del v216, v277, v278
-        v280 = np.add(v279, np.float64(128.0))
-        v281 = np.where(v219, v280, v279)
-        del v219, v279, v280
-        v282 = np.add(v281, np.float64(64.0))
-        v283 = np.where(v222, v282, v281)
-        del v222, v281, v282
-        v284 = np.add(v283, np.float64(32.0))
-        v285 = np.where(v225, v284, v283)
-        del v225, v283, v284
-        v286 = np.add(v285, np.float64(16.0))
-        v287 = np.where(v228, v286, v285)
-        del v228, v285, v286
-        v288 = np.add(v287, np.float64(8.0))
-        v289 = np.where(v231, v288, v287)
-        del v231, v287, v288
-        v290 = np.add(v289, np.float64(4.0))
-        v291 = np.where(v234, v290, v289)
-        del v234, v289, v290
-        v292 = np.add(v291, np.float64(2.0))
-        v293 = np.where(v237, v292, v291)
-        del v237, v291, v292
-        v294 = np.add(v293, np.float64(1.0))
-        v295 = np.where(v240, v294, v293)
-        del v240, v293, v294
-        v296 = np.subtract(v295, np.float64(512.0))
-        v297 = np.where(v243, v296, v295)
-        del v243, v295, v296
-        v298 = np.subtract(v297, np.float64(512.0))
-        v299 = np.where(v246, v298, v297)
-        del v246, v297, v298
-        v300 = np.subtract(v299, np.float64(256.0))
-        v301 = np.where(v249, v300, v299)
-        del v249, v299, v300
-        v302 = np.subtract(v301, np.float64(128.0))
-        v303 = np.where(v252, v302, v301)
-        del v252, v301, v302
-        v304 = np.subtract(v303, np.float64(64.0))
-        v305 = np.where(v255, v304, v303)
-        del v255, v303, v304
-        v306 = np.subtract(v305, np.float64(32.0))
-        v307 = np.where(v258, v306, v305)
-        del v258, v305, v306
-        v308 = np.subtract(v307, np.float64(16.0))
-        v309 = np.where(v261, v308, v307)
-        del v261, v307, v308
-        v310 = np.subtract(v309, np.float64(8.0))
-        v311 = np.where(v264, v310, v309)
-        del v264, v309, v310
-        v312 = np.subtract(v311, np.float64(4.0))
-        v313 = np.where(v267, v312, v311)
-        del v267, v311, v312
-        v314 = np.subtract(v313, np.float64(2.0))
-        v315 = np.where(v270, v314, v313)
-        del v270, v313, v314
-        v316 = np.subtract(v315, np.float64(1.0))
-        v317 = np.where(v273, v316, v315)
-        del v273, v315, v316
-        v318 = np.add(v317, np.float64(1.0))
-        v319 = np.where(v276, v318, v317)
-        del v317, v318
-        v320 = np.multiply(v319, np.float64(0.6931471803691238))
-        v321 = np.multiply(v275, np.float64(0.5))
-        v322 = np.where(v276, v321, v275)
-        del v275, v276, v321
-        v323 = np.subtract(v322, np.float64(1.0))
-        del v322
-        v324 = np.multiply(np.float64(0.5), v323)
-        v325 = np.multiply(v324, v323)
-        del v324
-        v326 = np.add(np.float64(2.0), v323)
-        v327 = np.divide(v323, v326)
-        del v326
-        v328 = np.multiply(v327, v327)
-        v329 = np.multiply(v328, v328)
-        v330 = np.multiply(v329, np.float64(0.14798198605116586))
-        v331 = np.add(np.float64(0.1818357216161805), v330)
-        del v330
-        v332 = np.multiply(v329, v331)
-        del v331
-        v333 = np.add(np.float64(0.2857142874366239), v332)
-        del v332
-        v334 = np.multiply(v329, v333)
-        del v333
-        v335 = np.add(np.float64(0.6666666666666735), v334)
-        del v334
-        v336 = np.multiply(v328, v335)
-        del v328, v335
-        v337 = np.multiply(v329, np.float64(0.15313837699209373))
-        v338 = np.add(np.float64(0.22222198432149784), v337)
-        del v337
-        v339 = np.multiply(v329, v338)
-        del v338
-        v340 = np.add(np.float64(0.3999999999940942), v339)
-        del v339
-        v341 = np.multiply(v329, v340)
-        del v329, v340
-        v342 = np.add(v336, v341)
-        del v336, v341
-        v343 = np.add(v325, v342)
-        del v342
-        v344 = np.multiply(v327, v343)
-        del v327, v343
-        v345 = np.multiply(v319, np.float64(1.9082149292705877e-10))
-        del v319
-        v346 = np.add(v344, v345)
-        del v344, v345
-        v347 = np.subtract(v325, v346)
-        del v325, v346
-        v348 = np.subtract(v347, v323)
-        del v323, v347
-        v349 = np.subtract(v320, v348)
-        del v320, v348
-        v350 = np.where(v209, v207, v349)
-        del v349
-        v351 = np.where(v211, np.float64("-inf"), v350)
-        del v211, v350
-        v352 = np.where(v210, np.float64("nan"), v351)
-        del v210, v351
-        v353 = np.subtract(v207, np.float64(1.0))
-        del v207
-        v354 = np.divide(in_bid, v353)
-        del v353
-        v355 = np.multiply(v352, v354)
-        del v352, v354
-        v356 = np.where(v209, np.float64("inf"), v355)
-        del v209, v355
-        v357 = np.where(v208, in_bid, v356)
-        del v208, v356
-        v358 = np.subtract(v357, np.float64(0.571121916219805))
-        del v357
+        v56 = _log1p(v55)
+        out[:, 20] = v56
+        del v55, v56
+        v57 = _log1p(in_bid)
+        v58 = np.subtract(v57, np.float64(0.571121916219805))
+        del v57
         # feature bid_z
-        v359 = np.divide(v358, np.float64(0.278531492053665))
-        out[:, 21] = v359
-        del v358, v359
-        v360 = np.isnan(in_user_age)
-        v361 = np.where(v360, np.float64(36.2), in_user_age)
-        v362 = _bucketize(v361, _CONST10)
-        del v361
+        v59 = np.divide(v58, np.float64(0.278531492053665))
+        out[:, 21] = v59
+        del v58, v59
+        v60 = np.isnan(in_user_age)
+        v61 = np.where(v60, np.float64(36.2), in_user_age)
+        v62 = _bucketize(v61, _CONST10)
+        del v61
         # feature age_bucket
-        v363 = np.asarray(v362).astype(np.float64)
-        out[:, 22] = v363
-        del v362, v363
+        v63 = np.asarray(v62).astype(np.float64)
+        out[:, 22] = v63
+        del v62, v63
         # feature age_missing
-        v364 = np.asarray(v360).astype(np.float64)
-        out[:, 23] = v364
-        del v360, v364
-        v365 = np.asarray(in_request_ts).astype(np.int64)
-        v366 = np.asarray(v365).astype(np.float64)
-        v367 = _bucketize(v366, _CONST11)
-        del v366
-        v368 = _CONST12[v367]
-        del v367
-        v369 = np.add(v365, v368)
-        del v365, v368
-        v370 = np.mod(v369, np.int64(86400000000))
-        v371 = np.floor_divide(v370, np.int64(3600000000))
-        del v370
+        v64 = np.asarray(v60).astype(np.float64)
+        out[:, 23] = v64
+        del v60, v64
+        v65 = np.asarray(in_request_ts).astype(np.int64)
+        v66 = np.asarray(v65).astype(np.float64)
+        v67 = _bucketize(v66, _CONST11)
+        del v66
+        v68 = _CONST12[v67]
+        del v67
+        v69 = np.add(v65, v68)
+        del v65, v68
+        v70 = np.mod(v69, np.int64(86400000000))
+        v71 = np.floor_divide(v70, np.int64(3600000000))
+        del v70
         # feature hour_of_day
-        v372 = np.asarray(v371).astype(np.float64)
-        out[:, 24] = v372
-        del v371, v372
-        v373 = np.floor_divide(v369, np.int64(86400000000))
-        del v369
-        v374 = np.add(v373, np.int64(3))
-        del v373
-        v375 = np.mod(v374, np.int64(7))
-        del v374
-        v376 = np.greater_equal(v375, np.int64(5))
-        del v375
+        v72 = np.asarray(v71).astype(np.float64)
+        out[:, 24] = v72
+        del v71, v72
+        v73 = np.floor_divide(v69, np.int64(86400000000))
+        del v69
+        v74 = np.add(v73, np.int64(3))
+        del v73
+        v75 = np.mod(v74, np.int64(7))
+        del v74
+        v76 = np.greater_equal(v75, np.int64(5))
+        del v75
         # feature weekend
-        v377 = np.asarray(v376).astype(np.float64)
-        out[:, 25] = v377
-        del v376, v377
+        v77 = np.asarray(v76).astype(np.float64)
+        out[:, 25] = v77
+        del v76, v77
     if float32:
         with np.errstate(over="ignore"):
             return out.astype(np.float32)

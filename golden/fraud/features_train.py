@@ -253,6 +253,170 @@ def _murmur3(values):
         encoded = np.strings.encode(flat[rows], "utf-8")
         out[rows] = _murmur3_rows(encoded, np.strings.str_len(encoded).astype(np.int64))
     return out.astype(np.int64)[codes].reshape(values.shape)
+
+
+def _log(x):
+    """log(x), fdlibm's e_log.c; -inf at 0, NaN below 0."""
+    v0 = np.less(x, np.float64(0.0))
+    v1 = np.equal(x, np.float64(0.0))
+    v2 = np.equal(x, np.float64("inf"))
+    v3 = np.abs(x)
+    v4 = np.greater_equal(v3, np.float64(1.3407807929942597e+154))
+    v5 = np.multiply(v3, np.float64(7.458340731200207e-155))
+    v6 = np.where(v4, v5, v3)
+    v7 = np.greater_equal(v6, np.float64(1.157920892373162e+77))
+    v8 = np.multiply(v6, np.float64(8.636168555094445e-78))
+    v9 = np.where(v7, v8, v6)
+    v10 = np.greater_equal(v9, np.float64(3.402823669209385e+38))
+    v11 = np.multiply(v9, np.float64(2.938735877055719e-39))
+    v12 = np.where(v10, v11, v9)
+    v13 = np.greater_equal(v12, np.float64(1.8446744073709552e+19))
+    v14 = np.multiply(v12, np.float64(5.421010862427522e-20))
+    v15 = np.where(v13, v14, v12)
+    v16 = np.greater_equal(v15, np.float64(4294967296.0))
+    v17 = np.multiply(v15, np.float64(2.3283064365386963e-10))
+    v18 = np.where(v16, v17, v15)
+    v19 = np.greater_equal(v18, np.float64(65536.0))
+    v20 = np.multiply(v18, np.float64(1.52587890625e-05))
+    v21 = np.where(v19, v20, v18)
+    v22 = np.greater_equal(v21, np.float64(256.0))
+    v23 = np.multiply(v21, np.float64(0.00390625))
+    v24 = np.where(v22, v23, v21)
+    v25 = np.greater_equal(v24, np.float64(16.0))
+    v26 = np.multiply(v24, np.float64(0.0625))
+    v27 = np.where(v25, v26, v24)
+    v28 = np.greater_equal(v27, np.float64(4.0))
+    v29 = np.multiply(v27, np.float64(0.25))
+    v30 = np.where(v28, v29, v27)
+    v31 = np.greater_equal(v30, np.float64(2.0))
+    v32 = np.multiply(v30, np.float64(0.5))
+    v33 = np.where(v31, v32, v30)
+    v34 = np.less(v33, np.float64(1.4916681462400413e-154))
+    v35 = np.multiply(v33, np.float64(1.3407807929942597e+154))
+    v36 = np.where(v34, v35, v33)
+    v37 = np.less(v36, np.float64(1.4916681462400413e-154))
+    v38 = np.multiply(v36, np.float64(1.3407807929942597e+154))
+    v39 = np.where(v37, v38, v36)
+    v40 = np.less(v39, np.float64(1.727233711018889e-77))
+    v41 = np.multiply(v39, np.float64(1.157920892373162e+77))
+    v42 = np.where(v40, v41, v39)
+    v43 = np.less(v42, np.float64(5.877471754111438e-39))
+    v44 = np.multiply(v42, np.float64(3.402823669209385e+38))
+    v45 = np.where(v43, v44, v42)
+    v46 = np.less(v45, np.float64(1.0842021724855044e-19))
+    v47 = np.multiply(v45, np.float64(1.8446744073709552e+19))
+    v48 = np.where(v46, v47, v45)
+    v49 = np.less(v48, np.float64(4.656612873077393e-10))
+    v50 = np.multiply(v48, np.float64(4294967296.0))
+    v51 = np.where(v49, v50, v48)
+    v52 = np.less(v51, np.float64(3.0517578125e-05))
+    v53 = np.multiply(v51, np.float64(65536.0))
+    v54 = np.where(v52, v53, v51)
+    v55 = np.less(v54, np.float64(0.0078125))
+    v56 = np.multiply(v54, np.float64(256.0))
+    v57 = np.where(v55, v56, v54)
+    v58 = np.less(v57, np.float64(0.125))
+    v59 = np.multiply(v57, np.float64(16.0))
+    v60 = np.where(v58, v59, v57)
+    v61 = np.less(v60, np.float64(0.5))
+    v62 = np.multiply(v60, np.float64(4.0))
+    v63 = np.where(v61, v62, v60)
+    v64 = np.less(v63, np.float64(1.0))
+    v65 = np.multiply(v63, np.float64(2.0))
+    v66 = np.where(v64, v65, v63)
+    v67 = np.greater(v66, np.float64(1.4142135623730951))
+    v68 = np.add(np.float64(0.0), np.float64(512.0))
+    v69 = np.where(v4, v68, np.float64(0.0))
+    v70 = np.add(v69, np.float64(256.0))
+    v71 = np.where(v7, v70, v69)
+    v72 = np.add(v71, np.float64(128.0))
+    v73 = np.where(v10, v72, v71)
+    v74 = np.add(v73, np.float64(64.0))
+    v75 = np.where(v13, v74, v73)
+    v76 = np.add(v75, np.float64(32.0))
+    v77 = np.where(v16, v76, v75)
+    v78 = np.add(v77, np.float64(16.0))
+    v79 = np.where(v19, v78, v77)
+    v80 = np.add(v79, np.float64(8.0))
+    v81 = np.where(v22, v80, v79)
+    v82 = np.add(v81, np.float64(4.0))
+    v83 = np.where(v25, v82, v81)
+    v84 = np.add(v83, np.float64(2.0))
+    v85 = np.where(v28, v84, v83)
+    v86 = np.add(v85, np.float64(1.0))
+    v87 = np.where(v31, v86, v85)
+    v88 = np.subtract(v87, np.float64(512.0))
+    v89 = np.where(v34, v88, v87)
+    v90 = np.subtract(v89, np.float64(512.0))
+    v91 = np.where(v37, v90, v89)
+    v92 = np.subtract(v91, np.float64(256.0))
+    v93 = np.where(v40, v92, v91)
+    v94 = np.subtract(v93, np.float64(128.0))
+    v95 = np.where(v43, v94, v93)
+    v96 = np.subtract(v95, np.float64(64.0))
+    v97 = np.where(v46, v96, v95)
+    v98 = np.subtract(v97, np.float64(32.0))
+    v99 = np.where(v49, v98, v97)
+    v100 = np.subtract(v99, np.float64(16.0))
+    v101 = np.where(v52, v100, v99)
+    v102 = np.subtract(v101, np.float64(8.0))
+    v103 = np.where(v55, v102, v101)
+    v104 = np.subtract(v103, np.float64(4.0))
+    v105 = np.where(v58, v104, v103)
+    v106 = np.subtract(v105, np.float64(2.0))
+    v107 = np.where(v61, v106, v105)
+    v108 = np.subtract(v107, np.float64(1.0))
+    v109 = np.where(v64, v108, v107)
+    v110 = np.add(v109, np.float64(1.0))
+    v111 = np.where(v67, v110, v109)
+    v112 = np.multiply(v111, np.float64(0.6931471803691238))
+    v113 = np.multiply(v66, np.float64(0.5))
+    v114 = np.where(v67, v113, v66)
+    v115 = np.subtract(v114, np.float64(1.0))
+    v116 = np.multiply(np.float64(0.5), v115)
+    v117 = np.multiply(v116, v115)
+    v118 = np.add(np.float64(2.0), v115)
+    v119 = np.divide(v115, v118)
+    v120 = np.multiply(v119, v119)
+    v121 = np.multiply(v120, v120)
+    v122 = np.multiply(v121, np.float64(0.14798198605116586))
+    v123 = np.add(np.float64(0.1818357216161805), v122)
+    v124 = np.multiply(v121, v123)
+    v125 = np.add(np.float64(0.2857142874366239), v124)
+    v126 = np.multiply(v121, v125)
+    v127 = np.add(np.float64(0.6666666666666735), v126)
+    v128 = np.multiply(v120, v127)
+    v129 = np.multiply(v121, np.float64(0.15313837699209373))
+    v130 = np.add(np.float64(0.22222198432149784), v129)
+    v131 = np.multiply(v121, v130)
+    v132 = np.add(np.float64(0.3999999999940942), v131)
+    v133 = np.multiply(v121, v132)
+    v134 = np.add(v128, v133)
+    v135 = np.add(v117, v134)
+    v136 = np.multiply(v119, v135)
+    v137 = np.multiply(v111, np.float64(1.9082149292705877e-10))
+    v138 = np.add(v136, v137)
+    v139 = np.subtract(v117, v138)
+    v140 = np.subtract(v139, v115)
+    v141 = np.subtract(v112, v140)
+    v142 = np.where(v2, x, v141)
+    v143 = np.where(v1, np.float64("-inf"), v142)
+    v144 = np.where(v0, np.float64("nan"), v143)
+    return v144
+
+
+def _log1p(x):
+    """log(1 + a), accurate near 0: Goldberg's formula (1991, theorem 4) over the exact log."""
+    v0 = np.add(np.float64(1.0), x)
+    v1 = np.equal(v0, np.float64(1.0))
+    v2 = np.equal(v0, np.float64("inf"))
+    v3 = _log(v0)
+    v4 = np.subtract(v0, np.float64(1.0))
+    v5 = np.divide(x, v4)
+    v6 = np.multiply(v3, v5)
+    v7 = np.where(v2, np.float64("inf"), v6)
+    v8 = np.where(v1, x, v7)
+    return v8
 def transform(columns, float32=False):
     """Compute the features: a float64 array of shape (rows, 25).
 
@@ -299,640 +463,196 @@ def transform(columns, float32=False):
         v0 = _maximum(in_amount, np.float64(0.0))
         v1 = _minimum(v0, np.float64(1048.364779999977))
         del v0
-        v2 = np.add(np.float64(1.0), v1)
-        v3 = np.equal(v2, np.float64(1.0))
-        v4 = np.equal(v2, np.float64("inf"))
-        v5 = np.less(v2, np.float64(0.0))
-        v6 = np.equal(v2, np.float64(0.0))
-        v7 = np.abs(v2)
-        v8 = np.greater_equal(v7, np.float64(1.3407807929942597e+154))
-        v9 = np.multiply(v7, np.float64(7.458340731200207e-155))
-        v10 = np.where(v8, v9, v7)
-        del v7, v9
-        v11 = np.greater_equal(v10, np.float64(1.157920892373162e+77))
-        v12 = np.multiply(v10, np.float64(8.636168555094445e-78))
-        v13 = np.where(v11, v12, v10)
-        del v10, v12
-        v14 = np.greater_equal(v13, np.float64(3.402823669209385e+38))
-        v15 = np.multiply(v13, np.float64(2.938735877055719e-39))
-        v16 = np.where(v14, v15, v13)
-        del v13, v15
-        v17 = np.greater_equal(v16, np.float64(1.8446744073709552e+19))
-        v18 = np.multiply(v16, np.float64(5.421010862427522e-20))
-        v19 = np.where(v17, v18, v16)
-        del v16, v18
-        v20 = np.greater_equal(v19, np.float64(4294967296.0))
-        v21 = np.multiply(v19, np.float64(2.3283064365386963e-10))
-        v22 = np.where(v20, v21, v19)
-        del v19, v21
-        v23 = np.greater_equal(v22, np.float64(65536.0))
-        v24 = np.multiply(v22, np.float64(1.52587890625e-05))
-        v25 = np.where(v23, v24, v22)
-        del v22, v24
-        v26 = np.greater_equal(v25, np.float64(256.0))
-        v27 = np.multiply(v25, np.float64(0.00390625))
-        v28 = np.where(v26, v27, v25)
-        del v25, v27
-        v29 = np.greater_equal(v28, np.float64(16.0))
-        v30 = np.multiply(v28, np.float64(0.0625))
-        v31 = np.where(v29, v30, v28)
-        del v28, v30
-        v32 = np.greater_equal(v31, np.float64(4.0))
-        v33 = np.multiply(v31, np.float64(0.25))
-        v34 = np.where(v32, v33, v31)
-        del v31, v33
-        v35 = np.greater_equal(v34, np.float64(2.0))
-        v36 = np.multiply(v34, np.float64(0.5))
-        v37 = np.where(v35, v36, v34)
-        del v34, v36
-        v38 = np.less(v37, np.float64(1.4916681462400413e-154))
-        v39 = np.multiply(v37, np.float64(1.3407807929942597e+154))
-        v40 = np.where(v38, v39, v37)
-        del v37, v39
-        v41 = np.less(v40, np.float64(1.4916681462400413e-154))
-        v42 = np.multiply(v40, np.float64(1.3407807929942597e+154))
-        v43 = np.where(v41, v42, v40)
-        del v40, v42
-        v44 = np.less(v43, np.float64(1.727233711018889e-77))
-        v45 = np.multiply(v43, np.float64(1.157920892373162e+77))
-        v46 = np.where(v44, v45, v43)
-        del v43, v45
-        v47 = np.less(v46, np.float64(5.877471754111438e-39))
-        v48 = np.multiply(v46, np.float64(3.402823669209385e+38))
-        v49 = np.where(v47, v48, v46)
-        del v46, v48
-        v50 = np.less(v49, np.float64(1.0842021724855044e-19))
-        v51 = np.multiply(v49, np.float64(1.8446744073709552e+19))
-        v52 = np.where(v50, v51, v49)
-        del v49, v51
-        v53 = np.less(v52, np.float64(4.656612873077393e-10))
-        v54 = np.multiply(v52, np.float64(4294967296.0))
-        v55 = np.where(v53, v54, v52)
-        del v52, v54
-        v56 = np.less(v55, np.float64(3.0517578125e-05))
-        v57 = np.multiply(v55, np.float64(65536.0))
-        v58 = np.where(v56, v57, v55)
-        del v55, v57
-        v59 = np.less(v58, np.float64(0.0078125))
-        v60 = np.multiply(v58, np.float64(256.0))
-        v61 = np.where(v59, v60, v58)
-        del v58, v60
-        v62 = np.less(v61, np.float64(0.125))
-        v63 = np.multiply(v61, np.float64(16.0))
-        v64 = np.where(v62, v63, v61)
-        del v61, v63
-        v65 = np.less(v64, np.float64(0.5))
-        v66 = np.multiply(v64, np.float64(4.0))
-        v67 = np.where(v65, v66, v64)
-        del v64, v66
-        v68 = np.less(v67, np.float64(1.0))
-        v69 = np.multiply(v67, np.float64(2.0))
-        v70 = np.where(v68, v69, v67)
-        del v67, v69
-        v71 = np.greater(v70, np.float64(1.4142135623730951))
-        v72 = np.where(v8, np.float64(512.0), np.float64(0.0))
-        del v8
-        v73 = np.add(v72, np.float64(256.0))
-        v74 = np.where(v11, v73, v72)
-        del v11, v72, v73
-        v75 = np.add(v74, np.float64(128.0))
-        v76 = np.where(v14, v75, v74)
-        del v14, v74, v75
-        v77 = np.add(v76, np.float64(64.0))
-        v78 = np.where(v17, v77, v76)
-        del v17, v76, v77
-        v79 = np.add(v78, np.float64(32.0))
-        v80 = np.where(v20, v79, v78)
-        del v20, v78, v79
-        v81 = np.add(v80, np.float64(16.0))
-        v82 = np.where(v23, v81, v80)
-        del v23, v80, v81
-        v83 = np.add(v82, np.float64(8.0))
-        v84 = np.where(v26, v83, v82)
-        del v26, v82, v83
-        v85 = np.add(v84, np.float64(4.0))
-        v86 = np.where(v29, v85, v84)
-        del v29, v84, v85
-        v87 = np.add(v86, np.float64(2.0))
-        v88 = np.where(v32, v87, v86)
-        del v32, v86, v87
-        v89 = np.add(v88, np.float64(1.0))
-        v90 = np.where(v35, v89, v88)
-        del v35, v88, v89
-        v91 = np.subtract(v90, np.float64(512.0))
-        v92 = np.where(v38, v91, v90)
-        del v38, v90, v91
-        v93 = np.subtract(v92, np.float64(512.0))
-        v94 = np.where(v41, v93, v92)
-        del v41, v92, v93
-        v95 = np.subtract(v94, np.float64(256.0))
-        v96 = np.where(v44, v95, v94)
-        del v44, v94, v95
-        v97 = np.subtract(v96, np.float64(128.0))
-        v98 = np.where(v47, v97, v96)
-        del v47, v96, v97
-        v99 = np.subtract(v98, np.float64(64.0))
-        v100 = np.where(v50, v99, v98)
-        del v50, v98, v99
-        v101 = np.subtract(v100, np.float64(32.0))
-        v102 = np.where(v53, v101, v100)
-        del v53, v100, v101
-        v103 = np.subtract(v102, np.float64(16.0))
-        v104 = np.where(v56, v103, v102)
-        del v56, v102, v103
-        v105 = np.subtract(v104, np.float64(8.0))
-        v106 = np.where(v59, v105, v104)
-        del v59, v104, v105
-        v107 = np.subtract(v106, np.float64(4.0))
-        v108 = np.where(v62, v107, v106)
-        del v62, v106, v107
-        v109 = np.subtract(v108, np.float64(2.0))
-        v110 = np.where(v65, v109, v108)
-        del v65, v108, v109
-        v111 = np.subtract(v110, np.float64(1.0))
-        v112 = np.where(v68, v111, v110)
-        del v68, v110, v111
-        v113 = np.add(v112, np.float64(1.0))
-        v114 = np.where(v71, v113, v112)
-        del v112, v113
-        v115 = np.multiply(v114, np.float64(0.6931471803691238))
-        v116 = np.multiply(v70, np.float64(0.5))
-        v117 = np.where(v71, v116, v70)
-        del v70, v71, v116
-        v118 = np.subtract(v117, np.float64(1.0))
-        del v117
-        v119 = np.multiply(np.float64(0.5), v118)
-        v120 = np.multiply(v119, v118)
-        del v119
-        v121 = np.add(np.float64(2.0), v118)
-        v122 = np.divide(v118, v121)
-        del v121
-        v123 = np.multiply(v122, v122)
-        v124 = np.multiply(v123, v123)
-        v125 = np.multiply(v124, np.float64(0.14798198605116586))
-        v126 = np.add(np.float64(0.1818357216161805), v125)
-        del v125
-        v127 = np.multiply(v124, v126)
-        del v126
-        v128 = np.add(np.float64(0.2857142874366239), v127)
-        del v127
-        v129 = np.multiply(v124, v128)
-        del v128
-        v130 = np.add(np.float64(0.6666666666666735), v129)
-        del v129
-        v131 = np.multiply(v123, v130)
-        del v123, v130
-        v132 = np.multiply(v124, np.float64(0.15313837699209373))
-        v133 = np.add(np.float64(0.22222198432149784), v132)
-        del v132
-        v134 = np.multiply(v124, v133)
-        del v133
-        v135 = np.add(np.float64(0.3999999999940942), v134)
-        del v134
-        v136 = np.multiply(v124, v135)
-        del v124, v135
-        v137 = np.add(v131, v136)
-        del v131, v136
-        v138 = np.add(v120, v137)
-        del v137
-        v139 = np.multiply(v122, v138)
-        del v122, v138
-        v140 = np.multiply(v114, np.float64(1.9082149292705877e-10))
-        del v114
-        v141 = np.add(v139, v140)
-        del v139, v140
-        v142 = np.subtract(v120, v141)
-        del v120, v141
-        v143 = np.subtract(v142, v118)
-        del v118, v142
-        v144 = np.subtract(v115, v143)
-        del v115, v143
-        v145 = np.where(v4, v2, v144)
-        del v144
-        v146 = np.where(v6, np.float64("-inf"), v145)
-        del v6, v145
-        v147 = np.where(v5, np.float64("nan"), v146)
-        del v5, v146
-        v148 = np.subtract(v2, np.float64(1.0))
-        del v2
-        v149 = np.divide(v1, v148)
-        del v148
-        v150 = np.multiply(v147, v149)
-        del v147, v149
-        v151 = np.where(v4, np.float64("inf"), v150)
-        del v4, v150
         # feature amount_log
-        v152 = np.where(v3, v1, v151)
-        out[:, 0] = v152
-        del v1, v3, v151, v152
-        v153 = np.subtract(in_amount, np.float64(31.880000000000003))
+        v2 = _log1p(v1)
+        out[:, 0] = v2
+        del v1, v2
+        v3 = np.subtract(in_amount, np.float64(31.880000000000003))
         # feature amount_robust
-        v154 = np.divide(v153, np.float64(49.81999999999999))
-        out[:, 1] = v154
-        del v153, v154
-        v155 = _bucketize(in_amount, _CONST0)
+        v4 = np.divide(v3, np.float64(49.81999999999999))
+        out[:, 1] = v4
+        del v3, v4
+        v5 = _bucketize(in_amount, _CONST0)
         # feature amount_bucket
-        v156 = np.asarray(v155).astype(np.float64)
-        out[:, 2] = v156
-        del v155, v156
+        v6 = np.asarray(v5).astype(np.float64)
+        out[:, 2] = v6
+        del v5, v6
         # feature amount_vs_mean
-        v157 = np.divide(in_amount, np.float64(61.673715))
-        out[:, 3] = v157
-        del v157
-        v158 = np.fmod(in_amount, np.float64(10.0))
-        v159 = np.not_equal(v158, np.float64(0.0))
-        v160 = np.less(v158, np.float64(0.0))
-        v161 = np.not_equal(np.bool_(False), v160)
-        del v160
-        v162 = np.logical_and(v159, v161)
-        del v159, v161
-        v163 = np.add(v158, np.float64(10.0))
-        v164 = np.equal(v158, np.float64(0.0))
-        v165 = np.where(v164, np.float64(0.0), v158)
-        del v158, v164
-        v166 = np.where(v162, v163, v165)
-        del v162, v163, v165
-        v167 = np.equal(v166, np.float64(0.0))
-        del v166
+        v7 = np.divide(in_amount, np.float64(61.673715))
+        out[:, 3] = v7
+        del v7
+        v8 = np.fmod(in_amount, np.float64(10.0))
+        v9 = np.not_equal(v8, np.float64(0.0))
+        v10 = np.less(v8, np.float64(0.0))
+        v11 = np.not_equal(np.bool_(False), v10)
+        del v10
+        v12 = np.logical_and(v9, v11)
+        del v9, v11
+        v13 = np.add(v8, np.float64(10.0))
+        v14 = np.equal(v8, np.float64(0.0))
+        v15 = np.where(v14, np.float64(0.0), v8)
+        del v8, v14
+        v16 = np.where(v12, v13, v15)
+        del v12, v13, v15
+        v17 = np.equal(v16, np.float64(0.0))
+        del v16
         # feature round_amount
-        v168 = np.asarray(v167).astype(np.float64)
-        out[:, 4] = v168
-        del v167, v168
-        v169 = _lookup(in_merchant_distinct, _VOCAB2_INDEX)
-        v170 = np.subtract(v169, np.int64(-1))
-        del v169
-        v171 = _CONST3[v170]
-        del v170
+        v18 = np.asarray(v17).astype(np.float64)
+        out[:, 4] = v18
+        del v17, v18
+        v19 = _lookup(in_merchant_distinct, _VOCAB2_INDEX)
+        v20 = np.subtract(v19, np.int64(-1))
+        del v19
+        v21 = _CONST3[v20]
+        del v20
         # feature merchant_idx
-        v172 = v171[in_merchant_codes]
-        out[:, 5] = v172
-        del v171, v172
-        v173 = np.strings.add(np.asarray(in_merchant_category_distinct, dtype=_STRING), np.asarray(np.asarray('\x1f', dtype=_STRING), dtype=_STRING))
-        v174 = v173[in_merchant_category_codes]
-        del v173
-        v175 = np.strings.add(np.asarray(v174, dtype=_STRING), np.asarray(in_card_country, dtype=_STRING))
-        del v174
-        v176 = _murmur3(v175)
-        del v175
-        v177 = np.mod(v176, np.int64(4096))
-        del v176
+        v22 = v21[in_merchant_codes]
+        out[:, 5] = v22
+        del v21, v22
+        v23 = np.strings.add(np.asarray(in_merchant_category_distinct, dtype=_STRING), np.asarray(np.asarray('\x1f', dtype=_STRING), dtype=_STRING))
+        v24 = v23[in_merchant_category_codes]
+        del v23
+        v25 = np.strings.add(np.asarray(v24, dtype=_STRING), np.asarray(in_card_country, dtype=_STRING))
+        del v24
+        v26 = _murmur3(v25)
+        del v25
+        v27 = np.mod(v26, np.int64(4096))
+        del v26
         # feature category_country
-        v178 = np.asarray(v177).astype(np.float64)
-        out[:, 6] = v178
-        del v177, v178
+        v28 = np.asarray(v27).astype(np.float64)
+        out[:, 6] = v28
+        del v27, v28
         # feature ip_missing
-        v179 = np.asarray(null_ip_country).astype(np.float64)
-        out[:, 7] = v179
-        del v179
-        v180 = np.where(null_ip_country, in_card_country, in_ip_country)
-        v181 = np.not_equal(v180, in_card_country)
-        del v180
+        v29 = np.asarray(null_ip_country).astype(np.float64)
+        out[:, 7] = v29
+        del v29
+        v30 = np.where(null_ip_country, in_card_country, in_ip_country)
+        v31 = np.not_equal(v30, in_card_country)
+        del v30
         # feature country_mismatch
-        v182 = np.asarray(v181).astype(np.float64)
-        out[:, 8] = v182
-        del v181, v182
-        v183 = np.where(null_device_id_distinct, np.asarray('<none>', dtype=_STRING), in_device_id_distinct)
-        v184 = _murmur3(v183)
-        del v183
-        v185 = np.mod(v184, np.int64(1024))
-        del v184
-        v186 = np.asarray(v185).astype(np.float64)
-        del v185
+        v32 = np.asarray(v31).astype(np.float64)
+        out[:, 8] = v32
+        del v31, v32
+        v33 = np.where(null_device_id_distinct, np.asarray('<none>', dtype=_STRING), in_device_id_distinct)
+        v34 = _murmur3(v33)
+        del v33
+        v35 = np.mod(v34, np.int64(1024))
+        del v34
+        v36 = np.asarray(v35).astype(np.float64)
+        del v35
         # feature device_bucket
-        v187 = v186[in_device_id_codes]
-        out[:, 9] = v187
-        del v186, v187
+        v37 = v36[in_device_id_codes]
+        out[:, 9] = v37
+        del v36, v37
         # feature device_missing
-        v188 = np.asarray(null_device_id).astype(np.float64)
-        out[:, 10] = v188
-        del v188
+        v38 = np.asarray(null_device_id).astype(np.float64)
+        out[:, 10] = v38
+        del v38
         # feature card_present_f
-        v189 = np.asarray(in_card_present).astype(np.float64)
-        out[:, 11] = v189
-        del v189
-        v190 = np.asarray(in_txn_ts).astype(np.int64)
-        v191 = np.mod(v190, np.int64(86400000000))
-        v192 = np.floor_divide(v191, np.int64(3600000000))
-        del v191
+        v39 = np.asarray(in_card_present).astype(np.float64)
+        out[:, 11] = v39
+        del v39
+        v40 = np.asarray(in_txn_ts).astype(np.int64)
+        v41 = np.mod(v40, np.int64(86400000000))
+        v42 = np.floor_divide(v41, np.int64(3600000000))
+        del v41
         # feature hour_of_day
-        v193 = np.asarray(v192).astype(np.float64)
-        out[:, 12] = v193
-        del v193
-        v194 = np.less(v192, np.int64(6))
+        v43 = np.asarray(v42).astype(np.float64)
+        out[:, 12] = v43
+        del v43
+        v44 = np.less(v42, np.int64(6))
         # feature night
-        v195 = np.asarray(v194).astype(np.float64)
-        out[:, 13] = v195
-        del v194, v195
-        v196 = np.floor_divide(v190, np.int64(86400000000))
-        v197 = np.add(v196, np.int64(3))
-        del v196
-        v198 = np.mod(v197, np.int64(7))
-        del v197
+        v45 = np.asarray(v44).astype(np.float64)
+        out[:, 13] = v45
+        del v44, v45
+        v46 = np.floor_divide(v40, np.int64(86400000000))
+        v47 = np.add(v46, np.int64(3))
+        del v46
+        v48 = np.mod(v47, np.int64(7))
+        del v47
         # feature day_of_week
-        v199 = np.asarray(v198).astype(np.float64)
-        out[:, 14] = v199
-        del v198, v199
+        v49 = np.asarray(v48).astype(np.float64)
+        out[:, 14] = v49
+        del v48, v49
         # feature hour_sin
-        v200 = _CONST4[v192]
-        out[:, 15] = v200
-        del v200
+        v50 = _CONST4[v42]
+        out[:, 15] = v50
+        del v50
         # feature hour_cos
-        v201 = _CONST5[v192]
-        out[:, 16] = v201
-        del v192, v201
+        v51 = _CONST5[v42]
+        out[:, 16] = v51
+        del v42, v51
         # feature first_txn
-        v202 = np.asarray(null_prev_txn_ts).astype(np.float64)
-        out[:, 17] = v202
-        del v202
-        v203 = np.asarray(in_prev_txn_ts).astype(np.int64)
-        v204 = np.subtract(v190, v203)
-        del v203
-        v205 = np.floor_divide(v204, np.int64(1000000))
-        del v204
-        v206 = np.maximum(v205, np.int64(0))
-        v207 = np.asarray(v206).astype(np.float64)
-        del v206
-        v208 = np.where(null_prev_txn_ts, np.float64("nan"), v207)
-        del v207
-        v209 = np.add(np.float64(1.0), v208)
-        v210 = np.equal(v209, np.float64(1.0))
-        v211 = np.equal(v209, np.float64("inf"))
-        v212 = np.less(v209, np.float64(0.0))
-        v213 = np.equal(v209, np.float64(0.0))
-        v214 = np.abs(v209)
-        v215 = np.greater_equal(v214, np.float64(1.3407807929942597e+154))
-        v216 = np.multiply(v214, np.float64(7.458340731200207e-155))
-        v217 = np.where(v215, v216, v214)
-        del v214, v216
-        v218 = np.greater_equal(v217, np.float64(1.157920892373162e+77))
-        v219 = np.multiply(v217, np.float64(8.636168555094445e-78))
-        v220 = np.where(v218, v219, v217)
-        del v217, v219
-        v221 = np.greater_equal(v220, np.float64(3.402823669209385e+38))
-        v222 = np.multiply(v220, np.float64(2.938735877055719e-39))
-        v223 = np.where(v221, v222, v220)
-        del v220, v222
-        v224 = np.greater_equal(v223, np.float64(1.8446744073709552e+19))
-        v225 = np.multiply(v223, np.float64(5.421010862427522e-20))
-        v226 = np.where(v224, v225, v223)
-        del v223, v225
-        v227 = np.greater_equal(v226, np.float64(4294967296.0))
-        v228 = np.multiply(v226, np.float64(2.3283064365386963e-10))
-        v229 = np.where(v227, v228, v226)
-        del v226, v228
-        v230 = np.greater_equal(v229, np.float64(65536.0))
-        v231 = np.multiply(v229, np.float64(1.52587890625e-05))
-        v232 = np.where(v230, v231, v229)
-        del v229, v231
-        v233 = np.greater_equal(v232, np.float64(256.0))
-        v234 = np.multiply(v232, np.float64(0.00390625))
-        v235 = np.where(v233, v234, v232)
-        del v232, v234
-        v236 = np.greater_equal(v235, np.float64(16.0))
-        v237 = np.multiply(v235, np.float64(0.0625))
-        v238 = np.where(v236, v237, v235)
-        del v235, v237
-        v239 = np.greater_equal(v238, np.float64(4.0))
-        v240 = np.multiply(v238, np.float64(0.25))
-        v241 = np.where(v239, v240, v238)
-        del v238, v240
-        v242 = np.greater_equal(v241, np.float64(2.0))
-        v243 = np.multiply(v241, np.float64(0.5))
-        v244 = np.where(v242, v243, v241)
-        del v241, v243
-        v245 = np.less(v244, np.float64(1.4916681462400413e-154))
-        v246 = np.multiply(v244, np.float64(1.3407807929942597e+154))
-        v247 = np.where(v245, v246, v244)
-        del v244, v246
-        v248 = np.less(v247, np.float64(1.4916681462400413e-154))
-        v249 = np.multiply(v247, np.float64(1.3407807929942597e+154))
-        v250 = np.where(v248, v249, v247)
-        del v247, v249
-        v251 = np.less(v250, np.float64(1.727233711018889e-77))
-        v252 = np.multiply(v250, np.float64(1.157920892373162e+77))
-        v253 = np.where(v251, v252, v250)
-        del v250, v252
-        v254 = np.less(v253, np.float64(5.877471754111438e-39))
-        v255 = np.multiply(v253, np.float64(3.402823669209385e+38))
-        v256 = np.where(v254, v255, v253)
-        del v253, v255
-        v257 = np.less(v256, np.float64(1.0842021724855044e-19))
-        v258 = np.multiply(v256, np.float64(1.8446744073709552e+19))
-        v259 = np.where(v257, v258, v256)
-        del v256, v258
-        v260 = np.less(v259, np.float64(4.656612873077393e-10))
-        v261 = np.multiply(v259, np.float64(4294967296.0))
-        v262 = np.where(v260, v261, v259)
-        del v259, v261
-        v263 = np.less(v262, np.float64(3.0517578125e-05))
-        v264 = np.multiply(v262, np.float64(65536.0))
-        v265 = np.where(v263, v264, v262)
-        del v262, v264
-        v266 = np.less(v265, np.float64(0.0078125))
-        v267 = np.multiply(v265, np.float64(256.0))
-        v268 = np.where(v266, v267, v265)
-        del v265, v267
-        v269 = np.less(v268, np.float64(0.125))
-        v270 = np.multiply(v268, np.float64(16.0))
-        v271 = np.where(v269, v270, v268)
-        del v268, v270
-        v272 = np.less(v271, np.float64(0.5))
-        v273 = np.multiply(v271, np.float64(4.0))
-        v274 = np.where(v272, v273, v271)
-        del v271, v273
-        v275 = np.less(v274, np.float64(1.0))
-        v276 = np.multiply(v274, np.float64(2.0))
-        v277 = np.where(v275, v276, v274)
-        del v274, v276
-        v278 = np.greater(v277, np.float64(1.4142135623730951))
-        v279 = np.where(v215, np.float64(512.0), np.float64(0.0))
-        del v215
-        v280 = np.add(v279, np.float64(256.0))
-        v281 = np.where(v218, v280, v279)
-        del v218, v279, v280
-        v282 = np.add(v281, np.float64(128.0))
-        v283 = np.where(v221, v282, v281)
-        del v221, v281, v282
-        v284 = np.add(v283, np.float64(64.0))
-        v285 = np.where(v224, v284, v283)
-        del v224, v283, v284
-        v286 = np.add(v285, np.float64(32.0))
-        v287 = np.where(v227, v286, v285)
-        del v227, v285, v286
-        v288 = np.add(v287, np.float64(16.0))
-        v289 = np.where(v230, v288, v287)
-        del v230, v287, v288
-        v290 = np.add(v289, np.float64(8.0))
-        v291 = np.where(v233, v290, v289)
-        del v233, v289, v290
-        v292 = np.add(v291, np.float64(4.0))
-        v293 = np.where(v236, v292, v291)
-        del v236, v291, v292
-        v294 = np.add(v293, np.float64(2.0))
-        v295 = np.where(v239, v294, v293)
-        del v239, v293, v294
-        v296 = np.add(v295, np.float64(1.0))
-        v297 = np.where(v242, v296, v295)
-        del v242, v295, v296
-        v298 = np.subtract(v297, np.float64(512.0))
-        v299 = np.where(v245, v298, v297)
-        del v245, v297, v298
-        v300 = np.subtract(v299, np.float64(512.0))
-        v301 = np.where(v248, v300, v299)
-        del v248, v299, v300
-        v302 = np.subtract(v301, np.float64(256.0))
-        v303 = np.where(v251, v302, v301)
-        del v251, v301, v302
-        v304 = np.subtract(v303, np.float64(128.0))
-        v305 = np.where(v254, v304, v303)
-        del v254, v303, v304
-        v306 = np.subtract(v305, np.float64(64.0))
-        v307 = np.where(v257, v306, v305)
-        del v257, v305, v306
-        v308 = np.subtract(v307, np.float64(32.0))
-        v309 = np.where(v260, v308, v307)
-        del v260, v307, v308
-        v310 = np.subtract(v309, np.float64(16.0))
-        v311 = np.where(v263, v310, v309)
-        del v263, v309, v310
-        v312 = np.subtract(v311, np.float64(8.0))
-        v313 = np.where(v266, v312, v311)
-        del v266, v311, v312
-        v314 = np.subtract(v313, np.float64(4.0))
-        v315 = np.where(v269, v314, v313)
-        del v269, v313, v314
-        v316 = np.subtract(v315, np.float64(2.0))
-        v317 = np.where(v272, v316, v315)
-        del v272, v315, v316
-        v318 = np.subtract(v317, np.float64(1.0))
-        v319 = np.where(v275, v318, v317)
-        del v275, v317, v318
-        v320 = np.add(v319, np.float64(1.0))
-        v321 = np.where(v278, v320, v319)
-        del v319, v320
-        v322 = np.multiply(v321, np.float64(0.6931471803691238))
-        v323 = np.multiply(v277, np.float64(0.5))
-        v324 = np.where(v278, v323, v277)
-        del v277, v278, v323
-        v325 = np.subtract(v324, np.float64(1.0))
-        del v324
-        v326 = np.multiply(np.float64(0.5), v325)
-        v327 = np.multiply(v326, v325)
-        del v326
-        v328 = np.add(np.float64(2.0), v325)
-        v329 = np.divide(v325, v328)
-        del v328
-        v330 = np.multiply(v329, v329)
-        v331 = np.multiply(v330, v330)
-        v332 = np.multiply(v331, np.float64(0.14798198605116586))
-        v333 = np.add(np.float64(0.1818357216161805), v332)
-        del v332
-        v334 = np.multiply(v331, v333)
-        del v333
-        v335 = np.add(np.float64(0.2857142874366239), v334)
-        del v334
-        v336 = np.multiply(v331, v335)
-        del v335
-        v337 = np.add(np.float64(0.6666666666666735), v336)
-        del v336
-        v338 = np.multiply(v330, v337)
-        del v330, v337
-        v339 = np.multiply(v331, np.float64(0.15313837699209373))
-        v340 = np.add(np.float64(0.22222198432149784), v339)
-        del v339
-        v341 = np.multiply(v331, v340)
-        del v340
-        v342 = np.add(np.float64(0.3999999999940942), v341)
-        del v341
-        v343 = np.multiply(v331, v342)
-        del v331, v342
-        v344 = np.add(v338, v343)
-        del v338, v343
-        v345 = np.add(v327, v344)
-        del v344
-        v346 = np.multiply(v329, v345)
-        del v329, v345
-        v347 = np.multiply(v321, np.float64(1.9082149292705877e-10))
-        del v321
-        v348 = np.add(v346, v347)
-        del v346, v347
-        v349 = np.subtract(v327, v348)
-        del v327, v348
-        v350 = np.subtract(v349, v325)
-        del v325, v349
-        v351 = np.subtract(v322, v350)
-        del v322, v350
-        v352 = np.where(v211, v209, v351)
-        del v351
-        v353 = np.where(v213, np.float64("-inf"), v352)
-        del v213, v352
-        v354 = np.where(v212, np.float64("nan"), v353)
-        del v212, v353
-        v355 = np.subtract(v209, np.float64(1.0))
-        del v209
-        v356 = np.divide(v208, v355)
-        del v355
-        v357 = np.multiply(v354, v356)
-        del v354, v356
-        v358 = np.where(v211, np.float64("inf"), v357)
-        del v211, v357
-        v359 = np.where(v210, v208, v358)
-        del v208, v210, v358
-        v360 = np.isnan(v359)
+        v52 = np.asarray(null_prev_txn_ts).astype(np.float64)
+        out[:, 17] = v52
+        del v52
+        v53 = np.asarray(in_prev_txn_ts).astype(np.int64)
+        v54 = np.subtract(v40, v53)
+        del v53
+        v55 = np.floor_divide(v54, np.int64(1000000))
+        del v54
+        v56 = np.maximum(v55, np.int64(0))
+        v57 = np.asarray(v56).astype(np.float64)
+        del v56
+        v58 = np.where(null_prev_txn_ts, np.float64("nan"), v57)
+        del v57
+        v59 = _log1p(v58)
+        del v58
+        v60 = np.isnan(v59)
         # feature since_last_log
-        v361 = np.where(v360, np.float64(-1.0), v359)
-        out[:, 18] = v361
-        del v359, v360, v361
-        v362 = np.where(null_prev_txn_ts, np.int64(86400), v205)
-        del v205
-        v363 = np.less(v362, np.int64(60))
-        del v362
+        v61 = np.where(v60, np.float64(-1.0), v59)
+        out[:, 18] = v61
+        del v59, v60, v61
+        v62 = np.where(null_prev_txn_ts, np.int64(86400), v55)
+        del v55
+        v63 = np.less(v62, np.int64(60))
+        del v62
         # feature rapid_repeat
-        v364 = np.asarray(v363).astype(np.float64)
-        out[:, 19] = v364
-        del v363, v364
-        v365 = np.asarray(in_account_open_ts).astype(np.int64)
-        v366 = np.subtract(v190, v365)
-        del v190, v365
-        v367 = np.floor_divide(v366, np.int64(86400000000))
-        del v366
+        v64 = np.asarray(v63).astype(np.float64)
+        out[:, 19] = v64
+        del v63, v64
+        v65 = np.asarray(in_account_open_ts).astype(np.int64)
+        v66 = np.subtract(v40, v65)
+        del v40, v65
+        v67 = np.floor_divide(v66, np.int64(86400000000))
+        del v66
         # feature account_age_days
-        v368 = np.asarray(v367).astype(np.float64)
-        out[:, 20] = v368
-        del v367, v368
-        v369 = np.minimum(in_attempts_24h, np.int64(20))
+        v68 = np.asarray(v67).astype(np.float64)
+        out[:, 20] = v68
+        del v67, v68
+        v69 = np.minimum(in_attempts_24h, np.int64(20))
         # feature attempts
-        v370 = np.asarray(v369).astype(np.float64)
-        out[:, 21] = v370
-        del v369, v370
-        v371 = np.strings.strip(np.asarray(in_email_distinct, dtype=_STRING), " ")
-        v372 = np.strings.translate(np.asarray(v371, dtype=_STRING), _ASCII_LOWER)
-        del v371
-        v373 = _matches(v372, '[a-z0-9._%+-]+@(gmail|yahoo|hotmail|outlook)\\.com')
-        v374 = np.asarray(v373).astype(np.float64)
-        del v373
+        v70 = np.asarray(v69).astype(np.float64)
+        out[:, 21] = v70
+        del v69, v70
+        v71 = np.strings.strip(np.asarray(in_email_distinct, dtype=_STRING), " ")
+        v72 = np.strings.translate(np.asarray(v71, dtype=_STRING), _ASCII_LOWER)
+        del v71
+        v73 = _matches(v72, '[a-z0-9._%+-]+@(gmail|yahoo|hotmail|outlook)\\.com')
+        v74 = np.asarray(v73).astype(np.float64)
+        del v73
         # feature freemail
-        v375 = v374[in_email_codes]
-        out[:, 22] = v375
-        del v374, v375
-        v376 = np.strings.endswith(np.asarray(v372, dtype=_STRING), '@mailinator.com')
-        v377 = np.strings.endswith(np.asarray(v372, dtype=_STRING), '@yopmail.com')
-        v378 = np.logical_or(v376, v377)
-        del v376, v377
-        v379 = np.asarray(v378).astype(np.float64)
-        del v378
+        v75 = v74[in_email_codes]
+        out[:, 22] = v75
+        del v74, v75
+        v76 = np.strings.endswith(np.asarray(v72, dtype=_STRING), '@mailinator.com')
+        v77 = np.strings.endswith(np.asarray(v72, dtype=_STRING), '@yopmail.com')
+        v78 = np.logical_or(v76, v77)
+        del v76, v77
+        v79 = np.asarray(v78).astype(np.float64)
+        del v78
         # feature disposable
-        v380 = v379[in_email_codes]
-        out[:, 23] = v380
-        del v379, v380
-        v381 = _matches(v372, '[^@]*\\d{4,}[^@]*@.+')
-        del v372
-        v382 = np.asarray(v381).astype(np.float64)
-        del v381
+        v80 = v79[in_email_codes]
+        out[:, 23] = v80
+        del v79, v80
+        v81 = _matches(v72, '[^@]*\\d{4,}[^@]*@.+')
+        del v72
+        v82 = np.asarray(v81).astype(np.float64)
+        del v81
         # feature email_digits
-        v383 = v382[in_email_codes]
-        out[:, 24] = v383
-        del v382, v383
+        v83 = v82[in_email_codes]
+        out[:, 24] = v83
+        del v82, v83
     if float32:
         with np.errstate(over="ignore"):
             return out.astype(np.float32)

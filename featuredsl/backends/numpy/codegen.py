@@ -22,6 +22,7 @@ import jinja2
 from featuredsl import __version__
 from featuredsl.backends.numpy import runtime as numpy_runtime
 from featuredsl.compiler.ir import InputColumn, Node, constant_value, walk
+from featuredsl.compiler.libm import called_routines, routine_body, routine_docs
 from featuredsl.compiler.primitives import ULP_BOUND
 from featuredsl.compiler.types import DType, Shape
 
@@ -249,6 +250,7 @@ EMITTERS: dict[str, Emitter] = {
     "bucketize": _bucketize,
     "gather": lambda node, args, ctx: f"{args[1]}[{args[0]}]",
     "one_hot": _one_hot,
+    "call": lambda node, args, ctx: f"_{node.attr('routine')}({args[0]})",
 }
 
 # Ops a numpy module cannot compute (none): kept for the coverage test's symmetry with onnx.
@@ -405,6 +407,8 @@ def schedule(
 
 
 def _input_variable(node: Node) -> str:
+    if node.attr("role") == "parameter":  # a routine's argument (featuredsl.compiler.libm)
+        return str(node.attr("name"))
     return input_variable(node.attr("name"), node.attr("role") == "mask")
 
 
@@ -419,6 +423,17 @@ def input_variable(name: str, mask: bool = False) -> str:
     plain = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_")
     digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
     return f"{prefix}{plain}_{digest}" if plain else f"{prefix}{digest}"
+
+
+def routine_source(routine: str, ctx: ModuleContext) -> str:
+    """A routine of featuredsl.compiler.libm as a helper function of the module: one statement
+    per operation of its body, the same operations a call's inline expansion would issue."""
+    parameter, result = routine_body(routine)
+    statements, names, _ = render_body([result], ctx, {}, plain=True)
+    lines = [f"def _{routine}({parameter.attr('name')}):", f'    """{routine_docs(routine)}"""']
+    lines += [f"    {st.variable} = {st.expression}" for st in statements]
+    lines.append(f"    return {names[result]}")
+    return "\n".join(lines) + "\n"
 
 
 def helper_sources(helpers: set[str]) -> list[str]:
@@ -470,9 +485,8 @@ def render_module_files(module: ModuleSpec) -> tuple[str, bytes | None]:
     module.constants_file, which the module reads from its own directory."""
     ctx = ModuleContext(module.constants_file)
     labels = {node: f"feature {label}" for label, node in module.outputs}
-    statements, names, coded = render_body(
-        [node for _, node in module.outputs], ctx, labels, module.plain
-    )
+    roots = [node for _, node in module.outputs]
+    statements, names, coded = render_body(roots, ctx, labels, module.plain)
     output_variables = [
         (names[node], width, node.op == "one_hot")
         for (_, node), width in zip(module.outputs, module.widths, strict=True)
@@ -487,6 +501,7 @@ def render_module_files(module: ModuleSpec) -> tuple[str, bytes | None]:
         + [names[node] for _, node in module.outputs]
     )
     stored = ctx.stored_bytes()
+    routines = [routine_source(name, ctx) for name in called_routines(roots)]  # adds helpers
     template = _environment().get_template("features_train.py.j2")
     source = template.render(
         version=__version__,
@@ -516,7 +531,7 @@ def render_module_files(module: ModuleSpec) -> tuple[str, bytes | None]:
         constants=ctx.constants,
         constants_file=module.constants_file if stored else None,
         constants_sha256=hashlib.sha256(stored).hexdigest() if stored else None,
-        helpers=helper_sources(ctx.helpers),
+        helpers=helper_sources(ctx.helpers) + routines,
         uses_re="_matches" in ctx.helpers,
         width=sum(module.widths),
         stack=module.stack,

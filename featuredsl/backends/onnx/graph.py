@@ -23,6 +23,7 @@ from featuredsl import __version__
 from featuredsl.artifact import contract
 from featuredsl.backends.onnx.signs import Signs, signs_of
 from featuredsl.compiler.ir import InputColumn, Node, constant_value, walk
+from featuredsl.compiler.libm import PARAMETER, ROUTINE_DOMAIN, routine_body, routine_docs
 from featuredsl.compiler.tables import Range, int_range
 from featuredsl.compiler.types import DType
 
@@ -30,6 +31,7 @@ OPSET = 21  # default domain; needs onnxruntime >= 1.20
 ML_OPSET = 3
 MS_OPSET = 1
 IR_VERSION = 10
+ROUTINE_OPSET = 1  # the domain of featuredsl's model-local functions (libm routines)
 
 ELEMENT_TYPE = {
     DType.FLOAT: TensorProto.DOUBLE,
@@ -60,6 +62,9 @@ class GraphContext:
     # The graph's input names (columns and masks): no generated name may take one (a column
     # called `const_1` or `rows` is a valid spec).
     reserved: frozenset[str] = frozenset()
+    # Model-local functions of the exact routines called (featuredsl.compiler.libm), by name,
+    # callees before their callers; shared with the contexts that build their bodies.
+    functions: dict[str, onnx.FunctionProto] = field(default_factory=dict)
     _constants: dict[tuple[object, ...], str] = field(default_factory=dict)
     _count: int = 0
 
@@ -101,6 +106,19 @@ class GraphContext:
         if key not in self._constants:
             name = self.fresh("const")
             self.initializers.append((name, array))
+            self._constants[key] = name
+        return self._constants[key]
+
+
+class FunctionContext(GraphContext):
+    """The body of a model-local function: constants are Constant nodes (a function has no
+    initializers)."""
+
+    def _initializer(self, key: tuple[object, ...], array: np.ndarray) -> str:
+        if key not in self._constants:
+            name = self.fresh("const")
+            value = numpy_helper.from_array(array, name)
+            self.nodes.append(helper.make_node("Constant", [], [name], value=value))
             self._constants[key] = name
         return self._constants[key]
 
@@ -565,6 +583,33 @@ def _one_hot(node: Node, args: list[str], ctx: GraphContext) -> str:
     return ctx.add("Cast", [hits], to=TensorProto.DOUBLE, hint="one_hot")
 
 
+def _call(node: Node, args: list[str], ctx: GraphContext) -> str:
+    routine = node.attr("routine")
+    _define_routine(routine, ctx)
+    return ctx.add(routine, args, hint=routine, domain=ROUTINE_DOMAIN)
+
+
+def _define_routine(routine: str, ctx: GraphContext) -> None:
+    """Add the routine's model-local function (and those it calls) to ctx.functions: its body
+    emitted from the routine's IR (featuredsl.compiler.libm) by this backend's own emitters."""
+    if routine in ctx.functions:
+        return
+    _, result = routine_body(routine)
+    body = FunctionContext(reserved=frozenset({PARAMETER, "y"}), functions=ctx.functions)
+    names = emit_nodes([result], body)
+    for node in body.nodes:  # the node computing the result writes the function's output
+        node.output[:] = ["y" if out == names[result] else out for out in node.output]
+    ctx.functions[routine] = helper.make_function(
+        ROUTINE_DOMAIN,
+        routine,
+        [PARAMETER],
+        ["y"],
+        body.nodes,
+        opset_imports=_opsets(),
+        doc_string=routine_docs(routine),
+    )
+
+
 EMITTERS: dict[str, Emitter] = {
     "const": _const,
     "list_const": _list_const,
@@ -613,6 +658,7 @@ EMITTERS: dict[str, Emitter] = {
     "bucketize": _bucketize,
     "gather": lambda node, args, ctx: ctx.add("Gather", [args[1], args[0]], axis=0),
     "one_hot": _one_hot,
+    "call": _call,
 }
 
 UNSUPPORTED: dict[str, str] = {
@@ -653,8 +699,8 @@ def emit_nodes(roots: Sequence[Node], ctx: GraphContext) -> dict[Node, str]:
         ctx.signs[node] = signs_of(node, ctx.signs)
         ctx.ranges[node] = int_range(node, ctx.ranges)
         if node.op == "input":
-            column = node.attr("name")
-            names[node] = column if node.attr("role") == "value" else contract.mask_name(column)
+            column, role = node.attr("name"), node.attr("role")
+            names[node] = column if role in ("value", "parameter") else contract.mask_name(column)
             continue
         if node.op in UNSUPPORTED:
             raise ValueError(f"onnx backend cannot emit {node.op!r}: {UNSUPPORTED[node.op]}")
@@ -678,14 +724,22 @@ def _used_initializers(ctx: GraphContext) -> list[onnx.TensorProto]:
     ]
 
 
-def _model(graph: onnx.GraphProto) -> onnx.ModelProto:
+def _opsets(functions: bool = True) -> list[onnx.OperatorSetIdProto]:
+    opsets = [
+        helper.make_opsetid("", OPSET),
+        helper.make_opsetid("ai.onnx.ml", ML_OPSET),
+        helper.make_opsetid("com.microsoft", MS_OPSET),
+    ]
+    if functions:
+        opsets.append(helper.make_opsetid(ROUTINE_DOMAIN, ROUTINE_OPSET))
+    return opsets
+
+
+def _model(graph: onnx.GraphProto, ctx: GraphContext) -> onnx.ModelProto:
     return helper.make_model(
         graph,
-        opset_imports=[
-            helper.make_opsetid("", OPSET),
-            helper.make_opsetid("ai.onnx.ml", ML_OPSET),
-            helper.make_opsetid("com.microsoft", MS_OPSET),
-        ],
+        opset_imports=_opsets(bool(ctx.functions)),
+        functions=list(ctx.functions.values()),
         ir_version=IR_VERSION,
         producer_name="featuredsl",
         producer_version=__version__,
@@ -710,7 +764,7 @@ def build_values_model(inputs: Sequence[InputColumn], nodes: Sequence[Node]) -> 
         _used_initializers(ctx),
         value_info=ctx.value_infos,
     )
-    return _model(graph)
+    return _model(graph, ctx)
 
 
 def input_names(inputs: Sequence[InputColumn]) -> frozenset[str]:
@@ -741,7 +795,7 @@ def build_model(spec: GraphSpec) -> onnx.ModelProto:
         _used_initializers(ctx),
         value_info=ctx.value_infos,
     )
-    model = _model(graph)
+    model = _model(graph, ctx)
     metadata = {
         contract.KEY_FINGERPRINT: spec.fingerprint,
         contract.KEY_FEATURE_NAMES: json.dumps(list(spec.column_names), ensure_ascii=False),
