@@ -262,6 +262,7 @@ class FittedSpec:
                 outputs=self.artifact_outputs,
                 column_names=self.feature_names,
                 float32=float32,
+                source=self.program.source,
             )
         )
 

@@ -462,6 +462,7 @@ def transform(columns, float32=False):
     rows = len(in_request_ts)
     out = np.empty((rows, 26), dtype=np.float64)
     with np.errstate(all="ignore"):
+        # feature query_hash
         v0 = np.strings.strip(np.asarray(in_query_distinct, dtype=_STRING), " ")
         v1 = np.strings.translate(np.asarray(v0, dtype=_STRING), _ASCII_LOWER)
         del v0
@@ -470,10 +471,10 @@ def transform(columns, float32=False):
         del v2
         v4 = np.asarray(v3).astype(np.float64)
         del v3
-        # feature query_hash
         v5 = v4[in_query_codes]
         out[:, 0] = v5
         del v4, v5
+        # feature query_x_ad
         v6 = np.strings.add(np.asarray(v1, dtype=_STRING), np.asarray(np.asarray('\x1f', dtype=_STRING), dtype=_STRING))
         v7 = v6[in_query_codes]
         del v6
@@ -483,19 +484,19 @@ def transform(columns, float32=False):
         del v8
         v10 = np.mod(v9, np.int64(1000000))
         del v9
-        # feature query_x_ad
         v11 = np.asarray(v10).astype(np.float64)
         out[:, 1] = v11
         del v10, v11
+        # feature ad_idx
         v12 = _lookup(in_ad_id_distinct, _VOCAB1_INDEX)
         v13 = np.subtract(v12, np.int64(-1))
         del v12
         v14 = _CONST2[v13]
         del v13
-        # feature ad_idx
         v15 = v14[in_ad_id_codes]
         out[:, 2] = v15
         del v14, v15
+        # feature advertiser_idx
         v16 = _lookup(in_advertiser_distinct, _VOCAB4_INDEX)
         v17 = np.equal(v16, np.int64(-1))
         v18 = _murmur3(in_advertiser_distinct)
@@ -507,30 +508,30 @@ def transform(columns, float32=False):
         del v16, v17, v20
         v22 = np.asarray(v21).astype(np.float64)
         del v21
-        # feature advertiser_idx
         v23 = v22[in_advertiser_codes]
         out[:, 3] = v23
         del v22, v23
+        # feature category_oh
         v24 = _lookup(in_ad_category_distinct, _VOCAB6_INDEX)
         v25 = np.equal(v24, np.int64(-1))
         v26 = np.where(v25, np.int64(5), v24)
         del v24, v25
         v27 = _one_hot(v26, 6)
         del v26
-        # feature category_oh
         v28 = v27[in_ad_category_codes]
         out[:, 4:10] = v28
         del v27, v28
+        # feature device_oh
         v29 = _lookup(in_device_distinct, _VOCAB8_INDEX)
         v30 = np.equal(v29, np.int64(-1))
         v31 = np.where(v30, np.int64(3), v29)
         del v29, v30
         v32 = _one_hot(v31, 4)
         del v31
-        # feature device_oh
         v33 = v32[in_device_codes]
         out[:, 10:14] = v33
         del v32, v33
+        # feature country_x_device
         v34 = np.where(null_country_distinct, np.asarray('??', dtype=_STRING), in_country_distinct)
         v35 = np.strings.add(np.asarray(v34, dtype=_STRING), np.asarray(np.asarray('\x1f', dtype=_STRING), dtype=_STRING))
         del v34
@@ -542,61 +543,60 @@ def transform(columns, float32=False):
         del v37
         v39 = np.mod(v38, np.int64(512))
         del v38
-        # feature country_x_device
         v40 = np.asarray(v39).astype(np.float64)
         out[:, 14] = v40
         del v39, v40
+        # feature commercial_query
         v41 = _matches(v1, '.*(buy|cheap|deal|sale|price).*')
         del v1
         v42 = np.asarray(v41).astype(np.float64)
         del v41
-        # feature commercial_query
         v43 = v42[in_query_codes]
         out[:, 15] = v43
         del v42, v43
-        v44 = np.minimum(in_position, np.int64(10))
         # feature position_capped
+        v44 = np.minimum(in_position, np.int64(10))
         v45 = np.asarray(v44).astype(np.float64)
         out[:, 16] = v45
         del v44, v45
-        v46 = np.equal(in_position, np.int64(1))
         # feature top_slot
+        v46 = np.equal(in_position, np.int64(1))
         v47 = np.asarray(v46).astype(np.float64)
         out[:, 17] = v47
         del v46, v47
+        # feature ctr_smoothed
         v48 = np.asarray(in_clicks_30d).astype(np.float64)
         v49 = np.add(v48, np.float64(0.4749323404659407))
         del v48
         v50 = np.add(in_impressions_30d, np.int64(20))
         v51 = np.asarray(v50).astype(np.float64)
         del v50
-        # feature ctr_smoothed
         v52 = np.divide(v49, v51)
         out[:, 18] = v52
         del v49, v51
+        # feature ctr_bucket
         v53 = _bucketize(v52, _CONST9)
         del v52
-        # feature ctr_bucket
         v54 = np.asarray(v53).astype(np.float64)
         out[:, 19] = v54
         del v53, v54
-        v55 = np.asarray(in_impressions_30d).astype(np.float64)
         # feature log_impressions
+        v55 = np.asarray(in_impressions_30d).astype(np.float64)
         v56 = _log1p(v55)
         out[:, 20] = v56
         del v55, v56
+        # feature bid_z
         v57 = _log1p(in_bid)
         v58 = np.subtract(v57, np.float64(0.571121916219805))
         del v57
-        # feature bid_z
         v59 = np.divide(v58, np.float64(0.278531492053665))
         out[:, 21] = v59
         del v58, v59
+        # feature age_bucket
         v60 = np.isnan(in_user_age)
         v61 = np.where(v60, np.float64(36.2), in_user_age)
         v62 = _bucketize(v61, _CONST10)
         del v61
-        # feature age_bucket
         v63 = np.asarray(v62).astype(np.float64)
         out[:, 22] = v63
         del v62, v63
@@ -604,6 +604,7 @@ def transform(columns, float32=False):
         v64 = np.asarray(v60).astype(np.float64)
         out[:, 23] = v64
         del v60, v64
+        # feature hour_of_day
         v65 = np.asarray(in_request_ts).astype(np.int64)
         v66 = np.asarray(v65).astype(np.float64)
         v67 = _bucketize(v66, _CONST11)
@@ -615,10 +616,10 @@ def transform(columns, float32=False):
         v70 = np.mod(v69, np.int64(86400000000))
         v71 = np.floor_divide(v70, np.int64(3600000000))
         del v70
-        # feature hour_of_day
         v72 = np.asarray(v71).astype(np.float64)
         out[:, 24] = v72
         del v71, v72
+        # feature weekend
         v73 = np.floor_divide(v69, np.int64(86400000000))
         del v69
         v74 = np.add(v73, np.int64(3))
@@ -627,7 +628,6 @@ def transform(columns, float32=False):
         del v74
         v76 = np.greater_equal(v75, np.int64(5))
         del v75
-        # feature weekend
         v77 = np.asarray(v76).astype(np.float64)
         out[:, 25] = v77
         del v76, v77

@@ -360,10 +360,10 @@ def transform(columns, float32=False):
     rows = len(in_signup_ts)
     out = np.empty((rows, 14), dtype=np.float64)
     with np.errstate(all="ignore"):
+        # feature age_z
         v0 = np.isnan(in_age)
         v1 = np.where(v0, np.float64(38.3), in_age)
         v2 = np.subtract(v1, np.float64(38.592))
-        # feature age_z
         v3 = np.divide(v2, np.float64(11.269747379599952))
         out[:, 0] = v3
         del v2, v3
@@ -371,28 +371,29 @@ def transform(columns, float32=False):
         v4 = np.asarray(v0).astype(np.float64)
         out[:, 1] = v4
         del v0, v4
+        # feature income_log
         v5 = np.isnan(in_income)
         v6 = np.where(v5, np.float64(0.0), in_income)
         del v5
-        # feature income_log
         v7 = _log1p(v6)
         out[:, 2] = v7
         del v6, v7
+        # feature age_bucket
         v8 = _bucketize(v1, _CONST0)
         del v1
-        # feature age_bucket
         v9 = np.asarray(v8).astype(np.float64)
         out[:, 3] = v9
         del v8, v9
+        # feature country_idx
         v10 = _lookup(in_country_distinct, _VOCAB2_INDEX)
         v11 = np.subtract(v10, np.int64(-1))
         del v10
         v12 = _CONST3[v11]
         del v11
-        # feature country_idx
         v13 = v12[in_country_codes]
         out[:, 4] = v13
         del v12, v13
+        # feature plan_oh
         v14 = np.where(null_plan_distinct, np.asarray('none', dtype=_STRING), in_plan_distinct)
         v15 = _lookup(v14, _VOCAB5_INDEX)
         del v14
@@ -401,33 +402,32 @@ def transform(columns, float32=False):
         del v15, v16
         v18 = _one_hot(v17, 6)
         del v17
-        # feature plan_oh
         v19 = v18[in_plan_codes]
         out[:, 5:11] = v19
         del v18, v19
+        # feature ctr
         v20 = np.asarray(in_clicks_7d).astype(np.float64)
         v21 = np.maximum(in_impressions_7d, np.int64(1))
         v22 = np.asarray(v21).astype(np.float64)
         del v21
-        # feature ctr
         v23 = np.divide(v20, v22)
         out[:, 11] = v23
         del v20, v22, v23
+        # feature tenure_days
         v24 = np.asarray(in_event_ts).astype(np.int64)
         v25 = np.asarray(in_signup_ts).astype(np.int64)
         v26 = np.subtract(v24, v25)
         del v25
         v27 = np.floor_divide(v26, np.int64(86400000000))
         del v26
-        # feature tenure_days
         v28 = np.asarray(v27).astype(np.float64)
         out[:, 12] = v28
         del v27, v28
+        # feature hour_sin
         v29 = np.mod(v24, np.int64(86400000000))
         del v24
         v30 = np.floor_divide(v29, np.int64(3600000000))
         del v29
-        # feature hour_sin
         v31 = _CONST6[v30]
         out[:, 13] = v31
         del v30, v31

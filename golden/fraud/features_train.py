@@ -460,20 +460,20 @@ def transform(columns, float32=False):
     rows = len(in_account_open_ts)
     out = np.empty((rows, 25), dtype=np.float64)
     with np.errstate(all="ignore"):
+        # feature amount_log
         v0 = _maximum(in_amount, np.float64(0.0))
         v1 = _minimum(v0, np.float64(1048.364779999977))
         del v0
-        # feature amount_log
         v2 = _log1p(v1)
         out[:, 0] = v2
         del v1, v2
-        v3 = np.subtract(in_amount, np.float64(31.880000000000003))
         # feature amount_robust
+        v3 = np.subtract(in_amount, np.float64(31.880000000000003))
         v4 = np.divide(v3, np.float64(49.81999999999999))
         out[:, 1] = v4
         del v3, v4
-        v5 = _bucketize(in_amount, _CONST0)
         # feature amount_bucket
+        v5 = _bucketize(in_amount, _CONST0)
         v6 = np.asarray(v5).astype(np.float64)
         out[:, 2] = v6
         del v5, v6
@@ -481,6 +481,7 @@ def transform(columns, float32=False):
         v7 = np.divide(in_amount, np.float64(61.673715))
         out[:, 3] = v7
         del v7
+        # feature round_amount
         v8 = np.fmod(in_amount, np.float64(10.0))
         v9 = np.not_equal(v8, np.float64(0.0))
         v10 = np.less(v8, np.float64(0.0))
@@ -496,19 +497,19 @@ def transform(columns, float32=False):
         del v12, v13, v15
         v17 = np.equal(v16, np.float64(0.0))
         del v16
-        # feature round_amount
         v18 = np.asarray(v17).astype(np.float64)
         out[:, 4] = v18
         del v17, v18
+        # feature merchant_idx
         v19 = _lookup(in_merchant_distinct, _VOCAB2_INDEX)
         v20 = np.subtract(v19, np.int64(-1))
         del v19
         v21 = _CONST3[v20]
         del v20
-        # feature merchant_idx
         v22 = v21[in_merchant_codes]
         out[:, 5] = v22
         del v21, v22
+        # feature category_country
         v23 = np.strings.add(np.asarray(in_merchant_category_distinct, dtype=_STRING), np.asarray(np.asarray('\x1f', dtype=_STRING), dtype=_STRING))
         v24 = v23[in_merchant_category_codes]
         del v23
@@ -518,7 +519,6 @@ def transform(columns, float32=False):
         del v25
         v27 = np.mod(v26, np.int64(4096))
         del v26
-        # feature category_country
         v28 = np.asarray(v27).astype(np.float64)
         out[:, 6] = v28
         del v27, v28
@@ -526,13 +526,14 @@ def transform(columns, float32=False):
         v29 = np.asarray(null_ip_country).astype(np.float64)
         out[:, 7] = v29
         del v29
+        # feature country_mismatch
         v30 = np.where(null_ip_country, in_card_country, in_ip_country)
         v31 = np.not_equal(v30, in_card_country)
         del v30
-        # feature country_mismatch
         v32 = np.asarray(v31).astype(np.float64)
         out[:, 8] = v32
         del v31, v32
+        # feature device_bucket
         v33 = np.where(null_device_id_distinct, np.asarray('<none>', dtype=_STRING), in_device_id_distinct)
         v34 = _murmur3(v33)
         del v33
@@ -540,7 +541,6 @@ def transform(columns, float32=False):
         del v34
         v36 = np.asarray(v35).astype(np.float64)
         del v35
-        # feature device_bucket
         v37 = v36[in_device_id_codes]
         out[:, 9] = v37
         del v36, v37
@@ -552,25 +552,25 @@ def transform(columns, float32=False):
         v39 = np.asarray(in_card_present).astype(np.float64)
         out[:, 11] = v39
         del v39
+        # feature hour_of_day
         v40 = np.asarray(in_txn_ts).astype(np.int64)
         v41 = np.mod(v40, np.int64(86400000000))
         v42 = np.floor_divide(v41, np.int64(3600000000))
         del v41
-        # feature hour_of_day
         v43 = np.asarray(v42).astype(np.float64)
         out[:, 12] = v43
         del v43
-        v44 = np.less(v42, np.int64(6))
         # feature night
+        v44 = np.less(v42, np.int64(6))
         v45 = np.asarray(v44).astype(np.float64)
         out[:, 13] = v45
         del v44, v45
+        # feature day_of_week
         v46 = np.floor_divide(v40, np.int64(86400000000))
         v47 = np.add(v46, np.int64(3))
         del v46
         v48 = np.mod(v47, np.int64(7))
         del v47
-        # feature day_of_week
         v49 = np.asarray(v48).astype(np.float64)
         out[:, 14] = v49
         del v48, v49
@@ -586,6 +586,7 @@ def transform(columns, float32=False):
         v52 = np.asarray(null_prev_txn_ts).astype(np.float64)
         out[:, 17] = v52
         del v52
+        # feature since_last_log
         v53 = np.asarray(in_prev_txn_ts).astype(np.int64)
         v54 = np.subtract(v40, v53)
         del v53
@@ -599,57 +600,56 @@ def transform(columns, float32=False):
         v59 = _log1p(v58)
         del v58
         v60 = np.isnan(v59)
-        # feature since_last_log
         v61 = np.where(v60, np.float64(-1.0), v59)
         out[:, 18] = v61
         del v59, v60, v61
+        # feature rapid_repeat
         v62 = np.where(null_prev_txn_ts, np.int64(86400), v55)
         del v55
         v63 = np.less(v62, np.int64(60))
         del v62
-        # feature rapid_repeat
         v64 = np.asarray(v63).astype(np.float64)
         out[:, 19] = v64
         del v63, v64
+        # feature account_age_days
         v65 = np.asarray(in_account_open_ts).astype(np.int64)
         v66 = np.subtract(v40, v65)
         del v40, v65
         v67 = np.floor_divide(v66, np.int64(86400000000))
         del v66
-        # feature account_age_days
         v68 = np.asarray(v67).astype(np.float64)
         out[:, 20] = v68
         del v67, v68
-        v69 = np.minimum(in_attempts_24h, np.int64(20))
         # feature attempts
+        v69 = np.minimum(in_attempts_24h, np.int64(20))
         v70 = np.asarray(v69).astype(np.float64)
         out[:, 21] = v70
         del v69, v70
+        # feature freemail
         v71 = np.strings.strip(np.asarray(in_email_distinct, dtype=_STRING), " ")
         v72 = np.strings.translate(np.asarray(v71, dtype=_STRING), _ASCII_LOWER)
         del v71
         v73 = _matches(v72, '[a-z0-9._%+-]+@(gmail|yahoo|hotmail|outlook)\\.com')
         v74 = np.asarray(v73).astype(np.float64)
         del v73
-        # feature freemail
         v75 = v74[in_email_codes]
         out[:, 22] = v75
         del v74, v75
+        # feature disposable
         v76 = np.strings.endswith(np.asarray(v72, dtype=_STRING), '@mailinator.com')
         v77 = np.strings.endswith(np.asarray(v72, dtype=_STRING), '@yopmail.com')
         v78 = np.logical_or(v76, v77)
         del v76, v77
         v79 = np.asarray(v78).astype(np.float64)
         del v78
-        # feature disposable
         v80 = v79[in_email_codes]
         out[:, 23] = v80
         del v79, v80
+        # feature email_digits
         v81 = _matches(v72, '[^@]*\\d{4,}[^@]*@.+')
         del v72
         v82 = np.asarray(v81).astype(np.float64)
         del v81
-        # feature email_digits
         v83 = v82[in_email_codes]
         out[:, 24] = v83
         del v82, v83

@@ -286,9 +286,16 @@ def render_body(
     coded: dict[str, bool] = {}
     statements: list[Statement] = []
 
+    block_start = 0  # the first statement of the feature being emitted
+
     def add(expression: str, comment: str = "") -> str:
+        nonlocal block_start
         variable = f"v{len(statements)}"
-        statements.append(Statement(variable, expression, comment))
+        statements.append(Statement(variable, expression, ""))
+        if comment:  # a feature's label goes before the first statement of its block
+            first = statements[block_start]
+            statements[block_start] = Statement(first.variable, first.expression, comment)
+            block_start = len(statements)
         return variable
 
     for node in order:

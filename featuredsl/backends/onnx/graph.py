@@ -65,6 +65,7 @@ class GraphContext:
     # Model-local functions of the exact routines called (featuredsl.compiler.libm), by name,
     # callees before their callers; shared with the contexts that build their bodies.
     functions: dict[str, onnx.FunctionProto] = field(default_factory=dict)
+    prefix: str = ""  # the feature being emitted, as the start of its value names
     _constants: dict[tuple[object, ...], str] = field(default_factory=dict)
     _count: int = 0
 
@@ -83,9 +84,11 @@ class GraphContext:
         domain: str = "",
         **attrs: Any,
     ) -> str:
-        output = self.fresh(hint or op.lower())
+        output = self.fresh(self.prefix + (hint or op.lower()))
         self.nodes.append(
-            helper.make_node(op, list(inputs), [output], domain=domain or None, **attrs)
+            helper.make_node(
+                op, list(inputs), [output], name=output, domain=domain or None, **attrs
+            )
         )
         return output
 
@@ -674,6 +677,7 @@ class GraphSpec:
     outputs: tuple[tuple[str, Node], ...]
     column_names: tuple[str, ...]
     float32: bool = False
+    source: str = ""  # the spec text, for each feature's source line in its nodes' doc_string
 
 
 def _value_info(
@@ -692,10 +696,15 @@ def graph_inputs(inputs: Sequence[InputColumn]) -> list[onnx.ValueInfoProto]:
     return infos
 
 
-def emit_nodes(roots: Sequence[Node], ctx: GraphContext) -> dict[Node, str]:
-    """Append the nodes computing `roots` to ctx; returns the graph value of every IR node."""
-    names: dict[Node, str] = {}
+def emit_nodes(
+    roots: Sequence[Node], ctx: GraphContext, names: dict[Node, str] | None = None
+) -> dict[Node, str]:
+    """Append the nodes computing `roots` to ctx; returns the graph value of every IR node
+    (`names`: the values of nodes already emitted, extended in place)."""
+    names = {} if names is None else names
     for node in walk(roots):
+        if node in names:
+            continue
         ctx.signs[node] = signs_of(node, ctx.signs)
         ctx.ranges[node] = int_range(node, ctx.ranges)
         if node.op == "input":
@@ -774,7 +783,19 @@ def input_names(inputs: Sequence[InputColumn]) -> frozenset[str]:
 
 def build_model(spec: GraphSpec) -> onnx.ModelProto:
     ctx = GraphContext(reserved=input_names(spec.inputs))
-    names = emit_nodes([node for _, node in spec.outputs], ctx)
+    names: dict[Node, str] = {}
+    source = spec.source.splitlines()
+    for label, node in spec.outputs:  # each feature's nodes named after it, with its spec line
+        first = len(ctx.nodes)
+        ctx.prefix = re.sub(r"[^A-Za-z0-9_]", "_", label) + "."
+        emit_nodes([node], ctx, names)
+        line = node.span.line
+        text = source[line - 1].strip() if 0 < line <= len(source) else ""
+        for emitted in ctx.nodes[first:]:
+            emitted.doc_string = f"feature {label}" + (
+                f", spec line {line}: {text}" if text else ""
+            )
+    ctx.prefix = ""
     stacked = _stack_columns([(names[node], node.op == "one_hot") for _, node in spec.outputs], ctx)
     if spec.float32:
         ctx.nodes.append(
