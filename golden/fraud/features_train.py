@@ -115,17 +115,26 @@ def _check_text(name, values, distinct=None):
         _check_nfc(name, values)
 
 
+class _FirstSeen(dict):
+    """value -> its index among the distinct values in first-seen order (a new value gets the
+    next index): one C-level lookup per row."""
+
+    def __missing__(self, value):
+        self[value] = index = len(self)
+        return index
+
+
 def _text_codes(name, values):
     """A text column's distinct values (in first-seen order, each checked once) and the index of
     each row's value among them: text operations then run once per distinct value."""
     items = values.tolist()
+    index = _FirstSeen()
     try:
-        index = {value: i for i, value in enumerate(dict.fromkeys(items))}
+        codes = np.fromiter(map(index.__getitem__, items), dtype=np.int64, count=len(items))
     except TypeError:  # an unhashable value: not a str
         raise InputError(f"column {name!r} must hold only str values") from None
     distinct = list(index)
     _check_text(name, values, distinct)
-    codes = np.fromiter(map(index.__getitem__, items), dtype=np.int64, count=len(items))
     return np.array(distinct + [""], dtype=object)[:-1], codes
 
 
