@@ -268,6 +268,15 @@ def _one_hot(index, width):
     return out
 
 
+def _one_hot_into(block, index):
+    """_one_hot written into `block` (a rows x width view of the output) in place, without a
+    rows x width temporary."""
+    width = block.shape[1]
+    block[...] = 0.0
+    rows = np.flatnonzero((index >= 0) & (index < width))
+    block[rows, index[rows]] = 1.0
+
+
 def _log(x):
     """log(x), fdlibm's e_log.c; -inf at 0, NaN below 0."""
     v0 = np.less(x, np.float64(0.0))
@@ -525,21 +534,19 @@ def transform(columns, float32=False):
         v25 = np.equal(v24, np.int64(-1))
         v26 = np.where(v25, np.int64(5), v24)
         del v24, v25
-        v27 = _one_hot(v26, 6)
+        v27 = v26[in_ad_category_codes]
         del v26
-        v28 = v27[in_ad_category_codes]
-        out[:, 4:10] = v28
-        del v27, v28
+        _one_hot_into(out[:, 4:10], v27)
+        del v27
         # feature device_oh
         v29 = _lookup(in_device_distinct, _VOCAB8_INDEX)
         v30 = np.equal(v29, np.int64(-1))
         v31 = np.where(v30, np.int64(3), v29)
         del v29, v30
-        v32 = _one_hot(v31, 4)
+        v32 = v31[in_device_codes]
         del v31
-        v33 = v32[in_device_codes]
-        out[:, 10:14] = v33
-        del v32, v33
+        _one_hot_into(out[:, 10:14], v32)
+        del v32
         # feature country_x_device
         v34 = np.where(null_country_distinct, np.asarray('??', dtype=_STRING), in_country_distinct)
         v35 = np.strings.add(np.asarray(v34, dtype=_STRING), np.asarray(np.asarray('\x1f', dtype=_STRING), dtype=_STRING))

@@ -178,6 +178,15 @@ def _one_hot(index, width):
     return out
 
 
+def _one_hot_into(block, index):
+    """_one_hot written into `block` (a rows x width view of the output) in place, without a
+    rows x width temporary."""
+    width = block.shape[1]
+    block[...] = 0.0
+    rows = np.flatnonzero((index >= 0) & (index < width))
+    block[rows, index[rows]] = 1.0
+
+
 def _log(x):
     """log(x), fdlibm's e_log.c; -inf at 0, NaN below 0."""
     v0 = np.less(x, np.float64(0.0))
@@ -409,11 +418,10 @@ def transform(columns, float32=False):
         v16 = np.equal(v15, np.int64(-1))
         v17 = np.where(v16, np.int64(5), v15)
         del v15, v16
-        v18 = _one_hot(v17, 6)
+        v18 = v17[in_plan_codes]
         del v17
-        v19 = v18[in_plan_codes]
-        out[:, 5:11] = v19
-        del v18, v19
+        _one_hot_into(out[:, 5:11], v18)
+        del v18
         # feature ctr
         v20 = np.asarray(in_clicks_7d).astype(np.float64)
         v21 = np.maximum(in_impressions_7d, np.int64(1))

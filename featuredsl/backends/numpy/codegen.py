@@ -355,13 +355,13 @@ def _levels(
 ) -> tuple[set[Node], set[Node]]:
     """(nodes computed over distinct values, nodes needed per row): a node that reads text goes
     to the distinct level, and so do the nodes of its column it reads."""
-    distinct = {  # reads text, or what was computed from text: once per distinct value
-        node
-        for node in order
-        if node in column and node.op != "input" and any(a.dtype is DType.STRING for a in node.args)
-    }
+    # A node of a text column that reads text, or what was computed from text, runs once per
+    # distinct value; but a one-hot row is written into the output from its gathered index.
+    distinct: set[Node] = set()
     for node in order:
-        if node in column and any(a in distinct for a in node.args):
+        if node not in column or node.op in ("input", "one_hot"):
+            continue
+        if any(a in distinct or (a.dtype is DType.STRING and a in column) for a in node.args):
             distinct.add(node)
     for node in reversed(order):  # and the nodes of the column those read
         if node in distinct:
@@ -389,9 +389,19 @@ def schedule(
     stores: dict[int, list[str]] = {}
     early: list[str] = []
     column = 0
+    used = {name for st in statements for name in VARIABLE.findall(st.expression)}
     for variable, width, matrix in outputs:
         target = f"out[:, {column}:{column + width}]" if matrix else f"out[:, {column}]"
         column += width
+        expression = statements[defined[variable]].expression if variable in defined else ""
+        if stack and matrix and variable not in used and expression.startswith("_one_hot("):
+            # written into the output in place, without a rows x width temporary
+            position = expression[len("_one_hot(") :].rsplit(", ", 1)[0]
+            place = defined.pop(variable)
+            statements[place] = Statement(
+                "", f"_one_hot_into({target}, {position})", statements[place].comment
+            )
+            continue
         if not stack:
             last_use[variable] = len(statements)  # returned: keep alive
         elif variable in defined:
@@ -499,6 +509,8 @@ def render_module_files(module: ModuleSpec) -> tuple[str, bytes | None]:
         for (_, node), width in zip(module.outputs, module.widths, strict=True)
     ]
     statements, early_stores = schedule(statements, output_variables, module.stack)
+    if any(st.expression.startswith("_one_hot_into(") for st in statements):
+        ctx.helper("_one_hot_into")
     used_inputs = {
         n.attr("name") for n in walk(node for _, node in module.outputs) if n.op == "input"
     }
