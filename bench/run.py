@@ -891,9 +891,12 @@ METHOD = """## Method
 
 
 def _command(settings: Settings) -> str:
-    if settings.rows == 1_000_000:
+    if settings.rows == 1_000_000 and (settings.repeat, settings.fit_repeat) == (5, 3):
         return "python bench/run.py --rows 1000000 --out bench/RESULTS.md` (`make bench`"
-    return f"python bench/run.py --rows {settings.rows}"
+    return (
+        f"python bench/run.py --rows {settings.rows} --repeat {settings.repeat} "
+        f"--fit-repeat {settings.fit_repeat} --latency-calls {settings.latency_calls}"
+    )
 
 
 def render(r: Results) -> str:
