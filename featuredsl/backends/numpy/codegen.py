@@ -12,6 +12,7 @@ import inspect
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -390,11 +391,13 @@ def schedule(
     early: list[str] = []
     column = 0
     used = {name for st in statements for name in VARIABLE.findall(st.expression)}
+    stored = Counter(variable for variable, _, _ in outputs)
     for variable, width, matrix in outputs:
         target = f"out[:, {column}:{column + width}]" if matrix else f"out[:, {column}]"
         column += width
         expression = statements[defined[variable]].expression if variable in defined else ""
-        if stack and matrix and variable not in used and expression.startswith("_one_hot("):
+        alone = variable not in used and stored[variable] == 1  # not read, not stored twice
+        if stack and matrix and alone and expression.startswith("_one_hot("):
             # written into the output in place, without a rows x width temporary
             position = expression[len("_one_hot(") :].rsplit(", ", 1)[0]
             place = defined.pop(variable)
