@@ -9,14 +9,16 @@ in one run:
 * fit time: featuredsl `Spec.fit`, the hand-written numpy fit, scikit-learn `fit`;
 * batch transform time: the generated numpy module, the featuredsl ONNX graph, the hand-written
   numpy transform, the scikit-learn ColumnTransformer, and the skl2onnx graph of its stock subset;
-* single-row latency (p50/p99 of many `session.run` calls on 1-row feeds) of both ONNX graphs;
+* single-row latency (p50/p99 CPU time of many calls on 1-row feeds) of both ONNX graphs, and of
+  the serving `Session` on one-row dicts, without and with its SQLite serving log;
 * peak memory of each contender's fit and transform, each measured in a fresh subprocess
   (peak RSS reset before the measured step, via /proc/self/clear_refs);
 * agreement: the hand-written baseline must match the generated module (asserted), and the
   other pairs are reported.
 
-Timings are the best of N repetitions. Ratios are contender time / featuredsl time, so a ratio
-above 1 means featuredsl is faster.
+Timings are CPU time (time.process_time) over N paired rounds (every contender once per round,
+in a rotated order), reported as median [p25, p75]. Ratios are featuredsl / contender, taken
+round by round, so a ratio below 1 means featuredsl is faster. The targets are issue 14's.
 """
 
 from __future__ import annotations
