@@ -6,6 +6,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,8 +61,15 @@ def test_report_has_every_row(results: bench_run.Results) -> None:
         "## Machine",
     ):
         assert section in report
-    assert len(results.transform) == 7 and len(results.fit) == 4 and len(results.latency) == 4
-    assert all(seconds > 0 for seconds in results.transform.values())
+    assert len(results.transform) == 7 and len(results.fit) == 4 and len(results.latency) == 7
+    assert all(len(rounds) == 1 for rounds in results.transform.values())
+
+
+def test_paired_ratios_are_taken_round_by_round() -> None:
+    spread = bench_run.paired(np.array([1.0, 2.0, 4.0]), np.array([2.0, 4.0, 8.0]))
+    assert (spread.median, spread.low, spread.high) == (0.5, 0.5, 0.5)
+    times = bench_run.paired_rounds({"a": lambda: None, "b": lambda: None}, 3)
+    assert {name: len(t) for name, t in times.items()} == {"a": 3, "b": 3}
 
 
 def test_quick_command_line_settings() -> None:

@@ -33,11 +33,12 @@ from featuredsl.artifact.manifest import encode_pool, manifest_text
 from featuredsl.artifact.quality import DataQuality, QualityTally, assess
 from featuredsl.artifact.transform import sparse_features, width_slices
 from featuredsl.backends.numpy import codegen as numpy_backend
-from featuredsl.backends.numpy.evaluate import evaluate, execute_module
+from featuredsl.backends.numpy.evaluate import evaluate, evaluate_columns, execute_module
 from featuredsl.backends.onnx import graph as onnx_backend
 from featuredsl.compiler.boundaries import constant_pool, feature_bounds
 from featuredsl.compiler.frontend import check_source, read_spec
-from featuredsl.compiler.ir import Builder, Program, walk
+from featuredsl.compiler.ir import Builder, Node, Program, walk
+from featuredsl.compiler.tables import tabulate
 from featuredsl.errors import ArtifactError
 from featuredsl.fit.fitting import FittedConstant, fit_batches, fit_program
 from featuredsl.ingest.batches import BatchSource, open_source
@@ -312,6 +313,14 @@ class FittedSpec:
         return self.program.feature_columns
 
     @cached_property
+    def artifact_outputs(self) -> tuple[tuple[str, Node], ...]:
+        """(feature name, IR node) of every feature as both artifacts compute it: the fitted
+        program with pure functions of small integer ranges turned into tables
+        (featuredsl.compiler.tables), evaluated by the numpy module's own code."""
+        roots = tabulate(self.program.roots, evaluate_columns)
+        return tuple((f.name, node) for f, node in zip(self.program.features, roots, strict=True))
+
+    @cached_property
     def numpy_files(self) -> dict[str, bytes]:
         """The numpy module and, when it stores long list constants, its constants file."""
         source, constants = numpy_backend.render_module_files(
@@ -319,7 +328,7 @@ class FittedSpec:
                 spec_name=self.program.name,
                 fingerprint=self.fingerprint,
                 inputs=self.program.inputs,
-                outputs=tuple((f.name, f.node) for f in self.program.features),
+                outputs=self.artifact_outputs,
                 column_names=self.feature_names,
                 widths=tuple(len(f.column_names or ()) for f in self.program.features),
                 constants_file=CONSTANTS_FILE,
@@ -356,10 +365,11 @@ class FittedSpec:
                 spec_name=self.program.name,
                 fingerprint=self.fingerprint,
                 inputs=self.program.inputs,
-                outputs=tuple((f.name, f.node) for f in self.program.features),
+                outputs=self.artifact_outputs,
                 column_names=self.feature_names,
                 float32=float32,
                 freshness=self.program.freshness,
+                source=self.program.source,
             )
         )
 

@@ -16,6 +16,7 @@ from itertools import repeat
 from typing import Any
 
 from featuredsl.compiler.ir import Feature, Node, Program, constant_value, walk
+from featuredsl.compiler.libm import called_routines, routine_body
 from featuredsl.compiler.primitives import ULP_BOUND
 from featuredsl.compiler.types import DType
 
@@ -40,7 +41,8 @@ def constant_pool(program: Program) -> dict[str, list[Any]]:
     (literal or fitted), every string constant, and round() digit counts. Coefficients inside
     lowered formulas are not boundaries and stay out."""
     pool: dict[str, list[Any]] = {"float": [], "int": [], "string": [], "round_digits": []}
-    for node in walk(program.roots):
+    bodies = [routine_body(name)[1] for name in called_routines(program.roots)]
+    for node in walk([*program.roots, *bodies]):  # a routine's boundaries are its call's
         if node.op in BOUNDARY_OPS:
             for arg in node.args:
                 _collect_constant(arg, pool)

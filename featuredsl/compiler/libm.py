@@ -13,11 +13,14 @@ arithmetic", 1991, theorem 4 and the remark after it). Accuracy against numpy: d
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
 from featuredsl.compiler.builder import TWO_POW_52, Emitter
-from featuredsl.compiler.ir import Node
+from featuredsl.compiler.ir import Builder, Node, walk
+from featuredsl.compiler.types import DType, Type
+from featuredsl.language.diagnostics import Span
 
 # sin and cos are lowered to +, -, *, round and where, so both runtimes compute them bit for bit
 # alike (onnxruntime's vectorised Sin/Cos differ from numpy by a few ULP, enough to flip a tree
@@ -136,7 +139,7 @@ def _power_of_two(e: Emitter, k: Node) -> Node:
 
 
 def exp_node(e: Emitter, x: Node) -> Node:
-    """exp(x) for a float node (fdlibm e_exp.c); 0 below the underflow bound, inf above."""
+    """exp(x), fdlibm's e_exp.c; 0 below the underflow bound, inf above."""
     k = e.unary("round_even", e.mul(x, e.f(INV_LN2)))
     k = e.where(
         e.isnan(k), e.f(0.0), e.binary("minimum", e.binary("maximum", k, e.f(-1100.0)), e.f(1100.0))
@@ -154,7 +157,7 @@ def exp_node(e: Emitter, x: Node) -> Node:
 
 
 def log_node(e: Emitter, x: Node) -> Node:
-    """log(x) for a float node (fdlibm e_log.c); -inf at 0, NaN below 0."""
+    """log(x), fdlibm's e_log.c; -inf at 0, NaN below 0."""
     # Scale x into [1, 2) by exact powers of two, counting the exponent. |x| rather than x: the
     # result for x <= 0 is replaced below anyway, and a value that cannot be -0.0 keeps the ONNX
     # graph's where() plain (featuredsl.backends.onnx.signs).
@@ -184,7 +187,7 @@ def log_node(e: Emitter, x: Node) -> Node:
 
 
 def sin_node(e: Emitter, a: Node) -> Node:
-    """sin(a) for a float node; sin(-0.0) is -0.0; NaN beyond |a| >= 2**52 (see below)."""
+    """sin(a), fdlibm's k_sin.c and e_rem_pio2.c; sin(-0.0) is -0.0; NaN beyond |a| >= 2**52."""
     r, quadrant = _reduce_pio2(e, a)
     s, c = _kernel_sin(e, r), _kernel_cos(e, r)
     result = _by_quadrant(e, quadrant, (s, c, e.unary("neg", s), e.unary("neg", c)))
@@ -193,7 +196,7 @@ def sin_node(e: Emitter, a: Node) -> Node:
 
 
 def cos_node(e: Emitter, a: Node) -> Node:
-    """cos(a) for a float node; NaN beyond |a| >= 2**52."""
+    """cos(a), fdlibm's k_cos.c and e_rem_pio2.c; NaN beyond |a| >= 2**52."""
     r, quadrant = _reduce_pio2(e, a)
     s, c = _kernel_sin(e, r), _kernel_cos(e, r)
     return _beyond_reduction(
@@ -202,21 +205,76 @@ def cos_node(e: Emitter, a: Node) -> Node:
 
 
 def log1p_node(e: Emitter, a: Node) -> Node:
-    """log(1 + a) for a float node, accurate near 0."""
+    """log(1 + a), accurate near 0: Goldberg's formula (1991, theorem 4) over the exact log."""
     # Goldberg's formula: log(u) * (x / (u - 1)) with u = 1 + x is accurate to a few ULP and uses
     # only ops both runtimes have (onnx has no Log1p). u == 1 means |x| < eps/2: log1p(x) == x.
     u = e.add(e.f(1.0), a)
-    ratio = e.mul(log_node(e, u), e.div(a, e.sub(u, e.f(1.0))))
+    ratio = e.mul(call(e, "log", u), e.div(a, e.sub(u, e.f(1.0))))
     finite = e.where(e.eq(u, e.f(math.inf)), e.f(math.inf), ratio)
     return e.where(e.eq(u, e.f(1.0)), a, finite)
 
 
 def expm1_node(e: Emitter, a: Node) -> Node:
-    """exp(a) - 1 for a float node, accurate near 0."""
+    """exp(a) - 1, accurate near 0: Kahan's formula (Goldberg 1991) over the exact exp and log."""
     # Kahan's formula (u - 1) * x / log(u) with u = exp(x) for small |x|, where u - 1 cancels;
     # plain u - 1 elsewhere (exact enough there, and it cannot overflow); x itself when u == 1.
-    u = exp_node(e, a)
+    u = call(e, "exp", a)
     um1 = e.sub(u, e.f(1.0))
-    kahan = e.div(e.mul(um1, a), log_node(e, u))
+    kahan = e.div(e.mul(um1, a), call(e, "log", u))
     small = e.where(e.eq(u, e.f(1.0)), a, kahan)
     return e.where(e.binary("lt", e.unary("abs", a), e.f(0.5)), small, um1)
+
+
+# Each routine is one `call` node in a program, its body built once here over a parameter `x`:
+# the numpy module defines it as a helper function (`_log1p(x)`) and the ONNX graph as a
+# model-local function (domain ROUTINE_DOMAIN), both rendered from this same IR, so both
+# artifacts compute it with the same exactly rounded operations as when it was written inline.
+ROUTINES = {
+    "log": log_node,
+    "exp": exp_node,
+    "sin": sin_node,
+    "cos": cos_node,
+    "log1p": log1p_node,
+    "expm1": expm1_node,
+}
+ROUTINE_DOMAIN = "featuredsl"
+PARAMETER = "x"  # the input node of a routine's body: op input, role "parameter"
+
+
+def call(e: Emitter, routine: str, a: Node) -> Node:
+    """routine(a) for a float node: a `call` of one of ROUTINES."""
+    if routine not in ROUTINES:
+        raise KeyError(f"no exact routine {routine!r}")
+    return e.node("call", (a,), DType.FLOAT, routine=routine)
+
+
+@functools.cache
+def routine_body(routine: str) -> tuple[Node, Node]:
+    """(parameter, result) of a routine's body: the IR computing it from the input node
+    `parameter` (op input, role "parameter"); calls of other routines stay calls."""
+    builder = Builder()
+    parameter = builder.node(
+        "input", (), Type(DType.FLOAT), {"name": PARAMETER, "role": "parameter"}
+    )
+    return parameter, ROUTINES[routine](Emitter(builder, Span.unknown()), parameter)
+
+
+def routine_docs(routine: str) -> str:
+    """The first line of a routine's docstring (what the generated helper says it computes)."""
+    return (ROUTINES[routine].__doc__ or routine).strip().splitlines()[0]
+
+
+def called_routines(roots: Sequence[Node]) -> list[str]:
+    """The routines `roots` call, directly or through other routines, callees first."""
+    order: list[str] = []
+
+    def visit(nodes: Sequence[Node]) -> None:
+        for node in walk(nodes):
+            if node.op == "call" and node.attr("routine") not in order:
+                name = node.attr("routine")
+                visit([routine_body(name)[1]])
+                if name not in order:
+                    order.append(name)
+
+    visit(roots)
+    return order

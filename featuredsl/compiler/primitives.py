@@ -105,6 +105,8 @@ class Prim(str, enum.Enum):
     GATHER = "gather", "the item at position index (int64, 0 <= index < len) of a constant vector"
     BUCKETIZE = "bucketize", "number of boundaries <= x; NaN gives len(boundaries)"
     ONE_HOT = "one_hot", "width columns: 1.0 where the index equals the column number, else 0.0"
+    # exact routines
+    CALL = "call", "a named exact routine of featuredsl.compiler.libm (attr routine) applied to x"
     # analyzers (replaced by constants at fit time)
     FITTED = "fitted", "a statistic of the training data (attr analyzer)"
 

@@ -25,6 +25,7 @@ from featuredsl.artifact.conformance import edge_cases
 from featuredsl.backends.numpy.evaluate import evaluate
 from featuredsl.backends.onnx import graph as onnx_backend
 from featuredsl.compiler.ir import Builder, InputColumn, Node, Program
+from featuredsl.compiler.libm import ROUTINES
 from featuredsl.compiler.primitives import ULP_BOUND
 from featuredsl.compiler.types import DType, Shape, Type
 from featuredsl.parity.compare import ulp_distance
@@ -166,6 +167,8 @@ def _probes() -> list[Probe]:
         ),
         Probe("one_hot", "one_hot", (INT, ("list", STRING, ("a", "b", "c"))), FLOAT, width=4),
     ]
+    for routine in ROUTINES:  # each a model-local function of the graph
+        probes.append(Probe(f"call_{routine}", "call", (FLOAT,), FLOAT, {"routine": routine}))
     return probes
 
 

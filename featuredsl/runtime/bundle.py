@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import onnx
+import onnx.inliner
 from onnx import TensorProto, helper, numpy_helper
 
 from featuredsl import __version__
@@ -42,6 +43,7 @@ from featuredsl.artifact.contract import (
     METADATA_PREFIX,
 )
 from featuredsl.artifact.contract import OUTPUT as FEATURES
+from featuredsl.compiler.libm import ROUTINE_DOMAIN
 from featuredsl.errors import ArtifactError
 
 MODEL_PREFIX = "model/"
@@ -530,7 +532,13 @@ def merge(
     links = plan_inputs(model, graph.feature_names, by_order, where)
     _check_pairing(model, graph, by_order, where, assume_order)
     _check_outputs(model, graph.model, where)
-    features, converted, opsets = unify_opsets(graph.model, model, where)
+    # The feature graph's exact routines (model-local functions) are inlined first: the
+    # model's opset may be newer, and the version converter converts graphs, not functions.
+    inlined = onnx.inliner.inline_local_functions(graph.model)
+    kept = [o for o in inlined.opset_import if o.domain != ROUTINE_DOMAIN]
+    del inlined.opset_import[:]
+    inlined.opset_import.extend(kept)
+    features, converted, opsets = unify_opsets(inlined, model, where)
     body = _prefixed(converted)
     adapter_nodes, adapter_inits = _adapter(links)
     features_out = next(o for o in features.graph.output if o.name == FEATURES)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -272,6 +273,97 @@ def check_request_shape(rows: Any, inputs: Sequence[InputColumn], extra: str = "
         _check_extra(list(row), inputs, extra, f"row {i}: ")
 
 
+# ----------------------------------------------------------------------------- one-row fast path
+
+INT64_LIMIT = 2**63
+FLOAT_EXACT_INT = 2**53  # every int of at most this magnitude is a float64 exactly
+Convert = Any  # (value) -> (feed value, is null) or None when the general path must decide
+_NOT_FAST = None
+
+
+def _float_value(nullable: bool) -> Convert:
+    def convert(value: Any) -> tuple[float, bool] | None:
+        kind = type(value)
+        if kind is float and (value == value or nullable):  # NaN: null, if the column may be
+            return value, False
+        if kind is int and -FLOAT_EXACT_INT <= value <= FLOAT_EXACT_INT:
+            return float(value), False
+        return (float("nan"), False) if value is None and nullable else _NOT_FAST
+
+    return convert
+
+
+def _exact_type(kind: type, placeholder: Any, nullable: bool, check: Any = None) -> Convert:
+    def convert(value: Any) -> tuple[Any, bool] | None:
+        if type(value) is kind and (check is None or check(value)):
+            return value, False
+        return (placeholder, True) if value is None and nullable else _NOT_FAST
+
+    return convert
+
+
+def _int64(value: int) -> bool:
+    return -INT64_LIMIT <= value < INT64_LIMIT
+
+
+def _clean_text(value: str) -> bool:
+    """No NUL, valid UTF-8 (no lone surrogate) and NFC: what to_feed requires of text."""
+    if "\x00" in value:
+        return False
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+    return unicodedata.is_normalized("NFC", value)
+
+
+def row_converters(inputs: Sequence[InputColumn]) -> tuple[tuple[InputColumn, Convert], ...]:
+    """Per declared column, a check and conversion of one plain Python value, precompiled.
+
+    A converter returns (value, is null) for a value the general path (featuredsl.ingest.
+    to_feed) accepts and converts to the same feed value, and None for anything else (a
+    datetime, a numpy scalar, a bad value): the general path then converts it or raises its
+    DataError naming the column and row."""
+    table: dict[DType, Any] = {
+        DType.FLOAT: lambda c: _float_value(c.nullable),
+        DType.INT: lambda c: _exact_type(int, 0, c.nullable, _int64),
+        DType.TIMESTAMP: lambda c: _exact_type(int, 0, c.nullable, _int64),
+        DType.BOOL: lambda c: _exact_type(bool, False, c.nullable),
+        DType.STRING: lambda c: _exact_type(str, "", c.nullable, _clean_text),
+    }
+    return tuple((column, table[column.dtype](column)) for column in inputs)
+
+
+FEED_DTYPE = {
+    DType.FLOAT: np.float64,
+    DType.INT: np.int64,
+    DType.TIMESTAMP: np.int64,
+    DType.BOOL: np.bool_,
+    DType.STRING: object,
+}
+
+
+def fast_row_feed(
+    row: Any, converters: tuple[tuple[InputColumn, Convert], ...], names: frozenset[str]
+) -> Feed | None:
+    """The feed of a one-row request (a dict of plain values with exactly the declared columns),
+    or None when the request needs the general path (another shape, another value type, an
+    extra or missing column, a bad value). The feed equals `to_feed([row], ...)`."""
+    if type(row) is not dict or len(row) != len(names) or not names.issuperset(row):
+        return None
+    feed: Feed = {}
+    for column, convert in converters:
+        converted = convert(row[column.name])
+        if converted is None:
+            return None
+        value, null = converted
+        feed[column.name] = np.array([value], dtype=FEED_DTYPE[column.dtype])
+        if column.mask_name is not None:
+            feed[column.mask_name] = np.array([null])
+    return feed
+
+
 # ----------------------------------------------------------------------------- the session
 
 
@@ -329,6 +421,8 @@ class Session:
         _check_graph_inputs(self.ort_session, self.inputs, self.served.onnx_path)
         self.output_names = tuple(o.name for o in self.ort_session.get_outputs())
         self.model_outputs = tuple(n for n in self.output_names if n != FEATURES)
+        self._row_converters = row_converters(self.inputs)
+        self._names = frozenset(c.name for c in self.inputs)
         self._logged: Any = None
         if log is not None:
             self._logged = self._open_log(log, sample_rate)
@@ -389,6 +483,10 @@ class Session:
                 f"{SOURCE}: was prepared for features {fingerprint[:16]}, but this session "
                 f"serves {self.fingerprint[:16]}; route it to the matching model version"
             )
+        fast = fast_row_feed(rows, self._row_converters, self._names)
+        if fast is not None:  # one plain row dict: precompiled per-column checks
+            self._check_rows(1)
+            return fast
         check_request_shape(rows, self.inputs, self.extra)
         feed = to_feed(
             as_rows(rows),

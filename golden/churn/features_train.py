@@ -48,8 +48,10 @@ _ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRST
 _CONST0 = np.array([23.0, 29.0, 33.4, 36.7, 38.3, 40.3, 43.9, 47.7, 53.210000000000015], dtype=np.float64)
 _VOCAB2 = np.array(['DE', 'US', 'FR', 'GB', 'IT', 'ES', 'BR', 'NL', 'JP', 'PL'], dtype=_STRING)
 _VOCAB2_INDEX = {value: i for i, value in enumerate(_VOCAB2.tolist())}
-_VOCAB4 = np.array(['free', 'basic', 'pro', 'none', 'team', 'família'], dtype=_STRING)
-_VOCAB4_INDEX = {value: i for i, value in enumerate(_VOCAB4.tolist())}
+_CONST3 = np.array([10.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0], dtype=np.float64)
+_VOCAB5 = np.array(['free', 'basic', 'pro', 'none', 'team', 'família'], dtype=_STRING)
+_VOCAB5_INDEX = {value: i for i, value in enumerate(_VOCAB5.tolist())}
+_CONST6 = np.array([0.0, 0.25881904510252074, 0.49999999999999994, 0.7071067811865475, 0.8660254037844386, 0.9659258262890683, 1.0, 0.9659258262890683, 0.8660254037844388, 0.7071067811865476, 0.49999999999999994, 0.258819045102521, 1.2246467991473515e-16, -0.2588190451025208, -0.4999999999999998, -0.7071067811865471, -0.8660254037844384, -0.9659258262890683, -1.0, -0.9659258262890684, -0.8660254037844386, -0.7071067811865477, -0.5000000000000004, -0.2588190451025215], dtype=np.float64)
 
 
 class InputError(ValueError):
@@ -75,23 +77,61 @@ def _column(columns, name, dtype, nullable, rows):
     if dtype == "string":
         if values.dtype.kind not in "OUT":
             raise InputError(f"column {name!r} must hold strings, got {values.dtype}")
-        try:
-            text = "".join(values.tolist())  # one pass: every value is a str ...
-        except TypeError:
-            raise InputError(f"column {name!r} must hold only str values") from None
-        if "\x00" in text:  # ... with no NUL (numpy strings cannot hold one reliably) ...
-            raise InputError(f"column {name!r} holds a NUL character (U+0000), which is not allowed")
-        try:
-            text.encode("utf-8")  # ... and no lone surrogate (onnxruntime needs UTF-8) ...
-        except UnicodeEncodeError:
-            raise InputError(f"column {name!r} holds text that is not valid Unicode") from None
-        if not unicodedata.is_normalized("NFC", text):  # ... and in Unicode NFC.
-            _check_nfc(name, values)
         return values.astype(object, copy=False)
     expected = {"int": "iu", "timestamp": "iu", "bool": "b"}[dtype]
     if values.dtype.kind not in expected:
         raise InputError(f"column {name!r} must be {dtype}, got {values.dtype}")
     return values.astype(np.bool_ if dtype == "bool" else np.int64, copy=False)
+
+
+def _check_text(name, values, distinct=None):
+    """Every value is a str with no NUL, valid Unicode, in NFC (checked over `distinct`, the
+    column's distinct values, when given)."""
+    try:
+        text = "".join(values.tolist() if distinct is None else distinct)  # every value a str ...
+    except TypeError:
+        raise InputError(f"column {name!r} must hold only str values") from None
+    if "\x00" in text:  # ... with no NUL (numpy strings cannot hold one reliably) ...
+        raise InputError(f"column {name!r} holds a NUL character (U+0000), which is not allowed")
+    try:
+        text.encode("utf-8")  # ... and no lone surrogate (onnxruntime needs UTF-8) ...
+    except UnicodeEncodeError:
+        raise InputError(f"column {name!r} holds text that is not valid Unicode") from None
+    if not unicodedata.is_normalized("NFC", text):  # ... and in Unicode NFC.
+        _check_nfc(name, values)
+
+
+class _FirstSeen(dict):
+    """value -> its index among the distinct values in first-seen order (a new value gets the
+    next index): one C-level lookup per row."""
+
+    def __missing__(self, value):
+        self[value] = index = len(self)
+        return index
+
+
+def _text_codes(name, values):
+    """A text column's distinct values (in first-seen order, each checked once) and the index of
+    each row's value among them: text operations then run once per distinct value."""
+    items = values.tolist()
+    index = _FirstSeen()
+    try:
+        codes = np.fromiter(map(index.__getitem__, items), dtype=np.int64, count=len(items))
+    except TypeError:  # an unhashable value: not a str
+        raise InputError(f"column {name!r} must hold only str values") from None
+    distinct = list(index)
+    _check_text(name, values, distinct)
+    return np.array(distinct + [""], dtype=object)[:-1], codes
+
+
+def _with_nulls(distinct, codes, mask):
+    """Codes of (value, is null) pairs: the distinct pairs of the column and each row's index."""
+    size = len(distinct)
+    pairs = codes + mask * size
+    used = np.flatnonzero(np.bincount(pairs, minlength=2 * size))
+    renumber = np.zeros(2 * size, dtype=np.int64)
+    renumber[used] = np.arange(len(used))
+    return np.concatenate([distinct, distinct])[used], used >= size, renumber[pairs]
 
 
 def _check_nfc(name, values):
@@ -137,6 +177,179 @@ def _one_hot(index, width):
     valid = (positions >= 0) & (positions < width)
     flat[np.flatnonzero(valid), positions[valid]] = 1.0
     return out
+
+
+def _one_hot_into(block, index):
+    """_one_hot written into `block` (a rows x width view of the output) in place, without a
+    rows x width temporary."""
+    width = block.shape[1]
+    block[...] = 0.0
+    rows = np.flatnonzero((index >= 0) & (index < width))
+    block[rows, index[rows]] = 1.0
+
+
+def _log(x):
+    """log(x), fdlibm's e_log.c; -inf at 0, NaN below 0."""
+    v0 = np.less(x, np.float64(0.0))
+    v1 = np.equal(x, np.float64(0.0))
+    v2 = np.equal(x, np.float64("inf"))
+    v3 = np.abs(x)
+    v4 = np.greater_equal(v3, np.float64(1.3407807929942597e+154))
+    v5 = np.multiply(v3, np.float64(7.458340731200207e-155))
+    v6 = np.where(v4, v5, v3)
+    v7 = np.greater_equal(v6, np.float64(1.157920892373162e+77))
+    v8 = np.multiply(v6, np.float64(8.636168555094445e-78))
+    v9 = np.where(v7, v8, v6)
+    v10 = np.greater_equal(v9, np.float64(3.402823669209385e+38))
+    v11 = np.multiply(v9, np.float64(2.938735877055719e-39))
+    v12 = np.where(v10, v11, v9)
+    v13 = np.greater_equal(v12, np.float64(1.8446744073709552e+19))
+    v14 = np.multiply(v12, np.float64(5.421010862427522e-20))
+    v15 = np.where(v13, v14, v12)
+    v16 = np.greater_equal(v15, np.float64(4294967296.0))
+    v17 = np.multiply(v15, np.float64(2.3283064365386963e-10))
+    v18 = np.where(v16, v17, v15)
+    v19 = np.greater_equal(v18, np.float64(65536.0))
+    v20 = np.multiply(v18, np.float64(1.52587890625e-05))
+    v21 = np.where(v19, v20, v18)
+    v22 = np.greater_equal(v21, np.float64(256.0))
+    v23 = np.multiply(v21, np.float64(0.00390625))
+    v24 = np.where(v22, v23, v21)
+    v25 = np.greater_equal(v24, np.float64(16.0))
+    v26 = np.multiply(v24, np.float64(0.0625))
+    v27 = np.where(v25, v26, v24)
+    v28 = np.greater_equal(v27, np.float64(4.0))
+    v29 = np.multiply(v27, np.float64(0.25))
+    v30 = np.where(v28, v29, v27)
+    v31 = np.greater_equal(v30, np.float64(2.0))
+    v32 = np.multiply(v30, np.float64(0.5))
+    v33 = np.where(v31, v32, v30)
+    v34 = np.less(v33, np.float64(1.4916681462400413e-154))
+    v35 = np.multiply(v33, np.float64(1.3407807929942597e+154))
+    v36 = np.where(v34, v35, v33)
+    v37 = np.less(v36, np.float64(1.4916681462400413e-154))
+    v38 = np.multiply(v36, np.float64(1.3407807929942597e+154))
+    v39 = np.where(v37, v38, v36)
+    v40 = np.less(v39, np.float64(1.727233711018889e-77))
+    v41 = np.multiply(v39, np.float64(1.157920892373162e+77))
+    v42 = np.where(v40, v41, v39)
+    v43 = np.less(v42, np.float64(5.877471754111438e-39))
+    v44 = np.multiply(v42, np.float64(3.402823669209385e+38))
+    v45 = np.where(v43, v44, v42)
+    v46 = np.less(v45, np.float64(1.0842021724855044e-19))
+    v47 = np.multiply(v45, np.float64(1.8446744073709552e+19))
+    v48 = np.where(v46, v47, v45)
+    v49 = np.less(v48, np.float64(4.656612873077393e-10))
+    v50 = np.multiply(v48, np.float64(4294967296.0))
+    v51 = np.where(v49, v50, v48)
+    v52 = np.less(v51, np.float64(3.0517578125e-05))
+    v53 = np.multiply(v51, np.float64(65536.0))
+    v54 = np.where(v52, v53, v51)
+    v55 = np.less(v54, np.float64(0.0078125))
+    v56 = np.multiply(v54, np.float64(256.0))
+    v57 = np.where(v55, v56, v54)
+    v58 = np.less(v57, np.float64(0.125))
+    v59 = np.multiply(v57, np.float64(16.0))
+    v60 = np.where(v58, v59, v57)
+    v61 = np.less(v60, np.float64(0.5))
+    v62 = np.multiply(v60, np.float64(4.0))
+    v63 = np.where(v61, v62, v60)
+    v64 = np.less(v63, np.float64(1.0))
+    v65 = np.multiply(v63, np.float64(2.0))
+    v66 = np.where(v64, v65, v63)
+    v67 = np.greater(v66, np.float64(1.4142135623730951))
+    v68 = np.add(np.float64(0.0), np.float64(512.0))
+    v69 = np.where(v4, v68, np.float64(0.0))
+    v70 = np.add(v69, np.float64(256.0))
+    v71 = np.where(v7, v70, v69)
+    v72 = np.add(v71, np.float64(128.0))
+    v73 = np.where(v10, v72, v71)
+    v74 = np.add(v73, np.float64(64.0))
+    v75 = np.where(v13, v74, v73)
+    v76 = np.add(v75, np.float64(32.0))
+    v77 = np.where(v16, v76, v75)
+    v78 = np.add(v77, np.float64(16.0))
+    v79 = np.where(v19, v78, v77)
+    v80 = np.add(v79, np.float64(8.0))
+    v81 = np.where(v22, v80, v79)
+    v82 = np.add(v81, np.float64(4.0))
+    v83 = np.where(v25, v82, v81)
+    v84 = np.add(v83, np.float64(2.0))
+    v85 = np.where(v28, v84, v83)
+    v86 = np.add(v85, np.float64(1.0))
+    v87 = np.where(v31, v86, v85)
+    v88 = np.subtract(v87, np.float64(512.0))
+    v89 = np.where(v34, v88, v87)
+    v90 = np.subtract(v89, np.float64(512.0))
+    v91 = np.where(v37, v90, v89)
+    v92 = np.subtract(v91, np.float64(256.0))
+    v93 = np.where(v40, v92, v91)
+    v94 = np.subtract(v93, np.float64(128.0))
+    v95 = np.where(v43, v94, v93)
+    v96 = np.subtract(v95, np.float64(64.0))
+    v97 = np.where(v46, v96, v95)
+    v98 = np.subtract(v97, np.float64(32.0))
+    v99 = np.where(v49, v98, v97)
+    v100 = np.subtract(v99, np.float64(16.0))
+    v101 = np.where(v52, v100, v99)
+    v102 = np.subtract(v101, np.float64(8.0))
+    v103 = np.where(v55, v102, v101)
+    v104 = np.subtract(v103, np.float64(4.0))
+    v105 = np.where(v58, v104, v103)
+    v106 = np.subtract(v105, np.float64(2.0))
+    v107 = np.where(v61, v106, v105)
+    v108 = np.subtract(v107, np.float64(1.0))
+    v109 = np.where(v64, v108, v107)
+    v110 = np.add(v109, np.float64(1.0))
+    v111 = np.where(v67, v110, v109)
+    v112 = np.multiply(v111, np.float64(0.6931471803691238))
+    v113 = np.multiply(v66, np.float64(0.5))
+    v114 = np.where(v67, v113, v66)
+    v115 = np.subtract(v114, np.float64(1.0))
+    v116 = np.multiply(np.float64(0.5), v115)
+    v117 = np.multiply(v116, v115)
+    v118 = np.add(np.float64(2.0), v115)
+    v119 = np.divide(v115, v118)
+    v120 = np.multiply(v119, v119)
+    v121 = np.multiply(v120, v120)
+    v122 = np.multiply(v121, np.float64(0.14798198605116586))
+    v123 = np.add(np.float64(0.1818357216161805), v122)
+    v124 = np.multiply(v121, v123)
+    v125 = np.add(np.float64(0.2857142874366239), v124)
+    v126 = np.multiply(v121, v125)
+    v127 = np.add(np.float64(0.6666666666666735), v126)
+    v128 = np.multiply(v120, v127)
+    v129 = np.multiply(v121, np.float64(0.15313837699209373))
+    v130 = np.add(np.float64(0.22222198432149784), v129)
+    v131 = np.multiply(v121, v130)
+    v132 = np.add(np.float64(0.3999999999940942), v131)
+    v133 = np.multiply(v121, v132)
+    v134 = np.add(v128, v133)
+    v135 = np.add(v117, v134)
+    v136 = np.multiply(v119, v135)
+    v137 = np.multiply(v111, np.float64(1.9082149292705877e-10))
+    v138 = np.add(v136, v137)
+    v139 = np.subtract(v117, v138)
+    v140 = np.subtract(v139, v115)
+    v141 = np.subtract(v112, v140)
+    v142 = np.where(v2, x, v141)
+    v143 = np.where(v1, np.float64("-inf"), v142)
+    v144 = np.where(v0, np.float64("nan"), v143)
+    return v144
+
+
+def _log1p(x):
+    """log(1 + a), accurate near 0: Goldberg's formula (1991, theorem 4) over the exact log."""
+    v0 = np.add(np.float64(1.0), x)
+    v1 = np.equal(v0, np.float64(1.0))
+    v2 = np.equal(v0, np.float64("inf"))
+    v3 = _log(v0)
+    v4 = np.subtract(v0, np.float64(1.0))
+    v5 = np.divide(x, v4)
+    v6 = np.multiply(v3, v5)
+    v7 = np.where(v2, np.float64("inf"), v6)
+    v8 = np.where(v1, x, v7)
+    return v8
 def transform(columns, float32=False):
     """Compute the features: a float64 array of shape (rows, 15).
 
@@ -153,20 +366,23 @@ def transform(columns, float32=False):
     in_impressions_7d = _column(columns, 'impressions_7d', 'int', False, rows)
     rows = len(in_impressions_7d)
     in_country = _column(columns, 'country', 'string', False, rows)
+    in_country_distinct, in_country_codes = _text_codes('country', in_country)
     rows = len(in_country)
     in_plan = _column(columns, 'plan', 'string', True, rows)
+    in_plan_distinct, in_plan_codes = _text_codes('plan', in_plan)
     rows = len(in_plan)
     null_plan = _mask(columns, 'plan', rows)
+    in_plan_distinct, null_plan_distinct, in_plan_codes = _with_nulls(in_plan_distinct, in_plan_codes, null_plan)
     in_event_ts = _column(columns, 'event_ts', 'timestamp', False, rows)
     rows = len(in_event_ts)
     in_signup_ts = _column(columns, 'signup_ts', 'timestamp', False, rows)
     rows = len(in_signup_ts)
     out = np.empty((rows, 15), dtype=np.float64)
     with np.errstate(all="ignore"):
+        # feature age_z
         v0 = np.isnan(in_age)
         v1 = np.where(v0, np.float64(38.3), in_age)
         v2 = np.subtract(v1, np.float64(38.592))
-        # feature age_z
         v3 = np.divide(v2, np.float64(11.269747379599952))
         out[:, 0] = v3
         del v2, v3
@@ -174,381 +390,65 @@ def transform(columns, float32=False):
         v4 = np.asarray(v0).astype(np.float64)
         out[:, 1] = v4
         del v0, v4
+        # feature income_log
         v5 = np.isnan(in_income)
         v6 = np.where(v5, np.float64(0.0), in_income)
         del v5
-        v7 = np.add(np.float64(1.0), v6)
-        v8 = np.equal(v7, np.float64(1.0))
-        v9 = np.equal(v7, np.float64("inf"))
-        v10 = np.less(v7, np.float64(0.0))
-        v11 = np.equal(v7, np.float64(0.0))
-        v12 = np.abs(v7)
-        v13 = np.greater_equal(v12, np.float64(1.3407807929942597e+154))
-        v14 = np.multiply(v12, np.float64(7.458340731200207e-155))
-        v15 = np.where(v13, v14, v12)
-        del v12, v14
-        v16 = np.greater_equal(v15, np.float64(1.157920892373162e+77))
-        v17 = np.multiply(v15, np.float64(8.636168555094445e-78))
-        v18 = np.where(v16, v17, v15)
-        del v15, v17
-        v19 = np.greater_equal(v18, np.float64(3.402823669209385e+38))
-        v20 = np.multiply(v18, np.float64(2.938735877055719e-39))
-        v21 = np.where(v19, v20, v18)
-        del v18, v20
-        v22 = np.greater_equal(v21, np.float64(1.8446744073709552e+19))
-        v23 = np.multiply(v21, np.float64(5.421010862427522e-20))
-        v24 = np.where(v22, v23, v21)
-        del v21, v23
-        v25 = np.greater_equal(v24, np.float64(4294967296.0))
-        v26 = np.multiply(v24, np.float64(2.3283064365386963e-10))
-        v27 = np.where(v25, v26, v24)
-        del v24, v26
-        v28 = np.greater_equal(v27, np.float64(65536.0))
-        v29 = np.multiply(v27, np.float64(1.52587890625e-05))
-        v30 = np.where(v28, v29, v27)
-        del v27, v29
-        v31 = np.greater_equal(v30, np.float64(256.0))
-        v32 = np.multiply(v30, np.float64(0.00390625))
-        v33 = np.where(v31, v32, v30)
-        del v30, v32
-        v34 = np.greater_equal(v33, np.float64(16.0))
-        v35 = np.multiply(v33, np.float64(0.0625))
-        v36 = np.where(v34, v35, v33)
-        del v33, v35
-        v37 = np.greater_equal(v36, np.float64(4.0))
-        v38 = np.multiply(v36, np.float64(0.25))
-        v39 = np.where(v37, v38, v36)
-        del v36, v38
-        v40 = np.greater_equal(v39, np.float64(2.0))
-        v41 = np.multiply(v39, np.float64(0.5))
-        v42 = np.where(v40, v41, v39)
-        del v39, v41
-        v43 = np.less(v42, np.float64(1.4916681462400413e-154))
-        v44 = np.multiply(v42, np.float64(1.3407807929942597e+154))
-        v45 = np.where(v43, v44, v42)
-        del v42, v44
-        v46 = np.less(v45, np.float64(1.4916681462400413e-154))
-        v47 = np.multiply(v45, np.float64(1.3407807929942597e+154))
-        v48 = np.where(v46, v47, v45)
-        del v45, v47
-        v49 = np.less(v48, np.float64(1.727233711018889e-77))
-        v50 = np.multiply(v48, np.float64(1.157920892373162e+77))
-        v51 = np.where(v49, v50, v48)
-        del v48, v50
-        v52 = np.less(v51, np.float64(5.877471754111438e-39))
-        v53 = np.multiply(v51, np.float64(3.402823669209385e+38))
-        v54 = np.where(v52, v53, v51)
-        del v51, v53
-        v55 = np.less(v54, np.float64(1.0842021724855044e-19))
-        v56 = np.multiply(v54, np.float64(1.8446744073709552e+19))
-        v57 = np.where(v55, v56, v54)
-        del v54, v56
-        v58 = np.less(v57, np.float64(4.656612873077393e-10))
-        v59 = np.multiply(v57, np.float64(4294967296.0))
-        v60 = np.where(v58, v59, v57)
-        del v57, v59
-        v61 = np.less(v60, np.float64(3.0517578125e-05))
-        v62 = np.multiply(v60, np.float64(65536.0))
-        v63 = np.where(v61, v62, v60)
-        del v60, v62
-        v64 = np.less(v63, np.float64(0.0078125))
-        v65 = np.multiply(v63, np.float64(256.0))
-        v66 = np.where(v64, v65, v63)
-        del v63, v65
-        v67 = np.less(v66, np.float64(0.125))
-        v68 = np.multiply(v66, np.float64(16.0))
-        v69 = np.where(v67, v68, v66)
-        del v66, v68
-        v70 = np.less(v69, np.float64(0.5))
-        v71 = np.multiply(v69, np.float64(4.0))
-        v72 = np.where(v70, v71, v69)
-        del v69, v71
-        v73 = np.less(v72, np.float64(1.0))
-        v74 = np.multiply(v72, np.float64(2.0))
-        v75 = np.where(v73, v74, v72)
-        del v72, v74
-        v76 = np.greater(v75, np.float64(1.4142135623730951))
-        v77 = np.where(v13, np.float64(512.0), np.float64(0.0))
-        del v13
-        v78 = np.add(v77, np.float64(256.0))
-        v79 = np.where(v16, v78, v77)
-        del v16, v77, v78
-        v80 = np.add(v79, np.float64(128.0))
-        v81 = np.where(v19, v80, v79)
-        del v19, v79, v80
-        v82 = np.add(v81, np.float64(64.0))
-        v83 = np.where(v22, v82, v81)
-        del v22, v81, v82
-        v84 = np.add(v83, np.float64(32.0))
-        v85 = np.where(v25, v84, v83)
-        del v25, v83, v84
-        v86 = np.add(v85, np.float64(16.0))
-        v87 = np.where(v28, v86, v85)
-        del v28, v85, v86
-        v88 = np.add(v87, np.float64(8.0))
-        v89 = np.where(v31, v88, v87)
-        del v31, v87, v88
-        v90 = np.add(v89, np.float64(4.0))
-        v91 = np.where(v34, v90, v89)
-        del v34, v89, v90
-        v92 = np.add(v91, np.float64(2.0))
-        v93 = np.where(v37, v92, v91)
-        del v37, v91, v92
-        v94 = np.add(v93, np.float64(1.0))
-        v95 = np.where(v40, v94, v93)
-        del v40, v93, v94
-        v96 = np.subtract(v95, np.float64(512.0))
-        v97 = np.where(v43, v96, v95)
-        del v43, v95, v96
-        v98 = np.subtract(v97, np.float64(512.0))
-        v99 = np.where(v46, v98, v97)
-        del v46, v97, v98
-        v100 = np.subtract(v99, np.float64(256.0))
-        v101 = np.where(v49, v100, v99)
-        del v49, v99, v100
-        v102 = np.subtract(v101, np.float64(128.0))
-        v103 = np.where(v52, v102, v101)
-        del v52, v101, v102
-        v104 = np.subtract(v103, np.float64(64.0))
-        v105 = np.where(v55, v104, v103)
-        del v55, v103, v104
-        v106 = np.subtract(v105, np.float64(32.0))
-        v107 = np.where(v58, v106, v105)
-        del v58, v105, v106
-        v108 = np.subtract(v107, np.float64(16.0))
-        v109 = np.where(v61, v108, v107)
-        del v61, v107, v108
-        v110 = np.subtract(v109, np.float64(8.0))
-        v111 = np.where(v64, v110, v109)
-        del v64, v109, v110
-        v112 = np.subtract(v111, np.float64(4.0))
-        v113 = np.where(v67, v112, v111)
-        del v67, v111, v112
-        v114 = np.subtract(v113, np.float64(2.0))
-        v115 = np.where(v70, v114, v113)
-        del v70, v113, v114
-        v116 = np.subtract(v115, np.float64(1.0))
-        v117 = np.where(v73, v116, v115)
-        del v73, v115, v116
-        v118 = np.add(v117, np.float64(1.0))
-        v119 = np.where(v76, v118, v117)
-        del v117, v118
-        v120 = np.multiply(v119, np.float64(0.6931471803691238))
-        v121 = np.multiply(v75, np.float64(0.5))
-        v122 = np.where(v76, v121, v75)
-        del v75, v76, v121
-        v123 = np.subtract(v122, np.float64(1.0))
-        del v122
-        v124 = np.multiply(np.float64(0.5), v123)
-        v125 = np.multiply(v124, v123)
-        del v124
-        v126 = np.add(np.float64(2.0), v123)
-        v127 = np.divide(v123, v126)
-        del v126
-        v128 = np.multiply(v127, v127)
-        v129 = np.multiply(v128, v128)
-        v130 = np.multiply(v129, np.float64(0.14798198605116586))
-        v131 = np.add(np.float64(0.1818357216161805), v130)
-        del v130
-        v132 = np.multiply(v129, v131)
-        del v131
-        v133 = np.add(np.float64(0.2857142874366239), v132)
-        del v132
-        v134 = np.multiply(v129, v133)
-        del v133
-        v135 = np.add(np.float64(0.6666666666666735), v134)
-        del v134
-        v136 = np.multiply(v128, v135)
-        del v128, v135
-        v137 = np.multiply(v129, np.float64(0.15313837699209373))
-        v138 = np.add(np.float64(0.22222198432149784), v137)
-        del v137
-        v139 = np.multiply(v129, v138)
-        del v138
-        v140 = np.add(np.float64(0.3999999999940942), v139)
-        del v139
-        v141 = np.multiply(v129, v140)
-        del v129, v140
-        v142 = np.add(v136, v141)
-        del v136, v141
-        v143 = np.add(v125, v142)
-        del v142
-        v144 = np.multiply(v127, v143)
-        del v127, v143
-        v145 = np.multiply(v119, np.float64(1.9082149292705877e-10))
-        del v119
-        v146 = np.add(v144, v145)
-        del v144, v145
-        v147 = np.subtract(v125, v146)
-        del v125, v146
-        v148 = np.subtract(v147, v123)
-        del v123, v147
-        v149 = np.subtract(v120, v148)
-        del v120, v148
-        v150 = np.where(v9, v7, v149)
-        del v149
-        v151 = np.where(v11, np.float64("-inf"), v150)
-        del v11, v150
-        v152 = np.where(v10, np.float64("nan"), v151)
-        del v10, v151
-        v153 = np.subtract(v7, np.float64(1.0))
-        del v7
-        v154 = np.divide(v6, v153)
-        del v153
-        v155 = np.multiply(v152, v154)
-        del v152, v154
-        v156 = np.where(v9, np.float64("inf"), v155)
-        del v9, v155
-        # feature income_log
-        v157 = np.where(v8, v6, v156)
-        out[:, 2] = v157
-        del v6, v8, v156, v157
-        v158 = _bucketize(v1, _CONST0)
-        del v1
+        v7 = _log1p(v6)
+        out[:, 2] = v7
+        del v6, v7
         # feature age_bucket
-        v159 = np.asarray(v158).astype(np.float64)
-        out[:, 3] = v159
-        del v158, v159
-        v160 = _lookup(in_country, _VOCAB2_INDEX)
-        v161 = np.equal(v160, np.int64(-1))
-        v162 = np.where(v161, np.int64(10), v160)
-        del v160, v161
+        v8 = _bucketize(v1, _CONST0)
+        del v1
+        v9 = np.asarray(v8).astype(np.float64)
+        out[:, 3] = v9
+        del v8, v9
         # feature country_idx
-        v163 = np.asarray(v162).astype(np.float64)
-        out[:, 4] = v163
-        del v162, v163
-        v164 = np.where(null_plan, np.asarray('none', dtype=_STRING), in_plan)
-        v165 = _lookup(v164, _VOCAB4_INDEX)
-        del v164
-        v166 = np.equal(v165, np.int64(-1))
-        v167 = np.where(v166, np.int64(6), v165)
-        del v165, v166
+        v10 = _lookup(in_country_distinct, _VOCAB2_INDEX)
+        v11 = np.subtract(v10, np.int64(-1))
+        del v10
+        v12 = _CONST3[v11]
+        del v11
+        v13 = v12[in_country_codes]
+        out[:, 4] = v13
+        del v12, v13
         # feature plan_oh
-        v168 = _one_hot(v167, 7)
-        out[:, 5:12] = v168
-        del v167, v168
-        v169 = np.asarray(in_clicks_7d).astype(np.float64)
-        v170 = np.maximum(in_impressions_7d, np.int64(1))
-        v171 = np.asarray(v170).astype(np.float64)
-        del v170
+        v14 = np.where(null_plan_distinct, np.asarray('none', dtype=_STRING), in_plan_distinct)
+        v15 = _lookup(v14, _VOCAB5_INDEX)
+        del v14
+        v16 = np.equal(v15, np.int64(-1))
+        v17 = np.where(v16, np.int64(6), v15)
+        del v15, v16
+        v18 = v17[in_plan_codes]
+        del v17
+        _one_hot_into(out[:, 5:12], v18)
+        del v18
         # feature ctr
-        v172 = np.divide(v169, v171)
-        out[:, 12] = v172
-        del v169, v171, v172
-        v173 = np.asarray(in_event_ts).astype(np.int64)
-        v174 = np.asarray(in_signup_ts).astype(np.int64)
-        v175 = np.subtract(v173, v174)
-        del v174
-        v176 = np.floor_divide(v175, np.int64(86400000000))
-        del v175
+        v20 = np.asarray(in_clicks_7d).astype(np.float64)
+        v21 = np.maximum(in_impressions_7d, np.int64(1))
+        v22 = np.asarray(v21).astype(np.float64)
+        del v21
+        v23 = np.divide(v20, v22)
+        out[:, 12] = v23
+        del v20, v22, v23
         # feature tenure_days
-        v177 = np.asarray(v176).astype(np.float64)
-        out[:, 13] = v177
-        del v176, v177
-        v178 = np.mod(v173, np.int64(86400000000))
-        del v173
-        v179 = np.floor_divide(v178, np.int64(3600000000))
-        del v178
-        v180 = np.asarray(v179).astype(np.float64)
-        del v179
-        v181 = np.multiply(np.float64(6.283185307179586), v180)
-        del v180
-        v182 = np.divide(v181, np.float64(24.0))
-        del v181
-        v183 = np.abs(v182)
-        v184 = np.greater_equal(v183, np.float64(4503599627370496.0))
-        del v183
-        v185 = np.equal(v182, np.float64(0.0))
-        v186 = np.multiply(v182, np.float64(0.6366197723675814))
-        v187 = np.rint(v186)
-        del v186
-        v188 = np.multiply(v187, np.float64(0.25))
-        v189 = np.floor(v188)
-        del v188
-        v190 = np.multiply(np.float64(4.0), v189)
-        del v189
-        v191 = np.subtract(v187, v190)
-        del v190
-        v192 = np.equal(v191, np.float64(0.0))
-        v193 = np.multiply(v187, np.float64(1.5707963267341256))
-        v194 = np.subtract(v182, v193)
-        del v193
-        v195 = np.multiply(v187, np.float64(6.077100506303966e-11))
-        v196 = np.subtract(v194, v195)
-        del v194, v195
-        v197 = np.multiply(v187, np.float64(2.0222662487111665e-21))
-        del v187
-        v198 = np.subtract(v196, v197)
-        del v196, v197
-        v199 = np.multiply(v198, v198)
-        v200 = np.multiply(v199, v198)
-        v201 = np.multiply(v199, np.float64(1.58969099521155e-10))
-        v202 = np.add(np.float64(-2.5050760253406863e-08), v201)
-        del v201
-        v203 = np.multiply(v199, v202)
-        del v202
-        v204 = np.add(np.float64(2.7557313707070068e-06), v203)
-        del v203
-        v205 = np.multiply(v199, v204)
-        del v204
-        v206 = np.add(np.float64(-0.0001984126982985795), v205)
-        del v205
-        v207 = np.multiply(v199, v206)
-        del v206
-        v208 = np.add(np.float64(0.00833333333332249), v207)
-        del v207
-        v209 = np.multiply(v199, v208)
-        del v208
-        v210 = np.add(np.float64(-0.16666666666666632), v209)
-        del v209
-        v211 = np.multiply(v200, v210)
-        del v200, v210
-        v212 = np.add(v198, v211)
-        del v198, v211
-        v213 = np.equal(v191, np.float64(1.0))
-        v214 = np.multiply(np.float64(0.5), v199)
-        v215 = np.multiply(v199, v199)
-        v216 = np.multiply(v199, np.float64(-1.1359647557788195e-11))
-        v217 = np.add(np.float64(2.087572321298175e-09), v216)
-        del v216
-        v218 = np.multiply(v199, v217)
-        del v217
-        v219 = np.add(np.float64(-2.7557314351390663e-07), v218)
-        del v218
-        v220 = np.multiply(v199, v219)
-        del v219
-        v221 = np.add(np.float64(2.480158728947673e-05), v220)
-        del v220
-        v222 = np.multiply(v199, v221)
-        del v221
-        v223 = np.add(np.float64(-0.001388888888887411), v222)
-        del v222
-        v224 = np.multiply(v199, v223)
-        del v199, v223
-        v225 = np.add(np.float64(0.0416666666666666), v224)
-        del v224
-        v226 = np.multiply(v215, v225)
-        del v215, v225
-        v227 = np.subtract(v214, v226)
-        del v214, v226
-        v228 = np.subtract(np.float64(1.0), v227)
-        del v227
-        v229 = np.equal(v191, np.float64(2.0))
-        del v191
-        v230 = np.negative(v212)
-        v231 = np.negative(v228)
-        v232 = np.where(v229, v230, v231)
-        del v229, v230, v231
-        v233 = np.where(v213, v228, v232)
-        del v213, v228, v232
-        v234 = np.where(v192, v212, v233)
-        del v192, v212, v233
-        v235 = np.where(v185, v182, v234)
-        del v182, v185, v234
+        v24 = np.asarray(in_event_ts).astype(np.int64)
+        v25 = np.asarray(in_signup_ts).astype(np.int64)
+        v26 = np.subtract(v24, v25)
+        del v25
+        v27 = np.floor_divide(v26, np.int64(86400000000))
+        del v26
+        v28 = np.asarray(v27).astype(np.float64)
+        out[:, 13] = v28
+        del v27, v28
         # feature hour_sin
-        v236 = np.where(v184, np.float64("nan"), v235)
-        out[:, 14] = v236
-        del v184, v235, v236
+        v29 = np.mod(v24, np.int64(86400000000))
+        del v24
+        v30 = np.floor_divide(v29, np.int64(3600000000))
+        del v29
+        v31 = _CONST6[v30]
+        out[:, 14] = v31
+        del v30, v31
     if float32:
         with np.errstate(over="ignore"):
             return out.astype(np.float32)

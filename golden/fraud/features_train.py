@@ -63,6 +63,9 @@ _ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRST
 _CONST0 = np.array([1.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0], dtype=np.float64)
 _VOCAB2 = np.array(['Rewe', 'Aldi Süd', 'Amazon', 'Café Müller', 'Shell', 'Zalando', 'Deutsche Bahn', 'Steam', 'Lufthansa', 'Łódź Market', '東京ストア', 'CryptoXchange'], dtype=_STRING)
 _VOCAB2_INDEX = {value: i for i, value in enumerate(_VOCAB2.tolist())}
+_CONST3 = np.array([12.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0], dtype=np.float64)
+_CONST4 = np.array([0.0, 0.25881904510252074, 0.49999999999999994, 0.7071067811865475, 0.8660254037844386, 0.9659258262890683, 1.0, 0.9659258262890683, 0.8660254037844388, 0.7071067811865476, 0.49999999999999994, 0.258819045102521, 1.2246467991473515e-16, -0.2588190451025208, -0.4999999999999998, -0.7071067811865471, -0.8660254037844384, -0.9659258262890683, -1.0, -0.9659258262890684, -0.8660254037844386, -0.7071067811865477, -0.5000000000000004, -0.2588190451025215], dtype=np.float64)
+_CONST5 = np.array([1.0, 0.9659258262890683, 0.8660254037844387, 0.7071067811865476, 0.5000000000000001, 0.25881904510252074, 6.123233995736757e-17, -0.25881904510252063, -0.4999999999999998, -0.7071067811865475, -0.8660254037844387, -0.9659258262890682, -1.0, -0.9659258262890683, -0.8660254037844388, -0.7071067811865479, -0.5000000000000004, -0.25881904510252063, -1.8369701987210272e-16, 0.2588190451025203, 0.5, 0.7071067811865475, 0.8660254037844384, 0.9659258262890681], dtype=np.float64)
 
 
 class InputError(ValueError):
@@ -88,23 +91,61 @@ def _column(columns, name, dtype, nullable, rows):
     if dtype == "string":
         if values.dtype.kind not in "OUT":
             raise InputError(f"column {name!r} must hold strings, got {values.dtype}")
-        try:
-            text = "".join(values.tolist())  # one pass: every value is a str ...
-        except TypeError:
-            raise InputError(f"column {name!r} must hold only str values") from None
-        if "\x00" in text:  # ... with no NUL (numpy strings cannot hold one reliably) ...
-            raise InputError(f"column {name!r} holds a NUL character (U+0000), which is not allowed")
-        try:
-            text.encode("utf-8")  # ... and no lone surrogate (onnxruntime needs UTF-8) ...
-        except UnicodeEncodeError:
-            raise InputError(f"column {name!r} holds text that is not valid Unicode") from None
-        if not unicodedata.is_normalized("NFC", text):  # ... and in Unicode NFC.
-            _check_nfc(name, values)
         return values.astype(object, copy=False)
     expected = {"int": "iu", "timestamp": "iu", "bool": "b"}[dtype]
     if values.dtype.kind not in expected:
         raise InputError(f"column {name!r} must be {dtype}, got {values.dtype}")
     return values.astype(np.bool_ if dtype == "bool" else np.int64, copy=False)
+
+
+def _check_text(name, values, distinct=None):
+    """Every value is a str with no NUL, valid Unicode, in NFC (checked over `distinct`, the
+    column's distinct values, when given)."""
+    try:
+        text = "".join(values.tolist() if distinct is None else distinct)  # every value a str ...
+    except TypeError:
+        raise InputError(f"column {name!r} must hold only str values") from None
+    if "\x00" in text:  # ... with no NUL (numpy strings cannot hold one reliably) ...
+        raise InputError(f"column {name!r} holds a NUL character (U+0000), which is not allowed")
+    try:
+        text.encode("utf-8")  # ... and no lone surrogate (onnxruntime needs UTF-8) ...
+    except UnicodeEncodeError:
+        raise InputError(f"column {name!r} holds text that is not valid Unicode") from None
+    if not unicodedata.is_normalized("NFC", text):  # ... and in Unicode NFC.
+        _check_nfc(name, values)
+
+
+class _FirstSeen(dict):
+    """value -> its index among the distinct values in first-seen order (a new value gets the
+    next index): one C-level lookup per row."""
+
+    def __missing__(self, value):
+        self[value] = index = len(self)
+        return index
+
+
+def _text_codes(name, values):
+    """A text column's distinct values (in first-seen order, each checked once) and the index of
+    each row's value among them: text operations then run once per distinct value."""
+    items = values.tolist()
+    index = _FirstSeen()
+    try:
+        codes = np.fromiter(map(index.__getitem__, items), dtype=np.int64, count=len(items))
+    except TypeError:  # an unhashable value: not a str
+        raise InputError(f"column {name!r} must hold only str values") from None
+    distinct = list(index)
+    _check_text(name, values, distinct)
+    return np.array(distinct + [""], dtype=object)[:-1], codes
+
+
+def _with_nulls(distinct, codes, mask):
+    """Codes of (value, is null) pairs: the distinct pairs of the column and each row's index."""
+    size = len(distinct)
+    pairs = codes + mask * size
+    used = np.flatnonzero(np.bincount(pairs, minlength=2 * size))
+    renumber = np.zeros(2 * size, dtype=np.int64)
+    renumber[used] = np.arange(len(used))
+    return np.concatenate([distinct, distinct])[used], used >= size, renumber[pairs]
 
 
 def _check_nfc(name, values):
@@ -221,6 +262,170 @@ def _murmur3(values):
         encoded = np.strings.encode(flat[rows], "utf-8")
         out[rows] = _murmur3_rows(encoded, np.strings.str_len(encoded).astype(np.int64))
     return out.astype(np.int64)[codes].reshape(values.shape)
+
+
+def _log(x):
+    """log(x), fdlibm's e_log.c; -inf at 0, NaN below 0."""
+    v0 = np.less(x, np.float64(0.0))
+    v1 = np.equal(x, np.float64(0.0))
+    v2 = np.equal(x, np.float64("inf"))
+    v3 = np.abs(x)
+    v4 = np.greater_equal(v3, np.float64(1.3407807929942597e+154))
+    v5 = np.multiply(v3, np.float64(7.458340731200207e-155))
+    v6 = np.where(v4, v5, v3)
+    v7 = np.greater_equal(v6, np.float64(1.157920892373162e+77))
+    v8 = np.multiply(v6, np.float64(8.636168555094445e-78))
+    v9 = np.where(v7, v8, v6)
+    v10 = np.greater_equal(v9, np.float64(3.402823669209385e+38))
+    v11 = np.multiply(v9, np.float64(2.938735877055719e-39))
+    v12 = np.where(v10, v11, v9)
+    v13 = np.greater_equal(v12, np.float64(1.8446744073709552e+19))
+    v14 = np.multiply(v12, np.float64(5.421010862427522e-20))
+    v15 = np.where(v13, v14, v12)
+    v16 = np.greater_equal(v15, np.float64(4294967296.0))
+    v17 = np.multiply(v15, np.float64(2.3283064365386963e-10))
+    v18 = np.where(v16, v17, v15)
+    v19 = np.greater_equal(v18, np.float64(65536.0))
+    v20 = np.multiply(v18, np.float64(1.52587890625e-05))
+    v21 = np.where(v19, v20, v18)
+    v22 = np.greater_equal(v21, np.float64(256.0))
+    v23 = np.multiply(v21, np.float64(0.00390625))
+    v24 = np.where(v22, v23, v21)
+    v25 = np.greater_equal(v24, np.float64(16.0))
+    v26 = np.multiply(v24, np.float64(0.0625))
+    v27 = np.where(v25, v26, v24)
+    v28 = np.greater_equal(v27, np.float64(4.0))
+    v29 = np.multiply(v27, np.float64(0.25))
+    v30 = np.where(v28, v29, v27)
+    v31 = np.greater_equal(v30, np.float64(2.0))
+    v32 = np.multiply(v30, np.float64(0.5))
+    v33 = np.where(v31, v32, v30)
+    v34 = np.less(v33, np.float64(1.4916681462400413e-154))
+    v35 = np.multiply(v33, np.float64(1.3407807929942597e+154))
+    v36 = np.where(v34, v35, v33)
+    v37 = np.less(v36, np.float64(1.4916681462400413e-154))
+    v38 = np.multiply(v36, np.float64(1.3407807929942597e+154))
+    v39 = np.where(v37, v38, v36)
+    v40 = np.less(v39, np.float64(1.727233711018889e-77))
+    v41 = np.multiply(v39, np.float64(1.157920892373162e+77))
+    v42 = np.where(v40, v41, v39)
+    v43 = np.less(v42, np.float64(5.877471754111438e-39))
+    v44 = np.multiply(v42, np.float64(3.402823669209385e+38))
+    v45 = np.where(v43, v44, v42)
+    v46 = np.less(v45, np.float64(1.0842021724855044e-19))
+    v47 = np.multiply(v45, np.float64(1.8446744073709552e+19))
+    v48 = np.where(v46, v47, v45)
+    v49 = np.less(v48, np.float64(4.656612873077393e-10))
+    v50 = np.multiply(v48, np.float64(4294967296.0))
+    v51 = np.where(v49, v50, v48)
+    v52 = np.less(v51, np.float64(3.0517578125e-05))
+    v53 = np.multiply(v51, np.float64(65536.0))
+    v54 = np.where(v52, v53, v51)
+    v55 = np.less(v54, np.float64(0.0078125))
+    v56 = np.multiply(v54, np.float64(256.0))
+    v57 = np.where(v55, v56, v54)
+    v58 = np.less(v57, np.float64(0.125))
+    v59 = np.multiply(v57, np.float64(16.0))
+    v60 = np.where(v58, v59, v57)
+    v61 = np.less(v60, np.float64(0.5))
+    v62 = np.multiply(v60, np.float64(4.0))
+    v63 = np.where(v61, v62, v60)
+    v64 = np.less(v63, np.float64(1.0))
+    v65 = np.multiply(v63, np.float64(2.0))
+    v66 = np.where(v64, v65, v63)
+    v67 = np.greater(v66, np.float64(1.4142135623730951))
+    v68 = np.add(np.float64(0.0), np.float64(512.0))
+    v69 = np.where(v4, v68, np.float64(0.0))
+    v70 = np.add(v69, np.float64(256.0))
+    v71 = np.where(v7, v70, v69)
+    v72 = np.add(v71, np.float64(128.0))
+    v73 = np.where(v10, v72, v71)
+    v74 = np.add(v73, np.float64(64.0))
+    v75 = np.where(v13, v74, v73)
+    v76 = np.add(v75, np.float64(32.0))
+    v77 = np.where(v16, v76, v75)
+    v78 = np.add(v77, np.float64(16.0))
+    v79 = np.where(v19, v78, v77)
+    v80 = np.add(v79, np.float64(8.0))
+    v81 = np.where(v22, v80, v79)
+    v82 = np.add(v81, np.float64(4.0))
+    v83 = np.where(v25, v82, v81)
+    v84 = np.add(v83, np.float64(2.0))
+    v85 = np.where(v28, v84, v83)
+    v86 = np.add(v85, np.float64(1.0))
+    v87 = np.where(v31, v86, v85)
+    v88 = np.subtract(v87, np.float64(512.0))
+    v89 = np.where(v34, v88, v87)
+    v90 = np.subtract(v89, np.float64(512.0))
+    v91 = np.where(v37, v90, v89)
+    v92 = np.subtract(v91, np.float64(256.0))
+    v93 = np.where(v40, v92, v91)
+    v94 = np.subtract(v93, np.float64(128.0))
+    v95 = np.where(v43, v94, v93)
+    v96 = np.subtract(v95, np.float64(64.0))
+    v97 = np.where(v46, v96, v95)
+    v98 = np.subtract(v97, np.float64(32.0))
+    v99 = np.where(v49, v98, v97)
+    v100 = np.subtract(v99, np.float64(16.0))
+    v101 = np.where(v52, v100, v99)
+    v102 = np.subtract(v101, np.float64(8.0))
+    v103 = np.where(v55, v102, v101)
+    v104 = np.subtract(v103, np.float64(4.0))
+    v105 = np.where(v58, v104, v103)
+    v106 = np.subtract(v105, np.float64(2.0))
+    v107 = np.where(v61, v106, v105)
+    v108 = np.subtract(v107, np.float64(1.0))
+    v109 = np.where(v64, v108, v107)
+    v110 = np.add(v109, np.float64(1.0))
+    v111 = np.where(v67, v110, v109)
+    v112 = np.multiply(v111, np.float64(0.6931471803691238))
+    v113 = np.multiply(v66, np.float64(0.5))
+    v114 = np.where(v67, v113, v66)
+    v115 = np.subtract(v114, np.float64(1.0))
+    v116 = np.multiply(np.float64(0.5), v115)
+    v117 = np.multiply(v116, v115)
+    v118 = np.add(np.float64(2.0), v115)
+    v119 = np.divide(v115, v118)
+    v120 = np.multiply(v119, v119)
+    v121 = np.multiply(v120, v120)
+    v122 = np.multiply(v121, np.float64(0.14798198605116586))
+    v123 = np.add(np.float64(0.1818357216161805), v122)
+    v124 = np.multiply(v121, v123)
+    v125 = np.add(np.float64(0.2857142874366239), v124)
+    v126 = np.multiply(v121, v125)
+    v127 = np.add(np.float64(0.6666666666666735), v126)
+    v128 = np.multiply(v120, v127)
+    v129 = np.multiply(v121, np.float64(0.15313837699209373))
+    v130 = np.add(np.float64(0.22222198432149784), v129)
+    v131 = np.multiply(v121, v130)
+    v132 = np.add(np.float64(0.3999999999940942), v131)
+    v133 = np.multiply(v121, v132)
+    v134 = np.add(v128, v133)
+    v135 = np.add(v117, v134)
+    v136 = np.multiply(v119, v135)
+    v137 = np.multiply(v111, np.float64(1.9082149292705877e-10))
+    v138 = np.add(v136, v137)
+    v139 = np.subtract(v117, v138)
+    v140 = np.subtract(v139, v115)
+    v141 = np.subtract(v112, v140)
+    v142 = np.where(v2, x, v141)
+    v143 = np.where(v1, np.float64("-inf"), v142)
+    v144 = np.where(v0, np.float64("nan"), v143)
+    return v144
+
+
+def _log1p(x):
+    """log(1 + a), accurate near 0: Goldberg's formula (1991, theorem 4) over the exact log."""
+    v0 = np.add(np.float64(1.0), x)
+    v1 = np.equal(v0, np.float64(1.0))
+    v2 = np.equal(v0, np.float64("inf"))
+    v3 = _log(v0)
+    v4 = np.subtract(v0, np.float64(1.0))
+    v5 = np.divide(x, v4)
+    v6 = np.multiply(v3, v5)
+    v7 = np.where(v2, np.float64("inf"), v6)
+    v8 = np.where(v1, x, v7)
+    return v8
 def transform(columns, float32=False):
     """Compute the features: a float64 array of shape (rows, 25).
 
@@ -231,19 +436,26 @@ def transform(columns, float32=False):
     in_amount = _column(columns, 'amount', 'float', False, rows)
     rows = len(in_amount)
     in_merchant = _column(columns, 'merchant', 'string', False, rows)
+    in_merchant_distinct, in_merchant_codes = _text_codes('merchant', in_merchant)
     rows = len(in_merchant)
     in_merchant_category = _column(columns, 'merchant_category', 'string', False, rows)
+    in_merchant_category_distinct, in_merchant_category_codes = _text_codes('merchant_category', in_merchant_category)
     rows = len(in_merchant_category)
     in_card_country = _column(columns, 'card_country', 'string', False, rows)
+    _check_text('card_country', in_card_country)
     rows = len(in_card_country)
     in_ip_country = _column(columns, 'ip_country', 'string', True, rows)
+    _check_text('ip_country', in_ip_country)
     rows = len(in_ip_country)
     null_ip_country = _mask(columns, 'ip_country', rows)
     in_email = _column(columns, 'email', 'string', False, rows)
+    in_email_distinct, in_email_codes = _text_codes('email', in_email)
     rows = len(in_email)
     in_device_id = _column(columns, 'device_id', 'string', True, rows)
+    in_device_id_distinct, in_device_id_codes = _text_codes('device_id', in_device_id)
     rows = len(in_device_id)
     null_device_id = _mask(columns, 'device_id', rows)
+    in_device_id_distinct, null_device_id_distinct, in_device_id_codes = _with_nulls(in_device_id_distinct, in_device_id_codes, null_device_id)
     in_card_present = _column(columns, 'card_present', 'bool', False, rows)
     rows = len(in_card_present)
     in_attempts_24h = _column(columns, 'attempts_24h', 'int', False, rows)
@@ -257,731 +469,199 @@ def transform(columns, float32=False):
     rows = len(in_account_open_ts)
     out = np.empty((rows, 25), dtype=np.float64)
     with np.errstate(all="ignore"):
+        # feature amount_log
         v0 = _maximum(in_amount, np.float64(0.0))
         v1 = _minimum(v0, np.float64(1048.364779999977))
         del v0
-        v2 = np.add(np.float64(1.0), v1)
-        v3 = np.equal(v2, np.float64(1.0))
-        v4 = np.equal(v2, np.float64("inf"))
-        v5 = np.less(v2, np.float64(0.0))
-        v6 = np.equal(v2, np.float64(0.0))
-        v7 = np.abs(v2)
-        v8 = np.greater_equal(v7, np.float64(1.3407807929942597e+154))
-        v9 = np.multiply(v7, np.float64(7.458340731200207e-155))
-        v10 = np.where(v8, v9, v7)
-        del v7, v9
-        v11 = np.greater_equal(v10, np.float64(1.157920892373162e+77))
-        v12 = np.multiply(v10, np.float64(8.636168555094445e-78))
-        v13 = np.where(v11, v12, v10)
-        del v10, v12
-        v14 = np.greater_equal(v13, np.float64(3.402823669209385e+38))
-        v15 = np.multiply(v13, np.float64(2.938735877055719e-39))
-        v16 = np.where(v14, v15, v13)
-        del v13, v15
-        v17 = np.greater_equal(v16, np.float64(1.8446744073709552e+19))
-        v18 = np.multiply(v16, np.float64(5.421010862427522e-20))
-        v19 = np.where(v17, v18, v16)
-        del v16, v18
-        v20 = np.greater_equal(v19, np.float64(4294967296.0))
-        v21 = np.multiply(v19, np.float64(2.3283064365386963e-10))
-        v22 = np.where(v20, v21, v19)
-        del v19, v21
-        v23 = np.greater_equal(v22, np.float64(65536.0))
-        v24 = np.multiply(v22, np.float64(1.52587890625e-05))
-        v25 = np.where(v23, v24, v22)
-        del v22, v24
-        v26 = np.greater_equal(v25, np.float64(256.0))
-        v27 = np.multiply(v25, np.float64(0.00390625))
-        v28 = np.where(v26, v27, v25)
-        del v25, v27
-        v29 = np.greater_equal(v28, np.float64(16.0))
-        v30 = np.multiply(v28, np.float64(0.0625))
-        v31 = np.where(v29, v30, v28)
-        del v28, v30
-        v32 = np.greater_equal(v31, np.float64(4.0))
-        v33 = np.multiply(v31, np.float64(0.25))
-        v34 = np.where(v32, v33, v31)
-        del v31, v33
-        v35 = np.greater_equal(v34, np.float64(2.0))
-        v36 = np.multiply(v34, np.float64(0.5))
-        v37 = np.where(v35, v36, v34)
-        del v34, v36
-        v38 = np.less(v37, np.float64(1.4916681462400413e-154))
-        v39 = np.multiply(v37, np.float64(1.3407807929942597e+154))
-        v40 = np.where(v38, v39, v37)
-        del v37, v39
-        v41 = np.less(v40, np.float64(1.4916681462400413e-154))
-        v42 = np.multiply(v40, np.float64(1.3407807929942597e+154))
-        v43 = np.where(v41, v42, v40)
-        del v40, v42
-        v44 = np.less(v43, np.float64(1.727233711018889e-77))
-        v45 = np.multiply(v43, np.float64(1.157920892373162e+77))
-        v46 = np.where(v44, v45, v43)
-        del v43, v45
-        v47 = np.less(v46, np.float64(5.877471754111438e-39))
-        v48 = np.multiply(v46, np.float64(3.402823669209385e+38))
-        v49 = np.where(v47, v48, v46)
-        del v46, v48
-        v50 = np.less(v49, np.float64(1.0842021724855044e-19))
-        v51 = np.multiply(v49, np.float64(1.8446744073709552e+19))
-        v52 = np.where(v50, v51, v49)
-        del v49, v51
-        v53 = np.less(v52, np.float64(4.656612873077393e-10))
-        v54 = np.multiply(v52, np.float64(4294967296.0))
-        v55 = np.where(v53, v54, v52)
-        del v52, v54
-        v56 = np.less(v55, np.float64(3.0517578125e-05))
-        v57 = np.multiply(v55, np.float64(65536.0))
-        v58 = np.where(v56, v57, v55)
-        del v55, v57
-        v59 = np.less(v58, np.float64(0.0078125))
-        v60 = np.multiply(v58, np.float64(256.0))
-        v61 = np.where(v59, v60, v58)
-        del v58, v60
-        v62 = np.less(v61, np.float64(0.125))
-        v63 = np.multiply(v61, np.float64(16.0))
-        v64 = np.where(v62, v63, v61)
-        del v61, v63
-        v65 = np.less(v64, np.float64(0.5))
-        v66 = np.multiply(v64, np.float64(4.0))
-        v67 = np.where(v65, v66, v64)
-        del v64, v66
-        v68 = np.less(v67, np.float64(1.0))
-        v69 = np.multiply(v67, np.float64(2.0))
-        v70 = np.where(v68, v69, v67)
-        del v67, v69
-        v71 = np.greater(v70, np.float64(1.4142135623730951))
-        v72 = np.where(v8, np.float64(512.0), np.float64(0.0))
-        del v8
-        v73 = np.add(v72, np.float64(256.0))
-        v74 = np.where(v11, v73, v72)
-        del v11, v72, v73
-        v75 = np.add(v74, np.float64(128.0))
-        v76 = np.where(v14, v75, v74)
-        del v14, v74, v75
-        v77 = np.add(v76, np.float64(64.0))
-        v78 = np.where(v17, v77, v76)
-        del v17, v76, v77
-        v79 = np.add(v78, np.float64(32.0))
-        v80 = np.where(v20, v79, v78)
-        del v20, v78, v79
-        v81 = np.add(v80, np.float64(16.0))
-        v82 = np.where(v23, v81, v80)
-        del v23, v80, v81
-        v83 = np.add(v82, np.float64(8.0))
-        v84 = np.where(v26, v83, v82)
-        del v26, v82, v83
-        v85 = np.add(v84, np.float64(4.0))
-        v86 = np.where(v29, v85, v84)
-        del v29, v84, v85
-        v87 = np.add(v86, np.float64(2.0))
-        v88 = np.where(v32, v87, v86)
-        del v32, v86, v87
-        v89 = np.add(v88, np.float64(1.0))
-        v90 = np.where(v35, v89, v88)
-        del v35, v88, v89
-        v91 = np.subtract(v90, np.float64(512.0))
-        v92 = np.where(v38, v91, v90)
-        del v38, v90, v91
-        v93 = np.subtract(v92, np.float64(512.0))
-        v94 = np.where(v41, v93, v92)
-        del v41, v92, v93
-        v95 = np.subtract(v94, np.float64(256.0))
-        v96 = np.where(v44, v95, v94)
-        del v44, v94, v95
-        v97 = np.subtract(v96, np.float64(128.0))
-        v98 = np.where(v47, v97, v96)
-        del v47, v96, v97
-        v99 = np.subtract(v98, np.float64(64.0))
-        v100 = np.where(v50, v99, v98)
-        del v50, v98, v99
-        v101 = np.subtract(v100, np.float64(32.0))
-        v102 = np.where(v53, v101, v100)
-        del v53, v100, v101
-        v103 = np.subtract(v102, np.float64(16.0))
-        v104 = np.where(v56, v103, v102)
-        del v56, v102, v103
-        v105 = np.subtract(v104, np.float64(8.0))
-        v106 = np.where(v59, v105, v104)
-        del v59, v104, v105
-        v107 = np.subtract(v106, np.float64(4.0))
-        v108 = np.where(v62, v107, v106)
-        del v62, v106, v107
-        v109 = np.subtract(v108, np.float64(2.0))
-        v110 = np.where(v65, v109, v108)
-        del v65, v108, v109
-        v111 = np.subtract(v110, np.float64(1.0))
-        v112 = np.where(v68, v111, v110)
-        del v68, v110, v111
-        v113 = np.add(v112, np.float64(1.0))
-        v114 = np.where(v71, v113, v112)
-        del v112, v113
-        v115 = np.multiply(v114, np.float64(0.6931471803691238))
-        v116 = np.multiply(v70, np.float64(0.5))
-        v117 = np.where(v71, v116, v70)
-        del v70, v71, v116
-        v118 = np.subtract(v117, np.float64(1.0))
-        del v117
-        v119 = np.multiply(np.float64(0.5), v118)
-        v120 = np.multiply(v119, v118)
-        del v119
-        v121 = np.add(np.float64(2.0), v118)
-        v122 = np.divide(v118, v121)
-        del v121
-        v123 = np.multiply(v122, v122)
-        v124 = np.multiply(v123, v123)
-        v125 = np.multiply(v124, np.float64(0.14798198605116586))
-        v126 = np.add(np.float64(0.1818357216161805), v125)
-        del v125
-        v127 = np.multiply(v124, v126)
-        del v126
-        v128 = np.add(np.float64(0.2857142874366239), v127)
-        del v127
-        v129 = np.multiply(v124, v128)
-        del v128
-        v130 = np.add(np.float64(0.6666666666666735), v129)
-        del v129
-        v131 = np.multiply(v123, v130)
-        del v123, v130
-        v132 = np.multiply(v124, np.float64(0.15313837699209373))
-        v133 = np.add(np.float64(0.22222198432149784), v132)
-        del v132
-        v134 = np.multiply(v124, v133)
-        del v133
-        v135 = np.add(np.float64(0.3999999999940942), v134)
-        del v134
-        v136 = np.multiply(v124, v135)
-        del v124, v135
-        v137 = np.add(v131, v136)
-        del v131, v136
-        v138 = np.add(v120, v137)
-        del v137
-        v139 = np.multiply(v122, v138)
-        del v122, v138
-        v140 = np.multiply(v114, np.float64(1.9082149292705877e-10))
-        del v114
-        v141 = np.add(v139, v140)
-        del v139, v140
-        v142 = np.subtract(v120, v141)
-        del v120, v141
-        v143 = np.subtract(v142, v118)
-        del v118, v142
-        v144 = np.subtract(v115, v143)
-        del v115, v143
-        v145 = np.where(v4, v2, v144)
-        del v144
-        v146 = np.where(v6, np.float64("-inf"), v145)
-        del v6, v145
-        v147 = np.where(v5, np.float64("nan"), v146)
-        del v5, v146
-        v148 = np.subtract(v2, np.float64(1.0))
-        del v2
-        v149 = np.divide(v1, v148)
-        del v148
-        v150 = np.multiply(v147, v149)
-        del v147, v149
-        v151 = np.where(v4, np.float64("inf"), v150)
-        del v4, v150
-        # feature amount_log
-        v152 = np.where(v3, v1, v151)
-        out[:, 0] = v152
-        del v1, v3, v151, v152
-        v153 = np.subtract(in_amount, np.float64(31.880000000000003))
+        v2 = _log1p(v1)
+        out[:, 0] = v2
+        del v1, v2
         # feature amount_robust
-        v154 = np.divide(v153, np.float64(49.81999999999999))
-        out[:, 1] = v154
-        del v153, v154
-        v155 = _bucketize(in_amount, _CONST0)
+        v3 = np.subtract(in_amount, np.float64(31.880000000000003))
+        v4 = np.divide(v3, np.float64(49.81999999999999))
+        out[:, 1] = v4
+        del v3, v4
         # feature amount_bucket
-        v156 = np.asarray(v155).astype(np.float64)
-        out[:, 2] = v156
-        del v155, v156
+        v5 = _bucketize(in_amount, _CONST0)
+        v6 = np.asarray(v5).astype(np.float64)
+        out[:, 2] = v6
+        del v5, v6
         # feature amount_vs_mean
-        v157 = np.divide(in_amount, np.float64(61.673715))
-        out[:, 3] = v157
-        del v157
-        v158 = np.fmod(in_amount, np.float64(10.0))
-        v159 = np.not_equal(v158, np.float64(0.0))
-        v160 = np.less(v158, np.float64(0.0))
-        v161 = np.not_equal(np.bool_(False), v160)
-        del v160
-        v162 = np.logical_and(v159, v161)
-        del v159, v161
-        v163 = np.add(v158, np.float64(10.0))
-        v164 = np.equal(v158, np.float64(0.0))
-        v165 = np.where(v164, np.float64(0.0), v158)
-        del v158, v164
-        v166 = np.where(v162, v163, v165)
-        del v162, v163, v165
-        v167 = np.equal(v166, np.float64(0.0))
-        del v166
+        v7 = np.divide(in_amount, np.float64(61.673715))
+        out[:, 3] = v7
+        del v7
         # feature round_amount
-        v168 = np.asarray(v167).astype(np.float64)
-        out[:, 4] = v168
-        del v167, v168
-        v169 = _lookup(in_merchant, _VOCAB2_INDEX)
-        v170 = np.equal(v169, np.int64(-1))
-        v171 = np.where(v170, np.int64(12), v169)
-        del v169, v170
+        v8 = np.fmod(in_amount, np.float64(10.0))
+        v9 = np.not_equal(v8, np.float64(0.0))
+        v10 = np.less(v8, np.float64(0.0))
+        v11 = np.not_equal(np.bool_(False), v10)
+        del v10
+        v12 = np.logical_and(v9, v11)
+        del v9, v11
+        v13 = np.add(v8, np.float64(10.0))
+        v14 = np.equal(v8, np.float64(0.0))
+        v15 = np.where(v14, np.float64(0.0), v8)
+        del v8, v14
+        v16 = np.where(v12, v13, v15)
+        del v12, v13, v15
+        v17 = np.equal(v16, np.float64(0.0))
+        del v16
+        v18 = np.asarray(v17).astype(np.float64)
+        out[:, 4] = v18
+        del v17, v18
         # feature merchant_idx
-        v172 = np.asarray(v171).astype(np.float64)
-        out[:, 5] = v172
-        del v171, v172
-        v173 = np.strings.add(np.asarray(in_merchant_category, dtype=_STRING), np.asarray(np.asarray('\x1f', dtype=_STRING), dtype=_STRING))
-        v174 = np.strings.add(np.asarray(v173, dtype=_STRING), np.asarray(in_card_country, dtype=_STRING))
-        del v173
-        v175 = _murmur3(v174)
-        del v174
-        v176 = np.mod(v175, np.int64(4096))
-        del v175
+        v19 = _lookup(in_merchant_distinct, _VOCAB2_INDEX)
+        v20 = np.subtract(v19, np.int64(-1))
+        del v19
+        v21 = _CONST3[v20]
+        del v20
+        v22 = v21[in_merchant_codes]
+        out[:, 5] = v22
+        del v21, v22
         # feature category_country
-        v177 = np.asarray(v176).astype(np.float64)
-        out[:, 6] = v177
-        del v176, v177
+        v23 = np.strings.add(np.asarray(in_merchant_category_distinct, dtype=_STRING), np.asarray(np.asarray('\x1f', dtype=_STRING), dtype=_STRING))
+        v24 = v23[in_merchant_category_codes]
+        del v23
+        v25 = np.strings.add(np.asarray(v24, dtype=_STRING), np.asarray(in_card_country, dtype=_STRING))
+        del v24
+        v26 = _murmur3(v25)
+        del v25
+        v27 = np.mod(v26, np.int64(4096))
+        del v26
+        v28 = np.asarray(v27).astype(np.float64)
+        out[:, 6] = v28
+        del v27, v28
         # feature ip_missing
-        v178 = np.asarray(null_ip_country).astype(np.float64)
-        out[:, 7] = v178
-        del v178
-        v179 = np.where(null_ip_country, in_card_country, in_ip_country)
-        v180 = np.not_equal(v179, in_card_country)
-        del v179
+        v29 = np.asarray(null_ip_country).astype(np.float64)
+        out[:, 7] = v29
+        del v29
         # feature country_mismatch
-        v181 = np.asarray(v180).astype(np.float64)
-        out[:, 8] = v181
-        del v180, v181
-        v182 = np.where(null_device_id, np.asarray('<none>', dtype=_STRING), in_device_id)
-        v183 = _murmur3(v182)
-        del v182
-        v184 = np.mod(v183, np.int64(1024))
-        del v183
+        v30 = np.where(null_ip_country, in_card_country, in_ip_country)
+        v31 = np.not_equal(v30, in_card_country)
+        del v30
+        v32 = np.asarray(v31).astype(np.float64)
+        out[:, 8] = v32
+        del v31, v32
         # feature device_bucket
-        v185 = np.asarray(v184).astype(np.float64)
-        out[:, 9] = v185
-        del v184, v185
+        v33 = np.where(null_device_id_distinct, np.asarray('<none>', dtype=_STRING), in_device_id_distinct)
+        v34 = _murmur3(v33)
+        del v33
+        v35 = np.mod(v34, np.int64(1024))
+        del v34
+        v36 = np.asarray(v35).astype(np.float64)
+        del v35
+        v37 = v36[in_device_id_codes]
+        out[:, 9] = v37
+        del v36, v37
         # feature device_missing
-        v186 = np.asarray(null_device_id).astype(np.float64)
-        out[:, 10] = v186
-        del v186
+        v38 = np.asarray(null_device_id).astype(np.float64)
+        out[:, 10] = v38
+        del v38
         # feature card_present_f
-        v187 = np.asarray(in_card_present).astype(np.float64)
-        out[:, 11] = v187
-        del v187
-        v188 = np.asarray(in_txn_ts).astype(np.int64)
-        v189 = np.mod(v188, np.int64(86400000000))
-        v190 = np.floor_divide(v189, np.int64(3600000000))
-        del v189
+        v39 = np.asarray(in_card_present).astype(np.float64)
+        out[:, 11] = v39
+        del v39
         # feature hour_of_day
-        v191 = np.asarray(v190).astype(np.float64)
-        out[:, 12] = v191
-        v192 = np.less(v190, np.int64(6))
-        del v190
+        v40 = np.asarray(in_txn_ts).astype(np.int64)
+        v41 = np.mod(v40, np.int64(86400000000))
+        v42 = np.floor_divide(v41, np.int64(3600000000))
+        del v41
+        v43 = np.asarray(v42).astype(np.float64)
+        out[:, 12] = v43
+        del v43
         # feature night
-        v193 = np.asarray(v192).astype(np.float64)
-        out[:, 13] = v193
-        del v192, v193
-        v194 = np.floor_divide(v188, np.int64(86400000000))
-        v195 = np.add(v194, np.int64(3))
-        del v194
-        v196 = np.mod(v195, np.int64(7))
-        del v195
+        v44 = np.less(v42, np.int64(6))
+        v45 = np.asarray(v44).astype(np.float64)
+        out[:, 13] = v45
+        del v44, v45
         # feature day_of_week
-        v197 = np.asarray(v196).astype(np.float64)
-        out[:, 14] = v197
-        del v196, v197
-        v198 = np.multiply(np.float64(6.283185307179586), v191)
-        del v191
-        v199 = np.divide(v198, np.float64(24.0))
-        del v198
-        v200 = np.abs(v199)
-        v201 = np.greater_equal(v200, np.float64(4503599627370496.0))
-        del v200
-        v202 = np.equal(v199, np.float64(0.0))
-        v203 = np.multiply(v199, np.float64(0.6366197723675814))
-        v204 = np.rint(v203)
-        del v203
-        v205 = np.multiply(v204, np.float64(0.25))
-        v206 = np.floor(v205)
-        del v205
-        v207 = np.multiply(np.float64(4.0), v206)
-        del v206
-        v208 = np.subtract(v204, v207)
-        del v207
-        v209 = np.equal(v208, np.float64(0.0))
-        v210 = np.multiply(v204, np.float64(1.5707963267341256))
-        v211 = np.subtract(v199, v210)
-        del v210
-        v212 = np.multiply(v204, np.float64(6.077100506303966e-11))
-        v213 = np.subtract(v211, v212)
-        del v211, v212
-        v214 = np.multiply(v204, np.float64(2.0222662487111665e-21))
-        del v204
-        v215 = np.subtract(v213, v214)
-        del v213, v214
-        v216 = np.multiply(v215, v215)
-        v217 = np.multiply(v216, v215)
-        v218 = np.multiply(v216, np.float64(1.58969099521155e-10))
-        v219 = np.add(np.float64(-2.5050760253406863e-08), v218)
-        del v218
-        v220 = np.multiply(v216, v219)
-        del v219
-        v221 = np.add(np.float64(2.7557313707070068e-06), v220)
-        del v220
-        v222 = np.multiply(v216, v221)
-        del v221
-        v223 = np.add(np.float64(-0.0001984126982985795), v222)
-        del v222
-        v224 = np.multiply(v216, v223)
-        del v223
-        v225 = np.add(np.float64(0.00833333333332249), v224)
-        del v224
-        v226 = np.multiply(v216, v225)
-        del v225
-        v227 = np.add(np.float64(-0.16666666666666632), v226)
-        del v226
-        v228 = np.multiply(v217, v227)
-        del v217, v227
-        v229 = np.add(v215, v228)
-        del v215, v228
-        v230 = np.equal(v208, np.float64(1.0))
-        v231 = np.multiply(np.float64(0.5), v216)
-        v232 = np.multiply(v216, v216)
-        v233 = np.multiply(v216, np.float64(-1.1359647557788195e-11))
-        v234 = np.add(np.float64(2.087572321298175e-09), v233)
-        del v233
-        v235 = np.multiply(v216, v234)
-        del v234
-        v236 = np.add(np.float64(-2.7557314351390663e-07), v235)
-        del v235
-        v237 = np.multiply(v216, v236)
-        del v236
-        v238 = np.add(np.float64(2.480158728947673e-05), v237)
-        del v237
-        v239 = np.multiply(v216, v238)
-        del v238
-        v240 = np.add(np.float64(-0.001388888888887411), v239)
-        del v239
-        v241 = np.multiply(v216, v240)
-        del v216, v240
-        v242 = np.add(np.float64(0.0416666666666666), v241)
-        del v241
-        v243 = np.multiply(v232, v242)
-        del v232, v242
-        v244 = np.subtract(v231, v243)
-        del v231, v243
-        v245 = np.subtract(np.float64(1.0), v244)
-        del v244
-        v246 = np.equal(v208, np.float64(2.0))
-        del v208
-        v247 = np.negative(v229)
-        v248 = np.negative(v245)
-        v249 = np.where(v246, v247, v248)
-        v250 = np.where(v230, v245, v249)
-        del v249
-        v251 = np.where(v209, v229, v250)
-        del v250
-        v252 = np.where(v202, v199, v251)
-        del v199, v202, v251
+        v46 = np.floor_divide(v40, np.int64(86400000000))
+        v47 = np.add(v46, np.int64(3))
+        del v46
+        v48 = np.mod(v47, np.int64(7))
+        del v47
+        v49 = np.asarray(v48).astype(np.float64)
+        out[:, 14] = v49
+        del v48, v49
         # feature hour_sin
-        v253 = np.where(v201, np.float64("nan"), v252)
-        out[:, 15] = v253
-        del v252, v253
-        v254 = np.where(v246, v248, v229)
-        del v229, v246, v248
-        v255 = np.where(v230, v247, v254)
-        del v230, v247, v254
-        v256 = np.where(v209, v245, v255)
-        del v209, v245, v255
+        v50 = _CONST4[v42]
+        out[:, 15] = v50
+        del v50
         # feature hour_cos
-        v257 = np.where(v201, np.float64("nan"), v256)
-        out[:, 16] = v257
-        del v201, v256, v257
+        v51 = _CONST5[v42]
+        out[:, 16] = v51
+        del v42, v51
         # feature first_txn
-        v258 = np.asarray(null_prev_txn_ts).astype(np.float64)
-        out[:, 17] = v258
-        del v258
-        v259 = np.asarray(in_prev_txn_ts).astype(np.int64)
-        v260 = np.subtract(v188, v259)
-        del v259
-        v261 = np.floor_divide(v260, np.int64(1000000))
-        del v260
-        v262 = np.maximum(v261, np.int64(0))
-        v263 = np.asarray(v262).astype(np.float64)
-        del v262
-        v264 = np.where(null_prev_txn_ts, np.float64("nan"), v263)
-        del v263
-        v265 = np.add(np.float64(1.0), v264)
-        v266 = np.equal(v265, np.float64(1.0))
-        v267 = np.equal(v265, np.float64("inf"))
-        v268 = np.less(v265, np.float64(0.0))
-        v269 = np.equal(v265, np.float64(0.0))
-        v270 = np.abs(v265)
-        v271 = np.greater_equal(v270, np.float64(1.3407807929942597e+154))
-        v272 = np.multiply(v270, np.float64(7.458340731200207e-155))
-        v273 = np.where(v271, v272, v270)
-        del v270, v272
-        v274 = np.greater_equal(v273, np.float64(1.157920892373162e+77))
-        v275 = np.multiply(v273, np.float64(8.636168555094445e-78))
-        v276 = np.where(v274, v275, v273)
-        del v273, v275
-        v277 = np.greater_equal(v276, np.float64(3.402823669209385e+38))
-        v278 = np.multiply(v276, np.float64(2.938735877055719e-39))
-        v279 = np.where(v277, v278, v276)
-        del v276, v278
-        v280 = np.greater_equal(v279, np.float64(1.8446744073709552e+19))
-        v281 = np.multiply(v279, np.float64(5.421010862427522e-20))
-        v282 = np.where(v280, v281, v279)
-        del v279, v281
-        v283 = np.greater_equal(v282, np.float64(4294967296.0))
-        v284 = np.multiply(v282, np.float64(2.3283064365386963e-10))
-        v285 = np.where(v283, v284, v282)
-        del v282, v284
-        v286 = np.greater_equal(v285, np.float64(65536.0))
-        v287 = np.multiply(v285, np.float64(1.52587890625e-05))
-        v288 = np.where(v286, v287, v285)
-        del v285, v287
-        v289 = np.greater_equal(v288, np.float64(256.0))
-        v290 = np.multiply(v288, np.float64(0.00390625))
-        v291 = np.where(v289, v290, v288)
-        del v288, v290
-        v292 = np.greater_equal(v291, np.float64(16.0))
-        v293 = np.multiply(v291, np.float64(0.0625))
-        v294 = np.where(v292, v293, v291)
-        del v291, v293
-        v295 = np.greater_equal(v294, np.float64(4.0))
-        v296 = np.multiply(v294, np.float64(0.25))
-        v297 = np.where(v295, v296, v294)
-        del v294, v296
-        v298 = np.greater_equal(v297, np.float64(2.0))
-        v299 = np.multiply(v297, np.float64(0.5))
-        v300 = np.where(v298, v299, v297)
-        del v297, v299
-        v301 = np.less(v300, np.float64(1.4916681462400413e-154))
-        v302 = np.multiply(v300, np.float64(1.3407807929942597e+154))
-        v303 = np.where(v301, v302, v300)
-        del v300, v302
-        v304 = np.less(v303, np.float64(1.4916681462400413e-154))
-        v305 = np.multiply(v303, np.float64(1.3407807929942597e+154))
-        v306 = np.where(v304, v305, v303)
-        del v303, v305
-        v307 = np.less(v306, np.float64(1.727233711018889e-77))
-        v308 = np.multiply(v306, np.float64(1.157920892373162e+77))
-        v309 = np.where(v307, v308, v306)
-        del v306, v308
-        v310 = np.less(v309, np.float64(5.877471754111438e-39))
-        v311 = np.multiply(v309, np.float64(3.402823669209385e+38))
-        v312 = np.where(v310, v311, v309)
-        del v309, v311
-        v313 = np.less(v312, np.float64(1.0842021724855044e-19))
-        v314 = np.multiply(v312, np.float64(1.8446744073709552e+19))
-        v315 = np.where(v313, v314, v312)
-        del v312, v314
-        v316 = np.less(v315, np.float64(4.656612873077393e-10))
-        v317 = np.multiply(v315, np.float64(4294967296.0))
-        v318 = np.where(v316, v317, v315)
-        del v315, v317
-        v319 = np.less(v318, np.float64(3.0517578125e-05))
-        v320 = np.multiply(v318, np.float64(65536.0))
-        v321 = np.where(v319, v320, v318)
-        del v318, v320
-        v322 = np.less(v321, np.float64(0.0078125))
-        v323 = np.multiply(v321, np.float64(256.0))
-        v324 = np.where(v322, v323, v321)
-        del v321, v323
-        v325 = np.less(v324, np.float64(0.125))
-        v326 = np.multiply(v324, np.float64(16.0))
-        v327 = np.where(v325, v326, v324)
-        del v324, v326
-        v328 = np.less(v327, np.float64(0.5))
-        v329 = np.multiply(v327, np.float64(4.0))
-        v330 = np.where(v328, v329, v327)
-        del v327, v329
-        v331 = np.less(v330, np.float64(1.0))
-        v332 = np.multiply(v330, np.float64(2.0))
-        v333 = np.where(v331, v332, v330)
-        del v330, v332
-        v334 = np.greater(v333, np.float64(1.4142135623730951))
-        v335 = np.where(v271, np.float64(512.0), np.float64(0.0))
-        del v271
-        v336 = np.add(v335, np.float64(256.0))
-        v337 = np.where(v274, v336, v335)
-        del v274, v335, v336
-        v338 = np.add(v337, np.float64(128.0))
-        v339 = np.where(v277, v338, v337)
-        del v277, v337, v338
-        v340 = np.add(v339, np.float64(64.0))
-        v341 = np.where(v280, v340, v339)
-        del v280, v339, v340
-        v342 = np.add(v341, np.float64(32.0))
-        v343 = np.where(v283, v342, v341)
-        del v283, v341, v342
-        v344 = np.add(v343, np.float64(16.0))
-        v345 = np.where(v286, v344, v343)
-        del v286, v343, v344
-        v346 = np.add(v345, np.float64(8.0))
-        v347 = np.where(v289, v346, v345)
-        del v289, v345, v346
-        v348 = np.add(v347, np.float64(4.0))
-        v349 = np.where(v292, v348, v347)
-        del v292, v347, v348
-        v350 = np.add(v349, np.float64(2.0))
-        v351 = np.where(v295, v350, v349)
-        del v295, v349, v350
-        v352 = np.add(v351, np.float64(1.0))
-        v353 = np.where(v298, v352, v351)
-        del v298, v351, v352
-        v354 = np.subtract(v353, np.float64(512.0))
-        v355 = np.where(v301, v354, v353)
-        del v301, v353, v354
-        v356 = np.subtract(v355, np.float64(512.0))
-        v357 = np.where(v304, v356, v355)
-        del v304, v355, v356
-        v358 = np.subtract(v357, np.float64(256.0))
-        v359 = np.where(v307, v358, v357)
-        del v307, v357, v358
-        v360 = np.subtract(v359, np.float64(128.0))
-        v361 = np.where(v310, v360, v359)
-        del v310, v359, v360
-        v362 = np.subtract(v361, np.float64(64.0))
-        v363 = np.where(v313, v362, v361)
-        del v313, v361, v362
-        v364 = np.subtract(v363, np.float64(32.0))
-        v365 = np.where(v316, v364, v363)
-        del v316, v363, v364
-        v366 = np.subtract(v365, np.float64(16.0))
-        v367 = np.where(v319, v366, v365)
-        del v319, v365, v366
-        v368 = np.subtract(v367, np.float64(8.0))
-        v369 = np.where(v322, v368, v367)
-        del v322, v367, v368
-        v370 = np.subtract(v369, np.float64(4.0))
-        v371 = np.where(v325, v370, v369)
-        del v325, v369, v370
-        v372 = np.subtract(v371, np.float64(2.0))
-        v373 = np.where(v328, v372, v371)
-        del v328, v371, v372
-        v374 = np.subtract(v373, np.float64(1.0))
-        v375 = np.where(v331, v374, v373)
-        del v331, v373, v374
-        v376 = np.add(v375, np.float64(1.0))
-        v377 = np.where(v334, v376, v375)
-        del v375, v376
-        v378 = np.multiply(v377, np.float64(0.6931471803691238))
-        v379 = np.multiply(v333, np.float64(0.5))
-        v380 = np.where(v334, v379, v333)
-        del v333, v334, v379
-        v381 = np.subtract(v380, np.float64(1.0))
-        del v380
-        v382 = np.multiply(np.float64(0.5), v381)
-        v383 = np.multiply(v382, v381)
-        del v382
-        v384 = np.add(np.float64(2.0), v381)
-        v385 = np.divide(v381, v384)
-        del v384
-        v386 = np.multiply(v385, v385)
-        v387 = np.multiply(v386, v386)
-        v388 = np.multiply(v387, np.float64(0.14798198605116586))
-        v389 = np.add(np.float64(0.1818357216161805), v388)
-        del v388
-        v390 = np.multiply(v387, v389)
-        del v389
-        v391 = np.add(np.float64(0.2857142874366239), v390)
-        del v390
-        v392 = np.multiply(v387, v391)
-        del v391
-        v393 = np.add(np.float64(0.6666666666666735), v392)
-        del v392
-        v394 = np.multiply(v386, v393)
-        del v386, v393
-        v395 = np.multiply(v387, np.float64(0.15313837699209373))
-        v396 = np.add(np.float64(0.22222198432149784), v395)
-        del v395
-        v397 = np.multiply(v387, v396)
-        del v396
-        v398 = np.add(np.float64(0.3999999999940942), v397)
-        del v397
-        v399 = np.multiply(v387, v398)
-        del v387, v398
-        v400 = np.add(v394, v399)
-        del v394, v399
-        v401 = np.add(v383, v400)
-        del v400
-        v402 = np.multiply(v385, v401)
-        del v385, v401
-        v403 = np.multiply(v377, np.float64(1.9082149292705877e-10))
-        del v377
-        v404 = np.add(v402, v403)
-        del v402, v403
-        v405 = np.subtract(v383, v404)
-        del v383, v404
-        v406 = np.subtract(v405, v381)
-        del v381, v405
-        v407 = np.subtract(v378, v406)
-        del v378, v406
-        v408 = np.where(v267, v265, v407)
-        del v407
-        v409 = np.where(v269, np.float64("-inf"), v408)
-        del v269, v408
-        v410 = np.where(v268, np.float64("nan"), v409)
-        del v268, v409
-        v411 = np.subtract(v265, np.float64(1.0))
-        del v265
-        v412 = np.divide(v264, v411)
-        del v411
-        v413 = np.multiply(v410, v412)
-        del v410, v412
-        v414 = np.where(v267, np.float64("inf"), v413)
-        del v267, v413
-        v415 = np.where(v266, v264, v414)
-        del v264, v266, v414
-        v416 = np.isnan(v415)
+        v52 = np.asarray(null_prev_txn_ts).astype(np.float64)
+        out[:, 17] = v52
+        del v52
         # feature since_last_log
-        v417 = np.where(v416, np.float64(-1.0), v415)
-        out[:, 18] = v417
-        del v415, v416, v417
-        v418 = np.where(null_prev_txn_ts, np.int64(86400), v261)
-        del v261
-        v419 = np.less(v418, np.int64(60))
-        del v418
+        v53 = np.asarray(in_prev_txn_ts).astype(np.int64)
+        v54 = np.subtract(v40, v53)
+        del v53
+        v55 = np.floor_divide(v54, np.int64(1000000))
+        del v54
+        v56 = np.maximum(v55, np.int64(0))
+        v57 = np.asarray(v56).astype(np.float64)
+        del v56
+        v58 = np.where(null_prev_txn_ts, np.float64("nan"), v57)
+        del v57
+        v59 = _log1p(v58)
+        del v58
+        v60 = np.isnan(v59)
+        v61 = np.where(v60, np.float64(-1.0), v59)
+        out[:, 18] = v61
+        del v59, v60, v61
         # feature rapid_repeat
-        v420 = np.asarray(v419).astype(np.float64)
-        out[:, 19] = v420
-        del v419, v420
-        v421 = np.asarray(in_account_open_ts).astype(np.int64)
-        v422 = np.subtract(v188, v421)
-        del v188, v421
-        v423 = np.floor_divide(v422, np.int64(86400000000))
-        del v422
+        v62 = np.where(null_prev_txn_ts, np.int64(86400), v55)
+        del v55
+        v63 = np.less(v62, np.int64(60))
+        del v62
+        v64 = np.asarray(v63).astype(np.float64)
+        out[:, 19] = v64
+        del v63, v64
         # feature account_age_days
-        v424 = np.asarray(v423).astype(np.float64)
-        out[:, 20] = v424
-        del v423, v424
-        v425 = np.minimum(in_attempts_24h, np.int64(20))
+        v65 = np.asarray(in_account_open_ts).astype(np.int64)
+        v66 = np.subtract(v40, v65)
+        del v40, v65
+        v67 = np.floor_divide(v66, np.int64(86400000000))
+        del v66
+        v68 = np.asarray(v67).astype(np.float64)
+        out[:, 20] = v68
+        del v67, v68
         # feature attempts
-        v426 = np.asarray(v425).astype(np.float64)
-        out[:, 21] = v426
-        del v425, v426
-        v427 = np.strings.strip(np.asarray(in_email, dtype=_STRING), " ")
-        v428 = np.strings.translate(np.asarray(v427, dtype=_STRING), _ASCII_LOWER)
-        del v427
-        v429 = _matches(v428, '[a-z0-9._%+-]+@(gmail|yahoo|hotmail|outlook)\\.com')
+        v69 = np.minimum(in_attempts_24h, np.int64(20))
+        v70 = np.asarray(v69).astype(np.float64)
+        out[:, 21] = v70
+        del v69, v70
         # feature freemail
-        v430 = np.asarray(v429).astype(np.float64)
-        out[:, 22] = v430
-        del v429, v430
-        v431 = np.strings.endswith(np.asarray(v428, dtype=_STRING), '@mailinator.com')
-        v432 = np.strings.endswith(np.asarray(v428, dtype=_STRING), '@yopmail.com')
-        v433 = np.logical_or(v431, v432)
-        del v431, v432
+        v71 = np.strings.strip(np.asarray(in_email_distinct, dtype=_STRING), " ")
+        v72 = np.strings.translate(np.asarray(v71, dtype=_STRING), _ASCII_LOWER)
+        del v71
+        v73 = _matches(v72, '[a-z0-9._%+-]+@(gmail|yahoo|hotmail|outlook)\\.com')
+        v74 = np.asarray(v73).astype(np.float64)
+        del v73
+        v75 = v74[in_email_codes]
+        out[:, 22] = v75
+        del v74, v75
         # feature disposable
-        v434 = np.asarray(v433).astype(np.float64)
-        out[:, 23] = v434
-        del v433, v434
-        v435 = _matches(v428, '[^@]*\\d{4,}[^@]*@.+')
-        del v428
+        v76 = np.strings.endswith(np.asarray(v72, dtype=_STRING), '@mailinator.com')
+        v77 = np.strings.endswith(np.asarray(v72, dtype=_STRING), '@yopmail.com')
+        v78 = np.logical_or(v76, v77)
+        del v76, v77
+        v79 = np.asarray(v78).astype(np.float64)
+        del v78
+        v80 = v79[in_email_codes]
+        out[:, 23] = v80
+        del v79, v80
         # feature email_digits
-        v436 = np.asarray(v435).astype(np.float64)
-        out[:, 24] = v436
-        del v435, v436
+        v81 = _matches(v72, '[^@]*\\d{4,}[^@]*@.+')
+        del v72
+        v82 = np.asarray(v81).astype(np.float64)
+        del v81
+        v83 = v82[in_email_codes]
+        out[:, 24] = v83
+        del v82, v83
     if float32:
         with np.errstate(over="ignore"):
             return out.astype(np.float32)

@@ -56,23 +56,61 @@ def _column(columns, name, dtype, nullable, rows):
     if dtype == "string":
         if values.dtype.kind not in "OUT":
             raise InputError(f"column {name!r} must hold strings, got {values.dtype}")
-        try:
-            text = "".join(values.tolist())  # one pass: every value is a str ...
-        except TypeError:
-            raise InputError(f"column {name!r} must hold only str values") from None
-        if "\x00" in text:  # ... with no NUL (numpy strings cannot hold one reliably) ...
-            raise InputError(f"column {name!r} holds a NUL character (U+0000), which is not allowed")
-        try:
-            text.encode("utf-8")  # ... and no lone surrogate (onnxruntime needs UTF-8) ...
-        except UnicodeEncodeError:
-            raise InputError(f"column {name!r} holds text that is not valid Unicode") from None
-        if not unicodedata.is_normalized("NFC", text):  # ... and in Unicode NFC.
-            _check_nfc(name, values)
         return values.astype(object, copy=False)
     expected = {"int": "iu", "timestamp": "iu", "bool": "b"}[dtype]
     if values.dtype.kind not in expected:
         raise InputError(f"column {name!r} must be {dtype}, got {values.dtype}")
     return values.astype(np.bool_ if dtype == "bool" else np.int64, copy=False)
+
+
+def _check_text(name, values, distinct=None):
+    """Every value is a str with no NUL, valid Unicode, in NFC (checked over `distinct`, the
+    column's distinct values, when given)."""
+    try:
+        text = "".join(values.tolist() if distinct is None else distinct)  # every value a str ...
+    except TypeError:
+        raise InputError(f"column {name!r} must hold only str values") from None
+    if "\x00" in text:  # ... with no NUL (numpy strings cannot hold one reliably) ...
+        raise InputError(f"column {name!r} holds a NUL character (U+0000), which is not allowed")
+    try:
+        text.encode("utf-8")  # ... and no lone surrogate (onnxruntime needs UTF-8) ...
+    except UnicodeEncodeError:
+        raise InputError(f"column {name!r} holds text that is not valid Unicode") from None
+    if not unicodedata.is_normalized("NFC", text):  # ... and in Unicode NFC.
+        _check_nfc(name, values)
+
+
+class _FirstSeen(dict):
+    """value -> its index among the distinct values in first-seen order (a new value gets the
+    next index): one C-level lookup per row."""
+
+    def __missing__(self, value):
+        self[value] = index = len(self)
+        return index
+
+
+def _text_codes(name, values):
+    """A text column's distinct values (in first-seen order, each checked once) and the index of
+    each row's value among them: text operations then run once per distinct value."""
+    items = values.tolist()
+    index = _FirstSeen()
+    try:
+        codes = np.fromiter(map(index.__getitem__, items), dtype=np.int64, count=len(items))
+    except TypeError:  # an unhashable value: not a str
+        raise InputError(f"column {name!r} must hold only str values") from None
+    distinct = list(index)
+    _check_text(name, values, distinct)
+    return np.array(distinct + [""], dtype=object)[:-1], codes
+
+
+def _with_nulls(distinct, codes, mask):
+    """Codes of (value, is null) pairs: the distinct pairs of the column and each row's index."""
+    size = len(distinct)
+    pairs = codes + mask * size
+    used = np.flatnonzero(np.bincount(pairs, minlength=2 * size))
+    renumber = np.zeros(2 * size, dtype=np.int64)
+    renumber[used] = np.arange(len(used))
+    return np.concatenate([distinct, distinct])[used], used >= size, renumber[pairs]
 
 
 def _check_nfc(name, values):
@@ -104,6 +142,7 @@ def transform(columns, float32=False):
     in_event_ts = _column(columns, 'event_ts', 'timestamp', False, rows)
     rows = len(in_event_ts)
     in_user = _column(columns, 'user', 'string', False, rows)
+    _check_text('user', in_user)
     rows = len(in_user)
     in_score = _column(columns, 'score', 'float', True, rows)
     rows = len(in_score)
@@ -114,17 +153,18 @@ def transform(columns, float32=False):
     rows = len(in_score_ts)
     out = np.empty((rows, 4), dtype=np.float64)
     with np.errstate(all="ignore"):
-        v0 = np.isnan(in_score)
         # feature score_f
+        v0 = np.isnan(in_score)
         v1 = np.where(v0, np.float64(0.0), in_score)
         out[:, 0] = v1
         del v1
+        # feature has_score
         v2 = np.where(v0, np.int64(0), np.int64(1))
         del v0
-        # feature has_score
         v3 = np.asarray(v2).astype(np.float64)
         out[:, 1] = v3
         del v2, v3
+        # feature clicks_recent
         v4 = np.asarray(in_score_ts).astype(np.int64)
         v5 = np.asarray(in_event_ts).astype(np.int64)
         v6 = np.greater(v4, v5)
@@ -140,15 +180,14 @@ def transform(columns, float32=False):
         del v11
         v13 = np.where(v12, np.int64(-1), in_clicks_1h)
         del v12
-        # feature clicks_recent
         v14 = np.asarray(v13).astype(np.float64)
         out[:, 2] = v14
         del v13, v14
+        # feature hour_of_day
         v15 = np.mod(v5, np.int64(86400000000))
         del v5
         v16 = np.floor_divide(v15, np.int64(3600000000))
         del v15
-        # feature hour_of_day
         v17 = np.asarray(v16).astype(np.float64)
         out[:, 3] = v17
         del v16, v17

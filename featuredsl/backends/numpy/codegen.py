@@ -12,6 +12,7 @@ import inspect
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -22,6 +23,8 @@ import jinja2
 from featuredsl import __version__
 from featuredsl.backends.numpy import runtime as numpy_runtime
 from featuredsl.compiler.ir import InputColumn, Node, constant_value, walk
+from featuredsl.compiler.libm import called_routines, routine_body, routine_docs
+from featuredsl.compiler.primitives import ULP_BOUND
 from featuredsl.compiler.types import DType, Shape
 
 NUMPY_DTYPE = {
@@ -248,6 +251,7 @@ EMITTERS: dict[str, Emitter] = {
     "bucketize": _bucketize,
     "gather": lambda node, args, ctx: f"{args[1]}[{args[0]}]",
     "one_hot": _one_hot,
+    "call": lambda node, args, ctx: f"_{node.attr('routine')}({args[0]})",
 }
 
 # Ops a numpy module cannot compute (none): kept for the coverage test's symmetry with onnx.
@@ -267,25 +271,107 @@ class Statement:
 
 
 def render_body(
-    roots: Sequence[Node], ctx: ModuleContext, labels: dict[Node, str]
-) -> tuple[list[Statement], dict[Node, str]]:
-    """One statement per node in dependency order; constants are inlined."""
+    roots: Sequence[Node], ctx: ModuleContext, labels: dict[Node, str], plain: bool = False
+) -> tuple[list[Statement], dict[Node, str], dict[str, bool]]:
+    """One statement per node in dependency order; constants are inlined.
+
+    Text is computed once per distinct value (unless `plain`): a node whose only varying inputs
+    are one text column (its values and null mask) and that reads text is computed over the
+    column's distinct values, and a row-level use gathers it by the column's codes. Returns
+    (statements, the row-level variable of each node, coded columns: name -> codes with mask)."""
+    order = list(walk(roots))
+    column = {} if plain else text_columns(order)
+    distinct, row = _levels(order, roots, column)
     names: dict[Node, str] = {}
+    distinct_names: dict[Node, str] = {}
+    coded: dict[str, bool] = {}
     statements: list[Statement] = []
-    for node in walk(roots):
+
+    block_start = 0  # the first statement of the feature being emitted
+
+    def add(expression: str, comment: str = "") -> str:
+        nonlocal block_start
+        variable = f"v{len(statements)}"
+        statements.append(Statement(variable, expression, ""))
+        if comment:  # a feature's label goes before the first statement of its block
+            first = statements[block_start]
+            statements[block_start] = Statement(first.variable, first.expression, comment)
+            block_start = len(statements)
+        return variable
+
+    for node in order:
         if node.op == "input":
             names[node] = _input_variable(node)
+            if node in distinct:
+                mask = node.attr("role") == "mask"
+                coded[node.attr("name")] = coded.get(node.attr("name"), False) or mask
+                distinct_names[node] = names[node] + "_distinct"
             continue
         if node.op in UNSUPPORTED:
             raise ValueError(f"numpy backend cannot emit {node.op!r}: {UNSUPPORTED[node.op]}")
-        expression = EMITTERS[node.op](node, [names[a] for a in node.args], ctx)
         if node.op in INLINE_OPS or node.op == "list_const":
-            names[node] = expression
+            names[node] = distinct_names[node] = EMITTERS[node.op](node, [], ctx)
             continue
-        variable = f"v{len(statements)}"
-        names[node] = variable
-        statements.append(Statement(variable, expression, labels.get(node, "")))
-    return statements, names
+        label = labels.get(node, "")
+        if node in distinct:
+            args = [distinct_names[a] for a in node.args]
+            distinct_names[node] = add(EMITTERS[node.op](node, args, ctx))
+            if node in row:
+                codes = input_variable(column[node]) + "_codes"
+                names[node] = add(f"{distinct_names[node]}[{codes}]", label)
+        elif node in row:
+            names[node] = add(EMITTERS[node.op](node, [names[a] for a in node.args], ctx), label)
+    return statements, names, coded
+
+
+def text_columns(order: Sequence[Node]) -> dict[Node, str]:
+    """The text column each node is a function of, when it is one text column's values and null
+    mask (and constants) only. Inexact primitives are left out (their bits may depend on the
+    number of elements)."""
+    texts = {
+        n.attr("name")
+        for n in order
+        if n.op == "input" and n.attr("role") == "value" and n.dtype is DType.STRING
+    }
+    column: dict[Node, str] = {}
+    for node in order:
+        if node.op == "input":
+            if node.attr("name") in texts:
+                column[node] = node.attr("name")
+            continue
+        if node.op in ULP_BOUND or _is_constant(node):
+            continue
+        found = {column.get(a) for a in node.args if not _is_constant(a)}
+        if len(found) == 1 and None not in found:
+            column[node] = found.pop()  # type: ignore[assignment]
+    return column
+
+
+def _is_constant(node: Node) -> bool:
+    return node.op in INLINE_OPS or node.op == "list_const"
+
+
+def _levels(
+    order: Sequence[Node], roots: Sequence[Node], column: dict[Node, str]
+) -> tuple[set[Node], set[Node]]:
+    """(nodes computed over distinct values, nodes needed per row): a node that reads text goes
+    to the distinct level, and so do the nodes of its column it reads."""
+    # A node of a text column that reads text, or what was computed from text, runs once per
+    # distinct value; but a one-hot row is written into the output from its gathered index.
+    distinct: set[Node] = set()
+    for node in order:
+        if node not in column or node.op in ("input", "one_hot"):
+            continue
+        if any(a in distinct or (a.dtype is DType.STRING and a in column) for a in node.args):
+            distinct.add(node)
+    for node in reversed(order):  # and the nodes of the column those read
+        if node in distinct:
+            distinct.update(a for a in node.args if a in column)
+    row: set[Node] = set(roots)
+    for node in reversed(order):  # a row-level use of a distinct node is a gather
+        if node in row and node not in distinct:
+            row.update(node.args)
+    return distinct, row
 
 
 VARIABLE = re.compile(r"\bv\d+\b")
@@ -304,9 +390,21 @@ def schedule(
     stores: dict[int, list[str]] = {}
     early: list[str] = []
     column = 0
+    used = {name for st in statements for name in VARIABLE.findall(st.expression)}
+    stored = Counter(variable for variable, _, _ in outputs)
     for variable, width, matrix in outputs:
         target = f"out[:, {column}:{column + width}]" if matrix else f"out[:, {column}]"
         column += width
+        expression = statements[defined[variable]].expression if variable in defined else ""
+        alone = variable not in used and stored[variable] == 1  # not read, not stored twice
+        if stack and matrix and alone and expression.startswith("_one_hot("):
+            # written into the output in place, without a rows x width temporary
+            position = expression[len("_one_hot(") :].rsplit(", ", 1)[0]
+            place = defined.pop(variable)
+            statements[place] = Statement(
+                "", f"_one_hot_into({target}, {position})", statements[place].comment
+            )
+            continue
         if not stack:
             last_use[variable] = len(statements)  # returned: keep alive
         elif variable in defined:
@@ -329,6 +427,8 @@ def schedule(
 
 
 def _input_variable(node: Node) -> str:
+    if node.attr("role") == "parameter":  # a routine's argument (featuredsl.compiler.libm)
+        return str(node.attr("name"))
     return input_variable(node.attr("name"), node.attr("role") == "mask")
 
 
@@ -343,6 +443,17 @@ def input_variable(name: str, mask: bool = False) -> str:
     plain = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_")
     digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
     return f"{prefix}{plain}_{digest}" if plain else f"{prefix}{digest}"
+
+
+def routine_source(routine: str, ctx: ModuleContext) -> str:
+    """A routine of featuredsl.compiler.libm as a helper function of the module: one statement
+    per operation of its body, the same operations a call's inline expansion would issue."""
+    parameter, result = routine_body(routine)
+    statements, names, _ = render_body([result], ctx, {}, plain=True)
+    lines = [f"def _{routine}({parameter.attr('name')}):", f'    """{routine_docs(routine)}"""']
+    lines += [f"    {st.variable} = {st.expression}" for st in statements]
+    lines.append(f"    return {names[result]}")
+    return "\n".join(lines) + "\n"
 
 
 def helper_sources(helpers: set[str]) -> list[str]:
@@ -378,6 +489,9 @@ class ModuleSpec:
     widths: tuple[int, ...]
     stack: bool = True  # False: return the list of output arrays (used by fit)
     constants_file: str | None = None  # where long list constants go (None: all in the code)
+    # True: one statement per IR node, strings not coded once per column: the reference the
+    # fuzzer holds the built module to (featuredsl.parity.fuzz.runner.check_plain_module).
+    plain: bool = False
 
 
 def render_module(module: ModuleSpec) -> str:
@@ -391,12 +505,15 @@ def render_module_files(module: ModuleSpec) -> tuple[str, bytes | None]:
     module.constants_file, which the module reads from its own directory."""
     ctx = ModuleContext(module.constants_file)
     labels = {node: f"feature {label}" for label, node in module.outputs}
-    statements, names = render_body([node for _, node in module.outputs], ctx, labels)
+    roots = [node for _, node in module.outputs]
+    statements, names, coded = render_body(roots, ctx, labels, module.plain)
     output_variables = [
         (names[node], width, node.op == "one_hot")
         for (_, node), width in zip(module.outputs, module.widths, strict=True)
     ]
     statements, early_stores = schedule(statements, output_variables, module.stack)
+    if any(st.expression.startswith("_one_hot_into(") for st in statements):
+        ctx.helper("_one_hot_into")
     used_inputs = {
         n.attr("name") for n in walk(node for _, node in module.outputs) if n.op == "input"
     }
@@ -406,6 +523,7 @@ def render_module_files(module: ModuleSpec) -> tuple[str, bytes | None]:
         + [names[node] for _, node in module.outputs]
     )
     stored = ctx.stored_bytes()
+    routines = [routine_source(name, ctx) for name in called_routines(roots)]  # adds helpers
     template = _environment().get_template("features_train.py.j2")
     source = template.render(
         version=__version__,
@@ -420,6 +538,8 @@ def render_module_files(module: ModuleSpec) -> tuple[str, bytes | None]:
                 "variable": input_variable(column.name),
                 "mask_variable": input_variable(column.name, mask=True),
                 "used": column.name in used_inputs,
+                # None: not coded; False: codes of the values; True: of (value, null) pairs
+                "coded": coded.get(column.name),
             }
             for column in module.inputs
         ],
@@ -433,7 +553,7 @@ def render_module_files(module: ModuleSpec) -> tuple[str, bytes | None]:
         constants=ctx.constants,
         constants_file=module.constants_file if stored else None,
         constants_sha256=hashlib.sha256(stored).hexdigest() if stored else None,
-        helpers=helper_sources(ctx.helpers),
+        helpers=helper_sources(ctx.helpers) + routines,
         uses_re="_matches" in ctx.helpers,
         width=sum(module.widths),
         stack=module.stack,

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from featuredsl.backends.numpy.codegen import ModuleSpec, render_module
-from featuredsl.compiler.ir import Node, Program
+from featuredsl.compiler.ir import InputColumn, Node, Program
 
 
 def execute_module(
@@ -74,3 +74,21 @@ def evaluate(
     )
     values = load_transform(render_module(module))(feed)
     return dict(zip(nodes, values, strict=True))
+
+
+def evaluate_columns(
+    inputs: Sequence[InputColumn], nodes: Sequence[Node], feed: Mapping[str, list[int]]
+) -> list[np.ndarray]:
+    """Values of IR nodes over int columns given as lists (the `TableEvaluator` of
+    featuredsl.compiler.tables), computed by generated numpy code."""
+    module = ModuleSpec(
+        spec_name="tables",
+        fingerprint="",
+        inputs=tuple(inputs),
+        outputs=tuple((f"n{i}", node) for i, node in enumerate(nodes)),
+        column_names=(),
+        widths=tuple(1 for _ in nodes),
+        stack=False,
+    )
+    arrays = {name: np.asarray(values, dtype=np.int64) for name, values in feed.items()}
+    return list(execute_module(render_module(module), arrays))

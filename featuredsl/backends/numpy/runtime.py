@@ -68,6 +68,15 @@ def _one_hot(index, width):
     return out
 
 
+def _one_hot_into(block, index):
+    """_one_hot written into `block` (a rows x width view of the output) in place, without a
+    rows x width temporary."""
+    width = block.shape[1]
+    block[...] = 0.0
+    rows = np.flatnonzero((index >= 0) & (index < width))
+    block[rows, index[rows]] = 1.0
+
+
 def _rotl32(x, r):
     return (x << np.uint32(r)) | (x >> np.uint32(32 - r))
 
@@ -132,6 +141,7 @@ HELPER_DEPENDENCIES = {
     "_lookup": ("_lookup",),
     "_bucketize": ("_bucketize",),
     "_one_hot": ("_one_hot",),
+    "_one_hot_into": ("_one_hot_into",),
     "_matches": ("_distinct", "_matches"),
     "_pow": ("_pow",),
     "_minimum": ("_minimum",),

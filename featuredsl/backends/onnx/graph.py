@@ -23,12 +23,15 @@ from featuredsl import __version__
 from featuredsl.artifact import contract
 from featuredsl.backends.onnx.signs import Signs, signs_of
 from featuredsl.compiler.ir import Freshness, InputColumn, Node, constant_value, walk
+from featuredsl.compiler.libm import PARAMETER, ROUTINE_DOMAIN, routine_body, routine_docs
+from featuredsl.compiler.tables import Range, int_range
 from featuredsl.compiler.types import DType
 
 OPSET = 21  # default domain; needs onnxruntime >= 1.20
 ML_OPSET = 3
 MS_OPSET = 1
 IR_VERSION = 10
+ROUTINE_OPSET = 1  # the domain of featuredsl's model-local functions (libm routines)
 
 ELEMENT_TYPE = {
     DType.FLOAT: TensorProto.DOUBLE,
@@ -53,11 +56,16 @@ class GraphContext:
     # vocabulary that lives in a LabelEncoder's attributes is never serialized twice.
     initializers: list[tuple[str, np.ndarray]] = field(default_factory=list)
     signs: dict[Node, Signs] = field(default_factory=dict)  # which floats may be -0.0
+    ranges: dict[Node, Range | None] = field(default_factory=dict)  # known int ranges
     # Types onnx cannot infer (outputs of com.microsoft ops that other ops' inference reads).
     value_infos: list[onnx.ValueInfoProto] = field(default_factory=list)
     # The graph's input names (columns and masks): no generated name may take one (a column
     # called `const_1` or `rows` is a valid spec).
     reserved: frozenset[str] = frozenset()
+    # Model-local functions of the exact routines called (featuredsl.compiler.libm), by name,
+    # callees before their callers; shared with the contexts that build their bodies.
+    functions: dict[str, onnx.FunctionProto] = field(default_factory=dict)
+    prefix: str = ""  # the feature being emitted, as the start of its value names
     _constants: dict[tuple[object, ...], str] = field(default_factory=dict)
     _count: int = 0
 
@@ -76,9 +84,11 @@ class GraphContext:
         domain: str = "",
         **attrs: Any,
     ) -> str:
-        output = self.fresh(hint or op.lower())
+        output = self.fresh(self.prefix + (hint or op.lower()))
         self.nodes.append(
-            helper.make_node(op, list(inputs), [output], domain=domain or None, **attrs)
+            helper.make_node(
+                op, list(inputs), [output], name=output, domain=domain or None, **attrs
+            )
         )
         return output
 
@@ -103,6 +113,19 @@ class GraphContext:
         return self._constants[key]
 
 
+class FunctionContext(GraphContext):
+    """The body of a model-local function: constants are Constant nodes (a function has no
+    initializers)."""
+
+    def _initializer(self, key: tuple[object, ...], array: np.ndarray) -> str:
+        if key not in self._constants:
+            name = self.fresh("const")
+            value = numpy_helper.from_array(array, name)
+            self.nodes.append(helper.make_node("Constant", [], [name], value=value))
+            self._constants[key] = name
+        return self._constants[key]
+
+
 def _constant_key(dtype: DType, value: object) -> object:
     return float(value).hex() if dtype is DType.FLOAT else value  # type: ignore[arg-type]
 
@@ -116,7 +139,7 @@ def _op(op_type: str) -> Emitter:
 
 def _cast(node: Node, args: list[str], ctx: GraphContext) -> str:
     if node.args[0].dtype is DType.TIMESTAMP and node.dtype is DType.INT:
-        return ctx.add("Identity", args)
+        return args[0]  # both are int64 microseconds: nothing to compute
     return ctx.add("Cast", args, to=ELEMENT_TYPE[node.dtype])
 
 
@@ -287,7 +310,14 @@ def _positive_constant_divisor(node: Node) -> bool:
     return divisor.op == "const" and constant_value(divisor) > 0
 
 
+def _non_negative(node: Node, ctx: GraphContext) -> bool:
+    known = ctx.ranges.get(node)
+    return known is not None and known[0] >= 0
+
+
 def _int_floordiv(node: Node, args: list[str], ctx: GraphContext) -> str:
+    if _positive_constant_divisor(node) and _non_negative(node.args[0], ctx):
+        return ctx.add("Div", args, hint="floordiv")  # truncation is floor for a >= 0
     if _positive_constant_divisor(node):
         # Div truncates; step down by one for a negative a that b does not divide. (Not the sign
         # of Mod(fmod=1): onnxruntime 1.20-1.31 compute int64 fmod through double, wrong beyond
@@ -556,6 +586,33 @@ def _one_hot(node: Node, args: list[str], ctx: GraphContext) -> str:
     return ctx.add("Cast", [hits], to=TensorProto.DOUBLE, hint="one_hot")
 
 
+def _call(node: Node, args: list[str], ctx: GraphContext) -> str:
+    routine = node.attr("routine")
+    _define_routine(routine, ctx)
+    return ctx.add(routine, args, hint=routine, domain=ROUTINE_DOMAIN)
+
+
+def _define_routine(routine: str, ctx: GraphContext) -> None:
+    """Add the routine's model-local function (and those it calls) to ctx.functions: its body
+    emitted from the routine's IR (featuredsl.compiler.libm) by this backend's own emitters."""
+    if routine in ctx.functions:
+        return
+    _, result = routine_body(routine)
+    body = FunctionContext(reserved=frozenset({PARAMETER, "y"}), functions=ctx.functions)
+    names = emit_nodes([result], body)
+    for node in body.nodes:  # the node computing the result writes the function's output
+        node.output[:] = ["y" if out == names[result] else out for out in node.output]
+    ctx.functions[routine] = helper.make_function(
+        ROUTINE_DOMAIN,
+        routine,
+        [PARAMETER],
+        ["y"],
+        body.nodes,
+        opset_imports=_opsets(),
+        doc_string=routine_docs(routine),
+    )
+
+
 EMITTERS: dict[str, Emitter] = {
     "const": _const,
     "list_const": _list_const,
@@ -604,6 +661,7 @@ EMITTERS: dict[str, Emitter] = {
     "bucketize": _bucketize,
     "gather": lambda node, args, ctx: ctx.add("Gather", [args[1], args[0]], axis=0),
     "one_hot": _one_hot,
+    "call": _call,
 }
 
 UNSUPPORTED: dict[str, str] = {
@@ -620,6 +678,7 @@ class GraphSpec:
     column_names: tuple[str, ...]
     float32: bool = False
     freshness: Freshness | None = None
+    source: str = ""  # the spec text, for each feature's source line in its nodes' doc_string
 
 
 def _value_info(
@@ -638,14 +697,20 @@ def graph_inputs(inputs: Sequence[InputColumn]) -> list[onnx.ValueInfoProto]:
     return infos
 
 
-def emit_nodes(roots: Sequence[Node], ctx: GraphContext) -> dict[Node, str]:
-    """Append the nodes computing `roots` to ctx; returns the graph value of every IR node."""
-    names: dict[Node, str] = {}
+def emit_nodes(
+    roots: Sequence[Node], ctx: GraphContext, names: dict[Node, str] | None = None
+) -> dict[Node, str]:
+    """Append the nodes computing `roots` to ctx; returns the graph value of every IR node
+    (`names`: the values of nodes already emitted, extended in place)."""
+    names = {} if names is None else names
     for node in walk(roots):
+        if node in names:
+            continue
         ctx.signs[node] = signs_of(node, ctx.signs)
+        ctx.ranges[node] = int_range(node, ctx.ranges)
         if node.op == "input":
-            column = node.attr("name")
-            names[node] = column if node.attr("role") == "value" else contract.mask_name(column)
+            column, role = node.attr("name"), node.attr("role")
+            names[node] = column if role in ("value", "parameter") else contract.mask_name(column)
             continue
         if node.op in UNSUPPORTED:
             raise ValueError(f"onnx backend cannot emit {node.op!r}: {UNSUPPORTED[node.op]}")
@@ -669,14 +734,22 @@ def _used_initializers(ctx: GraphContext) -> list[onnx.TensorProto]:
     ]
 
 
-def _model(graph: onnx.GraphProto) -> onnx.ModelProto:
+def _opsets(functions: bool = True) -> list[onnx.OperatorSetIdProto]:
+    opsets = [
+        helper.make_opsetid("", OPSET),
+        helper.make_opsetid("ai.onnx.ml", ML_OPSET),
+        helper.make_opsetid("com.microsoft", MS_OPSET),
+    ]
+    if functions:
+        opsets.append(helper.make_opsetid(ROUTINE_DOMAIN, ROUTINE_OPSET))
+    return opsets
+
+
+def _model(graph: onnx.GraphProto, ctx: GraphContext) -> onnx.ModelProto:
     return helper.make_model(
         graph,
-        opset_imports=[
-            helper.make_opsetid("", OPSET),
-            helper.make_opsetid("ai.onnx.ml", ML_OPSET),
-            helper.make_opsetid("com.microsoft", MS_OPSET),
-        ],
+        opset_imports=_opsets(bool(ctx.functions)),
+        functions=list(ctx.functions.values()),
         ir_version=IR_VERSION,
         producer_name="featuredsl",
         producer_version=__version__,
@@ -701,7 +774,7 @@ def build_values_model(inputs: Sequence[InputColumn], nodes: Sequence[Node]) -> 
         _used_initializers(ctx),
         value_info=ctx.value_infos,
     )
-    return _model(graph)
+    return _model(graph, ctx)
 
 
 def input_names(inputs: Sequence[InputColumn]) -> frozenset[str]:
@@ -711,14 +784,20 @@ def input_names(inputs: Sequence[InputColumn]) -> frozenset[str]:
 
 def build_model(spec: GraphSpec) -> onnx.ModelProto:
     ctx = GraphContext(reserved=input_names(spec.inputs))
-    names = emit_nodes([node for _, node in spec.outputs], ctx)
-    columns = []
-    for _, node in spec.outputs:
-        value = names[node]
-        if node.op != "one_hot":  # one_hot is already a matrix, even with one column
-            value = ctx.add("Unsqueeze", [value, ctx.int64s(-1)])
-        columns.append(value)
-    stacked = ctx.add("Concat", columns, axis=1) if len(columns) > 1 else columns[0]
+    names: dict[Node, str] = {}
+    source = spec.source.splitlines()
+    for label, node in spec.outputs:  # each feature's nodes named after it, with its spec line
+        first = len(ctx.nodes)
+        ctx.prefix = re.sub(r"[^A-Za-z0-9_]", "_", label) + "."
+        emit_nodes([node], ctx, names)
+        line = node.span.line
+        text = source[line - 1].strip() if 0 < line <= len(source) else ""
+        for emitted in ctx.nodes[first:]:
+            emitted.doc_string = f"feature {label}" + (
+                f", spec line {line}: {text}" if text else ""
+            )
+    ctx.prefix = ""
+    stacked = _stack_columns([(names[node], node.op == "one_hot") for _, node in spec.outputs], ctx)
     if spec.float32:
         ctx.nodes.append(
             helper.make_node("Cast", [stacked], [contract.OUTPUT], to=TensorProto.FLOAT)
@@ -738,7 +817,7 @@ def build_model(spec: GraphSpec) -> onnx.ModelProto:
         _used_initializers(ctx),
         value_info=ctx.value_infos,
     )
-    model = _model(graph)
+    model = _model(graph, ctx)
     metadata = {
         contract.KEY_FINGERPRINT: spec.fingerprint,
         contract.KEY_FEATURE_NAMES: json.dumps(list(spec.column_names), ensure_ascii=False),
@@ -754,6 +833,34 @@ def build_model(spec: GraphSpec) -> onnx.ModelProto:
         metadata[contract.KEY_FRESHNESS] = json.dumps(spec.freshness.to_json(), ensure_ascii=False)
     helper.set_model_props(model, metadata)
     return model
+
+
+def _stack_columns(columns: Sequence[tuple[str, bool]], ctx: GraphContext) -> str:
+    """The [N, F] output from the feature values in order: [N] columns, or [N, k] matrices
+    (one_hot) where the flag is set. Each run of [N] columns is one Concat into a [k * N] vector
+    reshaped to [k, N]; matrices are transposed to [k, N]; the blocks are stacked and the [F, N]
+    result transposed once: a few nodes for the whole output instead of an Unsqueeze per column
+    (each node costs a kernel launch on every call, which dominates a one-row request)."""
+    blocks: list[str] = []
+    run: list[str] = []
+
+    def close_run() -> None:
+        if run:
+            flat = ctx.add("Concat", run, hint="columns", axis=0) if len(run) > 1 else run[0]
+            blocks.append(ctx.add("Reshape", [flat, ctx.int64s(len(run), -1)], hint="block"))
+            run.clear()
+
+    for value, matrix in columns:
+        if matrix:
+            close_run()
+            blocks.append(ctx.add("Transpose", [value], hint="block", perm=[1, 0]))
+        else:
+            run.append(value)
+    close_run()
+    by_feature = (
+        ctx.add("Concat", blocks, hint="by_feature", axis=0) if len(blocks) > 1 else blocks[0]
+    )
+    return ctx.add("Transpose", [by_feature], hint="stacked", perm=[1, 0])
 
 
 def _graph_name(spec_name: str) -> str:

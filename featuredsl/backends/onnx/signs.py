@@ -50,6 +50,13 @@ def _product(a: Signs, b: Signs) -> Signs:
     return Signs(negative, positive, negative)
 
 
+def _signs_of_value(value: float) -> Signs:
+    if math.isnan(value):
+        return NONE
+    negative = math.copysign(1.0, value) < 0
+    return Signs(negative, not negative, negative and value == 0.0)
+
+
 def signs_of(node: Node, known: Mapping[Node, Signs]) -> Signs:
     """The signs of `node`, given those of its arguments in `known`."""
     if node.dtype is not DType.FLOAT or node.op == "list_const":
@@ -57,11 +64,9 @@ def signs_of(node: Node, known: Mapping[Node, Signs]) -> Signs:
     args = [known[a] for a in node.args]
     op = node.op
     if op == "const":
-        value = constant_value(node)
-        if math.isnan(value):
-            return NONE
-        negative = math.copysign(1.0, value) < 0
-        return Signs(negative, not negative, negative and value == 0.0)
+        return _signs_of_value(constant_value(node))
+    if op == "gather" and node.args[1].op == "list_const":  # a table: the signs of its items
+        return _union(NONE, *map(_signs_of_value, constant_value(node.args[1])))
     if op in ("abs", "one_hot"):
         return POSITIVE
     if op == "to_float":

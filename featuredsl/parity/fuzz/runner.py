@@ -71,6 +71,7 @@ def run_case(case: FuzzCase) -> None:
     except DiagnosticError as error:  # e.g. an analyzer saw no value: a clear error, not a crash
         raise Unfittable(str(error)) from None
     expected = fitted.transform_feed(dict(case.test))
+    check_plain_module(fitted, case.test, expected)
     model = fitted.onnx_model()
     bounds = feature_bounds(fitted.program.features)
     names = fitted.feature_names
@@ -97,6 +98,38 @@ def run_case(case: FuzzCase) -> None:
                 f"(one-row batch, onnxruntime optimization {optimization}) {text}",
                 _violating(fitted.program.features, comparison),
             )
+
+
+class PlainModuleMismatch(AssertionError):
+    """The module as built (tables, strings coded once) differs from the plain module."""
+
+
+def check_plain_module(fitted: Any, feed: Feed, expected: np.ndarray) -> None:
+    """The module as built must give the bits of the plain module: one statement per IR node of
+    the fitted program, no tables (featuredsl.compiler.tables) and strings not coded
+    (ModuleSpec.plain). NaN equals NaN (its sign and payload are not part of the semantics)."""
+    from featuredsl.backends.numpy.codegen import ModuleSpec, render_module
+    from featuredsl.backends.numpy.evaluate import execute_module
+
+    program = fitted.program
+    module = ModuleSpec(
+        spec_name=program.name,
+        fingerprint=fitted.fingerprint,
+        inputs=program.inputs,
+        outputs=tuple((f.name, f.node) for f in program.features),
+        column_names=fitted.feature_names,
+        widths=tuple(len(f.column_names or ()) for f in program.features),
+        plain=True,
+    )
+    plain = execute_module(render_module(module), dict(feed))
+    same = (plain.view(np.int64) == expected.view(np.int64)) | (
+        np.isnan(plain) & np.isnan(expected)
+    )
+    if plain.shape != expected.shape or not same.all():
+        bad = sorted({fitted.feature_names[c] for c in np.nonzero(~same)[1]})
+        raise PlainModuleMismatch(
+            f"the built module differs from the plain module in {bad}:\n{fitted.program.canonical_source}"
+        )
 
 
 def _violating(features: Sequence[Any], comparison: Any) -> list[Any]:
