@@ -45,6 +45,7 @@ def run(table, **kw):
     kw.setdefault("label_time", "t")
     kw.setdefault("feature_times", ["ft"])
     kw.setdefault("label", "label")
+    kw.setdefault("timestamp_unit", "us")
     return audit(table, **kw)
 
 

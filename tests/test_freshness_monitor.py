@@ -169,7 +169,7 @@ def test_lagging_store_share_and_lag_are_recovered(lag_hours: int, share: float,
         }
     )
     report = check_store_consistency(
-        served, offline, on="user", time="event_ts", offline_time="score_ts"
+        served, offline, on="user", time="event_ts", offline_time="score_ts", timestamp_unit="us"
     )  # compares score and score_ts: the columns both sides have
     assert report.mismatched_rows == int(lagged.sum())  # every lagged row, nothing else
     assert report.lag is not None and report.lag.confidence == 1.0
@@ -181,7 +181,12 @@ def test_in_sync_store_matches_everywhere_without_lag(tables: dict[str, pa.Table
     rng = np.random.default_rng(11)
     in_sync = make_data.requests(tables["offline"], rng, lagged_share=0.0)
     report = check_store_consistency(
-        in_sync, tables["offline"], on="user", time="event_ts", offline_time="score_ts"
+        in_sync,
+        tables["offline"],
+        on="user",
+        time="event_ts",
+        offline_time="score_ts",
+        timestamp_unit="us",
     )
     assert report.match_rate == 1.0 and report.mismatched_rows == 0 and report.lag is None
     assert report.lag_text() == "no sync lag: no mismatched row"
@@ -190,7 +195,9 @@ def test_in_sync_store_matches_everywhere_without_lag(tables: dict[str, pa.Table
 def test_missing_values_on_either_side_are_counted() -> None:
     offline = pa.table({"k": ["a", "a", "b"], "t": [0, 10, 0], "x": [1.0, None, 3.0]})
     served = pa.table({"k": ["a", "a", "b", "c"], "now": [5, 20, 5, 5], "x": [None, 2.0, 3.0, 4.0]})
-    report = check_store_consistency(served, offline, on="k", time="now", offline_time="t")
+    report = check_store_consistency(
+        served, offline, on="k", time="now", offline_time="t", timestamp_unit="us"
+    )
     (x,) = report.columns
     assert (x.match, x.mismatch, x.missing_online, x.missing_offline) == (1, 0, 1, 2)
     assert report.no_offline_row == 1
@@ -200,7 +207,7 @@ def test_consistency_cli_on_a_real_log(served: Path, capsys: pytest.CaptureFixtu
     argv: list[object] = [
         "consistency", "--log", served / "serving.db", "--offline", served / "offline.parquet",
         "--on", "user", "--time", "event_ts", "--offline-time", "score_ts",
-        "--json", served / "c.json", "--html", served / "c.html",
+        "--timestamp-unit", "us", "--json", served / "c.json", "--html", served / "c.html",
     ]  # fmt: skip
     code, out = run([*argv, "--fail-above", "0.05"], capsys)
     assert code == 1
@@ -241,6 +248,28 @@ def test_consistency_cli_on_a_real_log(served: Path, capsys: pytest.CaptureFixtu
     assert code == 2 and "give --time" in out
 
 
+def test_plain_integer_offline_times_need_their_unit(
+    served: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Epoch integers in the offline table are never read in a guessed unit, and a gate fails
+    when no served row could be compared at all."""
+    with pytest.raises(DataError, match=r"offline table column 'score_ts' holds plain integers"):
+        check_store_consistency(
+            logged_table(served / "serving.db"),
+            pa.parquet.read_table(served / "offline.parquet"),
+            on="user",
+            time="event_ts",
+            offline_time="score_ts",
+        )
+    argv: list[object] = [
+        "consistency", "--log", served / "serving.db", "--offline", served / "offline.parquet",
+        "--on", "user", "--time", "event_ts", "--offline-time", "score_ts",
+        "--timestamp-unit", "ms", "--fail-above", "0.5",
+    ]  # fmt: skip
+    code, out = run(argv, capsys)  # microseconds read as ms: every offline row in the future
+    assert code == 1 and "no served row could be compared" in out
+
+
 def test_consistency_names_a_missing_key(served: Path) -> None:
     with pytest.raises(DataError, match="no column 'account'"):
         check_store_consistency(
@@ -249,6 +278,7 @@ def test_consistency_names_a_missing_key(served: Path) -> None:
             on="account",
             time="event_ts",
             offline_time="score_ts",
+            timestamp_unit="us",
         )
 
 

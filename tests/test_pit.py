@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,9 @@ from hypothesis import strategies as st
 
 from featuredsl.errors import DataError
 from featuredsl.joins import pit
+
+# The tables here hold epoch microseconds as plain integers: stated, never guessed.
+join_us = functools.partial(pit.join, timestamp_unit="us")
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BIG = 2**62  # far-apart instants exercise the overflow-free TTL arithmetic
@@ -108,7 +112,7 @@ def to_pandas(table):
 
 
 def run_join(case, labels, features):
-    return pit.join(
+    return join_us(
         labels,
         features,
         on=case["keys"],
@@ -173,7 +177,7 @@ def test_several_tables_each_with_own_ttl(case, second_ttl, second_created):
             features, ttl=second_ttl, created_time="ct" if second_created else None, prefix="b_"
         ),
     ]
-    out = pit.join(
+    out = join_us(
         labels,
         specs,
         on=case["keys"],
@@ -246,7 +250,7 @@ def test_same_as_merge_asof(frames, ttl_s, allow_equal, by_key):
         tolerance=tolerance,
         allow_exact_matches=allow_equal,
     )
-    got = pit.join(
+    got = join_us(
         left,
         right,
         on=["k"] if by_key else [],
@@ -275,8 +279,8 @@ def test_late_backfill_does_not_leak():
             "v": [1.0, 2.0],
         }
     )
-    naive = pit.join(labels, features, on="user", label_time="t", feature_time="ft")
-    safe = pit.join(
+    naive = join_us(labels, features, on="user", label_time="t", feature_time="ft")
+    safe = join_us(
         labels, features, on="user", label_time="t", feature_time="ft", created_time="written"
     )
     assert naive["v"].tolist() == [2.0]
@@ -293,9 +297,9 @@ def test_ties_prefer_later_created_then_later_row():
             "v": ["a", "b", "c", "d"],
         }
     )
-    out = pit.join(labels, features, on="k", label_time="t", feature_time="ft", created_time="ct")
+    out = join_us(labels, features, on="k", label_time="t", feature_time="ft", created_time="ct")
     assert out.column("v").to_pylist() == ["c", "d"]
-    no_created = pit.join(labels, features, on="k", label_time="t", feature_time="ft")
+    no_created = join_us(labels, features, on="k", label_time="t", feature_time="ft")
     assert no_created.column("v").to_pylist() == ["c", "d"]
 
 
@@ -303,7 +307,7 @@ def test_ttl_forms_agree():
     labels = pd.DataFrame({"k": [1, 1], "t": utc(86_400 * 7, 86_400 * 8)})
     features = pd.DataFrame({"k": [1], "ft": utc(0), "v": [3]})
     for ttl in ("7d", "168h", dt.timedelta(days=7), pd.Timedelta("7D"), 7 * 86_400_000_000):
-        out = pit.join(labels, features, on="k", label_time="t", feature_time="ft", ttl=ttl)
+        out = join_us(labels, features, on="k", label_time="t", feature_time="ft", ttl=ttl)
         assert out["v"].tolist()[0] == 3
         assert np.isnan(out["v"].tolist()[1])
 
@@ -320,7 +324,7 @@ def test_time_zones_are_instants():
             "v": [1, 2],
         }
     )
-    out = pit.join(labels, features, on="k", label_time="t", feature_time="ft")
+    out = join_us(labels, features, on="k", label_time="t", feature_time="ft")
     assert out["v"].tolist() == [1]
 
 
@@ -329,7 +333,7 @@ def test_epoch_micros_and_timestamps_mix():
     features = pa.table(
         {"k": [1, 1], "ft": pa.array([1, 3], pa.timestamp("s", tz="UTC")), "v": [1, 2]}
     )
-    assert pit.join(labels, features, on="k", label_time="t", feature_time="ft").column(
+    assert join_us(labels, features, on="k", label_time="t", feature_time="ft").column(
         "v"
     ).to_pylist() == [1]
 
@@ -339,7 +343,7 @@ def test_multiple_keys_of_mixed_types_and_string_keys():
     features = pd.DataFrame(
         {"a": ["x", "x", "y"], "b": [2, 1, 2], "ft": utc(1, 2, 3), "v": [20, 10, 30]}
     )
-    out = pit.join(labels, features, on=["a", "b"], label_time="t", feature_time="ft")
+    out = join_us(labels, features, on=["a", "b"], label_time="t", feature_time="ft")
     assert out["v"].tolist()[:2] == [10, 20]
     assert np.isnan(out["v"].tolist()[2])
 
@@ -347,7 +351,7 @@ def test_multiple_keys_of_mixed_types_and_string_keys():
 def test_int_key_with_missing_value_matches_float_key():
     labels = pd.DataFrame({"k": [1, 2], "t": utc(5, 5)})
     features = pd.DataFrame({"k": [1.0, np.nan], "ft": utc(1, 1), "v": [7, 8]})
-    out = pit.join(labels, features, on="k", label_time="t", feature_time="ft")
+    out = join_us(labels, features, on="k", label_time="t", feature_time="ft")
     assert out["v"].tolist()[0] == 7
     assert np.isnan(out["v"].tolist()[1])
 
@@ -355,10 +359,10 @@ def test_int_key_with_missing_value_matches_float_key():
 def test_mixed_kinds_follow_labels():
     labels = pa.table({"k": [1], "t": pa.array([5], pa.int64())})
     features = pd.DataFrame({"k": [1], "ft": [1], "v": [4]})
-    out = pit.join(labels, features, on="k", label_time="t", feature_time="ft")
+    out = join_us(labels, features, on="k", label_time="t", feature_time="ft")
     assert isinstance(out, pa.Table)
     assert out.column("v").type == pa.int64()
-    back = pit.join(
+    back = join_us(
         labels.to_pandas().set_axis(pd.Index([7])),
         pa.Table.from_pandas(features),
         on="k",
@@ -373,11 +377,11 @@ def test_mixed_kinds_follow_labels():
 def test_duplicate_label_index_is_kept():
     labels = pd.DataFrame({"k": [1, 1, 2], "t": [5, 6, 7]}, index=[0, 0, 1])
     features = pd.DataFrame({"k": [1, 2, 1], "ft": [1, 2, 6], "v": [10, 20, 30]})
-    out = pit.join(labels, features, on="k", label_time="t", feature_time="ft")
+    out = join_us(labels, features, on="k", label_time="t", feature_time="ft")
     assert out.index.tolist() == [0, 0, 1]
     assert out["v"].tolist() == [10, 30, 20]
     with pytest.raises(DataError, match="non-string column names"):
-        pit.join(
+        join_us(
             labels, features.rename(columns={"v": 3}), on="k", label_time="t", feature_time="ft"
         )
 
@@ -387,16 +391,16 @@ def test_empty_inputs():
     features = pa.table(
         {"k": pa.array([1], pa.int64()), "ft": pa.array([1], pa.int64()), "v": [1.5]}
     )
-    assert pit.join(labels, features, on="k", label_time="t", feature_time="ft").num_rows == 0
+    assert join_us(labels, features, on="k", label_time="t", feature_time="ft").num_rows == 0
     labels = pa.table({"k": [1], "t": pa.array([5], pa.int64())})
-    out = pit.join(labels, features.slice(0, 0), on="k", label_time="t", feature_time="ft")
+    out = join_us(labels, features.slice(0, 0), on="k", label_time="t", feature_time="ft")
     assert out.column("v").to_pylist() == [None]
 
 
 def test_categorical_keys():
     labels = pd.DataFrame({"k": pd.Categorical(["a", "b"]), "t": utc(5, 5)})
     features = pd.DataFrame({"k": ["b"], "ft": utc(1), "v": [1.0]})
-    out = pit.join(labels, features, on="k", label_time="t", feature_time="ft")
+    out = join_us(labels, features, on="k", label_time="t", feature_time="ft")
     assert np.isnan(out["v"][0])
     assert out["v"][1] == 1.0
 
@@ -410,11 +414,11 @@ def test_naive_times_are_refused_with_the_fix():
     with pytest.raises(
         DataError, match=r"labels column 't' is a time-zone-naive.*tz_localize\('UTC'\)"
     ):
-        pit.join(labels, features, on="k", label_time="t", feature_time="ft")
+        join_us(labels, features, on="k", label_time="t", feature_time="ft")
     features = pa.table({"k": [1], "ft": pa.array([1], pa.timestamp("us")), "v": [1]})
     labels = pd.DataFrame({"k": [1], "t": utc(5)})
     with pytest.raises(DataError, match=r"features column 'ft' is a time-zone-naive"):
-        pit.join(labels, features, on="k", label_time="t", feature_time="ft")
+        join_us(labels, features, on="k", label_time="t", feature_time="ft")
 
 
 @pytest.mark.parametrize(
@@ -430,13 +434,13 @@ def test_bad_time_columns(values, message):
     labels = pa.table({"k": [1], "t": pa.array([5], pa.int64())})
     features = pa.table({"k": [1], "ft": values, "v": [1]})
     with pytest.raises(DataError, match=message):
-        pit.join(labels, features, on="k", label_time="t", feature_time="ft")
+        join_us(labels, features, on="k", label_time="t", feature_time="ft")
 
 
 def test_whole_microsecond_nanoseconds_are_fine():
     labels = pa.table({"k": [1], "t": pa.array([5_000], pa.timestamp("ns", tz="UTC"))})
     features = pa.table({"k": [1], "ft": pa.array([4_000], pa.timestamp("ns", tz="UTC")), "v": [1]})
-    assert pit.join(labels, features, on="k", label_time="t", feature_time="ft").column(
+    assert join_us(labels, features, on="k", label_time="t", feature_time="ft").column(
         "v"
     ).to_pylist() == [1]
 
@@ -445,33 +449,31 @@ def test_column_collision_needs_a_prefix():
     labels = pd.DataFrame({"k": [1], "t": utc(5), "v": [0]})
     features = pd.DataFrame({"k": [1], "t": utc(1), "v": [1]})
     with pytest.raises(DataError, match=r"'t' would be added as 't'.*prefix"):
-        pit.join(labels, features, on="k", label_time="t", feature_time="t")
-    out = pit.join(labels, features, on="k", label_time="t", feature_time="t", prefix="f_")
+        join_us(labels, features, on="k", label_time="t", feature_time="t")
+    out = join_us(labels, features, on="k", label_time="t", feature_time="t", prefix="f_")
     assert list(out.columns) == ["k", "t", "v", "f_t", "f_v"]
     with pytest.raises(DataError, match="prefix"):
-        pit.join(
-            labels, [features, features], on="k", label_time="t", feature_time="t", prefix="f_"
-        )
+        join_us(labels, [features, features], on="k", label_time="t", feature_time="t", prefix="f_")
 
 
 def test_missing_columns_and_key_type_mismatch():
     labels = pd.DataFrame({"k": [1], "t": utc(5)})
     features = pd.DataFrame({"k": ["1"], "ft": utc(1), "v": [1]})
     with pytest.raises(DataError, match=r"key 'k' is int64 in labels but large_string in features"):
-        pit.join(labels, features, on="k", label_time="t", feature_time="ft")
+        join_us(labels, features, on="k", label_time="t", feature_time="ft")
     with pytest.raises(DataError, match=r"labels has no column 'when'"):
-        pit.join(labels, features, on="k", label_time="when", feature_time="ft")
+        join_us(labels, features, on="k", label_time="when", feature_time="ft")
     good = features.assign(k=1)
     with pytest.raises(DataError, match=r"features\[1\] has no column 'user'"):
         specs = [
             pit.FeatureTable(good, prefix="a_"),
             pit.FeatureTable(good, on="user", prefix="b_"),
         ]
-        pit.join(labels.assign(user=1), specs, on="k", label_time="t", feature_time="ft")
+        join_us(labels.assign(user=1), specs, on="k", label_time="t", feature_time="ft")
     with pytest.raises(DataError, match="pandas DataFrame or a pyarrow Table"):
-        pit.join({"k": [1]}, features, on="k", label_time="t", feature_time="ft")
+        join_us({"k": [1]}, features, on="k", label_time="t", feature_time="ft")
     with pytest.raises(DataError, match="feature time"):
-        pit.join(labels, features, on="k", label_time="t")
+        join_us(labels, features, on="k", label_time="t")
 
 
 @pytest.mark.parametrize(
@@ -548,5 +550,23 @@ def test_large_join_matches_merge_asof(spread):
         want = pd.merge_asof(
             labels, features, left_on="t", right_on="ft", by=["k", "k2"], tolerance=ttl
         )
-        got = pit.join(labels, features, on=["k", "k2"], label_time="t", feature_time="ft", ttl=ttl)
+        got = join_us(labels, features, on=["k", "k2"], label_time="t", feature_time="ft", ttl=ttl)
         pd.testing.assert_frame_equal(got, want)
+
+
+def test_plain_integer_times_need_their_unit() -> None:
+    """Epoch seconds read as microseconds would match every label to 1970: refused instead."""
+    labels = pa.table({"k": [1], "t": pa.array([1_700_000_000], pa.int64())})  # seconds
+    features = pa.table(
+        {"k": [1, 1], "ft": pa.array([1_699_998_200, 1_699_650_000], pa.int64()), "v": [1, 2]}
+    )
+    with pytest.raises(DataError, match=r"labels column 't' holds plain integers .* unit"):
+        pit.join(labels, features, on="k", label_time="t", feature_time="ft")
+    # Stated in seconds: the 30-minute-old row wins, and a 2 h TTL is 2 hours of real time.
+    kw = {"on": "k", "label_time": "t", "feature_time": "ft", "timestamp_unit": "s"}
+    out = pit.join(labels, features, ttl="2h", with_age=True, **kw)
+    assert out.column("v").to_pylist() == [1] and out.column("ft_age").to_pylist() == [
+        1_800_000_000
+    ]
+    stale = pa.table({"k": [1], "ft": pa.array([1_699_650_000], pa.int64()), "v": [2]})
+    assert pit.join(labels, stale, ttl="2h", **kw).column("v").to_pylist() == [None]

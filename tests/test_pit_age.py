@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -12,6 +14,9 @@ from test_pit_cli import run, utc
 from featuredsl.errors import DataError
 from featuredsl.joins import pit
 
+# The tables here hold epoch microseconds as plain integers: stated, never guessed.
+join_us = functools.partial(pit.join, timestamp_unit="us")
+
 H = 3_600_000_000
 INT64_MIN, INT64_MAX = np.iinfo(np.int64).min, np.iinfo(np.int64).max
 
@@ -19,7 +24,7 @@ INT64_MIN, INT64_MAX = np.iinfo(np.int64).min, np.iinfo(np.int64).max
 def test_age_of_the_picked_row_null_when_none() -> None:
     labels = pa.table({"user": [1, 1, 2, 3], "t": [10 * H, 30 * H, 10 * H, 10 * H]})
     scores = pa.table({"user": [1, 1, 2], "ts": [4 * H, 20 * H, 11 * H], "score": [0.1, 0.2, 0.3]})
-    joined = pit.join(labels, scores, on="user", label_time="t", feature_time="ts", with_age=True)
+    joined = join_us(labels, scores, on="user", label_time="t", feature_time="ts", with_age=True)
     assert joined.column("ts_age").to_pylist() == [6 * H, 10 * H, None, None]
     assert joined.column("ts_age").type == pa.int64()
 
@@ -28,7 +33,7 @@ def test_age_columns_per_table_with_prefixes_and_pandas() -> None:
     labels = pd.DataFrame({"user": [1, 2], "t": [10 * H, 10 * H]})
     a = pd.DataFrame({"user": [1, 2], "ts": [9 * H, 10 * H], "x": [1.0, 2.0]})
     b = pd.DataFrame({"user": [1], "ts": [0], "y": [5]})
-    joined = pit.join(
+    joined = join_us(
         labels,
         [pit.FeatureTable(a, prefix="a_"), pit.FeatureTable(b, prefix="b_")],
         on="user",
@@ -44,7 +49,7 @@ def test_age_columns_per_table_with_prefixes_and_pandas() -> None:
 def test_extreme_times_do_not_overflow() -> None:
     labels = pa.table({"k": [1, 2], "t": [INT64_MAX, INT64_MIN]})
     feats = pa.table({"k": [1, 2], "ts": [INT64_MIN, INT64_MIN]})
-    joined = pit.join(labels, feats, on="k", label_time="t", feature_time="ts", with_age=True)
+    joined = join_us(labels, feats, on="k", label_time="t", feature_time="ts", with_age=True)
     assert joined.column("ts_age").to_pylist() == [INT64_MAX, 0]  # 2**64 - 1 saturates
 
 
@@ -52,7 +57,7 @@ def test_age_name_clash_is_an_error() -> None:
     labels = pa.table({"k": [1], "t": [H], "ts_age": [0]})
     feats = pa.table({"k": [1], "ts": [0]})
     with pytest.raises(DataError, match="prefix"):
-        pit.join(labels, feats, on="k", label_time="t", feature_time="ts", with_age=True)
+        join_us(labels, feats, on="k", label_time="t", feature_time="ts", with_age=True)
 
 
 def test_cli_with_age(tmp_path, capsys) -> None:
@@ -100,9 +105,13 @@ def test_audit_with_spec_checks_as_of_columns_for_future_values(tmp_path, capsys
         }
     )
     pq.write_table(table, tmp_path / "train.parquet")
-    code, out, _ = run(["audit", tmp_path / "train.parquet", "--spec", spec], capsys)
+    code, out, _ = run(
+        ["audit", tmp_path / "train.parquet", "--spec", spec, "--timestamp-unit", "us"], capsys
+    )
     assert code == 1
     assert "x_ts" in out
     pq.write_table(table.slice(0, 2), tmp_path / "clean.parquet")
-    code, _, _ = run(["audit", tmp_path / "clean.parquet", "--spec", spec], capsys)
+    code, _, _ = run(
+        ["audit", tmp_path / "clean.parquet", "--spec", spec, "--timestamp-unit", "us"], capsys
+    )
     assert code == 0

@@ -36,7 +36,7 @@ CANDIDATES = [
 
 def _general(row: dict) -> dict | str:
     try:
-        return to_feed([row], COLUMNS, source="request", extra="error")
+        return to_feed([row], COLUMNS, source="request", extra="error", timestamp_unit="us")
     except DataError as error:
         return str(error)
 
@@ -62,7 +62,7 @@ def _same(a: dict, b: dict) -> bool:
 @pytest.mark.parametrize(("name", "value"), list(itertools.product(sorted(NAMES), CANDIDATES)))
 def test_the_fast_feed_is_the_general_feed_or_none(name: str, value: object) -> None:
     row = dict(BASE, **{name: value})
-    fast = fast_row_feed(row, row_converters(COLUMNS), NAMES)
+    fast = fast_row_feed(row, row_converters(COLUMNS, "us"), NAMES)
     general = _general(row)
     if fast is None:
         return  # the general path decides (and raises its own error)
@@ -74,7 +74,7 @@ def test_the_fast_feed_is_the_general_feed_or_none(name: str, value: object) -> 
 
 def test_plain_rows_take_the_fast_path() -> None:
     for row in (BASE, dict(BASE, f=None, j=None, b=None, s=None, u=None), dict(BASE, g=7)):
-        assert fast_row_feed(row, row_converters(COLUMNS), NAMES) is not None
+        assert fast_row_feed(row, row_converters(COLUMNS, "us"), NAMES) is not None
 
 
 @pytest.mark.parametrize(
@@ -88,4 +88,14 @@ def test_plain_rows_take_the_fast_path() -> None:
     ],
 )
 def test_other_requests_take_the_general_path(row: object) -> None:
-    assert fast_row_feed(row, row_converters(COLUMNS), NAMES) is None
+    assert fast_row_feed(row, row_converters(COLUMNS, "us"), NAMES) is None
+
+
+def test_bare_integer_timestamps_take_the_fast_path_only_as_stated_microseconds() -> None:
+    """Without a stated unit (or with another), the general path refuses or converts them."""
+    for unit in (None, "s", "ms", "ns"):
+        assert fast_row_feed(BASE, row_converters(COLUMNS, unit), NAMES) is None, unit
+    timestamps = [c.name for c in COLUMNS if c.dtype.value == "timestamp"]
+    assert timestamps
+    far = dict(BASE, **{timestamps[0]: 2**62})  # beyond the year 9999: the general path refuses
+    assert fast_row_feed(far, row_converters(COLUMNS, "us"), NAMES) is None

@@ -72,7 +72,9 @@ def offline_table(rng: np.random.Generator) -> pa.Table:
 def lookup(offline: pa.Table, users: list[str], at: np.ndarray) -> pa.Table:
     """The offline score of each user as of `at` (point-in-time correct)."""
     labels = pa.table({"user": users, "at": pa.array(at, pa.int64())})
-    return pit.join(labels, offline, on="user", label_time="at", feature_time="score_ts")
+    return pit.join(
+        labels, offline, on="user", label_time="at", feature_time="score_ts", timestamp_unit="us"
+    )
 
 
 def training_rows(offline: pa.Table, rng: np.random.Generator) -> pa.Table:

@@ -60,13 +60,13 @@ def main() -> int:
     )  # fmt: skip
     lagging = featuredsl(
         "consistency", "--log", out / "serving.db", "--offline", out / "offline.parquet",
-        "--on", "user", "--time", "event_ts", "--offline-time", "score_ts",
+        "--on", "user", "--time", "event_ts", "--offline-time", "score_ts", "--timestamp-unit", "us",
         "--fail-above", "0.01", "--html", out / "consistency.html",
         "--json", out / "consistency.json",
     )  # fmt: skip
     in_sync = featuredsl(
         "consistency", "--log", out / "serving_in_sync.db", "--offline", out / "offline.parquet",
-        "--on", "user", "--time", "event_ts", "--offline-time", "score_ts",
+        "--on", "user", "--time", "event_ts", "--offline-time", "score_ts", "--timestamp-unit", "us",
         "--fail-above", "0.01",
     )  # fmt: skip
     print(f"exit statuses: skew {skew}, consistency (lagging) {lagging}, (in sync) {in_sync}")

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from featuredsl.cli.console import make_console, null_token_option
+from featuredsl.cli.console import make_console, null_token_option, timestamp_unit_option
 from featuredsl.cli.pit import read_table
 from featuredsl.monitor.jsonable import jsonable
 from featuredsl.monitor.store_consistency import (
@@ -71,6 +71,7 @@ from featuredsl.monitor.store_consistency import (
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write JSON here.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write HTML here.")
 @null_token_option
+@timestamp_unit_option
 def consistency(
     log_path: Path,
     offline_path: Path,
@@ -85,6 +86,7 @@ def consistency(
     json_path: str | None,
     html_path: str | None,
     null_tokens: tuple[str, ...],
+    timestamp_unit: str | None,
 ) -> int:
     """Compare the raw values a serving LOG served with the OFFLINE table at each request's
     prediction time: match and mismatch rates, missing values, worst keys, sync lag."""
@@ -107,6 +109,7 @@ def consistency(
         offline_time=offline_time,
         columns=columns or None,
         worst=worst,
+        timestamp_unit=timestamp_unit,
     )
     _print(report)
     if json_path:
@@ -117,6 +120,13 @@ def consistency(
             render_html(report, str(log_path), str(offline_path)), encoding="utf-8"
         )
         click.echo(f"wrote {html_path}")
+    if report.rows and report.matched_rows + report.mismatched_rows == 0:
+        click.echo(
+            "fail: no served row could be compared (no offline row at any prediction time): "
+            "check --on, --offline-time and its unit (--timestamp-unit)",
+            err=True,
+        )
+        return 1
     return 1 if report.mismatch_rate > fail_above else 0
 
 

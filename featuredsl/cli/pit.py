@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
-from featuredsl.cli.console import make_console, null_token_option
+from featuredsl.cli.console import make_console, null_token_option, timestamp_unit_option
 from featuredsl.errors import DataError
 from featuredsl.ingest.files import text_delimiter, text_options
 from featuredsl.joins import pit
@@ -96,7 +96,9 @@ def per_file(values: Sequence[str], n: int, option: str) -> list[str | None]:
     help="Key column, in labels and features; repeat for several keys.",
 )
 @click.option(
-    "--label-time", required=True, help="Label time column (tz-aware or int64 epoch micros)."
+    "--label-time",
+    required=True,
+    help="Label time column (tz-aware, or epoch integers with --timestamp-unit).",
 )
 @click.option(
     "--feature-time",
@@ -127,6 +129,7 @@ def per_file(values: Sequence[str], n: int, option: str) -> list[str | None]:
     help="Output .parquet or .csv.",
 )
 @null_token_option
+@timestamp_unit_option
 def pit_join(
     labels: Path,
     features: tuple[Path, ...],
@@ -140,6 +143,7 @@ def pit_join(
     with_age: bool,
     out: Path,
     null_tokens: tuple[str, ...],
+    timestamp_unit: str | None,
 ) -> int:
     """Join FEATURES onto LABELS as of each label's time: no feature from the label's future."""
     n = len(features)
@@ -169,6 +173,7 @@ def pit_join(
         label_time=label_time,
         allow_equal=not strict,
         with_age=with_age,
+        timestamp_unit=timestamp_unit,
     )
     write_table(joined, out)
     _report_matches(joined, specs, out)
@@ -241,6 +246,7 @@ def _report_matches(joined: pa.Table, specs: list[pit.FeatureTable], out: Path) 
     help="Also write the report as JSON.",
 )
 @null_token_option
+@timestamp_unit_option
 def audit(
     table: Path,
     label_time: str | None,
@@ -252,6 +258,7 @@ def audit(
     min_rows: int,
     json_out: Path | None,
     null_tokens: tuple[str, ...],
+    timestamp_unit: str | None,
 ) -> int:
     """Look for leakage in a training TABLE. Exit status 1 when any is found."""
     limits = Thresholds(auc=auc_threshold, corr=corr_threshold, min_rows=min_rows)
@@ -273,6 +280,7 @@ def audit(
         label=label,
         thresholds=limits,
         name=str(table),
+        timestamp_unit=timestamp_unit,
     )
     if json_out is not None:
         _write_json(report, json_out)

@@ -124,15 +124,19 @@ def audit(
     thresholds: Thresholds | None = None,
     max_examples: int = 5,
     name: str = "table",
+    timestamp_unit: str | None = None,
 ) -> AuditReport:
     """Audit a pandas DataFrame or pyarrow Table for leakage (see the module docstring).
 
-    `name` is how error messages refer to the table (the CLI passes the file name).
+    `name` is how error messages refer to the table (the CLI passes the file name). Time
+    columns are tz-aware timestamps or plain integers counting `timestamp_unit` ("s", "ms",
+    "us", "ns") since the epoch; plain integers without a unit are a DataError.
     """
     limits = thresholds or Thresholds()
     data = _as_arrow(table)
-    lt = time_micros(column(data, label_time, name), name, label_time)
-    fts = {ft: time_micros(column(data, ft, name), name, ft) for ft in feature_times}
+    unit = timestamp_unit
+    lt = time_micros(column(data, label_time, name), name, label_time, unit)
+    fts = {ft: time_micros(column(data, ft, name), name, ft, unit) for ft in feature_times}
     if label is not None:
         column(data, label, name)  # a missing label column is an error, not a silent skip
     skip = {label_time, *feature_times, *([label] if label else [])}

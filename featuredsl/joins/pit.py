@@ -11,7 +11,8 @@ Semantics (docs/pit.md has the long form):
   when there is no candidate, the feature columns are null.
 
 Times are compared as int64 microseconds since the epoch (UTC). Time columns must be tz-aware
-timestamps or integer epoch microseconds; naive timestamps and floats are refused.
+timestamps or epoch integers in a stated unit (`timestamp_unit`); naive timestamps, floats and
+integers without a unit are refused.
 
 The matching is vectorised: one sort of the feature rows, a running maximum, and one (sometimes
 two) ``searchsorted`` over the label rows. No Python loop touches individual rows.
@@ -54,7 +55,7 @@ _TTL_PART = re.compile(r"(\d+)(w|d|h|ms|us|m|s)")
 _TTL_WHOLE = re.compile(r"(?:\d+(?:w|d|h|ms|us|m|s))+")
 _FIX_NAIVE = (
     "localize it first (pandas: .dt.tz_localize('UTC'); pyarrow: cast to "
-    "pa.timestamp(unit, tz='UTC')) or pass int64 epoch microseconds"
+    "pa.timestamp(unit, tz='UTC')) or pass epoch integers with their unit (timestamp_unit)"
 )
 
 
@@ -210,15 +211,23 @@ def _flat(arr: pa.ChunkedArray) -> pa.Array:
 # ---------------------------------------------------------------- times
 
 
-def time_micros(arr: pa.ChunkedArray, where: str, name: str) -> TimeColumn:
-    """A time column as int64 epoch microseconds (UTC). Refuses naive, float and text columns."""
+TIMESTAMP_UNITS = ("s", "ms", "us", "ns")
+
+
+def time_micros(arr: pa.ChunkedArray, where: str, name: str, unit: str | None = None) -> TimeColumn:
+    """A time column as int64 epoch microseconds (UTC).
+
+    Tz-aware timestamps of any unit convert exactly. Plain integers are read in `unit` ("s",
+    "ms", "us" or "ns" since the epoch) and refused without one: a unit is never guessed (epoch
+    seconds read as microseconds would match every label to 1970). Naive, float and text
+    columns are refused. Raises DataError naming the table (`where`) and column."""
     flat = _flat(arr)
     kind = flat.type
     valid = flat.is_valid().to_numpy(zero_copy_only=False)
     if pa.types.is_timestamp(kind):
         raw = _timestamp_micros(flat, valid, where, name)
     elif pa.types.is_integer(kind):
-        raw = _integer_micros(flat, where, name)
+        raw = _integer_micros(flat, valid, where, name, unit)
     else:
         raise DataError(_time_type_message(kind, where, name))
     return TimeColumn(micros=raw, valid=valid)
@@ -228,14 +237,14 @@ def _time_type_message(kind: pa.DataType, where: str, name: str) -> str:
     if pa.types.is_floating(kind):
         return (
             f"{where} column {name!r} is {kind}: time columns must be tz-aware timestamps or "
-            "int64 epoch microseconds, not floats (floats lose microseconds); convert it (an int "
+            "epoch integers, not floats (floats lose microseconds); convert it (an int "
             "column with missing values becomes float in pandas: use the nullable 'Int64' dtype)"
         )
     if pa.types.is_date(kind):
         return f"{where} column {name!r} is a date without a time zone; {_FIX_NAIVE}"
     return (
         f"{where} column {name!r} is {kind}: time columns must be tz-aware timestamps "
-        "(UTC or any zone) or int64 epoch microseconds"
+        "(UTC or any zone) or epoch integers with their unit (timestamp_unit)"
     )
 
 
@@ -267,12 +276,22 @@ def _to_micros(
     return values * factor
 
 
-def _integer_micros(flat: pa.Array, where: str, name: str) -> np.ndarray:
+def _integer_micros(
+    flat: pa.Array, valid: np.ndarray, where: str, name: str, unit: str | None
+) -> np.ndarray:
+    if unit is None:
+        raise DataError(
+            f"{where} column {name!r} holds plain integers and their unit is not stated; "
+            "featuredsl never guesses it: pass timestamp_unit='s', 'ms', 'us' or 'ns' "
+            "(--timestamp-unit on the command line), or tz-aware timestamps"
+        )
+    if unit not in TIMESTAMP_UNITS:
+        raise ValueError(f"timestamp_unit must be one of {TIMESTAMP_UNITS}, not {unit!r}")
     try:
         as_int = flat.cast(pa.int64())
     except pa.ArrowInvalid:
-        raise DataError(f"{where} column {name!r} has values beyond int64 microseconds") from None
-    return as_int.fill_null(0).to_numpy(zero_copy_only=False)
+        raise DataError(f"{where} column {name!r} has values beyond int64") from None
+    return _to_micros(as_int.fill_null(0).to_numpy(zero_copy_only=False), valid, unit, where, name)
 
 
 # ---------------------------------------------------------------- keys
@@ -572,6 +591,7 @@ def join(
     allow_equal: bool = True,
     prefix: str | None = None,
     with_age: bool = False,
+    timestamp_unit: str | None = None,
 ) -> Any:
     """Point-in-time join of one or several feature tables onto label rows.
 
@@ -584,12 +604,16 @@ def join(
     the picked row, label time - feature time in int64 microseconds (>= 0; saturated at
     INT64_MAX in the one case it cannot be held, an age beyond 292,000 years), null when no
     row was picked. It records how stale each training value was (docs/freshness.md).
+
+    Time columns are tz-aware timestamps, or plain integers counting ``timestamp_unit`` ("s",
+    "ms", "us", "ns") since the epoch; plain integers without a stated unit are a DataError
+    (never read in a guessed unit). TTLs are durations, whatever the unit of the times.
     """
     _check_table(labels, "labels")
     specs = _resolve_all(features, on, feature_time, ttl, created_time, prefix)
     label_keys_all = {name for spec in specs for name in spec.on}
     label_cols = {name: column(labels, name, "labels") for name in sorted(label_keys_all)}
-    lt = time_micros(column(labels, label_time, "labels"), "labels", label_time)
+    lt = time_micros(column(labels, label_time, "labels"), "labels", label_time, timestamp_unit)
     taken = set(_column_names(labels))
     parts = []
     for spec in specs:
@@ -597,7 +621,8 @@ def join(
         age_name = f"{spec.prefix}{spec.feature_time}_age" if with_age else None
         _check_new_name(spec, age_name, taken | set(names.values()))
         taken.update(names.values())
-        idx, ft = _match_spec(spec, [label_cols[k] for k in spec.on], lt, allow_equal)
+        keys = [label_cols[k] for k in spec.on]
+        idx, ft = _match_spec(spec, keys, lt, allow_equal, timestamp_unit)
         parts.append(_gather(spec.table, idx, labels, names))
         if age_name is not None:
             taken.add(age_name)
@@ -689,16 +714,21 @@ def _output_names(spec: _Resolved, taken: set[str]) -> dict[str, str]:
 
 
 def _match_spec(
-    spec: _Resolved, label_keys: list[pa.ChunkedArray], lt: TimeColumn, allow_equal: bool
+    spec: _Resolved,
+    label_keys: list[pa.ChunkedArray],
+    lt: TimeColumn,
+    allow_equal: bool,
+    unit: str | None = None,
 ) -> tuple[np.ndarray, TimeColumn]:
     where = spec.name
     feature_keys = [column(spec.table, k, where) for k in spec.on]
     sizes = (len(lt.micros), _num_rows(spec.table))
     label_group, feature_group = key_codes(label_keys, feature_keys, spec.on, where, sizes)
-    ft = time_micros(column(spec.table, spec.feature_time, where), where, spec.feature_time)
+    ft = time_micros(column(spec.table, spec.feature_time, where), where, spec.feature_time, unit)
     ct = None
     if spec.created_time is not None:
-        ct = time_micros(column(spec.table, spec.created_time, where), where, spec.created_time)
+        created = column(spec.table, spec.created_time, where)
+        ct = time_micros(created, where, spec.created_time, unit)
     idx = match_indices(label_group, lt, feature_group, ft, ct, spec.ttl_micros, allow_equal)
     return idx, ft
 

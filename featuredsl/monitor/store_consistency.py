@@ -162,6 +162,7 @@ def check_store_consistency(
     offline_time: str,
     columns: Iterable[str] | None = None,
     worst: int = 10,
+    timestamp_unit: str | None = None,
 ) -> StoreConsistencyReport:
     """Compare served raw values with the offline table, point-in-time correct.
 
@@ -174,6 +175,9 @@ def check_store_consistency(
         columns: the columns to compare (default: every column of both tables but the keys and
             the prediction time).
         worst: how many keys to list, most mismatched first.
+        timestamp_unit: the unit ("s", "ms", "us", "ns") of the offline table's time column
+            when it holds plain integers; without it such a column is refused, never read in a
+            guessed unit. (The serving log's times are int64 microseconds by definition.)
 
     Raises:
         DataError: a missing column, types that cannot be compared, or no column to compare.
@@ -187,6 +191,9 @@ def check_store_consistency(
                 f"the serving log has no column {name!r} (it has {', '.join(served.column_names)}); "
                 "the entity key and the prediction time must be inputs of the spec to be logged"
             )
+    served = _typed_time(served, time, "the serving log", "us")
+    if offline_time in offline.column_names:
+        offline = _typed_time(offline, offline_time, "the offline table", timestamp_unit)
     compared = _columns(served, offline, keys, time, offline_time, columns)
     picked = offline.select([*keys, *dict.fromkeys([offline_time, *compared])])
     joined = pit.join(
@@ -311,6 +318,16 @@ def _worst_keys(
         bad[key] += wrong
     ranked = sorted((k for k in bad if bad[k]), key=lambda k: (-bad[k], -bad[k] / rows[k], k))
     return tuple(KeyAgreement(k, rows[k], bad[k]) for k in ranked[:worst])
+
+
+def _typed_time(table: pa.Table, name: str, where: str, unit: str | None) -> pa.Table:
+    """`table` with an integer time column `name` (counting `unit`) as UTC timestamps[us]."""
+    if name not in table.column_names or not pa.types.is_integer(table.column(name).type):
+        return table
+    times = pit.time_micros(table.column(name), where, name, unit)
+    typed = pa.array(times.micros, pa.int64(), mask=~times.valid)
+    index = table.schema.get_field_index(name)
+    return table.set_column(index, name, typed.cast(pa.timestamp("us", tz="UTC")))
 
 
 def _micros(table: pa.Table, name: str, where: str) -> np.ndarray:

@@ -37,6 +37,7 @@ from featuredsl.compiler.ir import Freshness, InputColumn
 from featuredsl.compiler.types import DType
 from featuredsl.errors import ArtifactError, DataError, FeatureDSLError
 from featuredsl.ingest import Feed, feed_length, read_table, to_feed
+from featuredsl.ingest.convert import FIRST_INSTANT, LAST_INSTANT
 from featuredsl.runtime.freshness import check_freshness
 
 SOURCE = "request"
@@ -318,17 +319,30 @@ def _clean_text(value: str) -> bool:
     return unicodedata.is_normalized("NFC", value)
 
 
-def row_converters(inputs: Sequence[InputColumn]) -> tuple[tuple[InputColumn, Convert], ...]:
+def _instant(value: int) -> bool:
+    return FIRST_INSTANT <= value <= LAST_INSTANT
+
+
+def _never(value: Any) -> bool:
+    return False
+
+
+def row_converters(
+    inputs: Sequence[InputColumn], timestamp_unit: str | None = None
+) -> tuple[tuple[InputColumn, Convert], ...]:
     """Per declared column, a check and conversion of one plain Python value, precompiled.
 
     A converter returns (value, is null) for a value the general path (featuredsl.ingest.
     to_feed) accepts and converts to the same feed value, and None for anything else (a
     datetime, a numpy scalar, a bad value): the general path then converts it or raises its
-    DataError naming the column and row."""
+    DataError naming the column and row. A bare integer timestamp is taken here only when the
+    session reads them as microseconds (`timestamp_unit="us"`) and it lies in the years 1-9999;
+    any other unit, or none (a refusal), is the general path's."""
+    instant = _instant if timestamp_unit == "us" else _never
     table: dict[DType, Any] = {
         DType.FLOAT: lambda c: _float_value(c.nullable),
         DType.INT: lambda c: _exact_type(int, 0, c.nullable, _int64),
-        DType.TIMESTAMP: lambda c: _exact_type(int, 0, c.nullable, _int64),
+        DType.TIMESTAMP: lambda c: _exact_type(int, 0, c.nullable, instant),
         DType.BOOL: lambda c: _exact_type(bool, False, c.nullable),
         DType.STRING: lambda c: _exact_type(str, "", c.nullable, _clean_text),
     }
@@ -421,7 +435,7 @@ class Session:
         _check_graph_inputs(self.ort_session, self.inputs, self.served.onnx_path)
         self.output_names = tuple(o.name for o in self.ort_session.get_outputs())
         self.model_outputs = tuple(n for n in self.output_names if n != FEATURES)
-        self._row_converters = row_converters(self.inputs)
+        self._row_converters = row_converters(self.inputs, timestamp_unit)
         self._names = frozenset(c.name for c in self.inputs)
         self._logged: Any = None
         if log is not None:
@@ -486,6 +500,8 @@ class Session:
         fast = fast_row_feed(rows, self._row_converters, self._names)
         if fast is not None:  # one plain row dict: precompiled per-column checks
             self._check_rows(1)
+            if self.served.freshness is not None:
+                check_freshness(fast, self.served.freshness, SOURCE)
             return fast
         check_request_shape(rows, self.inputs, self.extra)
         feed = to_feed(
