@@ -393,8 +393,11 @@ def latency_results(c: Contenders, calls: int) -> list[Latency]:
     theirs = row_feeds(c.skl2onnx_feed, list(c.skl2onnx_feed), calls, (1, 1))
     module_feeds = row_feeds(c.feed, list(c.feed), calls, (1,))
     requests = row_dicts(c.feed, calls)
-    session = Session(c.build_dir.name)
-    logged = Session(c.build_dir.name, log=Path(c.build_dir.name) / "serving-log.sqlite")
+    # The requests are row dicts of the canonical feed: timestamps in epoch microseconds, stated.
+    session = Session(c.build_dir.name, timestamp_unit="us")
+    logged = Session(
+        c.build_dir.name, log=Path(c.build_dir.name) / "serving-log.sqlite", timestamp_unit="us"
+    )
     runs: dict[str, tuple[Run, list[Any]]] = {
         "featuredsl ONNX graph": (lambda f: c.single_session.run(["features"], f), ours),
         "skl2onnx graph (28 cols)": (lambda f: c.skl2onnx_single.run(None, f), theirs),

@@ -143,3 +143,13 @@ def test_init_refuses_to_overwrite(tmp_path: Path) -> None:
     assert run_cli(["init", "--from-data", data, "--out", str(out)]) == 1
     assert out.read_text(encoding="utf-8") == "keep me"
     assert run_cli(["init", "--from-data", data, "--out", str(out), "--force"]) == 0
+
+
+def test_a_float_column_with_nan_text_is_nullable_and_builds(tmp_path: Path) -> None:
+    """NaN is a float column's null in every reader, so init declares it nullable."""
+    from featuredsl.ingest.infer import infer_columns
+
+    data = tmp_path / "e.csv"
+    data.write_text("x,n\n1.5,1\n2.5,2\nNaN,3\n", encoding="utf-8")
+    columns = {c.name: c for c in infer_columns(data)}
+    assert columns["x"].nullable and not columns["n"].nullable

@@ -117,7 +117,7 @@ class FakeArtifact:
         self.session = make_session(fingerprint=fingerprint)
         self._transform = make_transform()
 
-    def feed(self, data) -> dict[str, np.ndarray]:
+    def feed(self, data, timestamp_unit=None) -> dict[str, np.ndarray]:
         import pyarrow as pa
 
         table = data if isinstance(data, pa.Table) else pa.table(data)

@@ -220,3 +220,24 @@ def test_epoch_integers_in_a_csv_need_the_timestamp_unit(tmp_path: Path) -> None
     mixed = write(tmp_path / "m.csv", "t\n1609462800\n2021-01-01T00:00:00Z\n")
     with pytest.raises(DataError, match="row 0: '1609462800' is not an ISO-8601 timestamp"):
         read_table(mixed, Spec(spec.read_text()).inputs)
+
+
+def test_profile_and_skew_take_the_timestamp_unit_too(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from featuredsl.cli.main import cli
+
+    spec = write(tmp_path / "t.fdsl", "spec t\ninput { t: timestamp }\nfeature h = hour(t)\n")
+    data = write(tmp_path / "d.csv", "t\n1609462800\n1609470000\n1609473600\n")
+    build = ["build", str(spec), "--data", str(data), "--out", str(tmp_path / "b")]
+    assert CliRunner().invoke(cli, [*build, "--timestamp-unit", "s"]).exit_code == 0
+    profile = ["profile", str(tmp_path / "b"), "--data", str(data), "--out", str(tmp_path / "p")]
+    refused = CliRunner().invoke(cli, profile, standalone_mode=False)
+    assert isinstance(refused.exception, DataError) and "bare integers" in str(refused.exception)
+    done = CliRunner().invoke(cli, [*profile, "--timestamp-unit", "s"], standalone_mode=False)
+    assert done.return_value == 0, done.output
+    skew = ["skew", "--build", str(tmp_path / "b"), "--reference", str(data), "--current"]
+    checked = CliRunner().invoke(
+        cli, [*skew, str(data), "--timestamp-unit", "s"], standalone_mode=False
+    )
+    assert checked.return_value == 0, checked.output

@@ -170,6 +170,7 @@ BAD: list[tuple[bytes, str, str | None, int | None]] = [
     (b"\xff\xfe", "malformed_json", None, None),
     (b'{"rows": [{"age": NaN}]}', "malformed_json", None, None),
     (b'{"rows": [{"age": 1e400}]}', "malformed_json", None, None),
+    (b'{"rows": [{"age": 31.5, "age": 1}]}', "malformed_json", None, None),
     (b'{"rows": {"age": 1}}', "bad_request", None, None),
     (b'{"rows": [], "colour": 1}', "bad_request", None, None),
     (json.dumps({"rows": [ROW, {**ROW, "clicks_7d": 3}]}).encode(), "invalid_input", "clicks_7d", 1),
@@ -209,7 +210,7 @@ def test_every_bad_request_is_a_400_naming_column_and_row(builds: Path, tmp_path
     assert seen[("featuredsl_requests_total", (("status", "400"),))] == len(BAD)
     assert seen[("featuredsl_request_errors_total", (("kind", "too_large"),))] == 1
     assert seen[("featuredsl_request_errors_total", (("kind", "invalid_input"),))] == 12
-    assert seen[("featuredsl_request_errors_total", (("kind", "malformed_json"),))] == 4
+    assert seen[("featuredsl_request_errors_total", (("kind", "malformed_json"),))] == 5
     assert seen[("featuredsl_request_latency_seconds_count", ())] == len(BAD) + 2
     # A refused request is neither run nor logged.
     assert [r.rows for r in read_log(log)] == [1]

@@ -499,3 +499,10 @@ def test_bare_integer_timestamps_are_refused_unless_the_unit_is_stated(bundle_pa
             assert np.array_equal(out[name], value), (unit, name)
     with pytest.raises(DataError, match=r"'event_ts', row 0: .* is not an instant in the years"):
         Session(bundle_path, timestamp_unit="s").run([_epoch(r, 1) for r in rows()])
+
+
+def test_a_fingerprint_prefix_is_named_as_a_prefix(bundle_path: Path) -> None:
+    session = Session(bundle_path)
+    with pytest.raises(DataError, match=r"only a prefix .* send the full 64-character"):
+        session.run(rows(), fingerprint=session.fingerprint[:16])
+    assert set(session.run(rows(), fingerprint=session.fingerprint)) == set(session.run(rows()))

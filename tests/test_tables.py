@@ -50,7 +50,9 @@ def test_sin_of_the_hour_is_one_table_and_pow_is_not_tabulated() -> None:
 
 
 def test_tables_keep_the_bits_of_the_operations() -> None:
-    fitted = Spec(HOUR_SPEC).fit({"ts": HOURS, "x": np.linspace(-1, 1, len(HOURS))})
+    fitted = Spec(HOUR_SPEC).fit(
+        {"ts": HOURS, "x": np.linspace(-1, 1, len(HOURS))}, timestamp_unit="us"
+    )
     assert any(n.op == "gather" for _, node in fitted.artifact_outputs for n in walk([node]))
     feed = {"ts": HOURS, "x": np.linspace(-1, 1, len(HOURS))}
     check_plain_module(fitted, feed, fitted.transform_feed(feed))  # raises on any changed bit

@@ -10,7 +10,13 @@ from typing import Any
 import click
 from rich.table import Table
 
-from featuredsl.cli.console import RowsProgress, make_console, null_token_option, quiet_option
+from featuredsl.cli.console import (
+    RowsProgress,
+    make_console,
+    null_token_option,
+    quiet_option,
+    timestamp_unit_option,
+)
 from featuredsl.errors import ArtifactError, DataError
 from featuredsl.monitor.severity import SEVERITIES
 
@@ -56,6 +62,7 @@ def _load_artifact(build_dir: str) -> Any:
 @click.option("--batch-rows", default=262_144, show_default=True, help="Rows read per slice.")
 @null_token_option
 @quiet_option
+@timestamp_unit_option
 def profile(
     build_dir: str | None,
     data_paths: tuple[str, ...],
@@ -65,6 +72,7 @@ def profile(
     batch_rows: int,
     null_tokens: tuple[str, ...],
     quiet: bool,
+    timestamp_unit: str | None,
 ) -> int:
     """Store a reference profile of BUILD_DIR's features on training data (no raw data kept)."""
     from featuredsl.monitor.profile import Profile
@@ -77,7 +85,9 @@ def profile(
     if data_paths:
         artifact = _load_artifact(str(build_dir))
         with RowsProgress(quiet) as bar:
-            result = _profile_paths(artifact, data_paths, batch_rows, null_tokens, inputs, bar)
+            result = _profile_paths(
+                artifact, data_paths, batch_rows, null_tokens, inputs, bar, timestamp_unit
+            )
     for path in merge_paths:
         other = Profile.load(path)
         result = other if result is None else result.merge(other)
@@ -98,6 +108,7 @@ def _profile_paths(
     null_tokens: tuple[str, ...],
     inputs: bool,
     bar: RowsProgress,
+    timestamp_unit: str | None = None,
 ) -> Any:
     """The merged profile of every slice of every path (a progress bar per path on a terminal)."""
     from featuredsl.ingest.batches import open_source
@@ -118,7 +129,7 @@ def _profile_paths(
         done = 0
         for table in iter_batches(path, batch_rows, null_tokens):
             where = f"{path}: "
-            feed = artifact.feed(table)
+            feed = artifact.feed(table, timestamp_unit=timestamp_unit)
             features = artifact.transform_feed(feed)
             groups = {FEATURES: columns_from_matrix(artifact.feature_names, features, where=where)}
             if inputs:
@@ -189,6 +200,7 @@ def _profile_paths(
     "offline/online consistency section.",
 )
 @null_token_option
+@timestamp_unit_option
 def skew(
     reference_path: str | None,
     profile_path: str | None,
@@ -201,6 +213,7 @@ def skew(
     spec_path: str | None,
     consistency_path: str | None,
     null_tokens: tuple[str, ...],
+    timestamp_unit: str | None,
 ) -> int:
     """Distribution skew of CURRENT against REFERENCE (or a stored --profile), and, when the
     spec declares as-of times, the freshness of each input in training and in serving."""
@@ -223,7 +236,7 @@ def skew(
         source = load_source(path, null_values=null_tokens)
         if artifact is None or not isinstance(source, Dataset) or _is_log(path):
             return source
-        return _computed(artifact, path, null_tokens)
+        return _computed(artifact, path, null_tokens, timestamp_unit)
 
     reference = side(str(reference_path or profile_path))
     current = side(current_path)
@@ -282,7 +295,9 @@ def _is_log(path: str) -> bool:
         return handle.read(16) == SQLITE_MAGIC
 
 
-def _computed(artifact: Any, path: str, null_tokens: tuple[str, ...]) -> Any:
+def _computed(
+    artifact: Any, path: str, null_tokens: tuple[str, ...], timestamp_unit: str | None = None
+) -> Any:
     """The features (and inputs) of a file of raw inputs, computed with the build's module."""
     from featuredsl.ingest import read_table
     from featuredsl.monitor.columns import (
@@ -294,7 +309,7 @@ def _computed(artifact: Any, path: str, null_tokens: tuple[str, ...]) -> Any:
     )
 
     table = read_table(path, artifact.program_inputs, null_values=null_tokens)
-    feed = artifact.feed(table, source=path)
+    feed = artifact.feed(table, source=path, timestamp_unit=timestamp_unit)
     features = artifact.transform_feed(feed)
     where = f"{path}: "
     groups = {

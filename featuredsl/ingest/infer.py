@@ -26,6 +26,7 @@ from featuredsl.compiler.types import DType
 from featuredsl.errors import DataError
 from featuredsl.ingest.files import read_table, text_delimiter, text_options
 
+EPOCH_FLAG = {"seconds": "s", "milliseconds": "ms", "microseconds": "us", "nanoseconds": "ns"}
 # Unix time of 2001-09-09 (1e9 s) to 2100-01-01 in each unit, as [low, high] bounds.
 EPOCH_SECONDS = (1_000_000_000, 4_102_444_800)
 EPOCH_UNITS = {
@@ -114,7 +115,9 @@ def _infer(name: str, column: pa.ChunkedArray, text: pa.ChunkedArray | None) -> 
             )
         return InferredColumn(name, DType.INT, nullable, _epoch_note(column))
     if pa.types.is_floating(kind):
-        return InferredColumn(name, DType.FLOAT, nullable)
+        # NaN is a float column's null (the rule of every featuredsl reader).
+        nan = int(pc.sum(pc.is_nan(column.combine_chunks()).cast(pa.int64())).as_py() or 0)
+        return InferredColumn(name, DType.FLOAT, nullable or nan > 0)
     if pa.types.is_decimal(kind):
         return InferredColumn(
             name, DType.FLOAT, nullable, "decimal in the file: read as float64 (rounded)"
@@ -161,7 +164,8 @@ def _epoch_note(column: pa.ChunkedArray) -> str:
         if EPOCH_SECONDS[0] * scale <= low and high <= EPOCH_SECONDS[1] * scale:
             return (
                 f"integers that look like Unix time in {unit}: declared int, since featuredsl "
-                "never reads integer time in a guessed unit; to use it as time, convert it to "
-                "UTC instants (int64 microseconds or tz-aware values) and declare timestamp"
+                "never reads integer time in a guessed unit; to use it as time, declare it "
+                f"timestamp and state the unit: --timestamp-unit {EPOCH_FLAG[unit]} "
+                f"(timestamp_unit='{EPOCH_FLAG[unit]}' in Python)"
             )
     return ""

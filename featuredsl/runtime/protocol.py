@@ -70,7 +70,10 @@ def parse_body(body: bytes) -> Request:
         raise BadRequest(413, "too_large", f"{SOURCE}: more than {MAX_BODY_BYTES:,} bytes")
     try:
         document = json.loads(
-            body.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite_float
+            body.decode("utf-8"),
+            parse_constant=_no_constant,
+            parse_float=_finite_float,
+            object_pairs_hook=_unique_keys,
         )
     except UnicodeDecodeError as err:
         raise BadRequest(
@@ -116,6 +119,17 @@ def _finite_float(text: str) -> float:
             "mean it (lossless encoding)"
         )
     return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all distinct: `{"age": 1, "age": 2}` is ambiguous (which
+    value did the client mean?), so it is refused rather than read as the last one."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"the key {key!r} appears twice in one object")
+        out[key] = value
+    return out
 
 
 def _no_constant(name: str) -> Any:

@@ -493,6 +493,14 @@ class Session:
     def validate(self, rows: Any, *, fingerprint: str | None = None) -> Feed:
         """The feed onnxruntime will get; DataError (column, row) for anything that does not fit."""
         if fingerprint is not None and fingerprint != self.fingerprint:
+            if len(fingerprint) < len(self.fingerprint) and self.fingerprint.startswith(
+                fingerprint
+            ):
+                raise DataError(
+                    f"{SOURCE}: fingerprint {fingerprint!r} is only a prefix of the one this "
+                    f"session serves; send the full {len(self.fingerprint)}-character fingerprint "
+                    "(manifest.json's `fingerprint`)"
+                )
             raise DataError(
                 f"{SOURCE}: was prepared for features {fingerprint[:16]}, but this session "
                 f"serves {self.fingerprint[:16]}; route it to the matching model version"
