@@ -4,6 +4,7 @@ line, one integer rule for every source, configurable null tokens, TSV, all-null
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import numpy as np
@@ -237,7 +238,13 @@ def test_profile_and_skew_take_the_timestamp_unit_too(tmp_path: Path) -> None:
     done = CliRunner().invoke(cli, [*profile, "--timestamp-unit", "s"], standalone_mode=False)
     assert done.return_value == 0, done.output
     skew = ["skew", "--build", str(tmp_path / "b"), "--reference", str(data), "--current"]
+    report = tmp_path / "r.json"
     checked = CliRunner().invoke(
-        cli, [*skew, str(data), "--timestamp-unit", "s"], standalone_mode=False
+        cli,
+        [*skew, str(data), "--timestamp-unit", "s", "--json", str(report)],
+        standalone_mode=False,
     )
     assert checked.return_value == 0, checked.output
+    # The spec says 't' holds instants: the report treats the input as time, shown as dates.
+    (t,) = [f for f in json.loads(report.read_text())["features"] if f["name"] == "t"]
+    assert t["group"] == "inputs" and t["temporal"] is True

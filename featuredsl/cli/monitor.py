@@ -217,7 +217,7 @@ def skew(
 ) -> int:
     """Distribution skew of CURRENT against REFERENCE (or a stored --profile), and, when the
     spec declares as-of times, the freshness of each input in training and in serving."""
-    from featuredsl.monitor.columns import Dataset
+    from featuredsl.monitor.columns import Dataset, with_temporal
     from featuredsl.monitor.freshness import compare_freshness, with_ages
     from featuredsl.monitor.report import write_html
     from featuredsl.monitor.skew import compare, with_scores
@@ -232,11 +232,19 @@ def skew(
 
         freshness = check_file(spec_path).freshness
 
+    instants = (
+        [c.name for c in artifact.program_inputs if c.dtype.value == "timestamp"]
+        if artifact is not None
+        else []
+    )
+
     def side(path: str) -> Any:
         source = load_source(path, null_values=null_tokens)
-        if artifact is None or not isinstance(source, Dataset) or _is_log(path):
-            return source
-        return _computed(artifact, path, null_tokens, timestamp_unit)
+        if isinstance(source, Dataset) and artifact is not None and not _is_log(path):
+            source = _computed(artifact, path, null_tokens, timestamp_unit)
+        # The spec says which int64 inputs are instants (a log or feed cannot): dates and
+        # time advice for them, not "check units".
+        return with_temporal(source, instants) if isinstance(source, Dataset) else source
 
     reference = side(str(reference_path or profile_path))
     current = side(current_path)

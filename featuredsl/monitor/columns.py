@@ -55,6 +55,23 @@ class Dataset:
         return len(next(iter(columns.values()))) if columns else 0
 
 
+def with_temporal(dataset: Dataset, names: Iterable[str], group: str = INPUTS) -> Dataset:
+    """`dataset` with the numeric columns `names` of `group` marked as instants (int64
+    microseconds since the epoch: a canonical feed or a serving log does not say which of its
+    int64 columns are timestamps; the spec does), so reports show dates and time advice."""
+    wanted = set(names)
+    columns = dataset.groups.get(group)
+    if not wanted or not columns:
+        return dataset
+    marked = {
+        name: replace(column, temporal=True)
+        if name in wanted and column.kind == NUMERIC
+        else column
+        for name, column in columns.items()
+    }
+    return replace(dataset, groups={**dataset.groups, group: marked})
+
+
 def column_from_array(name: str, array: Any, null: Any = None, *, where: str = "") -> Column:
     """Classify and normalise one array; `null` is an optional extra mask (True = null)."""
     values = np.asarray(array)

@@ -351,6 +351,9 @@ def _finish(
     # reason whenever it is found, at the severity of the worst check.
     top = max(checks, key=lambda chk: RANK[chk.severity])
     imputed = any(chk.name == "imputed" for chk in checks)
+    extra.setdefault(
+        "temporal", bool(getattr(r, "temporal", False) or getattr(c, "temporal", False))
+    )
     return FeatureSkew(
         name=name,
         group=group,
@@ -466,7 +469,7 @@ def _compare_numeric(
     order = _check_order(checks)
     return _finish(
         name, group, NUMERIC, "compared", method, order, r, c,
-        numeric=numeric, plot=_numeric_plot(r, c, cfg.plot_bins), temporal=r.temporal or c.temporal,
+        numeric=numeric, plot=_numeric_plot(r, c, cfg.plot_bins),
     )  # fmt: skip
 
 
