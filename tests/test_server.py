@@ -448,3 +448,31 @@ def test_the_http_example_runs(tmp_path: Path) -> None:
     assert "10 requests answered" in done.stdout
     assert "a bad request: 400 request: column 'clicks_7d', row 0" in done.stdout
     assert "rows: 10 from" in done.stdout and "live shadow: 10 request(s)" in done.stdout
+
+
+def test_serve_announces_the_real_port_and_refuses_a_busy_one(builds: Path) -> None:
+    """Port 0 picks a free port and prints it; a port in use is a one-line error, exit 1,
+    with no 'serving' line before it."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "featuredsl.cli.main", "serve", str(builds / "a"), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline().decode()
+        port = int(line.split("http://127.0.0.1:")[1].split()[0])
+        assert port > 0 and httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+        busy = subprocess.run(
+            [sys.executable, "-m", "featuredsl.cli.main", "serve", str(builds / "a")]
+            + ["--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert busy.returncode == 1 and "serving" not in busy.stderr
+        assert f"cannot listen on 127.0.0.1:{port}" in busy.stderr + busy.stdout
+        assert "Traceback" not in busy.stderr
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(60)

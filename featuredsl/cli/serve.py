@@ -53,12 +53,22 @@ def serve(
             "/predict; put it behind your own authentication",
             err=True,
         )
-    where = f"http://{host}:{port}"
     extra = f", shadow {shadow}" if shadow else ""
     logged = f", logging to {log}" if log else ""
-    click.echo(f"serving {served}{extra}{logged} on {where} (Ctrl-C to stop)", err=True)
+
+    def announce(where: str) -> None:  # only once the build is open and the port is ours
+        click.echo(f"serving {served}{extra}{logged} on {where} (Ctrl-C to stop)", err=True)
+
     # uvicorn re-raises Ctrl-C once it has shut down cleanly.
     with contextlib.suppress(KeyboardInterrupt):
-        run(served, shadow=shadow, log=log, host=host, port=port, max_rows=max_rows)
+        run(
+            served,
+            shadow=shadow,
+            log=log,
+            host=host,
+            port=port,
+            max_rows=max_rows,
+            announce=announce,
+        )
     click.echo("stopped: requests drained, logs flushed", err=True)
     return 0

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -305,21 +305,38 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     max_rows: int | None = 100_000,
+    announce: Callable[[str], None] = lambda url: None,
 ) -> None:
     """Run the server until interrupted (SIGINT / SIGTERM: drain, flush, exit).
 
     Args:
         served, shadow, log, max_rows: as Server.
-        host, port: where to listen; loopback by default.
+        host, port: where to listen; loopback by default; port 0 picks a free one.
+        announce: called with the URL actually listened on (the real port for port 0), once
+            the build is open and the socket bound, before the first request.
 
     Raises:
-        ArtifactError: the `serve` extra is missing, or the build / bundle / log cannot be opened.
+        ArtifactError: the `serve` extra is missing, the build / bundle / log cannot be opened,
+            or the address cannot be listened on (e.g. the port is in use).
     """
     require_extra()
+    import socket
+
     import uvicorn
 
     server = Server(served, shadow=shadow, log=log, max_rows=max_rows)
-    config = uvicorn.Config(
-        make_app(server), host=host, port=port, log_level="warning", access_log=False
-    )
-    uvicorn.Server(config).run()
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        raise ArtifactError(
+            f"cannot listen on {host}:{port}: {err.strerror or err}; choose another --port "
+            "(0 picks a free one)"
+        ) from None
+    bound = sock.getsockname()[1]
+    announce(f"http://[{host}]:{bound}" if family == socket.AF_INET6 else f"http://{host}:{bound}")
+    config = uvicorn.Config(make_app(server), log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
