@@ -463,9 +463,9 @@ def test_serve_announces_the_real_port_and_refuses_a_busy_one(builds: Path) -> N
         line = process.stderr.readline().decode()
         port = int(line.split("http://127.0.0.1:")[1].split()[0])
         assert port > 0 and httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+        argv = [sys.executable, "-m", "featuredsl.cli.main", "serve", str(builds / "a")]
         busy = subprocess.run(
-            [sys.executable, "-m", "featuredsl.cli.main", "serve", str(builds / "a")]
-            + ["--port", str(port)],
+            [*argv, "--port", str(port)],
             capture_output=True,
             text=True,
             timeout=120,
