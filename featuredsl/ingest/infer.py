@@ -120,7 +120,11 @@ def _infer(name: str, column: pa.ChunkedArray, text: pa.ChunkedArray | None) -> 
         return InferredColumn(name, DType.FLOAT, nullable or nan > 0)
     if pa.types.is_decimal(kind):
         return InferredColumn(
-            name, DType.FLOAT, nullable, "decimal in the file: read as float64 (rounded)"
+            name,
+            DType.FLOAT,
+            nullable,
+            "decimal in the file: featuredsl does not round decimals silently, so build refuses "
+            "the column as it is; cast it to float64 in the file (or to int if it is scaled) first",
         )
     if pa.types.is_timestamp(kind):
         if kind.tz is None:
