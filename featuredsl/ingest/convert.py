@@ -337,7 +337,8 @@ def _kinds(values: np.ndarray) -> dict[str, np.ndarray]:
     return masks
 
 
-TIMESTAMP_UNITS = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 1}
+TIMESTAMP_UNITS = ("s", "ms", "us", "ns")  # what `timestamp_unit` may say
+_MICROS_PER = {"s": 1_000_000, "ms": 1_000, "us": 1}  # nanoseconds are divided, not multiplied
 FIRST_INSTANT = -62_135_596_800_000_000  # 0001-01-01T00:00:00Z in microseconds
 LAST_INSTANT = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z
 _UNIT_HINT = (
@@ -376,7 +377,7 @@ def _integer_instants(
         )
         return micros
     if unit is not None and unit not in TIMESTAMP_UNITS:
-        raise ValueError(f"timestamp_unit must be one of {sorted(TIMESTAMP_UNITS)}, not {unit!r}")
+        raise ValueError(f"timestamp_unit must be one of {TIMESTAMP_UNITS}, not {unit!r}")
     out = micros.copy()
     unreadable = np.zeros(len(raw), dtype=bool)
     if bare.any() and unit == "ns":
@@ -390,7 +391,7 @@ def _integer_instants(
         )
         out[bare] = micros[bare] // 1_000
     elif bare.any() and unit is not None:
-        factor = TIMESTAMP_UNITS[unit]
+        factor = _MICROS_PER[unit]
         unreadable = bare & (np.abs(micros) > _INT64_MAX // factor)
         out[bare & ~unreadable] = micros[bare & ~unreadable] * factor
     outside = present & ~unreadable & ((out < FIRST_INSTANT) | (out > LAST_INSTANT))
