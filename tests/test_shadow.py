@@ -156,3 +156,21 @@ def test_cli_exit_status_and_json(
     )
     assert run_cli(["shadow", a, a, "--data", data, "--fail-above", "0"]) == 0
     assert run_cli(["shadow", a, b]) == 2  # neither --data nor --log: a usage error
+
+
+def test_epoch_integer_data_needs_the_timestamp_unit(project: Path, tmp_path: Path) -> None:
+    """shadow --data follows the rule of every reader: plain integer times need their unit."""
+    import pandas as pd
+
+    from featuredsl.errors import DataError
+
+    frame = pd.read_csv(churn_csv())
+    for name in ("event_ts", "signup_ts"):
+        micros = pd.to_datetime(frame[name], utc=True, format="ISO8601").astype("int64") // 1000
+        frame[name] = micros // 1_000_000  # epoch seconds
+    seconds = tmp_path / "seconds.csv"
+    frame.to_csv(seconds, index=False)
+    with pytest.raises(DataError, match="bare integers"):
+        shadow(project / "build", project / "served_v1.onnx", data=seconds)
+    report = shadow(project / "build", project / "served_v1.onnx", data=seconds, timestamp_unit="s")
+    assert report.rows == len(frame)

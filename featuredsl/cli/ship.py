@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from featuredsl.cli.console import timestamp_unit_option
+
 
 @click.command()
 @click.argument("build_dir", type=click.Path(file_okay=False))
@@ -89,6 +91,7 @@ def bundle(build_dir: str, model: str, out: str, by_order: bool, assume_order: b
     default=None,
     help="Exit 1 when the share of rows that differ exceeds this (0..1).",
 )
+@timestamp_unit_option
 def shadow(
     a: str | None,
     b: str | None,
@@ -100,6 +103,7 @@ def shadow(
     top: int,
     json_path: str | None,
     fail_above: float | None,
+    timestamp_unit: str | None,
 ) -> int:
     """Run A (current) and B (candidate), build directories or bundles, on the same rows and
     report how their outputs differ. With --log and no A B: report the live disagreement of a
@@ -124,6 +128,7 @@ def shadow(
         top=top,
         limit=limit,
         fail_above=fail_above,
+        timestamp_unit=timestamp_unit,
     )
     click.echo(report.render_text())
     if json_path:

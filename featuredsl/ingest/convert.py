@@ -343,7 +343,7 @@ FIRST_INSTANT = -62_135_596_800_000_000  # 0001-01-01T00:00:00Z in microseconds
 LAST_INSTANT = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z
 _UNIT_HINT = (
     "state their unit: timestamp_unit='s', 'ms', 'us' or 'ns' (Spec.fit, transform, Session, "
-    "FeatureTransformer; --timestamp-unit on build, parity, profile and skew), or pass numpy "
+    "FeatureTransformer; --timestamp-unit on build, parity, profile, skew and shadow), or pass numpy "
     "datetime64 values, Arrow timestamps or tz-aware datetimes"
 )
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -401,6 +401,7 @@ def shadow(
     top: int = DEFAULT_TOP,
     limit: int | None = None,
     fail_above: float | None = None,
+    timestamp_unit: str | None = None,
 ) -> ShadowReport:
     """Run two builds or bundles, A and B, on the same rows and compare their outputs.
 
@@ -413,6 +414,8 @@ def shadow(
         top: how many differing rows the report shows.
         limit: at most this many rows.
         fail_above: the share of differing rows above which the report fails.
+        timestamp_unit: the unit of bare integers in `data`'s timestamp columns ("s", "ms",
+            "us", "ns"); without it they are refused. (A log's times are microseconds.)
 
     Returns:
         A ShadowReport (per output: rows compared, differing rows, worst differences).
@@ -424,11 +427,11 @@ def shadow(
     if (data is None) == (log is None):
         raise DataError("shadow needs exactly one source of rows: a data file or a serving log")
     side_a, side_b = Session(a), Session(b)
-    rows = (
-        rows_from_data(data, side_a.inputs + side_b.inputs, limit)
-        if data is not None
-        else rows_from_log(log, limit)  # type: ignore[arg-type]
-    )
+    if data is not None:
+        rows = rows_from_data(data, side_a.inputs + side_b.inputs, limit)
+        rows = replace(rows, timestamp_unit=timestamp_unit)
+    else:
+        rows = rows_from_log(log, limit)  # type: ignore[arg-type]
     feed_a, out_a = run_all(side_a, rows)
     _, out_b = run_all(side_b, rows)
     ctx = RowContext(len(rows.labels), rows.labels, feed_a, side_a.inputs, atol, top)
