@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType
@@ -260,15 +260,7 @@ class Artifacts:
         module: float64 [rows, features] (see `FittedSpec.transform` for `float32`, `as_frame`,
         `sparse`, a scipy.sparse CSR matrix, and `timestamp_unit`); DataError for bad data."""
         feed = self.feed(data, timestamp_unit=timestamp_unit)
-        if sparse:
-            from featuredsl.artifact.transform import sparse_features
-
-            if as_frame:
-                raise ValueError("transform: choose as_frame=True or sparse=True, not both")
-            width = len(self.feature_names)
-            return sparse_features(self.transform_feed, feed, width, float32)
-        out = self.transform_feed(feed, float32=float32)
-        return features_out(out, self.feature_names, as_frame)
+        return features_of(self.transform_feed, feed, self.feature_names, float32, as_frame, sparse)
 
     def run_onnx(self, feed: Mapping[str, np.ndarray]) -> np.ndarray:
         """The graph on a canonical feed: float64 [rows, features]."""
@@ -290,6 +282,26 @@ def _differs(manifest_names: tuple[str, ...], names: tuple[str, ...]) -> str:
         if a != b:
             return f"column {index}: {a!r} in the manifest, {b!r} in the file"
     return f"{len(manifest_names)} names in the manifest, {len(names)} in the file"
+
+
+def features_of(
+    transform_feed: Callable[..., np.ndarray],
+    feed: Mapping[str, np.ndarray],
+    names: Sequence[str],
+    float32: bool,
+    as_frame: bool,
+    sparse: bool,
+) -> Any:
+    """`transform`'s result from a module's `transform_feed` on `feed`: the dense array (or a
+    DataFrame, `features_out`), or with `sparse` a scipy.sparse CSR matrix computed in row
+    slices. ValueError for both `as_frame` and `sparse`."""
+    if not sparse:
+        return features_out(transform_feed(feed, float32=float32), names, as_frame)
+    if as_frame:
+        raise ValueError("transform: choose as_frame=True or sparse=True, not both")
+    from featuredsl.artifact.transform import sparse_features
+
+    return sparse_features(transform_feed, feed, len(names), float32)
 
 
 def features_out(values: np.ndarray, names: Sequence[str], as_frame: bool) -> Any:

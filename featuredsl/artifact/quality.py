@@ -84,6 +84,11 @@ class QualityTally:
         # (one-hot feature, nullable input) -> [rows where the input is null, those of them
         # hot in an <oov> column]
         self.null_oov = {pair: [0, 0] for pair in _oov_pairs(program)}
+        position = {name: i for i, name in enumerate(self.names)}
+        self._oov_positions = {  # the output positions of each pair's <oov> columns
+            pair: np.array([position[n] for n in _oov_columns(program, pair[0])], dtype=np.intp)
+            for pair in self.null_oov
+        }
 
     def add(self, feed: Mapping[str, np.ndarray], features: np.ndarray) -> None:
         """Count one batch: its feed and the numpy module's output on it [rows, width]."""
@@ -98,18 +103,19 @@ class QualityTally:
             firsts = features[np.argmax(finite, axis=0), np.arange(features.shape[1])]
             self.first[unset] = firsts[unset]
             self.same &= np.all(~finite | (features == self.first), axis=0)
-        index = {name: i for i, name in enumerate(self.names)}
-        for (feature, name), tally in self.null_oov.items():
-            null = _null_mask(self.program, feed, name)
-            oov = [index[n] for n in _oov_columns(self.program, feature)]
-            tally[0] += int(np.count_nonzero(null))
-            tally[1] += int(np.count_nonzero((features[null][:, oov] == 1.0).any(axis=1)))
+        null_of: dict[str, np.ndarray] = {}  # the null mask of each input that can be null
         for column in self.program.inputs:
-            values = feed[column.name]
             if column.mask_name:
-                self.nulls[column.name] += int(np.asarray(feed[column.mask_name]).sum())
+                null_of[column.name] = np.asarray(feed[column.mask_name], dtype=bool)
             elif column.dtype.value == "float":
-                self.nulls[column.name] += int(np.isnan(values).sum())
+                null_of[column.name] = np.isnan(feed[column.name])
+            if column.name in null_of:
+                self.nulls[column.name] += int(np.count_nonzero(null_of[column.name]))
+        for pair, tally in self.null_oov.items():
+            null = null_of[pair[1]]
+            hot = (features[np.ix_(null, self._oov_positions[pair])] == 1.0).any(axis=1)
+            tally[0] += int(np.count_nonzero(null))
+            tally[1] += int(np.count_nonzero(hot))
 
     def counts(self) -> dict[str, Any]:
         """The tally as plain data (what a worker sends back): see `merge_counts`."""
@@ -205,13 +211,6 @@ def _oov_pairs(program: Program) -> list[tuple[str, str]]:
         for name in feature.nullable_inputs_used
         if name in nullable
     ]
-
-
-def _null_mask(program: Program, feed: Mapping[str, np.ndarray], name: str) -> np.ndarray:
-    (column,) = [c for c in program.inputs if c.name == name]
-    if column.mask_name:
-        return np.asarray(feed[column.mask_name], dtype=bool)
-    return np.isnan(feed[name])
 
 
 def _nulls_in_oov(null_oov: Mapping[tuple[str, str], list[int]]) -> list[str]:

@@ -28,10 +28,10 @@ from featuredsl.artifact.contract import (
     OUTPUT,
 )
 from featuredsl.artifact.fingerprint import fingerprint_of, tzdata_of
-from featuredsl.artifact.load import build_files, features_out, remove_stale
+from featuredsl.artifact.load import build_files, features_of, remove_stale
 from featuredsl.artifact.manifest import encode_pool, manifest_text
 from featuredsl.artifact.quality import DataQuality, QualityTally, assess
-from featuredsl.artifact.transform import sparse_features, width_slices
+from featuredsl.artifact.transform import width_slices
 from featuredsl.backends.numpy import codegen as numpy_backend
 from featuredsl.backends.numpy.evaluate import evaluate, evaluate_columns, execute_module
 from featuredsl.backends.onnx import graph as onnx_backend
@@ -66,11 +66,6 @@ def _feed(
 def feed_rows(feed: Mapping[str, np.ndarray]) -> int:
     """Rows of a feed (0 when it has no column)."""
     return len(next(iter(feed.values()), ()))
-
-
-def _no_frame(as_frame: bool) -> None:
-    if as_frame:
-        raise ValueError("transform: choose as_frame=True or sparse=True, not both")
 
 
 def null_encoding(column: Any) -> str:
@@ -413,11 +408,7 @@ class FittedSpec:
             ValueError: both `as_frame` and `sparse`.
         """
         feed = self.feed(data, timestamp_unit=timestamp_unit)
-        if sparse:
-            _no_frame(as_frame)
-            return sparse_features(self.transform_feed, feed, len(self.feature_names), float32)
-        out = self.transform_feed(feed, float32=float32)
-        return features_out(out, self.feature_names, as_frame)
+        return features_of(self.transform_feed, feed, self.feature_names, float32, as_frame, sparse)
 
     def _repr_html_(self) -> str:
         """The fitted constants, input contract and data quality, for notebooks."""
