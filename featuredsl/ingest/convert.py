@@ -338,7 +338,6 @@ def _kinds(values: np.ndarray) -> dict[str, np.ndarray]:
 
 
 TIMESTAMP_UNITS = ("s", "ms", "us", "ns")  # what `timestamp_unit` may say
-_MICROS_PER = {"s": 1_000_000, "ms": 1_000, "us": 1}  # nanoseconds are divided, not multiplied
 FIRST_INSTANT = -62_135_596_800_000_000  # 0001-01-01T00:00:00Z in microseconds
 LAST_INSTANT = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z
 _UNIT_HINT = (
@@ -380,8 +379,9 @@ def _integer_instants(
         raise ValueError(f"timestamp_unit must be one of {TIMESTAMP_UNITS}, not {unit!r}")
     out = micros.copy()
     unreadable = np.zeros(len(raw), dtype=bool)
-    if bare.any() and unit == "ns":
-        unreadable = bare & (micros % 1_000 != 0)
+    if bare.any() and unit in _FINER_US:
+        per = _FINER_US[unit]
+        unreadable = bare & (micros % per != 0)
         issues.at(
             unreadable,
             None,
@@ -389,14 +389,14 @@ def _integer_instants(
             "{value} is not a whole number of microseconds",
             "featuredsl keeps microseconds: round the nanoseconds first",
         )
-        out[bare] = micros[bare] // 1_000
+        out[bare] = micros[bare] // per
     elif bare.any() and unit is not None:
-        factor = _MICROS_PER[unit]
+        factor = _COARSER_US[unit]
         unreadable = bare & (np.abs(micros) > _INT64_MAX // factor)
         out[bare & ~unreadable] = micros[bare & ~unreadable] * factor
     outside = present & ~unreadable & ((out < FIRST_INSTANT) | (out > LAST_INSTANT))
     issues.at(
-        outside | (unreadable & (unit != "ns")),
+        outside | (unreadable & (unit not in _FINER_US)),
         None,
         lambda i: f"{shown[i]} {unit}" if bare[i] else _show_instant(out[i]),
         "{value} is not an instant in the years 1-9999",
