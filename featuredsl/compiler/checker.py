@@ -12,18 +12,22 @@ from featuredsl.compiler.builder import Emitter, LoweringError, Value, null_mask
 from featuredsl.compiler.ir import (
     AsOf,
     Builder,
+    EventSource,
     Feature,
     Freshness,
     InputColumn,
     Node,
     Program,
+    Window,
     constant_value,
     walk,
 )
 from featuredsl.compiler.op import INT64_MAX, INT64_MIN, NullRule, Op, Param
+from featuredsl.compiler.ops import windows as window_ops
 from featuredsl.compiler.ops.categorical import column_names
 from featuredsl.compiler.types import DType, Shape, type_text
 from featuredsl.language import ast
+from featuredsl.language.formatter import format_expr
 from featuredsl.language.diagnostics import DiagnosticSink, Span
 
 
@@ -49,11 +53,16 @@ class Checker:
         self.definitions: dict[str, _Definition] = {}
         self.resolving: list[str] = []
         self.freshness: Freshness | None = None
+        # Event sources by name: the source and its columns' values (IR inputs `source.col`).
+        self.sources: dict[str, tuple[EventSource, dict[str, Value]]] = {}
+        self.windows: dict[str, Window] = {}  # by derived column name, in first-use order
+        self.event_scope: str | None = None  # the source whose `where =` filter is checked
 
     # ------------------------------------------------------------------ driver
     def run(self, canonical_source: str) -> Program:
         self._declare_inputs()
         self._declare_freshness()
+        self._declare_sources()
         self._declare_statements()
         # Dependencies first, so that a long chain of lets does not recurse once per link.
         for name in self._dependency_order():
@@ -85,6 +94,8 @@ class Checker:
             self.source,
             self.filename,
             self.freshness,
+            tuple(source for source, _ in self.sources.values()),
+            tuple(self.windows.values()),
         )
 
     def _declare_inputs(self) -> None:
@@ -276,12 +287,130 @@ class Checker:
             nulled = Value(value.node, e.or_(value.mask, stale), True)
         self.inputs[column.name] = (info, nulled, span)
 
+    # ------------------------------------------------------------------ event sources
+    def _declare_sources(self) -> None:
+        """`events NAME by KEY lag L { ... }`: names, key, event time and columns checked."""
+        for source in self.spec.sources:
+            if source.name in self.sources or source.name in self.inputs:
+                what = "an event source" if source.name in self.sources else "an input column"
+                self.sink.error(
+                    f"'{source.name}' is already {what}", source.name_span, "choose another name"
+                )
+                continue
+            key_ok = self._source_key(source)
+            columns: dict[str, tuple[InputColumn, Span]] = {}
+            for column in source.columns:
+                if column.name in columns:
+                    self.sink.error(
+                        f"event column '{column.name}' of '{source.name}' is declared twice",
+                        column.span,
+                        f"first declared on line {columns[column.name][1].line}",
+                    )
+                    continue
+                if column.options:
+                    self.sink.error(
+                        f"event column '{column.name}' has a freshness option",
+                        column.options[0].span,
+                        "as_of / max_age / else belong to input columns; a window's freshness "
+                        "is its `lag`",
+                    )
+                columns[column.name] = (
+                    InputColumn(column.name, DType(column.type_name), column.nullable),
+                    column.span,
+                )
+            time = self._event_time(source, columns)
+            if source.lag_micros >= window_ops.MAX_SPAN:
+                self.sink.error(
+                    f"lag {source.lag} is longer than a window can reach back",
+                    source.span,
+                    "write a lag below 100,000 days",
+                )
+            if time is None or not key_ok:
+                continue
+            ir = EventSource(
+                source.name,
+                source.key,
+                time,
+                tuple(column for column, _ in columns.values()),
+                source.lag_micros,
+            )
+            values = {}
+            for column, span in columns.values():
+                name = ir.column_name(column.name)
+                node = self.builder.node(
+                    "input", (), _row(column.dtype), {"name": name, "role": "value"}, span
+                )
+                mask = None
+                if column.nullable and column.dtype is not DType.FLOAT:
+                    mask = self.builder.node(
+                        "input", (), _row(DType.BOOL), {"name": name, "role": "mask"}, span
+                    )
+                values[column.name] = Value(node, mask, column.nullable)
+            self.sources[source.name] = (ir, values)
+
+    def _source_key(self, source: ast.EventSource) -> bool:
+        key = self.inputs.get(source.key)
+        if key is None:
+            close = difflib.get_close_matches(source.key, list(self.inputs), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "the key is an input column"
+            self.sink.error(
+                f"event source '{source.name}' is keyed by '{source.key}', which is not an input "
+                "column",
+                source.key_span,
+                hint,
+            )
+            return False
+        info = key[0]
+        if info.dtype not in (DType.STRING, DType.INT) or info.nullable:
+            self.sink.error(
+                f"the key '{source.key}' of '{source.name}' is a "
+                f"{type_text(info.dtype, info.nullable)}; an entity key is a non-nullable string "
+                "or int",
+                source.key_span,
+                f"declare it `{source.key}: string` or `{source.key}: int`",
+            )
+            return False
+        return True
+
+    def _event_time(
+        self, source: ast.EventSource, columns: dict[str, tuple[InputColumn, Span]]
+    ) -> str | None:
+        if not source.time_decls:
+            self.sink.error(
+                f"event source '{source.name}' does not say which column is the event time",
+                source.name_span,
+                "add a line `time COLUMN` naming its timestamp column",
+            )
+            return None
+        for extra in source.time_decls[1:]:
+            self.sink.error(f"'{source.name}' declares its event time twice", extra.span)
+        decl = source.time_decls[0]
+        column = columns.get(decl.column)
+        if column is None:
+            self.sink.error(
+                f"the event time '{decl.column}' is not a column of '{source.name}'",
+                decl.span,
+                f"declare it in the block: {decl.column}: timestamp",
+            )
+            return None
+        info = column[0]
+        if info.dtype is not DType.TIMESTAMP or info.nullable:
+            self.sink.error(
+                f"the event time '{decl.column}' is a {type_text(info.dtype, info.nullable)}, "
+                "not a non-nullable timestamp",
+                decl.span,
+                f"declare it `{decl.column}: timestamp`",
+            )
+            return None
+        return decl.column
+
     def _declare_statements(self) -> None:
         for statement in self.spec.statements:
             name = statement.name
-            if name in self.inputs:
+            if name in self.inputs or name in self.sources:
+                what = "an input column" if name in self.inputs else "an event source"
                 self.sink.error(
-                    f"'{name}' is already an input column",
+                    f"'{name}' is already {what}",
                     statement.name_span,
                     "choose another name for the binding",
                 )
@@ -383,6 +512,7 @@ class Checker:
             node = e.broadcast(node, self._any_row())
         node = e.to_float(node)
         used = sorted({n.attr("name") for n in walk([node]) if n.op == "input"})
+        used = [n for n in used if n in self.inputs]  # not the windows' derived columns
         nullable_used = tuple(n for n in used if self.inputs[n][0].nullable)
         return Feature(
             statement.name,
@@ -457,6 +587,19 @@ class Checker:
         )
 
     def _expr_name(self, expr: ast.Name) -> Value:
+        if expr.id in self.sources:
+            raise self._error(
+                f"'{expr.id}' is an event source, not a value",
+                expr.span,
+                f"aggregate it over a window: window_count({expr.id}, 7d), "
+                f"window_sum({expr.id}.COLUMN, 30d), ...",
+            )
+        if self.event_scope is not None and expr.id not in reg.CONSTANTS:
+            raise self._error(
+                f"a window filter can only use columns of '{self.event_scope}' and literals",
+                expr.span,
+                f"write the condition over event columns, e.g. {self.event_scope}.COLUMN > 0",
+            )
         if expr.id in self.inputs:
             return self.inputs[expr.id][1]
         if expr.id in self.definitions:
@@ -474,6 +617,38 @@ class Checker:
         if expr.id in reg.FUNCTIONS:
             hint = f"'{expr.id}' is a function: call it, {expr.id}(...)"
         raise self._error(f"unknown name '{expr.id}'", expr.span, hint)
+
+    def _expr_member(self, expr: ast.Member) -> Value:
+        entry = self.sources.get(expr.source)
+        if entry is None:
+            known = list(self.sources)
+            close = difflib.get_close_matches(expr.source, known, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "declare it: events NAME by KEY { ... }"
+            raise self._error(f"unknown event source '{expr.source}'", expr.span, hint)
+        source, values = entry
+        value = values.get(expr.column)
+        if value is None:
+            close = difflib.get_close_matches(expr.column, list(values), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "declare it in the events block"
+            raise self._error(
+                f"event source '{expr.source}' has no column '{expr.column}'", expr.span, hint
+            )
+        if self.event_scope != expr.source:
+            raise self._error(
+                f"the event column {format_expr(expr)} is one value per event, not per row",
+                expr.span,
+                f"aggregate it over a window, e.g. window_sum({format_expr(expr)}, 7d)"
+                if self.event_scope is None
+                else f"a filter of '{self.event_scope}' can only use its own columns",
+            )
+        return value
+
+    def _expr_duration(self, expr: ast.Duration) -> Value:
+        raise self._error(
+            f"a duration ({expr.text}) is only allowed as the length of a window",
+            expr.span,
+            "write it as a window aggregate's second argument: window_count(events, 7d)",
+        )
 
     def _expr_listexpr(self, expr: ast.ListExpr) -> Value:
         values = [self._literal(item) for item in expr.items]
@@ -530,8 +705,17 @@ class Checker:
         return self._apply(op, values, expr.span)
 
     def _expr_call(self, expr: ast.Call) -> Value:
+        aggregate = window_ops.BY_NAME.get(expr.func)
+        if aggregate is not None:
+            return self._window(aggregate, expr)
         total = len(expr.args) + len(expr.keywords)
         op = reg.find_op(expr.func, total)
+        if op is not None and op.analyzer and self.event_scope is not None:
+            raise self._error(
+                f"{expr.func}() is fitted on training rows; a window filter runs per event",
+                expr.func_span,
+                "compare event columns with literals",
+            )
         if op is None or expr.func == "if" or op.operator:
             raise self._error(
                 f"unknown function '{expr.func}'", expr.func_span, self._function_hint(expr.func)
@@ -539,6 +723,144 @@ class Checker:
         bound = self._bind(op, expr)
         checked = [(arg, self._expr(arg)) for _, arg in bound]
         return self._apply(op, checked, expr.span, [param for param, _ in bound])
+
+    # ------------------------------------------------------------------ windows
+    def _window(self, aggregate: window_ops.WindowAggregate, expr: ast.Call) -> Value:
+        """A window aggregate call: checked, recorded as a `Window`, and read by the row IR as
+        its derived input column (with a null mask when it may be empty and is not a float)."""
+        name = aggregate.name
+        signature = f"{name}({'source or ' if aggregate.counts_events else ''}source.column, "
+        signature += "length, where=condition)"
+        if self.event_scope is not None:
+            raise self._error("a window aggregate cannot be nested in a window filter", expr.span)
+        if len(expr.args) != 2:
+            raise self._error(
+                f"{name}() takes 2 arguments, got {len(expr.args)}",
+                expr.span,
+                f"signature: {signature}",
+            )
+        where_expr: ast.Expr | None = None
+        for keyword in expr.keywords:
+            if keyword.name != "where" or where_expr is not None:
+                raise self._error(
+                    f"{name}() has no parameter '{keyword.name}'"
+                    if keyword.name != "where"
+                    else "parameter 'where' is given twice",
+                    keyword.span,
+                    f"signature: {signature}",
+                )
+            where_expr = keyword.value
+        target, length_expr = expr.args
+        source, value_column = self._window_target(aggregate, target)
+        if not isinstance(length_expr, ast.Duration):
+            raise self._error(
+                f"the length of {name}() must be a duration such as 7d, 12h or 30m",
+                _span_of(length_expr),
+                "every window has a time bound: write the length as an integer and a unit "
+                "(us, ms, s, m, h, d)",
+            )
+        length = length_expr.micros
+        if length <= 0 or length + source.lag >= window_ops.MAX_SPAN:
+            raise self._error(
+                f"a window of {length_expr.text} cannot be computed",
+                length_expr.span,
+                "write a positive length below 100,000 days (lag included)",
+            )
+        if self.freshness is None:
+            raise self._error(
+                f"{name}() ends at each row's prediction time, and the spec declares none",
+                expr.func_span,
+                "name the prediction-time column in the input block: time event_ts",
+            )
+        where = self._window_filter(source, where_expr) if where_expr is not None else None
+        value_dtype = value_column.dtype if value_column is not None else None
+        dtype = aggregate.result_dtype(value_dtype)
+        window = Window(
+            column=format_expr(expr),
+            source=source.name,
+            kind=aggregate.kind,
+            value=value_column.name if value_column is not None else None,
+            value_dtype=value_dtype,
+            dtype=dtype,
+            nullable=aggregate.nullable,
+            length=length,
+            lag=source.lag,
+            where=where,
+        )
+        self.windows.setdefault(window.column, window)
+        node = self.builder.node(
+            "input", (), _row(dtype), {"name": window.column, "role": "value"}, expr.span
+        )
+        mask = None
+        if window.input.mask_name is not None:
+            mask = self.builder.node(
+                "input", (), _row(DType.BOOL), {"name": window.column, "role": "mask"}, expr.span
+            )
+        return Value(node, mask, window.nullable)
+
+    def _window_target(
+        self, aggregate: window_ops.WindowAggregate, target: ast.Expr
+    ) -> tuple[EventSource, InputColumn | None]:
+        """The source and the aggregated column (None: the events themselves)."""
+        if isinstance(target, ast.Name) and target.id in self.sources:
+            if not aggregate.counts_events:
+                raise self._error(
+                    f"{aggregate.name}() aggregates a column, not the events",
+                    target.span,
+                    f"write {aggregate.name}({target.id}.COLUMN, ...)",
+                )
+            return self.sources[target.id][0], None
+        if not isinstance(target, ast.Member):
+            first = next(iter(self.sources), "purchases")
+            raise self._error(
+                f"the first argument of {aggregate.name}() must be an event column "
+                "(source.column)"
+                + (" or an event source" if aggregate.counts_events else ""),
+                _span_of(target),
+                f"e.g. {aggregate.example.replace('purchases', first)}",
+            )
+        self.event_scope = target.source
+        try:
+            self._expr_member(target)
+        finally:
+            self.event_scope = None
+        source = self.sources[target.source][0]
+        column = next(c for c in source.columns if c.name == target.column)
+        if column.dtype not in aggregate.accepts:
+            wanted = " or ".join(sorted(str(d) for d in aggregate.accepts))
+            raise self._error(
+                f"{aggregate.name}() needs {wanted} values; {format_expr(target)} is a "
+                f"{type_text(column.dtype, column.nullable)}",
+                target.span,
+                "window_count and window_first/window_last take any column",
+            )
+        return source, column
+
+    def _window_filter(self, source: EventSource, where_expr: ast.Expr) -> Node:
+        """The `where =` condition as a bool IR node over the source's event inputs, with a null
+        condition counting as false."""
+        self.event_scope = source.name
+        try:
+            value = self._expr(where_expr)
+        finally:
+            self.event_scope = None
+        if value.dtype is not DType.BOOL or value.shape is not Shape.ROW:
+            raise self._error(
+                f"a window filter must be a condition over {source.name}'s columns, not "
+                f"{type_text(value.dtype, value.nullable, value.shape)}",
+                _span_of(where_expr),
+                f"e.g. where={source.name}.amount > 100.0",
+            )
+        if not any(n.op == "input" for n in walk([value.node])):
+            raise self._error(
+                "a window filter must use an event column",
+                _span_of(where_expr),
+                "a constant condition keeps all or no events: drop it",
+            )
+        e = Emitter(self.builder, _span_of(where_expr))
+        if value.nullable:
+            return e.and_(e.not_(null_mask(e, value)), value.node)
+        return value.node
 
     def _function_hint(self, name: str) -> str:
         close = difflib.get_close_matches(name, list(reg.FUNCTIONS), n=1)

@@ -236,6 +236,89 @@ class Freshness:
 
 
 @dataclass(frozen=True)
+class EventSource:
+    """`events NAME by KEY lag L { ... }`: a table of events keyed by the input column `key`.
+
+    `time` names the event-time column (a timestamp, int64 microseconds UTC); `columns` are
+    the declared event columns (time included); `lag` is in microseconds. The request encoding
+    (docs/windows.md) carries `<name>.offsets` (int64, rows + 1) and one `<name>.<column>`
+    array per column (and a `.is_null` mask for a nullable non-float column)."""
+
+    name: str
+    key: str
+    time: str
+    columns: tuple[InputColumn, ...]
+    lag: int = 0
+
+    @property
+    def offsets_name(self) -> str:
+        return f"{self.name}.offsets"
+
+    def column_name(self, column: str) -> str:
+        """The request (and IR input) name of an event column: `source.column`."""
+        return f"{self.name}.{column}"
+
+    @property
+    def event_inputs(self) -> tuple[InputColumn, ...]:
+        """The event columns as request inputs, each named `source.column`."""
+        return tuple(
+            InputColumn(self.column_name(c.name), c.dtype, c.nullable) for c in self.columns
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "key": self.key,
+            "time": self.time,
+            "lag_us": self.lag,
+            "columns": [
+                {"name": c.name, "dtype": str(c.dtype), "nullable": c.nullable}
+                for c in self.columns
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class Window:
+    """One window aggregate over an event source, read by the row IR as the derived input
+    column `column` (with a `.is_null` mask when `nullable` and not a float).
+
+    The window of a row with prediction time T holds the source's events with
+    T - lag - length <= event time < T - lag (microseconds); `where` is a bool IR node over the
+    source's event inputs (`source.column`), or None; `value` the aggregated event column (None:
+    counting events). docs/windows.md has the semantics of each `kind`."""
+
+    column: str
+    source: str
+    kind: str
+    value: str | None
+    value_dtype: DType | None
+    dtype: DType
+    nullable: bool
+    length: int
+    lag: int
+    where: Node | None = None
+
+    @property
+    def input(self) -> InputColumn:
+        """The derived input column the row IR reads."""
+        return InputColumn(self.column, self.dtype, self.nullable)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "column": self.column,
+            "source": self.source,
+            "kind": self.kind,
+            "value": self.value,
+            "dtype": str(self.dtype),
+            "nullable": self.nullable,
+            "length_us": self.length,
+            "lag_us": self.lag,
+            "filtered": self.where is not None,
+        }
+
+
+@dataclass(frozen=True)
 class Feature:
     name: str
     node: Node  # FLOAT-typed output: one column, or `width` columns for multi-column ops
@@ -259,10 +342,23 @@ class Program:
     )  # the text as written, for diagnostics
     filename: str = field(default="<spec>", compare=False, repr=False)
     freshness: Freshness | None = None
+    sources: tuple[EventSource, ...] = ()
+    windows: tuple[Window, ...] = ()
 
     @property
     def roots(self) -> tuple[Node, ...]:
         return tuple(f.node for f in self.features)
+
+    @property
+    def window_inputs(self) -> tuple[InputColumn, ...]:
+        """The derived input columns of the window aggregates, in declaration order."""
+        return tuple(window.input for window in self.windows)
+
+    @property
+    def row_inputs(self) -> tuple[InputColumn, ...]:
+        """What the row IR reads: the declared inputs, then the window aggregates' columns (the
+        training backfill provides those; the serving artifacts compute them from events)."""
+        return self.inputs + self.window_inputs
 
     def analyzers(self) -> list[Node]:
         return [n for n in walk(self.roots) if n.op == "fitted"]

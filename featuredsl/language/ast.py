@@ -64,6 +64,24 @@ class Binary(Expr):
 
 
 @dataclass(frozen=True)
+class Member(Expr):
+    """`source.column`: a column of an event source (only inside a window aggregate)."""
+
+    source: str
+    column: str
+    span: Span = field(default=NO_SPAN, compare=False, hash=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Duration(Expr):
+    """A duration literal (`7d`, `90s`): the length of a window; `micros` in microseconds."""
+
+    text: str
+    micros: int
+    span: Span = field(default=NO_SPAN, compare=False, hash=False, repr=False)
+
+
+@dataclass(frozen=True)
 class Keyword:
     name: str
     value: Expr
@@ -124,6 +142,25 @@ class TimeDecl:
 
 
 @dataclass(frozen=True)
+class EventSource:
+    """`events NAME by KEY [lag DURATION] { ... }`: a table of events keyed by an input column.
+
+    `columns` and `time_decls` are written like the input block's; `lag` is the duration as
+    written ("" when absent) and `lag_micros` its microseconds (0 when absent)."""
+
+    name: str
+    key: str
+    columns: tuple[Column, ...]
+    time_decls: tuple[TimeDecl, ...] = ()
+    sources: tuple[EventSource, ...] = ()
+    lag: str = ""
+    lag_micros: int = 0
+    span: Span = field(default=NO_SPAN, compare=False, hash=False, repr=False)
+    name_span: Span = field(default=NO_SPAN, compare=False, hash=False, repr=False)
+    key_span: Span = field(default=NO_SPAN, compare=False, hash=False, repr=False)
+
+
+@dataclass(frozen=True)
 class Statement:
     kind: str  # "let" or "feature"
     name: str
@@ -148,3 +185,4 @@ class Spec:
     span: Span = field(default=NO_SPAN, compare=False, hash=False, repr=False)
     input_span: Span = field(default=NO_SPAN, compare=False, hash=False, repr=False)
     time_decls: tuple[TimeDecl, ...] = ()
+    sources: tuple[EventSource, ...] = ()

@@ -103,6 +103,10 @@ def format_expr(expr: ast.Expr) -> str:
         return "null"
     if isinstance(expr, ast.Name):
         return quote_name(expr.id)
+    if isinstance(expr, ast.Member):
+        return f"{expr.source}.{quote_name(expr.column)}"
+    if isinstance(expr, ast.Duration):
+        return expr.text
     if isinstance(expr, ast.ListExpr):
         return "[" + ", ".join(format_expr(item) for item in expr.items) + "]"
     if isinstance(expr, ast.Call):
@@ -169,11 +173,31 @@ def _items(spec: ast.Spec) -> list[_Item]:
         items.append(_Item(text, line, line, indent="  "))
     end = spec.input_span.end_line
     items.append(_Item("}", end, end, indent="  "))
+    for source in spec.sources:
+        items.extend(_source_items(source))
     for statement in spec.statements:
         span = statement.span
         items.append(
             _Item(_statement_text(statement), span.line, span.end_line, kind=statement.kind)
         )
+    return items
+
+
+def _source_items(source: ast.EventSource) -> list[_Item]:
+    """An event source's lines: its header, its time declaration and columns, and its "}"."""
+    header = f"events {source.name} by {quote_name(source.key)}"
+    if source.lag:
+        header += f" lag {source.lag}"
+    line = source.span.line
+    items = [_Item(header + " {", line, line)]
+    entries: list[tuple[int, str]] = [
+        (decl.span.line, f"time {quote_name(decl.column)}") for decl in source.time_decls
+    ]
+    entries += [(column.span.line, _column_text(column)) for column in source.columns]
+    for line, text in sorted(entries, key=lambda entry: entry[0]):
+        items.append(_Item(text, line, line, indent="  "))
+    end = source.span.end_line
+    items.append(_Item("}", end, end, indent="  "))
     return items
 
 

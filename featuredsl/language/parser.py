@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import replace
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -50,6 +51,10 @@ TERMINAL_WORDS = {
     "AS_OF": "'as_of'",
     "TIME": "'time'",
     "MAX_AGE": "'max_age'",
+    "EVENTS": "'events'",
+    "BY": "'by'",
+    "LAG": "'lag'",
+    "DOT": "'.'",
     "DURATION": "a duration (6h, 30m, 90s, 500ms, 2d)",
     "SPEC": "'spec'",
     "INPUT": "'input'",
@@ -198,12 +203,20 @@ class _ToAst(Transformer[Token, Any]):
     """Lark tree -> AST. Spans run from the first to the last token of each construct."""
 
     def start(self, children: list[Any]) -> ast.Spec:
-        header, (items, input_span), *statements = children
+        header, (items, input_span), *rest = children
         name, span = header
         columns = tuple(item for item in items if isinstance(item, ast.Column))
         times = tuple(item for item in items if isinstance(item, ast.TimeDecl))
+        sources = tuple(item for item in rest if isinstance(item, ast.EventSource))
+        statements = tuple(item for item in rest if isinstance(item, ast.Statement))
         return ast.Spec(
-            name, columns, tuple(statements), span=span, input_span=input_span, time_decls=times
+            name,
+            columns,
+            statements,
+            span=span,
+            input_span=input_span,
+            time_decls=times,
+            sources=sources,
         )
 
     def header(self, children: list[Token]) -> tuple[str, Span]:
@@ -211,6 +224,26 @@ class _ToAst(Transformer[Token, Any]):
 
     def input_block(self, children: list[Any]) -> tuple[list[ast.Column], Span]:
         return _without_tokens(children), _join(_span(children[0]), _span(children[-1]))
+
+    def event_block(self, children: list[Any]) -> ast.EventSource:
+        keyword, name, _, key, *rest = children
+        lag, lag_micros = "", 0
+        if isinstance(rest[0], Token) and rest[0].type == "LAG":
+            lag = str(rest[1])
+            lag_micros = _duration_micros(rest[1], "lag")
+            rest = rest[2:]
+        items = _without_tokens(rest)
+        return ast.EventSource(
+            str(name),
+            _identifier(key),
+            tuple(item for item in items if isinstance(item, ast.Column)),
+            time_decls=tuple(item for item in items if isinstance(item, ast.TimeDecl)),
+            lag=lag,
+            lag_micros=lag_micros,
+            span=_join(_token_span(keyword), _span(children[-1])),
+            name_span=_token_span(name),
+            key_span=_token_span(key),
+        )
 
     def column(self, children: list[Any]) -> ast.Column:
         name, type_name, *rest = children
@@ -235,16 +268,7 @@ class _ToAst(Transformer[Token, Any]):
         keyword, duration = children
         span = _join(_token_span(keyword), _token_span(duration))
         text = str(duration)
-        micros = duration_micros(text)
-        if micros > INT64_MAX:
-            raise SyntaxProblem(
-                Diagnostic(
-                    f"max_age {text} is longer than int64 microseconds can hold",
-                    _token_span(duration),
-                    "write a budget below about 106,751 days",
-                )
-            )
-        return ast.ColumnOption("max_age", text, micros, span=span)
+        return ast.ColumnOption("max_age", text, _duration_micros(duration, "max_age"), span=span)
 
     def stale_policy(self, children: list[Token]) -> ast.ColumnOption:
         keyword, policy = children
@@ -304,6 +328,16 @@ class _ToAst(Transformer[Token, Any]):
         span = _join(_span(children[0]), _span(children[-1]))
         return ast.ListExpr(tuple(_without_tokens(children)), span=span)
 
+    def member(self, children: list[Token]) -> ast.Member:
+        source, column = children[0], children[-1]
+        span = _join(_token_span(source), _token_span(column))
+        return ast.Member(str(source), _identifier(column), span=span)
+
+    def duration(self, children: list[Token]) -> ast.Duration:
+        token = children[0]
+        micros = _duration_micros(token, "a window")
+        return ast.Duration(str(token), micros, span=_token_span(token))
+
     def number(self, children: list[Token]) -> ast.Number:
         return ast.Number(str(children[0]), span=_token_span(children[0]))
 
@@ -318,6 +352,20 @@ class _ToAst(Transformer[Token, Any]):
 
     def null(self, children: list[Token]) -> ast.Null:
         return ast.Null(span=_token_span(children[0]))
+
+
+def _duration_micros(token: Token, what: str) -> int:
+    """The microseconds of a DURATION token; a duration beyond int64 is a diagnostic."""
+    micros = duration_micros(str(token))
+    if micros > INT64_MAX:
+        raise SyntaxProblem(
+            Diagnostic(
+                f"{what} of {token} is longer than int64 microseconds can hold",
+                _token_span(token),
+                "write a duration below about 106,751 days",
+            )
+        )
+    return micros
 
 
 def _check_argument_order(arguments: list[Any]) -> None:
@@ -580,15 +628,7 @@ def parse(source: str, filename: str = "<spec>") -> ast.Spec:
         if isinstance(original, SyntaxProblem):
             raise DiagnosticError([original.diagnostic], source, filename) from None
         raise original from None
-    return ast.Spec(
-        spec.name,
-        spec.columns,
-        spec.statements,
-        comments=_collect_comments(source),
-        span=spec.span,
-        input_span=spec.input_span,
-        time_decls=spec.time_decls,
-    )
+    return replace(spec, comments=_collect_comments(source))
 
 
 def parse_or_sink(source: str, filename: str, sink: DiagnosticSink) -> ast.Spec | None:
