@@ -159,6 +159,8 @@ class _Scanner:
             raise self.fail(
                 "'{' that is not a repetition {m}, {m,} or {m,n}; write \\{ for a brace"
             )
+        if any(len(group or "") > 9 for group in (match.group(1), match.group(3))):
+            raise self.fail(f"repetition count above {MAX_REPEAT}")  # before int(): any length
         low = int(match.group(1))
         high = low if match.group(2) is None else int(match.group(3) or low)
         if match.group(3) and high < low:

@@ -86,7 +86,7 @@ QUOTE_HINT = "a column name with spaces or other characters is written in backti
 EXPRESSION_START = frozenset(
     (
         *("NAME", "QUOTED_NAME", "NUMBER", "STRING", "LPAR", "LSQB", "MINUS", "NOT", "IF"),
-        *("TRUE", "FALSE", "NULL"),
+        *("TRUE", "FALSE", "NULL", "DURATION"),
     )
 )
 VALUE_START = frozenset(("NAME", "QUOTED_NAME", "NUMBER", "STRING", "LPAR", "LSQB"))
@@ -417,7 +417,7 @@ def _expected_words(expected: set[str]) -> str:
         names -= EXPRESSION_START
         words.append("an expression")
     if len(names & OPERATOR_TERMINALS) >= 3:
-        names -= OPERATOR_TERMINALS | {"LPAR"}  # '(' after a name: a call
+        names -= OPERATOR_TERMINALS | {"LPAR", "DOT"}  # after a name: a call, a source.column
         words.append("an operator")
     words += sorted(TERMINAL_WORDS.get(n, n) for n in names)
     if len(words) == 1:
