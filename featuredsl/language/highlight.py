@@ -63,6 +63,20 @@ class FeatureDSLLexer(RegexLexer):
             ),
             # The prediction-time line of an input block: `time COLUMN`.
             (rf"^([ \t]*)(time)([ \t]+)({_NAME})", bygroups(Whitespace, Keyword, Whitespace, Name)),
+            # An event source's header: `events NAME by KEY lag DURATION {`.
+            (
+                rf"^(events)([ \t]+)({_NAME})([ \t]+)(by)([ \t]+)({_NAME})",
+                bygroups(
+                    Keyword.Declaration,
+                    Whitespace,
+                    Name.Entity,
+                    Whitespace,
+                    Keyword,
+                    Whitespace,
+                    Name,
+                ),
+            ),
+            (r"(lag)(?=[ \t]+[0-9])", Keyword),
             (words(KEYWORDS, suffix=r"\b"), Keyword),
             (r"[0-9]+(?:us|ms|s|m|h|d)\b", Number.Integer),  # a duration: max_age 12h
             (words(WORD_OPERATORS, suffix=r"\b"), Operator.Word),
@@ -75,7 +89,7 @@ class FeatureDSLLexer(RegexLexer):
             (rf"{_NAME}(?=\s*\()", Name.Function),
             (_NAME, Name),
             (r"\*\*|//|==|!=|<=|>=|[-+*/%<>=?]", Operator),
-            (r"[(){}\[\],:]", Punctuation),
+            (r"[(){}\[\],:.]", Punctuation),
         ],
         "string": [
             (r'\\(["\\ntr]|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8})', String.Escape),
