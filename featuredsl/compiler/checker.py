@@ -623,7 +623,9 @@ class Checker:
         if entry is None:
             known = list(self.sources)
             close = difflib.get_close_matches(expr.source, known, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else "declare it: events NAME by KEY { ... }"
+            hint = (
+                f"did you mean '{close[0]}'?" if close else "declare it: events NAME by KEY { ... }"
+            )
             raise self._error(f"unknown event source '{expr.source}'", expr.span, hint)
         source, values = entry
         value = values.get(expr.column)
@@ -775,8 +777,13 @@ class Checker:
         where = self._window_filter(source, where_expr) if where_expr is not None else None
         value_dtype = value_column.dtype if value_column is not None else None
         dtype = aggregate.result_dtype(value_dtype)
+        text = format_expr(expr)
+        known = next((w for w in self.windows.values() if w.text == text), None)
         window = Window(
-            column=format_expr(expr),
+            column=known.column
+            if known
+            else self._window_column(source, aggregate, value_column, length_expr, where),
+            text=text,
             source=source.name,
             kind=aggregate.kind,
             value=value_column.name if value_column is not None else None,
@@ -798,6 +805,29 @@ class Checker:
             )
         return Value(node, mask, window.nullable)
 
+    def _window_column(
+        self,
+        source: EventSource,
+        aggregate: window_ops.WindowAggregate,
+        value: InputColumn | None,
+        length: ast.Duration,
+        where: Node | None,
+    ) -> str:
+        """The derived column's name: `source.kind[.value].length[.whereN]`, made distinct from
+        every column and event column name."""
+        parts = [source.name, aggregate.kind, *([value.name] if value else []), length.text]
+        if where is not None:
+            filtered = sum(1 for w in self.windows.values() if w.source == source.name and w.where)
+            parts.append(f"where{filtered + 1}")
+        name = ".".join(parts)
+        taken = {*self.inputs, *(w.column for w in self.windows.values())}
+        taken |= {src.column_name(c.name) for src, _ in self.sources.values() for c in src.columns}
+        candidate, number = name, 1
+        while candidate in taken:
+            number += 1
+            candidate = f"{name}.{number}"
+        return candidate
+
     def _window_target(
         self, aggregate: window_ops.WindowAggregate, target: ast.Expr
     ) -> tuple[EventSource, InputColumn | None]:
@@ -814,8 +844,7 @@ class Checker:
             first = next(iter(self.sources), "purchases")
             raise self._error(
                 f"the first argument of {aggregate.name}() must be an event column "
-                "(source.column)"
-                + (" or an event source" if aggregate.counts_events else ""),
+                "(source.column)" + (" or an event source" if aggregate.counts_events else ""),
                 _span_of(target),
                 f"e.g. {aggregate.example.replace('purchases', first)}",
             )

@@ -281,7 +281,8 @@ class EventSource:
 @dataclass(frozen=True)
 class Window:
     """One window aggregate over an event source, read by the row IR as the derived input
-    column `column` (with a `.is_null` mask when `nullable` and not a float).
+    column `column` (with a `.is_null` mask when `nullable` and not a float): a name such as
+    `purchases.sum.amount.30d` (`.where2` for the second filtered window of the source).
 
     The window of a row with prediction time T holds the source's events with
     T - lag - length <= event time < T - lag (microseconds); `where` is a bool IR node over the
@@ -289,6 +290,7 @@ class Window:
     counting events). docs/windows.md has the semantics of each `kind`."""
 
     column: str
+    text: str  # the call as the canonical spec writes it
     source: str
     kind: str
     value: str | None
@@ -307,6 +309,7 @@ class Window:
     def to_json(self) -> dict[str, Any]:
         return {
             "column": self.column,
+            "expression": self.text,
             "source": self.source,
             "kind": self.kind,
             "value": self.value,

@@ -244,8 +244,8 @@ PLACEHOLDER = {
 
 
 def _placeholder_row(program: Program) -> dict[str, np.ndarray]:
-    feed = {column.name: PLACEHOLDER[column.dtype] for column in program.inputs}
-    feed.update({c.mask_name: np.zeros(1, dtype=bool) for c in program.inputs if c.mask_name})
+    feed = {column.name: PLACEHOLDER[column.dtype] for column in program.row_inputs}
+    feed.update({c.mask_name: np.zeros(1, dtype=bool) for c in program.row_inputs if c.mask_name})
     return feed
 
 

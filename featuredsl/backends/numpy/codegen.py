@@ -22,7 +22,8 @@ import jinja2
 
 from featuredsl import __version__
 from featuredsl.backends.numpy import runtime as numpy_runtime
-from featuredsl.compiler.ir import InputColumn, Node, constant_value, walk
+from featuredsl.backends.numpy.events import SourceStage, kernel_sources, render_source
+from featuredsl.compiler.ir import EventSource, InputColumn, Node, Window, constant_value, walk
 from featuredsl.compiler.libm import called_routines, routine_body, routine_docs
 from featuredsl.compiler.primitives import ULP_BOUND
 from featuredsl.compiler.types import DType, Shape
@@ -492,6 +493,11 @@ class ModuleSpec:
     # True: one statement per IR node, strings not coded once per column: the reference the
     # fuzzer holds the built module to (featuredsl.parity.fuzz.runner.check_plain_module).
     plain: bool = False
+    # Window aggregates the module computes from the request's events (docs/windows.md), their
+    # sources, and the prediction-time column their windows end at.
+    sources: tuple[EventSource, ...] = ()
+    windows: tuple[Window, ...] = ()
+    time: str | None = None
 
 
 def render_module(module: ModuleSpec) -> str:
@@ -504,6 +510,7 @@ def render_module_files(module: ModuleSpec) -> tuple[str, bytes | None]:
     """The module's source and, if it stores long list constants, the bytes of
     module.constants_file, which the module reads from its own directory."""
     ctx = ModuleContext(module.constants_file)
+    stages = _window_stages(module, ctx)
     labels = {node: f"feature {label}" for label, node in module.outputs}
     roots = [node for _, node in module.outputs]
     statements, names, coded = render_body(roots, ctx, labels, module.plain)
@@ -521,8 +528,10 @@ def render_module_files(module: ModuleSpec) -> tuple[str, bytes | None]:
         [st.expression for st in statements]
         + early_stores
         + [names[node] for _, node in module.outputs]
+        + [stage.function for stage in stages]
     )
     stored = ctx.stored_bytes()
+    derived = [window.input for window in module.windows] if stages else []
     routines = [routine_source(name, ctx) for name in called_routines(roots)]  # adds helpers
     template = _environment().get_template("features_train.py.j2")
     source = template.render(
@@ -540,8 +549,9 @@ def render_module_files(module: ModuleSpec) -> tuple[str, bytes | None]:
                 "used": column.name in used_inputs,
                 # None: not coded; False: codes of the values; True: of (value, null) pairs
                 "coded": coded.get(column.name),
+                "derived": column in derived,  # a window aggregate: computed, not read
             }
-            for column in module.inputs
+            for column in (*module.inputs, *derived)
         ],
         column_names=module.column_names,
         statements=statements,
@@ -553,13 +563,36 @@ def render_module_files(module: ModuleSpec) -> tuple[str, bytes | None]:
         constants=ctx.constants,
         constants_file=module.constants_file if stored else None,
         constants_sha256=hashlib.sha256(stored).hexdigest() if stored else None,
-        helpers=helper_sources(ctx.helpers) + routines,
+        helpers=helper_sources(ctx.helpers)
+        + routines
+        + (kernel_sources() if stages else [])
+        + [stage.function for stage in stages],
+        window_calls=[stage.call for stage in stages],
         uses_re="_matches" in ctx.helpers,
         width=sum(module.widths),
         stack=module.stack,
         repr=repr,
     )
     return source, stored
+
+
+def _window_stages(module: ModuleSpec, ctx: ModuleContext) -> list[SourceStage]:
+    """The window stage of every event source with windows (featuredsl.backends.numpy.events)."""
+    if not module.windows:
+        return []
+    assert module.time is not None, "windows end at the prediction time"
+
+    def render_filters(roots: Sequence[Node]) -> tuple[list[Statement], dict[Node, str]]:
+        statements, names, _ = render_body(roots, ctx, {}, plain=True)
+        return statements, names
+
+    stages = []
+    for source in module.sources:
+        used = [w for w in module.windows if w.source == source.name]
+        if used:
+            time = input_variable(module.time)
+            stages.append(render_source(source, used, time, render_filters, input_variable))
+    return stages
 
 
 def scalar_shape(node: Node) -> bool:

@@ -66,7 +66,7 @@ def evaluate(
     module = ModuleSpec(
         spec_name=program.name,
         fingerprint="",
-        inputs=program.inputs,
+        inputs=program.row_inputs,  # window aggregates: from the backfill, as columns
         outputs=tuple((f"n{i}", node) for i, node in enumerate(nodes)),
         column_names=(),
         widths=tuple(1 for _ in nodes),

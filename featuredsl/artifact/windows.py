@@ -1,0 +1,241 @@
+"""Window aggregates on tables: the training backfill and the request encoding built from it.
+
+`backfill` gives every label row the value of each window aggregate at its prediction time
+(point-in-time correct: docs/windows.md) from an event table: it sorts the events once by
+(entity, event time), finds each row's entity block, and runs the same window kernels the
+numpy module runs on a request (featuredsl.backends.numpy.windows, .exact_sum). The derived
+columns it returns complete the feed the row features are fitted and computed on.
+
+`request_feed` builds the serving encoding of label rows (`source.offsets` plus one array per
+event column) from the same event table: what a serving path sends, and what the parity tests
+hand to the numpy module and the ONNX graph to prove they compute the backfill's values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from featuredsl.backends.numpy.evaluate import evaluate
+from featuredsl.backends.numpy.events import kernel_namespace
+from featuredsl.compiler.ir import EventSource, InputColumn, Program, Window
+from featuredsl.compiler.types import DType
+from featuredsl.errors import DataError
+
+EventFeeds = Mapping[str, Mapping[str, np.ndarray]]
+"""Canonical event tables by source name: column name (the key column, the event time and
+every declared event column, plain names) -> array; `<column>.is_null` masks as in feeds."""
+
+
+def event_columns(program: Program, source: EventSource) -> tuple[InputColumn, ...]:
+    """The columns an event table of `source` must have: the entity key (typed as the input
+    column it joins) and the declared event columns."""
+    key = next(c for c in program.inputs if c.name == source.key)
+    own = tuple(c for c in source.columns if c.name != key.name)
+    return (InputColumn(key.name, key.dtype, False), *own)
+
+
+def convert_events(
+    program: Program, events: Mapping[str, Any] | None, timestamp_unit: str | None = None
+) -> dict[str, dict[str, np.ndarray]]:
+    """Each event source's table (a DataFrame, Arrow table, dict of columns, rows or a path)
+    converted and checked like any input: the key and every declared column, typed as declared.
+
+    Raises:
+        DataError: a source of the spec has no table, a table names no source, or a column is
+            missing or mistyped (column, row and value named).
+    """
+    from featuredsl.ingest import to_feed
+
+    given = dict(events or {})
+    converted: dict[str, dict[str, np.ndarray]] = {}
+    for source in program.sources:
+        if source.name not in given:
+            raise DataError(
+                f"the spec aggregates event source {source.name!r} over windows, and no events "
+                f"were given for it: pass events={{{source.name!r}: TABLE}} (Python) or "
+                f"--events {source.name}=PATH (command line)"
+            )
+        table = given.pop(source.name)
+        columns = event_columns(program, source)
+        converted[source.name] = to_feed(
+            table, columns, source=f"events {source.name!r}", timestamp_unit=timestamp_unit
+        )
+    if given:
+        names = ", ".join(sorted(given))
+        known = ", ".join(s.name for s in program.sources) or "none"
+        raise DataError(f"events given for {names}, which the spec does not declare ({known})")
+    return converted
+
+
+@dataclass(frozen=True)
+class _Blocks:
+    """One source's events sorted by (entity, time), and each label row's entity block."""
+
+    order: np.ndarray  # int64 [E]: table position of each sorted event
+    times: np.ndarray  # int64 [E]: sorted event times
+    starts: np.ndarray  # int64 [N]
+    ends: np.ndarray  # int64 [N]
+
+
+def _blocks(keys: np.ndarray, row_keys: np.ndarray, times: np.ndarray) -> _Blocks:
+    """Sort once (stable: equal times keep table order) and find each row's entity block."""
+    distinct, codes = np.unique(keys, return_inverse=True)
+    order = np.lexsort((times, codes)).astype(np.int64)  # lexsort is stable
+    sorted_codes = codes[order]
+    found = np.searchsorted(distinct, row_keys)
+    found = np.minimum(found, max(len(distinct) - 1, 0))
+    known = (distinct[found] == row_keys) if len(distinct) else np.zeros(len(row_keys), dtype=bool)
+    row_codes = np.where(known, found, -1)
+    starts = np.searchsorted(sorted_codes, row_codes, side="left").astype(np.int64)
+    ends = np.searchsorted(sorted_codes, row_codes, side="right").astype(np.int64)
+    ends = np.where(known, ends, starts)
+    return _Blocks(order, times[order], starts, ends)
+
+
+def backfill(
+    program: Program, feed: Mapping[str, np.ndarray], event_feeds: EventFeeds
+) -> dict[str, np.ndarray]:
+    """Every window aggregate of `program` for every row of `feed`, point-in-time correct.
+
+    Args:
+        program: the checked (or fitted) program; its windows are computed.
+        feed: the canonical feed of the label rows (needs each source's key column and the
+            prediction-time column, int64 microseconds).
+        event_feeds: `convert_events`' result.
+
+    Returns:
+        name -> array: each window's derived column (int64 / float64 / bool / object by its
+        dtype, [N]) and, for a nullable non-float one, its `.is_null` mask.
+
+    Cost: one stable sort of each source's events, then per window a binary search per row and
+    the kernels' passes (prefix sums; the exact float sum's integer limbs): O(E log E + W (N log E
+    + E)) time, O(E) extra memory per source; no row x event expansion.
+    """
+    kernels = kernel_namespace()
+    assert program.freshness is not None, "windows end at the prediction time"
+    row_times = np.asarray(feed[program.freshness.time], dtype=np.int64)
+    out: dict[str, np.ndarray] = {}
+    for source in program.sources:
+        windows = [w for w in program.windows if w.source == source.name]
+        if not windows:
+            continue
+        events = event_feeds[source.name]
+        blocks = _blocks(events[source.key], feed[source.key], events[source.time])
+        sorted_events = {name: values[blocks.order] for name, values in events.items()}
+        filters = _filters(source, windows, sorted_events)
+        bounds: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for window in windows:
+            if window.length not in bounds:
+                bounds[window.length] = kernels["window_bounds"](
+                    blocks.times, blocks.starts, blocks.ends, row_times, window.length, window.lag
+                )
+            lo, hi = bounds[window.length]
+            included = _included(window, sorted_events, filters)
+            value, missing = _aggregate(kernels, window, sorted_events, included, lo, hi)
+            out[window.column] = value
+            if window.input.mask_name is not None:
+                out[window.input.mask_name] = missing
+    return out
+
+
+def _filters(
+    source: EventSource, windows: list[Window], events: Mapping[str, np.ndarray]
+) -> dict[Window, np.ndarray]:
+    """Each filtered window's `where =` condition over the (sorted) events."""
+    nodes = [w.where for w in windows if w.where is not None]
+    if not nodes:
+        return {}
+    feed = {source.column_name(name): values for name, values in events.items()}
+    probe = Program(f"{source.name} filters", source.event_inputs, (), "")
+    values = evaluate(probe, nodes, feed)
+    return {w: values[w.where] for w in windows if w.where is not None}
+
+
+def _included(
+    window: Window, events: Mapping[str, np.ndarray], filters: Mapping[Window, np.ndarray]
+) -> np.ndarray:
+    """Events the aggregate uses: the filter's, and with a value column its non-null ones."""
+    any_events = next(iter(events.values()))
+    included = filters.get(window, np.ones(len(any_events), dtype=bool))
+    if window.value is not None:
+        values = events[window.value]
+        if window.value_dtype is DType.FLOAT:
+            included = included & ~np.isnan(values)
+        elif (mask := events.get(window.value + ".is_null")) is not None:
+            included = included & ~mask
+    return np.asarray(included, dtype=bool)
+
+
+def _aggregate(
+    kernels: Mapping[str, Any],
+    window: Window,
+    events: Mapping[str, np.ndarray],
+    included: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The numpy module's computation of one aggregate (featuredsl.backends.numpy.events),
+    issued through the same kernels."""
+    if window.kind == "count":
+        return kernels["window_count"](included, lo, hi), None
+    values = events[window.value or ""]
+    if window.kind == "sum" and window.value_dtype is DType.INT:
+        return kernels["window_sum_int"](values, included, lo, hi), None
+    if window.kind in ("sum", "mean"):
+        as_float = values.astype(np.float64, copy=False)
+        total = kernels["exact_sums"](np.where(included, as_float, 0.0), lo, hi)
+        if window.kind == "sum":
+            return total, None
+        count = kernels["window_count"](included, lo, hi)
+        with np.errstate(all="ignore"):
+            return np.where(count > 0, total / np.maximum(count, 1), np.nan), None
+    kernel = kernels[f"window_{window.kind}"]
+    value, missing = kernel(values, included, lo, hi)
+    return value, missing
+
+
+def request_feed(
+    program: Program,
+    feed: Mapping[str, np.ndarray],
+    event_feeds: EventFeeds,
+    margin: int = 4,
+) -> dict[str, np.ndarray]:
+    """The serving encoding of `feed`'s rows: the row columns, and per source `source.offsets`
+    and one array per event column (`source.column`, masks `source.column.is_null`) holding
+    each row's entity events that any window of the source can reach, plus up to `margin`
+    events on either side (so that the window edges are exercised), in event-time order."""
+    out = dict(feed)
+    assert program.freshness is not None
+    row_times = np.asarray(feed[program.freshness.time], dtype=np.int64)
+    for source in program.sources:
+        windows = [w for w in program.windows if w.source == source.name]
+        if not windows:
+            continue
+        events = event_feeds[source.name]
+        blocks = _blocks(events[source.key], feed[source.key], events[source.time])
+        reach = max(w.length for w in windows)
+        kernels = kernel_namespace()
+        lo, _ = kernels["window_bounds"](
+            blocks.times, blocks.starts, blocks.ends, row_times, reach, source.lag
+        )
+        _, hi = kernels["window_bounds"](
+            blocks.times, blocks.starts, blocks.ends, row_times, 1, source.lag
+        )
+        first = np.maximum(lo - margin, blocks.starts)
+        last = np.minimum(hi + margin, blocks.ends)
+        lengths = last - first
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        positions = np.repeat(first - offsets[:-1], lengths) + np.arange(offsets[-1])
+        taken = blocks.order[positions]
+        out[f"{source.name}.offsets"] = offsets
+        for column in source.columns:
+            out[source.column_name(column.name)] = events[column.name][taken]
+            mask = events.get(column.name + ".is_null")
+            if mask is not None:
+                out[source.column_name(column.name) + ".is_null"] = mask[taken]
+    return out

@@ -1,0 +1,189 @@
+"""numpy backend, window stage: the module computes each window aggregate from the request's
+events (docs/windows.md) before the row features read it as a derived input column.
+
+One function per event source reads and checks the source's columns (`source.offsets` and one
+array per event column), evaluates the `where =` filters over the events, and calls the window
+kernels (featuredsl.backends.numpy.windows and .exact_sum, copied verbatim into the module,
+the same code the training backfill runs).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from featuredsl.backends.numpy import exact_sum, windows
+from featuredsl.compiler.ir import Builder, EventSource, Node, Window, substitute, walk
+from featuredsl.compiler.types import DType
+
+KERNEL_MODULES: tuple[ModuleType, ...] = (exact_sum, windows)
+
+
+@dataclass(frozen=True)
+class SourceStage:
+    """The rendered stage of one event source: its function's text and the line of
+    `transform` that calls it (assigning every derived column and mask variable)."""
+
+    function: str
+    call: str
+
+
+def kernel_sources() -> list[str]:
+    """The window kernels' text without each file's docstring and imports, to be copied into a
+    module (they need numpy only, imported by the module itself)."""
+    texts = []
+    for module in KERNEL_MODULES:
+        text = inspect.getsource(module)
+        marker = "import numpy as np\n"
+        texts.append(text[text.index(marker) + len(marker) :].strip() + "\n")
+    return texts
+
+
+def render_source(
+    source: EventSource,
+    source_windows: Sequence[Window],
+    time_variable: str,
+    render_filters: object,
+    variable_of: object,
+) -> SourceStage:
+    """The function computing `source_windows` (all of one source) and the call in transform.
+
+    `render_filters(roots) -> (statements, names)` renders IR nodes over the event columns
+    (named by their plain column names) as the module's statements; `variable_of(name, mask)`
+    is the module's variable for an input (or derived) column. `time_variable` holds each row's
+    prediction time (int64 microseconds)."""
+    plain = _plain_filters(source, source_windows)
+    filters = [plain[w.where] for w in source_windows if w.where is not None]
+    statements, names = render_filters(filters)  # type: ignore[operator]
+    function = f"_events_{_identifier(source.name)}"
+    lines = [
+        f"def {function}(columns, rows, prediction_time):",
+        f'    """Window aggregates over event source {source.name!r} (docs/windows.md): row i\'s',
+        f"    events are {source.name}.offsets[i]:{source.name}.offsets[i + 1], in event-time order.",
+        '    """',
+        f"    offsets = _offsets(columns, {source.name!r}, rows)",
+        "    events = int(offsets[-1])",
+    ]
+    for column in source.columns:
+        variable = variable_of(column.name, False)  # type: ignore[operator]
+        name = source.column_name(column.name)
+        lines.append(
+            f"    {variable} = _column(columns, {name!r}, {str(column.dtype)!r}, "
+            f"{column.nullable}, events)"
+        )
+        if column.dtype is DType.STRING:
+            lines.append(f"    _check_text({name!r}, {variable})")
+        if column.nullable and column.dtype is not DType.FLOAT:
+            mask = variable_of(column.name, True)  # type: ignore[operator]
+            lines.append(f"    {mask} = _mask(columns, {name!r}, events)")
+    time = variable_of(source.time, False)  # type: ignore[operator]
+    lines.append(f"    _check_event_order({source.name!r}, {time}, offsets)")
+    lines.append("    starts, ends = offsets[:-1], offsets[1:]")
+    body = ["    with np.errstate(all='ignore'):"]
+    body += [f"        {st.variable} = {st.expression}" for st in statements]  # type: ignore[attr-defined]
+    if statements:
+        lines += body
+    bounds: dict[int, tuple[str, str]] = {}
+    results: list[str] = []
+    targets: list[str] = []
+    for index, window in enumerate(source_windows):
+        lines.append(f"    # {window.text}")
+        if window.length not in bounds:
+            lo, hi = f"lo{len(bounds)}", f"hi{len(bounds)}"
+            bounds[window.length] = (lo, hi)
+            lines.append(
+                f"    {lo}, {hi} = window_bounds({time}, starts, ends, prediction_time, "
+                f"{window.length}, {window.lag})"
+            )
+        lo, hi = bounds[window.length]
+        where = names[plain[window.where]] if window.where is not None else None  # type: ignore[index]
+        included = _included(source, window, where, variable_of)
+        lines.append(f"    included = {included}")
+        result = f"w{index}"
+        lines += [f"    {line}" for line in _aggregate(source, window, result, lo, hi, variable_of)]
+        targets.append(variable_of(window.column, False))  # type: ignore[operator]
+        results.append(result)
+        if window.input.mask_name is not None:
+            targets.append(variable_of(window.column, True))  # type: ignore[operator]
+            results.append(f"{result}_missing")
+    single = "," if len(results) == 1 else ""  # one result still returns (and unpacks) a tuple
+    lines.append(f"    return {', '.join(results)}{single}")
+    call = f"{', '.join(targets)}{single} = {function}(columns, rows, {time_variable})"
+    return SourceStage("\n".join(lines) + "\n", call)
+
+
+def _plain_filters(source: EventSource, source_windows: Sequence[Window]) -> dict[Node, Node]:
+    """The filters with their event inputs renamed `source.column` -> `column`, so that the
+    function's variables read as the columns they hold."""
+    roots = [w.where for w in source_windows if w.where is not None]
+    prefix = source.name + "."
+    renames = {
+        node: Builder().node(
+            node.op, (), node.type, {**dict(node.attrs), "name": node.attr("name")[len(prefix) :]}
+        )
+        for node in walk(roots)
+        if node.op == "input"
+    }
+    mapping = substitute(roots, renames, Builder())
+    return {root: mapping[root] for root in roots}
+
+
+def _included(source: EventSource, window: Window, where: str | None, variable_of: object) -> str:
+    """The expression of the events the aggregate uses: the filter's, with a value: not null."""
+    parts = [where] if where is not None else []
+    if window.value is not None:
+        column = next(c for c in source.columns if c.name == window.value)
+        value = variable_of(column.name, False)  # type: ignore[operator]
+        if column.dtype is DType.FLOAT:
+            parts.append(f"~np.isnan({value})")
+        elif column.nullable:
+            parts.append(f"~{variable_of(column.name, True)}")  # type: ignore[operator]
+    return " & ".join(parts) if parts else "np.ones(events, dtype=np.bool_)"
+
+
+def _aggregate(
+    source: EventSource, window: Window, result: str, lo: str, hi: str, variable_of: object
+) -> list[str]:
+    if window.kind == "count":
+        return [f"{result} = window_count(included, {lo}, {hi})"]
+    assert window.value is not None and window.value_dtype is not None
+    values = variable_of(window.value, False)  # type: ignore[operator]
+    if window.kind == "sum" and window.value_dtype is DType.INT:
+        return [f"{result} = window_sum_int({values}, included, {lo}, {hi})"]
+    if window.kind == "sum":
+        return [f"{result} = exact_sums(np.where(included, {values}, 0.0), {lo}, {hi})"]
+    if window.kind == "mean":
+        as_float = values if window.value_dtype is DType.FLOAT else f"{values}.astype(np.float64)"
+        return [
+            f"total = exact_sums(np.where(included, {as_float}, 0.0), {lo}, {hi})",
+            f"count = window_count(included, {lo}, {hi})",
+            f"{result} = np.where(count > 0, total / np.maximum(count, 1), np.nan)",
+        ]
+    kernel = {
+        "min": "window_min",
+        "max": "window_max",
+        "first": "window_first",
+        "last": "window_last",
+    }[window.kind]
+    target = result if window.dtype is DType.FLOAT else f"{result}, {result}_missing"
+    if window.dtype is DType.FLOAT:
+        return [f"{result}, _ = {kernel}({values}, included, {lo}, {hi})"]
+    return [f"{target} = {kernel}({values}, included, {lo}, {hi})"]
+
+
+def _identifier(name: str) -> str:
+    return "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+
+
+def kernel_namespace() -> dict[str, Any]:
+    """The window kernels as functions, by name: the code `kernel_sources` copies into modules,
+    for the training backfill (featuredsl.artifact.windows) to run."""
+    return {
+        name: value
+        for module in KERNEL_MODULES
+        for name, value in vars(module).items()
+        if inspect.isfunction(value) and value.__module__ == module.__name__
+    }
