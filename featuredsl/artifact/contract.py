@@ -53,6 +53,13 @@ KEY_INPUTS: Final = "featuredsl.inputs"
 KEY_FRESHNESS: Final = "featuredsl.freshness"
 """JSON ``{time, inputs: [{column, as_of, max_age_us, stale}]}`` when the spec declares a
 prediction time (``time COLUMN``); absent otherwise. Also the manifest's ``freshness``."""
+KEY_EVENTS: Final = "featuredsl.events"
+"""JSON list of the event sources the graph aggregates over windows: ``{name, key, time,
+lag_us, columns: [{name, dtype, nullable}]}``; their inputs are ``<name>.offsets`` (int64,
+rows + 1) and ``<name>.<column>`` per column (docs/windows.md). Absent without windows; also the
+manifest's ``events`` (with the ``windows``)."""
+OFFSETS_SUFFIX: Final = ".offsets"
+"""Suffix of an event source's offsets input: row i's events are offsets[i]:offsets[i + 1]."""
 # Bundles only.
 KEY_BUNDLE: Final = "featuredsl.bundle"
 """JSON: the adapter between features and model, ``{"by": "name"|"order", ...}``."""

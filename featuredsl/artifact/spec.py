@@ -368,6 +368,8 @@ class FittedSpec:
                 float32=float32,
                 freshness=self.program.freshness,
                 source=self.program.source,
+                sources=self.program.sources,
+                windows=self.program.windows,
             )
         )
 

@@ -27,8 +27,8 @@ from featuredsl.compiler.ops import windows as window_ops
 from featuredsl.compiler.ops.categorical import column_names
 from featuredsl.compiler.types import DType, Shape, type_text
 from featuredsl.language import ast
-from featuredsl.language.formatter import format_expr
 from featuredsl.language.diagnostics import DiagnosticSink, Span
+from featuredsl.language.formatter import format_expr
 
 
 class _Abort(Exception):
@@ -627,7 +627,7 @@ class Checker:
                 f"did you mean '{close[0]}'?" if close else "declare it: events NAME by KEY { ... }"
             )
             raise self._error(f"unknown event source '{expr.source}'", expr.span, hint)
-        source, values = entry
+        values = entry[1]
         value = values.get(expr.column)
         if value is None:
             close = difflib.get_close_matches(expr.column, list(values), n=1)

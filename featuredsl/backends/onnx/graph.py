@@ -12,7 +12,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,10 +21,20 @@ from onnx import TensorProto, helper, numpy_helper
 
 from featuredsl import __version__
 from featuredsl.artifact import contract
-from featuredsl.backends.onnx.signs import Signs, signs_of
-from featuredsl.compiler.ir import Freshness, InputColumn, Node, constant_value, walk
+from featuredsl.backends.onnx import events
+from featuredsl.backends.onnx.context import ELEMENT_TYPE, FunctionContext, GraphContext
+from featuredsl.backends.onnx.signs import signs_of
+from featuredsl.compiler.ir import (
+    EventSource,
+    Freshness,
+    InputColumn,
+    Node,
+    Window,
+    constant_value,
+    walk,
+)
 from featuredsl.compiler.libm import PARAMETER, ROUTINE_DOMAIN, routine_body, routine_docs
-from featuredsl.compiler.tables import Range, int_range
+from featuredsl.compiler.tables import int_range
 from featuredsl.compiler.types import DType
 
 OPSET = 21  # default domain; needs onnxruntime >= 1.20
@@ -32,103 +42,6 @@ ML_OPSET = 3
 MS_OPSET = 1
 IR_VERSION = 10
 ROUTINE_OPSET = 1  # the domain of featuredsl's model-local functions (libm routines)
-
-ELEMENT_TYPE = {
-    DType.FLOAT: TensorProto.DOUBLE,
-    DType.INT: TensorProto.INT64,
-    DType.BOOL: TensorProto.BOOL,
-    DType.STRING: TensorProto.STRING,
-    DType.TIMESTAMP: TensorProto.INT64,
-}
-NUMPY_TYPE = {
-    DType.FLOAT: np.float64,
-    DType.INT: np.int64,
-    DType.BOOL: np.bool_,
-    DType.STRING: object,
-    DType.TIMESTAMP: np.int64,
-}
-
-
-@dataclass
-class GraphContext:
-    nodes: list[onnx.NodeProto] = field(default_factory=list)
-    # Named arrays; only those a node reads become initializers (_used_initializers), so a
-    # vocabulary that lives in a LabelEncoder's attributes is never serialized twice.
-    initializers: list[tuple[str, np.ndarray]] = field(default_factory=list)
-    signs: dict[Node, Signs] = field(default_factory=dict)  # which floats may be -0.0
-    ranges: dict[Node, Range | None] = field(default_factory=dict)  # known int ranges
-    # Types onnx cannot infer (outputs of com.microsoft ops that other ops' inference reads).
-    value_infos: list[onnx.ValueInfoProto] = field(default_factory=list)
-    # The graph's input names (columns and masks): no generated name may take one (a column
-    # called `const_1` or `rows` is a valid spec).
-    reserved: frozenset[str] = frozenset()
-    # Model-local functions of the exact routines called (featuredsl.compiler.libm), by name,
-    # callees before their callers; shared with the contexts that build their bodies.
-    functions: dict[str, onnx.FunctionProto] = field(default_factory=dict)
-    prefix: str = ""  # the feature being emitted, as the start of its value names
-    _constants: dict[tuple[object, ...], str] = field(default_factory=dict)
-    _count: int = 0
-
-    def fresh(self, hint: str) -> str:
-        while True:
-            self._count += 1
-            name = f"{hint}_{self._count}"
-            if name not in self.reserved:
-                return name
-
-    def add(
-        self,
-        op: str,
-        inputs: Sequence[str],
-        hint: str | None = None,
-        domain: str = "",
-        **attrs: Any,
-    ) -> str:
-        output = self.fresh(self.prefix + (hint or op.lower()))
-        self.nodes.append(
-            helper.make_node(
-                op, list(inputs), [output], name=output, domain=domain or None, **attrs
-            )
-        )
-        return output
-
-    def constant(self, dtype: DType, value: object) -> str:
-        """A scalar (0-d) initializer, shared by value."""
-        array: np.ndarray = np.array(value, dtype=NUMPY_TYPE[dtype])
-        return self._initializer(("scalar", dtype, _constant_key(dtype, value)), array)
-
-    def vector(self, dtype: DType, values: Sequence[object]) -> str:
-        array: np.ndarray = np.array(list(values), dtype=NUMPY_TYPE[dtype]).reshape(len(values))
-        key = ("vector", dtype, tuple(_constant_key(dtype, v) for v in values))
-        return self._initializer(key, array)
-
-    def int64s(self, *values: int) -> str:
-        return self.vector(DType.INT, list(values))
-
-    def _initializer(self, key: tuple[object, ...], array: np.ndarray) -> str:
-        if key not in self._constants:
-            name = self.fresh("const")
-            self.initializers.append((name, array))
-            self._constants[key] = name
-        return self._constants[key]
-
-
-class FunctionContext(GraphContext):
-    """The body of a model-local function: constants are Constant nodes (a function has no
-    initializers)."""
-
-    def _initializer(self, key: tuple[object, ...], array: np.ndarray) -> str:
-        if key not in self._constants:
-            name = self.fresh("const")
-            value = numpy_helper.from_array(array, name)
-            self.nodes.append(helper.make_node("Constant", [], [name], value=value))
-            self._constants[key] = name
-        return self._constants[key]
-
-
-def _constant_key(dtype: DType, value: object) -> object:
-    return float(value).hex() if dtype is DType.FLOAT else value  # type: ignore[arg-type]
-
 
 Emitter = Callable[[Node, list[str], GraphContext], str]
 
@@ -679,6 +592,9 @@ class GraphSpec:
     float32: bool = False
     freshness: Freshness | None = None
     source: str = ""  # the spec text, for each feature's source line in its nodes' doc_string
+    # Window aggregates computed from the request's events, and their sources (docs/windows.md).
+    sources: tuple[EventSource, ...] = ()
+    windows: tuple[Window, ...] = ()
 
 
 def _value_info(
@@ -783,8 +699,20 @@ def input_names(inputs: Sequence[InputColumn]) -> frozenset[str]:
 
 
 def build_model(spec: GraphSpec) -> onnx.ModelProto:
-    ctx = GraphContext(reserved=input_names(spec.inputs))
+    event_columns = events.event_inputs(spec.sources, spec.windows)
+    used_sources = [s for s in spec.sources if any(w.source == s.name for w in spec.windows)]
+    reserved = input_names([*spec.inputs, *event_columns, *(w.input for w in spec.windows)])
+    ctx = GraphContext(reserved=reserved | {s.offsets_name for s in used_sources})
     names: dict[Node, str] = {}
+    if spec.windows:
+        assert spec.freshness is not None, "windows end at the prediction time"
+        events.emit_window_stage(
+            ctx,
+            spec.sources,
+            spec.windows,
+            spec.freshness.time,
+            lambda roots: emit_nodes(roots, ctx, names),
+        )
     source = spec.source.splitlines()
     for label, node in spec.outputs:  # each feature's nodes named after it, with its spec line
         first = len(ctx.nodes)
@@ -812,7 +740,7 @@ def build_model(spec: GraphSpec) -> onnx.ModelProto:
     graph = helper.make_graph(
         ctx.nodes,
         _graph_name(spec.spec_name),
-        graph_inputs(spec.inputs),
+        graph_inputs(spec.inputs) + [i for s in used_sources for i in events.source_inputs(s)],
         [output],
         _used_initializers(ctx),
         value_info=ctx.value_infos,
@@ -829,6 +757,10 @@ def build_model(spec: GraphSpec) -> onnx.ModelProto:
             ensure_ascii=False,
         ),
     }
+    if used_sources:
+        metadata[contract.KEY_EVENTS] = json.dumps(
+            [s.to_json() for s in used_sources], ensure_ascii=False
+        )
     if spec.freshness is not None:
         metadata[contract.KEY_FRESHNESS] = json.dumps(spec.freshness.to_json(), ensure_ascii=False)
     helper.set_model_props(model, metadata)
