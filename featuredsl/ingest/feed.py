@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from featuredsl.artifact.contract import OFFSETS_SUFFIX
 from featuredsl.compiler.ir import InputColumn
 from featuredsl.errors import DataError
 from featuredsl.ingest.convert import PLACEHOLDER, convert
@@ -96,22 +97,60 @@ def to_feed(
     return feed
 
 
+def event_groups(feed: Mapping[str, np.ndarray]) -> dict[str, list[str]]:
+    """The event sources of a feed in the request encoding (docs/windows.md): offsets key
+    (`source.offsets`, rows + 1) -> the keys of the source's event arrays (`source.*`)."""
+    groups = {}
+    for key in feed:
+        if key.endswith(OFFSETS_SUFFIX):
+            prefix = key[: -len(OFFSETS_SUFFIX)] + "."
+            groups[key] = [k for k in feed if k.startswith(prefix) and k != key]
+    return groups
+
+
 def concat_feeds(feeds: Sequence[Mapping[str, np.ndarray]], inputs: Sequence[InputColumn]) -> Feed:
-    """The feeds one after the other (an empty feed of `inputs` when there are none)."""
+    """The feeds one after the other (an empty feed of `inputs` when there are none). Event
+    sources are concatenated too: each feed's offsets shifted by the events before it."""
     if not feeds:
         return to_feed({c.name: [] for c in inputs}, inputs)
-    return {name: np.concatenate([feed[name] for feed in feeds]) for name in feeds[0]}
+    out = {name: np.concatenate([feed[name] for feed in feeds]) for name in feeds[0]}
+    for offsets in event_groups(feeds[0]):
+        shifted, total = [np.zeros(1, dtype=np.int64)], 0
+        for feed in feeds:
+            shifted.append(np.asarray(feed[offsets][1:], dtype=np.int64) + total)
+            total += int(feed[offsets][-1])
+        out[offsets] = np.concatenate(shifted)
+    return out
 
 
 def feed_length(feed: Mapping[str, np.ndarray]) -> int:
-    """Row count of a feed (0 for an empty feed); every array must have it."""
-    lengths = {len(v) for v in feed.values()}
+    """Row count of a feed (0 for an empty feed); every row array must have it (an event
+    source's offsets have one more, its event arrays their own length)."""
+    groups = event_groups(feed)
+    events = {k for keys in groups.values() for k in keys}
+    lengths = {len(v) for k, v in feed.items() if k not in events and k not in groups}
+    lengths |= {len(feed[k]) - 1 for k in groups}
     if len(lengths) > 1:
         raise DataError(f"feed arrays have different lengths: {sorted(lengths)}")
     return lengths.pop() if lengths else 0
 
 
 def take(feed: Mapping[str, np.ndarray], indices: Any) -> Feed:
-    """The rows `indices` (an index array, a slice or a bool mask) of every array of a feed."""
-    index = indices if isinstance(indices, slice) else np.asarray(indices)
-    return {name: values[index] for name, values in feed.items()}
+    """The rows `indices` (an index array, a slice or a bool mask) of every array of a feed;
+    an event source keeps those rows' events, in row order."""
+    groups = event_groups(feed)
+    if not groups:
+        index = indices if isinstance(indices, slice) else np.asarray(indices)
+        return {name: values[index] for name, values in feed.items()}
+    rows = np.arange(feed_length(feed))[indices]
+    events = {k for keys in groups.values() for k in keys}
+    out = {k: v[rows] for k, v in feed.items() if k not in events and k not in groups}
+    for key, members in groups.items():
+        offsets = np.asarray(feed[key], dtype=np.int64)
+        starts, lengths = offsets[:-1][rows], np.diff(offsets)[rows]
+        new = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=new[1:])
+        positions = np.repeat(starts - new[:-1], lengths) + np.arange(new[-1])
+        out[key] = new
+        out.update({member: feed[member][positions] for member in members})
+    return out

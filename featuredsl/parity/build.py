@@ -20,6 +20,7 @@ from featuredsl.artifact.load import build_files, remove_stale
 from featuredsl.artifact.spec import FittedSpec, RowsHook, SpecLike, as_spec
 from featuredsl.errors import DataError, FeatureDSLError
 from featuredsl.ingest.batches import open_source
+from featuredsl.ingest.feed import take as feed_take
 from featuredsl.parity.runner import ParityReport, run_parity
 
 SAMPLE_ROWS = 2_000
@@ -70,7 +71,7 @@ def sample_indices(rows: int, limit: int = SAMPLE_ROWS) -> np.ndarray:
 
 
 def take(feed: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
-    return {name: values[rows] for name, values in feed.items()}
+    return feed_take(feed, rows)
 
 
 def build(

@@ -13,6 +13,7 @@ from featuredsl.artifact.conformance.edge_cases import edge_case_feed
 from featuredsl.artifact.contract import ONNX_F32_FILE, OUTPUT
 from featuredsl.artifact.load import Artifacts, load
 from featuredsl.artifact.manifest import decode_pool
+from featuredsl.ingest import feed as feed_helpers
 from featuredsl.parity.compare import Comparison, compare, ulp_distance
 from featuredsl.parity.sessions import CHECKED_OPTIMIZATIONS, onnx_session, run_outputs
 
@@ -207,7 +208,7 @@ def _finite(value: float) -> float | str:
 
 
 def concat_feeds(feeds: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    return {name: np.concatenate([f[name] for f in feeds]) for name in feeds[0]}
+    return feed_helpers.concat_feeds(feeds, ())
 
 
 def run_parity(
@@ -324,7 +325,7 @@ def _float32_precision(
 
 
 def _length(feed: dict[str, np.ndarray]) -> int:
-    return len(next(iter(feed.values())))
+    return feed_helpers.feed_length(feed)
 
 
 def _batch_vs_single(
@@ -337,7 +338,7 @@ def _batch_vs_single(
     """onnxruntime's vectorised kernels can differ with batch size: run rows one by one too."""
     rows = np.unique(np.linspace(0, _length(feed) - 1, min(limit, _length(feed))).astype(np.int64))
     single = np.vstack(
-        [artifacts.run_onnx({k: v[i : i + 1] for k, v in feed.items()}) for i in rows]
+        [artifacts.run_onnx(feed_helpers.take(feed, slice(i, i + 1))) for i in rows]
     )
     return compare(artifacts.feature_names, batch[rows], single, bounds)
 
