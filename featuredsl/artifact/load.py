@@ -236,9 +236,26 @@ class Artifacts:
         row of a bad value."""
         from featuredsl.ingest import to_feed
 
-        return to_feed(
-            data, self.program_inputs, source=source, extra=extra, timestamp_unit=timestamp_unit
+        if not self.event_sources:
+            return to_feed(
+                data, self.program_inputs, source=source, extra=extra, timestamp_unit=timestamp_unit
+            )
+        from featuredsl.ingest.events import events_feed, split_events
+
+        rows, per_source = split_events(data, self.event_sources)
+        feed = to_feed(
+            rows, self.program_inputs, source=source, extra=extra, timestamp_unit=timestamp_unit
         )
+        for event_source in self.event_sources:
+            feed.update(events_feed(event_source, per_source[event_source.name], timestamp_unit))
+        return feed
+
+    @cached_property
+    def event_sources(self) -> tuple[Any, ...]:
+        """The event sources the windows aggregate (docs/windows.md); () without windows."""
+        from featuredsl.compiler.ir import EventSource
+
+        return tuple(EventSource.from_json(s) for s in self.manifest.get("events", ()))
 
     def transform_feed(self, feed: Mapping[str, np.ndarray], float32: bool = False) -> np.ndarray:
         """The build's numpy module on a canonical feed: float64 [rows, features]."""

@@ -42,6 +42,7 @@ from featuredsl.compiler.tables import tabulate
 from featuredsl.errors import ArtifactError
 from featuredsl.fit.fitting import FittedConstant, fit_batches, fit_program
 from featuredsl.ingest.batches import BatchSource, open_source
+from featuredsl.ingest.feed import concat_feeds, feed_length, take
 
 RowsHook = Callable[[str, int, int], None]
 """Progress of a pass over streamed data: (what, rows done, rows in all); called per batch."""
@@ -132,6 +133,7 @@ class Spec:
         source: str = "training data",
         batch_rows: int | None = None,
         timestamp_unit: str | None = None,
+        events: Mapping[str, Any] | None = None,
     ) -> FittedSpec:
         """Fit every analyzer (mean, quantiles, vocab, ...) on the training data.
 
@@ -148,6 +150,10 @@ class Spec:
                 constants do not depend on it, bit for bit.
             timestamp_unit: the unit of bare integers in timestamp columns ("s", "ms", "us",
                 "ns"); without it they are refused (typed datetimes carry their own unit).
+            events: for a spec with window aggregates, each event source's table by source
+                name (any form `data` takes; the key column and every declared event column):
+                every label row of `data` gets each window's value at its prediction time
+                (`featuredsl.artifact.windows.backfill`, docs/windows.md). Read in memory.
 
         Returns:
             The FittedSpec: both artifacts and the manifest can be produced from it.
@@ -158,12 +164,46 @@ class Spec:
             DiagnosticError: an analyzer has nothing to fit on (e.g. every value is null),
                 pointing at the analyzer in the spec.
         """
+        if self.program.windows:
+            return self.fit_windows(data, events, source, timestamp_unit)[0]
         if isinstance(data, (str, os.PathLike)):
             stream = open_source(
                 data, self.inputs, batch_rows=batch_rows, timestamp_unit=timestamp_unit
             )
             return self.fit_stream(stream)[0]
         return self.fit_feed(self.feed(data, source, timestamp_unit))
+
+    def fit_windows(
+        self,
+        data: Any,
+        events: Mapping[str, Any] | None,
+        source: str = "training data",
+        timestamp_unit: str | None = None,
+        sample: int = 0,
+    ) -> tuple[FittedSpec, dict[str, np.ndarray]]:
+        """`fit` for a spec with window aggregates: the label rows and the event tables are
+        read, every window is backfilled point-in-time correct, and the analyzers are fitted on
+        the completed feed. The conformance kit's data rows carry their events in the request
+        encoding (docs/windows.md).
+
+        Returns:
+            (the FittedSpec, `sample` rows evenly spread over the data (all when fewer) in the
+            request encoding: the rows with their entity's events, as a serving path sends them).
+
+        Raises:
+            DataError: bad label or event data, or a missing event table (named).
+        """
+        from featuredsl.artifact.windows import backfill, convert_events, request_feed
+
+        feed = self.feed(data, source, timestamp_unit)
+        event_feeds = convert_events(self.program, events, timestamp_unit)
+        fitted = self.fit_feed({**feed, **backfill(self.program, feed, event_feeds)})
+        rows = feed_length(feed)
+        fitted.kit_sample = request_feed(
+            self.program, take(feed, kit.spread(rows, kit.DATA_ROWS)), event_feeds
+        )
+        wanted = kit.spread(rows, sample)
+        return fitted, request_feed(self.program, take(feed, wanted), event_feeds)
 
     def fit_stream(
         self,
@@ -416,6 +456,7 @@ class FittedSpec:
         as_frame: bool = False,
         sparse: bool = False,
         timestamp_unit: str | None = None,
+        events: Mapping[str, Any] | None = None,
     ) -> Any:
         """The features of `data`: float64 [rows, len(feature_names)] in `feature_names` order.
 
@@ -430,12 +471,19 @@ class FittedSpec:
             sparse: a scipy.sparse CSR matrix instead (for wide one-hot and hashed features:
                 computed in bounded row slices, the dense matrix never exists).
             timestamp_unit: the unit of bare integers in timestamp columns (see `Spec.fit`).
+            events: for a spec with window aggregates, the event tables by source name: the
+                windows are backfilled for every row of `data`, as `Spec.fit` does.
 
         Raises:
             DataError: a column is missing or a value does not fit its declared type.
             ValueError: both `as_frame` and `sparse`.
         """
         feed = self.feed(data, timestamp_unit=timestamp_unit)
+        if self.program.windows:
+            from featuredsl.artifact.windows import backfill, convert_events
+
+            event_feeds = convert_events(self.program, events, timestamp_unit)
+            feed.update(backfill(self.program, feed, event_feeds))
         return features_of(self.transform_feed, feed, self.feature_names, float32, as_frame, sparse)
 
     def _repr_html_(self) -> str:
@@ -479,6 +527,14 @@ class FittedSpec:
                 if self.program.freshness is not None
                 else {}
             ),
+            **(
+                {
+                    "events": [s.to_json() for s in self.program.sources],
+                    "windows": [w.to_json() for w in self.program.windows],
+                }
+                if self.program.windows
+                else {}
+            ),
             **({"data_quality": self.quality.to_json()} if self.quality else {}),
             "output": {
                 "name": OUTPUT,
@@ -511,16 +567,20 @@ class FittedSpec:
         """The conformance kit (paths relative to the build directory -> bytes): the edge
         cases and the training sample kept by `fit`, with the numpy module's outputs."""
         edge = edge_case_feed(
-            manifest["inputs"], self.boundaries, freshness=manifest.get("freshness")
+            manifest["inputs"],
+            self.boundaries,
+            freshness=manifest.get("freshness"),
+            events=manifest.get("events"),
+            windows=manifest.get("windows"),
         )
-        edge_rows = kit.spread(len(next(iter(edge.values()))), kit.EDGE_ROWS)
+        edge_rows = kit.spread(feed_length(edge), kit.EDGE_ROWS)
         parts, sources = [], {}
-        if self.kit_sample and len(next(iter(self.kit_sample.values()))):
+        if self.kit_sample and feed_length(self.kit_sample):
             parts.append(self.kit_sample)
-            sources["data"] = len(next(iter(self.kit_sample.values())))
-        parts.append({name: values[edge_rows] for name, values in edge.items()})
+            sources["data"] = feed_length(self.kit_sample)
+        parts.append(take(edge, edge_rows))
         sources["edge cases"] = len(edge_rows)
-        feed = {name: np.concatenate([part[name] for part in parts]) for name in parts[-1]}
+        feed = concat_feeds(parts, ())
         return kit.kit_files(manifest, feed, sources, self.transform_feed(feed))
 
     def files(self, float32: bool = False) -> dict[str, bytes]:

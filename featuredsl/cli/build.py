@@ -12,6 +12,7 @@ from featuredsl.cli.console import (
     RowsProgress,
     batch_rows_option,
     engine_options,
+    events_option,
     make_console,
     null_token_option,
     quiet_option,
@@ -49,6 +50,7 @@ from featuredsl.parity.build import build as run_build
 @engine_options
 @quiet_option
 @timestamp_unit_option
+@events_option
 def build(
     spec: str,
     data: str,
@@ -61,8 +63,13 @@ def build(
     scheduler: str | None,
     quiet: bool,
     timestamp_unit: str | None,
+    events: dict[str, str],
 ) -> int:
     """Fit SPEC on DATA and write the numpy module, the ONNX graph and the manifest to OUT."""
+    if engine == "dask" and events:
+        raise click.UsageError(
+            "--events (window aggregates) runs on one machine: drop --engine dask"
+        )
     if engine == "dask":
         from featuredsl.distributed.dask import build_on_dask
 
@@ -89,6 +96,7 @@ def build(
                 null_values=null_tokens,
                 rows_progress=bar.update,
                 timestamp_unit=timestamp_unit,
+                events=events,
             )
     fitted = report.fitted
     table = Table(title=f"spec {fitted.program.name} -> {out}", title_justify="left")

@@ -43,6 +43,35 @@ timestamp_unit_option = click.option(
     "their own.",
 )
 
+
+def _event_tables(
+    context: click.Context, parameter: click.Parameter, values: tuple[str, ...]
+) -> dict[str, str]:
+    tables: dict[str, str] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise click.BadParameter(
+                f"{value!r}: write SOURCE=PATH, e.g. --events purchases=events.parquet"
+            )
+        if name in tables:
+            raise click.BadParameter(f"event source {name!r} is given twice")
+        tables[name] = path
+    return tables
+
+
+events_option = click.option(
+    "--events",
+    "events",
+    multiple=True,
+    callback=_event_tables,
+    metavar="SOURCE=PATH",
+    help="The event table of an event source of the spec (repeat per source): a Parquet, CSV "
+    "or TSV file (or a directory or glob of them) with the source's key column and its "
+    "declared columns. Window aggregates are backfilled from it for every row of --data "
+    "(docs/windows.md).",
+)
+
 null_token_option = click.option(
     "--null-token",
     "null_tokens",

@@ -265,6 +265,17 @@ class EventSource:
             InputColumn(self.column_name(c.name), c.dtype, c.nullable) for c in self.columns
         )
 
+    @staticmethod
+    def from_json(data: Any) -> EventSource:
+        """The inverse of `to_json`; KeyError/TypeError/ValueError if malformed."""
+        columns = tuple(
+            InputColumn(str(c["name"]), DType(c["dtype"]), bool(c["nullable"]))
+            for c in data["columns"]
+        )
+        return EventSource(
+            str(data["name"]), str(data["key"]), str(data["time"]), columns, int(data["lag_us"])
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,

@@ -8,7 +8,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,7 @@ def build(
     null_values: tuple[str, ...] = (),
     rows_progress: RowsHook | None = None,
     timestamp_unit: str | None = None,
+    events: Mapping[str, Any] | None = None,
 ) -> BuildReport:
     """The verified build behind `featuredsl build`: check, fit, write, prove parity, publish.
 
@@ -106,6 +107,8 @@ def build(
         rows_progress: called after every streamed batch with (pass, rows done, rows).
         timestamp_unit: the unit of bare integers in timestamp columns ("s", "ms", "us",
             "ns"); without it they are refused (see `Spec.fit`).
+        events: a spec with window aggregates needs each event source's table, by name (see
+            `Spec.fit`); the parity sample then carries its rows' events (docs/windows.md).
 
     Returns:
         A BuildReport: the fitted spec, the written files, the fit time (seconds) and the
@@ -118,7 +121,12 @@ def build(
     progress("checking spec")
     spec = as_spec(spec_path, "build(spec)")
     started = time.perf_counter()
-    if isinstance(data, (str, Path)):
+    if spec.program.windows:
+        progress("reading training data and events, backfilling the windows")
+        fitted, sample = spec.fit_windows(
+            data, events, "training data", timestamp_unit, sample=SAMPLE_ROWS
+        )
+    elif isinstance(data, (str, Path)):
         progress("fitting analyzers")
         stream = open_source(
             data,

@@ -235,6 +235,8 @@ def run_parity(
         manifest["inputs"],
         decode_pool(manifest["parity"]["constant_pool"]),
         freshness=manifest.get("freshness"),
+        events=manifest.get("events"),
+        windows=manifest.get("windows"),
     )
     feeds = [edge]
     rows = {"edge cases": _length(edge)}
@@ -337,9 +339,7 @@ def _batch_vs_single(
 ) -> Comparison:
     """onnxruntime's vectorised kernels can differ with batch size: run rows one by one too."""
     rows = np.unique(np.linspace(0, _length(feed) - 1, min(limit, _length(feed))).astype(np.int64))
-    single = np.vstack(
-        [artifacts.run_onnx(feed_helpers.take(feed, slice(i, i + 1))) for i in rows]
-    )
+    single = np.vstack([artifacts.run_onnx(feed_helpers.take(feed, slice(i, i + 1))) for i in rows])
     return compare(artifacts.feature_names, batch[rows], single, bounds)
 
 

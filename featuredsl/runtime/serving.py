@@ -33,10 +33,11 @@ from featuredsl.artifact.contract import (
     KEY_INPUTS,
 )
 from featuredsl.artifact.contract import OUTPUT as FEATURES
-from featuredsl.compiler.ir import Freshness, InputColumn
+from featuredsl.compiler.ir import EventSource, Freshness, InputColumn
 from featuredsl.compiler.types import DType
 from featuredsl.errors import ArtifactError, DataError, FeatureDSLError
 from featuredsl.ingest import Feed, feed_length, read_table, to_feed
+from featuredsl.ingest.events import events_feed, split_events
 from featuredsl.ingest.convert import FIRST_INSTANT, LAST_INSTANT
 from featuredsl.runtime.freshness import check_freshness
 
@@ -53,6 +54,9 @@ class Served:
     feature_names: tuple[str, ...]
     inputs: tuple[InputColumn, ...]
     freshness: Freshness | None = None  # the spec's `time` and `as_of` declarations
+    # The event sources of its window aggregates (docs/windows.md): each request row carries
+    # its entity's recent events under the source's name.
+    event_sources: tuple[EventSource, ...] = ()
 
 
 def open_served(path: str | Path) -> Served:
@@ -69,6 +73,7 @@ def open_served(path: str | Path) -> Served:
             artifacts.feature_names,
             tuple(artifacts.program_inputs),
             _build_freshness(artifacts.manifest, p),
+            artifacts.event_sources,
         )
     if not p.is_file():
         raise ArtifactError(f"{p}: no such build directory or bundle")
@@ -505,6 +510,8 @@ class Session:
                 f"{SOURCE}: was prepared for features {fingerprint[:16]}, but this session "
                 f"serves {self.fingerprint[:16]}; route it to the matching model version"
             )
+        if self.served.event_sources:
+            return self._validate_with_events(rows)
         fast = fast_row_feed(rows, self._row_converters, self._names)
         if fast is not None:  # one plain row dict: precompiled per-column checks
             self._check_rows(1)
@@ -520,6 +527,25 @@ class Session:
             timestamp_unit=self.timestamp_unit,
         )
         self._check_rows(feed_length(feed))
+        if self.served.freshness is not None:
+            check_freshness(feed, self.served.freshness, SOURCE)
+        return feed
+
+    def _validate_with_events(self, rows: Any) -> Feed:
+        """`validate` for window aggregates: the rows' own columns as always, and each event
+        source's per-row events in the request encoding (featuredsl.ingest.events)."""
+        plain, per_source = split_events(rows, self.served.event_sources)
+        check_request_shape(plain, self.inputs, self.extra)
+        feed = to_feed(
+            as_rows(plain),
+            self.inputs,
+            source=SOURCE,
+            extra=self.extra,
+            timestamp_unit=self.timestamp_unit,
+        )
+        self._check_rows(feed_length(feed))
+        for source in self.served.event_sources:
+            feed.update(events_feed(source, per_source[source.name], self.timestamp_unit))
         if self.served.freshness is not None:
             check_freshness(feed, self.served.freshness, SOURCE)
         return feed

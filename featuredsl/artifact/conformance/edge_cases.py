@@ -170,8 +170,13 @@ def edge_case_feed(
     pool: Mapping[str, Sequence[Any]],
     seed: int = 0,
     freshness: Mapping[str, Any] | None = None,
+    events: Sequence[Mapping[str, Any]] | None = None,
+    windows: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, np.ndarray]:
     """A feed whose rows walk every column through its candidates, with shuffled pairings.
+
+    With window aggregates (the manifest's `events` and `windows`), every row also carries
+    events of each source at its windows' edges (`_edge_events`).
 
     `inputs` are manifest entries: {"name", "dtype", "nullable"}; `freshness` is the manifest's
     freshness declaration (None without one): its as-of inputs also get rows whose age sits at
@@ -180,7 +185,54 @@ def edge_case_feed(
     feed = _walk_feed(inputs, pool, seed)
     if freshness is not None:
         feed = _with_age_rows(feed, freshness)
+    for source in events or ():
+        lengths = [w for w in windows or () if w["source"] == source["name"]]
+        if lengths and freshness is not None:
+            feed.update(_edge_events(feed[freshness["time"]], source, lengths, pool, seed))
     return feed
+
+
+def _edge_events(
+    times: np.ndarray,
+    source: Mapping[str, Any],
+    windows: Sequence[Mapping[str, Any]],
+    pool: Mapping[str, Sequence[Any]],
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """The request encoding of one event source for rows with prediction times `times`: each
+    row's events sit at every window edge (start - 1 us, start twice, start + 1 us, end - 1 us
+    twice, end, end + 1 us: docs/windows.md, start in, end out), at the prediction time and long
+    before, clamped to int64 and in time order; every 7th row has none. Event values walk the
+    edge candidates of their columns (NaN, +-inf, -0.0, extremes, odd strings, nulls)."""
+    lag = int(source["lag_us"])
+    spans = sorted({int(w["length_us"]) for w in windows})
+    columns = [c for c in source["columns"] if c["name"] != source["time"]]
+    walk = _walk_feed(columns, pool, seed + 1) if columns else {}
+    walked = len(next(iter(walk.values()), ()))
+    rows, lists = [], []
+    for row, now in enumerate(times.tolist()):
+        if row % 7 == 3:
+            lists.append([])
+            continue
+        end = now - lag
+        edges = [now, end, end + 1, end - 1, end - 1, end - 10**12]
+        for span in spans:
+            start = end - span
+            edges += [start - 1, start, start, start + 1]
+        lists.append(sorted(min(max(t, INT64_MIN), INT64_MAX) for t in edges))
+    offsets = np.zeros(len(lists) + 1, dtype=np.int64)
+    np.cumsum([len(items) for items in lists], out=offsets[1:])
+    for row, items in enumerate(lists):
+        rows.extend([row] * len(items))
+    name = source["name"]
+    out = {
+        f"{name}.offsets": offsets,
+        f"{name}.{source['time']}": np.array([t for items in lists for t in items], dtype=np.int64),
+    }
+    picks = (np.arange(len(rows)) * 5 + np.array(rows, dtype=np.int64)) % max(walked, 1)
+    for column, values in walk.items():
+        out[f"{name}.{column}"] = values[picks]
+    return out
 
 
 def age_pairs(max_age: int | None) -> list[tuple[int, int]]:
