@@ -37,8 +37,8 @@ from featuredsl.compiler.ir import EventSource, Freshness, InputColumn
 from featuredsl.compiler.types import DType
 from featuredsl.errors import ArtifactError, DataError, FeatureDSLError
 from featuredsl.ingest import Feed, feed_length, read_table, to_feed
-from featuredsl.ingest.events import events_feed, split_events
 from featuredsl.ingest.convert import FIRST_INSTANT, LAST_INSTANT
+from featuredsl.ingest.events import events_feed, split_events
 from featuredsl.runtime.freshness import check_freshness
 
 SOURCE = "request"
