@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from featuredsl.compiler import registry as reg
+from featuredsl.compiler.ops import windows as window_ops
 from featuredsl.compiler.ir import walk
 from featuredsl.compiler.op import ANY, NullRule, Op, Param
 from featuredsl.compiler.primitives import ULP_BOUND
@@ -189,6 +190,46 @@ input {
 `featuredsl pit-join --with-age` records the age of every joined value in training tables;
 `featuredsl skew` compares training and serving ages; `featuredsl consistency` compares served
 values with the offline table. See docs/freshness.md.
+"""
+
+WINDOWS = """\
+## Event sources and window aggregates
+
+An **event source** is a table of events per entity; a **window aggregate** summarises one
+entity's events over a window that ends at the row's prediction time (docs/windows.md has the
+whole story: the training backfill, the request encoding, the proof of parity).
+
+```fdsl
+events purchases by card lag 5m {     # keyed by the input column `card`
+  time purchase_ts                    # the event time
+  purchase_ts: timestamp
+  amount: float
+  merchant_type: string?
+}
+```
+
+- `events NAME by KEY [lag DURATION] { ... }` follows the input block. `KEY` is a non-nullable
+  string or int input column; the event table has a column of that name and type. The block
+  declares the event columns like the input block, and names the event time with `time COLUMN`
+  (a non-nullable timestamp column of the block). `events`, `by` and `lag` are keywords only in
+  this header. Event columns carry no freshness options: a source's freshness is its `lag`.
+- An event column is written `source.column` and may only appear inside a window aggregate;
+  a window aggregate needs the spec's prediction time (`time COLUMN` in the input block).
+- The window of a row with prediction time T, for a source with lag L and a window of length W,
+  holds the events with **T - L - W <= event time < T - L**: the start is in, the end is out, so
+  the future (and the event at exactly the prediction time) is never visible. The length is a
+  duration literal (`30m`, `6h`, `7d`, ...), positive, and with the lag below 100,000 days.
+- `where=CONDITION` keeps the events for which a condition over the source's columns and
+  literals is true (a null condition counts as false); it may not use row columns, `let`s or
+  fitted statistics.
+- Nulls are left out of every aggregate (for floats: NaN). A window aggregate's result is an
+  ordinary value: it composes with every op (`zscore(fill_null(window_mean(...), 0.0))`).
+- Events with equal event times keep their order (the event table's, or the request's), which
+  decides `window_first` and `window_last` between them.
+
+| aggregate | accepts | result | empty window |
+|---|---|---|---|
+{aggregates}
 """
 
 LEXICAL = """\
@@ -371,6 +412,18 @@ the ONNX graph give the same bits; otherwise the bound in ULP is the one docs/pa
 """
 
 
+def _aggregate_rows() -> Iterable[str]:
+    for aggregate in window_ops.AGGREGATES:
+        first = "source or source.column" if aggregate.counts_events else "source.column"
+        result = str(aggregate.result) if aggregate.result else "the column's type"
+        if aggregate.nullable:
+            result += ", nullable"
+        yield (
+            f"| `{aggregate.name}({first}, W, where=C)` | {_types(aggregate.accepts)} | "
+            f"{result}: {aggregate.doc} | {aggregate.empty} |"
+        )
+
+
 def _keywords() -> str:
     words = ("spec", "input", "let", "feature", "if", "then", "else", "and", "or", "not")
     return ", ".join(f"`{w}`" for w in (*words, "true", "false", "null", "as_of", "max_age"))
@@ -506,6 +559,7 @@ def render() -> str:
         HEADER,
         SYNTAX.replace("{max_depth}", str(MAX_DEPTH)),
         FRESHNESS,
+        WINDOWS.replace("{aggregates}", "\n".join(_aggregate_rows())),
         LEXICAL.replace("{keywords}", _keywords())
         .replace("{max_name}", str(MAX_NAME_LENGTH))
         .replace("{constants}", _constants())

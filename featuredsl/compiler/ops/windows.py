@@ -124,6 +124,8 @@ AGGREGATES: tuple[WindowAggregate, ...] = (
 
 BY_NAME = {aggregate.name: aggregate for aggregate in AGGREGATES}
 
-MAX_SPAN = 2**62
-"""Lag + window length must stay below this many microseconds (about 146,000 years), so that
-prediction time - lag - length is computed without overflow in int64 (saturating below)."""
+MAX_SPAN = 100_000 * 86_400_000_000
+"""Lag + window length must stay below 100,000 days (in microseconds): longer than any event
+history (timestamps span the years 1-9999, about 3.65 million days, so a window this long is
+still meaningful), and far from int64's range, so that prediction time - lag - length is
+computed without overflow (saturating at the smallest int64 below it)."""

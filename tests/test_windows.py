@@ -1,0 +1,246 @@
+"""Window aggregates end to end: the checker, the backfill, the numpy module and the ONNX graph
+on the request encoding, the Session, the build and its parity proof (docs/windows.md).
+
+The brute-force reference of the window semantics and the kernels' property tests are in
+tests/test_backfill.py; here the three implementations are held to each other on random event
+streams, and the surfaces a user touches are exercised."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from featuredsl.artifact.load import load
+from featuredsl.artifact.spec import Spec, load_spec
+from featuredsl.artifact.windows import backfill, convert_events, request_feed
+from featuredsl.compiler.frontend import check_source
+from featuredsl.errors import DataError
+from featuredsl.ingest.feed import take
+from featuredsl.language.diagnostics import DiagnosticError
+from featuredsl.parity.build import build
+from featuredsl.runtime.serving import Session
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "windows"
+MINUTE = 60_000_000
+DAY = 1440 * MINUTE
+
+SPEC = """spec w
+
+input {
+  time t
+  t: timestamp
+  user: string
+  x: float
+}
+
+events ev by user lag 2m {
+  time ts
+  ts: timestamp
+  amount: float?
+  n: int
+  kind: string?
+  flag: bool
+}
+
+feature c = window_count(ev, 1h)
+feature c_kind = window_count(ev.kind, 1d)
+feature s = window_sum(ev.amount, 1d)
+feature s_int = window_sum(ev.n, 7d, where=ev.flag)
+feature m = fill_null(window_mean(ev.amount, 7d), -1.0)
+feature m_int = fill_null(window_mean(ev.n, 1d), -1.0)
+feature lo = fill_null(window_min(ev.amount, 7d), 0.0)
+feature hi = fill_null(window_max(ev.n, 1d), 0)
+feature first_kind = if fill_null(window_first(ev.kind, 7d), "") == "a" then 1 else 0
+feature last_n = fill_null(window_last(ev.n, 1h, where=fill_null(ev.amount, 0.0) > 0.0), -7)
+feature z = zscore(fill_null(window_mean(ev.amount, 1d), 0.0) + x)
+"""
+
+
+def random_tables(seed: int, labels: int = 60, events: int = 400) -> tuple[dict, dict]:
+    """Labels and events crowded at the window edges: event times on a 1-minute grid, with the
+    labels' times on it too (so events fall exactly at T - lag and T - lag - length)."""
+    rng = np.random.default_rng(seed)
+    users = np.array(["u0", "u1", "u2", "ü3", ""], dtype=object)
+    ts = rng.integers(0, 3 * 1440, events) * MINUTE
+    amounts = rng.choice([0.0, -0.0, 1.5, -2.25, 1e308, -1e308, 1e-300, math.inf, 3.0], events)
+    amounts = np.where(rng.random(events) < 0.1, np.nan, amounts)
+    ev = {
+        "user": users[rng.integers(0, 4, events)],
+        "ts": ts,
+        "amount": amounts,
+        "n": rng.choice([0, 1, -1, 2**62, -(2**62), 2**53 + 1, 7], events),
+        "kind": [None if r < 0.2 else k for r, k in zip(rng.random(events), rng.choice(["a", "b", "é", ""], events), strict=True)],
+        "flag": rng.random(events) < 0.5,
+    }
+    lab = {
+        "t": rng.integers(1440, 3 * 1440, labels) * MINUTE + rng.choice([0, 2 * MINUTE, 1], labels),
+        "user": users[rng.integers(0, 5, labels)],
+        "x": rng.normal(size=labels),
+    }
+    return lab, ev
+
+
+def bits(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float64).view(np.int64)
+
+
+@pytest.fixture(scope="module")
+def fitted_w():
+    spec = Spec(SPEC)
+    labels, events = random_tables(0)
+    return spec.fit(labels, events={"ev": events}, timestamp_unit="us")
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1))
+def test_backfill_module_and_graph_agree_bit_for_bit(fitted_w, seed: int) -> None:
+    """For random event streams and prediction times: backfill == numpy module (request
+    encoding) == ONNX graph, bit for bit, every feature."""
+    program = fitted_w.program
+    labels, events = random_tables(seed)
+    feed = fitted_w.feed(labels, timestamp_unit="us")
+    event_feeds = convert_events(program, {"ev": events}, "us")
+    backfilled = fitted_w.transform_feed({**feed, **backfill(program, feed, event_feeds)})
+    request = request_feed(program, feed, event_feeds)
+    module = fitted_w.transform_feed(request)
+    np.testing.assert_array_equal(bits(module), bits(backfilled))
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(
+        fitted_w.onnx_model().SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    names = {i.name for i in session.get_inputs()}
+    graph = session.run(None, {k: v for k, v in request.items() if k in names})[0]
+    np.testing.assert_array_equal(bits(graph), bits(module))
+
+
+def test_the_edge_rule_is_the_same_everywhere(fitted_w) -> None:
+    """An event at T - lag - length is in, one at T - lag is out; a one-row request with events
+    at every edge gives the count the rule says, in the module and the graph."""
+    t = 10 * DAY
+    lag, hour = 2 * MINUTE, 60 * MINUTE
+    times = [t - lag - hour - 1, t - lag - hour, t - lag - 1, t - lag, t]
+    request = {
+        "t": np.array([t]),
+        "user": np.array(["u"], dtype=object),
+        "x": np.array([0.0]),
+        "ev.offsets": np.array([0, len(times)]),
+        "ev.ts": np.array(times),
+        "ev.amount": np.ones(len(times)),
+        "ev.n": np.arange(len(times)),
+        "ev.kind": np.array(["a"] * len(times), dtype=object),
+        "ev.kind.is_null": np.zeros(len(times), dtype=bool),
+        "ev.flag": np.ones(len(times), dtype=bool),
+    }
+    column = fitted_w.feature_names.index("c")
+    assert fitted_w.transform_feed(request)[0, column] == 2.0  # start in, end out
+    last = fitted_w.feature_names.index("last_n")
+    assert fitted_w.transform_feed(request)[0, last] == 2.0  # the event at T - lag - 1
+
+
+def test_session_serves_what_training_saw(tmp_path: Path) -> None:
+    """The example end to end: build with events, then each request through the Session with
+    its card's recent events gives the backfill's features, bit for bit."""
+    report = build(
+        EXAMPLE / "windows.fdsl",
+        EXAMPLE / "train.csv",
+        tmp_path / "build",
+        events={"purchases": EXAMPLE / "events.csv"},
+    )
+    assert report.parity.ok
+    spec = load_spec(EXAMPLE / "windows.fdsl")
+    fitted = report.fitted
+    labels = fitted.feed(EXAMPLE / "train.csv")
+    rows = take(labels, np.arange(0, 2000, 37))
+    event_feeds = convert_events(spec.program, {"purchases": EXAMPLE / "events.csv"})
+    expected = fitted.transform_feed({**rows, **backfill(spec.program, rows, event_feeds)})
+    request = request_feed(spec.program, rows, event_feeds)
+    served = []
+    with Session(tmp_path / "build", timestamp_unit="us") as session:
+        for i in range(len(rows["card"])):
+            one = take(request, [i])
+            lo, hi = one["purchases.offsets"]
+            assert lo == 0
+            row = {name: one[name][0].item() for name in ("auth_ts", "card", "amount", "merchant_type")}
+            row["purchases"] = [
+                {c: one[f"purchases.{c}"][j].item() for c in ("purchase_ts", "amount", "merchant_type", "online")}
+                for j in range(hi)
+            ]
+            served.append(session.transform([row])[0])
+    np.testing.assert_array_equal(bits(np.vstack(served)), bits(expected))
+    manifest = json.loads((tmp_path / "build" / "manifest.json").read_text())
+    assert [w["expression"] for w in manifest["windows"]][0] == "window_mean(purchases.amount, 30d)"
+    assert load(tmp_path / "build").event_sources[0].lag == 5 * MINUTE
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("feature q = ev.amount", "one value per event, not per row"),
+        ("feature q = window_sum(ev, 7d)", "aggregates a column, not the events"),
+        ("feature q = window_count(ev, 7)", "must be a duration"),
+        ("feature q = window_count(ev)", "takes 2 arguments"),
+        ("feature q = window_count(ev, 7d, where=x > 1.0)", "can only use columns of 'ev'"),
+        ("feature q = window_sum(ev.kind, 7d)", "needs float or int values"),
+        ("feature q = window_count(ev, 7d, where=ev.amount > mean(ev.amount))", "fitted on training rows"),
+        ("feature q = window_count(ev, 7d, where=ev.amount)", "must be a condition"),
+        ("feature q = 3d", "only allowed as the length of a window"),
+        ("feature q = window_count(nope, 7d)", "first argument of window_count"),
+        ("feature q = window_count(ev, 0d)", "cannot be computed"),
+        ("feature q = window_count(ev, 200000d)", "cannot be computed"),
+        ("feature q = window_count(ev.nope, 7d)", "has no column 'nope'"),
+    ],
+)
+def test_checker_refuses_misused_windows(text: str, message: str) -> None:
+    with pytest.raises(DiagnosticError) as caught:
+        check_source(SPEC + text + "\n")
+    rendered = caught.value.render()
+    assert message in rendered and "^" in rendered
+
+
+def test_a_window_needs_a_prediction_time_and_a_valid_source() -> None:
+    no_time = SPEC.replace("  time t\n", "")
+    with pytest.raises(DiagnosticError, match="declares none"):
+        check_source(no_time)
+    bad_key = SPEC.replace("by user", "by x")
+    with pytest.raises(DiagnosticError, match="entity key is a non-nullable string or int"):
+        check_source(bad_key)
+    no_event_time = SPEC.replace("  time ts\n", "")
+    with pytest.raises(DiagnosticError, match="does not say which column is the event time"):
+        check_source(no_event_time)
+
+
+def test_bad_requests_name_row_event_and_column(tmp_path: Path) -> None:
+    build(
+        EXAMPLE / "windows.fdsl",
+        EXAMPLE / "train.csv",
+        tmp_path / "b",
+        events={"purchases": EXAMPLE / "events.csv"},
+    )
+    row = {"auth_ts": 10**15, "card": "c001", "amount": 5.0, "merchant_type": "fuel"}
+    event = {"purchase_ts": 10**15 - DAY, "amount": 3.0, "merchant_type": "fuel", "online": False}
+    with Session(tmp_path / "b", timestamp_unit="us") as session:
+        with pytest.raises(DataError, match="no events for event source 'purchases'"):
+            session.transform([row])
+        with pytest.raises(DataError, match=r"row 0, event 1.*'amount'"):
+            session.transform([{**row, "purchases": [event, {**event, "amount": "x"}]}])
+        with pytest.raises(DataError, match="row 0: event 1 is earlier than the one before"):
+            later = {**event, "purchase_ts": 10**15 - 2 * DAY}
+            session.transform([{**row, "purchases": [event, later]}])
+        with pytest.raises(DataError, match="no value for column 'online'"):
+            session.transform([{**row, "purchases": [{k: v for k, v in event.items() if k != "online"}]}])
+        empty = session.transform([{**row, "purchases": []}])
+        assert empty.shape == (1, 9)
+
+
+def test_fit_without_events_says_how_to_pass_them() -> None:
+    labels, _ = random_tables(1)
+    with pytest.raises(DataError, match=r"events=\{'ev': TABLE\}.*--events ev=PATH"):
+        Spec(SPEC).fit(labels, timestamp_unit="us")
