@@ -419,32 +419,11 @@ class FittedSpec:
         """`data` converted to the canonical feed; DataError naming column and row otherwise."""
         return _feed(data, self.program, source, timestamp_unit=timestamp_unit)
 
-    @cached_property
-    def backfilled_source(self) -> str:
-        """The row features over a backfilled feed: the numpy module's code with each window
-        aggregate read as a column (what `featuredsl.artifact.windows.backfill` computes)
-        instead of computed from events. Only for specs with windows."""
-        return numpy_backend.render_module(
-            numpy_backend.ModuleSpec(
-                spec_name=self.program.name,
-                fingerprint=self.fingerprint,
-                inputs=self.program.row_inputs,
-                outputs=self.artifact_outputs,
-                column_names=self.feature_names,
-                widths=tuple(len(f.column_names or ()) for f in self.program.features),
-            )
-        )
-
     def transform_feed(self, feed: Mapping[str, np.ndarray], float32: bool = False) -> np.ndarray:
         """The numpy module on a canonical feed: float64 [rows, len(feature_names)] (values
         rounded once to float32 when `float32`). For a spec with windows, the feed is either the
-        serving encoding (events per row) or a backfilled feed (each window aggregate a column,
-        as `featuredsl.artifact.windows.backfill` adds them)."""
-        if self.program.windows and self.program.windows[0].column in feed:
-            backfilled: np.ndarray = execute_module(
-                self.backfilled_source, dict(feed), float32=float32
-            )
-            return backfilled
+        request encoding (events per row) or a backfilled feed (each window aggregate a
+        column, as `featuredsl.artifact.windows.backfill` adds them): the module takes both."""
         beside = {name: data for name, data in self.numpy_files.items() if name != MODULE_FILE}
         result: np.ndarray = execute_module(self.numpy_source, dict(feed), beside, float32=float32)
         return result

@@ -567,7 +567,7 @@ def render_module_files(module: ModuleSpec) -> tuple[str, bytes | None]:
         + routines
         + (kernel_sources() if stages else [])
         + [stage.function for stage in stages],
-        window_calls=[stage.call for stage in stages],
+        window_lines=[line for stage in stages for line in stage.lines],
         uses_re="_matches" in ctx.helpers,
         width=sum(module.widths),
         stack=module.stack,

@@ -24,11 +24,12 @@ KERNEL_MODULES: tuple[ModuleType, ...] = (exact_sum, windows)
 
 @dataclass(frozen=True)
 class SourceStage:
-    """The rendered stage of one event source: its function's text and the line of
-    `transform` that calls it (assigning every derived column and mask variable)."""
+    """The rendered stage of one event source: its function's text and the lines of
+    `transform` that assign every derived column and mask variable: computed from the
+    request's events, or read as columns of a backfilled table (the training backfill's)."""
 
     function: str
-    call: str
+    lines: tuple[str, ...]
 
 
 def kernel_sources() -> list[str]:
@@ -111,8 +112,24 @@ def render_source(
             results.append(f"{result}_missing")
     single = "," if len(results) == 1 else ""  # one result still returns (and unpacks) a tuple
     lines.append(f"    return {', '.join(results)}{single}")
-    call = f"{', '.join(targets)}{single} = {function}(columns, rows, {time_variable})"
-    return SourceStage("\n".join(lines) + "\n", call)
+    call = [
+        f"if {source.offsets_name!r} in columns:  # the request's events",
+        f"    {', '.join(targets)}{single} = {function}(columns, rows, {time_variable})",
+        "else:  # a backfilled table: each window aggregate is a column",
+    ]
+    for window in source_windows:
+        column = window.input
+        variable = variable_of(column.name, False)  # type: ignore[operator]
+        call.append(
+            f"    {variable} = _column(columns, {column.name!r}, {str(column.dtype)!r}, "
+            f"{column.nullable}, rows)"
+        )
+        if column.dtype is DType.STRING:
+            call.append(f"    _check_text({column.name!r}, {variable})")
+        if column.mask_name is not None:
+            mask = variable_of(column.name, True)  # type: ignore[operator]
+            call.append(f"    {mask} = _mask(columns, {column.name!r}, rows)")
+    return SourceStage("\n".join(lines) + "\n", tuple(call))
 
 
 def _plain_filters(source: EventSource, source_windows: Sequence[Window]) -> dict[Node, Node]:
