@@ -136,10 +136,18 @@ def transform_path(
     float32: bool = False,
     spec_name: str = "",
     progress: RowsHook | None = None,
+    timestamp_unit: str | None = None,
 ) -> int:
     """`transform_batches` over a path (file, directory, glob or partitioned Parquet dataset)
-    read in batches of `batch_rows` rows with the declared `inputs`."""
-    stream = open_source(data, inputs, batch_rows=batch_rows, null_values=null_values)
+    read in batches of `batch_rows` rows with the declared `inputs` (`timestamp_unit`: the unit
+    of bare integers in timestamp columns, see `Spec.fit`)."""
+    stream = open_source(
+        data,
+        inputs,
+        batch_rows=batch_rows,
+        null_values=null_values,
+        timestamp_unit=timestamp_unit,
+    )
     return transform_batches(
         transformer, stream, out, float32=float32, spec_name=spec_name, progress=progress
     )

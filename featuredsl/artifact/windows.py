@@ -239,3 +239,34 @@ def request_feed(
             if mask is not None:
                 out[source.column_name(column.name) + ".is_null"] = mask[taken]
     return out
+
+
+class Backfilled:
+    """A streaming transformer (featuredsl.artifact.transform.Transformer) for a build with
+    window aggregates: each batch of label rows is backfilled from the event tables (held in
+    memory, converted once) and run through the build's numpy module.
+
+    Args:
+        artifacts: the loaded build (`featuredsl.load`).
+        events: each event source's table by name (as `Spec.fit` takes them).
+        timestamp_unit: the unit of bare integers in the event tables' timestamp columns.
+
+    Raises:
+        DataError: a missing or bad event table (named).
+    """
+
+    def __init__(self, artifacts: Any, events: Mapping[str, Any], timestamp_unit: str | None):
+        from featuredsl.compiler.frontend import check_source
+
+        self.artifacts = artifacts
+        self.fingerprint: str = artifacts.fingerprint
+        self.feature_names: tuple[str, ...] = artifacts.feature_names
+        # The windows do not depend on fitted constants (filters cannot use statistics).
+        self.program = check_source(str(artifacts.manifest["canonical_spec"]))
+        self.event_feeds = convert_events(self.program, events, timestamp_unit)
+
+    def transform_feed(self, feed: Mapping[str, np.ndarray], float32: bool = False) -> np.ndarray:
+        """The features of a batch of label rows: float64 [rows, features]."""
+        backfilled = {**feed, **backfill(self.program, feed, self.event_feeds)}
+        result: np.ndarray = self.artifacts.transform_feed(backfilled, float32=float32)
+        return result

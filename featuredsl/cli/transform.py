@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from featuredsl.cli.console import (
     RowsProgress,
     batch_rows_option,
     engine_options,
+    events_option,
     make_console,
     null_token_option,
     quiet_option,
+    timestamp_unit_option,
 )
 
 
@@ -36,6 +40,8 @@ from featuredsl.cli.console import (
 @batch_rows_option
 @engine_options
 @quiet_option
+@timestamp_unit_option
+@events_option
 def transform(
     build_dir: str,
     data: str,
@@ -46,6 +52,8 @@ def transform(
     engine: str,
     scheduler: str | None,
     quiet: bool,
+    timestamp_unit: str | None,
+    events: dict[str, str],
 ) -> int:
     """Compute the features of DATA with the build in DIR and write them to OUT as Parquet:
     one column per feature name, rows in the order of DATA (files in path order)."""
@@ -53,6 +61,15 @@ def transform(
     from featuredsl.ingest.batches import DEFAULT_BATCH_ROWS
 
     artifacts = load(build_dir)
+    transformer: Any = artifacts
+    if artifacts.event_sources:
+        if engine == "dask":
+            raise click.UsageError("window aggregates run on one machine: drop --engine dask")
+        from featuredsl.artifact.windows import Backfilled
+
+        transformer = Backfilled(artifacts, events, timestamp_unit)
+    elif events:
+        raise click.UsageError(f"{build_dir} has no window aggregates: drop --events")
     if engine == "dask":
         from featuredsl.distributed.dask import transform_on_dask
 
@@ -64,7 +81,7 @@ def transform(
 
         with RowsProgress(quiet) as bar:
             rows = transform_path(
-                artifacts,
+                transformer,
                 artifacts.program_inputs,
                 data,
                 out,
@@ -73,6 +90,7 @@ def transform(
                 float32=float32,
                 spec_name=artifacts.manifest["spec"],
                 progress=bar.update if bar.enabled else None,
+                timestamp_unit=timestamp_unit,
             )
     make_console().print(
         f"wrote {rows:,} rows x {len(artifacts.feature_names):,} features to {out}"

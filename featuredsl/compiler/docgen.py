@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from featuredsl.compiler import registry as reg
-from featuredsl.compiler.ops import windows as window_ops
 from featuredsl.compiler.ir import walk
 from featuredsl.compiler.op import ANY, NullRule, Op, Param
+from featuredsl.compiler.ops import windows as window_ops
 from featuredsl.compiler.primitives import ULP_BOUND
 from featuredsl.compiler.types import DType
 from featuredsl.language.formatter import LEVELS
