@@ -31,7 +31,7 @@ from featuredsl.artifact.conformance.encoding import (
     decode_int,
     encode_tensor,
 )
-from featuredsl.compiler.ir import InputColumn
+from featuredsl.compiler.ir import EventSource, InputColumn
 from featuredsl.compiler.types import DType
 from featuredsl.errors import DataError, FeatureDSLError
 from featuredsl.runtime.serving import SOURCE
@@ -138,18 +138,25 @@ def _no_constant(name: str) -> Any:
     )
 
 
-def decode_request_rows(rows: Sequence[Any], inputs: Sequence[InputColumn]) -> list[Any]:
+def decode_request_rows(
+    rows: Sequence[Any],
+    inputs: Sequence[InputColumn],
+    sources: Sequence[EventSource] = (),
+) -> list[Any]:
     """JSON rows in the lossless encoding -> rows of Python values for Session.validate.
 
     Declared float columns take a number or a tag ("NaN", ...), int and timestamp columns a
     decimal string (timestamps in int64 microseconds UTC); bools and strings pass as they are
     and null stays None, for the Session to check. Undeclared or missing columns are left for
-    the Session to name (with its typo hints).
+    the Session to name (with its typo hints). For window aggregates, a row's events (a list
+    under each source's name, docs/windows.md) are decoded the same way, per event column.
 
     Raises:
-        DataError: a value the encoding cannot read, naming the column and the row.
+        DataError: a value the encoding cannot read, naming the column and the row (and the
+            event).
     """
     by_name = {c.name: c for c in inputs}
+    event_columns = {s.name: {c.name: c for c in s.columns} for s in sources}
     decoded: list[Any] = []
     for index, row in enumerate(rows):
         if not isinstance(row, dict):
@@ -157,14 +164,28 @@ def decode_request_rows(rows: Sequence[Any], inputs: Sequence[InputColumn]) -> l
             continue
         out = {}
         for name, cell in row.items():
+            if name in event_columns and isinstance(cell, list):
+                out[name] = [_event(event_columns[name], e, index, k) for k, e in enumerate(cell)]
+                continue
             column = by_name.get(name)
             out[name] = cell if column is None or cell is None else _cell(column, cell, index)
         decoded.append(out)
     return decoded
 
 
-def _cell(column: InputColumn, cell: Any, row: int) -> Any:
-    where = f"{SOURCE}: column {column.name!r}, row {row}"
+def _event(columns: Mapping[str, InputColumn], event: Any, row: int, index: int) -> Any:
+    if not isinstance(event, dict):
+        return event  # the Session names the row, the event and what it should be
+    return {
+        name: cell
+        if columns.get(name) is None or cell is None
+        else _cell(columns[name], cell, row, f", event {index}")
+        for name, cell in event.items()
+    }
+
+
+def _cell(column: InputColumn, cell: Any, row: int, event: str = "") -> Any:
+    where = f"{SOURCE}: column {column.name!r}, row {row}{event}"
     try:
         if column.dtype is DType.FLOAT:
             return decode_float(cell, where)

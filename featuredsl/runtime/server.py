@@ -168,7 +168,9 @@ class Server:
 
     def _answer(self, body: bytes) -> dict[str, Any]:
         request = parse_body(body)
-        rows = decode_request_rows(request.rows, self.session.inputs)
+        rows = decode_request_rows(
+            request.rows, self.session.inputs, self.session.served.event_sources
+        )
         outputs = self.session.run(
             rows, request_id=request.request_id, fingerprint=request.fingerprint
         )
@@ -206,7 +208,9 @@ class Server:
     def _shadow_one(self, request: Request, primary: Mapping[str, Any]) -> None:
         assert self.candidate is not None
         try:
-            rows = decode_request_rows(request.rows, self.candidate.inputs)
+            rows = decode_request_rows(
+                request.rows, self.candidate.inputs, self.candidate.served.event_sources
+            )
             outputs: dict[str, Any] | None = self.candidate.run(rows)
             error = None
         except FeatureDSLError as err:
