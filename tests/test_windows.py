@@ -57,6 +57,7 @@ feature m = fill_null(window_mean(ev.amount, 7d), -1.0)
 feature m_int = fill_null(window_mean(ev.n, 1d), -1.0)
 feature lo = fill_null(window_min(ev.amount, 7d), 0.0)
 feature hi = fill_null(window_max(ev.n, 1d), 0)
+feature second_n = fill_null(window_nth_last(ev.n, 2, 7d), -3)
 feature first_kind = if fill_null(window_first(ev.kind, 7d), "") == "a" then 1 else 0
 feature last_n = fill_null(window_last(ev.n, 1h, where=fill_null(ev.amount, 0.0) > 0.0), -7)
 feature z = zscore(fill_null(window_mean(ev.amount, 1d), 0.0) + x)
@@ -196,6 +197,9 @@ def test_session_serves_what_training_saw(tmp_path: Path) -> None:
         ("feature q = window_count(ev, 0d)", "cannot be computed"),
         ("feature q = window_count(ev, 200000d)", "cannot be computed"),
         ("feature q = window_count(ev.nope, 7d)", "has no column 'nope'"),
+        ("feature q = window_nth_last(ev.n, 0, 7d)", "must be 1 to 1,000"),
+        ("feature q = window_nth_last(ev.n, 7d)", "takes 3 arguments"),
+        ("feature q = window_nth_last(ev.n, 1.5, 7d)", "must be an integer literal"),
     ],
 )
 def test_checker_refuses_misused_windows(text: str, message: str) -> None:

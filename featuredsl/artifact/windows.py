@@ -194,7 +194,8 @@ def _aggregate(
         with np.errstate(all="ignore"):
             return np.where(count > 0, total / np.maximum(count, 1), np.nan), None
     kernel = kernels[f"window_{window.kind}"]
-    value, missing = kernel(values, included, lo, hi)
+    extra = (window.rank,) if window.kind == "nth_last" else ()
+    value, missing = kernel(values, included, lo, hi, *extra)
     return value, missing
 
 

@@ -735,12 +735,16 @@ class Checker:
         signature += "length, where=condition)"
         if self.event_scope is not None:
             raise self._error("a window aggregate cannot be nested in a window filter", expr.span)
-        if len(expr.args) != 2:
+        arity = 3 if aggregate.ranked else 2
+        if aggregate.ranked:
+            signature = f"{name}(source.column, n, length, where=condition)"
+        if len(expr.args) != arity:
             raise self._error(
-                f"{name}() takes 2 arguments, got {len(expr.args)}",
+                f"{name}() takes {arity} arguments, got {len(expr.args)}",
                 expr.span,
                 f"signature: {signature}",
             )
+        rank = self._window_rank(expr.args[1]) if aggregate.ranked else 0
         where_expr: ast.Expr | None = None
         for keyword in expr.keywords:
             if keyword.name != "where" or where_expr is not None:
@@ -752,7 +756,7 @@ class Checker:
                     f"signature: {signature}",
                 )
             where_expr = keyword.value
-        target, length_expr = expr.args
+        target, length_expr = expr.args[0], expr.args[-1]
         source, value_column = self._window_target(aggregate, target)
         if not isinstance(length_expr, ast.Duration):
             raise self._error(
@@ -782,7 +786,7 @@ class Checker:
         window = Window(
             column=known.column
             if known
-            else self._window_column(source, aggregate, value_column, length_expr, where),
+            else self._window_column(source, aggregate, value_column, length_expr, where, rank),
             text=text,
             source=source.name,
             kind=aggregate.kind,
@@ -793,6 +797,7 @@ class Checker:
             length=length,
             lag=source.lag,
             where=where,
+            rank=rank,
         )
         self.windows.setdefault(window.column, window)
         node = self.builder.node(
@@ -805,6 +810,23 @@ class Checker:
             )
         return Value(node, mask, window.nullable)
 
+    def _window_rank(self, expr: ast.Expr) -> int:
+        """n of window_nth_last: an integer literal from 1 to MAX_RANK."""
+        if not isinstance(expr, ast.Number) or not expr.is_int:
+            raise self._error(
+                "n of window_nth_last() must be an integer literal",
+                _span_of(expr),
+                "write e.g. window_nth_last(purchases.amount, 2, 30d) for the second latest",
+            )
+        rank = int(expr.text)
+        if not 1 <= rank <= window_ops.MAX_RANK:
+            raise self._error(
+                f"n of window_nth_last() is {rank}; it must be 1 to {window_ops.MAX_RANK:,}",
+                expr.span,
+                "n = 1 is the latest value (window_last)",
+            )
+        return rank
+
     def _window_column(
         self,
         source: EventSource,
@@ -812,10 +834,12 @@ class Checker:
         value: InputColumn | None,
         length: ast.Duration,
         where: Node | None,
+        rank: int,
     ) -> str:
         """The derived column's name: `source.kind[.value].length[.whereN]`, made distinct from
         every column and event column name."""
-        parts = [source.name, aggregate.kind, *([value.name] if value else []), length.text]
+        kind = aggregate.kind + (str(rank) if rank else "")  # purchases.nth_last2.amount.30d
+        parts = [source.name, kind, *([value.name] if value else []), length.text]
         if where is not None:
             filtered = sum(1 for w in self.windows.values() if w.source == source.name and w.where)
             parts.append(f"where{filtered + 1}")

@@ -311,6 +311,7 @@ class Window:
     length: int
     lag: int
     where: Node | None = None
+    rank: int = 0  # n of window_nth_last (0 for the other kinds)
 
     @property
     def input(self) -> InputColumn:
@@ -329,6 +330,7 @@ class Window:
             "length_us": self.length,
             "lag_us": self.lag,
             "filtered": self.where is not None,
+            **({"rank": self.rank} if self.rank else {}),
         }
 
 

@@ -179,16 +179,12 @@ def _aggregate(
             f"count = window_count(included, {lo}, {hi})",
             f"{result} = np.where(count > 0, total / np.maximum(count, 1), np.nan)",
         ]
-    kernel = {
-        "min": "window_min",
-        "max": "window_max",
-        "first": "window_first",
-        "last": "window_last",
-    }[window.kind]
-    target = result if window.dtype is DType.FLOAT else f"{result}, {result}_missing"
-    if window.dtype is DType.FLOAT:
-        return [f"{result}, _ = {kernel}({values}, included, {lo}, {hi})"]
-    return [f"{target} = {kernel}({values}, included, {lo}, {hi})"]
+    call = f"window_{window.kind}({values}, included, {lo}, {hi})"
+    if window.kind == "nth_last":
+        call = f"window_nth_last({values}, included, {lo}, {hi}, {window.rank})"
+    if window.dtype is DType.FLOAT:  # NaN where missing: a float's null
+        return [f"{result}, _ = {call}"]
+    return [f"{result}, {result}_missing = {call}"]
 
 
 def _identifier(name: str) -> str:

@@ -141,4 +141,6 @@ def _aggregate(
         return kernel(ctx, values, included, lo, hi, dtype)
     if window.kind == "first":
         return windows.window_first(ctx, values, included, lo, hi, dtype)
-    return windows.window_last(ctx, values, included, lo, hi, dtype)
+    if window.kind == "last":
+        return windows.window_last(ctx, values, included, lo, hi, dtype)
+    return windows.window_nth_last(ctx, values, included, lo, hi, window.rank, dtype)

@@ -33,6 +33,7 @@ class WindowAggregate:
     doc: str
     example: str
     counts_events: bool = False
+    ranked: bool = False  # takes a rank n >= 1 before the length (window_nth_last)
 
     def result_dtype(self, value: DType | None) -> DType:
         """The result dtype for a value column of dtype `value` (None: counting events)."""
@@ -121,6 +122,25 @@ AGGREGATES: tuple[WindowAggregate, ...] = (
         "window_last(purchases.merchant, 30d)",
     ),
 )
+
+AGGREGATES = (
+    *AGGREGATES,
+    WindowAggregate(
+        "window_nth_last",
+        "nth_last",
+        ANY,
+        None,
+        True,
+        "null",
+        "The non-null value of the n-th latest event (n = 1 is window_last); the last k values "
+        "are k features, n = 1 .. k. n is an integer literal, 1 to 1,000.",
+        "window_nth_last(purchases.amount, 2, 30d)",
+        ranked=True,
+    ),
+)
+
+MAX_RANK = 1_000
+"""The largest n of window_nth_last."""
 
 BY_NAME = {aggregate.name: aggregate for aggregate in AGGREGATES}
 
