@@ -27,6 +27,7 @@ import numpy as np
 from featuredsl.artifact.load import load
 from featuredsl.artifact.windows import Backfilled
 from featuredsl.compiler.frontend import check_source
+from featuredsl.ingest import to_feed
 from featuredsl.language.diagnostics import DiagnosticError
 from featuredsl.monitor.stats import bin_counts, psi, quantile_edges
 from featuredsl.parity.build import build
@@ -79,13 +80,19 @@ def main() -> int:
     artifacts = load(out / "build")
     backfilled = Backfilled(artifacts, {"purchases": HERE / "events.csv"}, "us")
     rows = [{k: v for k, v in row.items() if k != "purchases"} for row in requests]
-    expected = backfilled.transform_feed(artifacts.feed(rows, timestamp_unit="us"))
+    expected = backfilled.transform_feed(
+        to_feed(rows, artifacts.program_inputs, timestamp_unit="us")
+    )
     differing = int(np.sum(served.view(np.int64) != expected.view(np.int64)))
-    print(f"served from the requests' events vs backfilled: {differing} differing cells of {served.size}")
+    print(
+        f"served from the requests' events vs backfilled: {differing} differing cells of {served.size}"
+    )
 
     column = artifacts.feature_names.index("mean_amount_30d")
     training = load_training(artifacts)[:, column]
-    last_amount = np.array([r["purchases"][-1]["amount"] if r["purchases"] else 0.0 for r in requests])
+    last_amount = np.array(
+        [r["purchases"][-1]["amount"] if r["purchases"] else 0.0 for r in requests]
+    )
     print(
         "mean_amount_30d, PSI against training: "
         f"featuredsl {stability(training, served[:, column]):.3f}, "
@@ -98,7 +105,7 @@ def main() -> int:
 def load_training(artifacts) -> np.ndarray:  # type: ignore[no-untyped-def]
     """The training rows' features, as the build computed them (the backfill)."""
     backfilled = Backfilled(artifacts, {"purchases": HERE / "events.csv"}, None)
-    return backfilled.transform_feed(artifacts.feed(HERE / "train.csv"))
+    return backfilled.transform_feed(to_feed(HERE / "train.csv", artifacts.program_inputs))
 
 
 if __name__ == "__main__":

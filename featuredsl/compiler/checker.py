@@ -738,6 +738,13 @@ class Checker:
         arity = 3 if aggregate.ranked else 2
         if aggregate.ranked:
             signature = f"{name}(source.column, n, length, where=condition)"
+        if len(expr.args) == arity - 1 and not any(isinstance(a, ast.Duration) for a in expr.args):
+            example = aggregate.example.replace("purchases", next(iter(self.sources), "events"))
+            raise self._error(
+                f"{name}() has no window length: every window must be bounded in time",
+                expr.span,
+                f"give its length as the last argument, e.g. {example}",
+            )
         if len(expr.args) != arity:
             raise self._error(
                 f"{name}() takes {arity} arguments, got {len(expr.args)}",

@@ -154,10 +154,18 @@ def _expected_feed(inputs: Sequence[InputColumn]) -> dict[str, str]:
     return expected
 
 
-def _check_graph_inputs(session: Any, inputs: Sequence[InputColumn], where: Path) -> None:
-    """The graph must take exactly the feed the schema describes (a corrupt bundle otherwise)."""
+def _check_graph_inputs(
+    session: Any,
+    inputs: Sequence[InputColumn],
+    where: Path,
+    sources: Sequence[EventSource] = (),
+) -> None:
+    """The graph must take exactly the feed the schema describes (a corrupt bundle otherwise):
+    the inputs, and each event source's offsets and event columns."""
     found = {i.name for i in session.get_inputs()}
     expected = set(_expected_feed(inputs))
+    for source in sources:
+        expected |= {source.offsets_name, *_expected_feed(source.event_inputs)}
     if found != expected:
         missing, extra = sorted(expected - found), sorted(found - expected)
         raise ArtifactError(
@@ -437,7 +445,9 @@ class Session:
         if build is not None:
             self._check_pair(build)
         self.ort_session = _ort_session(self.served.onnx_path)
-        _check_graph_inputs(self.ort_session, self.inputs, self.served.onnx_path)
+        _check_graph_inputs(
+            self.ort_session, self.inputs, self.served.onnx_path, self.served.event_sources
+        )
         self.output_names = tuple(o.name for o in self.ort_session.get_outputs())
         self.model_outputs = tuple(n for n in self.output_names if n != FEATURES)
         self._row_converters = row_converters(self.inputs, timestamp_unit)

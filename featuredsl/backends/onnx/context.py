@@ -114,3 +114,10 @@ class FunctionContext(GraphContext):
 
 def _constant_key(dtype: DType, value: object) -> object:
     return float(value).hex() if dtype is DType.FLOAT else value  # type: ignore[arg-type]
+
+
+def logical_not(value: str, ctx: GraphContext) -> str:
+    """not value, as Xor(value, true): onnxruntime's NotWhereFusion (1.26 and later, from
+    ORT_ENABLE_BASIC) removes a Not in front of a Where by swapping Where's inputs, which would
+    move a -0.0 into the input that loses its sign."""
+    return ctx.add("Xor", [value, ctx.constant(DType.BOOL, True)], hint="not")

@@ -18,7 +18,7 @@ from onnx import helper
 
 from featuredsl.artifact import contract
 from featuredsl.backends.onnx import exact_sum, windows
-from featuredsl.backends.onnx.context import ELEMENT_TYPE, GraphContext
+from featuredsl.backends.onnx.context import ELEMENT_TYPE, GraphContext, logical_not
 from featuredsl.compiler.ir import EventSource, InputColumn, Node, Window
 from featuredsl.compiler.types import DType
 
@@ -89,9 +89,9 @@ def _included(ctx: GraphContext, source: EventSource, window: Window, where: str
         column = next(c for c in source.columns if c.name == window.value)
         name = source.column_name(column.name)
         if column.dtype is DType.FLOAT:
-            parts.append(ctx.add("Not", [ctx.add("IsNaN", [name])], hint="not_null"))
+            parts.append(logical_not(ctx.add("IsNaN", [name]), ctx))
         elif column.nullable:
-            parts.append(ctx.add("Not", [contract.mask_name(name)], hint="not_null"))
+            parts.append(logical_not(contract.mask_name(name), ctx))
     if not parts:  # every event: true for each time value
         times = source.column_name(source.time)
         return ctx.add("Equal", [times, times], hint="every_event")

@@ -22,7 +22,12 @@ from onnx import TensorProto, helper, numpy_helper
 from featuredsl import __version__
 from featuredsl.artifact import contract
 from featuredsl.backends.onnx import events
-from featuredsl.backends.onnx.context import ELEMENT_TYPE, FunctionContext, GraphContext
+from featuredsl.backends.onnx.context import (
+    ELEMENT_TYPE,
+    FunctionContext,
+    GraphContext,
+    logical_not,
+)
 from featuredsl.backends.onnx.signs import signs_of
 from featuredsl.compiler.ir import (
     EventSource,
@@ -104,13 +109,6 @@ def _fusable_constant(node: Node, index: int, neutral: float) -> bool:
 # --- signed zeros. onnxruntime's Where (1.20-1.32, double) returns 0.0 where it picks a -0.0
 # from its second input; a -0.0 from the third input survives. A -0.0 therefore only ever leaves
 # a Where through the third input; featuredsl.backends.onnx.signs says which values may be -0.0.
-
-
-def logical_not(value: str, ctx: GraphContext) -> str:
-    """not value, as Xor(value, true): onnxruntime's NotWhereFusion (1.26 and later, from
-    ORT_ENABLE_BASIC) removes a Not in front of a Where by swapping Where's inputs, which would
-    move a -0.0 into the input that loses its sign."""
-    return ctx.add("Xor", [value, ctx.constant(DType.BOOL, True)], hint="not")
 
 
 def _reciprocal(node: Node, value: str, ctx: GraphContext) -> str:
