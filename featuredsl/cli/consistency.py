@@ -8,8 +8,14 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from featuredsl.cli.console import make_console, null_token_option, timestamp_unit_option
+from featuredsl.cli.console import (
+    events_option,
+    make_console,
+    null_token_option,
+    timestamp_unit_option,
+)
 from featuredsl.cli.pit import read_table
+from featuredsl.language.durations import human_duration
 from featuredsl.monitor.jsonable import jsonable
 from featuredsl.monitor.store_consistency import (
     StoreConsistencyReport,
@@ -29,13 +35,10 @@ from featuredsl.monitor.store_consistency import (
 @click.option(
     "--offline",
     "offline_path",
-    required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="The offline table (Parquet, CSV or TSV).",
 )
-@click.option(
-    "--on", "keys", multiple=True, required=True, help="Entity key column; repeat for several."
-)
+@click.option("--on", "keys", multiple=True, help="Entity key column; repeat for several.")
 @click.option(
     "--time",
     "time_column",
@@ -50,7 +53,6 @@ from featuredsl.monitor.store_consistency import (
 )
 @click.option(
     "--offline-time",
-    required=True,
     help="The offline table's time column: when each row became valid.",
 )
 @click.option(
@@ -72,13 +74,14 @@ from featuredsl.monitor.store_consistency import (
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write HTML here.")
 @null_token_option
 @timestamp_unit_option
+@events_option
 def consistency(
     log_path: Path,
-    offline_path: Path,
+    offline_path: Path | None,
     keys: tuple[str, ...],
     time_column: str | None,
     build_dir: Path | None,
-    offline_time: str,
+    offline_time: str | None,
     columns: tuple[str, ...],
     fingerprint: str | None,
     worst: int,
@@ -87,9 +90,23 @@ def consistency(
     html_path: str | None,
     null_tokens: tuple[str, ...],
     timestamp_unit: str | None,
+    events: dict[str, str],
 ) -> int:
     """Compare the raw values a serving LOG served with the OFFLINE table at each request's
-    prediction time: match and mismatch rates, missing values, worst keys, sync lag."""
+    prediction time: match and mismatch rates, missing values, worst keys, sync lag. With
+    --build of a spec with window aggregates and --events, compare each served window with the
+    backfill from the offline event tables too (stream lag)."""
+    status = 0
+    if events:
+        if build_dir is None:
+            raise click.UsageError("--events needs --build (the spec declares the windows)")
+        status = _windows(build_dir, log_path, events, fingerprint, fail_above, timestamp_unit)
+        if offline_path is None:
+            return status
+    if offline_path is None or not keys or offline_time is None:
+        raise click.UsageError(
+            "give --offline, --on and --offline-time (or --events with --build for windows)"
+        )
     if time_column is None and build_dir is not None:
         from featuredsl.artifact.load import load
         from featuredsl.compiler.ir import Freshness
@@ -126,6 +143,53 @@ def consistency(
             "check --on, --offline-time and its unit (--timestamp-unit)",
             err=True,
         )
+        return 1
+    return max(status, 1 if report.mismatch_rate > fail_above else 0)
+
+
+def _windows(
+    build_dir: Path,
+    log_path: Path,
+    events: dict[str, str],
+    fingerprint: str | None,
+    fail_above: float,
+    timestamp_unit: str | None,
+) -> int:
+    """The window section: served windows against the backfill; its exit status."""
+    from featuredsl.artifact.load import load
+    from featuredsl.monitor.window_consistency import check_window_consistency
+
+    report = check_window_consistency(
+        load(build_dir).manifest,
+        log_path,
+        events,
+        fingerprint=fingerprint,
+        timestamp_unit=timestamp_unit,
+    )
+    console = make_console()
+    table = Table(
+        title=f"window aggregates: served events vs the offline event log ({report.rows:,} rows)",
+        title_justify="left",
+    )
+    for header in ("window", "match", "mismatch", "match rate"):
+        table.add_column(header, justify="left" if header == "window" else "right")
+    for window in report.windows:
+        table.add_row(
+            window.expression,
+            f"{window.match:,}",
+            f"{window.mismatch:,}",
+            f"{100 * window.match_rate:.2f}%",
+        )
+    console.print(table)
+    if report.lag is not None and report.lag.explained:
+        lag = report.lag
+        console.print(
+            f"stream lag: the served events miss the offline log's latest "
+            f"{human_duration(lag.low)} to {human_duration(lag.high)} before each window's end "
+            f"(explains {lag.explained:,} of {lag.mismatched:,} mismatched rows)"
+        )
+    if report.rows == 0:
+        click.echo("fail: the log has no request of this build to compare", err=True)
         return 1
     return 1 if report.mismatch_rate > fail_above else 0
 

@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from featuredsl.artifact.contract import OUTPUT
+from featuredsl.artifact.contract import OFFSETS_SUFFIX, OUTPUT
 from featuredsl.errors import ArtifactError
+from featuredsl.ingest.feed import event_groups
 from featuredsl.monitor.columns import NULL_SUFFIX
 from featuredsl.monitor.jsonable import exact_float, jsonable
 from featuredsl.monitor.serving_log import artifact_feature_names, read_log
@@ -178,7 +179,15 @@ def _json_value(value: Any) -> Any:
 
 def _row_inputs(feed: Mapping[str, np.ndarray], row: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    groups = event_groups(feed)
+    events = {member for members in groups.values() for member in members}
+    for offsets in groups:  # an event source: the row's number of events
+        out[offsets[: -len(OFFSETS_SUFFIX)] + " events"] = int(feed[offsets][row + 1]) - int(
+            feed[offsets][row]
+        )
     for name, array in feed.items():
+        if name in events or name in groups:
+            continue
         if name.endswith(NULL_SUFFIX) and name[: -len(NULL_SUFFIX)] in feed:
             continue
         value = array[row]

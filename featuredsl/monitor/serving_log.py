@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from featuredsl.artifact.contract import OFFSETS_SUFFIX
 from featuredsl.errors import ArtifactError, DataError, FeatureDSLError
 from featuredsl.monitor.codec import decode_arrays, encode_arrays
 
@@ -127,7 +128,9 @@ def _check_meta(conn: sqlite3.Connection, path: Path | str) -> None:
 
 
 def _rows(feed: Mapping[str, np.ndarray]) -> int:
-    for array in feed.values():
+    for name, array in feed.items():
+        if name.endswith(OFFSETS_SUFFIX):  # an event source (docs/windows.md): rows + 1
+            return int(array.shape[0]) - 1
         return int(array.shape[0]) if array.ndim else 1
     return 0
 
