@@ -42,6 +42,11 @@ ADVERSARIAL: dict[str, list[float]] = {
     "tie_broken_by_sticky": [1.0, 2.0**-53, TINY],
     "tie_broken_below": [1.0, 2.0**-53, -TINY],
     "sticky_across_limbs": [2.0**60, 2.0**7, 2.0**-900],
+    # 2**45 fills its top 32-bit limb; the tie bit sits one limb below, the only sticky bit
+    # exactly three limbs below the top one.
+    "sticky_three_limbs_below": [2.0**45, 2.0**-8, 2.0**-77],
+    "sticky_three_limbs_below_negative": [-(2.0**45), -(2.0**-8), -(2.0**-77)],
+    "sticky_two_limbs_below": [2.0**45, 2.0**-8, 2.0**-45],
     "negative_tie": [-1.0, -(2.0**-53)],
     "negative_sticky": [-1.0, -(2.0**-53), -(2.0**-1000)],
     "borrow_chain": [2.0**600, -(2.0**-600)],
