@@ -17,7 +17,8 @@ over the events:
 1. Every finite double is an integer multiple of 2**-1074, below 2**2098 in magnitude: x =
    sign * M * 2**(pos - 1074) with M < 2**53 (np.frexp gives the exponent exactly). On that grid
    x is cut into 32-bit limbs (limb k holds bits [32k, 32k + 32)); its 53 bits touch at most 3
-   consecutive limbs, each stored as a signed int64 digit in (-2**32, 2**32).
+   consecutive limbs: x * 2**1074 = (d0 + d1 * 2**32 + d2 * 2**64) * 2**(32 k) with d0, d1 in
+   [0, 2**32) and d2 signed, |d2| < 2**21 (two's complement digits of the signed M).
 2. Only the limbs the data uses are kept (adaptive: from the lowest limb of the smallest nonzero
    |x| to the top limb of the largest, plus one for carries). Per limb column, an int64 prefix
    sum over the events; prefix sums may wrap modulo 2**64, but the difference of two prefixes
@@ -28,17 +29,21 @@ over the events:
    bits of the magnitude plus a sticky bit are rounded once to 53 bits, ties to even.
    Multiplying by the power of two (np.ldexp) is exact, except that a value of 2**1024 or more
    after rounding becomes inf, which is IEEE round-to-nearest overflow.
-4. Infinities are counted with prefix sums: +inf and -inf in one range give NaN, only +inf
+4. Infinities are counted per range (binary search over their positions): +inf and -inf in
+   one range give NaN, only +inf
    gives +inf, only -inf gives -inf. A zero sum is +0.0 (the integer 0 has no sign), so adding
    +0.0 for an excluded event never changes a result.
 
-Cost: one pass over the events in chunks of B events (B * limbs <= 2**22 int64 cells), each
-event written into 3 limb columns, then a prefix sum over limbs x events; plus O(N * limbs) for
-the ranges. `limbs` is 4 + (number of 32-bit limbs the values' exponents span): 6 for data
-within a factor of 2**43 of each other, at most 69 for data spanning the whole double range.
-Memory, besides the inputs: about 24 * N * limbs bytes for the ranges (the prefix sums at lo
-and hi, then the limb sums), 32 MiB for one chunk's limb block and about 80 * B bytes of
-per-chunk temporaries; nothing proportional to the number of events.
+Cost: one pass over the events in chunks (chunk * limbs <= 2**19 int64 cells), each event
+written into 3 limb rows, then a prefix sum over limbs x events; per range, O(limbs) work in
+blocks of 2**14 ranges. `limbs` is 4 + (the number of 32-bit limbs the exponents of the nonzero
+values span): 5 for amounts between 1e-3 and 1e6, 69 at most (values from 2**-1074 to DBL_MAX).
+Measured on a shared 2-core machine (CPU time): about 50 ns per event and 250 ns per range with
+5 limbs (E = 10M events and N = 1M overlapping ranges: 1.0 s), 250 ns per event and 5.6 us per
+range with 69 limbs. Memory besides the inputs and the result: 16 * N * limbs bytes for the
+prefix sums at lo and hi, about 100 * N bytes of range bookkeeping, one byte per event while
+locating infinities, and under 30 MiB of chunk buffers; measured peak for E = 50M, N = 1M and 5
+limbs: 174 MiB.
 """
 
 from __future__ import annotations
