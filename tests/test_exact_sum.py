@@ -249,9 +249,9 @@ def test_numpy_many_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     hi[:20] = 600  # long ranges crossing many chunks
     lo[:20] = np.arange(20)
     expected = _expected(values, lo, hi)
-    monkeypatch.setattr(numpy_exact_sum, "_BLOCK_CELLS", 7)
-    monkeypatch.setattr(numpy_exact_sum, "_MIN_CHUNK", 7)
-    monkeypatch.setattr(numpy_exact_sum, "_ROUND_COLUMNS", 13)
+    monkeypatch.setattr(numpy_exact_sum, "_EXACT_BLOCK_CELLS", 7)
+    monkeypatch.setattr(numpy_exact_sum, "_EXACT_MIN_CHUNK", 7)
+    monkeypatch.setattr(numpy_exact_sum, "_EXACT_ROUND_COLUMNS", 13)
     assert (_bits(exact_sums(values, lo, hi)) == _bits(expected)).all()
 
 
@@ -312,6 +312,16 @@ def test_numpy_file_is_standalone() -> None:
         for node in imports
     )
     assert names == ["__future__", "numpy"]
+    tree = ast.parse(source)
+    defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    defined |= {
+        target.id
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    assert all(name == "exact_sums" or name.lower().startswith("_exact_") for name in defined)
     namespace: dict[str, object] = {}
     exec(compile(source, "embedded", "exec"), namespace)
     function = namespace["exact_sums"]
@@ -361,9 +371,11 @@ def _all_cases() -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     return data
 
 
-@pytest.mark.parametrize("optimization", OPTIMIZATIONS)
-def test_onnx_equals_numpy(model_bytes: bytes, optimization: str) -> None:
-    session = onnx_session(model_bytes, optimization)
+@pytest.mark.parametrize(
+    ("optimization", "threads"), [(level, 1) for level in OPTIMIZATIONS] + [("all", 2)]
+)
+def test_onnx_equals_numpy(model_bytes: bytes, optimization: str, threads: int) -> None:
+    session = onnx_session(model_bytes, optimization, threads)
     for values, lo, hi in _all_cases():
         expected = exact_sums(values, lo, hi)
         got = _run(session, values, lo, hi)

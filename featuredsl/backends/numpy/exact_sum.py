@@ -6,7 +6,8 @@ depends neither on the order of the events nor on the batch nor on the kernel, a
 graph (featuredsl.backends.onnx.exact_sum) computes the same bits.
 
 This file is standalone on purpose (numpy only, no featuredsl import): the code generator copies
-its text verbatim into generated numpy modules.
+its text verbatim into generated numpy modules (everything after the imports; every other
+module-level name starts with `_exact` so that it cannot clash with the module's own helpers).
 
 Algorithm: an integer superaccumulator (Kulisch's long accumulator; Neal, "Fast exact summation
 using small and large superaccumulators", arXiv:1505.05571, 2015; the limb-wise integer
@@ -50,11 +51,11 @@ from __future__ import annotations
 
 import numpy as np
 
-_LIMB_MASK = np.uint64(0xFFFFFFFF)
-_BLOCK_CELLS = 1 << 19  # int64 cells of one chunk's limbs x events block (4 MiB)
-_ROUND_COLUMNS = 1 << 14  # ranges rounded together
-_MIN_CHUNK = 1 << 12  # events per chunk at least
-_MAX_RANGE = 1 << 31  # longest range whose int64 limb sums cannot overflow
+_EXACT_LIMB_MASK = np.uint64(0xFFFFFFFF)
+_EXACT_BLOCK_CELLS = 1 << 19  # int64 cells of one chunk's limbs x events block (4 MiB)
+_EXACT_ROUND_COLUMNS = 1 << 14  # ranges rounded together
+_EXACT_MIN_CHUNK = 1 << 12  # events per chunk at least
+_EXACT_MAX_RANGE = 1 << 31  # longest range whose int64 limb sums cannot overflow
 
 
 def exact_sums(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -83,9 +84,9 @@ def exact_sums(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray
     size = values.shape[0]
     if lo.size and (lo.min() < 0 or hi.max() > size or (hi < lo).any()):
         raise ValueError(f"every range must satisfy 0 <= lo <= hi <= {size}")
-    if lo.size and (hi - lo).max() >= _MAX_RANGE:
+    if lo.size and (hi - lo).max() >= _EXACT_MAX_RANGE:
         raise ValueError("a range holds 2**31 events or more; int64 limb sums could overflow")
-    result = _finite_sums(values, lo, hi)
+    result = _exact_finite_sums(values, lo, hi)
     infinities = [np.flatnonzero(values == v) for v in (np.inf, -np.inf)]
     if infinities[0].size or infinities[1].size:
         ups, downs = (np.searchsorted(i, hi) - np.searchsorted(i, lo) for i in infinities)
@@ -95,7 +96,7 @@ def exact_sums(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray
     return result
 
 
-def _grid(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _exact_grid(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """x = M * 2**(pos - 1074) exactly: M int64 with |M| < 2**53 and x's sign, pos int64 >= 0.
     x has no infinities and no NaN; for x == 0, M == 0 (and pos is meaningless)."""
     fraction, exponent = np.frexp(x)
@@ -109,7 +110,7 @@ def _grid(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mantissa, position
 
 
-def _finite_sums(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+def _exact_finite_sums(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     ranges, size = lo.shape[0], values.shape[0]
     chunk = 1 << 20
     smallest, largest = np.inf, 0.0  # of the nonzero finite magnitudes
@@ -126,10 +127,10 @@ def _finite_sums(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarr
     result = np.zeros(ranges, dtype=np.float64)
     if ranges == 0 or largest == 0.0:
         return result
-    _, (low, high) = _grid(np.array([smallest, largest]))
+    _, (low, high) = _exact_grid(np.array([smallest, largest]))
     first = int(low) >> 5  # the lowest limb any value touches
     limbs = (int(high) >> 5) - first + 4  # 3 limbs per value + 1 for carries
-    chunk = min(max(_BLOCK_CELLS // limbs, _MIN_CHUNK), size)
+    chunk = min(max(_EXACT_BLOCK_CELLS // limbs, _EXACT_MIN_CHUNK), size)
 
     # Prefix sums are needed at positions lo and hi: group those queries by the chunk holding
     # event (position - 1), so that every chunk's block is read once. Group 0: position 0.
@@ -151,7 +152,7 @@ def _finite_sums(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarr
         x = values[start:stop]
         if infinite:
             x = np.where(np.abs(x) == np.inf, 0.0, x)
-        mantissa, position = _grid(x)
+        mantissa, position = _exact_grid(x)
         shift = position & 31
         # Rows of the 3 limbs the value touches; a zero (any position) goes to a valid row.
         at = np.clip((position >> 5) - first, 0, limbs - 4)
@@ -159,7 +160,9 @@ def _finite_sums(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarr
         at += column[:count]
         # x * 2**1074 = (d0 + d1 * 2**32 + d2 * 2**64) * 2**(32 row), d0 and d1 in [0, 2**32),
         # d2 signed (two's complement digits; the shifts are arithmetic).
-        flat[at] = ((mantissa.view(np.uint64) << shift.view(np.uint64)) & _LIMB_MASK).view(np.int64)
+        flat[at] = ((mantissa.view(np.uint64) << shift.view(np.uint64)) & _EXACT_LIMB_MASK).view(
+            np.int64
+        )
         upper = mantissa >> (32 - shift)
         flat[at + chunk] = upper & 0xFFFFFFFF
         flat[at + 2 * chunk] = upper >> 32
@@ -174,15 +177,15 @@ def _finite_sums(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarr
     del block, running
     where = np.empty(2 * ranges, dtype=np.int64)
     where[order] = np.arange(2 * ranges)
-    for start in range(0, ranges, _ROUND_COLUMNS):  # in cache-sized blocks of ranges
-        stop = min(ranges, start + _ROUND_COLUMNS)
+    for start in range(0, ranges, _EXACT_ROUND_COLUMNS):  # in cache-sized blocks of ranges
+        stop = min(ranges, start + _EXACT_ROUND_COLUMNS)
         sums = np.take(prefixes, where[ranges + start : ranges + stop], axis=1)
         sums -= np.take(prefixes, where[start:stop], axis=1)
-        result[start:stop] = _round(sums, first)
+        result[start:stop] = _exact_round(sums, first)
     return result
 
 
-def _round(sums: np.ndarray, first: int) -> np.ndarray:
+def _exact_round(sums: np.ndarray, first: int) -> np.ndarray:
     """sums: int64[limbs, N], column i holding the value sum_k sums[k, i] * 2**(32 (first + k)
     - 1074), of magnitude below 2**(32 (limbs - 1) + 31). Returns the value of every column
     rounded once to float64 (ties to even); sums is overwritten."""
