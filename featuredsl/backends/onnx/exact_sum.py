@@ -70,8 +70,7 @@ def exact_sums(ctx: GraphContext, values: str, lo: str, hi: str) -> str:
         b.add("Where", tiny, b.f(600.0 - 1074.0), b.f(-1074.0)),
     )
     guess = b.add("Cast", b.add("Floor", b.add("Div", binade, b.f(32.0))), to=TensorProto.INT64)
-    guess = b.add("Where", b.add("Less", guess, b.i(0)), b.i(0), guess)
-    guess = b.add("Where", b.add("Greater", guess, b.i(_LIMBS - 1)), b.i(_LIMBS - 1), guess)
+    guess = b.add("Clip", guess, b.i(0), b.i(_LIMBS - 1))  # small ints: Clip is exact
     boundaries = ctx.vector(
         DType.FLOAT, [2.0 ** (32 * j - 1074) for j in range(_LIMBS)] + [math.inf]
     )
@@ -80,7 +79,6 @@ def exact_sums(ctx: GraphContext, values: str, lo: str, hi: str) -> str:
         "GreaterOrEqual", magnitude, b.add("Gather", boundaries, b.add("Add", guess, b.i(1)))
     )
     top = b.add("Add", b.add("Sub", guess, too_high), b.int64(too_low), hint="top_limb")
-    top = b.add("Where", nonzero, top, b.i(0))
     ups = [1074 - 32 * q for q in range(_LIMBS)]
     first_factor = ctx.vector(DType.FLOAT, [2.0 ** -(-u // 2) for u in ups])
     second_factor = ctx.vector(DType.FLOAT, [2.0 ** (u // 2) for u in ups])
@@ -122,14 +120,20 @@ def exact_sums(ctx: GraphContext, values: str, lo: str, hi: str) -> str:
     pick = b.add("Clip", pick, b.i(0), b.i(4))  # small ints: Clip is exact
     cells = b.add("GatherElements", digit_rows, pick, axis=0, hint="limb_digits")
 
-    # Prefix sums over the events; limb sums of every range.
+    # Prefix sums over the events: limb sums of every range, and its numbers of +inf and -inf.
+    flags = [b.unsqueeze(b.int64(f), 0) for f in (positive, negative)]
+    cells = b.add("Concat", cells, *flags, axis=0)
     prefix = b.add("CumSum", b.add("Pad", cells, ctx.int64s(0, 1, 0, 0)), b.i(1))
-    sums = b.add(
-        "Sub",
-        b.add("Gather", prefix, hi, axis=1),
-        b.add("Gather", prefix, lo, axis=1),
-        hint="limb_sums",
-    )  # int64[limbs, N]
+    totals = b.add(
+        "Sub", b.add("Gather", prefix, hi, axis=1), b.add("Gather", prefix, lo, axis=1)
+    )  # int64[limbs + 2, N]
+    sums = b.add("Slice", totals, ctx.int64s(0), ctx.int64s(-2), ctx.int64s(0), hint="limb_sums")
+    infinities = b.add(
+        "Greater", b.add("Slice", totals, ctx.int64s(-2), ctx.int64s(2**62), ctx.int64s(0)), b.i(0)
+    )
+    ups_present, downs_present = (
+        b.add("Slice", infinities, ctx.int64s(k), ctx.int64s(k + 1), ctx.int64s(0)) for k in (0, 1)
+    )
 
     # Normalise: base-2**32 digits in [0, 2**32) below a signed top row.
     is_top = b.add("Equal", b.unsqueeze(column, 1), b.add("Sub", width, b.i(1)))
@@ -236,21 +240,13 @@ def exact_sums(ctx: GraphContext, values: str, lo: str, hi: str) -> str:
     value = b.add("Mul", value, b.add("Gather", table, b.add("Add", other, b.i(_POWERS))))
     value = b.add("Mul", value, b.add("Where", negative_sum, b.f(-1.0), b.f(1.0)))
     value = b.add("Where", zero_sum, b.f(0.0), value)
-    value = b.add("Squeeze", value, ctx.int64s(0), hint="finite_sum")
+    # Infinities.
 
-    # Infinities, counted with prefix sums.
-    def count_in_ranges(flags: str) -> str:
-        running = b.add("CumSum", b.add("Pad", b.int64(flags), ctx.int64s(1, 0)), b.i(0))
-        inside = b.add(
-            "Sub", b.add("Gather", running, hi, axis=0), b.add("Gather", running, lo, axis=0)
-        )
-        return b.add("Greater", inside, b.i(0))
-
-    ups_present, downs_present = count_in_ranges(positive), count_in_ranges(negative)
     value = b.add("Where", downs_present, b.f(-math.inf), value)
     value = b.add("Where", ups_present, b.f(math.inf), value)
     both = b.add("And", ups_present, downs_present)
-    return b.add("Where", both, b.f(math.nan), value, hint="exact_sum")
+    value = b.add("Where", both, b.f(math.nan), value)
+    return b.add("Squeeze", value, ctx.int64s(0), hint="exact_sum")
 
 
 def _propagate_carries(b: _Builder, sums: str, masks: str) -> str:
