@@ -7,18 +7,33 @@ NaN, only +inf is +inf, only -inf is -inf, a finite sum of DBL_MAX + half an ulp
 Demmel & Hida, SIAM J. Sci. Comput. 25(4), 2003) over 32-bit limbs on the 2**-1074 grid, with
 prefix sums over the events; the numbers agree because the correctly rounded sum is unique.
 
-Opset 21 has no BitCast, so the limbs come from exact float operations: the top limb q of |x|
-(bits [32q, 32q + 32) of |x| * 2**1074) is the number of limb boundaries 2**(32j - 1074) at or
-below |x|; y = |x| * 2**(1074 - 32q) (two exact multiplications by powers of two) lies in
-[1, 2**32), and Floor / subtraction / * 2**32 split it exactly into the digits of limbs q,
-q - 1 and q - 2. Limb arithmetic is int64 (CumSum, Gather, BitwiseAnd, exact Div by 2**32 of
-multiples of 2**32); the final rounding takes the top 64 bits of the magnitude as uint64
-(BitShift, BitwiseOr) and scales the 53-bit mantissa with two exact multiplications by powers of
-two from a table. Carries are propagated in parallel by a Loop that stops when none is left
-(2 iterations, plus one per limb a carry ripples through).
+Opset 21 has no BitCast, so the limbs come from exact float operations. The top limb q of |x|
+(the limb of |x| * 2**1074 holding its leading bit, |x| in [2**(32q - 1074), 2**(32q - 1042)))
+is estimated from Log (applied to a normal number: vectorised Log kernels may flush subnormals;
+Log is a few ulp off and varies between runtimes, which moves the estimate by at most one limb
+near a boundary) and then corrected by exact comparisons with the boundaries 2**(32j - 1074),
+so q itself is exact on every runtime. y = |x| * 2**(1074 - 32q) (two exact multiplications by
+powers of two) lies in [1, 2**32), and Floor / subtraction / * 2**32 split it exactly into the
+digits of limbs q, q - 1 and q - 2. Limb arithmetic is int64: a [limbs, events] matrix built
+with GatherElements, CumSum over events, Gather at hi and lo; a Loop propagates the carries in
+parallel (digit = sum & (2**32 - 1), carry = (sum - digit) / 2**32, an exact division) until
+none is left: 2 rounds plus one per limb a carry ripples through, 3 or 4 in practice. A negative
+sum is negated in closed form (two's complement with CumSum), and the rounding takes the top 64
+bits of the magnitude as uint64 (BitShift, BitwiseOr), rounds to 53 bits (ties to even, sticky
+bit from everything below) and scales the mantissa with two exact multiplications by powers of
+two from a table (inf on overflow, as IEEE round-to-nearest).
 
-Avoided (docs/parity.md): int64 Max/Min (only Where), int64 Mod, integer Div of negative
-numbers (only exact divisions), float32. Ranges must hold fewer than 2**31 events.
+Avoided (docs/parity.md): float32; int64 Mod; integer Div of negative numbers (only exact
+divisions by 2**32, and by 2 of a positive number); int64 Max/Min-like ops (Clip, ReduceMax,
+ReduceMin) only on limb numbers below 70, far from the +-2**31 where onnxruntime 1.22-1.31 go
+wrong. Ranges must hold fewer than 2**31 events; a NaN value gives an unspecified result
+(callers pass 0.0 for null or excluded events).
+
+Cost: about 190 nodes (and 8 in the Loop body) whatever the data; work O(events * limbs +
+ranges * limbs), limbs = 4 + the number of 32-bit limbs the values' exponents span (5 for
+amounts between 1e-3 and 1e6). Measured with onnxruntime 1.32 (python, one thread, CPU time,
+median): about 110 us for 1 row of 100 events (shared 2-core machine; up to 190 us under load),
+1.0-1.2 ms for 100 rows x 100 events, 12-16 ms for 1000 rows x 100 events.
 """
 
 from __future__ import annotations
