@@ -29,7 +29,7 @@ ReduceMin) only on limb numbers below 70, far from the +-2**31 where onnxruntime
 wrong. Ranges must hold fewer than 2**31 events; a NaN value gives an unspecified result
 (callers pass 0.0 for null or excluded events).
 
-Cost: about 190 nodes (and 8 in the Loop body) whatever the data; work O(events * limbs +
+Cost: about 190 nodes (and 9 in the Loop body) whatever the data; work O(events * limbs +
 ranges * limbs), limbs = 4 + the number of 32-bit limbs the values' exponents span (5 for
 amounts between 1e-3 and 1e6). Measured with onnxruntime 1.32 (python, one thread, CPU time,
 median): about 110 us for 1 row of 100 events (shared 2-core machine; up to 190 us under load),
