@@ -167,8 +167,11 @@ def _exact_finite_sums(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np
         flat[at + chunk] = upper & 0xFFFFFFFF
         flat[at + 2 * chunk] = upper >> 32
         np.cumsum(block[:, :count], axis=1, out=running[:, :count])
-        for offset in (0, chunk, 2 * chunk):
-            flat[at + offset] = 0
+        if limbs <= 8:  # zero the block again: filling beats scattering zeros
+            block[:, :count] = 0
+        else:
+            for offset in (0, chunk, 2 * chunk):
+                flat[at + offset] = 0
         picked = slice(bounds[index + 1], bounds[index + 2])
         # Wrapping modulo 2**64 is harmless: the differences undo it.
         prefixes[:, picked] = np.take(running, queries[picked] - start - 1, axis=1)
