@@ -243,9 +243,10 @@ def test_numpy_random_overlapping_ranges(seed: int) -> None:
     assert (_bits(exact_sums(values, lo, hi)) == _bits(_expected(values, lo, hi))).all()
 
 
-def test_numpy_many_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("seed", [0, 2])  # many limbs (zeros scattered), few (zeros filled)
+def test_numpy_many_chunks(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
     """Prefix sums carried across chunks of events (chunks of 7 events here)."""
-    values, lo, hi = _random_data(0, 600, 100)
+    values, lo, hi = _random_data(seed, 600, 100)
     hi[:20] = 600  # long ranges crossing many chunks
     lo[:20] = np.arange(20)
     expected = _expected(values, lo, hi)
