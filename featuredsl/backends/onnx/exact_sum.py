@@ -255,8 +255,6 @@ def exact_sums(ctx: GraphContext, values: str, lo: str, hi: str) -> str:
     value = b.add("Mul", value, b.add("Gather", table, b.add("Add", other, b.i(_POWERS))))
     value = b.add("Mul", value, b.add("Where", negative_sum, b.f(-1.0), b.f(1.0)))
     value = b.add("Where", zero_sum, b.f(0.0), value)
-    # Infinities.
-
     value = b.add("Where", downs_present, b.f(-math.inf), value)
     value = b.add("Where", ups_present, b.f(math.inf), value)
     both = b.add("And", ups_present, downs_present)
