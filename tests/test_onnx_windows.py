@@ -9,12 +9,11 @@ onnxruntime at every optimization level, and on every cached runtime of the matr
 from __future__ import annotations
 
 import math
-import os
 import random
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -162,8 +161,9 @@ INPUTS = {
 }
 
 
-def build_model(lag: int, length: int, n: int, packed: bool = False) -> onnx.ModelProto:
-    """The test graph: every kernel on one event source.
+def build_model(windows: Sequence[Window], packed: bool = False) -> onnx.ModelProto:
+    """The test graph: every kernel on one event source, for each window; the outputs of window
+    w are called "w{w}.{name}".
 
     packed: the runtime matrix's clients take inputs of one length, so every input is padded
     to one length M and `sizes` (int64[M], sizes[0] = N, sizes[1] = E) says what to keep."""
@@ -184,20 +184,24 @@ def build_model(lag: int, length: int, n: int, packed: bool = False) -> onnx.Mod
             )
         else:
             inputs.append(helper.make_tensor_value_info(name, element, [size]))
-    lo, hi = window_bounds(ctx, "offsets", "times", "row_times", length, lag)
-    results: dict[str, str] = {"lo": lo, "hi": hi}
-    results["count"] = window_count(ctx, "included", lo, hi)
-    results["sum_int"] = window_sum_int(ctx, "ints", "included", lo, hi)
-    for dtype in ("float", "int"):
-        for name, kernel in (("min", window_min), ("max", window_max)):
-            value, missing = kernel(ctx, COLUMNS[dtype], "included", lo, hi, DTYPES[dtype])
-            results[f"{name}_{dtype}"], results[f"{name}_{dtype}_missing"] = value, missing
-    for dtype, column in COLUMNS.items():
-        for name, kernel in (("first", window_first), ("last", window_last)):
-            value, missing = kernel(ctx, column, "included", lo, hi, DTYPES[dtype])
-            results[f"{name}_{dtype}"], results[f"{name}_{dtype}_missing"] = value, missing
-        value, missing = window_nth_last(ctx, column, "included", lo, hi, n, DTYPES[dtype])
-        results[f"nth_last_{dtype}"], results[f"nth_last_{dtype}_missing"] = value, missing
+    results: dict[str, str] = {}
+    for index, (lag, length, n) in enumerate(windows):
+        ctx.prefix = f"w{index}."
+        lo, hi = window_bounds(ctx, "offsets", "times", "row_times", length, lag)
+        found = {"lo": lo, "hi": hi}
+        found["count"] = window_count(ctx, "included", lo, hi)
+        found["sum_int"] = window_sum_int(ctx, "ints", "included", lo, hi)
+        for dtype in ("float", "int"):
+            for name, kernel in (("min", window_min), ("max", window_max)):
+                value, missing = kernel(ctx, COLUMNS[dtype], "included", lo, hi, DTYPES[dtype])
+                found[f"{name}_{dtype}"], found[f"{name}_{dtype}_missing"] = value, missing
+        for dtype, column in COLUMNS.items():
+            for name, kernel in (("first", window_first), ("last", window_last)):
+                value, missing = kernel(ctx, column, "included", lo, hi, DTYPES[dtype])
+                found[f"{name}_{dtype}"], found[f"{name}_{dtype}_missing"] = value, missing
+            value, missing = window_nth_last(ctx, column, "included", lo, hi, n, DTYPES[dtype])
+            found[f"nth_last_{dtype}"], found[f"nth_last_{dtype}_missing"] = value, missing
+        results.update({f"w{index}.{name}": value for name, value in found.items()})
     outputs = []
     for name, value in results.items():
         ctx.nodes.append(helper.make_node("Identity", [value], [name], name=f"out_{name}"))
@@ -230,9 +234,9 @@ def packed_feed(case: Case) -> dict[str, np.ndarray]:
     return out
 
 
-@lru_cache(maxsize=None)
-def session(lag: int, length: int, n: int, optimization: str) -> Any:
-    return onnx_session(build_model(lag, length, n).SerializeToString(), optimization)
+@cache
+def session(optimization: str) -> Any:
+    return onnx_session(build_model(WINDOWS).SerializeToString(), optimization)
 
 
 # ----------------------------------------------------------------------------- comparing
@@ -242,8 +246,13 @@ def _bits(value: float) -> str:
     return struct.pack("<d", value).hex()
 
 
-def differences(case: Case, outputs: dict[str, np.ndarray], lag: int, length: int, n: int) -> list[str]:
-    expected = reference(case, lag, length, n)
+def differences(case: Case, outputs: dict[str, np.ndarray]) -> list[str]:
+    """Every output cell of the graph of WINDOWS that differs from the reference, bit for bit."""
+    expected = {
+        f"w{index}.{name}": values
+        for index, window in enumerate(WINDOWS)
+        for name, values in reference(case, *window).items()
+    }
     found = []
     for name in expected:
         got = outputs[name].tolist()
@@ -263,17 +272,48 @@ def differences(case: Case, outputs: dict[str, np.ndarray], lag: int, length: in
 
 # ----------------------------------------------------------------------------- the cases
 
-WINDOWS = (  # (lag, length, n)
+Window = tuple[int, int, int]  # (lag, length, n), microseconds
+
+WINDOWS: tuple[Window, ...] = (
     (0, 1, 1),
     (5, 10, 2),
     (0, 2**62 - 1, 3),
     (2**61, 2**61 - 1, 1),
     (7, 2**40, 2),
 )
-FLOATS = (0.0, -0.0, 1.5, -1.5, math.inf, -math.inf, 5e-324, -5e-324, 1.7976931348623157e308,
-          -1.7976931348623157e308, 2.0**53 + 2, 0.1, -2.5e-300)
-INTS = (0, 1, -1, 2**31 - 1, 2**31, 2**31 + 1, -(2**31), -(2**31) - 1, 2**53, 2**53 + 1,
-        -(2**53) - 1, INT64_MIN, INT64_MAX, INT64_MIN + 1, INT64_MAX - 1, 2**62 + 12345)
+FLOATS = (
+    0.0,
+    -0.0,
+    1.5,
+    -1.5,
+    math.inf,
+    -math.inf,
+    5e-324,
+    -5e-324,
+    1.7976931348623157e308,
+    -1.7976931348623157e308,
+    2.0**53 + 2,
+    0.1,
+    -2.5e-300,
+)
+INTS = (
+    0,
+    1,
+    -1,
+    2**31 - 1,
+    2**31,
+    2**31 + 1,
+    -(2**31),
+    -(2**31) - 1,
+    2**53,
+    2**53 + 1,
+    -(2**53) - 1,
+    INT64_MIN,
+    INT64_MAX,
+    INT64_MIN + 1,
+    INT64_MAX - 1,
+    2**62 + 12345,
+)
 STRINGS = ("", "a", "A", "é", "Ünïcode", "日本", "a b", "\U0001f600", "x" * 40)
 ROW_TIMES = (0, 10**15, INT64_MIN, INT64_MAX, INT64_MIN + 3, 2**62, -(2**62), 2**53 + 1)
 
@@ -283,8 +323,9 @@ def _clamp(value: int) -> int:
 
 
 @st.composite
-def cases(draw: st.DrawFn, window: tuple[int, int, int]) -> Case:
-    lag, length, _ = window
+def cases(draw: st.DrawFn) -> Case:
+    """Rows whose event times cluster at the edges of one of WINDOWS (the graph computes all)."""
+    lag, length, _ = draw(st.sampled_from(WINDOWS))
     ints = st.one_of(st.sampled_from(INTS), st.integers(INT64_MIN, INT64_MAX))
     floats = st.one_of(st.sampled_from(FLOATS), st.floats(allow_nan=False))
     strings = st.one_of(
@@ -302,7 +343,15 @@ def cases(draw: st.DrawFn, window: tuple[int, int, int]) -> Case:
             st.sampled_from((INT64_MIN, INT64_MAX, t)),
             st.integers(_clamp(edges[0] - 3 * length), _clamp(edges[1] + length)),
         )
-        events = sorted(draw(st.lists(event_time, max_size=7)))
+        inside = st.integers(_clamp(edges[0] - 1), _clamp(edges[1]))  # a long row's events
+        events = sorted(
+            draw(
+                st.one_of(
+                    st.lists(event_time, max_size=7),
+                    st.lists(st.one_of(inside, event_time), min_size=8, max_size=40),
+                )
+            )
+        )
         times += events
         offsets.append(offsets[-1] + len(events))
         for _ in events:
@@ -313,29 +362,39 @@ def cases(draw: st.DrawFn, window: tuple[int, int, int]) -> Case:
             values_b.append(draw(st.booleans()))
             values_s.append(draw(strings))
     return Case(
-        tuple(offsets), tuple(times), tuple(row_times), tuple(included), tuple(values_f),
-        tuple(values_i), tuple(values_b), tuple(values_s),
+        tuple(offsets),
+        tuple(times),
+        tuple(row_times),
+        tuple(included),
+        tuple(values_f),
+        tuple(values_i),
+        tuple(values_b),
+        tuple(values_s),
     )
 
 
-def random_cases(seed: int, count: int, window: tuple[int, int, int]) -> list[Case]:
-    """Deterministic cases for the runtime matrix (outside Hypothesis): drawn the same way."""
+def random_cases(seed: int, count: int) -> list[Case]:
+    """Deterministic cases for the runtime matrix (outside Hypothesis), drawn much the same way."""
     rng = random.Random(seed)
-    lag, length, _ = window
     out = []
     for _ in range(count):
+        lag, length, _ = rng.choice(WINDOWS)
         offsets, times, row_times = [0], [], []
         cols: dict[str, list[Any]] = {c: [] for c in ("inc", "f", "i", "b", "s")}
         for _ in range(rng.randrange(0, 4)):
             t = rng.choice((*ROW_TIMES, rng.randrange(INT64_MIN, INT64_MAX)))
             row_times.append(t)
             edges = (t - lag - length, t - lag)
-            events = sorted(
-                _clamp(rng.choice(edges) + rng.randrange(-2, 3))
-                if rng.random() < 0.7
-                else rng.choice((INT64_MIN, INT64_MAX, t))
-                for _ in range(rng.randrange(0, 8))
-            )
+            if rng.random() < 0.3:  # a long row, mostly inside the window
+                low, high = _clamp(edges[0] - 1), _clamp(edges[1])
+                events = sorted(rng.randint(low, high) for _ in range(rng.randrange(8, 70)))
+            else:
+                events = sorted(
+                    _clamp(rng.choice(edges) + rng.randrange(-2, 3))
+                    if rng.random() < 0.7
+                    else rng.choice((INT64_MIN, INT64_MAX, t))
+                    for _ in range(rng.randrange(0, 8))
+                )
             times += events
             offsets.append(offsets[-1] + len(events))
             for _ in events:
@@ -346,8 +405,16 @@ def random_cases(seed: int, count: int, window: tuple[int, int, int]) -> list[Ca
                 cols["b"].append(rng.random() < 0.5)
                 cols["s"].append(rng.choice(STRINGS))
         out.append(
-            Case(tuple(offsets), tuple(times), tuple(row_times), tuple(cols["inc"]),
-                 tuple(cols["f"]), tuple(cols["i"]), tuple(cols["b"]), tuple(cols["s"]))
+            Case(
+                tuple(offsets),
+                tuple(times),
+                tuple(row_times),
+                tuple(cols["inc"]),
+                tuple(cols["f"]),
+                tuple(cols["i"]),
+                tuple(cols["b"]),
+                tuple(cols["s"]),
+            )
         )
     return out
 
@@ -356,48 +423,57 @@ EMPTY = Case((0,), (), (), (), (), (), (), ())
 NO_EVENTS = Case((0, 0, 0), (), (5, INT64_MIN), (), (), (), (), ())
 
 
-def run_here(case: Case, window: tuple[int, int, int], optimization: str) -> list[str]:
-    s = session(*window, optimization)
+def run_here(case: Case, optimization: str) -> list[str]:
+    s = session(optimization)
     names = [o.name for o in s.get_outputs()]
-    outputs = dict(zip(names, s.run(None, case.feed()), strict=True))
-    return differences(case, outputs, *window)
+    return differences(case, dict(zip(names, s.run(None, case.feed()), strict=True)))
 
 
 # ----------------------------------------------------------------------------- tests
 
 
-@pytest.mark.parametrize("window", WINDOWS)
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data())
-def test_kernels_equal_the_contract(window: tuple[int, int, int], data: st.DataObject) -> None:
-    case = data.draw(cases(window))
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=cases())
+def test_kernels_equal_the_contract(case: Case) -> None:
     for optimization in ("disabled", "all"):
-        assert run_here(case, window, optimization) == []
+        assert run_here(case, optimization) == []
 
 
 @pytest.mark.parametrize("optimization", OPTIMIZATIONS)
-@pytest.mark.parametrize("window", WINDOWS)
-def test_edge_requests(window: tuple[int, int, int], optimization: str) -> None:
-    """No rows (N = 0, E = 0), rows without events, one big batch, and each row alone."""
-    batch = random_cases(sum(window) % 1000, 40, window)
-    for case in (EMPTY, NO_EVENTS, concatenate(batch), *batch[:10]):
-        assert run_here(case, window, optimization) == []
+def test_edge_requests(optimization: str) -> None:
+    """No rows (N = 0, E = 0), rows without events, one big batch, and rows alone."""
+    batch = random_cases(0, 200)
+    for case in (EMPTY, NO_EVENTS, concatenate(batch), *batch[:20]):
+        assert run_here(case, optimization) == []
 
 
 def test_zero_signs_and_ties() -> None:
     """min of {0.0, -0.0} is -0.0 and max is 0.0 in either order; ties keep request order."""
-    window = (0, 10, 1)
-    rows = [
-        (0.0, -0.0), (-0.0, 0.0), (0.0, 0.0), (-0.0, -0.0), (-0.0, 1.0), (0.0, -1.0),
+    pairs = [
+        (0.0, -0.0),
+        (-0.0, 0.0),
+        (0.0, 0.0),
+        (-0.0, -0.0),
+        (-0.0, 1.0),
+        (0.0, -1.0),
         (math.inf, -math.inf),
     ]
-    cases_ = [
-        Case((0, 2), (5, 5), (10,), (True, True), pair, (INT64_MAX, INT64_MIN), (True, False),
-             ("b", "a"))
-        for pair in rows
-    ]
-    batch = concatenate(cases_)
-    assert run_here(batch, window, "all") == []
+    batch = concatenate(
+        [
+            Case(
+                (0, 2),
+                (5, 5),
+                (10,),
+                (True, True),
+                pair,
+                (INT64_MAX, INT64_MIN),
+                (True, False),
+                ("b", "a"),
+            )
+            for pair in pairs
+        ]
+    )
+    assert run_here(batch, "all") == []
     out = reference(batch, 0, 10, 1)
     assert [_bits(v) for v in out["min_float"][:2]] == [_bits(-0.0)] * 2
     assert [_bits(v) for v in out["max_float"][:2]] == [_bits(0.0)] * 2
@@ -416,30 +492,28 @@ def test_bad_arguments_are_refused() -> None:
         window_min(ctx, "v", "i", "l", "h", DType.STRING)
 
 
-def _cached_runtimes() -> list[str]:
-    cache = Path(os.environ.get(matrix.CACHE_ENV, "/work/ci-cache"))
-    return [
-        rid
-        for rid in matrix.MATRIX
-        if (cache / rid.replace("==", "-")).joinpath(".ready").exists()
-    ]
+def _installed(runtime_id: str) -> bool:
+    kind, version = matrix.parse_runtime(runtime_id)
+    return (matrix.cache_dir() / f"{kind}-ort-{version}" / ".ready").exists()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("runtime_id", matrix.MATRIX)
 def test_kernels_on_every_runtime(runtime_id: str, tmp_path: Path) -> None:
-    """The same cases in every runtime of the matrix that is installed, at every optimization
-    level: one batch of all cases, then a one-row request (other kernel paths)."""
-    if runtime_id not in _cached_runtimes():
-        pytest.skip(f"{runtime_id} is not installed in the runtime cache")
+    """The same cases in every runtime of the matrix that is installed in the runtime cache
+    ($FEATUREDSL_RUNTIME_CACHE), at every optimization level: one batch of many rows, one of a
+    few rows, a one-row request (short inputs take other kernel paths), no rows, no events;
+    the big batch also with two threads."""
+    if not _installed(runtime_id):
+        pytest.skip(f"{runtime_id} is not installed in {matrix.cache_dir()}")
     runtime = matrix.ensure_runtime(runtime_id)
-    for window in WINDOWS:
-        path = tmp_path / f"windows_{window[0]}_{window[1]}.onnx"
-        path.write_bytes(build_model(*window, packed=True).SerializeToString())
-        batch = random_cases(sum(window) % 1000, 40, window)
-        requests = [concatenate(batch), batch[0], EMPTY, NO_EVENTS]
-        for optimization in OPTIMIZATIONS:
-            for case in requests:
-                outputs = runtime.run(path, packed_feed(case), optimization=optimization)
-                found = differences(case, outputs, *window)
-                assert found == [], f"{runtime_id}, {optimization}, window {window}: {found[:5]}"
+    path = tmp_path / "windows.onnx"
+    path.write_bytes(build_model(WINDOWS, packed=True).SerializeToString())
+    batch = random_cases(1, 300)
+    requests = [concatenate(batch), concatenate(batch[:5]), batch[0], EMPTY, NO_EVENTS]
+    runs = [(o, 1, case) for o in OPTIMIZATIONS for case in requests]
+    runs.append(("all", 2, requests[0]))
+    for optimization, threads, case in runs:
+        outputs = runtime.run(path, packed_feed(case), optimization=optimization, threads=threads)
+        found = differences(case, outputs)
+        assert found == [], f"{runtime_id}, {optimization}, {threads} threads: {found[:5]}"

@@ -210,7 +210,11 @@ def _by_rank(
     compact = _Compacted(ctx, included, lo, hi)
     missing = ctx.add("Less", [compact.count, ctx.constant(DType.INT, abs(n))], hint="missing")
     if n > 0:
-        rank = compact.first if n == 1 else ctx.add("Add", [compact.first, ctx.constant(DType.INT, n - 1)])
+        rank = (
+            compact.first
+            if n == 1
+            else ctx.add("Add", [compact.first, ctx.constant(DType.INT, n - 1)])
+        )
     else:
         rank = ctx.add("Sub", [compact.end, ctx.constant(DType.INT, -n)], hint="rank")
     # Missing rows read the fill at rank m (a copy: no dtype-specific selection needed).
@@ -287,9 +291,7 @@ def _extremum(
         "GreaterOrEqual",
         [ctx.add("Unsqueeze", [count, ctx.int64s(1)]), ctx.vector(DType.INT, _POWERS[1:])],
     )
-    level = ctx.add(
-        "ReduceSum", [_flags(ctx, reached), ctx.int64s(1)], hint="level", keepdims=0
-    )
+    level = ctx.add("ReduceSum", [_flags(ctx, reached), ctx.int64s(1)], hint="level", keepdims=0)
     table = _sparse_table(ctx, level0, level, dtype, better)
     width = ctx.add("Shape", [level0], hint="width")
     base = ctx.add("Add", [ctx.add("Mul", [level, width]), start], hint="run")
@@ -334,9 +336,7 @@ def _sparse_table(ctx: GraphContext, level0: str, level: str, dtype: DType, bett
     carried = ctx.fresh(ctx.prefix + "table_last")
     scanned = ctx.fresh(ctx.prefix + "table_levels")
     ctx.nodes.append(
-        helper.make_node(
-            "Loop", [trips, "", level0], [carried, scanned], name=scanned, body=body
-        )
+        helper.make_node("Loop", [trips, "", level0], [carried, scanned], name=scanned, body=body)
     )
     levels = ctx.add(
         "Concat", [ctx.add("Unsqueeze", [level0, ctx.int64s(0)]), scanned], hint="table", axis=0
