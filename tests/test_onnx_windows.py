@@ -149,6 +149,14 @@ ELEMENT = {
     "string": TensorProto.STRING,
 }
 DTYPES = {"float": DType.FLOAT, "int": DType.INT, "bool": DType.BOOL, "string": DType.STRING}
+# The int64 column also stands for timestamps (int64 microseconds): these kernels get it as one.
+AS_TIMESTAMP = {"max", "nth_last"}
+
+
+def _dtype(kernel: str, dtype: str) -> DType:
+    return DType.TIMESTAMP if dtype == "int" and kernel in AS_TIMESTAMP else DTYPES[dtype]
+
+
 INPUTS = {
     "offsets": (TensorProto.INT64, "N1"),
     "times": (TensorProto.INT64, "E"),
@@ -193,13 +201,17 @@ def build_model(windows: Sequence[Window], packed: bool = False) -> onnx.ModelPr
         found["sum_int"] = window_sum_int(ctx, "ints", "included", lo, hi)
         for dtype in ("float", "int"):
             for name, kernel in (("min", window_min), ("max", window_max)):
-                value, missing = kernel(ctx, COLUMNS[dtype], "included", lo, hi, DTYPES[dtype])
+                value, missing = kernel(
+                    ctx, COLUMNS[dtype], "included", lo, hi, _dtype(name, dtype)
+                )
                 found[f"{name}_{dtype}"], found[f"{name}_{dtype}_missing"] = value, missing
         for dtype, column in COLUMNS.items():
             for name, kernel in (("first", window_first), ("last", window_last)):
-                value, missing = kernel(ctx, column, "included", lo, hi, DTYPES[dtype])
+                value, missing = kernel(ctx, column, "included", lo, hi, _dtype(name, dtype))
                 found[f"{name}_{dtype}"], found[f"{name}_{dtype}_missing"] = value, missing
-            value, missing = window_nth_last(ctx, column, "included", lo, hi, n, DTYPES[dtype])
+            value, missing = window_nth_last(
+                ctx, column, "included", lo, hi, n, _dtype("nth_last", dtype)
+            )
             found[f"nth_last_{dtype}"], found[f"nth_last_{dtype}_missing"] = value, missing
         results.update({f"w{index}.{name}": value for name, value in found.items()})
     outputs = []

@@ -217,10 +217,29 @@ def _by_rank(
         )
     else:
         rank = ctx.add("Sub", [compact.end, ctx.constant(DType.INT, -n)], hint="rank")
-    # Missing rows read the fill at rank m (a copy: no dtype-specific selection needed).
-    rank = ctx.add("Where", [missing, compact.total, rank], hint="rank")
-    value = ctx.add("Gather", [compact.values(ctx, values, dtype), rank], hint="value", axis=0)
-    return value, missing
+    # Only the present rows' values are copied (a string copy costs more than an index): row i
+    # reads entry (present rows up to and including i) of [fill, its value, ...], a missing
+    # row entry 0. Gather copies bits, so no dtype-specific selection is needed.
+    present = logical_not(missing, ctx)
+    positions = ctx.add(
+        "Gather",
+        [compact.positions, ctx.add("Compress", [rank, present], hint="rank", axis=0)],
+        hint="position",
+        axis=0,
+    )
+    picked = ctx.add("Gather", [values, positions], hint="picked", axis=0)
+    fill = ctx.vector(dtype, [MISSING_VALUE[dtype]])
+    table = ctx.add("Concat", [fill, picked], hint="picked", axis=0)
+    entry = ctx.add(
+        "Where",
+        [
+            missing,
+            ctx.constant(DType.INT, 0),
+            ctx.add("CumSum", [_flags(ctx, present), ctx.constant(DType.INT, 0)], hint="entry"),
+        ],
+        hint="entry",
+    )
+    return ctx.add("Gather", [table, entry], hint="value", axis=0), missing
 
 
 def window_first(
