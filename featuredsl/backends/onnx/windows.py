@@ -13,21 +13,23 @@ Python ints, W >= 1, L >= 0, L + W < 2**62) holds the events of [lo[i], hi[i]) w
 
 Every function appends nodes to a GraphContext and returns the names of its results. The
 formulations keep to what onnxruntime computes exactly on every release of the runtime matrix
-(docs/parity.md): int64 CumSum/Add/Sub (wrapping), comparisons, Where on int64 (on doubles only
-with the -0.0 rule of graph.py), Gather/Concat/Slice (copies), NonZero, ScatterElements(add) of
-small counts, and a double ReduceMax of small integers. Never float32, and never the int64
-Min/Max/ReduceMax kernels, which onnxruntime 1.22-1.31 get wrong beyond +-2**31.
+(docs/parity.md): int64 CumSum/Add/Sub (wrapping), comparisons, Where (on doubles knowing that
+onnxruntime may turn a -0.0 picked from its second input into 0.0, see graph.py),
+Gather/Concat/Slice/Compress (copies), NonZero, ScatterElements(add) of small counts, and a
+double ReduceMax of small integers. Never float32, and never the int64 Min/Max/ReduceMax
+kernels, which onnxruntime 1.22-1.31 get wrong beyond +-2**31 (the runtime-matrix test of
+tests/test_onnx_windows.py fails on onnxruntime-node 1.30 if the sparse table uses Min/Max).
 
 Techniques:
 - per-row counts are segment sums of per-event 0/1 flags, read off an exclusive prefix sum
   (CumSum) at the segment ends;
-- first/last/nth_last compact the included events (NonZero) and Gather by rank: copies only,
-  so every bit (-0.0, NaN, strings) survives;
+- first/last/nth_last find the included events' positions (NonZero) and Gather the one of the
+  wanted rank: copies only, so every bit (-0.0, NaN, strings) survives;
 - min/max answer range-minimum queries with a sparse table (Bender and Farach-Colton, "The LCA
   problem revisited", LATIN 2000, section 3): level k holds the extremum of every run of 2**k
   compacted values, built in a Loop by comparisons (Less/Greater then Where); a window of c
-  values is covered by two runs of 2**floor(log2(c)). O(E log E) work, independent of how the
-  events spread over the rows. The sign of a zero result is then set from counts of -0.0 and
+  values is covered by two runs of 2**floor(log2(c)). O(E log C) work for C the largest window
+  count, however the events spread over the rows (a padded [N, C] matrix would cost N * C). The sign of a zero result is then set from counts of -0.0 and
   +0.0 in the window (onnxruntime's double Where may turn a -0.0 into 0.0).
 """
 
