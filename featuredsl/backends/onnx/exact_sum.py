@@ -47,7 +47,7 @@ from onnx import TensorProto, helper
 from featuredsl.compiler.types import DType
 
 if TYPE_CHECKING:
-    from featuredsl.backends.onnx.graph import GraphContext
+    from featuredsl.backends.onnx.context import GraphContext
 
 _LIMBS = 66  # 32-bit limbs of the 2**-1074 grid that a finite double can reach (2**2098)
 _POWERS = 600  # the table of powers of two holds 2**-600 .. 2**600
