@@ -34,8 +34,8 @@ def _make_data():  # type: ignore[no-untyped-def]
 def served(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("window-consistency")
     build(EXAMPLE / "windows.fdsl", EXAMPLE / "train.csv", root / "build",
-          events={"purchases": EXAMPLE / "events.csv"})  # fmt: skip
-    _make_data().generate(root)  # root/requests.json: in sync with events.csv
+          events={"purchases": EXAMPLE / "purchases.csv"})  # fmt: skip
+    _make_data().generate(root)  # root/requests.json: in sync with purchases.csv
     return root
 
 
@@ -65,7 +65,7 @@ def test_in_sync_serving_matches_the_offline_log(served: Path) -> None:
     requests = json.loads((served / "requests.json").read_text())
     serve(served, requests, served / "in_sync.db")
     report = check_window_consistency(
-        load(served / "build").manifest, served / "in_sync.db", {"purchases": EXAMPLE / "events.csv"}
+        load(served / "build").manifest, served / "in_sync.db", {"purchases": EXAMPLE / "purchases.csv"}
     )
     assert report.rows == len(requests) and report.mismatched_rows == 0
     assert all(w.match == w.rows for w in report.windows)
@@ -84,7 +84,7 @@ def test_a_lagging_stream_is_caught_and_its_lag_recovered(served: Path) -> None:
     assert changed > 5
     serve(served, late, served / "lagging.db")
     report = check_window_consistency(
-        load(served / "build").manifest, served / "lagging.db", {"purchases": EXAMPLE / "events.csv"}
+        load(served / "build").manifest, served / "lagging.db", {"purchases": EXAMPLE / "purchases.csv"}
     )
     assert report.mismatched_rows == changed  # exactly the rows that lost events
     assert report.lag is not None
@@ -93,7 +93,7 @@ def test_a_lagging_stream_is_caught_and_its_lag_recovered(served: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "featuredsl.cli.main", "consistency", "--build",
          str(served / "build"), "--log", str(served / "lagging.db"),
-         "--events", f"purchases={EXAMPLE / 'events.csv'}"],
+         "--events", f"purchases={EXAMPLE / 'purchases.csv'}"],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 1, result.stdout + result.stderr

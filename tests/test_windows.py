@@ -163,14 +163,14 @@ def test_session_serves_what_training_saw(tmp_path: Path) -> None:
         EXAMPLE / "windows.fdsl",
         EXAMPLE / "train.csv",
         tmp_path / "build",
-        events={"purchases": EXAMPLE / "events.csv"},
+        events={"purchases": EXAMPLE / "purchases.csv"},
     )
     assert report.parity.ok
     spec = load_spec(EXAMPLE / "windows.fdsl")
     fitted = report.fitted
     labels = fitted.feed(EXAMPLE / "train.csv")
     rows = take(labels, np.arange(0, 2000, 37))
-    event_feeds = convert_events(spec.program, {"purchases": EXAMPLE / "events.csv"})
+    event_feeds = convert_events(spec.program, {"purchases": EXAMPLE / "purchases.csv"})
     expected = fitted.transform_feed({**rows, **backfill(spec.program, rows, event_feeds)})
     request = request_feed(spec.program, rows, event_feeds)
     served = []
@@ -192,7 +192,7 @@ def test_session_serves_what_training_saw(tmp_path: Path) -> None:
             served.append(session.transform([row])[0])
     np.testing.assert_array_equal(bits(np.vstack(served)), bits(expected))
     manifest = json.loads((tmp_path / "build" / "manifest.json").read_text())
-    assert [w["expression"] for w in manifest["windows"]][0] == "window_mean(purchases.amount, 30d)"
+    assert manifest["windows"][0]["expression"] == "window_mean(purchases.amount, 30d)"
     assert load(tmp_path / "build").event_sources[0].lag == 5 * MINUTE
 
 
@@ -245,7 +245,7 @@ def test_bad_requests_name_row_event_and_column(tmp_path: Path) -> None:
         EXAMPLE / "windows.fdsl",
         EXAMPLE / "train.csv",
         tmp_path / "b",
-        events={"purchases": EXAMPLE / "events.csv"},
+        events={"purchases": EXAMPLE / "purchases.csv"},
     )
     row = {"auth_ts": 10**15, "card": "c001", "amount": 5.0, "merchant_type": "fuel"}
     event = {"purchase_ts": 10**15 - DAY, "amount": 3.0, "merchant_type": "fuel", "online": False}

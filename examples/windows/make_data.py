@@ -1,10 +1,10 @@
 """Generate the windows example's data from a seed: cards' purchase histories and card
 authorisations to score.
 
-    python examples/windows/make_data.py            # writes examples/windows/{train,events}.csv
+    python examples/windows/make_data.py            # writes examples/windows/{train,purchases}.csv
     python examples/windows/make_data.py --out DIR  # also DIR/requests.json
 
-- events.csv: purchases of CARDS cards over the 45 days before T0 (card, purchase_ts as an
+- purchases.csv: purchases of CARDS cards over the 45 days before T0 (card, purchase_ts as an
   ISO-8601 instant, amount, merchant_type, online): each card buys at its own rate, with its own
   typical amount, and some purchases come in bursts a few minutes apart.
 - train.csv: TRAIN_ROWS authorisations in the last 30 days before T0 (auth_ts, card, amount,
@@ -115,7 +115,7 @@ def generate(out: Path | None = None) -> None:
         train["card"][i], train["auth_ts"][i] = events["card"][j], events["purchase_ts"][j]
     order = np.argsort(train["auth_ts"], kind="stable")
     train = {k: [v[i] for i in order] for k, v in train.items()}
-    write_csv(events, "purchase_ts", HERE / "events.csv")
+    write_csv(events, "purchase_ts", HERE / "purchases.csv")
     write_csv(train, "auth_ts", HERE / "train.csv")
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@
 1. data       examples/windows/make_data.py: purchases of 40 cards, 2,000 training
               authorisations, and 200 later requests each carrying its card's recent purchases
 2. checker    a window that is not bounded in time is a compile error, with the fix
-3. build      `featuredsl build windows.fdsl --data train.csv --events purchases=events.csv`:
+3. build      `featuredsl build windows.fdsl --data train.csv --events purchases=purchases.csv`:
               every window backfilled point-in-time correct, then parity proven on rows that
               carry their events
 4. serve      each request through the Session, its purchases in the request: the features
@@ -66,7 +66,7 @@ def main() -> int:
         HERE / "windows.fdsl",
         HERE / "train.csv",
         out / "build",
-        events={"purchases": HERE / "events.csv"},
+        events={"purchases": HERE / "purchases.csv"},
     )
     print(
         "built; parity: numpy == onnx on "
@@ -78,7 +78,7 @@ def main() -> int:
     with Session(out / "build", timestamp_unit="us") as session:  # times: int64 epoch micros
         served = np.vstack([session.transform([row]) for row in requests])
     artifacts = load(out / "build")
-    backfilled = Backfilled(artifacts, {"purchases": HERE / "events.csv"}, "us")
+    backfilled = Backfilled(artifacts, {"purchases": HERE / "purchases.csv"}, "us")
     rows = [{k: v for k, v in row.items() if k != "purchases"} for row in requests]
     expected = backfilled.transform_feed(
         to_feed(rows, artifacts.program_inputs, timestamp_unit="us")
@@ -104,7 +104,7 @@ def main() -> int:
 
 def load_training(artifacts) -> np.ndarray:  # type: ignore[no-untyped-def]
     """The training rows' features, as the build computed them (the backfill)."""
-    backfilled = Backfilled(artifacts, {"purchases": HERE / "events.csv"}, None)
+    backfilled = Backfilled(artifacts, {"purchases": HERE / "purchases.csv"}, None)
     return backfilled.transform_feed(to_feed(HERE / "train.csv", artifacts.program_inputs))
 
 

@@ -180,6 +180,7 @@ class Spec:
         source: str = "training data",
         timestamp_unit: str | None = None,
         sample: int = 0,
+        first: bool = False,
     ) -> tuple[FittedSpec, dict[str, np.ndarray]]:
         """`fit` for a spec with window aggregates: the label rows and the event tables are
         read, every window is backfilled point-in-time correct, and the analyzers are fitted on
@@ -187,8 +188,9 @@ class Spec:
         encoding (docs/windows.md).
 
         Returns:
-            (the FittedSpec, `sample` rows evenly spread over the data (all when fewer) in the
-            request encoding: the rows with their entity's events, as a serving path sends them).
+            (the FittedSpec, `sample` rows evenly spread over the data (all when fewer; the
+            first `sample` rows when `first`) in the request encoding: the rows with their
+            entity's events, as a serving path sends them).
 
         Raises:
             DataError: bad label or event data, or a missing event table (named).
@@ -202,7 +204,7 @@ class Spec:
         fitted.kit_sample = request_feed(
             self.program, take(feed, kit.spread(rows, kit.DATA_ROWS)), event_feeds
         )
-        wanted = kit.spread(rows, sample)
+        wanted = np.arange(min(rows, sample)) if first else kit.spread(rows, sample)
         return fitted, request_feed(self.program, take(feed, wanted), event_feeds)
 
     def fit_stream(

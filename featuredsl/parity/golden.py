@@ -22,34 +22,48 @@ from featuredsl.artifact.contract import OUTPUT
 from featuredsl.artifact.spec import FittedSpec, SpecLike, as_spec
 from featuredsl.compiler.boundaries import constant_pool, feature_bounds
 from featuredsl.parity.compare import compare
+from featuredsl.ingest.feed import feed_length, take
 from featuredsl.parity.runner import concat_feeds
 
 DATA_SAMPLE_ROWS = 40
 EDGE_ROWS = 400  # an even spread of the edge cases keeps golden files reviewable
+# With window aggregates each row carries its events: fewer rows keep the files reviewable.
+WINDOW_SAMPLE_ROWS = 10
+WINDOW_EDGE_ROWS = 60
 FILES = ("inputs.json", "expected.tsv", "features_train.py", "features.onnx.txt")
 
 
 def _fit(spec_path: SpecLike, data: str | Path) -> tuple[FittedSpec, dict[str, np.ndarray]]:
+    """The fitted spec and the golden sample of the training data (its first rows; with window
+    aggregates, in the request encoding, each event table read from `<source>.csv` beside
+    `data`, as the examples keep them)."""
     spec = as_spec(spec_path)
+    if spec.program.windows:
+        folder = Path(data).parent
+        events = {s.name: folder / f"{s.name}.csv" for s in spec.program.sources}
+        return spec.fit_windows(data, events, str(data), sample=WINDOW_SAMPLE_ROWS, first=True)
     feed = spec.feed(data, source=str(data))
-    return spec.fit_feed(feed), feed
+    return spec.fit_feed(feed), take(feed, slice(0, DATA_SAMPLE_ROWS))
 
 
-def golden_feed(fitted: FittedSpec, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    sample = {k: v[:DATA_SAMPLE_ROWS] for k, v in feed.items()}
+def golden_feed(fitted: FittedSpec, sample: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     inputs = [
         {"name": c.name, "dtype": str(c.dtype), "nullable": c.nullable}
         for c in fitted.program.inputs
     ]
     freshness = fitted.program.freshness
+    windows = fitted.program.windows
     edge = edge_case_feed(
         inputs,
         constant_pool(fitted.program),
         freshness=None if freshness is None else freshness.to_json(),
+        events=[s.to_json() for s in fitted.program.sources] if windows else None,
+        windows=[w.to_json() for w in windows] if windows else None,
     )
-    rows = len(next(iter(edge.values())))
-    spread = np.unique(np.linspace(0, rows - 1, min(rows, EDGE_ROWS)).astype(np.int64))
-    return concat_feeds([sample, {k: v[spread] for k, v in edge.items()}])
+    rows = feed_length(edge)
+    limit = WINDOW_EDGE_ROWS if windows else EDGE_ROWS
+    spread = np.unique(np.linspace(0, rows - 1, min(rows, limit)).astype(np.int64))
+    return concat_feeds([sample, take(edge, spread)])
 
 
 def encode_feed(feed: dict[str, np.ndarray]) -> str:
