@@ -26,7 +26,7 @@ from conftest import random_feed
 
 from featuredsl.artifact.conformance import kit
 from featuredsl.artifact.contract import ONNX_FILE
-from featuredsl.artifact.spec import Spec
+from featuredsl.artifact.spec import Spec, load_spec
 from featuredsl.backends.numpy import codegen as numpy_backend
 from featuredsl.errors import ArtifactError
 from featuredsl.parity import matrix
@@ -40,7 +40,7 @@ from featuredsl.parity.matrix import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ("churn", "ads", "fraud", "freshness")
+EXAMPLES = ("churn", "ads", "fraud", "freshness", "windows")
 MIN, MIDDLE, NEWEST, NODE, WEB = MATRIX
 
 SLICE = [(rid, "ads", level) for rid in (MIN, NEWEST, NODE) for level in ("disabled", "all")]
@@ -60,7 +60,10 @@ def example_build(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], P
     @cache
     def built(example: str) -> Path:
         source = ROOT / "examples" / example
-        build(source / f"{example}.fdsl", source / "train.csv", root / example)
+        spec = load_spec(source / f"{example}.fdsl")
+        # An example with windows keeps each event table beside train.csv, named after its source.
+        events = {s.name: source / f"{s.name}.csv" for s in spec.program.sources}
+        build(spec, source / "train.csv", root / example, events=events)
         return root / example
 
     return built

@@ -65,7 +65,9 @@ def test_in_sync_serving_matches_the_offline_log(served: Path) -> None:
     requests = json.loads((served / "requests.json").read_text())
     serve(served, requests, served / "in_sync.db")
     report = check_window_consistency(
-        load(served / "build").manifest, served / "in_sync.db", {"purchases": EXAMPLE / "purchases.csv"}
+        load(served / "build").manifest,
+        served / "in_sync.db",
+        {"purchases": EXAMPLE / "purchases.csv"},
     )
     assert report.rows == len(requests) and report.mismatched_rows == 0
     assert all(w.match == w.rows for w in report.windows)
@@ -84,7 +86,9 @@ def test_a_lagging_stream_is_caught_and_its_lag_recovered(served: Path) -> None:
     assert changed > 5
     serve(served, late, served / "lagging.db")
     report = check_window_consistency(
-        load(served / "build").manifest, served / "lagging.db", {"purchases": EXAMPLE / "purchases.csv"}
+        load(served / "build").manifest,
+        served / "lagging.db",
+        {"purchases": EXAMPLE / "purchases.csv"},
     )
     assert report.mismatched_rows == changed  # exactly the rows that lost events
     assert report.lag is not None

@@ -21,8 +21,8 @@ from featuredsl.artifact.conformance.edge_cases import edge_case_feed
 from featuredsl.artifact.contract import OUTPUT
 from featuredsl.artifact.spec import FittedSpec, SpecLike, as_spec
 from featuredsl.compiler.boundaries import constant_pool, feature_bounds
-from featuredsl.parity.compare import compare
 from featuredsl.ingest.feed import feed_length, take
+from featuredsl.parity.compare import compare
 from featuredsl.parity.runner import concat_feeds
 
 DATA_SAMPLE_ROWS = 40

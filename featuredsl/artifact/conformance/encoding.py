@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+from itertools import pairwise
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -99,13 +100,36 @@ def column_mask(column: Mapping[str, Any]) -> str | None:
 
 
 def encode_rows(
-    feed: Mapping[str, np.ndarray], inputs: Sequence[Mapping[str, Any]]
+    feed: Mapping[str, np.ndarray],
+    inputs: Sequence[Mapping[str, Any]],
+    events: Sequence[Mapping[str, Any]] = (),
 ) -> list[dict[str, Any]]:
     """Feed (one 1-D array per declared column, plus masks) -> one JSON object per row.
 
     `inputs` are manifest entries {"name", "dtype", "nullable"}. A NaN in a nullable float
-    column and a masked value in any other nullable column become null.
+    column and a masked value in any other nullable column become null. `events` are the
+    manifest's event sources (docs/windows.md): each row then holds, under a source's name, the
+    list of its events, each an object of the source's columns encoded the same way (the
+    request format of window aggregates; the feed holds `source.offsets` and `source.column`).
     """
+    out = _encode_columns(feed, inputs)
+    for source in events:
+        name = source["name"]
+        offsets = np.asarray(feed[f"{name}.offsets"]).tolist()
+        columns = [{**c, "name": f"{name}.{c['name']}"} for c in source["columns"]]
+        flat = _encode_columns(feed, columns)
+        fields = [c["name"] for c in source["columns"]]
+        for row, (start, end) in enumerate(pairwise(offsets)):
+            out[row][name] = [
+                {field: flat[e][f"{name}.{field}"] for field in fields} for e in range(start, end)
+            ]
+    return out
+
+
+def _encode_columns(
+    feed: Mapping[str, np.ndarray], inputs: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """One JSON object per position of the inputs' arrays (all of one length)."""
     columns = []
     for column in inputs:
         name, dtype = column["name"], column["dtype"]
@@ -115,7 +139,7 @@ def encode_rows(
         columns.append(
             (name, [_encode_cell(dtype, column["nullable"], v) for v in values.tolist()], nulls)
         )
-    rows = len(next(iter(feed.values()))) if feed else 0
+    rows = len(feed[inputs[0]["name"]]) if inputs else 0
     out: list[dict[str, Any]] = [{} for _ in range(rows)]
     for name, cells, nulls in columns:
         for index, cell in enumerate(cells):

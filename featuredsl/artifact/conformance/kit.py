@@ -67,9 +67,46 @@ def kit_inputs(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def kit_events(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The manifest's event sources as rows.json declares them (docs/windows.md): each row
+    holds a list of events under the source's name; the graph takes `offsets` (int64, rows +
+    1) and per column `input` ([E]) with its `mask` when nullable and not a float."""
+    return [
+        {
+            "name": source["name"],
+            "offsets": f"{source['name']}.offsets",
+            "columns": [
+                {
+                    "name": c["name"],
+                    "input": f"{source['name']}.{c['name']}",
+                    "dtype": c["dtype"],
+                    "nullable": c["nullable"],
+                    "mask": encoding.column_mask({**c, "name": f"{source['name']}.{c['name']}"}),
+                }
+                for c in source["columns"]
+            ],
+        }
+        for source in manifest.get("events", ())
+    ]
+
+
 def request_schema(manifest: Mapping[str, Any]) -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of one request row in the conformance encoding."""
     properties = {c["name"]: _column_schema(c) for c in manifest["inputs"]}
+    for source in manifest.get("events", ()):  # window aggregates: the row's events
+        properties[source["name"]] = {
+            "type": "array",
+            "description": (
+                f"the entity's recent events of source {source['name']!r}, in event-time "
+                f"order ({source['time']!r} non-decreasing; docs/windows.md)"
+            ),
+            "items": {
+                "type": "object",
+                "properties": {c["name"]: _column_schema(c) for c in source["columns"]},
+                "required": [c["name"] for c in source["columns"]],
+                "additionalProperties": False,
+            },
+        }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": f"{manifest['spec']} request row",
@@ -81,7 +118,8 @@ def request_schema(manifest: Mapping[str, Any]) -> dict[str, Any]:
         ),
         "type": "object",
         "properties": properties,
-        "required": [c["name"] for c in manifest["inputs"]],
+        "required": [c["name"] for c in manifest["inputs"]]
+        + [s["name"] for s in manifest.get("events", ())],
         "additionalProperties": False,
     }
 
@@ -133,8 +171,9 @@ def kit_files(
         "spec": manifest["spec"],
         "fingerprint": manifest["fingerprint"],
         "inputs": inputs,
+        **({"events": kit_events(manifest)} if manifest.get("events") else {}),
         "sources": [{"name": name, "rows": count} for name, count in sources.items()],
-        "rows": encoding.encode_rows(feed, manifest["inputs"]),
+        "rows": encoding.encode_rows(feed, manifest["inputs"], manifest.get("events", ())),
     }
     expected_doc = {
         "format": encoding.FORMAT,

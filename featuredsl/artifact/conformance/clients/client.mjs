@@ -96,6 +96,41 @@ function buildFeeds(ort, document) {
     feeds[name] = tensor(ort, dtype, values);
     if (column.mask) feeds[column.mask] = tensor(ort, "bool", nulls);
   }
+  for (const source of document.events ?? []) Object.assign(feeds, eventFeeds(ort, source, rows));
+  return feeds;
+}
+
+// An event source's inputs (window aggregates): offsets [N + 1] (row i's events are
+// offsets[i]..offsets[i + 1]) and one [E] tensor per event column (plus masks), from each
+// row's list of events under the source's name.
+function eventFeeds(ort, source, rows) {
+  const offsets = [0n];
+  const events = [];
+  rows.forEach((row, index) => {
+    const listed = row[source.name];
+    if (!Array.isArray(listed)) {
+      throw new KitError(`rows.json row ${index}: ${JSON.stringify(source.name)} must be the list of its events`);
+    }
+    listed.forEach((event, position) => events.push([index, position, event]));
+    offsets.push(BigInt(events.length));
+  });
+  const feeds = { [source.offsets]: new ort.Tensor("int64", BigInt64Array.from(offsets), [offsets.length]) };
+  for (const column of source.columns) {
+    const { name, dtype, nullable } = column;
+    const values = [];
+    const nulls = [];
+    for (const [index, position, event] of events) {
+      const where = `rows.json row ${index}, event ${position} of ${JSON.stringify(source.name)}, column ${JSON.stringify(name)}`;
+      if (!(name in event)) throw new KitError(`${where}: missing`);
+      const cell = event[name];
+      nulls.push(cell === null);
+      if (cell === null && !nullable) throw new KitError(`${where}: null in a column that is not nullable`);
+      if (cell === null) values.push(dtype === "float" ? NaN : PLACEHOLDERS[dtype]);
+      else values.push(readCell(cell, dtype, where));
+    }
+    feeds[column.input] = tensor(ort, dtype, values);
+    if (column.mask) feeds[column.mask] = tensor(ort, "bool", nulls);
+  }
   return feeds;
 }
 

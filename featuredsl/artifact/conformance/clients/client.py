@@ -138,6 +138,42 @@ def build_feeds(document: dict[str, Any]) -> dict[str, np.ndarray]:
         feeds[name] = np.array(values, dtype=NUMPY_DTYPES[dtype])
         if mask is not None:
             feeds[mask] = np.array(nulls, dtype=np.bool_)
+    for source in document.get("events", []):
+        feeds.update(event_feeds(source, rows))
+    return feeds
+
+
+def event_feeds(source: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """An event source's inputs (window aggregates): offsets [N + 1] (row i's events are
+    offsets[i]:offsets[i + 1]) and one [E] array per event column (plus masks), from each
+    row's list of events under the source's name."""
+    name = source["name"]
+    offsets, events = [0], []
+    for index, row in enumerate(rows):
+        listed = row.get(name)
+        if not isinstance(listed, list):
+            raise KitError(f"rows.json row {index}: {name!r} must be the list of its events")
+        events.extend((index, position, event) for position, event in enumerate(listed))
+        offsets.append(len(events))
+    feeds = {source["offsets"]: np.array(offsets, dtype=np.int64)}
+    for column in source["columns"]:
+        field, dtype, nullable = column["name"], column["dtype"], column["nullable"]
+        values, nulls = [], []
+        for index, position, event in events:
+            where = f"rows.json row {index}, event {position} of {name!r}, column {field!r}"
+            if field not in event:
+                raise KitError(f"{where}: missing")
+            cell = event[field]
+            nulls.append(cell is None)
+            if cell is None and not nullable:
+                raise KitError(f"{where}: null in a column that is not nullable")
+            if cell is None:
+                values.append(math.nan if dtype == "float" else PLACEHOLDERS[dtype])
+            else:
+                values.append(read_cell(cell, dtype, where))
+        feeds[column["input"]] = np.array(values, dtype=NUMPY_DTYPES[dtype])
+        if column.get("mask") is not None:
+            feeds[column["mask"]] = np.array(nulls, dtype=np.bool_)
     return feeds
 
 
