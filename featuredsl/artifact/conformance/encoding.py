@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import json
 import math
-from itertools import pairwise
 import re
 from collections.abc import Mapping, Sequence
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
