@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from featuredsl.artifact.backfill import WindowRequest, backfill, entity_blocks
+from featuredsl.artifact.backfill import WindowRequest, backfill, entity_blocks, entity_time_order
 from featuredsl.backends.numpy import windows
 from featuredsl.backends.numpy.exact_sum import exact_sums
 from featuredsl.compiler.types import DType
@@ -260,8 +260,19 @@ def scenarios(draw: st.DrawFn, string_keys: bool | None = None) -> Scenario:
             requests.append(WindowRequest(kind, name, dtype, included, length, lag, n))  # type: ignore[arg-type]
     # A second window in the same call (its bounds are computed separately).
     other_lag, other_length = draw(LAGS), draw(st.integers(1, 6))
-    requests.append(WindowRequest("count", None, None, included, other_length, other_lag))
-    requests.append(WindowRequest("last", "s", DType.STRING, included, other_length, other_lag))
+    # A second window and a second filter in the same call: other bounds, other groups, and
+    # kernels shared by requests of several windows.
+    other = np.array([draw(st.booleans()) for _ in range(n_events)], dtype=bool)
+    for kind, name, dtype, mask in [
+        ("count", None, None, other),
+        ("last", "s", DType.STRING, other),
+        ("mean", "f", DType.FLOAT, included),
+        ("sum", "f", DType.FLOAT, other),
+        ("sum", "i", DType.INT, other),
+        ("max", "f", DType.FLOAT, other),
+        ("nth_last", "i", DType.INT, included),
+    ]:
+        requests.append(WindowRequest(kind, name, dtype, mask, other_length, other_lag, 2))  # type: ignore[arg-type]
     key_dtype = object if string_keys else np.int64
     return Scenario(
         label_keys=np.array(label_keys, dtype=key_dtype),
@@ -495,6 +506,30 @@ def test_entity_blocks_for_unknown_and_string_keys() -> None:
     ]
     order, starts, ends = entity_blocks(np.array(["a"]), events[:0], times[:0])
     assert order.size == 0 and starts.tolist() == ends.tolist() == [0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.lists(st.sampled_from([INT64_MIN, -1, 0, 5, INT64_MAX]), max_size=40),
+        st.lists(st.integers(-3, 3), max_size=40),
+        st.lists(STRINGS, max_size=40),
+    ),
+    st.data(),
+)
+def test_entity_time_order_is_the_stable_key_time_sort(
+    keys: list[Any], data: st.DataObject
+) -> None:
+    times = data.draw(
+        st.lists(st.one_of(st.integers(0, 3), TIMES), min_size=len(keys), max_size=len(keys))
+    )
+    if data.draw(st.booleans()):
+        times.sort()  # the already-in-time-order path
+    string = bool(keys) and isinstance(keys[0], str)
+    key_array = np.array(keys, dtype=object if string else np.int64)
+    got = entity_time_order(key_array, np.array(times, dtype=np.int64))
+    expected = sorted(range(len(keys)), key=lambda j: (keys[j], times[j], j))
+    assert got.dtype == np.int64 and got.tolist() == expected
 
 
 def test_backfill_refuses_bad_inputs() -> None:
