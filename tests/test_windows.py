@@ -269,3 +269,20 @@ def test_fit_without_events_says_how_to_pass_them() -> None:
     labels, _ = random_tables(1)
     with pytest.raises(DataError, match=r"events=\{'ev': TABLE\}.*--events ev=PATH"):
         Spec(SPEC).fit(labels, timestamp_unit="us")
+
+
+def test_the_module_defines_each_name_once(fitted_w) -> None:
+    """The window kernels are copied into the module beside its own helpers: no name may be
+    defined twice (a later definition would silently replace an earlier one)."""
+    import ast as python_ast
+
+    tree = python_ast.parse(fitted_w.numpy_source)
+    names = [
+        node.name if isinstance(node, python_ast.FunctionDef) else target.id
+        for node in tree.body
+        if isinstance(node, (python_ast.FunctionDef, python_ast.Assign))
+        for target in (node.targets if isinstance(node, python_ast.Assign) else [node])
+        if isinstance(target, (python_ast.Name, python_ast.FunctionDef))
+    ]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+    assert "window_bounds" in names and "exact_sums" in names

@@ -14,13 +14,14 @@ hand to the numpy module and the ONNX graph to prove they compute the backfill's
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from featuredsl.artifact.backfill import WindowRequest, entity_blocks
+from featuredsl.artifact.backfill import backfill as backfill_rows
+from featuredsl.backends.numpy import windows as kernels
 from featuredsl.backends.numpy.evaluate import evaluate
-from featuredsl.backends.numpy.events import kernel_namespace
 from featuredsl.compiler.ir import EventSource, InputColumn, Program, Window
 from featuredsl.compiler.types import DType
 from featuredsl.errors import DataError
@@ -71,31 +72,6 @@ def convert_events(
     return converted
 
 
-@dataclass(frozen=True)
-class _Blocks:
-    """One source's events sorted by (entity, time), and each label row's entity block."""
-
-    order: np.ndarray  # int64 [E]: table position of each sorted event
-    times: np.ndarray  # int64 [E]: sorted event times
-    starts: np.ndarray  # int64 [N]
-    ends: np.ndarray  # int64 [N]
-
-
-def _blocks(keys: np.ndarray, row_keys: np.ndarray, times: np.ndarray) -> _Blocks:
-    """Sort once (stable: equal times keep table order) and find each row's entity block."""
-    distinct, codes = np.unique(keys, return_inverse=True)
-    order = np.lexsort((times, codes)).astype(np.int64)  # lexsort is stable
-    sorted_codes = codes[order]
-    found = np.searchsorted(distinct, row_keys)
-    found = np.minimum(found, max(len(distinct) - 1, 0))
-    known = (distinct[found] == row_keys) if len(distinct) else np.zeros(len(row_keys), dtype=bool)
-    row_codes = np.where(known, found, -1)
-    starts = np.searchsorted(sorted_codes, row_codes, side="left").astype(np.int64)
-    ends = np.searchsorted(sorted_codes, row_codes, side="right").astype(np.int64)
-    ends = np.where(known, ends, starts)
-    return _Blocks(order, times[order], starts, ends)
-
-
 def backfill(
     program: Program, feed: Mapping[str, np.ndarray], event_feeds: EventFeeds
 ) -> dict[str, np.ndarray]:
@@ -111,11 +87,11 @@ def backfill(
         name -> array: each window's derived column (int64 / float64 / bool / object by its
         dtype, [N]) and, for a nullable non-float one, its `.is_null` mask.
 
-    Cost: one stable sort of each source's events, then per window a binary search per row and
-    the kernels' passes (prefix sums; the exact float sum's integer limbs): O(E log E + W (N log E
-    + E)) time, O(E) extra memory per source; no row x event expansion.
+    The work is featuredsl.artifact.backfill's: one sort of each source's events, each row's
+    entity block, the window kernels over it (O(E log E + W (N log E + E)) time, a few arrays
+    the size of the event table; no row x event expansion). Here the `where =` filters are
+    evaluated over the events (by the numpy module's code) and the windows become requests.
     """
-    kernels = kernel_namespace()
     assert program.freshness is not None, "windows end at the prediction time"
     row_times = np.asarray(feed[program.freshness.time], dtype=np.int64)
     out: dict[str, np.ndarray] = {}
@@ -124,20 +100,39 @@ def backfill(
         if not windows:
             continue
         events = event_feeds[source.name]
-        blocks = _blocks(events[source.key], feed[source.key], events[source.time])
-        sorted_events = {name: values[blocks.order] for name, values in events.items()}
-        filters = _filters(source, windows, sorted_events)
-        bounds: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        filters = _filters(source, windows, events)
+        columns = {
+            c.name: (events[c.name], events.get(c.name + ".is_null")) for c in source.columns
+        }
+        shared: dict[tuple[int, str | None], np.ndarray] = {}  # one mask object per filter+column
+        requests = []
         for window in windows:
-            if window.length not in bounds:
-                bounds[window.length] = kernels["window_bounds"](
-                    blocks.times, blocks.starts, blocks.ends, row_times, window.length, window.lag
+            key = (id(window.where), window.value)
+            if key not in shared:
+                shared[key] = _included(window, events, filters)
+            requests.append(
+                WindowRequest(
+                    kind=window.kind,  # type: ignore[arg-type]
+                    column=window.value,
+                    dtype=window.value_dtype,
+                    included=shared[key],
+                    length=window.length,
+                    lag=window.lag,
+                    n=window.rank or 1,
                 )
-            lo, hi = bounds[window.length]
-            included = _included(window, sorted_events, filters)
-            value, missing = _aggregate(kernels, window, sorted_events, included, lo, hi)
+            )
+        results = backfill_rows(
+            np.asarray(feed[source.key]),
+            row_times,
+            events[source.key],
+            events[source.time],
+            columns,
+            requests,
+        )
+        for window, (value, missing) in zip(windows, results, strict=True):
             out[window.column] = value
             if window.input.mask_name is not None:
+                assert missing is not None
                 out[window.input.mask_name] = missing
     return out
 
@@ -145,7 +140,7 @@ def backfill(
 def _filters(
     source: EventSource, windows: list[Window], events: Mapping[str, np.ndarray]
 ) -> dict[Window, np.ndarray]:
-    """Each filtered window's `where =` condition over the (sorted) events."""
+    """Each filtered window's `where =` condition over the events (table order)."""
     nodes = [w.where for w in windows if w.where is not None]
     if not nodes:
         return {}
@@ -170,35 +165,6 @@ def _included(
     return np.asarray(included, dtype=bool)
 
 
-def _aggregate(
-    kernels: Mapping[str, Any],
-    window: Window,
-    events: Mapping[str, np.ndarray],
-    included: np.ndarray,
-    lo: np.ndarray,
-    hi: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """The numpy module's computation of one aggregate (featuredsl.backends.numpy.events),
-    issued through the same kernels."""
-    if window.kind == "count":
-        return kernels["window_count"](included, lo, hi), None
-    values = events[window.value or ""]
-    if window.kind == "sum" and window.value_dtype is DType.INT:
-        return kernels["window_sum_int"](values, included, lo, hi), None
-    if window.kind in ("sum", "mean"):
-        as_float = values.astype(np.float64, copy=False)
-        total = kernels["exact_sums"](np.where(included, as_float, 0.0), lo, hi)
-        if window.kind == "sum":
-            return total, None
-        count = kernels["window_count"](included, lo, hi)
-        with np.errstate(all="ignore"):
-            return np.where(count > 0, total / np.maximum(count, 1), np.nan), None
-    kernel = kernels[f"window_{window.kind}"]
-    extra = (window.rank,) if window.kind == "nth_last" else ()
-    value, missing = kernel(values, included, lo, hi, *extra)
-    return value, missing
-
-
 def request_feed(
     program: Program,
     feed: Mapping[str, np.ndarray],
@@ -217,22 +183,20 @@ def request_feed(
         if not windows:
             continue
         events = event_feeds[source.name]
-        blocks = _blocks(events[source.key], feed[source.key], events[source.time])
+        order, starts, ends = entity_blocks(
+            np.asarray(feed[source.key]), events[source.key], events[source.time]
+        )
+        times = events[source.time][order]
         reach = max(w.length for w in windows)
-        kernels = kernel_namespace()
-        lo, _ = kernels["window_bounds"](
-            blocks.times, blocks.starts, blocks.ends, row_times, reach, source.lag
-        )
-        _, hi = kernels["window_bounds"](
-            blocks.times, blocks.starts, blocks.ends, row_times, 1, source.lag
-        )
-        first = np.maximum(lo - margin, blocks.starts)
-        last = np.minimum(hi + margin, blocks.ends)
+        lo, _ = kernels.window_bounds(times, starts, ends, row_times, reach, source.lag)
+        _, hi = kernels.window_bounds(times, starts, ends, row_times, 1, source.lag)
+        first = np.maximum(lo - margin, starts)
+        last = np.minimum(hi + margin, ends)
         lengths = last - first
         offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         positions = np.repeat(first - offsets[:-1], lengths) + np.arange(offsets[-1])
-        taken = blocks.order[positions]
+        taken = order[positions]
         out[f"{source.name}.offsets"] = offsets
         for column in source.columns:
             out[source.column_name(column.name)] = events[column.name][taken]

@@ -13,7 +13,6 @@ import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
 
 from featuredsl.backends.numpy import exact_sum, windows
 from featuredsl.compiler.ir import Builder, EventSource, Node, Window, substitute, walk
@@ -189,14 +188,3 @@ def _aggregate(
 
 def _identifier(name: str) -> str:
     return "".join(c if c.isalnum() or c == "_" else "_" for c in name)
-
-
-def kernel_namespace() -> dict[str, Any]:
-    """The window kernels as functions, by name: the code `kernel_sources` copies into modules,
-    for the training backfill (featuredsl.artifact.windows) to run."""
-    return {
-        name: value
-        for module in KERNEL_MODULES
-        for name, value in vars(module).items()
-        if inspect.isfunction(value) and value.__module__ == module.__name__
-    }
