@@ -334,18 +334,18 @@ class Checker:
                 tuple(column for column, _ in columns.values()),
                 source.lag_micros,
             )
-            values = {}
-            for column, span in columns.values():
-                name = ir.column_name(column.name)
+            values: dict[str, Value] = {}
+            for info, span in columns.values():
+                name = ir.column_name(info.name)
                 node = self.builder.node(
-                    "input", (), _row(column.dtype), {"name": name, "role": "value"}, span
+                    "input", (), _row(info.dtype), {"name": name, "role": "value"}, span
                 )
                 mask = None
-                if column.nullable and column.dtype is not DType.FLOAT:
+                if info.nullable and info.dtype is not DType.FLOAT:
                     mask = self.builder.node(
                         "input", (), _row(DType.BOOL), {"name": name, "role": "mask"}, span
                     )
-                values[column.name] = Value(node, mask, column.nullable)
+                values[info.name] = Value(node, mask, info.nullable)
             self.sources[source.name] = (ir, values)
 
     def _source_key(self, source: ast.EventSource) -> bool:

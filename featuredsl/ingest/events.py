@@ -72,7 +72,8 @@ def events_feed(
 ) -> Feed:
     """One source's per-row event lists as its request encoding; DataError naming the row,
     the event and the column of a bad value, or events out of time order."""
-    lengths, flat = [], []
+    lengths: list[int] = []
+    flat: list[Mapping[str, Any]] = []
     for row, events in enumerate(per_row):
         if (
             isinstance(events, Mapping)

@@ -209,7 +209,8 @@ def _edge_events(
     columns = [c for c in source["columns"] if c["name"] != source["time"]]
     walk = _walk_feed(columns, pool, seed + 1) if columns else {}
     walked = len(next(iter(walk.values()), ()))
-    rows, lists = [], []
+    rows: list[int] = []
+    lists: list[list[int]] = []
     for row, now in enumerate(times.tolist()):
         if row % 7 == 3:
             lists.append([])

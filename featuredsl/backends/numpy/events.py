@@ -10,15 +10,23 @@ the same code the training backfill runs).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
 from featuredsl.backends.numpy import exact_sum, windows
 from featuredsl.compiler.ir import Builder, EventSource, Node, Window, substitute, walk
 from featuredsl.compiler.types import DType
 
 KERNEL_MODULES: tuple[ModuleType, ...] = (exact_sum, windows)
+
+Statement = Any  # featuredsl.backends.numpy.codegen.Statement (variable, expression, ...)
+RenderFilters = Callable[[Sequence[Node]], tuple[list[Statement], dict[Node, str]]]
+"""Renders IR nodes over the event columns as the module's statements: (statements, the
+variable of each node)."""
+VariableOf = Callable[[str, bool], str]
+"""The module's variable of an input (or derived) column, or of its null mask (True)."""
 
 
 @dataclass(frozen=True)
@@ -46,8 +54,8 @@ def render_source(
     source: EventSource,
     source_windows: Sequence[Window],
     time_variable: str,
-    render_filters: object,
-    variable_of: object,
+    render_filters: RenderFilters,
+    variable_of: VariableOf,
 ) -> SourceStage:
     """The function computing `source_windows` (all of one source) and the call in transform.
 
@@ -57,7 +65,7 @@ def render_source(
     prediction time (int64 microseconds)."""
     plain = _plain_filters(source, source_windows)
     filters = [plain[w.where] for w in source_windows if w.where is not None]
-    statements, names = render_filters(filters)  # type: ignore[operator]
+    statements, names = render_filters(filters)
     function = f"_events_{_identifier(source.name)}"
     lines = [
         f"def {function}(columns, rows, prediction_time):",
@@ -68,7 +76,7 @@ def render_source(
         "    events = int(offsets[-1])",
     ]
     for column in source.columns:
-        variable = variable_of(column.name, False)  # type: ignore[operator]
+        variable = variable_of(column.name, False)
         name = source.column_name(column.name)
         lines.append(
             f"    {variable} = _column(columns, {name!r}, {str(column.dtype)!r}, "
@@ -77,13 +85,13 @@ def render_source(
         if column.dtype is DType.STRING:
             lines.append(f"    _check_text({name!r}, {variable})")
         if column.nullable and column.dtype is not DType.FLOAT:
-            mask = variable_of(column.name, True)  # type: ignore[operator]
+            mask = variable_of(column.name, True)
             lines.append(f"    {mask} = _mask(columns, {name!r}, events)")
-    time = variable_of(source.time, False)  # type: ignore[operator]
+    time = variable_of(source.time, False)
     lines.append(f"    _check_event_order({source.name!r}, {time}, offsets)")
     lines.append("    starts, ends = offsets[:-1], offsets[1:]")
     body = ["    with np.errstate(all='ignore'):"]
-    body += [f"        {st.variable} = {st.expression}" for st in statements]  # type: ignore[attr-defined]
+    body += [f"        {st.variable} = {st.expression}" for st in statements]
     if statements:
         lines += body
     bounds: dict[int, tuple[str, str]] = {}
@@ -99,15 +107,15 @@ def render_source(
                 f"{window.length}, {window.lag})"
             )
         lo, hi = bounds[window.length]
-        where = names[plain[window.where]] if window.where is not None else None  # type: ignore[index]
+        where = names[plain[window.where]] if window.where is not None else None
         included = _included(source, window, where, variable_of)
         lines.append(f"    included = {included}")
         result = f"w{index}"
         lines += [f"    {line}" for line in _aggregate(source, window, result, lo, hi, variable_of)]
-        targets.append(variable_of(window.column, False))  # type: ignore[operator]
+        targets.append(variable_of(window.column, False))
         results.append(result)
         if window.input.mask_name is not None:
-            targets.append(variable_of(window.column, True))  # type: ignore[operator]
+            targets.append(variable_of(window.column, True))
             results.append(f"{result}_missing")
     single = "," if len(results) == 1 else ""  # one result still returns (and unpacks) a tuple
     lines.append(f"    return {', '.join(results)}{single}")
@@ -118,7 +126,7 @@ def render_source(
     ]
     for window in source_windows:
         column = window.input
-        variable = variable_of(column.name, False)  # type: ignore[operator]
+        variable = variable_of(column.name, False)
         call.append(
             f"    {variable} = _column(columns, {column.name!r}, {str(column.dtype)!r}, "
             f"{column.nullable}, rows)"
@@ -126,7 +134,7 @@ def render_source(
         if column.dtype is DType.STRING:
             call.append(f"    _check_text({column.name!r}, {variable})")
         if column.mask_name is not None:
-            mask = variable_of(column.name, True)  # type: ignore[operator]
+            mask = variable_of(column.name, True)
             call.append(f"    {mask} = _mask(columns, {column.name!r}, rows)")
     return SourceStage("\n".join(lines) + "\n", tuple(call))
 
@@ -147,26 +155,28 @@ def _plain_filters(source: EventSource, source_windows: Sequence[Window]) -> dic
     return {root: mapping[root] for root in roots}
 
 
-def _included(source: EventSource, window: Window, where: str | None, variable_of: object) -> str:
+def _included(
+    source: EventSource, window: Window, where: str | None, variable_of: VariableOf
+) -> str:
     """The expression of the events the aggregate uses: the filter's, with a value: not null."""
     parts = [where] if where is not None else []
     if window.value is not None:
         column = next(c for c in source.columns if c.name == window.value)
-        value = variable_of(column.name, False)  # type: ignore[operator]
+        value = variable_of(column.name, False)
         if column.dtype is DType.FLOAT:
             parts.append(f"~np.isnan({value})")
         elif column.nullable:
-            parts.append(f"~{variable_of(column.name, True)}")  # type: ignore[operator]
+            parts.append(f"~{variable_of(column.name, True)}")
     return " & ".join(parts) if parts else "np.ones(events, dtype=np.bool_)"
 
 
 def _aggregate(
-    source: EventSource, window: Window, result: str, lo: str, hi: str, variable_of: object
+    source: EventSource, window: Window, result: str, lo: str, hi: str, variable_of: VariableOf
 ) -> list[str]:
     if window.kind == "count":
         return [f"{result} = window_count(included, {lo}, {hi})"]
     assert window.value is not None and window.value_dtype is not None
-    values = variable_of(window.value, False)  # type: ignore[operator]
+    values = variable_of(window.value, False)
     if window.kind == "sum" and window.value_dtype is DType.INT:
         return [f"{result} = window_sum_int({values}, included, {lo}, {hi})"]
     if window.kind == "sum":

@@ -148,7 +148,8 @@ def event_feeds(source: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str,
     offsets[i]:offsets[i + 1]) and one [E] array per event column (plus masks), from each
     row's list of events under the source's name."""
     name = source["name"]
-    offsets, events = [0], []
+    offsets = [0]
+    events: list[tuple[int, int, dict[str, Any]]] = []
     for index, row in enumerate(rows):
         listed = row.get(name)
         if not isinstance(listed, list):
