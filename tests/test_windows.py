@@ -286,3 +286,49 @@ def test_the_module_defines_each_name_once(fitted_w) -> None:
     ]
     assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
     assert "window_bounds" in names and "exact_sums" in names
+
+
+def test_a_model_bundled_with_window_features_serves_from_events(tmp_path: Path) -> None:
+    """FeatureTransformer(events=...) in a scikit-learn pipeline, exported and bundled with the
+    build: the bundle's Session takes rows with their events and predicts what the pipeline
+    predicts on the backfilled rows."""
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import Pipeline
+
+    from featuredsl.runtime.bundle import bundle
+    from featuredsl.runtime.sklearn import FeatureTransformer, model_to_onnx
+
+    events = {"purchases": EXAMPLE / "purchases.csv"}
+    build(EXAMPLE / "windows.fdsl", EXAMPLE / "train.csv", tmp_path / "build", events=events)
+    spec = load_spec(EXAMPLE / "windows.fdsl")
+    labels = spec.feed(EXAMPLE / "train.csv")
+    frame = {name: values for name, values in labels.items()}
+    frame["auth_ts"] = frame["auth_ts"].astype("datetime64[us]")  # typed instants (UTC)
+    target = np.linspace(0.0, 1.0, len(frame["card"]))
+    pipe = Pipeline(
+        [("features", FeatureTransformer(spec, events=events)), ("model", LinearRegression())]
+    )
+    pipe.fit(frame, target)
+    (tmp_path / "model.onnx").write_bytes(model_to_onnx(pipe).SerializeToString())
+    served = bundle(
+        tmp_path / "build", tmp_path / "model.onnx", tmp_path / "served.onnx", by_order=True
+    )
+    picked = np.arange(0, 2000, 199)
+    rows = take(labels, picked)
+    request = request_feed(spec.program, rows, convert_events(spec.program, events))
+    with Session(served.path, timestamp_unit="us") as session:
+        for i in range(len(rows["card"])):
+            one = take(request, [i])
+            row = {n: plain(one[n][0]) for n in ("auth_ts", "card", "amount", "merchant_type")}
+            row["purchases"] = [
+                {
+                    c: plain(one[f"purchases.{c}"][j])
+                    for c in ("purchase_ts", "amount", "merchant_type", "online")
+                }
+                for j in range(int(one["purchases.offsets"][1]))
+            ]
+            predicted = next(iter(session.predict([row]).values()))
+            single = {n: v[picked[i] : picked[i] + 1] for n, v in frame.items()}
+            assert np.asarray(predicted).reshape(-1)[0] == pytest.approx(
+                pipe.predict(single)[0], rel=1e-9
+            )

@@ -31,6 +31,7 @@ from onnx import TensorProto, helper, numpy_helper
 from featuredsl import __version__
 from featuredsl.artifact.contract import (
     KEY_BUNDLE,
+    KEY_EVENTS,
     KEY_FEATURE_NAMES,
     KEY_FINGERPRINT,
     KEY_FRESHNESS,
@@ -485,7 +486,7 @@ def _bundle_metadata(
             KEY_SPEC: graph.spec,
             KEY_INPUTS: json.dumps(list(graph.inputs), ensure_ascii=False),
             # The freshness contract travels with the graph that enforces its `else null`.
-            **{k: v for k, v in metadata(graph.model).items() if k == KEY_FRESHNESS},
+            **{k: v for k, v in metadata(graph.model).items() if k in (KEY_FRESHNESS, KEY_EVENTS)},
             KEY_BUNDLE: json.dumps(
                 {
                     "by": by,

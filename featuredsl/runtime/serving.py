@@ -27,6 +27,7 @@ import numpy as np
 
 from featuredsl.artifact.contract import (
     KEY_BUNDLE,
+    KEY_EVENTS,
     KEY_FEATURE_NAMES,
     KEY_FINGERPRINT,
     KEY_FRESHNESS,
@@ -102,9 +103,18 @@ def _served_bundle(path: Path) -> Served:
         )
         names = tuple(json.loads(meta.get(KEY_FEATURE_NAMES, "[]")))
         freshness = json.loads(meta[KEY_FRESHNESS]) if KEY_FRESHNESS in meta else None
+        sources = tuple(EventSource.from_json(s) for s in json.loads(meta.get(KEY_EVENTS, "[]")))
     except (ValueError, KeyError, TypeError) as err:
         raise ArtifactError(f"{path}: corrupt featuredsl metadata ({err})") from None
-    return Served(path, "bundle", meta[KEY_FINGERPRINT], names, inputs, _freshness(freshness, path))
+    return Served(
+        path,
+        "bundle",
+        meta[KEY_FINGERPRINT],
+        names,
+        inputs,
+        _freshness(freshness, path),
+        sources,
+    )
 
 
 def _build_freshness(manifest: Mapping[str, Any], where: Path) -> Freshness | None:

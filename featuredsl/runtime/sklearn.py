@@ -118,6 +118,9 @@ class FeatureTransformer(TransformerMixin, BaseEstimator):
             without it they are refused (tz-aware datetimes carry their own unit).
         sparse: emit a scipy.sparse CSR matrix (same values; for wide one-hot and hashed
             features, computed in bounded row slices so the dense matrix never exists).
+        events: for a spec with window aggregates, each event source's table by name (any
+            form `Spec.fit` takes): fit and transform backfill every window for the rows of `X`
+            at their prediction times (docs/windows.md).
 
     Input `X` (fit and transform): a pandas DataFrame, a pyarrow Table or a dict of 1-D columns
     with at least the spec's input columns (other columns are ignored), typed as the spec
@@ -138,17 +141,23 @@ class FeatureTransformer(TransformerMixin, BaseEstimator):
         float32: bool = False,
         timestamp_unit: str | None = None,
         sparse: bool = False,
+        events: Any = None,
     ) -> None:
         self.spec = spec
         self.float32 = float32
         self.timestamp_unit = timestamp_unit
         self.sparse = sparse
+        self.events = events
 
     def fit(self, X: Any, y: Any = None) -> FeatureTransformer:
         """Fit the spec's statistics on `X` (see the class docstring); `y` is ignored. Returns self."""
         spec = _spec_from_param(self.spec)
         unit = self.timestamp_unit
-        fitted = _reading(lambda data: spec.fit(data, source="X", timestamp_unit=unit), X, "fit")
+        fitted = _reading(
+            lambda data: spec.fit(data, source="X", timestamp_unit=unit, events=self.events),
+            X,
+            "fit",
+        )
         self.fitted_spec_ = fitted
         self.fingerprint_ = fitted.fingerprint
         self.feature_names_in_ = np.array([c.name for c in spec.inputs], dtype=object)
@@ -166,12 +175,26 @@ class FeatureTransformer(TransformerMixin, BaseEstimator):
             X,
             "transform",
         )
+        if self.fitted_spec_.program.windows:
+            try:
+                feed = self._backfilled(feed)
+            except FeatureDSLError as err:  # a missing or bad event table
+                raise FeatureInputError(str(err)) from None
         # The module with its constants file, if it has one (a long vocabulary), compiled once.
         module = self.fitted_spec_.transform_feed
         if self.sparse:
             width = len(self.feature_names_out_)
             return sparse_features(module, feed, width, float32=bool(self.float32))
         return module(feed, float32=bool(self.float32))
+
+    def _backfilled(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The feed with every window aggregate backfilled from `events` (converted once)."""
+        from featuredsl.artifact.windows import backfill, convert_events
+
+        program = self.fitted_spec_.program
+        if getattr(self, "event_feeds_", None) is None:
+            self.event_feeds_ = convert_events(program, self.events, self.timestamp_unit)
+        return {**feed, **backfill(program, feed, self.event_feeds_)}
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Output column names (object array; a one_hot feature has one name per column).
