@@ -93,11 +93,15 @@ def main() -> int:
     last_amount = np.array(
         [r["purchases"][-1]["amount"] if r["purchases"] else 0.0 for r in requests]
     )
+    trained = served[:, column]  # what the model was trained to read: the 30-day mean
+    changed = last_amount != trained
+    relative = np.abs(last_amount - trained)[changed] / np.maximum(np.abs(trained[changed]), 1.0)
     print(
-        "mean_amount_30d, PSI against training: "
-        f"featuredsl {stability(training, served[:, column]):.3f}, "
-        f"hand port (last purchase) {stability(training, last_amount):.3f} "
-        "(PSI above 0.25 is a major shift)"
+        f"hand port (last purchase for mean_amount_30d): differs from the trained definition "
+        f"in {int(changed.sum())} of {len(trained)} requests, median relative difference "
+        f"{np.median(relative):.0%}; PSI against training {stability(training, last_amount):.3f}"
+        f" (featuredsl's served values: {stability(training, trained):.3f}; above 0.25 is a "
+        "major shift)"
     )
     return 0 if differing == 0 and report.parity.ok else 1
 
