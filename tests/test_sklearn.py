@@ -148,6 +148,7 @@ def test_clone_and_get_params_keep_the_constructor_arguments() -> None:
         "float32": True,
         "timestamp_unit": None,
         "sparse": False,
+        "events": None,
     }
     copy = clone(ft)
     assert copy.spec is SMALL_SPEC and copy.float32 is True
