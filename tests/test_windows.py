@@ -332,3 +332,15 @@ def test_a_model_bundled_with_window_features_serves_from_events(tmp_path: Path)
             assert np.asarray(predicted).reshape(-1)[0] == pytest.approx(
                 pipe.predict(single)[0], rel=1e-9
             )
+
+
+def test_a_streamed_fit_with_windows_does_not_depend_on_the_batch_size() -> None:
+    """Label rows streamed in batches, each backfilled from the event table: the constants (so
+    the fingerprint) equal the in-memory fit's at any batch size."""
+    events = {"purchases": EXAMPLE / "purchases.csv"}
+    spec = load_spec(EXAMPLE / "windows.fdsl")
+    whole = spec.fit(spec.feed(EXAMPLE / "train.csv"), events=events, timestamp_unit="us")
+    for batch_rows in (97, 2_000):
+        streamed = spec.fit(EXAMPLE / "train.csv", events=events, batch_rows=batch_rows)
+        assert streamed.fingerprint == whole.fingerprint
+    assert whole.kit_sample is not None and "purchases.offsets" in whole.kit_sample

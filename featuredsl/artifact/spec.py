@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import onnx
@@ -41,8 +41,19 @@ from featuredsl.compiler.ir import Builder, Node, Program, walk
 from featuredsl.compiler.tables import tabulate
 from featuredsl.errors import ArtifactError
 from featuredsl.fit.fitting import FittedConstant, fit_batches, fit_program
-from featuredsl.ingest.batches import BatchSource, open_source
+from featuredsl.ingest.batches import open_source
 from featuredsl.ingest.feed import concat_feeds, feed_length, take
+
+
+class FeedStream(Protocol):
+    """Feeds streamed in batches (featuredsl.ingest.batches.BatchSource, or one whose batches
+    carry backfilled window aggregates): the row count and re-iterable (row offset, feed)."""
+
+    @property
+    def rows(self) -> int: ...
+
+    def batches(self) -> Iterator[tuple[int, dict[str, np.ndarray]]]: ...
+
 
 RowsHook = Callable[[str, int, int], None]
 """Progress of a pass over streamed data: (what, rows done, rows in all); called per batch."""
@@ -165,7 +176,7 @@ class Spec:
                 pointing at the analyzer in the spec.
         """
         if self.program.windows:
-            return self.fit_windows(data, events, source, timestamp_unit)[0]
+            return self.fit_windows(data, events, source, timestamp_unit, batch_rows=batch_rows)[0]
         if isinstance(data, (str, os.PathLike)):
             stream = open_source(
                 data, self.inputs, batch_rows=batch_rows, timestamp_unit=timestamp_unit
@@ -181,11 +192,14 @@ class Spec:
         timestamp_unit: str | None = None,
         sample: int = 0,
         first: bool = False,
+        batch_rows: int | None = None,
+        progress: RowsHook = _quiet,
     ) -> tuple[FittedSpec, dict[str, np.ndarray]]:
-        """`fit` for a spec with window aggregates: the label rows and the event tables are
-        read, every window is backfilled point-in-time correct, and the analyzers are fitted on
-        the completed feed. The conformance kit's data rows carry their events in the request
-        encoding (docs/windows.md).
+        """`fit` for a spec with window aggregates: the event tables are read (in memory), the
+        label rows streamed in batches of `batch_rows` when `data` is a path (else read at
+        once), every window backfilled point-in-time correct batch by batch, and the analyzers
+        fitted on the completed rows (the same constants at any batch size). The conformance
+        kit's data rows carry their events in the request encoding (docs/windows.md).
 
         Returns:
             (the FittedSpec, `sample` rows evenly spread over the data (all when fewer; the
@@ -195,10 +209,28 @@ class Spec:
         Raises:
             DataError: bad label or event data, or a missing event table (named).
         """
-        from featuredsl.artifact.windows import backfill, convert_events, request_feed
+        from featuredsl.artifact.windows import (
+            BackfilledStream,
+            backfill,
+            convert_events,
+            label_columns,
+            request_feed,
+        )
 
-        feed = self.feed(data, source, timestamp_unit)
         event_feeds = convert_events(self.program, events, timestamp_unit)
+        if isinstance(data, (str, os.PathLike)):
+            stream = open_source(
+                data, self.inputs, batch_rows=batch_rows, timestamp_unit=timestamp_unit
+            )
+            rows = stream.rows
+            wanted = np.arange(min(rows, sample)) if first else kit.spread(rows, sample)
+            backfilled = BackfilledStream(stream, self.program, event_feeds)
+            fitted, kept = self.fit_stream(backfilled, keep=wanted, progress=progress)
+            kit_rows = label_columns(self.program, fitted.kit_sample or {})
+            fitted.kit_sample = request_feed(self.program, kit_rows, event_feeds)
+            kept_rows = label_columns(self.program, kept)
+            return fitted, request_feed(self.program, kept_rows, event_feeds)
+        feed = self.feed(data, source, timestamp_unit)
         fitted = self.fit_feed({**feed, **backfill(self.program, feed, event_feeds)})
         rows = feed_length(feed)
         fitted.kit_sample = request_feed(
@@ -209,7 +241,7 @@ class Spec:
 
     def fit_stream(
         self,
-        stream: BatchSource,
+        stream: FeedStream,
         keep: np.ndarray | None = None,
         progress: RowsHook = _quiet,
     ) -> tuple[FittedSpec, dict[str, np.ndarray]]:

@@ -13,7 +13,7 @@ hand to the numpy module and the ONNX graph to prove they compute the backfill's
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -204,6 +204,40 @@ def request_feed(
             if mask is not None:
                 out[source.column_name(column.name) + ".is_null"] = mask[taken]
     return out
+
+
+class BackfilledStream:
+    """A stream of label batches (featuredsl.ingest.batches.BatchSource) whose every batch
+    carries the window aggregates, backfilled from event tables held in memory: what
+    `Spec.fit_stream` fits on for a spec with windows.
+
+    Args:
+        stream: the label rows, streamed.
+        program: the checked program (its windows).
+        event_feeds: `convert_events`' result.
+    """
+
+    def __init__(self, stream: Any, program: Program, event_feeds: EventFeeds):
+        self.stream = stream
+        self.program = program
+        self.event_feeds = event_feeds
+
+    @property
+    def rows(self) -> int:
+        """The label rows of the stream."""
+        rows: int = self.stream.rows
+        return rows
+
+    def batches(self) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        """(row offset, feed with the window aggregates) pairs, in source order."""
+        for offset, feed in self.stream.batches():
+            yield offset, {**feed, **backfill(self.program, feed, self.event_feeds)}
+
+
+def label_columns(program: Program, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A backfilled feed without its window aggregates' columns: the label rows alone."""
+    derived = {n for c in program.window_inputs for n in (c.name, c.mask_name) if n}
+    return {name: values for name, values in feed.items() if name not in derived}
 
 
 class Backfilled:

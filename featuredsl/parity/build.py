@@ -124,7 +124,13 @@ def build(
     if spec.program.windows:
         progress("reading training data and events, backfilling the windows")
         fitted, sample = spec.fit_windows(
-            data, events, "training data", timestamp_unit, sample=SAMPLE_ROWS
+            data,
+            events,
+            "training data",
+            timestamp_unit,
+            sample=SAMPLE_ROWS,
+            batch_rows=batch_rows,
+            progress=rows_progress or _quiet,
         )
     elif isinstance(data, (str, Path)):
         progress("fitting analyzers")
