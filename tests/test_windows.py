@@ -344,3 +344,15 @@ def test_a_streamed_fit_with_windows_does_not_depend_on_the_batch_size() -> None
         streamed = spec.fit(EXAMPLE / "train.csv", events=events, batch_rows=batch_rows)
         assert streamed.fingerprint == whole.fingerprint
     assert whole.kit_sample is not None and "purchases.offsets" in whole.kit_sample
+
+
+def test_show_lists_the_sources_and_windows(fitted_w) -> None:
+    from featuredsl.artifact.summary import build_document
+
+    document = build_document(fitted_w.manifest())
+    titles = [table.title for table in document.tables]
+    assert "Event sources" in titles and "Window aggregates" in titles
+    windows = next(t for t in document.tables if t.title == "Window aggregates")
+    assert ("window_count(ev, 1h)", "ev.count.1h", "int", "1 h", "0") in windows.rows
+    feature = next(f for f in fitted_w.manifest()["features"] if f["name"] == "c")
+    assert feature["inputs"] == ["t", "user"]  # a window reads its key and the prediction time

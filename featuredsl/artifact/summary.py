@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from featuredsl.artifact.display import Document, Table, fmt, share
+from featuredsl.language.durations import human_duration
 
 # Analyzers whose value is a list of cut points (bucketize boundaries).
 BOUNDARY_ANALYZERS = frozenset({"quantiles"})
@@ -42,6 +43,7 @@ def build_document(manifest: Mapping[str, Any], *, where: str = "") -> Document:
     findings = tuple(str(f) for f in quality.get("findings", []))
     tables = [
         _inputs(manifest, quality),
+        *_events(manifest),
         *_constants(manifest.get("constants", [])),
         _features(manifest),
         _quality(quality),
@@ -75,6 +77,48 @@ def _inputs(manifest: Mapping[str, Any], quality: Mapping[str, Any]) -> Table:
         "microseconds UTC).",
         (False, False, False, False, True),
     )
+
+
+def _events(manifest: Mapping[str, Any]) -> list[Table]:
+    """The event sources and window aggregates of a build with windows (docs/windows.md)."""
+    sources = manifest.get("events") or []
+    if not sources:
+        return []
+    events = Table(
+        "Event sources",
+        ("source", "key", "event time", "lag", "event columns"),
+        tuple(
+            (
+                s["name"],
+                s["key"],
+                s["time"],
+                human_duration(int(s["lag_us"])),
+                ", ".join(
+                    f"{c['name']}: {c['dtype']}{'?' if c['nullable'] else ''}" for c in s["columns"]
+                ),
+            )
+            for s in sources
+        ),
+        "Each request row carries its entity's recent events, in event-time order (graph "
+        "inputs SOURCE.offsets, int64 rows + 1, and SOURCE.COLUMN per column); a window holds "
+        "the events with prediction time - lag - length <= event time < prediction time - lag.",
+    )
+    windows = Table(
+        "Window aggregates",
+        ("expression", "column (backfilled tables)", "type", "length", "empty window"),
+        tuple(
+            (
+                w["expression"],
+                w["column"],
+                str(w["dtype"]) + ("?" if w["nullable"] else ""),
+                human_duration(int(w["length_us"])),
+                "null" if w["nullable"] else "0",
+            )
+            for w in manifest.get("windows", [])
+        ),
+        "Backfilled for training, computed from the request's events in serving: the same bits.",
+    )
+    return [events, windows]
 
 
 def _constants(constants: Sequence[Mapping[str, Any]]) -> list[Table]:

@@ -512,7 +512,12 @@ class Checker:
             node = e.broadcast(node, self._any_row())
         node = e.to_float(node)
         used = sorted({n.attr("name") for n in walk([node]) if n.op == "input"})
-        used = [n for n in used if n in self.inputs]  # not the windows' derived columns
+        # A window's derived column stands for its source's key and the prediction time.
+        derived = {w.column: w for w in self.windows.values()}
+        for name in [n for n in used if n in derived]:
+            source = self.sources[derived[name].source][0]
+            used += [source.key, self.freshness.time] if self.freshness else [source.key]
+        used = sorted({n for n in used if n in self.inputs})
         nullable_used = tuple(n for n in used if self.inputs[n][0].nullable)
         return Feature(
             statement.name,
