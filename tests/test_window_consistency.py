@@ -102,3 +102,31 @@ def test_a_lagging_stream_is_caught_and_its_lag_recovered(served: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 1, result.stdout + result.stderr
     assert "stream lag" in result.stdout
+
+
+def test_http_serving_takes_rows_with_their_events(served: Path) -> None:
+    """`featuredsl serve` on a build with windows: a row's events ride in the lossless JSON
+    encoding; the answer equals the Session's, and a bad event is a 400 naming row and event."""
+    import httpx
+    from test_server import server
+
+    requests = json.loads((served / "requests.json").read_text())[:5]
+    with Session(served / "build", timestamp_unit="us") as session:
+        expected = session.transform(requests)
+    rows = [
+        {
+            **{k: (str(v) if k == "auth_ts" else v) for k, v in r.items() if k != "purchases"},
+            "purchases": [{**e, "purchase_ts": str(e["purchase_ts"])} for e in r["purchases"]],
+        }
+        for r in requests
+    ]
+    with server(str(served / "build")) as (url, _):
+        answer = httpx.post(url + "/predict", json={"rows": rows}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        features = answer.json()["outputs"]["features"]
+        got = np.array(features["data"], dtype=np.float64).reshape(features["shape"])
+        np.testing.assert_array_equal(got, expected)
+        bad = [{**rows[0], "purchases": [{**rows[0]["purchases"][0], "amount": "lots"}]}]
+        refused = httpx.post(url + "/predict", json={"rows": bad}, timeout=30)
+        assert refused.status_code == 400
+        assert "row 0, event 0" in refused.json()["message"]
