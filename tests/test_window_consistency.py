@@ -130,3 +130,27 @@ def test_http_serving_takes_rows_with_their_events(served: Path) -> None:
         refused = httpx.post(url + "/predict", json={"rows": bad}, timeout=30)
         assert refused.status_code == 400
         assert "row 0, event 0" in refused.json()["message"]
+
+
+def test_the_sessions_fast_event_path_gives_the_general_paths_feed(served: Path) -> None:
+    """Plain event dicts take precompiled per-column checks; the feed is the general path's,
+    array for array, and an event it cannot take goes to the general path (which names it)."""
+    from featuredsl.ingest.events import events_feed
+    from featuredsl.runtime.serving import fast_events_feed, row_converters
+
+    requests = json.loads((served / "requests.json").read_text())[:40]
+    source = load(served / "build").event_sources[0]
+    per_row = [r["purchases"] for r in requests]
+    converters = row_converters(source.columns, "us")
+    names = frozenset(c.name for c in source.columns)
+    fast = fast_events_feed(source, per_row, converters, names)
+    general = events_feed(source, per_row, "us")
+    assert fast is not None and fast.keys() == general.keys()
+    for name in fast:
+        assert fast[name].dtype == general[name].dtype
+        np.testing.assert_array_equal(fast[name], general[name])
+    odd = [[{**per_row[0][0], "amount": "12"}], *per_row[1:]]  # not a float: the general path
+    assert fast_events_feed(source, odd, converters, names) is None
+    late = [list(reversed(per_row[0])), *per_row[1:]] if len(per_row[0]) > 1 else per_row
+    if late is not per_row:
+        assert fast_events_feed(source, late, converters, names) is None

@@ -34,6 +34,7 @@ from featuredsl.artifact.contract import (
     KEY_INPUTS,
 )
 from featuredsl.artifact.contract import OUTPUT as FEATURES
+from featuredsl.artifact.contract import mask_name as contract_mask
 from featuredsl.compiler.ir import EventSource, Freshness, InputColumn
 from featuredsl.compiler.types import DType
 from featuredsl.errors import ArtifactError, DataError, FeatureDSLError
@@ -401,6 +402,46 @@ def fast_row_feed(
     return feed
 
 
+def fast_events_feed(
+    source: EventSource,
+    per_row: Sequence[Any],
+    converters: tuple[tuple[InputColumn, Convert], ...],
+    names: frozenset[str],
+) -> Feed | None:
+    """One event source's request encoding from per-row lists of plain event dicts with
+    exactly the declared columns, in event-time order; None when any event needs the general
+    path (featuredsl.ingest.events.events_feed), which converts it or names the problem. The
+    feed equals the general path's."""
+    lengths = []
+    events: list[Any] = []
+    for listed in per_row:
+        if type(listed) is not list:
+            return None
+        lengths.append(len(listed))
+        events.extend(listed)
+    for event in events:
+        if type(event) is not dict or len(event) != len(names) or not names.issuperset(event):
+            return None
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    feed: Feed = {source.offsets_name: offsets}
+    for column, convert in converters:
+        converted = [convert(event[column.name]) for event in events]
+        if None in converted:
+            return None
+        name = source.column_name(column.name)
+        feed[name] = np.array([value for value, _ in converted], dtype=FEED_DTYPE[column.dtype])
+        if column.mask_name is not None:
+            feed[contract_mask(name)] = np.array([null for _, null in converted], dtype=bool)
+    times = feed[source.column_name(source.time)]
+    earlier = np.zeros(len(times), dtype=bool)
+    earlier[1:] = times[1:] < times[:-1]  # earlier than the event before it ...
+    earlier[offsets[:-1][offsets[:-1] < len(times)]] = False  # ... within its own row
+    if earlier.any():
+        return None  # out of order: the general path names the row and the event
+    return feed
+
+
 # ----------------------------------------------------------------------------- the session
 
 
@@ -462,6 +503,13 @@ class Session:
         self.model_outputs = tuple(n for n in self.output_names if n != FEATURES)
         self._row_converters = row_converters(self.inputs, timestamp_unit)
         self._names = frozenset(c.name for c in self.inputs)
+        self._event_converters = {
+            source.name: (
+                row_converters(source.columns, timestamp_unit),
+                frozenset(c.name for c in source.columns),
+            )
+            for source in self.served.event_sources
+        }
         self._logged: Any = None
         if log is not None:
             self._logged = self._open_log(log, sample_rate)
@@ -555,17 +603,25 @@ class Session:
         """`validate` for window aggregates: the rows' own columns as always, and each event
         source's per-row events in the request encoding (featuredsl.ingest.events)."""
         plain, per_source = split_events(rows, self.served.event_sources)
-        check_request_shape(plain, self.inputs, self.extra)
-        feed = to_feed(
-            as_rows(plain),
-            self.inputs,
-            source=SOURCE,
-            extra=self.extra,
-            timestamp_unit=self.timestamp_unit,
-        )
+        single = plain[0] if type(plain) is list and len(plain) == 1 else None
+        fast = fast_row_feed(single, self._row_converters, self._names)
+        if fast is not None:  # one plain row dict: precompiled per-column checks
+            feed = fast
+        else:
+            check_request_shape(plain, self.inputs, self.extra)
+            feed = to_feed(
+                as_rows(plain),
+                self.inputs,
+                source=SOURCE,
+                extra=self.extra,
+                timestamp_unit=self.timestamp_unit,
+            )
         self._check_rows(feed_length(feed))
         for source in self.served.event_sources:
-            feed.update(events_feed(source, per_source[source.name], self.timestamp_unit))
+            converters, names = self._event_converters[source.name]
+            events = per_source[source.name]
+            fast = fast_events_feed(source, events, converters, names)
+            feed.update(fast or events_feed(source, events, self.timestamp_unit))
         if self.served.freshness is not None:
             check_freshness(feed, self.served.freshness, SOURCE)
         return feed
