@@ -356,3 +356,19 @@ def test_show_lists_the_sources_and_windows(fitted_w) -> None:
     assert ("window_count(ev, 1h)", "ev.count.1h", "int", "1 h", "0") in windows.rows
     feature = next(f for f in fitted_w.manifest()["features"] if f["name"] == "c")
     assert feature["inputs"] == ["t", "user"]  # a window reads its key and the prediction time
+
+
+def test_a_nan_sum_is_the_same_in_training_and_serving() -> None:
+    """+inf and -inf in one window sum to NaN (docs/windows.md): the backfill, the fit and the
+    request path all carry it (the backfilled column is not refused as a null)."""
+    spec = Spec(SPEC)
+    labels, events = random_tables(5, labels=20, events=60)
+    events["amount"] = np.where(np.arange(60) % 2 == 0, math.inf, -math.inf)
+    fitted = spec.fit(labels, events={"ev": events}, timestamp_unit="us")
+    feed = fitted.feed(labels, timestamp_unit="us")
+    event_feeds = convert_events(spec.program, {"ev": events}, "us")
+    backfilled = fitted.transform_feed({**feed, **backfill(spec.program, feed, event_feeds)})
+    served = fitted.transform_feed(request_feed(spec.program, feed, event_feeds))
+    column = fitted.feature_names.index("s")
+    assert np.isnan(backfilled[:, column]).any()
+    np.testing.assert_array_equal(bits(served), bits(backfilled))

@@ -28,6 +28,7 @@ from featuredsl.compiler.ops.categorical import column_names
 from featuredsl.compiler.types import DType, Shape, type_text
 from featuredsl.language import ast
 from featuredsl.language.diagnostics import DiagnosticSink, Span
+from featuredsl.language.durations import human_duration
 from featuredsl.language.formatter import format_expr
 
 
@@ -79,6 +80,14 @@ class Checker:
         for name, definition in self.definitions.items():
             if definition.statement.kind == "let" and not definition.done:
                 self._resolve(name, definition.statement.name_span)
+        used_sources = {w.source for w in self.windows.values()}
+        for source in self.spec.sources:
+            if source.name in self.sources and source.name not in used_sources:
+                self.sink.error(
+                    f"event source '{source.name}' is not used by any window aggregate",
+                    source.name_span,
+                    f"aggregate it (window_count({source.name}, 7d), ...) or remove the block",
+                )
         if not any(statement.kind == "feature" for statement in self.spec.statements):
             self.sink.error(
                 f"spec '{self.spec.name}' declares no features",
@@ -297,9 +306,32 @@ class Checker:
                     f"'{source.name}' is already {what}", source.name_span, "choose another name"
                 )
                 continue
+            if source.name in reg.CONSTANTS:
+                self.sink.error(
+                    f"'{source.name}' is a built-in constant", source.name_span, "rename the source"
+                )
+                continue
+            self._check_encoding_names(source)
             key_ok = self._source_key(source)
             columns: dict[str, tuple[InputColumn, Span]] = {}
             for column in source.columns:
+                if column.name == source.key:
+                    self.sink.error(
+                        f"'{column.name}' is the key of '{source.name}'; the events block does not "
+                        "declare it",
+                        column.span,
+                        f"remove this line: every event of a row belongs to the row's entity "
+                        f"(the event table has a '{source.key}' column typed as the input column)",
+                    )
+                    continue
+                if column.name == "offsets":
+                    self.sink.error(
+                        f"event column 'offsets' of '{source.name}' would take the name of the "
+                        f"request's offsets input '{source.name}.offsets'",
+                        column.span,
+                        "rename the column (backticks and the event table's header alike)",
+                    )
+                    continue
                 if column.name in columns:
                     self.sink.error(
                         f"event column '{column.name}' of '{source.name}' is declared twice",
@@ -347,6 +379,18 @@ class Checker:
                     )
                 values[info.name] = Value(node, mask, info.nullable)
             self.sources[source.name] = (ir, values)
+
+    def _check_encoding_names(self, source: ast.EventSource) -> None:
+        """No input column may be called `source.anything`: those names are the source's request
+        inputs (`source.offsets`, `source.column`) and its windows' backfilled columns."""
+        for column in self.spec.columns:
+            if column.name.startswith(source.name + "."):
+                self.sink.error(
+                    f"input column '{column.name}' starts with '{source.name}.', the prefix of "
+                    f"event source '{source.name}''s request inputs and windows",
+                    column.span,
+                    "rename the column or the event source",
+                )
 
     def _source_key(self, source: ast.EventSource) -> bool:
         key = self.inputs.get(source.key)
@@ -637,6 +681,11 @@ class Checker:
         if value is None:
             close = difflib.get_close_matches(expr.column, list(values), n=1)
             hint = f"did you mean '{close[0]}'?" if close else "declare it in the events block"
+            if expr.column == entry[0].key:
+                hint = (
+                    f"every event of a row belongs to the row's entity ('{entry[0].key}'): a "
+                    "filter on the key keeps all of a row's events or none"
+                )
             raise self._error(
                 f"event source '{expr.source}' has no column '{expr.column}'", expr.span, hint
             )
@@ -717,7 +766,8 @@ class Checker:
             return self._window(aggregate, expr)
         total = len(expr.args) + len(expr.keywords)
         op = reg.find_op(expr.func, total)
-        if op is not None and op.analyzer and self.event_scope is not None:
+        fits = op is not None and (op.analyzer or any(p.per_row for p in op.params))
+        if fits and self.event_scope is not None:
             raise self._error(
                 f"{expr.func}() is fitted on training rows; a window filter runs per event",
                 expr.func_span,
@@ -779,10 +829,11 @@ class Checker:
             )
         length = length_expr.micros
         if length <= 0 or length + source.lag >= window_ops.MAX_SPAN:
+            lag = f" plus the lag of '{source.name}' ({human_duration(source.lag)})"
             raise self._error(
-                f"a window of {length_expr.text} cannot be computed",
+                f"a window of {length_expr.text}{lag if source.lag else ''} cannot be computed",
                 length_expr.span,
-                "write a positive length below 100,000 days (lag included)",
+                "write a positive length below 100,000 days, lag included",
             )
         if self.freshness is None:
             raise self._error(
@@ -909,18 +960,18 @@ class Checker:
             value = self._expr(where_expr)
         finally:
             self.event_scope = None
+        if not any(n.op == "input" for n in walk([value.node])):
+            raise self._error(
+                "a window filter must use an event column",
+                _span_of(where_expr),
+                "a constant condition keeps every event or none: drop it",
+            )
         if value.dtype is not DType.BOOL or value.shape is not Shape.ROW:
             raise self._error(
                 f"a window filter must be a condition over {source.name}'s columns, not "
                 f"{type_text(value.dtype, value.nullable, value.shape)}",
                 _span_of(where_expr),
                 f"e.g. where={source.name}.amount > 100.0",
-            )
-        if not any(n.op == "input" for n in walk([value.node])):
-            raise self._error(
-                "a window filter must use an event column",
-                _span_of(where_expr),
-                "a constant condition keeps all or no events: drop it",
             )
         e = Emitter(self.builder, _span_of(where_expr))
         if value.nullable:

@@ -315,8 +315,9 @@ class Window:
 
     @property
     def input(self) -> InputColumn:
-        """The derived input column the row IR reads."""
-        return InputColumn(self.column, self.dtype, self.nullable)
+        """The derived input column the row IR reads. A float one may hold NaN even when the
+        aggregate is not nullable (a float sum of +inf and -inf is NaN, in every path)."""
+        return InputColumn(self.column, self.dtype, self.nullable or self.dtype is DType.FLOAT)
 
     def to_json(self) -> dict[str, Any]:
         return {
