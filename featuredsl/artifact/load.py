@@ -240,12 +240,14 @@ class Artifacts:
             return to_feed(
                 data, self.program_inputs, source=source, extra=extra, timestamp_unit=timestamp_unit
             )
-        from featuredsl.ingest.events import events_feed, split_events
+        from featuredsl.ingest.events import check_rows, events_feed, split_events
+        from featuredsl.ingest.feed import feed_length
 
         rows, per_source = split_events(data, self.event_sources)
         feed = to_feed(
             rows, self.program_inputs, source=source, extra=extra, timestamp_unit=timestamp_unit
         )
+        check_rows(per_source, feed_length(feed))
         for event_source in self.event_sources:
             feed.update(events_feed(event_source, per_source[event_source.name], timestamp_unit))
         return feed

@@ -51,7 +51,19 @@ def convert_events(
     """
     from featuredsl.ingest import to_feed
 
+    if events is not None and not isinstance(events, Mapping):
+        example = ", ".join(f"{s.name!r}: TABLE" for s in program.sources) or "'source': TABLE"
+        raise DataError(
+            f"events= maps each event source to its table (events={{{example}}}), not "
+            f"{type(events).__name__}"
+        )
     given = dict(events or {})
+    unknown = sorted(set(given) - {s.name for s in program.sources})
+    if unknown:
+        known = ", ".join(s.name for s in program.sources) or "none"
+        raise DataError(
+            f"events given for {', '.join(unknown)}, which the spec does not declare ({known})"
+        )
     converted: dict[str, dict[str, np.ndarray]] = {}
     for source in program.sources:
         if source.name not in given:
@@ -60,16 +72,36 @@ def convert_events(
                 f"were given for it: pass events={{{source.name!r}: TABLE}} (Python) or "
                 f"--events {source.name}=PATH (command line)"
             )
-        table = given.pop(source.name)
         columns = event_columns(program, source)
-        converted[source.name] = to_feed(
-            table, columns, source=f"events {source.name!r}", timestamp_unit=timestamp_unit
+        # The key and the event time are read as nullable, so that a null is named for what
+        # it is (an event without its entity or its time), not with the input block's hint.
+        lenient = tuple(
+            InputColumn(c.name, c.dtype, True) if c.name in (source.key, source.time) else c
+            for c in columns
         )
-    if given:
-        names = ", ".join(sorted(given))
-        known = ", ".join(s.name for s in program.sources) or "none"
-        raise DataError(f"events given for {names}, which the spec does not declare ({known})")
+        where = f"events {source.name!r}"
+        feed = to_feed(given[source.name], lenient, source=where, timestamp_unit=timestamp_unit)
+        for name, role in ((source.key, "its entity key"), (source.time, "its event time")):
+            nulls = _nulls(feed, name)
+            if nulls.any():
+                row = int(np.flatnonzero(nulls)[0])
+                raise DataError(
+                    f"{where}: column {name!r}, row {row}: is null; every event needs {role}: "
+                    f"drop or fix the {int(nulls.sum()):,} event(s) without it"
+                )
+            feed.pop(name + ".is_null", None)
+        converted[source.name] = feed
     return converted
+
+
+def _nulls(feed: Mapping[str, np.ndarray], name: str) -> np.ndarray:
+    """The null rows of a converted column (its mask, or NaN for a float)."""
+    if name + ".is_null" in feed:
+        return np.asarray(feed[name + ".is_null"], dtype=bool)
+    values = feed[name]
+    if values.dtype.kind == "f":
+        return np.isnan(values)
+    return np.zeros(len(values), dtype=bool)
 
 
 def backfill(

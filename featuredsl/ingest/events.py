@@ -33,6 +33,8 @@ def split_events(data: Any, sources: Sequence[EventSource]) -> tuple[Any, dict[s
 
     Raises DataError when a source's entry is missing or is not one list of events per row."""
     names = [s.name for s in sources]
+    if isinstance(data, Mapping) and _one_row(data, names):
+        data = [data]  # one row dict: its columns hold single values, its sources event lists
     if isinstance(data, Mapping):
         rows = {k: v for k, v in data.items() if k not in names}
         found = {}
@@ -56,6 +58,29 @@ def split_events(data: Any, sources: Sequence[EventSource]) -> tuple[Any, dict[s
         "a request for window aggregates is a list of row dicts or a dict of columns, each row "
         f"carrying its events under {', '.join(map(repr, names))} (docs/windows.md)"
     )
+
+
+def _one_row(data: Mapping[str, Any], names: Sequence[str]) -> bool:
+    """Whether a dict is one row (single values; each source a list of event dicts) rather than
+    a dict of columns (each column a sequence of values, each source a list of event lists)."""
+    values = [v for k, v in data.items() if k not in names]
+    scalars = all(isinstance(v, (str, bytes)) or np.ndim(v) == 0 for v in values)
+    events = [data[name] for name in names if name in data]
+    return (
+        scalars
+        and bool(values)
+        and all(isinstance(e, list) and all(isinstance(x, Mapping) for x in e) for e in events)
+    )
+
+
+def check_rows(per_source: Mapping[str, Sequence[Any]], rows: int) -> None:
+    """Each source gives one event list per row; DataError naming the source otherwise."""
+    for name, lists in per_source.items():
+        if len(lists) != rows:
+            raise DataError(
+                f"event source {name!r} has {len(lists)} event list(s) for {rows} row(s): give "
+                "each row its list of events ([] for none)"
+            )
 
 
 def _missing(name: str) -> str:

@@ -139,6 +139,14 @@ def parse_declared(
     in `table`: the row of the whole file when `table` is one batch of it)."""
     if isinstance(table, pa.RecordBatch):
         table = pa.Table.from_batches([table])
+    names = table.schema.names
+    for col in inputs:
+        places = [i + 1 for i, name in enumerate(names) if name == col.name]
+        if len(places) > 1:
+            raise DataError(
+                f"{where}: column {col.name!r} appears {len(places)} times in the header "
+                f"(columns {', '.join(map(str, places))}); keep one"
+            )
     problems = []
     for col in inputs:
         if col.name not in table.schema.names or col.dtype is DType.STRING:

@@ -428,6 +428,13 @@ def _expected_words(expected: set[str]) -> str:
 def _syntax_hint(expected: set[str], token: Token, source: str) -> tuple[str, str]:
     """A plain-words message and hint for the commonest mistakes ("" for the generic message)."""
     found = _describe_token(token)
+    if token.type == "NAME" and _char_before(token, source).isdigit():
+        return (
+            f"'{token}' after a number is not a duration unit",
+            "a duration is an integer and one unit with no space: us, ms, s, m, h or d "
+            "(e.g. 36h for a day and a half, 14d for two weeks); a product needs its operator: "
+            f"{_number_before(token, source)} * {token}",
+        )
     if {"RPAR", "COMMA"} <= expected:
         return (
             f"expected ',' or ')' after the argument, found {found}",
@@ -472,6 +479,15 @@ def _generic_hint(expected: set[str], token: Token) -> str:
     if token.type == "$END":
         return "the spec ends in the middle of a statement"
     return ""
+
+
+def _number_before(token: Token, source: str) -> str:
+    """The digits written right before a token (`12` of `12x`)."""
+    end = token.start_pos or 0
+    start = end
+    while start > 0 and source[start - 1].isdigit():
+        start -= 1
+    return source[start:end]
 
 
 def _char_before(token: Token, source: str) -> str:

@@ -40,6 +40,8 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 # A column name as the messages write it: Python's repr, in single or double quotes.
 _COLUMN = re.compile(r"""column ('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""")
 _ROW = re.compile(r"\brow (\d+)\b")
+_SOURCE = re.compile(r"""event source ('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""")
+_EVENT = re.compile(r"\bevent (\d+)\b")
 
 
 class BadRequest(FeatureDSLError):
@@ -165,7 +167,9 @@ def decode_request_rows(
         out = {}
         for name, cell in row.items():
             if name in event_columns and isinstance(cell, list):
-                out[name] = [_event(event_columns[name], e, index, k) for k, e in enumerate(cell)]
+                out[name] = [
+                    _event(name, event_columns[name], e, index, k) for k, e in enumerate(cell)
+                ]
                 continue
             column = by_name.get(name)
             out[name] = cell if column is None or cell is None else _cell(column, cell, index)
@@ -173,19 +177,21 @@ def decode_request_rows(
     return decoded
 
 
-def _event(columns: Mapping[str, InputColumn], event: Any, row: int, index: int) -> Any:
+def _event(
+    source: str, columns: Mapping[str, InputColumn], event: Any, row: int, index: int
+) -> Any:
     if not isinstance(event, dict):
         return event  # the Session names the row, the event and what it should be
     return {
         name: cell
         if columns.get(name) is None or cell is None
-        else _cell(columns[name], cell, row, f", event {index}")
+        else _cell(columns[name], cell, row, f", event {index}", f"event source {source!r}, ")
         for name, cell in event.items()
     }
 
 
-def _cell(column: InputColumn, cell: Any, row: int, event: str = "") -> Any:
-    where = f"{SOURCE}: column {column.name!r}, row {row}{event}"
+def _cell(column: InputColumn, cell: Any, row: int, event: str = "", owner: str = "") -> Any:
+    where = f"{SOURCE}: {owner}column {column.name!r}, row {row}{event}"
     try:
         if column.dtype is DType.FLOAT:
             return decode_float(cell, where)
@@ -199,15 +205,22 @@ def _cell(column: InputColumn, cell: Any, row: int, event: str = "") -> Any:
 
 
 def error_body(kind: str, message: str) -> dict[str, Any]:
-    """The JSON of an error response: kind, message, and the column and row it names."""
+    """The JSON of an error response: kind, message, and the column and row it names (and,
+    for a row's events, the event source and the event's position in the row's list)."""
     column = _COLUMN.search(message)
     row = _ROW.search(message)
-    return {
+    body = {
         "error": kind,
         "message": message,
         "column": ast.literal_eval(column.group(1)) if column else None,
         "row": int(row.group(1)) if row else None,
     }
+    source = _SOURCE.search(message)
+    if source:
+        event = _EVENT.search(message)
+        body["source"] = ast.literal_eval(source.group(1))
+        body["event"] = int(event.group(1)) if event else None
+    return body
 
 
 def encode_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from featuredsl.compiler.types import DType
 from featuredsl.errors import ArtifactError, DataError, FeatureDSLError
 from featuredsl.ingest import Feed, feed_length, read_table, to_feed
 from featuredsl.ingest.convert import FIRST_INSTANT, LAST_INSTANT
-from featuredsl.ingest.events import events_feed, split_events
+from featuredsl.ingest.events import check_rows, events_feed, split_events
 from featuredsl.runtime.freshness import check_freshness
 
 SOURCE = "request"
@@ -617,6 +617,7 @@ class Session:
                 timestamp_unit=self.timestamp_unit,
             )
         self._check_rows(feed_length(feed))
+        check_rows(per_source, feed_length(feed))
         for source in self.served.event_sources:
             converters, names = self._event_converters[source.name]
             events = per_source[source.name]

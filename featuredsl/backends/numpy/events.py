@@ -123,6 +123,12 @@ def render_source(
         f"if {source.offsets_name!r} in columns:  # the request's events",
         f"    {', '.join(targets)}{single} = {function}(columns, rows, {time_variable})",
         "else:  # a backfilled table: each window aggregate is a column",
+        f"    if {source_windows[0].column!r} not in columns:",
+        "        raise InputError(",
+        f'            "event source {source.name!r}: the columns hold neither its events "',
+        f'            "({source.offsets_name!r} and one array per event column) nor its "',
+        f'            "backfilled windows ({source_windows[0].column!r}, ...); see docs/windows.md"',
+        "        )",
     ]
     for window in source_windows:
         column = window.input
