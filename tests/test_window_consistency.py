@@ -154,3 +154,19 @@ def test_the_sessions_fast_event_path_gives_the_general_paths_feed(served: Path)
     late = [list(reversed(per_row[0])), *per_row[1:]] if len(per_row[0]) > 1 else per_row
     if late is not per_row:
         assert fast_events_feed(source, late, converters, names) is None
+
+
+def test_requests_as_dicts_of_columns_or_one_row(served: Path) -> None:
+    """A dict of columns needs one event list per row; a one-row dict carries its events as a
+    list of event dicts; both give the row-list form's features."""
+    from featuredsl.errors import DataError
+
+    requests = json.loads((served / "requests.json").read_text())[:2]
+    with Session(served / "build", timestamp_unit="us") as session:
+        expected = session.transform(requests)
+        columns = {k: [r[k] for r in requests] for k in requests[0]}
+        np.testing.assert_array_equal(session.transform(columns), expected)
+        np.testing.assert_array_equal(session.transform(requests[0]), expected[:1])
+        short = {**columns, "purchases": columns["purchases"][:1]}
+        with pytest.raises(DataError, match="1 event list"):
+            session.transform(short)

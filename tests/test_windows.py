@@ -219,6 +219,10 @@ def test_session_serves_what_training_saw(tmp_path: Path) -> None:
         ("feature q = window_nth_last(ev.n, 0, 7d)", "must be 1 to 1,000"),
         ("feature q = window_nth_last(ev.n, 7d)", "takes 3 arguments"),
         ("feature q = window_nth_last(ev.n, 1.5, 7d)", "must be an integer literal"),
+        ("feature q = window_count(ev, 2d, where=zscore(ev.n) > 1.0)", "fitted on training rows"),
+        ("feature q = window_count(ev, 2d, where=true)", "must use an event column"),
+        ("feature q = window_count(ev, 1ns)", "'ns' after a number is not a duration unit"),
+        ('feature q = window_count(ev, 2d, where=ev.user == "a")', "a filter on the key"),
     ],
 )
 def test_checker_refuses_misused_windows(text: str, message: str) -> None:
@@ -226,6 +230,42 @@ def test_checker_refuses_misused_windows(text: str, message: str) -> None:
         check_source(SPEC + text + "\n")
     rendered = caught.value.render()
     assert message in rendered and "^" in rendered
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            ("  n: int\n", "  n: int\n  offsets: int\n"),
+            "would take the name of the request's offsets",
+        ),
+        (("  x: float\n", "  x: float\n  `ev.offsets`: int\n"), "starts with 'ev.'"),
+        (("  flag: bool\n", "  flag: bool\n  user: int\n"), "is the key of 'ev'"),
+        (("events ev by", "events pi by"), "built-in constant"),
+        (
+            ("feature c = ", "events ev2 by user {\n  time ts\n  ts: timestamp\n}\n\nfeature c = "),
+            "not used by any window",
+        ),
+    ],
+)
+def test_sources_whose_names_would_collide_or_mislead(edit: tuple[str, str], message: str) -> None:
+    with pytest.raises(DiagnosticError) as caught:
+        check_source(SPEC.replace(*edit, 1))
+    assert message in caught.value.render() and "^" in caught.value.render()
+
+
+def test_event_tables_and_requests_say_what_is_wrong() -> None:
+    labels, events = random_tables(2, labels=10, events=30)
+    spec = Spec(SPEC)
+    with pytest.raises(DataError, match=r"events= maps each event source to its table"):
+        spec.fit(labels, events="ev.csv", timestamp_unit="us")  # type: ignore[arg-type]
+    with pytest.raises(DataError, match=r"events given for zz, which the spec does not declare"):
+        spec.fit(labels, events={"zz": events}, timestamp_unit="us")
+    keyless = {**events, "user": [None, *events["user"][1:]]}
+    with pytest.raises(
+        DataError, match=r"column 'user', row 0: is null; every event needs its entity key"
+    ):
+        spec.fit(labels, events={"ev": keyless}, timestamp_unit="us")
 
 
 def test_a_window_needs_a_prediction_time_and_a_valid_source() -> None:

@@ -823,10 +823,16 @@ def transform(columns, float32=False):
     if 'purchases.offsets' in columns:  # the request's events
         in_purchases_mean_amount_30d_2bed038d, in_purchases_count_1h_39e2e5b9, in_purchases_count_7d_d02ea21e, in_purchases_sum_amount_1d_3863507c, in_purchases_max_amount_7d_20e4313b, in_purchases_count_30d_where1_dc5ed6ab, in_purchases_count_30d_b6d5396a, in_purchases_last_merchant_type_30d_f69a878d, null_purchases_last_merchant_type_30d_f69a878d = _events_purchases(columns, rows, in_auth_ts)
     else:  # a backfilled table: each window aggregate is a column
+        if 'purchases.mean.amount.30d' not in columns:
+            raise InputError(
+                "event source 'purchases': the columns hold neither its events "
+                "('purchases.offsets' and one array per event column) nor its "
+                "backfilled windows ('purchases.mean.amount.30d', ...); see docs/windows.md"
+            )
         in_purchases_mean_amount_30d_2bed038d = _column(columns, 'purchases.mean.amount.30d', 'float', True, rows)
         in_purchases_count_1h_39e2e5b9 = _column(columns, 'purchases.count.1h', 'int', False, rows)
         in_purchases_count_7d_d02ea21e = _column(columns, 'purchases.count.7d', 'int', False, rows)
-        in_purchases_sum_amount_1d_3863507c = _column(columns, 'purchases.sum.amount.1d', 'float', False, rows)
+        in_purchases_sum_amount_1d_3863507c = _column(columns, 'purchases.sum.amount.1d', 'float', True, rows)
         in_purchases_max_amount_7d_20e4313b = _column(columns, 'purchases.max.amount.7d', 'float', True, rows)
         in_purchases_count_30d_where1_dc5ed6ab = _column(columns, 'purchases.count.30d.where1', 'int', False, rows)
         in_purchases_count_30d_b6d5396a = _column(columns, 'purchases.count.30d', 'int', False, rows)
