@@ -25,6 +25,7 @@ from featuredsl.backends.numpy.evaluate import evaluate
 from featuredsl.compiler.ir import EventSource, InputColumn, Program, Window
 from featuredsl.compiler.types import DType
 from featuredsl.errors import DataError
+from featuredsl.ingest.events import in_events_block
 
 EventFeeds = Mapping[str, Mapping[str, np.ndarray]]
 """Canonical event tables by source name: column name (the key column, the event time and
@@ -80,7 +81,10 @@ def convert_events(
             for c in columns
         )
         where = f"events {source.name!r}"
-        feed = to_feed(given[source.name], lenient, source=where, timestamp_unit=timestamp_unit)
+        try:
+            feed = to_feed(given[source.name], lenient, source=where, timestamp_unit=timestamp_unit)
+        except DataError as error:
+            raise DataError(in_events_block(str(error), source.name)) from None
         for name, role in ((source.key, "its entity key"), (source.time, "its event time")):
             nulls = _nulls(feed, name)
             if nulls.any():

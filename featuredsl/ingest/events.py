@@ -143,7 +143,7 @@ def events_feed(
             timestamp_unit=timestamp_unit,
         )
     except DataError as error:
-        raise DataError(_with_rows(str(error), offsets)) from None
+        raise DataError(_with_rows(in_events_block(str(error), source.name), offsets)) from None
     times = converted[source.time]
     later = np.flatnonzero(np.diff(times) < 0) + 1
     later = later[~np.isin(later, offsets)]
@@ -159,6 +159,12 @@ def events_feed(
 
 
 _ABSENT = object()
+
+
+def in_events_block(message: str, source: str) -> str:
+    """A conversion message about an event column: its declaration is in the source's events
+    block, not the input block."""
+    return message.replace("in the spec's input block", f"in the events block of {source!r}")
 
 
 def _locate(offsets: np.ndarray, event: int) -> tuple[int, int]:
