@@ -61,6 +61,7 @@ feature second_n = fill_null(window_nth_last(ev.n, 2, 7d), -3)
 feature first_kind = if fill_null(window_first(ev.kind, 7d), "") == "a" then 1 else 0
 feature last_n = fill_null(window_last(ev.n, 1h, where=fill_null(ev.amount, 0.0) > 0.0), -7)
 feature z = zscore(fill_null(window_mean(ev.amount, 1d), 0.0) + x)
+feature big = window_count(ev, 1d, where=log1p(abs(fill_null(ev.amount, 0.0))) > 0.5 and sin(ev.n * 1.0) < 0.5)
 """
 
 

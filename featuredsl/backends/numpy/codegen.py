@@ -532,7 +532,9 @@ def render_module_files(module: ModuleSpec) -> tuple[str, bytes | None]:
     )
     stored = ctx.stored_bytes()
     derived = [window.input for window in module.windows] if stages else []
-    routines = [routine_source(name, ctx) for name in called_routines(roots)]  # adds helpers
+    # The window filters' routines too: they run in the window stage (log of an event value).
+    filters = [w.where for w in module.windows if w.where is not None] if stages else []
+    routines = [routine_source(name, ctx) for name in called_routines([*roots, *filters])]
     template = _environment().get_template("features_train.py.j2")
     source = template.render(
         version=__version__,
