@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -194,6 +194,7 @@ class Spec:
         first: bool = False,
         batch_rows: int | None = None,
         progress: RowsHook = _quiet,
+        null_values: Sequence[str] = (),
     ) -> tuple[FittedSpec, dict[str, np.ndarray]]:
         """`fit` for a spec with window aggregates: the event tables are read (in memory), the
         label rows streamed in batches of `batch_rows` when `data` is a path (else read at
@@ -217,18 +218,23 @@ class Spec:
             request_feed,
         )
 
-        event_feeds = convert_events(self.program, events, timestamp_unit)
+        event_feeds = convert_events(self.program, events, timestamp_unit, null_values)
         if isinstance(data, (str, os.PathLike)):
             stream = open_source(
-                data, self.inputs, batch_rows=batch_rows, timestamp_unit=timestamp_unit
+                data,
+                self.inputs,
+                batch_rows=batch_rows,
+                null_values=null_values,
+                timestamp_unit=timestamp_unit,
             )
             rows = stream.rows
             wanted = np.arange(min(rows, sample)) if first else kit.spread(rows, sample)
             backfilled = BackfilledStream(stream, self.program, event_feeds)
             fitted, kept = self.fit_stream(backfilled, keep=wanted, progress=progress)
-            kit_rows = label_columns(self.program, fitted.kit_sample or {})
+            none = concat_feeds([], self.inputs)  # no label rows: an empty feed, typed
+            kit_rows = label_columns(self.program, fitted.kit_sample or none)
             fitted.kit_sample = request_feed(self.program, kit_rows, event_feeds)
-            kept_rows = label_columns(self.program, kept)
+            kept_rows = label_columns(self.program, kept or none)
             return fitted, request_feed(self.program, kept_rows, event_feeds)
         feed = self.feed(data, source, timestamp_unit)
         fitted = self.fit_feed({**feed, **backfill(self.program, feed, event_feeds)})

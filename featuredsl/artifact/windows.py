@@ -13,7 +13,9 @@ hand to the numpy module and the ONNX graph to prove they compute the backfill's
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,16 +43,20 @@ def event_columns(program: Program, source: EventSource) -> tuple[InputColumn, .
 
 
 def convert_events(
-    program: Program, events: Mapping[str, Any] | None, timestamp_unit: str | None = None
+    program: Program,
+    events: Mapping[str, Any] | None,
+    timestamp_unit: str | None = None,
+    null_values: Sequence[str] = (),
 ) -> dict[str, dict[str, np.ndarray]]:
     """Each event source's table (a DataFrame, Arrow table, dict of columns, rows or a path)
-    converted and checked like any input: the key and every declared column, typed as declared.
+    converted and checked like any input: the key and every declared column, typed as declared
+    (`null_values`: extra null tokens of CSV/TSV files, as for the label table).
 
     Raises:
         DataError: a source of the spec has no table, a table names no source, or a column is
             missing or mistyped (column, row and value named).
     """
-    from featuredsl.ingest import to_feed
+    from featuredsl.ingest import read_table, to_feed
 
     if events is not None and not isinstance(events, Mapping):
         example = ", ".join(f"{s.name!r}: TABLE" for s in program.sources) or "'source': TABLE"
@@ -81,8 +87,11 @@ def convert_events(
             for c in columns
         )
         where = f"events {source.name!r}"
+        table = given[source.name]
         try:
-            feed = to_feed(given[source.name], lenient, source=where, timestamp_unit=timestamp_unit)
+            if isinstance(table, (str, os.PathLike)):
+                table = read_table(Path(table), lenient, source=where, null_values=null_values)
+            feed = to_feed(table, lenient, source=where, timestamp_unit=timestamp_unit)
         except DataError as error:
             raise DataError(in_events_block(str(error), source.name)) from None
         for name, role in ((source.key, "its entity key"), (source.time, "its event time")):
@@ -285,12 +294,19 @@ class Backfilled:
         artifacts: the loaded build (`featuredsl.load`).
         events: each event source's table by name (as `Spec.fit` takes them).
         timestamp_unit: the unit of bare integers in the event tables' timestamp columns.
+        null_values: extra null tokens of CSV/TSV event tables.
 
     Raises:
         DataError: a missing or bad event table (named).
     """
 
-    def __init__(self, artifacts: Any, events: Mapping[str, Any], timestamp_unit: str | None):
+    def __init__(
+        self,
+        artifacts: Any,
+        events: Mapping[str, Any],
+        timestamp_unit: str | None,
+        null_values: Sequence[str] = (),
+    ):
         from featuredsl.compiler.frontend import check_source
 
         self.artifacts = artifacts
@@ -298,7 +314,7 @@ class Backfilled:
         self.feature_names: tuple[str, ...] = artifacts.feature_names
         # The windows do not depend on fitted constants (filters cannot use statistics).
         self.program = check_source(str(artifacts.manifest["canonical_spec"]))
-        self.event_feeds = convert_events(self.program, events, timestamp_unit)
+        self.event_feeds = convert_events(self.program, events, timestamp_unit, null_values)
 
     def transform_feed(self, feed: Mapping[str, np.ndarray], float32: bool = False) -> np.ndarray:
         """The features of a batch of label rows: float64 [rows, features]."""

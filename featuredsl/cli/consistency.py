@@ -100,7 +100,9 @@ def consistency(
     if events:
         if build_dir is None:
             raise click.UsageError("--events needs --build (the spec declares the windows)")
-        status = _windows(build_dir, log_path, events, fingerprint, fail_above, timestamp_unit)
+        status = _windows(
+            build_dir, log_path, events, fingerprint, fail_above, timestamp_unit, null_tokens
+        )
         if offline_path is None:
             return status
     if offline_path is None or not keys or offline_time is None:
@@ -154,6 +156,7 @@ def _windows(
     fingerprint: str | None,
     fail_above: float,
     timestamp_unit: str | None,
+    null_tokens: tuple[str, ...] = (),
 ) -> int:
     """The window section: served windows against the backfill; its exit status."""
     from featuredsl.artifact.load import load
@@ -165,6 +168,7 @@ def _windows(
         events,
         fingerprint=fingerprint,
         timestamp_unit=timestamp_unit,
+        null_values=null_tokens,
     )
     console = make_console()
     table = Table(

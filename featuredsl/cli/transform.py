@@ -67,7 +67,7 @@ def transform(
             raise click.UsageError("window aggregates run on one machine: drop --engine dask")
         from featuredsl.artifact.windows import Backfilled
 
-        transformer = Backfilled(artifacts, events, timestamp_unit)
+        transformer = Backfilled(artifacts, events, timestamp_unit, null_tokens)
     elif events:
         raise click.UsageError(f"{build_dir} has no window aggregates: drop --events")
     if engine == "dask":

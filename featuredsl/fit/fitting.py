@@ -317,7 +317,7 @@ def accumulate(
                 # A mask can be a scalar where nullness is constant, e.g. `if c then x else null`.
                 mask = np.broadcast_to(mask, data.shape)
             merger.add(analyzer.add_input(empty, data, mask))
-    return [merger.result(empty) for merger in mergers]
+    return [merger.result(empty) for merger, empty in zip(mergers, empties, strict=True)]
 
 
 def merge_extract(program: Program, ready: list[Node], parts: list[list[Any]]) -> list[Any]:

@@ -16,7 +16,7 @@ intervals, with the share of mismatched rows it explains.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,7 @@ def check_window_consistency(
     *,
     fingerprint: str | None = None,
     timestamp_unit: str | None = None,
+    null_values: Sequence[str] = (),
 ) -> WindowConsistencyReport:
     """Compare every logged row's window aggregates, computed from its served events, with the
     backfill from the offline event tables.
@@ -89,6 +90,7 @@ def check_window_consistency(
         fingerprint: only the requests of this fingerprint (default: the manifest's).
         timestamp_unit: the unit of plain integer times in the event tables ("s", "ms", "us",
             "ns"; the serving log's are int64 microseconds by definition).
+        null_values: extra null tokens of CSV/TSV event tables.
 
     Raises:
         DataError: the build has no windows, or a missing or bad event table.
@@ -101,7 +103,7 @@ def check_window_consistency(
     if not feeds:
         return WindowConsistencyReport(0, 0, (), None)
     served = concat_feeds(feeds, ())
-    offline_events = convert_events(program, events, timestamp_unit)
+    offline_events = convert_events(program, events, timestamp_unit, null_values)
     offline = backfill(program, served, offline_events)
     rows = len(served[program.sources[0].offsets_name]) - 1
     # The served events belong to their request row alone: the row number is their entity.

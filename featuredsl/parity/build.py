@@ -131,6 +131,7 @@ def build(
             sample=SAMPLE_ROWS,
             batch_rows=batch_rows,
             progress=rows_progress or _quiet,
+            null_values=null_values,
         )
     elif isinstance(data, (str, Path)):
         progress("fitting analyzers")
