@@ -455,6 +455,39 @@ def test_min_max_of_unsorted_overlapping_windows() -> None:
             assert low[i] == 0
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.int64])
+def test_min_max_of_long_and_short_windows_across_blocks(dtype: type) -> None:
+    # Thousands of events, so that windows span many of the kernel's blocks (whole blocks come
+    # from its sparse table, the partial ones at both ends from reduceat), in random order.
+    rng = np.random.default_rng(11)
+    size = 5_000
+    if dtype is np.float64:
+        x = rng.normal(0.0, 1e6, size)
+        special = rng.random(size) < 0.02
+        x[special] = rng.choice([0.0, -0.0, 1.5, -2.0, INF, -INF, DBL_MAX, 5e-324], special.sum())
+    else:
+        x = rng.integers(INT64_MIN, INT64_MAX, size, endpoint=True)
+        x[rng.random(size) < 0.01] = INT64_MAX
+    included = rng.random(size) < 0.9
+    lo = rng.integers(0, size + 1, 3_000)
+    hi = np.minimum(size, lo + rng.choice([0, 1, 5, 127, 128, 129, 300, 2_000, size], lo.size))
+    low, low_missing = windows.window_min(x, included, lo, hi)
+    high, high_missing = windows.window_max(x, included, lo, hi)
+    fill = math.nan if dtype is np.float64 else 0
+    want_low, want_high = [], []
+    for i in range(lo.size):
+        window = [x[j].item() for j in range(lo[i], hi[i]) if included[j]]
+        key = zero_order if dtype is np.float64 else None
+        want_low.append(min(window, key=key) if window else fill)
+        want_high.append(max(window, key=key) if window else fill)
+    assert same(low, want_low) and same(high, want_high)
+    assert (
+        low_missing.tolist()
+        == high_missing.tolist()
+        == [not included[a:b].any() for a, b in zip(lo, hi, strict=True)]
+    )
+
+
 def test_first_last_keep_table_order_for_equal_times() -> None:
     keys = np.array([7, 7, 7, 7], dtype=np.int64)
     times = np.array([5, 5, 5, 1], dtype=np.int64)

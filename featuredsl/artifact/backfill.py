@@ -201,7 +201,7 @@ def entity_time_order(event_keys: np.ndarray, event_times: np.ndarray) -> np.nda
     rank[by_time] = np.arange(size, dtype=np.int64)
     low = int(event_keys.min()) if event_keys.dtype.kind in "iu" else 0
     if event_keys.dtype.kind in "iu" and (int(event_keys.max()) - low + 1) * size < 2**63:
-        code = (event_keys - event_keys.dtype.type(low)).astype(np.int64)
+        code = (event_keys - event_keys.dtype.type(low)).astype(np.int64, copy=False)
     else:
         code = np.unique(event_keys, return_inverse=True)[1].astype(np.int64).reshape(-1)
     code *= size
