@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(PY) bench/run.py --rows 1000000 --out bench/RESULTS.md
 	$(PY) bench/bench_pit.py --labels 10000000 --features 1000000 --out bench/PIT_RESULTS.md
 	$(PY) bench/bench_windows.py --labels 1000000 --events 50000000 --rounds 3 --skip 'pandas rolling' --out bench/WINDOWS_RESULTS.md
+	$(PY) bench/bench_windows_serve.py --rounds 30 --calls 200 --out bench/WINDOWS_SERVE_RESULTS.md
 	$(PY) bench/bench_serve.py --rounds 15 --calls 200 --out bench/SERVE_RESULTS.md
 
 # Streaming fit/transform at 1M / 10M / 50M rows of generated partitioned Parquet (under

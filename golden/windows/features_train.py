@@ -649,16 +649,19 @@ def _window_extreme(
     pick: np.ufunc,
     neutral: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Min or max over each window through int64 keys and ``pick.reduceat``.
+    """Min or max over each window, on int64 keys.
 
     Floats become int64 keys that order like the floats with -0.0 below +0.0 (the sign-magnitude
     to two's-complement flip of the IEEE-754 bits, the total order of IEEE 754-2008 5.10); the
     flip is its own inverse. Excluded events get the neutral key, which cannot win over an
-    included value. ``pick.reduceat`` over the interleaved indices ``lo0, hi0, lo1, hi1, ...``
-    reduces ``keys[lo:hi]`` at the even positions; at the odd positions it reduces the gap
-    ``keys[hi_i:lo_next]`` (one element when the next window starts before ``hi_i``). Taking
-    the rows in order of ``lo`` keeps those gaps disjoint, so the cost is
-    O(E + N log N + sum of window sizes).
+    included value.
+
+    Each window is cut at the boundaries of blocks of ``_BLOCK`` events: the whole blocks inside
+    it are answered by a sparse table of block extremes (two overlapping power-of-two spans;
+    Bender & Farach-Colton, "The LCA problem revisited", LATIN 2000), the partial blocks at
+    its two ends by ``pick.reduceat`` (:func:`_reduce_ranges`). Min and max are idempotent, so
+    the pieces may overlap. Cost: O(E + N * _BLOCK + N log N), whatever the window sizes;
+    memory about 8 * E / _BLOCK * log2(E / _BLOCK) bytes for the table.
     """
     if values.dtype == np.float64:
         keys = _float_keys(values)
@@ -669,21 +672,74 @@ def _window_extreme(
     missing = window_count(included, lo, hi) == 0
     padded = np.full(keys.size + 1, neutral, dtype=np.int64)
     np.copyto(padded[:-1], keys, where=included)
-    order = None if np.all(lo[1:] >= lo[:-1]) else np.argsort(lo, kind="stable")
-    bounds = np.empty(2 * lo.size, dtype=np.intp)
-    bounds[0::2] = lo if order is None else lo[order]
-    bounds[1::2] = hi if order is None else hi[order]
-    picked = pick.reduceat(padded, bounds)[0::2] if lo.size else padded[:0]
-    if order is not None:
-        in_row_order = np.empty_like(picked)
-        in_row_order[order] = picked
-        picked = in_row_order
+    first_block = -(-lo // _BLOCK)  # the first whole block starts at or after lo
+    end_block = hi // _BLOCK  # the whole blocks end at or before hi
+    ends = _reduce_ranges(
+        padded,
+        np.concatenate([lo, np.maximum(lo, end_block * _BLOCK)]),
+        np.concatenate([np.minimum(hi, first_block * _BLOCK), hi]),
+        pick,
+    )
+    picked = pick(ends[: lo.size], ends[lo.size :])
+    inner = np.flatnonzero(first_block < end_block)
+    if inner.size:
+        table = _sparse_table(padded[: keys.size // _BLOCK * _BLOCK], pick)
+        a, b = first_block[inner], end_block[inner]
+        level = (np.frexp(b - a)[1] - 1).astype(np.int64)  # floor(log2(b - a)), exact
+        width = table.shape[1]
+        spans = pick(table.flat[level * width + a], table.flat[level * width + b - (1 << level)])
+        picked[inner] = pick(picked[inner], spans)
     if values.dtype == np.float64:
         result = _float_keys(picked).view(np.float64)
         result[missing] = np.nan
     else:
         result = np.where(missing, 0, picked)
     return result, missing
+
+
+_BLOCK = 128
+"""Events per block of the min/max sparse table."""
+
+
+def _reduce_ranges(
+    padded: np.ndarray, starts: np.ndarray, ends: np.ndarray, pick: np.ufunc
+) -> np.ndarray:
+    """``pick`` over ``padded[starts[i]:ends[i]]`` per range; an empty range gives the neutral
+    value ``padded[-1]``.
+
+    ``pick.reduceat`` over the interleaved indices ``s0, e0, s1, e1, ...`` reduces each range at
+    the even positions; at the odd positions it reduces the gap ``[e_i, s_next)`` (one element
+    when the next range starts before ``e_i``). Taking the ranges in order of start keeps those
+    gaps disjoint, so the cost is O(len(padded) + sum of range lengths) plus the sort.
+    """
+    empty = starts >= ends
+    starts = np.where(empty, padded.size - 1, starts)
+    ends = np.where(empty, padded.size - 1, ends)
+    order = None if np.all(starts[1:] >= starts[:-1]) else np.argsort(starts, kind="stable")
+    bounds = np.empty(2 * starts.size, dtype=np.intp)
+    bounds[0::2] = starts if order is None else starts[order]
+    bounds[1::2] = ends if order is None else ends[order]
+    if not starts.size:
+        return padded[:0].copy()
+    picked = pick.reduceat(padded, bounds)[0::2]
+    if order is None:
+        return picked
+    in_range_order = np.empty_like(picked)
+    in_range_order[order] = picked
+    return in_range_order
+
+
+def _sparse_table(blocked: np.ndarray, pick: np.ufunc) -> np.ndarray:
+    """Sparse table of block extremes, int64[levels, blocks]: row ``k``, column ``i`` holds
+    ``pick`` over blocks ``i .. i + 2**k - 1`` (columns past the end of a row are unused)."""
+    level0 = pick.reduceat(blocked, np.arange(0, blocked.size, _BLOCK))
+    table = np.empty((max(1, int(level0.size).bit_length()), level0.size), dtype=np.int64)
+    table[0] = level0
+    for k in range(1, table.shape[0]):
+        half = 1 << (k - 1)
+        table[k, : level0.size - half] = pick(table[k - 1, :-half], table[k - 1, half:])
+        table[k, level0.size - half :] = table[k - 1, level0.size - half :]
+    return table
 
 
 def _float_keys(x: np.ndarray) -> np.ndarray:
