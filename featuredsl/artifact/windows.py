@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping, Sequence
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from featuredsl.artifact.backfill import WindowRequest, entity_blocks
+from featuredsl.artifact.backfill import WindowRequest, entity_blocks, entity_time_order
 from featuredsl.artifact.backfill import backfill as backfill_rows
 from featuredsl.backends.numpy import windows as kernels
 from featuredsl.backends.numpy.evaluate import evaluate
@@ -103,8 +104,37 @@ def convert_events(
                     f"drop or fix the {int(nulls.sum()):,} event(s) without it"
                 )
             feed.pop(name + ".is_null", None)
-        converted[source.name] = feed
+        converted[source.name] = _entity_sorted(feed, source)
     return converted
+
+
+ENTITY_KEYS = "__entity_keys__"
+"""In a converted event table: the entity key of each code (the key column holds int64 codes)."""
+
+
+def _entity_sorted(feed: dict[str, np.ndarray], source: EventSource) -> dict[str, np.ndarray]:
+    """The event table factorized and sorted once, for every backfill that reads it: the key
+    column becomes int64 codes (first-seen order, one dict pass: no sort of Python strings),
+    `ENTITY_KEYS` holds the key of each code, and the rows are in (entity, event time) order,
+    stably (equal times keep the table's order)."""
+    index: dict[Any, int] = {}
+    keys = feed[source.key].tolist()
+    codes = np.fromiter((index.setdefault(k, len(index)) for k in keys), np.int64, len(keys))
+    order = entity_time_order(codes, feed[source.time])
+    out = {name: values[order] for name, values in feed.items() if name != source.key}
+    out[source.key] = codes[order]
+    out[ENTITY_KEYS] = np.array([*index, None], dtype=object)[:-1]  # stays 1-D for any key
+    return out
+
+
+def entity_codes(label_keys: np.ndarray, events: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The labels' keys as the event table's int64 codes (-1: an entity without events), or
+    the keys themselves for a table that was not factorized."""
+    if ENTITY_KEYS not in events:
+        return np.asarray(label_keys)
+    index = {key: code for code, key in enumerate(events[ENTITY_KEYS].tolist())}
+    keys = np.asarray(label_keys).tolist()
+    return np.fromiter(map(index.get, keys, repeat(-1)), np.int64, len(keys))
 
 
 def _nulls(feed: Mapping[str, np.ndarray], name: str) -> np.ndarray:
@@ -167,7 +197,7 @@ def backfill(
                 )
             )
         results = backfill_rows(
-            np.asarray(feed[source.key]),
+            entity_codes(feed[source.key], events),
             row_times,
             events[source.key],
             events[source.time],
@@ -229,7 +259,7 @@ def request_feed(
             continue
         events = event_feeds[source.name]
         order, starts, ends = entity_blocks(
-            np.asarray(feed[source.key]), events[source.key], events[source.time]
+            entity_codes(feed[source.key], events), events[source.key], events[source.time]
         )
         times = events[source.time][order]
         reach = max(w.length for w in windows)

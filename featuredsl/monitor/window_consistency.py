@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from featuredsl.artifact.windows import backfill, convert_events
+from featuredsl.artifact.windows import backfill, convert_events, entity_codes
 from featuredsl.compiler.frontend import check_source
 from featuredsl.compiler.ir import Program
 from featuredsl.errors import DataError
@@ -168,18 +168,16 @@ def _stream_lag(
         if not reach:
             continue
         offline = events_of[source.name]
-        by_key: dict[Any, np.ndarray] = {}
+        codes = entity_codes(served[source.key], offline)  # the table is in (entity, time) order
         keys, event_times = offline[source.key], offline[source.time]
-        order = np.argsort(event_times, kind="stable")
-        for key in set(served[source.key][differs].tolist()):
-            by_key[key] = event_times[order][keys[order] == key]
         offsets = served[source.offsets_name]
         served_times = served[source.column_name(source.time)]
         for row in np.flatnonzero(differs):
             end = int(times[row]) - source.lag
             mine = served_times[offsets[row] : offsets[row + 1]]
             mine = mine[(mine >= end - reach) & (mine < end)]
-            theirs = by_key.get(served[source.key][row], np.zeros(0, np.int64))
+            block = np.searchsorted(keys, [codes[row], codes[row] + 1])
+            theirs = event_times[block[0] : block[1]] if codes[row] >= 0 else event_times[:0]
             theirs = theirs[(theirs >= end - reach) & (theirs < end)]
             newest = int(mine.max()) if len(mine) else end - reach - 1
             missing = theirs[theirs > newest]
