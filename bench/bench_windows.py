@@ -39,6 +39,7 @@ import gc
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -311,7 +312,7 @@ def report(
         f"lag 0; event table {table_mib:,.0f} MiB (keys, times, amount). "
         f"{args.rounds} paired rounds; whole run {wall / 60:.1f} min.",
         "",
-        f"Command: `python bench/bench_windows.py {' '.join(sys.argv[1:])}`",
+        f"Command: `python bench/bench_windows.py {shlex.join(sys.argv[1:])}`",
         "",
         "| contender | CPU s, median [p25, p75] | featuredsl / contender, per round | "
         "peak RSS over the data, MiB | agrees with featuredsl |",
