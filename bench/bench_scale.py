@@ -53,11 +53,15 @@ def generate(root: Path, rows: int) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     for index, start in enumerate(range(0, rows, FILE_ROWS)):
         count = min(FILE_ROWS, rows - start)
+        if (target / f"part={index:04d}" / "data.parquet").exists():
+            continue  # written by an earlier, interrupted run (files appear whole, by rename)
         frame = feed_to_frame(make_feed(count, seed=SEED + index))
         folder = target / f"part={index:04d}"
         folder.mkdir(exist_ok=True)
         table = pa.Table.from_pandas(frame, preserve_index=False)
-        pq.write_table(table, folder / "data.parquet", row_group_size=ROW_GROUP)
+        partial = root / f".partial-{rows}-{index}.parquet"  # outside the dataset
+        pq.write_table(table, partial, row_group_size=ROW_GROUP)
+        partial.replace(folder / "data.parquet")
     done.write_text("")
     return target
 
