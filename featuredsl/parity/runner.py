@@ -14,6 +14,7 @@ from featuredsl.artifact.conformance.edge_cases import edge_case_feed
 from featuredsl.artifact.contract import ONNX_F32_FILE, OUTPUT
 from featuredsl.artifact.load import Artifacts, load
 from featuredsl.artifact.manifest import decode_pool
+from featuredsl.ingest import take
 from featuredsl.parity.compare import CompareAcc, Comparison, compare, ulp_distance
 from featuredsl.parity.sessions import CHECKED_OPTIMIZATIONS, onnx_session, run_outputs
 
@@ -313,11 +314,6 @@ def _is_files(data: str | Path, data_files: Callable[[str | Path], Any]) -> bool
     except DataError:
         return False
     return True
-
-
-def take(feed: Mapping[str, np.ndarray], rows: Any) -> dict[str, np.ndarray]:
-    """The rows `rows` (a slice or index array) of every array of a feed."""
-    return {name: values[rows] for name, values in feed.items()}
 
 
 class _ParityCheck:
