@@ -402,8 +402,7 @@ def shadow(
 
     Args:
         a, b: build directories or bundle files.
-        data: raw input rows: a Parquet/CSV/TSV file, a directory or glob of them, or a table
-            (DataFrame, Arrow); or
+        data: raw input rows: a Parquet/CSV/TSV file, or a directory or glob of them; or
         log: a serving log whose logged requests are replayed (exactly one of the two).
         outputs: the outputs to compare (default: every output both share).
         atol: absolute tolerance per value (0: exact).
@@ -531,7 +530,7 @@ def _data_rows(
     batch_rows: int,
     null_values: Sequence[str],
 ) -> Rows | _Stream:
-    """A path of data files as a stream; a table (DataFrame, Arrow) as Rows."""
+    """A path of data files as a stream; anything else `read_table` reads as Rows."""
     from featuredsl.ingest.batches import data_files, open_source
 
     if isinstance(data, (str, Path)):
