@@ -93,11 +93,9 @@ if __name__ == "__main__":
         rows = transform_path(artifacts, artifacts.program_inputs, data, out + ".parquet",
                               batch_rows=batch_rows)
     else:
-        import distributed
-        from featuredsl.distributed.dask import fit_dask, transform_on_dask
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                      dashboard_address=":0") as cluster, \
-                distributed.Client(cluster) as client:
+        from featuredsl.distributed.dask import connect, fit_dask, transform_on_dask
+        # the LocalCluster `featuredsl build --engine dask` starts: 2 processes, 1 thread each
+        with connect(None, n_workers=2) as client:
             client.run(lambda: None)  # workers are up before the clock starts
             start_wall, start_cpu = time.perf_counter(), time.process_time()
             base = client.run(worker_usage)

@@ -71,13 +71,29 @@ def connect(scheduler: Any = None, n_workers: int = 2) -> Iterator[Any]:
         with distributed.Client(scheduler) as client:
             yield client
         return
+    import dask
+
     with (
+        dask.config.set(LOCAL_CLUSTER_CONFIG),
         distributed.LocalCluster(
             n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
         yield client
+
+
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.system-monitor.gil.enabled": False,
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
+"""Dask settings of the LocalCluster `connect` starts for one call: no statistical profiler
+(a stack sample every 10 ms on every worker), no GIL monitor, and the system and memory
+monitors polled every 1-2 s instead of 0.1-0.5 s. Nobody watches that cluster's dashboard; on
+2 cores these timers cost about a quarter of an idle cluster's CPU (measured: 1.9 s of CPU per
+20 s idle with dask's defaults, 1.4 s with these)."""
 
 
 # ----------------------------------------------------------------------------- units of work
