@@ -340,3 +340,38 @@ def test_shadow_streams_its_data_and_equals_a_comparison_of_all_rows(
         assert report.rows == whole.rows and report.rows_differ == whole.rows_differ > 0
         assert jsonable(report.outputs) == jsonable(whole.outputs)
         assert any(o.top for o in report.outputs)  # rows differ: the worst ones are listed
+
+
+# ----------------------------------------------------------------------------- the reader
+
+
+def test_the_parquet_reader_holds_one_row_group_not_a_read_ahead_queue(tmp_path: Path) -> None:
+    """A slow consumer (a transform) must not let the reader run ahead: Arrow memory while
+    streaming stays within a few row groups, however many files and row groups there are."""
+    import time
+
+    from featuredsl.compiler.ir import InputColumn
+    from featuredsl.compiler.types import DType
+    from featuredsl.ingest.batches import open_source
+
+    rng = np.random.default_rng(3)
+    rows, group = 40_000, 10_000
+    for i in range(6):
+        table = pa.table(
+            {
+                "x": rng.normal(size=rows),
+                "s": pa.array([f"category-{k}" for k in rng.integers(0, 500, rows)]),
+            }
+        )
+        pq.write_table(table, tmp_path / f"part-{i}.parquet", row_group_size=group)
+    one_group = pq.ParquetFile(tmp_path / "part-0.parquet").metadata.row_group(0).total_byte_size
+    inputs = [InputColumn("x", DType.FLOAT, False), InputColumn("s", DType.STRING, False)]
+    stream = open_source(tmp_path, inputs, batch_rows=4_000)
+    base = pa.total_allocated_bytes()
+    held, seen = 0, 0
+    for _, feed in stream.batches():
+        time.sleep(0.01)  # a consumer slower than the reader
+        held = max(held, pa.total_allocated_bytes() - base)
+        seen += feed_rows(feed)
+    assert seen == 6 * rows
+    assert held <= 4 * one_group
