@@ -144,7 +144,7 @@ def shadow(
             timestamp_unit=timestamp_unit,
             batch_rows=batch_rows,
             null_values=null_tokens,
-            progress=bar.update,
+            progress=bar.update if bar.enabled else None,  # no CSV counting pass for no bar
         )
     click.echo(report.render_text())
     if json_path:

@@ -444,6 +444,8 @@ def shadow(
             raise DataError(f"output(s) {unknown} are not in both A and B (common: {names})")
         names = list(outputs)
     run = _ShadowRun(side_a, side_b, rows, unit, rows_per_batch)
+    if progress is not None:
+        run.count()
     merged: dict[str, OutputShadow] = {}
     quantiles: dict[str, Any] = {}
     done = rows_differ = 0
@@ -552,11 +554,13 @@ class _ShadowRun:
         self, a: Session, b: Session, rows: Rows | _Stream, unit: str | None, batch_rows: int
     ) -> None:
         self.a, self.b, self.rows, self.unit, self.batch_rows = a, b, rows, unit, batch_rows
-        if isinstance(rows, _Stream):
-            total = rows.source.rows
-            self.total = total if rows.limit is None else min(total, rows.limit)
-        else:
-            self.total = len(rows.labels)
+        self.total = 0 if isinstance(rows, _Stream) else len(rows.labels)
+
+    def count(self) -> None:
+        """Set `total` for a progress bar (a CSV/TSV stream: one counting pass)."""
+        if isinstance(self.rows, _Stream):
+            total = self.rows.source.rows
+            self.total = total if self.rows.limit is None else min(total, self.rows.limit)
 
     def batches(
         self,
