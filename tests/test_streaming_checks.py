@@ -375,3 +375,22 @@ def test_the_parquet_reader_holds_one_row_group_not_a_read_ahead_queue(tmp_path:
         seen += feed_rows(feed)
     assert seen == 6 * rows
     assert held <= 4 * one_group
+
+
+def test_builds_parity_check_reports_its_rows_to_the_progress_bar(tmp_path: Path) -> None:
+    from test_bundle import CHURN_SPEC
+
+    from featuredsl.parity.build import PARITY_SAMPLE_BATCH, build
+
+    calls: list[tuple[str, int, int]] = []
+    report = build(
+        CHURN_SPEC,
+        str(churn_csv()),
+        tmp_path / "b",
+        rows_progress=lambda what, done, total: calls.append((what, done, total)),
+    )
+    parity = [(done, total) for what, done, total in calls if what == "checking parity"]
+    total = sum(report.parity.rows.values())  # the data sample and the edge cases
+    assert parity[-1] == (total, total)
+    assert len(parity) > report.parity.rows["data"] // PARITY_SAMPLE_BATCH  # batch by batch
+    assert [done for done, _ in parity] == sorted(done for done, _ in parity)
