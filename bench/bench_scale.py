@@ -53,11 +53,15 @@ def generate(root: Path, rows: int) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     for index, start in enumerate(range(0, rows, FILE_ROWS)):
         count = min(FILE_ROWS, rows - start)
+        if (target / f"part={index:04d}" / "data.parquet").exists():
+            continue  # written by an earlier, interrupted run (files appear whole, by rename)
         frame = feed_to_frame(make_feed(count, seed=SEED + index))
         folder = target / f"part={index:04d}"
         folder.mkdir(exist_ok=True)
         table = pa.Table.from_pandas(frame, preserve_index=False)
-        pq.write_table(table, folder / "data.parquet", row_group_size=ROW_GROUP)
+        partial = root / f".partial-{rows}-{index}.parquet"  # outside the dataset
+        pq.write_table(table, partial, row_group_size=ROW_GROUP)
+        partial.replace(folder / "data.parquet")
     done.write_text("")
     return target
 
@@ -80,7 +84,8 @@ if __name__ == "__main__":
         fitted = load_spec(spec).fit(data, batch_rows=batch_rows)
         constants = [c.value for c in fitted.constants]
         rows = fitted.quality.rows
-        fitted.save(out)
+        wall, cpu = time.perf_counter() - start_wall, time.process_time() - start_cpu
+        fitted.save(out)  # not timed: dask-fit does not write a build either
     elif mode == "transform":
         import featuredsl
         from featuredsl.artifact.transform import transform_path
@@ -88,11 +93,9 @@ if __name__ == "__main__":
         rows = transform_path(artifacts, artifacts.program_inputs, data, out + ".parquet",
                               batch_rows=batch_rows)
     else:
-        import distributed
-        from featuredsl.distributed.dask import fit_dask, transform_on_dask
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                      dashboard_address=":0") as cluster, \
-                distributed.Client(cluster) as client:
+        from featuredsl.distributed.dask import connect, fit_dask, transform_on_dask
+        # the LocalCluster `featuredsl build --engine dask` starts: 2 processes, 1 thread each
+        with connect(None, n_workers=2) as client:
             client.run(lambda: None)  # workers are up before the clock starts
             start_wall, start_cpu = time.perf_counter(), time.process_time()
             base = client.run(worker_usage)
@@ -109,9 +112,11 @@ if __name__ == "__main__":
             workers_cpu = sum(used[w][0] - base[w][0] for w in used)
             workers_rss = max(used[w][1] for w in used)
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    if mode != "fit":
+        wall, cpu = time.perf_counter() - start_wall, time.process_time() - start_cpu
     print(json.dumps({{
-        "wall": time.perf_counter() - start_wall,
-        "cpu": time.process_time() - start_cpu + workers_cpu,
+        "wall": wall,
+        "cpu": cpu + workers_cpu,
         "rss_mb": usage.ru_maxrss / 1024,
         "workers_rss_mb": workers_rss / 1024,
         "rows": rows,
@@ -131,6 +136,29 @@ def measure(mode: str, spec: str, data: Path, out: Path, batch_rows: int) -> dic
         raise SystemExit(f"{mode} failed:\n{done.stderr[-3000:]}")
     result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+def summarize(results: list[dict[str, object]]) -> dict[str, object]:
+    """Median and range of each measure over repeated runs (the runs themselves kept)."""
+    import statistics
+
+    out: dict[str, object] = {"runs": results, "constants": results[0]["constants"]}
+    for key in ("wall", "cpu", "rss_mb", "workers_rss_mb", "load"):
+        values = [float(r[key]) for r in results]  # type: ignore[arg-type]
+        out[key] = statistics.median(values)
+        out[key + "_range"] = (min(values), max(values))
+    return out
+
+
+def ratios(runs: dict[str, dict[str, object]], mode: str, base: str) -> str:
+    """The median (and range) of the paired CPU ratios mode/base, run by run."""
+    import statistics
+
+    if mode not in runs or base not in runs:
+        return "n/a"
+    pairs = zip(runs[mode]["runs"], runs[base]["runs"], strict=True)  # type: ignore[call-overload]
+    values = [float(a["cpu"]) / float(b["cpu"]) for a, b in pairs]
+    return f"{statistics.median(values):.2f} ({min(values):.2f}–{max(values):.2f}, {len(values)} pairs)"
 
 
 def load_line() -> str:
@@ -162,6 +190,14 @@ def main() -> None:
     parser.add_argument("--no-dask", action="store_true", help="Single process only.")
     parser.add_argument("--quick", action="store_true", help="No equality re-fit.")
     parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="Runs of every step per size, interleaved (fit, transform, dask-fit, ... then "
+        "again), so that paired runs see the same machine load; the report gives the median and "
+        "the range, and the median of the paired dask/single CPU ratios.",
+    )
+    parser.add_argument(
         "--modes",
         nargs="+",
         default=["fit", "transform", "dask-fit", "dask-transform"],
@@ -180,8 +216,15 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         build = work / "build"
         modes = [m for m in args.modes if not (args.no_dask and m.startswith("dask"))]
-        runs = {mode: measure(mode, spec, data, build, args.batch_rows) for mode in modes}
-        constants = {runs[m]["constants"] for m in runs if runs[m]["constants"] is not None}
+        repeats: dict[str, list[dict[str, object]]] = {mode: [] for mode in modes}
+        for _ in range(args.repeat):
+            for mode in modes:
+                repeats[mode].append(measure(mode, spec, data, build, args.batch_rows))
+                repeats[mode][-1]["load"] = os.getloadavg()[0]
+        runs = {mode: summarize(results) for mode, results in repeats.items()}
+        constants = {
+            r["constants"] for rs in repeats.values() for r in rs if r["constants"] is not None
+        }
         manifest = build / "manifest.json"
         if (
             manifest.exists()
@@ -197,7 +240,10 @@ def main() -> None:
         print(
             f"{size:,} rows: "
             + json.dumps(
-                {m: {k: v for k, v in r.items() if k != "constants"} for m, r in runs.items()}
+                {
+                    m: {k: v for k, v in r.items() if k not in ("constants", "runs")}
+                    for m, r in runs.items()
+                }
             ),
             flush=True,
         )
@@ -214,7 +260,8 @@ def render(results: list, started: dt.datetime, loads: list[str], args: argparse
         "# Scale benchmark: streaming fit and transform, single process and Dask",
         "",
         f"Run {started:%Y-%m-%d %H:%M} UTC by `python bench/bench_scale.py --sizes "
-        f"{' '.join(str(s) for s in args.sizes)} --batch-rows {args.batch_rows}` (`make bench-scale`).",
+        f"{' '.join(str(s) for s in args.sizes)} --batch-rows {args.batch_rows} --repeat "
+        f"{args.repeat} --modes {' '.join(args.modes)}` (`make bench-scale` runs every step once).",
         "",
         f"- Machine: {platform.machine()}, {os.cpu_count()} CPUs, "
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM, "
@@ -224,23 +271,39 @@ def render(results: list, started: dt.datetime, loads: list[str], args: argparse
         "- Data: bench/data.py's seeded churn table as hive-partitioned Parquet (1M rows per "
         "file, row groups of 131,072), spec bench/bench.fdsl (36 output columns, 2 medians, "
         "2 quantile sets, 2 vocabularies, means and standard deviations).",
-        "- `fit` includes writing the build directory (module, graph, manifest, conformance "
-        "kit); `dask-fit` does not (it returns the FittedSpec). `transform` uses that build.",
-        "- Each cell is one run in a fresh process. CPU = user + system time of the process "
-        "(Dask: plus its 2 workers). Peak RSS = ru_maxrss (Dask: client / largest worker).",
+        "- `fit` and `dask-fit` time the fit only (`Spec.fit` / `fit_dask`, data-quality pass "
+        "included; the build directory `transform` uses is written after the clock stops).",
+        "- Each run is a fresh process; with --repeat the steps alternate, run after run. "
+        "CPU = user + system time of the process (Dask: the client, which holds the "
+        "LocalCluster's scheduler, plus its 2 worker processes). Peak RSS = ru_maxrss (Dask: "
+        "client / largest worker). Cells: median [min–max] over the runs; load = the 1-minute "
+        "load average after each run.",
         "",
-        "| rows | step | wall s | CPU s | rows/s (wall) | peak RSS MB |",
-        "|---:|---|---:|---:|---:|---:|",
+        "| rows | step | wall s | CPU s | rows/s (wall) | peak RSS MB | load |",
+        "|---:|---|---:|---:|---:|---:|---:|",
     ]
+
+    def cell(run: dict[str, object], key: str, digits: int = 1) -> str:
+        lo, hi = run[key + "_range"]  # type: ignore[misc]
+        text = f"{run[key]:,.{digits}f}"
+        return text if lo == hi else f"{text} [{lo:,.{digits}f}–{hi:,.{digits}f}]"
+
     for size, _generated, runs, _equal in results:
         for mode, run in runs.items():
-            rss = f"{run['rss_mb']:,.0f}"
+            rss = cell(run, "rss_mb", 0)
             if mode.startswith("dask"):
-                rss = f"{run['rss_mb']:,.0f} / {run['workers_rss_mb']:,.0f}"
+                rss = f"{rss} / {cell(run, 'workers_rss_mb', 0)}"
             lines.append(
-                f"| {size:,} | {mode} | {run['wall']:,.1f} | {run['cpu']:,.1f} | "
-                f"{size / run['wall']:,.0f} | {rss} |"
+                f"| {size:,} | {mode} | {cell(run, 'wall')} | {cell(run, 'cpu')} | "
+                f"{size / float(run['wall']):,.0f} | {rss} | {cell(run, 'load', 2)} |"  # type: ignore[arg-type]
             )
+    lines += ["", "| rows | dask-fit / fit CPU (paired) | dask-transform / transform CPU |"]
+    lines += ["|---:|---|---|"]
+    for size, _generated, runs, _equal in results:
+        lines.append(
+            f"| {size:,} | {ratios(runs, 'dask-fit', 'fit')} | "
+            f"{ratios(runs, 'dask-transform', 'transform')} |"
+        )
     lines += ["", "| rows | constants identical (single, Dask, other batch size) |", "|---:|---|"]
     for size, _generated, _runs, equal in results:
         lines.append(f"| {size:,} | {'yes' if equal else 'NO'} |")

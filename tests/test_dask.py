@@ -40,9 +40,11 @@ def data() -> pd.DataFrame:
     return frame(900, seed=11)
 
 
+@pytest.mark.parametrize("tasks", [None, 1, 5, 50])
 def test_fit_on_a_partitioned_dataset_equals_the_single_process_fit(
-    client: Any, data: pd.DataFrame, tmp_path: Path
+    client: Any, data: pd.DataFrame, tmp_path: Path, tasks: int | None
 ) -> None:
+    """Whatever the number of tasks per pass (runs of units merged on the workers)."""
     write_dataset(tmp_path / "ds", data, parts=3, row_group=40)
     single = Spec(SPEC).fit(data)
     fitted, sample = fit_dask(
@@ -52,12 +54,29 @@ def test_fit_on_a_partitioned_dataset_equals_the_single_process_fit(
         partition_rows=100,
         batch_rows=30,
         keep=lambda rows: np.arange(0, rows, 7),
+        tasks=tasks,
     )
     assert fitted.constants == single.constants
     assert fitted.files() == single.files()  # kit sample and data quality included
     expected = single.feed(data)
     for name, values in sample.items():
         np.testing.assert_array_equal(values, expected[name][::7])
+
+
+def test_units_are_grouped_into_runs_of_about_equal_rows() -> None:
+    from featuredsl.distributed.dask import _groups
+
+    lengths = [100, 100, 100, 40, 300, 60, 100]
+    for tasks in range(1, 10):
+        groups = _groups(lengths, tasks)
+        assert [i for g in groups for i in g] == list(range(len(lengths)))  # in order, all
+        assert 1 <= len(groups) <= min(tasks, len(lengths)) and all(groups)
+        # each run but the last holds at least its share of the rows so far
+        total, done = sum(lengths), 0
+        for k, group in enumerate(groups[:-1]):
+            done += sum(lengths[i] for i in group)
+            assert total * (k + 1) <= done * tasks
+    assert len(_groups(lengths, 3)) == 3 and len(_groups([5] * 10, 4)) == 4
 
 
 def test_fit_on_a_dask_dataframe_equals_the_single_process_fit(

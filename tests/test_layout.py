@@ -32,10 +32,11 @@ ALLOWED: dict[str, frozenset[str]] = {
         {"artifact", "fit", "backends.numpy", "backends.onnx", "ingest", "compiler", "language"}
     ),
     # language: durations in words (language.durations); joins: the point-in-time lookup of
-    # the offline/online consistency check.
-    "monitor": frozenset({"artifact", "ingest", "compiler", "language", "joins"}),
+    # the offline/online consistency check; fit: the exact mergeable accumulators of streamed
+    # skew sides (monitor.streaming) and of shadow's p50/p99 (runtime.shadow).
+    "monitor": frozenset({"artifact", "fit", "ingest", "compiler", "language", "joins"}),
     "runtime": frozenset(
-        {"monitor", "artifact", "backends.onnx", "ingest", "compiler", "language", "parity"}
+        {"monitor", "artifact", "fit", "backends.onnx", "ingest", "compiler", "language", "parity"}
     ),
     "distributed": frozenset(
         {"parity", "artifact", "fit", "backends.numpy", "ingest", "compiler", "language"}

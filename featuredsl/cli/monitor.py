@@ -12,12 +12,14 @@ from rich.table import Table
 
 from featuredsl.cli.console import (
     RowsProgress,
+    batch_rows_option,
     make_console,
     null_token_option,
     quiet_option,
     timestamp_unit_option,
 )
 from featuredsl.errors import ArtifactError, DataError
+from featuredsl.ingest.batches import DEFAULT_BATCH_ROWS
 from featuredsl.monitor.severity import SEVERITIES
 
 SEVERITY_STYLE = {
@@ -84,6 +86,13 @@ def profile(
     result: Profile | None = None
     if data_paths:
         artifact = _load_artifact(str(build_dir))
+        if artifact.event_sources:
+            raise click.UsageError(
+                f"{build_dir} has window aggregates, whose rows need their events: compute the "
+                "features first (featuredsl transform DIR --data PATH --events SOURCE=PATH --out "
+                "features.parquet), then profile or compare that table (featuredsl skew "
+                "--reference features.parquet ...); docs/windows.md"
+            )
         with RowsProgress(quiet) as bar:
             result = _profile_paths(
                 artifact, data_paths, batch_rows, null_tokens, inputs, bar, timestamp_unit
@@ -199,7 +208,19 @@ def _profile_paths(
     help="A `featuredsl consistency --json` report to add to the HTML report as its "
     "offline/online consistency section.",
 )
+@click.option(
+    "--exact-values",
+    "exact_values",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Numeric columns of a data side keep their distinct values exactly up to N per column "
+    "(default 65,536; 16 bytes each), then are counted in order-preserving buckets of at most "
+    "N (docs/scale.md).",
+)
+@batch_rows_option
 @null_token_option
+@quiet_option
 @timestamp_unit_option
 def skew(
     reference_path: str | None,
@@ -212,16 +233,24 @@ def skew(
     build_dir: str | None,
     spec_path: str | None,
     consistency_path: str | None,
+    exact_values: int | None,
+    batch_rows: int | None,
     null_tokens: tuple[str, ...],
+    quiet: bool,
     timestamp_unit: str | None,
 ) -> int:
     """Distribution skew of CURRENT against REFERENCE (or a stored --profile), and, when the
-    spec declares as-of times, the freshness of each input in training and in serving."""
+    spec declares as-of times, the freshness of each input in training and in serving.
+
+    Data sides (Parquet/CSV files, directories, globs) are read in batches of --batch-rows rows
+    and summarised column by column as they stream: memory is bounded by the batch size and
+    the report does not depend on it."""
     from featuredsl.monitor.columns import Dataset, with_temporal
     from featuredsl.monitor.freshness import compare_freshness, with_ages
     from featuredsl.monitor.report import write_html
     from featuredsl.monitor.skew import compare, with_scores
     from featuredsl.monitor.sources import load_source
+    from featuredsl.monitor.streaming import SKEW_DISTINCT_CAP, Summaries
 
     if (reference_path is None) == (profile_path is None):
         raise click.UsageError("give exactly one of --reference and --profile")
@@ -237,28 +266,42 @@ def skew(
         if artifact is not None
         else []
     )
+    stream = _StreamOptions(
+        batch_rows or DEFAULT_BATCH_ROWS,
+        exact_values or SKEW_DISTINCT_CAP,
+        null_tokens,
+        timestamp_unit,
+        freshness,
+    )
 
-    def side(path: str) -> Any:
-        source = load_source(path, null_values=null_tokens)
-        if isinstance(source, Dataset) and artifact is not None and not _is_log(path):
-            source = _computed(artifact, path, null_tokens, timestamp_unit)
+    def side(path: str, bar: RowsProgress) -> Any:
+        if _is_data(path):
+            source: Any = _streamed(artifact, path, stream, bar)
+        else:
+            source = load_source(path, null_values=null_tokens)
         # The spec says which int64 inputs are instants (a log or feed cannot): dates and
         # time advice for them, not "check units".
+        if isinstance(source, Summaries):
+            return source.with_temporal(instants)
         return with_temporal(source, instants) if isinstance(source, Dataset) else source
 
-    reference = side(str(reference_path or profile_path))
-    current = side(current_path)
-    if not isinstance(current, Dataset):
+    with RowsProgress(quiet) as bar:
+        reference = side(str(reference_path or profile_path), bar)
+        current = side(current_path, bar)
+    if not isinstance(current, (Dataset, Summaries)):
         raise DataError(
             f"{current_path}: the current side must be data or a serving log, not a profile"
         )
     current = with_scores(current, score_columns)
-    if isinstance(reference, Dataset):
+    if isinstance(reference, (Dataset, Summaries)):
         reference = with_scores(reference, score_columns)
     report = compare(reference, current)
     if freshness is not None:
-        aged = with_ages(reference, freshness) if isinstance(reference, Dataset) else reference
-        stale = compare_freshness(aged, with_ages(current, freshness), freshness)
+
+        def aged(side: Any) -> Any:  # streamed sides got their ages batch by batch
+            return with_ages(side, freshness) if isinstance(side, Dataset) else side
+
+        stale = compare_freshness(aged(reference), aged(current), freshness)
         report = dataclasses.replace(report, freshness=stale)
     _print_skew(report)
     if html_path:
@@ -303,28 +346,83 @@ def _is_log(path: str) -> bool:
         return handle.read(16) == SQLITE_MAGIC
 
 
-def _computed(
-    artifact: Any, path: str, null_tokens: tuple[str, ...], timestamp_unit: str | None = None
-) -> Any:
-    """The features (and inputs) of a file of raw inputs, computed with the build's module."""
-    from featuredsl.ingest import read_table
+@dataclasses.dataclass(frozen=True)
+class _StreamOptions:
+    batch_rows: int
+    distinct_cap: int
+    null_tokens: tuple[str, ...]
+    timestamp_unit: str | None
+    freshness: Any
+
+
+def _is_data(path: str) -> bool:
+    """A data side to stream: a directory, a glob, or a Parquet/CSV/TSV file."""
+    from featuredsl.ingest.batches import data_files, is_stream_path
+
+    if is_stream_path(path):
+        return True
+    if not Path(path).is_file() or _is_log(path) or path.lower().endswith(".json"):
+        return False
+    try:
+        data_files(path)
+    except DataError:
+        return False
+    return True
+
+
+def _streamed(artifact: Any, path: str, options: _StreamOptions, bar: RowsProgress) -> Any:
+    """The Summaries of a data side, batch by batch: with a build, the features (and the raw
+    inputs) its numpy module computes from the raw inputs; without, the file's columns as
+    features. Ages (freshness) are added per batch."""
+    from featuredsl.ingest.batches import open_source
     from featuredsl.monitor.columns import (
         FEATURES,
         INPUTS,
         Dataset,
         columns_from_feed,
         columns_from_matrix,
+        columns_from_table,
     )
+    from featuredsl.monitor.freshness import with_ages
+    from featuredsl.monitor.sources import iter_batches, parquet_rows
+    from featuredsl.monitor.streaming import summarize_batches
 
-    table = read_table(path, artifact.program_inputs, null_values=null_tokens)
-    feed = artifact.feed(table, source=path, timestamp_unit=timestamp_unit)
-    features = artifact.transform_feed(feed)
     where = f"{path}: "
-    groups = {
-        FEATURES: columns_from_matrix(artifact.feature_names, features, where=where),
-        INPUTS: columns_from_feed(feed, where=where),
-    }
-    return Dataset(groups, source=path, fingerprints=(artifact.fingerprint,))
+
+    def batches() -> Any:
+        if artifact is not None:
+            source = open_source(
+                path,
+                artifact.program_inputs,
+                batch_rows=options.batch_rows,
+                null_values=options.null_tokens,
+                timestamp_unit=options.timestamp_unit,
+            )
+            total = source.rows if bar.enabled else 0
+            for _, feed in source.batches():
+                features = artifact.transform_feed(feed)
+                groups = {
+                    FEATURES: columns_from_matrix(artifact.feature_names, features, where=where),
+                    INPUTS: columns_from_feed(feed, where=where),
+                }
+                batch = Dataset(groups, source=path, fingerprints=(artifact.fingerprint,))
+                yield with_ages(batch, options.freshness), total
+        else:
+            total = parquet_rows(path) if bar.enabled else 0
+            for table in iter_batches(path, options.batch_rows, options.null_tokens):
+                batch = Dataset({FEATURES: columns_from_table(table, where=where)}, source=path)
+                yield with_ages(batch, options.freshness), total
+
+    done = 0
+
+    def counted() -> Any:
+        nonlocal done
+        for batch, total in batches():
+            yield batch
+            done += batch.rows(FEATURES)
+            bar.update(f"summarising {path}", done, max(total, done))
+
+    return summarize_batches(counted(), path, distinct_cap=options.distinct_cap)
 
 
 def _print_freshness(report: Any, console: Any) -> None:

@@ -6,7 +6,14 @@ import shlex
 
 import click
 
-from featuredsl.cli.console import timestamp_unit_option
+from featuredsl.cli.console import (
+    RowsProgress,
+    batch_rows_option,
+    events_option,
+    null_token_option,
+    quiet_option,
+    timestamp_unit_option,
+)
 from featuredsl.parity.runner import run_parity, write_json
 
 
@@ -20,12 +27,35 @@ from featuredsl.parity.runner import run_parity, write_json
 @click.option(
     "--json", "json_out", type=click.Path(dir_okay=False), help="Write the report as JSON."
 )
+@batch_rows_option
+@null_token_option
+@quiet_option
 @timestamp_unit_option
+@events_option
 def parity(
-    directory: str, data: str | None, json_out: str | None, timestamp_unit: str | None
+    directory: str,
+    data: str | None,
+    json_out: str | None,
+    batch_rows: int | None,
+    null_tokens: tuple[str, ...],
+    quiet: bool,
+    timestamp_unit: str | None,
+    events: dict[str, str],
 ) -> int:
-    """Run the numpy module and the ONNX graph of DIRECTORY on edge cases (and DATA); exit 1 on any difference."""
-    report = run_parity(directory, data, timestamp_unit=timestamp_unit)
+    """Run the numpy module and the ONNX graph of DIRECTORY on edge cases (and DATA); exit 1 on
+    any difference. DATA is streamed in batches of --batch-rows rows: memory is bounded by the
+    batch size and the report does not depend on it. For a build with window aggregates, DATA
+    holds label rows and --events the event tables: each row is sent with its events."""
+    with RowsProgress(quiet) as bar:
+        report = run_parity(
+            directory,
+            data,
+            timestamp_unit=timestamp_unit,
+            batch_rows=batch_rows,
+            null_values=null_tokens,
+            progress=bar.update,
+            events=events or None,
+        )
     click.echo(report.format())
     if json_out:
         write_json(report, json_out)

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import click
 
-from featuredsl.cli.console import timestamp_unit_option
+from featuredsl.cli.console import (
+    RowsProgress,
+    batch_rows_option,
+    null_token_option,
+    quiet_option,
+    timestamp_unit_option,
+)
 
 
 @click.command()
@@ -91,6 +97,9 @@ def bundle(build_dir: str, model: str, out: str, by_order: bool, assume_order: b
     default=None,
     help="Exit 1 when the share of rows that differ exceeds this (0..1).",
 )
+@batch_rows_option
+@null_token_option
+@quiet_option
 @timestamp_unit_option
 def shadow(
     a: str | None,
@@ -103,6 +112,9 @@ def shadow(
     top: int,
     json_path: str | None,
     fail_above: float | None,
+    batch_rows: int | None,
+    null_tokens: tuple[str, ...],
+    quiet: bool,
     timestamp_unit: str | None,
 ) -> int:
     """Run A (current) and B (candidate), build directories or bundles, on the same rows and
@@ -118,23 +130,40 @@ def shadow(
         )
     if (data is None) == (log is None):
         raise click.UsageError("give exactly one of --data PATH or --log PATH")
-    report = run_shadow(
-        a,
-        b,
-        data=data,
-        log=log,
-        outputs=outputs,
-        atol=atol,
-        top=top,
-        limit=limit,
-        fail_above=fail_above,
-        timestamp_unit=timestamp_unit,
-    )
+    if any(_has_windows(path) for path in (a, b)):
+        raise click.UsageError(
+            "shadow does not take builds with window aggregates yet (each row needs its "
+            "events); compare their features instead: featuredsl transform each build with "
+            "--events, then compare the two tables (docs/windows.md, Limits)"
+        )
+    with RowsProgress(quiet) as bar:
+        report = run_shadow(
+            a,
+            b,
+            data=data,
+            log=log,
+            outputs=outputs,
+            atol=atol,
+            top=top,
+            limit=limit,
+            fail_above=fail_above,
+            timestamp_unit=timestamp_unit,
+            batch_rows=batch_rows,
+            null_values=null_tokens,
+            progress=bar.update if bar.enabled else None,  # no CSV counting pass for no bar
+        )
     click.echo(report.render_text())
     if json_path:
         Path(json_path).write_text(report.to_json(), encoding="utf-8")
         click.echo(f"wrote {json_path}")
     return 1 if report.failed else 0
+
+
+def _has_windows(path: str) -> bool:
+    """Whether a build directory or bundle aggregates events over windows."""
+    from featuredsl.runtime.serving import open_served
+
+    return bool(open_served(path).event_sources)
 
 
 def _live(

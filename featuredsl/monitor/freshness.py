@@ -27,6 +27,7 @@ from featuredsl.language.durations import human_duration
 from featuredsl.monitor.columns import INPUTS, NUMERIC, Column, Dataset
 from featuredsl.monitor.profile import Profile
 from featuredsl.monitor.severity import H_BANDS, Severity, band, worst
+from featuredsl.monitor.streaming import Summaries
 from featuredsl.monitor.summary import NumericSummary, summarize
 
 AGES = "ages"
@@ -138,8 +139,8 @@ def _cohen_h(p: float | None, q: float | None) -> float | None:
     return abs(2 * math.asin(math.sqrt(p)) - 2 * math.asin(math.sqrt(q)))
 
 
-def _summary(side: Dataset | Profile, name: str) -> NumericSummary | None:
-    if isinstance(side, Profile):
+def _summary(side: Dataset | Profile | Summaries, name: str) -> NumericSummary | None:
+    if isinstance(side, (Profile, Summaries)):
         if name not in side.groups.get(AGES, {}):
             return None
         summary = side.summary(AGES, name)
@@ -152,7 +153,9 @@ def _summary(side: Dataset | Profile, name: str) -> NumericSummary | None:
 
 
 def compare_freshness(
-    training: Dataset | Profile, serving: Dataset | Profile, freshness: Freshness
+    training: Dataset | Profile | Summaries,
+    serving: Dataset | Profile | Summaries,
+    freshness: Freshness,
 ) -> tuple[FreshnessFinding, ...]:
     """One finding per as-of input whose ages both sides carry (their "ages" group, see
     `with_ages`), worst first."""

@@ -49,6 +49,7 @@ from featuredsl.monitor.severity import (
     Severity,
     gated,
 )
+from featuredsl.monitor.streaming import Summaries
 from featuredsl.monitor.summary import CategoricalSummary, NumericSummary, Summary, summarize
 
 OTHER = "(other)"
@@ -58,7 +59,7 @@ GROUP_ORDER = (FEATURES, INPUTS, SCORES)
 class _Side:
     """A reference or current side: a Profile or a Dataset, with summaries computed once."""
 
-    def __init__(self, source: Profile | Dataset) -> None:
+    def __init__(self, source: Profile | Dataset | Summaries) -> None:
         self.source = source
         self.label = source.source
         self._cache: dict[tuple[str, str], Summary] = {}
@@ -88,7 +89,7 @@ class _Side:
     def summary(self, group: str, name: str) -> Summary:
         key = (group, name)
         if key not in self._cache:
-            if isinstance(self.source, Profile):
+            if isinstance(self.source, (Profile, Summaries)):
                 self._cache[key] = self.source.summary(group, name)
             else:
                 column = self.source.groups[group][name]
@@ -103,7 +104,7 @@ class _Side:
 
 
 def _side(data: Any, label: str) -> _Side:
-    if isinstance(data, Profile):
+    if isinstance(data, (Profile, Summaries)):
         return _Side(data)
     return _Side(as_dataset(data, source=label))
 
@@ -117,7 +118,7 @@ def compare(
 ) -> SkewReport:
     """Skew of every column of `current` against `reference`.
 
-    Each side is a Profile, a Dataset, or data (DataFrame, Arrow table, dict of arrays) taken
+    Each side is a Profile, a Dataset, streamed Summaries (featuredsl.monitor.streaming), or data (DataFrame, Arrow table, dict of arrays) taken
     as the "features" group. Groups are compared only with the same group on the other side;
     columns of the "scores" group also get a mean-shift check (the prediction monitor).
     """
@@ -696,8 +697,11 @@ def _buckets(
     return labels, rb, cb
 
 
-def with_scores(dataset: Dataset, names: Iterable[str]) -> Dataset:
-    """Move the named feature columns into the "scores" group (prediction monitor)."""
+def with_scores(dataset: Any, names: Iterable[str]) -> Any:
+    """Move the named feature columns into the "scores" group (prediction monitor): a Dataset
+    or streamed Summaries, returned as the same type."""
+    if isinstance(dataset, Summaries):
+        return dataset.with_scores(names)
     names = list(names)
     if not names:
         return dataset
@@ -723,7 +727,7 @@ def compare_predictions(
 
 
 def _scores(data: Any, label: str) -> Any:
-    if isinstance(data, (Profile, Dataset)):
+    if isinstance(data, (Profile, Dataset, Summaries)):
         return data
     if isinstance(data, Mapping):
         arrays = dict(data)

@@ -85,15 +85,38 @@ def read_table(path: str | Path, null_values: Sequence[str] = ()) -> pa.Table:
     raise DataError(f"{path}: expected a Parquet or CSV file, found a {kind}")
 
 
+def parquet_rows(path: str | Path) -> int:
+    """The rows of a Parquet file, directory or glob (from the footers); 0 for CSV/TSV (whose
+    rows are known only by reading them) and for what is not data."""
+    import pyarrow.parquet as pq
+
+    files = _files(path) or [Path(path)]
+    try:
+        if any(_kind_of(f) != "parquet" for f in files):
+            return 0
+        return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    except (pa.ArrowException, OSError, DataError):
+        return 0
+
+
 def iter_batches(
     path: str | Path, batch_rows: int = 262_144, null_values: Sequence[str] = ()
 ) -> Iterator[pa.Table]:
-    """Parquet/CSV in slices of about batch_rows, so a profile of a large file stays in memory;
-    a directory or glob is read file by file, in path order."""
+    """Parquet/CSV in slices of at most batch_rows rows, so a profile or skew side of a large
+    file stays in memory (CSV is parsed in blocks of 4 MiB, each cut into such slices); a
+    directory or glob is read file by file, in path order."""
+    for table in _file_batches(path, batch_rows, null_values):
+        for start in range(0, table.num_rows, batch_rows):
+            yield table.slice(start, batch_rows)
+
+
+def _file_batches(
+    path: str | Path, batch_rows: int, null_values: Sequence[str]
+) -> Iterator[pa.Table]:
     files = _files(path)
     if files is not None:
         for file in files:
-            yield from iter_batches(file, batch_rows, null_values)
+            yield from _file_batches(file, batch_rows, null_values)
         return
     path = Path(path)
     if not path.is_file():
@@ -112,7 +135,7 @@ def iter_batches(
             parse, convert = text_options(text_delimiter(path) or ",", null_values)
             reader = pacsv.open_csv(
                 path,
-                read_options=pacsv.ReadOptions(block_size=1 << 24),
+                read_options=pacsv.ReadOptions(block_size=1 << 22),
                 parse_options=parse,
                 convert_options=convert,
             )

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from featuredsl.monitor.columns import NUMERIC, Column
+from featuredsl.monitor.columns import CATEGORICAL, NUMERIC, Column
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ class NumericSummary:
     max: float
     exact: bool = True
     temporal: bool = False  # values are instants (microseconds since the epoch, UTC)
+
+    kind = NUMERIC
 
     @property
     def finite(self) -> int:
@@ -69,6 +71,8 @@ class CategoricalSummary:
     complete: bool = True
     singletons: int | None = None  # categories seen exactly once (Good-Turing); None if unknown
     doubletons: int | None = None  # categories seen exactly twice
+
+    kind = CATEGORICAL
 
     @property
     def present(self) -> int:

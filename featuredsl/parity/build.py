@@ -59,6 +59,11 @@ def width_warnings(fitted: FittedSpec) -> tuple[str, ...]:
     return tuple(out)
 
 
+PARITY_SAMPLE_BATCH = 256
+"""The build's parity check runs the sample in batches of this many rows (a progress bar moves
+with each; the report is that of all rows at once, featuredsl.parity.compare.CompareAcc)."""
+
+
 def _quiet(what: str, done: int, total: int) -> None:
     return None
 
@@ -151,7 +156,9 @@ def build(
         fitted = spec.fit_feed(feed)
         sample = take(feed, sample_indices(len(next(iter(feed.values())))))
     fit_seconds = time.perf_counter() - started
-    return finish_build(fitted, sample, out, fit_seconds, float32, strict, progress)
+    return finish_build(
+        fitted, sample, out, fit_seconds, float32, strict, progress, rows_progress=rows_progress
+    )
 
 
 def finish_build(
@@ -162,6 +169,7 @@ def finish_build(
     float32: bool = False,
     strict: bool = False,
     progress: Callable[[str], None] = lambda _: None,
+    rows_progress: RowsHook | None = None,
 ) -> BuildReport:
     """The steps of `build` after the fit: the data-quality gate (`strict`), write to a staging
     directory, prove parity on `sample` (training rows as a feed) and the edge cases, publish.
@@ -183,7 +191,9 @@ def finish_build(
         progress("writing artifacts")
         fitted.save(staging, float32=float32)
         progress("checking parity on a data sample and the edge cases")
-        report = run_parity(staging, data_feed=sample)
+        report = run_parity(
+            staging, data_feed=sample, batch_rows=PARITY_SAMPLE_BATCH, progress=rows_progress
+        )
         report.directory = str(out)
         if not report.ok:
             failed = _keep_failed(staging, out, report.format())

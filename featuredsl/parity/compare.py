@@ -72,37 +72,125 @@ class Comparison:
 BLOCK_CELLS = 1 << 22  # values compared per block of columns
 
 
-def _compare_block(
-    names: Sequence[str],
-    expected: np.ndarray,
-    actual: np.ndarray,
-    limits: np.ndarray,
-    worst: int,
-) -> list[ColumnResult]:
-    distance = ulp_distance(expected, actual)
-    allowed = distance <= limits
-    for bounded in np.flatnonzero(limits):
-        # After cancellation, compare against the column's scale rather than each value
-        # (a zero's sign still counts: -0.0 vs 0.0 is 1 ULP, within any bound).
-        a, b = expected[:, bounded], actual[:, bounded]
-        finite = np.abs(a[np.isfinite(a)])
-        scale = float(finite.max()) if finite.size else 0.0
-        tolerance = limits[bounded] * np.spacing(scale) if scale else 0.0
-        with np.errstate(invalid="ignore"):
-            allowed[:, bounded] |= np.abs(a - b) <= tolerance
-    violations = [int(n) for n in (~allowed).sum(axis=0)]
-    max_ulps = distance.max(axis=0) if expected.shape[0] else np.zeros(expected.shape[1])
-    columns = []
-    for index, name in enumerate(names):
-        order: tuple[int, ...] = ()
-        if violations[index]:
-            column = distance[:, index]
-            bad = np.flatnonzero(~allowed[:, index])
-            order = tuple(int(i) for i in bad[np.argsort(-column[bad], kind="stable")][:worst])
-        columns.append(
-            ColumnResult(name, int(limits[index]), violations[index], float(max_ulps[index]), order)
-        )
-    return columns
+class CompareAcc:
+    """`compare` over a stream of row batches, with the result of one call on all rows.
+
+    `add(expected, actual, offset)` takes the [rows, columns] float64 outputs of consecutive
+    batches (`offset`: the first row's number in the whole data). Kept per column: the largest
+    ULP distance; for an exact column, its violation count and its `worst` worst rows; for a
+    column with a ULP bound, the largest finite |expected| (the scale of its cancellation
+    tolerance, known only at the end) and the cells outside the ULP bound that the tolerance of
+    the scale so far does not allow (the scale only grows, so a cell allowed now stays allowed).
+    Memory: one batch and those cells (none on a build that passes).
+    """
+
+    def __init__(self, names: Sequence[str], bounds: Sequence[int], worst: int = 5) -> None:
+        self.names = list(names)
+        self.limits = np.asarray(bounds, dtype=np.float64)
+        if self.limits.shape != (len(self.names),):
+            raise ValueError(f"{len(self.names)} names, {len(self.limits)} bounds")
+        self.worst = worst
+        self.rows = 0
+        width = len(self.names)
+        self.max_ulp = np.zeros(width)
+        self.scale = np.zeros(width)
+        # column -> (rows, distances, |expected - actual|, expected, actual) of kept cells
+        self.cells: dict[int, tuple[np.ndarray, ...]] = {}
+        self.counts = np.zeros(width, dtype=np.int64)  # violations of exact columns
+
+    def add(self, expected: np.ndarray, actual: np.ndarray, offset: int | None = None) -> None:
+        """One batch's outputs; rows numbered from `offset` (default: the rows seen so far)."""
+        if expected.shape != actual.shape:
+            raise ValueError(f"shape mismatch: {expected.shape} vs {actual.shape}")
+        if expected.shape[1] != len(self.names):
+            raise ValueError(f"{expected.shape[1]} columns, {len(self.names)} names")
+        first = self.rows if offset is None else offset
+        rows = expected.shape[0]
+        step = max(1, BLOCK_CELLS // max(rows, 1))
+        for start in range(0, expected.shape[1], step):
+            block = slice(start, start + step)
+            self._add_block(start, expected[:, block], actual[:, block], first)
+        self.rows += rows
+
+    def _add_block(self, start: int, e: np.ndarray, a: np.ndarray, first: int) -> None:
+        if e.shape[0] == 0:
+            return
+        limits = self.limits[start : start + e.shape[1]]
+        distance = ulp_distance(e, a)
+        columns = slice(start, start + e.shape[1])
+        self.max_ulp[columns] = np.maximum(self.max_ulp[columns], distance.max(axis=0))
+        for b in np.flatnonzero(limits).tolist():
+            finite = np.abs(e[:, b][np.isfinite(e[:, b])])
+            if finite.size:
+                self.scale[start + b] = max(self.scale[start + b], float(finite.max()))
+        outside = distance > limits
+        for j in np.flatnonzero(outside.any(axis=0)).tolist():
+            column = start + j
+            rows = np.flatnonzero(outside[:, j])
+            with np.errstate(invalid="ignore"):
+                gap = np.abs(e[rows, j] - a[rows, j])
+            cells: tuple[np.ndarray, ...] = (
+                rows + first,
+                distance[rows, j],
+                gap,
+                e[rows, j],
+                a[rows, j],
+            )
+            if limits[j] == 0:
+                self.counts[column] += len(rows)
+            old = self.cells.get(column)
+            if old is not None:
+                cells = tuple(np.concatenate([x, y]) for x, y in zip(old, cells, strict=True))
+            self.cells[column] = self._pruned(column, cells)
+
+    def _pruned(self, column: int, cells: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+        """Exact columns: the `worst` worst cells. Bounded: the cells still not allowed."""
+        if self.limits[column] == 0:
+            keep = self._order(cells)[: self.worst]
+        else:
+            with np.errstate(invalid="ignore"):
+                keep = np.flatnonzero(~(cells[2] <= self._tolerance(column)))
+        return tuple(x[keep] for x in cells)
+
+    def _tolerance(self, column: int) -> float:
+        scale = float(self.scale[column])
+        return float(self.limits[column] * np.spacing(scale)) if scale else 0.0
+
+    @staticmethod
+    def _order(cells: tuple[np.ndarray, ...]) -> np.ndarray:
+        """Worst first: the larger ULP distance, then the earlier row."""
+        return np.lexsort((cells[0], -cells[1]))
+
+    def cell(self, column: int, row: int) -> tuple[float, float]:
+        """(expected, actual) of a cell listed among a column's worst rows in `result()`."""
+        cells = self.cells[column]
+        at = int(np.flatnonzero(cells[0] == row)[0])
+        return float(cells[3][at]), float(cells[4][at])
+
+    def result(self) -> Comparison:
+        columns = []
+        for index, name in enumerate(self.names):
+            cells = self.cells.get(index)
+            order: tuple[int, ...] = ()
+            violations = 0
+            if cells is not None:
+                if self.limits[index]:
+                    cells = self._pruned(index, cells)  # the final scale's tolerance
+                    self.cells[index] = cells
+                    violations = len(cells[0])
+                else:
+                    violations = int(self.counts[index])
+                order = tuple(int(cells[0][i]) for i in self._order(cells)[: self.worst])
+            columns.append(
+                ColumnResult(
+                    name,
+                    int(self.limits[index]),
+                    violations,
+                    float(self.max_ulp[index]),
+                    order,
+                )
+            )
+        return Comparison(tuple(columns), self.rows)
 
 
 def compare(
@@ -112,18 +200,13 @@ def compare(
     bounds: Sequence[int],
     worst: int = 5,
 ) -> Comparison:
+    """Column by column: violations of each column's bound, the largest ULP distance and the
+    `worst` worst rows (see the module doc; CompareAcc gives the same over batches)."""
     if expected.shape != actual.shape:
         raise ValueError(f"shape mismatch: {expected.shape} vs {actual.shape}")
     limits = np.asarray(bounds, dtype=np.float64)
     if limits.shape != (expected.shape[1],) or len(names) != expected.shape[1]:
         raise ValueError(f"{expected.shape[1]} columns, {len(names)} names, {len(limits)} bounds")
-    # Blocks of columns at once: a one-hot of thousands of columns is a few array operations,
-    # and the temporaries stay within BLOCK_CELLS values whatever the width.
-    step = max(1, BLOCK_CELLS // max(expected.shape[0], 1))
-    columns: list[ColumnResult] = []
-    for start in range(0, expected.shape[1], step):
-        block = slice(start, start + step)
-        columns += _compare_block(
-            names[block], expected[:, block], actual[:, block], limits[block], worst
-        )
-    return Comparison(tuple(columns), int(expected.shape[0]))
+    acc = CompareAcc(names, bounds, worst)
+    acc.add(expected, actual)
+    return acc.result()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,10 @@ from featuredsl.artifact.conformance.edge_cases import edge_case_feed
 from featuredsl.artifact.contract import ONNX_F32_FILE, OUTPUT
 from featuredsl.artifact.load import Artifacts, load
 from featuredsl.artifact.manifest import decode_pool
+from featuredsl.errors import DataError
 from featuredsl.ingest import feed as feed_helpers
-from featuredsl.parity.compare import Comparison, compare, ulp_distance
+from featuredsl.ingest import take, to_feed
+from featuredsl.parity.compare import CompareAcc, Comparison, compare, ulp_distance
 from featuredsl.parity.sessions import CHECKED_OPTIMIZATIONS, onnx_session, run_outputs
 
 SINGLE_ROW_LIMIT = 400
@@ -211,24 +214,51 @@ def concat_feeds(feeds: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return feed_helpers.concat_feeds(feeds, ())
 
 
+RowsHook = Callable[[str, int, int], None]
+PARITY_BATCH_ROWS = 65_536
+"""Rows per batch of the parity check when none is given (a `data_feed` is cut into such
+batches; a path is streamed in them)."""
+
+
 def run_parity(
     directory: str | Path,
     data: Any = None,
     single_rows: int = SINGLE_ROW_LIMIT,
-    data_feed: dict[str, np.ndarray] | None = None,
+    data_feed: Mapping[str, np.ndarray] | None = None,
     timestamp_unit: str | None = None,
+    *,
+    batch_rows: int | None = None,
+    null_values: Sequence[str] = (),
+    progress: RowsHook | None = None,
+    events: Mapping[str, Any] | None = None,
 ) -> ParityReport:
     """Compare a build's numpy module and ONNX graph, bit for bit (pow within its bound).
 
-    Runs the edge cases derived from the manifest, plus `data` (any table featuredsl reads) or
-    a ready canonical `data_feed` (`timestamp_unit`: the unit of bare integers in `data`'s
-    timestamp columns, see `Spec.fit`); the graph at onnxruntime's default optimization level and
-    with optimizations disabled; and up to `single_rows` rows one at a time. The report's `ok`
-    is False on any difference; `format()` renders the worst rows.
+    Runs the edge cases derived from the manifest, plus `data` or a ready canonical
+    `data_feed`; the graph at onnxruntime's default optimization level and with optimizations
+    disabled; and up to `single_rows` rows (evenly spread) one at a time. The report's `ok` is
+    False on any difference; `format()` renders the worst rows.
+
+    `data` may be any table featuredsl reads, or a path (file, directory, glob, partitioned
+    Parquet dataset) that is streamed: batches of at most `batch_rows` rows (default
+    PARITY_BATCH_ROWS) are compared one at a time, so memory is bounded by the batch, and the
+    report is the one a comparison of all rows at once gives (`CompareAcc`). Only when a
+    comparison fails is the source read once more, for the inputs of the worst rows.
+    `timestamp_unit`: the unit of bare integers in `data`'s timestamp columns (see `Spec.fit`);
+    `null_values`: extra null tokens of CSV/TSV text. `progress(what, rows done, rows in all)`
+    is called after each batch. For a build with window aggregates, `data` is label rows and
+    `events` each event source's table: every batch is turned into requests carrying their
+    rows' events (featuredsl.artifact.windows.request_feed), as a serving path sends them.
 
     Raises:
         ArtifactError: the directory fails its integrity checks. DataError: bad `data`.
+        ValueError: `batch_rows` below 1.
     """
+    from featuredsl.ingest.batches import data_files
+
+    rows_per_batch = PARITY_BATCH_ROWS if batch_rows is None else batch_rows
+    if rows_per_batch < 1:
+        raise ValueError(f"batch_rows must be at least 1, got {rows_per_batch}")
     artifacts = load(directory)
     manifest = artifacts.manifest
     edge = edge_case_feed(
@@ -238,32 +268,201 @@ def run_parity(
         events=manifest.get("events"),
         windows=manifest.get("windows"),
     )
-    feeds = [edge]
-    rows = {"edge cases": _length(edge)}
-    if data is not None:
-        data_feed = artifacts.feed(data, source=str(data), timestamp_unit=timestamp_unit)
-    if data_feed is not None:
-        feeds.insert(0, data_feed)
-        rows = {"data": _length(data_feed), **rows}
-    feed = concat_feeds(feeds)
-    bounds = manifest["parity"]["ulp_bounds"]
-    expected = artifacts.transform_feed(feed)
-    actual = artifacts.run_onnx(feed)
-    comparison = compare(artifacts.feature_names, expected, actual, bounds)
-    single = _batch_vs_single(artifacts, feed, actual, bounds, single_rows)
-    worst = _worst_cases(artifacts, feed, expected, actual, comparison, rows)
-    precision = _float32_precision(artifacts, feed, expected)
-    optimizations = {
-        level: compare(
-            artifacts.feature_names,
-            expected,
-            run_outputs(onnx_session(artifacts.onnx_path, level), feed, [OUTPUT])[0],
-            bounds,
+    stream: Any = None
+    if data is not None and isinstance(data, (str, Path)) and _is_files(data, data_files):
+        from featuredsl.ingest.batches import open_source
+
+        stream = open_source(
+            data,
+            artifacts.program_inputs,
+            batch_rows=rows_per_batch,
+            null_values=null_values,
+            timestamp_unit=timestamp_unit,
         )
-        for level in CHECKED_OPTIMIZATIONS
-        if level != "all"  # the default session's level: `comparison` above
-    }
+    elif data is not None:
+        if artifacts.event_sources and events is not None:
+            labels = to_feed(data, artifacts.program_inputs, source=str(data))
+            data_feed = _requests(artifacts, True, events, timestamp_unit, null_values)(labels)
+        else:
+            data_feed = artifacts.feed(data, source=str(data), timestamp_unit=timestamp_unit)
+
+    as_requests = _requests(artifacts, data is not None, events, timestamp_unit, null_values)
+
+    def data_batches() -> Iterator[tuple[int, Mapping[str, np.ndarray]]]:
+        if stream is not None:
+            for offset, batch in stream.batches():
+                yield offset, as_requests(batch)
+        elif data_feed is not None:
+            for start in range(0, _length(data_feed), rows_per_batch):
+                yield start, take(data_feed, slice(start, start + rows_per_batch))
+
+    data_rows = (
+        stream.rows if stream is not None else (_length(data_feed) if data_feed is not None else 0)
+    )
+    rows = {"edge cases": _length(edge)}
+    if stream is not None or data_feed is not None:
+        rows = {"data": data_rows, **rows}
+    check = _ParityCheck(artifacts, data_rows + _length(edge), single_rows)
+    for offset, batch in data_batches():
+        check.add(batch, offset)
+        if progress is not None:
+            progress("checking parity", check.done, data_rows + _length(edge))
+    check.add(edge, data_rows)
+    if progress is not None:
+        progress("checking parity", check.done, data_rows + _length(edge))
+    comparison = check.main.result()
+    optimizations = {level: acc.result() for level, acc in check.levels.items()}
+    wanted = {row for column in comparison.columns for row in column.worst_rows[:3]}
+    inputs = _rows_of(data_batches, edge, data_rows, wanted)
+    worst = _worst_cases(artifacts, check.main, comparison, inputs, data_rows)
+    single = check.single_comparison()
+    precision = check.precision_rows()
     return ParityReport(str(directory), rows, comparison, single, worst, precision, optimizations)
+
+
+def _requests(
+    artifacts: Artifacts,
+    with_data: bool,
+    events: Mapping[str, Any] | None,
+    timestamp_unit: str | None,
+    null_values: Sequence[str],
+) -> Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]:
+    """How a batch of label rows becomes the requests the artifacts take: as it is, or, for a
+    build with window aggregates, with each row's events from the event tables."""
+    if not artifacts.event_sources or not with_data:
+        return lambda batch: batch
+    if events is None:
+        names = ", ".join(s.name for s in artifacts.event_sources)
+        raise DataError(
+            f"{artifacts.directory} aggregates events over windows ({names}): give each event "
+            "source's table with --events SOURCE=PATH (events= in Python), the data's rows get "
+            "their events from it"
+        )
+    from featuredsl.artifact.windows import convert_events, request_feed
+    from featuredsl.compiler.frontend import check_source
+
+    program = check_source(str(artifacts.manifest["canonical_spec"]))
+    event_feeds = convert_events(program, events, timestamp_unit, null_values)
+    return lambda batch: request_feed(program, batch, event_feeds)
+
+
+def _is_files(data: str | Path, data_files: Callable[[str | Path], Any]) -> bool:
+    from featuredsl.errors import DataError
+
+    try:
+        data_files(data)
+    except DataError:
+        return False
+    return True
+
+
+class _ParityCheck:
+    """The parity check's accumulators, fed batch by batch: numpy vs the graph (default
+    optimization level, and each other checked level), the evenly spread rows run one at a
+    time, and the float32 variant's precision."""
+
+    def __init__(self, artifacts: Artifacts, total: int, single_rows: int) -> None:
+        self.artifacts = artifacts
+        names, bounds = artifacts.feature_names, artifacts.manifest["parity"]["ulp_bounds"]
+        self.bounds = bounds
+        self.main = CompareAcc(names, bounds)
+        self.sessions = {
+            level: onnx_session(artifacts.onnx_path, level)
+            for level in CHECKED_OPTIMIZATIONS
+            if level != "all"  # the default session's level: `main`
+        }
+        self.levels = {level: CompareAcc(names, bounds) for level in self.sessions}
+        self.single_at = (
+            np.unique(np.linspace(0, total - 1, min(single_rows, total)).astype(np.int64))
+            if total
+            else np.empty(0, dtype=np.int64)
+        )
+        self.batch_out: list[np.ndarray] = []
+        self.single_out: list[np.ndarray] = []
+        self.f32 = _f32_session(artifacts)
+        self.discrete = _discrete_columns(artifacts.manifest)
+        self.precision: list[list[float]] | None = None
+        self.done = 0
+
+    def add(self, feed: Mapping[str, np.ndarray], offset: int) -> None:
+        n = _length(feed)
+        expected = self.artifacts.transform_feed(feed)
+        actual = self.artifacts.run_onnx(feed)
+        self.main.add(expected, actual, offset)
+        for level, session in self.sessions.items():
+            self.levels[level].add(expected, run_outputs(session, feed, [OUTPUT])[0], offset)
+        lo, hi = np.searchsorted(self.single_at, [offset, offset + n])
+        for row in self.single_at[lo:hi]:
+            i = int(row) - offset
+            self.batch_out.append(actual[i : i + 1])
+            self.single_out.append(self.artifacts.run_onnx(take(feed, slice(i, i + 1))))
+        if self.f32 is not None:
+            self._precision(feed, expected)
+        self.done += n
+
+    def _precision(self, feed: Mapping[str, np.ndarray], expected: np.ndarray) -> None:
+        part = _float32_stats(self.f32, feed, expected, self.discrete)
+        if self.precision is None:
+            self.precision = [list(row) for row in part]
+            return
+        for kept, new in zip(self.precision, part, strict=True):
+            kept[0], kept[1], kept[2] = (
+                max(kept[0], new[0]),
+                max(kept[1], new[1]),
+                max(kept[2], new[2]),
+            )
+            kept[3] += new[3]
+
+    def single_comparison(self) -> Comparison:
+        width = len(self.artifacts.feature_names)
+        batch = np.vstack(self.batch_out) if self.batch_out else np.empty((0, width))
+        single = np.vstack(self.single_out) if self.single_out else np.empty((0, width))
+        return compare(self.artifacts.feature_names, batch, single, self.bounds)
+
+    def precision_rows(self) -> list[PrecisionRow] | None:
+        if self.f32 is None:
+            return None
+        stats = self.precision or [[0.0, 0.0, 0.0, 0] for _ in self.discrete]
+        return [
+            PrecisionRow(name, discrete, float(a), float(r), float(u), int(f))
+            for name, discrete, (a, r, u, f) in zip(
+                self.artifacts.feature_names, self.discrete, stats, strict=True
+            )
+        ]
+
+
+def _rows_of(
+    batches: Callable[[], Iterator[tuple[int, Mapping[str, np.ndarray]]]],
+    edge: Mapping[str, np.ndarray],
+    data_rows: int,
+    wanted: set[int],
+) -> dict[int, dict[str, Any]]:
+    """The inputs of rows `wanted` (numbered over data then edge cases): one more pass over
+    the data, only when a data row is wanted."""
+    found: dict[int, dict[str, Any]] = {}
+    for row in sorted(r for r in wanted if r >= data_rows):
+        found[row] = _row_inputs(edge, row - data_rows)
+    missing = sorted(r for r in wanted if r < data_rows)
+    if missing:
+        for offset, feed in batches():
+            n = _length(feed)
+            for row in missing:
+                if offset <= row < offset + n:
+                    found[row] = _row_inputs(feed, row - offset)
+            if all(r in found for r in missing):
+                break
+    return found
+
+
+def _row_inputs(feed: Mapping[str, np.ndarray], row: int) -> dict[str, Any]:
+    """One row's inputs for a report: its values, and for an event source its event count."""
+    one = take(feed, slice(row, row + 1))
+    groups = feed_helpers.event_groups(one)
+    events = {member for members in groups.values() for member in members}
+    out = {k: _plain(v[0]) for k, v in one.items() if k not in events and k not in groups}
+    for offsets in groups:
+        out[offsets[: -len(".offsets")] + " events"] = int(one[offsets][1])
+    return out
 
 
 def _ulp32(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -283,10 +482,8 @@ def _discrete_columns(manifest: dict[str, Any]) -> list[bool]:
     return flags
 
 
-def _float32_precision(
-    artifacts: Artifacts, feed: dict[str, np.ndarray], expected: np.ndarray
-) -> list[PrecisionRow] | None:
-    """The float32 variant rounds only the output, so decisions are taken in float64 on both sides."""
+def _f32_session(artifacts: Artifacts) -> Any:
+    """A session of the build's float32 variant, None when it has none."""
     path = artifacts.directory / ONNX_F32_FILE
     if not path.exists():
         return None
@@ -294,15 +491,21 @@ def _float32_precision(
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _float32_stats(
+    session: Any, feed: Mapping[str, np.ndarray], expected: np.ndarray, discrete: list[bool]
+) -> list[tuple[float, float, float, int]]:
+    """Per column of one batch: (max abs, max rel, max float32 ULP, flips) of the float32
+    variant's output against the float64 module's. The float32 variant rounds only the output,
+    so decisions are taken in float64 on both sides; maxima and flip counts merge over batches."""
     names = {i.name for i in session.get_inputs()}
     served = session.run([OUTPUT], {k: v for k, v in feed.items() if k in names})[0]
     with np.errstate(over="ignore"):
         trained32 = expected.astype(np.float32)  # what the training module's float32 output gives
     rows = []
-    for index, (name, discrete) in enumerate(
-        zip(artifacts.feature_names, _discrete_columns(artifacts.manifest), strict=True)
-    ):
+    for index, is_discrete in enumerate(discrete):
         a, b = expected[:, index], served[:, index].astype(np.float64)
         finite = np.isfinite(a) & np.isfinite(b)
         diff = np.abs(a[finite] - b[finite])
@@ -312,11 +515,9 @@ def _float32_precision(
         changed = (trained32[:, index] != served[:, index]) & ~(
             np.isnan(trained32[:, index]) & np.isnan(served[:, index])
         )
-        flips = int(np.count_nonzero(changed)) if discrete else 0
+        flips = int(np.count_nonzero(changed)) if is_discrete else 0
         rows.append(
-            PrecisionRow(
-                name,
-                discrete,
+            (
                 float(diff.max(initial=0.0)),
                 float(rel.max(initial=0.0)),
                 float(ulp32.max(initial=0)),
@@ -326,50 +527,25 @@ def _float32_precision(
     return rows
 
 
-def _length(feed: dict[str, np.ndarray]) -> int:
+def _length(feed: Mapping[str, np.ndarray]) -> int:
     return feed_helpers.feed_length(feed)
-
-
-def _batch_vs_single(
-    artifacts: Artifacts,
-    feed: dict[str, np.ndarray],
-    batch: np.ndarray,
-    bounds: list[int],
-    limit: int,
-) -> Comparison:
-    """onnxruntime's vectorised kernels can differ with batch size: run rows one by one too."""
-    rows = np.unique(np.linspace(0, _length(feed) - 1, min(limit, _length(feed))).astype(np.int64))
-    single = np.vstack([artifacts.run_onnx(feed_helpers.take(feed, slice(i, i + 1))) for i in rows])
-    return compare(artifacts.feature_names, batch[rows], single, bounds)
 
 
 def _worst_cases(
     artifacts: Artifacts,
-    feed: dict[str, np.ndarray],
-    expected: np.ndarray,
-    actual: np.ndarray,
+    acc: CompareAcc,
     comparison: Comparison,
-    rows: dict[str, int],
+    inputs: Mapping[int, dict[str, Any]],
+    data_rows: int,
 ) -> list[WorstCase]:
     cases = []
-    data_rows = rows.get("data", 0)
     for index, column in enumerate(comparison.columns):
         for row in column.worst_rows[:3]:
-            inputs = {k: _plain(v[row]) for k, v in feed.items()}
-            distance = float(
-                ulp_distance(expected[row : row + 1, index], actual[row : row + 1, index])[0]
-            )
+            expected, actual = acc.cell(index, row)
+            distance = float(ulp_distance(np.array([expected]), np.array([actual]))[0])
             source = "data" if row < data_rows else "edge cases"
             cases.append(
-                WorstCase(
-                    column.name,
-                    int(row),
-                    source,
-                    inputs,
-                    float(expected[row, index]),
-                    float(actual[row, index]),
-                    distance,
-                )
+                WorstCase(column.name, int(row), source, inputs[row], expected, actual, distance)
             )
     return cases
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,9 @@ from featuredsl.artifact.contract import mask_name, masked_column
 from featuredsl.compiler.ir import InputColumn
 from featuredsl.compiler.types import DType
 from featuredsl.errors import DataError
-from featuredsl.ingest import Feed, read_table, take, to_feed
+from featuredsl.fit.analyzers import NextPass, Quantile
+from featuredsl.ingest import Feed, read_table, to_feed
+from featuredsl.ingest.batches import DEFAULT_BATCH_ROWS
 from featuredsl.monitor.jsonable import jsonable
 from featuredsl.runtime.serving import Session
 
@@ -207,24 +209,6 @@ def _unique(inputs: Sequence[InputColumn]) -> list[InputColumn]:
 # ----------------------------------------------------------------------------- running
 
 
-def run_all(session: Session, rows: Rows) -> tuple[Feed, dict[str, Any]]:
-    """Every output of `session` on every row, in chunks; the feed for the row inputs."""
-    feed = to_feed(
-        rows.data,
-        session.inputs,
-        source=rows.source,
-        extra="ignore",
-        timestamp_unit=rows.timestamp_unit,
-    )
-    n = len(rows.labels)
-    chunks = [
-        session.run_feed(take(feed, slice(start, start + CHUNK_ROWS)))
-        for start in range(0, max(n, 1), CHUNK_ROWS)
-    ]
-    outputs = {name: _concat([c[name] for c in chunks]) for name in session.output_names}
-    return feed, outputs
-
-
 def _concat(parts: list[Any]) -> Any:
     if all(isinstance(p, np.ndarray) for p in parts):
         return np.concatenate(parts)
@@ -402,12 +386,23 @@ def shadow(
     limit: int | None = None,
     fail_above: float | None = None,
     timestamp_unit: str | None = None,
+    batch_rows: int | None = None,
+    null_values: Sequence[str] = (),
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> ShadowReport:
     """Run two builds or bundles, A and B, on the same rows and compare their outputs.
 
+    A data path is streamed: batches of at most `batch_rows` rows (default DEFAULT_BATCH_ROWS)
+    are run on both sides and compared one at a time, so memory is bounded by the batch size,
+    and the report is the one a comparison of all rows at once gives: counts add up, maxima
+    and the worst rows merge, and the p50/p99 of the per-row differences are exact order
+    statistics (featuredsl.fit.analyzers' bounded-memory quantiles, which need one more run of
+    both sides over the data per bracketing pass when an output has over 2^20 distinct
+    differences).
+
     Args:
         a, b: build directories or bundle files.
-        data: a Parquet or CSV file of raw input rows; or
+        data: raw input rows: a Parquet/CSV/TSV file, or a directory or glob of them; or
         log: a serving log whose logged requests are replayed (exactly one of the two).
         outputs: the outputs to compare (default: every output both share).
         atol: absolute tolerance per value (0: exact).
@@ -416,6 +411,9 @@ def shadow(
         fail_above: the share of differing rows above which the report fails.
         timestamp_unit: the unit of bare integers in `data`'s timestamp columns ("s", "ms",
             "us", "ns"); without it they are refused. (A log's times are microseconds.)
+        batch_rows: rows per streamed batch of a data path.
+        null_values: extra null tokens of CSV/TSV text.
+        progress: called after each batch with (what, rows done, rows in all).
 
     Returns:
         A ShadowReport (per output: rows compared, differing rows, worst differences).
@@ -423,27 +421,261 @@ def shadow(
     Raises:
         DataError: both or neither source given, or rows that A or B refuses.
         ArtifactError: A or B cannot be opened.
+        ValueError: `batch_rows` below 1.
     """
     if (data is None) == (log is None):
         raise DataError("shadow needs exactly one source of rows: a data file or a serving log")
+    rows_per_batch = DEFAULT_BATCH_ROWS if batch_rows is None else batch_rows
+    if rows_per_batch < 1:
+        raise ValueError(f"batch_rows must be at least 1, got {rows_per_batch}")
     side_a, side_b = Session(a), Session(b)
     if data is not None:
-        rows = rows_from_data(data, side_a.inputs + side_b.inputs, limit)
-        rows = replace(rows, timestamp_unit=timestamp_unit)
+        rows: Rows | _Stream = _data_rows(
+            data, _unique(side_a.inputs + side_b.inputs), limit, rows_per_batch, null_values
+        )
+        unit = timestamp_unit
     else:
         rows = rows_from_log(log, limit)  # type: ignore[arg-type]
-    feed_a, out_a = run_all(side_a, rows)
-    _, out_b = run_all(side_b, rows)
-    ctx = RowContext(len(rows.labels), rows.labels, feed_a, side_a.inputs, atol, top)
-    return compare_outputs(
-        Side(str(a), side_a.fingerprint, side_a.output_names, side_a.feature_names, out_a),
-        Side(str(b), side_b.fingerprint, side_b.output_names, side_b.feature_names, out_b),
-        ctx,
-        source=rows.source,
-        outputs=outputs,
-        fail_above=fail_above,
-        notes=_notes(side_a, side_b),
+        unit = rows.timestamp_unit
+    names = [n for n in side_a.output_names if n in side_b.output_names]
+    if outputs:
+        unknown = [n for n in outputs if n not in names]
+        if unknown:
+            raise DataError(f"output(s) {unknown} are not in both A and B (common: {names})")
+        names = list(outputs)
+    run = _ShadowRun(side_a, side_b, rows, unit, rows_per_batch)
+    if progress is not None:
+        run.count()
+    merged: dict[str, OutputShadow] = {}
+    quantiles: dict[str, Any] = {}
+    done = rows_differ = 0
+    for _, feed_a, out_a, out_b, labels in run.batches():
+        n = len(labels)
+        ctx = RowContext(n, labels, feed_a, side_a.inputs, atol, top)
+        part = compare_outputs(
+            Side(str(a), side_a.fingerprint, side_a.output_names, side_a.feature_names, out_a),
+            Side(str(b), side_b.fingerprint, side_b.output_names, side_b.feature_names, out_b),
+            ctx,
+            source="",
+            outputs=names,
+        )
+        rows_differ += part.rows_differ
+        for result in part.outputs:
+            old = merged.get(result.name)
+            merged[result.name] = result if old is None else _merge_output(old, result, top)
+            diff = _diffs(result.name, out_a, out_b, side_a, side_b)
+            if diff is not None and result.kind == "numeric":
+                acc = quantiles.get(result.name) or _P50_P99.create_accumulator()
+                quantiles[result.name] = _P50_P99.add_input(acc, diff)
+        done += n
+        if progress is not None:
+            progress("shadow", done, max(run.total, done))
+    exact = _exact_quantiles(run, quantiles, side_a, side_b)
+    results = []
+    for name in names:
+        result = merged.get(name) or OutputShadow(name, "numeric", 0, 0)
+        if name in exact:
+            result = replace(result, p50_abs_diff=exact[name][0], p99_abs_diff=exact[name][1])
+        elif result.kind == "numeric":
+            result = replace(result, p50_abs_diff=None, p99_abs_diff=None, max_abs_diff=None)
+        results.append(result)
+    return ShadowReport(
+        str(a),
+        str(b),
+        run.source,
+        done,
+        side_a.fingerprint,
+        side_b.fingerprint,
+        tuple(results),
+        rows_differ,
+        tuple(n for n in side_a.output_names if n not in side_b.output_names),
+        tuple(n for n in side_b.output_names if n not in side_a.output_names),
+        atol,
+        fail_above,
+        _notes(side_a, side_b),
     )
+
+
+class _P50P99(Quantile):
+    """The median and the 99th percentile of the per-row differences, as np.quantile's
+    'linear' method gives them on all rows (exact, bounded memory: featuredsl.fit.analyzers)."""
+
+    def __init__(self) -> None:
+        super().__init__(0.5)
+
+    def levels(self) -> list[float]:
+        return [0.5, 0.99]
+
+    def finish(self, values: list[float]) -> tuple[float, float]:  # type: ignore[override]
+        return values[0], values[1]
+
+
+_P50_P99 = _P50P99()
+
+
+@dataclass(frozen=True)
+class _Stream:
+    """Rows streamed from a path: BatchSource over both sides' inputs, at most `limit` rows."""
+
+    source: Any
+    limit: int | None
+
+    @property
+    def label(self) -> str:
+        return str(self.source.source)
+
+
+def _data_rows(
+    data: Any,
+    inputs: Sequence[InputColumn],
+    limit: int | None,
+    batch_rows: int,
+    null_values: Sequence[str],
+) -> Rows | _Stream:
+    """A path of data files as a stream; anything else `read_table` reads as Rows."""
+    from featuredsl.ingest.batches import data_files, open_source
+
+    if isinstance(data, (str, Path)):
+        try:
+            data_files(data)
+        except DataError:
+            return rows_from_data(data, inputs, limit)
+        return _Stream(
+            open_source(data, inputs, batch_rows=batch_rows, null_values=null_values), limit
+        )
+    return rows_from_data(data, inputs, limit)
+
+
+class _ShadowRun:
+    """Both sides run on the rows, batch by batch: (offset, A's feed, A's outputs, B's
+    outputs, row labels). Re-iterable (a quantile's bracketing pass runs it again)."""
+
+    def __init__(
+        self, a: Session, b: Session, rows: Rows | _Stream, unit: str | None, batch_rows: int
+    ) -> None:
+        self.a, self.b, self.rows, self.unit, self.batch_rows = a, b, rows, unit, batch_rows
+        self.total = 0 if isinstance(rows, _Stream) else len(rows.labels)
+
+    def count(self) -> None:
+        """Set `total` for a progress bar (a CSV/TSV stream: one counting pass)."""
+        if isinstance(self.rows, _Stream):
+            total = self.rows.source.rows
+            self.total = total if self.rows.limit is None else min(total, self.rows.limit)
+
+    def batches(
+        self,
+    ) -> Iterator[tuple[int, Feed, dict[str, Any], dict[str, Any], tuple[str, ...]]]:
+        for offset, table in self._tables():
+            n = len(next(iter(table.values()))) if isinstance(table, dict) else table.num_rows
+            feeds = [
+                to_feed(
+                    table,
+                    side.inputs,
+                    source=self.source,
+                    extra="ignore",
+                    row_offset=offset,
+                    timestamp_unit=self.unit,
+                )
+                for side in (self.a, self.b)
+            ]
+            labels = self._labels(offset, n)
+            yield offset, feeds[0], self.a.run_feed(feeds[0]), self.b.run_feed(feeds[1]), labels
+
+    @property
+    def source(self) -> str:
+        return self.rows.label if isinstance(self.rows, _Stream) else self.rows.source
+
+    def _labels(self, offset: int, n: int) -> tuple[str, ...]:
+        if isinstance(self.rows, _Stream):
+            return tuple(f"row {offset + i}" for i in range(n))
+        return self.rows.labels[offset : offset + n]
+
+    def _tables(self) -> Iterator[tuple[int, Any]]:
+        if isinstance(self.rows, _Stream):
+            left = self.rows.limit
+            for offset, table in self.rows.source.tables():
+                if left is not None:
+                    if left <= 0:
+                        return
+                    table = table.slice(0, left)
+                    left -= table.num_rows
+                yield offset, table
+            return
+        data, n = self.rows.data, len(self.rows.labels)
+        step = min(self.batch_rows, CHUNK_ROWS)
+        for start in range(0, max(n, 1), step):
+            if isinstance(data, Mapping):
+                yield start, {k: v[start : start + step] for k, v in data.items()}
+            else:
+                yield start, data.slice(start, step)
+
+
+def _diffs(
+    name: str, out_a: Mapping[str, Any], out_b: Mapping[str, Any], a: Session, b: Session
+) -> np.ndarray | None:
+    """The per-row max |a - b| of a numeric output (features: over the common columns)."""
+    ma, mb = _matrix(_as_array(out_a[name])), _matrix(_as_array(out_b[name]))
+    if name == FEATURES:
+        common = [n for n in a.feature_names if n in set(b.feature_names)]
+        ma = ma[:, [list(a.feature_names).index(n) for n in common]]
+        mb = mb[:, [list(b.feature_names).index(n) for n in common]]
+    if ma.shape != mb.shape or not (_is_numeric(ma) and _is_numeric(mb)):
+        return None
+    return _row_diff(ma, mb)
+
+
+def _merge_output(old: OutputShadow, new: OutputShadow, top: int) -> OutputShadow:
+    """Two consecutive batches' results of one output as the result of both (p50/p99 are set
+    afterwards from the exact quantiles)."""
+    if old.kind != new.kind:
+        raise DataError(
+            f"output '{old.name}' changes kind between batches ({old.kind}, {new.kind})"
+        )
+    rows_ = old.top + new.top  # earlier rows first; each batch's worst first
+    if new.kind == "numeric":
+        order = sorted(range(len(rows_)), key=lambda i: -(rows_[i].diff or 0.0))
+        rows_ = tuple(rows_[i] for i in order)
+    columns: dict[str, float] = {}
+    for name, value in old.worst_columns + new.worst_columns:
+        columns[name] = max(columns.get(name, value), value)
+    worst = sorted(columns.items(), key=lambda item: -item[1])  # stable: earlier listed first
+    maxima = [m for m in (old.max_abs_diff, new.max_abs_diff) if m is not None]
+    changed = None if old.changed is None or new.changed is None else old.changed + new.changed
+    return replace(
+        old,
+        rows=old.rows + new.rows,
+        differ=old.differ + new.differ,
+        max_abs_diff=max(maxima) if maxima else None,
+        changed=changed,
+        worst_columns=tuple(worst[:5]),
+        top=tuple(rows_[:top]),
+    )
+
+
+def _exact_quantiles(
+    run: _ShadowRun, accs: dict[str, Any], a: Session, b: Session
+) -> dict[str, tuple[float, float]]:
+    """Each numeric output's (p50, p99); a further run over the rows for the outputs whose
+    differences need a bracketing pass (over 2^20 distinct values), until all are known."""
+    done: dict[str, tuple[float, float]] = {}
+    while accs:
+        pending: dict[str, Any] = {}
+        for name, acc in accs.items():
+            if acc.n == 0:
+                continue
+            value = _P50_P99.extract_output(acc)
+            if isinstance(value, NextPass):
+                pending[name] = _P50_P99.refined_accumulator(value.plan)
+            else:
+                done[name] = value
+        if pending:
+            for _, _, out_a, out_b, _ in run.batches():
+                for name in pending:
+                    diff = _diffs(name, out_a, out_b, a, b)
+                    if diff is not None:
+                        pending[name] = _P50_P99.add_input(pending[name], diff)
+        accs = pending
+    return done
 
 
 @dataclass(frozen=True)
