@@ -86,7 +86,7 @@ def profile(
     result: Profile | None = None
     if data_paths:
         artifact = _load_artifact(str(build_dir))
-        if artifact.event_sources:
+        if getattr(artifact, "event_sources", ()):  # a build with window aggregates
             raise click.UsageError(
                 f"{build_dir} has window aggregates, whose rows need their events: compute the "
                 "features first (featuredsl transform DIR --data PATH --events SOURCE=PATH --out "
