@@ -170,3 +170,36 @@ def test_requests_as_dicts_of_columns_or_one_row(served: Path) -> None:
         short = {**columns, "purchases": columns["purchases"][:1]}
         with pytest.raises(DataError, match="1 event list"):
             session.transform(short)
+
+
+def test_events_may_carry_their_rows_key_and_no_other(served: Path) -> None:
+    """Rows of the offline event table carry the key: accepted when it is the row's own, refused
+    (row and event named) when the event belongs to another entity."""
+    from featuredsl.errors import DataError
+
+    request = json.loads((served / "requests.json").read_text())[0]
+    with Session(served / "build", timestamp_unit="us") as session:
+        expected = session.transform([request])
+        own = {
+            **request,
+            "purchases": [{**e, "card": request["card"]} for e in request["purchases"]],
+        }
+        np.testing.assert_array_equal(session.transform([own]), expected)
+        if request["purchases"]:
+            other = {**own, "purchases": [{**own["purchases"][0], "card": "someone else"}]}
+            with pytest.raises(DataError, match="row 0, event 0: belongs to card 'someone else'"):
+                session.transform([other])
+
+
+def test_consistency_writes_the_window_report_as_json(served: Path, tmp_path: Path) -> None:
+    requests = json.loads((served / "requests.json").read_text())[:20]
+    serve(served, requests, tmp_path / "log.db")
+    result = subprocess.run(
+        [sys.executable, "-m", "featuredsl.cli.main", "consistency", "--build",
+         str(served / "build"), "--log", str(tmp_path / "log.db"),
+         "--events", f"purchases={EXAMPLE / 'purchases.csv'}", "--json", str(tmp_path / "w.json")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((tmp_path / "w.json").read_text())["windows"]
+    assert report["rows"] == 20 and report["mismatched_rows"] == 0

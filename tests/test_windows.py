@@ -413,3 +413,11 @@ def test_a_nan_sum_is_the_same_in_training_and_serving() -> None:
     column = fitted.feature_names.index("s")
     assert np.isnan(backfilled[:, column]).any()
     np.testing.assert_array_equal(bits(served), bits(backfilled))
+
+
+def test_the_docs_example_spec_checks() -> None:
+    """docs/windows.md's first spec is a valid spec (readers paste it)."""
+    text = (ROOT / "docs" / "windows.md").read_text(encoding="utf-8")
+    block = text.split("```fdsl\n", 1)[1].split("```", 1)[0]
+    program = check_source(block, "docs/windows.md")
+    assert {w.kind for w in program.windows} == {"count", "sum", "mean", "last"}

@@ -1,6 +1,6 @@
 """The 30-day-smoothing skew of docs/windows.md, and what featuredsl does instead, end to end.
 
-    python examples/windows/run.py [--out build/windows]
+    python examples/windows/run.py [--out build/windows-run]
 
 1. data       examples/windows/make_data.py: purchases of 40 cards, 2,000 training
               authorisations, and 200 later requests each carrying its card's recent purchases
@@ -52,15 +52,18 @@ def stability(reference: np.ndarray, current: np.ndarray) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("build/windows"))
+    parser.add_argument("--out", type=Path, default=Path("build/windows-run"))
     out = parser.parse_args().out
     make_data.generate(out)  # the committed CSVs, and out/requests.json
 
     spec_text = (HERE / "windows.fdsl").read_text(encoding="utf-8")
     try:
-        check_source(spec_text + UNBOUNDED, "windows.fdsl")
+        check_source(spec_text + UNBOUNDED, "unbounded.fdsl")
     except DiagnosticError as error:
-        print("A window without a time bound does not compile:\n" + error.render())
+        print(
+            "windows.fdsl plus a window without a time bound (unbounded.fdsl) does not compile:\n"
+            + error.render()
+        )
 
     report = build(
         HERE / "windows.fdsl",

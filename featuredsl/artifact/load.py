@@ -249,7 +249,9 @@ class Artifacts:
         )
         check_rows(per_source, feed_length(feed))
         for event_source in self.event_sources:
-            feed.update(events_feed(event_source, per_source[event_source.name], timestamp_unit))
+            events = per_source[event_source.name]
+            keys = feed[event_source.key]
+            feed.update(events_feed(event_source, events, timestamp_unit, keys))
         return feed
 
     @cached_property
@@ -274,10 +276,23 @@ class Artifacts:
         as_frame: bool = False,
         sparse: bool = False,
         timestamp_unit: str | None = None,
+        events: Mapping[str, Any] | None = None,
     ) -> Any:
         """The features of `data` (as `FittedSpec.transform` takes it) from the build's numpy
         module: float64 [rows, features] (see `FittedSpec.transform` for `float32`, `as_frame`,
-        `sparse`, a scipy.sparse CSR matrix, and `timestamp_unit`); DataError for bad data."""
+        `sparse`, a scipy.sparse CSR matrix, and `timestamp_unit`); DataError for bad data.
+        For a build with window aggregates, `data` is either requests whose rows carry their
+        events, or label rows with `events` (each event source's table): the windows are then
+        backfilled (featuredsl.artifact.windows)."""
+        if self.event_sources and events is not None:
+            from featuredsl.artifact.windows import Backfilled
+            from featuredsl.ingest import to_feed
+
+            labels = to_feed(data, self.program_inputs, timestamp_unit=timestamp_unit)
+            backfilled = Backfilled(self, events, timestamp_unit)
+            return features_of(
+                backfilled.transform_feed, labels, self.feature_names, float32, as_frame, sparse
+            )
         feed = self.feed(data, timestamp_unit=timestamp_unit)
         return features_of(self.transform_feed, feed, self.feature_names, float32, as_frame, sparse)
 

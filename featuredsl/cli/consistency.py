@@ -100,8 +100,20 @@ def consistency(
     if events:
         if build_dir is None:
             raise click.UsageError("--events needs --build (the spec declares the windows)")
+        if html_path and offline_path is None:
+            raise click.UsageError(
+                "--html renders the offline-table comparison (--offline); the window section is "
+                "printed and written by --json"
+            )
         status = _windows(
-            build_dir, log_path, events, fingerprint, fail_above, timestamp_unit, null_tokens
+            build_dir,
+            log_path,
+            events,
+            fingerprint,
+            fail_above,
+            timestamp_unit,
+            null_tokens,
+            json_path if offline_path is None else None,
         )
         if offline_path is None:
             return status
@@ -157,13 +169,16 @@ def _windows(
     fail_above: float,
     timestamp_unit: str | None,
     null_tokens: tuple[str, ...] = (),
+    json_path: str | None = None,
 ) -> int:
-    """The window section: served windows against the backfill; its exit status."""
+    """The window section: served windows against the backfill (and its JSON at `json_path`);
+    its exit status."""
     from featuredsl.artifact.load import load
     from featuredsl.monitor.window_consistency import check_window_consistency
 
+    manifest = load(build_dir).manifest
     report = check_window_consistency(
-        load(build_dir).manifest,
+        manifest,
         log_path,
         events,
         fingerprint=fingerprint,
@@ -192,10 +207,26 @@ def _windows(
             f"{human_duration(lag.low)} to {human_duration(lag.high)} before each window's end "
             f"(explains {lag.explained:,} of {lag.mismatched:,} mismatched rows)"
         )
+    if json_path:
+        data = jsonable(report)
+        data["mismatch_rate"] = report.mismatch_rate
+        Path(json_path).write_text(json.dumps({"windows": data}, indent=1) + "\n", "utf-8")
+        click.echo(f"wrote {json_path}")
     if report.rows == 0:
-        click.echo("fail: the log has no request of this build to compare", err=True)
+        click.echo(
+            f"fail: {log_path} has no request of this build (fingerprint "
+            f"{(fingerprint or manifest['fingerprint'])[:16]}) to compare",
+            err=True,
+        )
         return 1
-    return 1 if report.mismatch_rate > fail_above else 0
+    if report.mismatch_rate > fail_above:
+        click.echo(
+            f"fail: {report.mismatched_rows:,} of {report.rows:,} rows have a window that differs "
+            f"from the offline event log (more than --fail-above {fail_above})",
+            err=True,
+        )
+        return 1
+    return 0
 
 
 def to_json(report: StoreConsistencyReport) -> str:

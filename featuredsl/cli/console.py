@@ -68,8 +68,7 @@ events_option = click.option(
     metavar="SOURCE=PATH",
     help="The event table of an event source of the spec (repeat per source): a Parquet, CSV "
     "or TSV file (or a directory or glob of them) with the source's key column and its "
-    "declared columns. Window aggregates are backfilled from it for every row of --data "
-    "(docs/windows.md).",
+    "declared columns; the window aggregates are backfilled from it (docs/windows.md).",
 )
 
 null_token_option = click.option(

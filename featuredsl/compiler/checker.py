@@ -80,9 +80,15 @@ class Checker:
         for name, definition in self.definitions.items():
             if definition.statement.kind == "let" and not definition.done:
                 self._resolve(name, definition.statement.name_span)
-        used_sources = {w.source for w in self.windows.values()}
+        # Named anywhere (even in a call with an error of its own, reported already): used.
+        named = {
+            n.source if isinstance(n, ast.Member) else n.id
+            for statement in self.spec.statements
+            for n in _subexpressions(statement.expr)
+            if isinstance(n, (ast.Member, ast.Name))
+        }
         for source in self.spec.sources:
-            if source.name in self.sources and source.name not in used_sources:
+            if source.name in self.sources and source.name not in named:
                 self.sink.error(
                     f"event source '{source.name}' is not used by any window aggregate",
                     source.name_span,
@@ -927,6 +933,18 @@ class Checker:
                     f"write {aggregate.name}({target.id}.COLUMN, ...)",
                 )
             return self.sources[target.id][0], None
+        declared = {source.name for source in self.spec.sources}
+        mentioned = target.source if isinstance(target, ast.Member) else getattr(target, "id", "")
+        if mentioned in declared and mentioned not in self.sources:
+            raise _Abort()  # the source's own declaration has an error, reported there
+        if isinstance(target, ast.Name) and target.id not in self.inputs and self.sources:
+            close = difflib.get_close_matches(target.id, list(self.sources), n=1)
+            if close:
+                raise self._error(
+                    f"unknown event source '{target.id}'",
+                    target.span,
+                    f"did you mean '{close[0]}'?",
+                )
         if not isinstance(target, ast.Member):
             first = next(iter(self.sources), "purchases")
             raise self._error(
@@ -1233,6 +1251,17 @@ def _names_used(expr: ast.Expr) -> list[str]:
             names.append(node.id)
         stack.extend(reversed(_children(node)))
     return names
+
+
+def _subexpressions(expr: ast.Expr) -> list[ast.Expr]:
+    """An expression and every expression inside it, without recursion."""
+    out: list[ast.Expr] = []
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        stack.extend(_children(node))
+    return out
 
 
 def _children(expr: ast.Expr) -> list[ast.Expr]:

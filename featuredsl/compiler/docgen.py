@@ -415,6 +415,8 @@ the ONNX graph give the same bits; otherwise the bound in ULP is the one docs/pa
 def _aggregate_rows() -> Iterable[str]:
     for aggregate in window_ops.AGGREGATES:
         first = "source or source.column" if aggregate.counts_events else "source.column"
+        if aggregate.ranked:
+            first += ", n"
         result = str(aggregate.result) if aggregate.result else "the column's type"
         if aggregate.nullable:
             result += ", nullable"

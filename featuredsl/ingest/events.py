@@ -94,9 +94,12 @@ def events_feed(
     source: EventSource,
     per_row: Sequence[Any],
     timestamp_unit: str | None = None,
+    row_keys: np.ndarray | None = None,
 ) -> Feed:
     """One source's per-row event lists as its request encoding; DataError naming the row,
-    the event and the column of a bad value, or events out of time order."""
+    the event and the column of a bad value, or events out of time order. An event may carry
+    the source's key column (as rows of the event table do): it must equal its row's key
+    (`row_keys`, the rows' key values), or the event belongs to another entity."""
     lengths: list[int] = []
     flat: list[Mapping[str, Any]] = []
     for row, events in enumerate(per_row):
@@ -129,7 +132,7 @@ def events_feed(
                 f"event source {source.name!r}, row {row}, event {index}: no value for column "
                 f"{column.name!r} (declared {column.dtype}{'?' if column.nullable else ''})"
             )
-        extra = {k for event in flat for k in event} - {c.name for c in columns}
+        extra = {k for event in flat for k in event} - {c.name for c in columns} - {source.key}
         if extra:
             raise DataError(
                 f"event source {source.name!r}: events carry undeclared column(s) "
@@ -144,6 +147,8 @@ def events_feed(
         )
     except DataError as error:
         raise DataError(_with_rows(in_events_block(str(error), source.name), offsets)) from None
+    if row_keys is not None:
+        _check_keys(source, flat, offsets, row_keys)
     times = converted[source.time]
     later = np.flatnonzero(np.diff(times) < 0) + 1
     later = later[~np.isin(later, offsets)]
@@ -165,6 +170,22 @@ def in_events_block(message: str, source: str) -> str:
     """A conversion message about an event column: its declaration is in the source's events
     block, not the input block."""
     return message.replace("in the spec's input block", f"in the events block of {source!r}")
+
+
+def _check_keys(
+    source: EventSource, flat: Sequence[Mapping[str, Any]], offsets: np.ndarray, keys: Any
+) -> None:
+    """Events that carry the key must carry their own row's."""
+    rows = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    values = np.asarray(keys).tolist()
+    for index, event in enumerate(flat):
+        if source.key in event and event[source.key] != values[rows[index]]:
+            row, position = _locate(offsets, index)
+            raise DataError(
+                f"event source {source.name!r}, row {row}, event {position}: belongs to "
+                f"{source.key} {event[source.key]!r}, not the row's {values[row]!r}; send each "
+                "row the events of its own entity"
+            )
 
 
 def _locate(offsets: np.ndarray, event: int) -> tuple[int, int]:

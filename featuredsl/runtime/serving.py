@@ -622,7 +622,8 @@ class Session:
             converters, names = self._event_converters[source.name]
             events = per_source[source.name]
             fast = fast_events_feed(source, events, converters, names)
-            feed.update(fast or events_feed(source, events, self.timestamp_unit))
+            keys = feed[source.key]
+            feed.update(fast or events_feed(source, events, self.timestamp_unit, keys))
         if self.served.freshness is not None:
             check_freshness(feed, self.served.freshness, SOURCE)
         return feed
