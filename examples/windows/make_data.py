@@ -2,7 +2,10 @@
 authorisations to score.
 
     python examples/windows/make_data.py            # writes examples/windows/{train,purchases}.csv
-    python examples/windows/make_data.py --out DIR  # also DIR/requests.json
+    python examples/windows/make_data.py --out DIR  # writes DIR/requests.json only
+
+The committed CSVs are left alone when --out is given, so that tests and run.py, which only
+need the requests, never rewrite files other processes may be reading.
 
 - purchases.csv: purchases of CARDS cards over the 45 days before T0 (card, purchase_ts as an
   ISO-8601 instant, amount, merchant_type, online): each card buys at its own rate, with its own
@@ -106,6 +109,7 @@ def requests(events: dict[str, list], rows: dict[str, list], lag: int, reach: in
 
 
 def generate(out: Path | None = None) -> None:
+    """The committed CSVs (no `out`), or the later requests as `out`/requests.json."""
     rng = np.random.default_rng(SEED)
     events = purchases(rng)
     train = authorisations(rng, TRAIN_ROWS, T0 - 30 * DAY, T0)
@@ -115,9 +119,10 @@ def generate(out: Path | None = None) -> None:
         train["card"][i], train["auth_ts"][i] = events["card"][j], events["purchase_ts"][j]
     order = np.argsort(train["auth_ts"], kind="stable")
     train = {k: [v[i] for i in order] for k, v in train.items()}
-    write_csv(events, "purchase_ts", HERE / "purchases.csv")
-    write_csv(train, "auth_ts", HERE / "train.csv")
-    if out is not None:
+    if out is None:
+        write_csv(events, "purchase_ts", HERE / "purchases.csv")
+        write_csv(train, "auth_ts", HERE / "train.csv")
+    else:
         out.mkdir(parents=True, exist_ok=True)
         later = authorisations(rng, REQUEST_ROWS, T0, T0 + 2 * DAY)
         served = requests(events, later, lag=5 * MINUTE, reach=30 * DAY)

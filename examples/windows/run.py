@@ -54,7 +54,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("build/windows-run"))
     out = parser.parse_args().out
-    make_data.generate(out)  # the committed CSVs, and out/requests.json
+    make_data.generate(out)  # out/requests.json (the CSVs are committed)
 
     spec_text = (HERE / "windows.fdsl").read_text(encoding="utf-8")
     try:
