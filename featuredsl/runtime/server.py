@@ -334,6 +334,9 @@ def serve(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        # Listening before the announcement: a client that connects as soon as it reads the
+        # address is queued, not refused (uvicorn starts accepting a moment later).
+        sock.listen(2048)
     except OSError as err:
         sock.close()
         raise ArtifactError(
