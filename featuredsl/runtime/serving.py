@@ -578,55 +578,40 @@ class Session:
                 f"{SOURCE}: was prepared for features {fingerprint[:16]}, but this session "
                 f"serves {self.fingerprint[:16]}; route it to the matching model version"
             )
-        if self.served.event_sources:
-            return self._validate_with_events(rows)
-        fast = fast_row_feed(rows, self._row_converters, self._names)
-        if fast is not None:  # one plain row dict: precompiled per-column checks
-            self._check_rows(1)
-            if self.served.freshness is not None:
-                check_freshness(fast, self.served.freshness, SOURCE)
-            return fast
-        check_request_shape(rows, self.inputs, self.extra)
-        feed = to_feed(
-            as_rows(rows),
-            self.inputs,
-            source=SOURCE,
-            extra=self.extra,
-            timestamp_unit=self.timestamp_unit,
-        )
-        self._check_rows(feed_length(feed))
-        if self.served.freshness is not None:
-            check_freshness(feed, self.served.freshness, SOURCE)
-        return feed
-
-    def _validate_with_events(self, rows: Any) -> Feed:
-        """`validate` for window aggregates: the rows' own columns as always, and each event
-        source's per-row events in the request encoding (featuredsl.ingest.events)."""
-        plain, per_source = split_events(rows, self.served.event_sources)
-        single = plain[0] if type(plain) is list and len(plain) == 1 else None
-        fast = fast_row_feed(single, self._row_converters, self._names)
-        if fast is not None:  # one plain row dict: precompiled per-column checks
-            feed = fast
-        else:
-            check_request_shape(plain, self.inputs, self.extra)
+        per_source: dict[str, list[Any]] = {}
+        one = rows  # a one-row request takes the precompiled per-column checks
+        if self.served.event_sources:  # window aggregates: each row carries its events
+            rows, per_source = split_events(rows, self.served.event_sources)
+            one = rows[0] if type(rows) is list and len(rows) == 1 else None
+        feed = fast_row_feed(one, self._row_converters, self._names)
+        if feed is None:
+            check_request_shape(rows, self.inputs, self.extra)
             feed = to_feed(
-                as_rows(plain),
+                as_rows(rows),
                 self.inputs,
                 source=SOURCE,
                 extra=self.extra,
                 timestamp_unit=self.timestamp_unit,
             )
         self._check_rows(feed_length(feed))
-        check_rows(per_source, feed_length(feed))
-        for source in self.served.event_sources:
-            converters, names = self._event_converters[source.name]
-            events = per_source[source.name]
-            fast = fast_events_feed(source, events, converters, names)
-            keys = feed[source.key]
-            feed.update(fast or events_feed(source, events, self.timestamp_unit, keys))
+        if self.served.event_sources:
+            self._add_events(feed, per_source)
         if self.served.freshness is not None:
             check_freshness(feed, self.served.freshness, SOURCE)
         return feed
+
+    def _add_events(self, feed: Feed, per_source: dict[str, list[Any]]) -> None:
+        """Each event source's per-row events in the request encoding (featuredsl.ingest.
+        events), added to the rows' feed: plain event dicts take precompiled checks."""
+        check_rows(per_source, feed_length(feed))
+        for source in self.served.event_sources:
+            converters, names = self._event_converters[source.name]
+            events = per_source.get(source.name)
+            if events is None:
+                raise DataError(f"{SOURCE}: no events for event source {source.name!r}")
+            fast = fast_events_feed(source, events, converters, names)
+            keys = feed[source.key]
+            feed.update(fast or events_feed(source, events, self.timestamp_unit, keys))
 
     def _check_rows(self, rows_in: int) -> None:
         if self.max_rows is not None and rows_in > self.max_rows:
