@@ -150,10 +150,9 @@ def events_feed(
     if row_keys is not None:
         _check_keys(source, flat, offsets, row_keys)
     times = converted[source.time]
-    later = np.flatnonzero(np.diff(times) < 0) + 1
-    later = later[~np.isin(later, offsets)]
-    if len(later):
-        row, index = _locate(offsets, int(later[0]))
+    late = first_out_of_order(times, offsets)
+    if late is not None:
+        row, index = _locate(offsets, late)
         raise DataError(
             f"event source {source.name!r}, row {row}: event {index} is earlier than the one "
             "before it; send each row's events in event-time order (equal times keep their order)"
@@ -186,6 +185,16 @@ def _check_keys(
                 f"{source.key} {event[source.key]!r}, not the row's {values[row]!r}; send each "
                 "row the events of its own entity"
             )
+
+
+def first_out_of_order(times: np.ndarray, offsets: np.ndarray) -> int | None:
+    """The first event (flat index) earlier than the event before it in its own row, or None
+    when every row's events are in event-time order. O(E)."""
+    earlier = np.zeros(len(times), dtype=bool)
+    earlier[1:] = times[1:] < times[:-1]
+    earlier[offsets[:-1][offsets[:-1] < len(times)]] = False  # a row's first event may be earlier
+    found = np.flatnonzero(earlier)
+    return int(found[0]) if len(found) else None
 
 
 def _locate(offsets: np.ndarray, event: int) -> tuple[int, int]:

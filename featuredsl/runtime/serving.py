@@ -40,7 +40,12 @@ from featuredsl.compiler.types import DType
 from featuredsl.errors import ArtifactError, DataError, FeatureDSLError
 from featuredsl.ingest import Feed, feed_length, read_table, to_feed
 from featuredsl.ingest.convert import FIRST_INSTANT, LAST_INSTANT
-from featuredsl.ingest.events import check_rows, events_feed, split_events
+from featuredsl.ingest.events import (
+    check_rows,
+    events_feed,
+    first_out_of_order,
+    split_events,
+)
 from featuredsl.runtime.freshness import check_freshness
 
 SOURCE = "request"
@@ -433,11 +438,7 @@ def fast_events_feed(
         feed[name] = np.array([value for value, _ in converted], dtype=FEED_DTYPE[column.dtype])
         if column.mask_name is not None:
             feed[contract_mask(name)] = np.array([null for _, null in converted], dtype=bool)
-    times = feed[source.column_name(source.time)]
-    earlier = np.zeros(len(times), dtype=bool)
-    earlier[1:] = times[1:] < times[:-1]  # earlier than the event before it ...
-    earlier[offsets[:-1][offsets[:-1] < len(times)]] = False  # ... within its own row
-    if earlier.any():
+    if first_out_of_order(feed[source.column_name(source.time)], offsets) is not None:
         return None  # out of order: the general path names the row and the event
     return feed
 
