@@ -29,6 +29,7 @@ from featuredsl.compiler.ir import EventSource, InputColumn, Program, Window
 from featuredsl.compiler.types import DType
 from featuredsl.errors import DataError
 from featuredsl.ingest.events import in_events_block
+from featuredsl.ingest.feed import ranges
 
 EventFeeds = Mapping[str, Mapping[str, np.ndarray]]
 """Canonical event tables by source name: column name (the key column, the event time and
@@ -267,10 +268,7 @@ def request_feed(
         _, hi = kernels.window_bounds(times, starts, ends, row_times, 1, source.lag)
         first = np.maximum(lo - margin, starts)
         last = np.minimum(hi + margin, ends)
-        lengths = last - first
-        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        positions = np.repeat(first - offsets[:-1], lengths) + np.arange(offsets[-1])
+        offsets, positions = ranges(first, last - first)
         taken = order[positions]
         out[f"{source.name}.offsets"] = offsets
         for column in source.columns:

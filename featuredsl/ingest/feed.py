@@ -135,6 +135,15 @@ def feed_length(feed: Mapping[str, np.ndarray]) -> int:
     return lengths.pop() if lengths else 0
 
 
+def ranges(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ranges `starts[i] : starts[i] + lengths[i]` (int64 [N] each) laid end to end: (their
+    offsets, int64 [N + 1] from 0, and the position of every element of every range, int64 [E])."""
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    positions = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])
+    return offsets, positions
+
+
 def take(feed: Mapping[str, np.ndarray], indices: Any) -> Feed:
     """The rows `indices` (an index array, a slice or a bool mask) of every array of a feed;
     an event source keeps those rows' events, in row order."""
@@ -147,10 +156,7 @@ def take(feed: Mapping[str, np.ndarray], indices: Any) -> Feed:
     out = {k: v[rows] for k, v in feed.items() if k not in events and k not in groups}
     for key, members in groups.items():
         offsets = np.asarray(feed[key], dtype=np.int64)
-        starts, lengths = offsets[:-1][rows], np.diff(offsets)[rows]
-        new = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=new[1:])
-        positions = np.repeat(starts - new[:-1], lengths) + np.arange(new[-1])
+        new, positions = ranges(offsets[:-1][rows], np.diff(offsets)[rows])
         out[key] = new
         out.update({member: feed[member][positions] for member in members})
     return out
