@@ -81,20 +81,8 @@ function buildFeeds(ort, document) {
   const rows = document.rows;
   const feeds = {};
   for (const column of document.inputs) {
-    const { name, dtype, nullable } = column;
-    const values = [];
-    const nulls = [];
-    rows.forEach((row, index) => {
-      const where = `rows.json row ${index}, column ${JSON.stringify(name)}`;
-      if (!(name in row)) throw new KitError(`${where}: missing`);
-      const cell = row[name];
-      nulls.push(cell === null);
-      if (cell === null && !nullable) throw new KitError(`${where}: null in a column that is not nullable`);
-      if (cell === null) values.push(dtype === "float" ? NaN : PLACEHOLDERS[dtype]);
-      else values.push(readCell(cell, dtype, where));
-    });
-    feeds[name] = tensor(ort, dtype, values);
-    if (column.mask) feeds[column.mask] = tensor(ort, "bool", nulls);
+    const cells = rows.map((row, index) => [row, `rows.json row ${index}, column ${JSON.stringify(column.name)}`]);
+    readColumn(ort, feeds, column, column.name, column.name, cells);
   }
   for (const source of document.events ?? []) Object.assign(feeds, eventFeeds(ort, source, rows));
   return feeds;
@@ -116,22 +104,31 @@ function eventFeeds(ort, source, rows) {
   });
   const feeds = { [source.offsets]: new ort.Tensor("int64", BigInt64Array.from(offsets), [offsets.length]) };
   for (const column of source.columns) {
-    const { name, dtype, nullable } = column;
-    const values = [];
-    const nulls = [];
-    for (const [index, position, event] of events) {
-      const where = `rows.json row ${index}, event ${position} of ${JSON.stringify(source.name)}, column ${JSON.stringify(name)}`;
-      if (!(name in event)) throw new KitError(`${where}: missing`);
-      const cell = event[name];
-      nulls.push(cell === null);
-      if (cell === null && !nullable) throw new KitError(`${where}: null in a column that is not nullable`);
-      if (cell === null) values.push(dtype === "float" ? NaN : PLACEHOLDERS[dtype]);
-      else values.push(readCell(cell, dtype, where));
-    }
-    feeds[column.input] = tensor(ort, dtype, values);
-    if (column.mask) feeds[column.mask] = tensor(ort, "bool", nulls);
+    const cells = events.map(([index, position, event]) => [
+      event,
+      `rows.json row ${index}, event ${position} of ${JSON.stringify(source.name)}, column ${JSON.stringify(column.name)}`,
+    ]);
+    readColumn(ort, feeds, column, column.name, column.input, cells);
   }
   return feeds;
+}
+
+// Read `field` of every [object, where] of `cells` into feeds[name] (and, for a nullable
+// non-float column, its mask column.mask): null becomes NaN or a placeholder.
+function readColumn(ort, feeds, column, field, name, cells) {
+  const { dtype, nullable } = column;
+  const values = [];
+  const nulls = [];
+  for (const [item, where] of cells) {
+    if (!(field in item)) throw new KitError(`${where}: missing`);
+    const cell = item[field];
+    nulls.push(cell === null);
+    if (cell === null && !nullable) throw new KitError(`${where}: null in a column that is not nullable`);
+    if (cell === null) values.push(dtype === "float" ? NaN : PLACEHOLDERS[dtype]);
+    else values.push(readCell(cell, dtype, where));
+  }
+  feeds[name] = tensor(ort, dtype, values);
+  if (column.mask) feeds[column.mask] = tensor(ort, "bool", nulls);
 }
 
 function tensor(ort, dtype, values) {

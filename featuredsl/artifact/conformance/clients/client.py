@@ -116,28 +116,9 @@ def build_feeds(document: dict[str, Any]) -> dict[str, np.ndarray]:
     rows = document["rows"]
     feeds: dict[str, np.ndarray] = {}
     for column in document["inputs"]:
-        name, dtype, nullable, mask = (
-            column["name"],
-            column["dtype"],
-            column["nullable"],
-            column.get("mask"),
-        )
-        values, nulls = [], []
-        for index, row in enumerate(rows):
-            where = f"rows.json row {index}, column {name!r}"
-            if name not in row:
-                raise KitError(f"{where}: missing")
-            cell = row[name]
-            nulls.append(cell is None)
-            if cell is None and not nullable:
-                raise KitError(f"{where}: null in a column that is not nullable")
-            if cell is None:
-                values.append(math.nan if dtype == "float" else PLACEHOLDERS[dtype])
-            else:
-                values.append(read_cell(cell, dtype, where))
-        feeds[name] = np.array(values, dtype=NUMPY_DTYPES[dtype])
-        if mask is not None:
-            feeds[mask] = np.array(nulls, dtype=np.bool_)
+        name = column["name"]
+        cells = [(row, f"rows.json row {index}, column {name!r}") for index, row in enumerate(rows)]
+        read_column(feeds, column, name, name, cells)
     for source in document.get("events", []):
         feeds.update(event_feeds(source, rows))
     return feeds
@@ -158,24 +139,40 @@ def event_feeds(source: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str,
         offsets.append(len(events))
     feeds = {source["offsets"]: np.array(offsets, dtype=np.int64)}
     for column in source["columns"]:
-        field, dtype, nullable = column["name"], column["dtype"], column["nullable"]
-        values, nulls = [], []
-        for index, position, event in events:
-            where = f"rows.json row {index}, event {position} of {name!r}, column {field!r}"
-            if field not in event:
-                raise KitError(f"{where}: missing")
-            cell = event[field]
-            nulls.append(cell is None)
-            if cell is None and not nullable:
-                raise KitError(f"{where}: null in a column that is not nullable")
-            if cell is None:
-                values.append(math.nan if dtype == "float" else PLACEHOLDERS[dtype])
-            else:
-                values.append(read_cell(cell, dtype, where))
-        feeds[column["input"]] = np.array(values, dtype=NUMPY_DTYPES[dtype])
-        if column.get("mask") is not None:
-            feeds[column["mask"]] = np.array(nulls, dtype=np.bool_)
+        field = column["name"]
+        cells = [
+            (event, f"rows.json row {index}, event {position} of {name!r}, column {field!r}")
+            for index, position, event in events
+        ]
+        read_column(feeds, column, field, column["input"], cells)
     return feeds
+
+
+def read_column(
+    feeds: dict[str, np.ndarray],
+    column: dict[str, Any],
+    field: str,
+    name: str,
+    cells: list[tuple[dict[str, Any], str]],
+) -> None:
+    """Read `field` of every (object, where) of `cells` into feeds[name] (and, for a nullable
+    non-float column, its mask `column["mask"]`): null becomes NaN or a placeholder."""
+    dtype, nullable = column["dtype"], column["nullable"]
+    values, nulls = [], []
+    for item, where in cells:
+        if field not in item:
+            raise KitError(f"{where}: missing")
+        cell = item[field]
+        nulls.append(cell is None)
+        if cell is None and not nullable:
+            raise KitError(f"{where}: null in a column that is not nullable")
+        if cell is None:
+            values.append(math.nan if dtype == "float" else PLACEHOLDERS[dtype])
+        else:
+            values.append(read_cell(cell, dtype, where))
+    feeds[name] = np.array(values, dtype=NUMPY_DTYPES[dtype])
+    if column.get("mask") is not None:
+        feeds[column["mask"]] = np.array(nulls, dtype=np.bool_)
 
 
 def open_session(model: Path, optimization: str, threads: int) -> ort.InferenceSession:
