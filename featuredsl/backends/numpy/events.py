@@ -150,14 +150,15 @@ def _plain_filters(source: EventSource, source_windows: Sequence[Window]) -> dic
     function's variables read as the columns they hold."""
     roots = [w.where for w in source_windows if w.where is not None]
     prefix = source.name + "."
+    builder = Builder()
     renames = {
-        node: Builder().node(
+        node: builder.node(
             node.op, (), node.type, {**dict(node.attrs), "name": node.attr("name")[len(prefix) :]}
         )
         for node in walk(roots)
         if node.op == "input"
     }
-    mapping = substitute(roots, renames, Builder())
+    mapping = substitute(roots, renames, builder)
     return {root: mapping[root] for root in roots}
 
 
