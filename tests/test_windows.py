@@ -262,6 +262,9 @@ def test_event_tables_and_requests_say_what_is_wrong() -> None:
         spec.fit(labels, events="ev.csv", timestamp_unit="us")  # type: ignore[arg-type]
     with pytest.raises(DataError, match=r"events given for zz, which the spec does not declare"):
         spec.fit(labels, events={"zz": events}, timestamp_unit="us")
+    countless = {**events, "n": [None, *events["n"].tolist()[1:]]}
+    with pytest.raises(DataError, match=r"declare it 'n: int\?' in the events block of 'ev'"):
+        spec.fit(labels, events={"ev": countless}, timestamp_unit="us")
     keyless = {**events, "user": [None, *events["user"][1:]]}
     with pytest.raises(
         DataError, match=r"column 'user', row 0: is null; every event needs its entity key"

@@ -28,7 +28,7 @@ from featuredsl.backends.numpy.evaluate import evaluate
 from featuredsl.compiler.ir import EventSource, InputColumn, Program, Window
 from featuredsl.compiler.types import DType
 from featuredsl.errors import DataError
-from featuredsl.ingest.events import in_events_block
+from featuredsl.ingest.events import events_block
 from featuredsl.ingest.feed import ranges
 
 EventFeeds = Mapping[str, Mapping[str, np.ndarray]]
@@ -90,12 +90,15 @@ def convert_events(
         )
         where = f"events {source.name!r}"
         table = given[source.name]
-        try:
-            if isinstance(table, (str, os.PathLike)):
-                table = read_table(Path(table), lenient, source=where, null_values=null_values)
-            feed = to_feed(table, lenient, source=where, timestamp_unit=timestamp_unit)
-        except DataError as error:
-            raise DataError(in_events_block(str(error), source.name)) from None
+        if isinstance(table, (str, os.PathLike)):
+            table = read_table(Path(table), lenient, source=where, null_values=null_values)
+        feed = to_feed(
+            table,
+            lenient,
+            source=where,
+            timestamp_unit=timestamp_unit,
+            declared_in=events_block(source.name),
+        )
         for name, role in ((source.key, "its entity key"), (source.time, "its event time")):
             nulls = _nulls(feed, name)
             if nulls.any():

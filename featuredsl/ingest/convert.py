@@ -48,12 +48,16 @@ _NAIVE = (
 
 
 def convert(
-    raw: Raw, col: InputColumn, timestamp_unit: str | None = None
+    raw: Raw,
+    col: InputColumn,
+    timestamp_unit: str | None = None,
+    declared_in: str = "the spec's input block",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Check one column against its declared type: (values, null mask) or Problem.
 
     `timestamp_unit` ("s", "ms", "us" or "ns") is the unit of bare integers in a timestamp
-    column; without it bare integers are refused (never read in a guessed unit)."""
+    column; without it bare integers are refused (never read in a guessed unit). `declared_in`
+    says where the column is declared, for the fix of a null in a non-nullable column."""
     if raw.foreign is not None:
         raise Problem(None, f"holds {raw.foreign}, not {col.dtype} values", _HINTS[col.dtype])
     issues = Issues(col.name)
@@ -71,7 +75,7 @@ def convert(
             None,
             lambda i: _show_null(raw.values, i),
             "is null ({value}) but the column is declared non-nullable",
-            f"declare it '{col.name}: {col.dtype}?' in the spec's input block, or fill the nulls",
+            f"declare it '{col.name}: {col.dtype}?' in {declared_in}, or fill the nulls",
         )
     issues.raise_first()
     if col.dtype is DType.FLOAT:

@@ -144,9 +144,10 @@ def events_feed(
             columns,
             source=f"event source {source.name!r}",
             timestamp_unit=timestamp_unit,
+            declared_in=events_block(source.name),
         )
     except DataError as error:
-        raise DataError(_with_rows(in_events_block(str(error), source.name), offsets)) from None
+        raise DataError(_with_rows(str(error), offsets)) from None
     if row_keys is not None:
         _check_keys(source, flat, offsets, row_keys)
     times = converted[source.time]
@@ -165,10 +166,9 @@ def events_feed(
 _ABSENT = object()
 
 
-def in_events_block(message: str, source: str) -> str:
-    """A conversion message about an event column: its declaration is in the source's events
-    block, not the input block."""
-    return message.replace("in the spec's input block", f"in the events block of {source!r}")
+def events_block(source: str) -> str:
+    """Where an event source's columns are declared, as fixes name it."""
+    return f"the events block of {source!r}"
 
 
 def _check_keys(

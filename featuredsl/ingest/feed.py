@@ -46,6 +46,7 @@ def to_feed(
     extra: str = "ignore",
     timestamp_unit: str | None = None,
     row_offset: int = 0,
+    declared_in: str = "the spec's input block",
 ) -> Feed:
     """Convert `data` into the feed for `inputs`; raise DataError on anything that does not fit.
 
@@ -54,6 +55,8 @@ def to_feed(
     without it they are refused (typed datetimes carry their own unit).
     `row_offset` is the source row of `data`'s first row when `data` is one batch of a larger
     source (see `featuredsl.ingest.batches`): errors then name the row of the whole source.
+    `declared_in` is where the spec declares `inputs`, as the fix for a null names it (an event
+    source's columns: "the events block of 'purchases'").
     """
     if extra not in ("ignore", "error"):
         raise ValueError(f"extra must be 'ignore' or 'error', not {extra!r}")
@@ -71,7 +74,7 @@ def to_feed(
     problems: list[str] = []
     for col in inputs:
         try:
-            values, null = convert(columns[col.name](), col, timestamp_unit)
+            values, null = convert(columns[col.name](), col, timestamp_unit, declared_in)
         except Problem as problem:
             problems.append(problem.render(col.name, row_offset))
             continue
