@@ -169,16 +169,17 @@ class BatchSource:
                 (naming the column and the row counted from the start of the whole source).
         """
         for offset, batch in self.tables():
-            yield (
-                offset,
-                to_feed(
-                    batch,
-                    self.inputs,
-                    source=self.source,
-                    row_offset=offset,
-                    timestamp_unit=self.timestamp_unit,
-                ),
-            )
+            yield offset, self._feed(batch, offset)
+
+    def _feed(self, batch: pa.RecordBatch | pa.Table, offset: int) -> Feed:
+        """One batch converted; errors name rows counted from `offset`."""
+        return to_feed(
+            batch,
+            self.inputs,
+            source=self.source,
+            row_offset=offset,
+            timestamp_unit=self.timestamp_unit,
+        )
 
     def feeds(self) -> Iterator[Feed]:
         """The feeds of `batches()` without their offsets."""
@@ -225,16 +226,7 @@ class BatchSource:
                         fragment, group, dataset.schema, columns, self.batch_rows
                     )
                 ):
-                    yield (
-                        offset,
-                        to_feed(
-                            batch,
-                            self.inputs,
-                            source=self.source,
-                            row_offset=offset,
-                            timestamp_unit=self.timestamp_unit,
-                        ),
-                    )
+                    yield offset, self._feed(batch, offset)
                     offset += batch.num_rows
             except (pa.ArrowException, OSError) as err:
                 raise DataError(f"{self.source}: cannot read Parquet ({err})") from None
