@@ -699,9 +699,7 @@ def _buckets(
 
 def with_scores(dataset: Any, names: Iterable[str]) -> Any:
     """Move the named feature columns into the "scores" group (prediction monitor): a Dataset
-    or streamed Summaries, returned as the same type."""
-    if isinstance(dataset, Summaries):
-        return dataset.with_scores(names)
+    or streamed Summaries (both keep their columns by group), returned as the same type."""
     names = list(names)
     if not names:
         return dataset

@@ -45,7 +45,6 @@ from featuredsl.monitor.columns import (
     FEATURES,
     INPUTS,
     NUMERIC,
-    SCORES,
     Column,
     Dataset,
 )
@@ -256,19 +255,6 @@ class Summaries:
             for name, s in columns.items()
         }
         return replace(self, groups={**self.groups, group: marked})
-
-    def with_scores(self, names: Iterable[str]) -> Summaries:
-        """The named feature columns moved into the "scores" group (as skew.with_scores)."""
-        names = list(names)
-        if not names:
-            return self
-        groups = {g: dict(cols) for g, cols in self.groups.items()}
-        features = groups.get(FEATURES, {})
-        missing = [n for n in names if n not in features]
-        if missing:
-            raise DataError(f"{self.source}: score column '{missing[0]}' not found")
-        groups[SCORES] = {n: features.pop(n) for n in names}
-        return replace(self, groups=groups)
 
 
 class SummariesAcc:
