@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from featuredsl.errors import DataError
@@ -332,3 +334,27 @@ def test_part_of_the_traffic_in_another_unit() -> None:
     )
     assert "times the reference while the rest match" in report.get("income").recommendation
     assert "about ln(100) above the reference" in report.get("income_log").recommendation
+
+
+def test_score_columns_of_streamed_files(tmp_path: Path) -> None:
+    """--score-column moves a column of streamed (file) sides into the scores group too."""
+    import subprocess
+    import sys
+
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    pq.write_table(
+        pa.table({"f": rng.normal(size=500), "p": rng.random(500)}), tmp_path / "a.parquet"
+    )
+    pq.write_table(
+        pa.table({"f": rng.normal(size=500), "p": rng.random(500) / 2}), tmp_path / "b.parquet"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "featuredsl.cli.main", "skew", "--reference", str(tmp_path / "a.parquet"),
+         "--current", str(tmp_path / "b.parquet"), "--score-column", "p", "--fail-on", "never",
+         "--json", str(tmp_path / "r.json")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "scores" in result.stdout and "p " in result.stdout
